@@ -1,0 +1,189 @@
+"""Domain types that cross plugin boundaries.
+
+Numeric arrays travel as numpy arrays inside dataclasses (they never leave the process as JSON);
+everything that is persisted or returned by the API is a msgspec Struct so it encodes without glue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import msgspec
+import numpy as np
+
+LEVELS: tuple[str, ...] = ("none", "mild", "significant")
+"""Pain levels in order of severity, as coded in the API."""
+
+LANDMARK_COUNT = 468
+WINDOW_FRAMES = 30
+MODEL_FPS = 30.0
+
+SYNTHETIC_DISCLAIMER = (
+    "AI-generated decision support; trained on synthetic data; not clinically validated. "
+    "A clinician must review before any clinical use."
+)
+
+
+class InputError(ValueError):
+    """Input the caller can fix: names the offending field so the API answers 422 and the CLI exits 2."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class PatientRef(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Who the clip belongs to: a business identifier or a literal FHIR reference, never both empty."""
+
+    system: str | None = None
+    value: str | None = None
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class LandmarkClip:
+    """Face Mesh landmarks for one clip, in MediaPipe's normalised image coordinates.
+
+    ``points`` has shape (frames, 468, 2 or 3); a frame without a face is a row of NaN.
+    """
+
+    patient: PatientRef
+    captured_at: datetime
+    fps: float
+    points: np.ndarray
+    image_size: tuple[int, int] | None = None
+    source: str = "keypoints"
+
+    @property
+    def frames(self) -> int:
+        return int(self.points.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.fps
+
+
+class WindowSpan(msgspec.Struct, frozen=True):
+    """Where a 1-second window sits in the clip and whether it can be scored."""
+
+    index: int
+    start_s: float
+    end_s: float
+    scorable: bool
+    reason: str | None = None
+    interpolated_frames: int = 0
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Normalised model input: ``data`` holds only the scorable windows, in span order."""
+
+    spans: list[WindowSpan]
+    data: np.ndarray  # (n_scorable, 30, 468, 2) float32
+
+    @property
+    def scorable(self) -> list[WindowSpan]:
+        return [s for s in self.spans if s.scorable]
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """What a pain model returns for a batch of windows."""
+
+    probabilities: np.ndarray  # (n, 3) rows sum to 1, order LEVELS
+    alpha: np.ndarray  # (n, 30, 468) spatial attention per frame
+    beta: np.ndarray  # (n, 30) temporal attention
+
+
+class ModelInfo(msgspec.Struct, frozen=True):
+    """Identity and provenance of a model checkpoint; surfaces in the API, the FHIR Device and logs."""
+
+    model_id: str
+    version: str
+    sha256: str
+    name: str
+    training_data: str
+    disclaimer: str = SYNTHETIC_DISCLAIMER
+    metrics: dict[str, float] = msgspec.field(default_factory=dict)
+    model_card_url: str | None = None
+
+
+class Probabilities(msgspec.Struct, frozen=True):
+    none: float
+    mild: float
+    significant: float
+
+    @classmethod
+    def from_row(cls, row: np.ndarray) -> Probabilities:
+        return cls(*(round(float(p), 6) for p in row))
+
+    def as_tuple(self) -> tuple[float, float, float]:
+        return (self.none, self.mild, self.significant)
+
+
+class WindowResult(msgspec.Struct, frozen=True, omit_defaults=True):
+    index: int
+    start_s: float
+    end_s: float
+    scorable: bool
+    level: str | None = None
+    probabilities: Probabilities | None = None
+    reason: str | None = None
+
+
+class Summary(msgspec.Struct, frozen=True):
+    """Clip-level result; see ``gateway.summary`` for the rule."""
+
+    level: str | None
+    rule: str
+    time_share: dict[str, float]
+    peak_probability: dict[str, float]
+    scored_windows: int
+    unscorable_windows: int
+
+
+class RegionAttention(msgspec.Struct, frozen=True):
+    region: str
+    weight: float
+
+
+class Explanation(msgspec.Struct, frozen=True):
+    """One explainer's view of the clip, e.g. attention share per face region."""
+
+    explainer: str
+    kind: str
+    regions: list[RegionAttention]
+    note: str
+
+
+class Assessment(msgspec.Struct, frozen=True, kw_only=True):
+    """One scored clip: the AI result plus everything needed to trace it back."""
+
+    id: str
+    status: str
+    patient: PatientRef
+    captured_at: datetime
+    created_at: datetime
+    source: str
+    fps: float
+    frames: int
+    effective_start: datetime
+    effective_end: datetime
+    model: ModelInfo
+    windows: list[WindowResult]
+    summary: Summary
+    explanations: list[Explanation] = msgspec.field(default_factory=list)
+    ai_asserted: bool = True
+    disclaimer: str = SYNTHETIC_DISCLAIMER
+
+
+@dataclass(frozen=True)
+class OutputDocument:
+    """A rendered output (e.g. a FHIR Bundle) ready to store and deliver."""
+
+    output: str
+    media_type: str
+    body: dict
+    meta: dict[str, str] = field(default_factory=dict)
