@@ -1,0 +1,113 @@
+"""The scoring pipeline: landmarks → windows → model → explanations → summary → rendered outputs.
+
+Pure and synchronous: it runs the same way in the CLI, in an API worker thread and (later) in job
+workers. Persistence and transport are the caller's job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import numpy as np
+import structlog
+
+from gateway.clip_checks import check_clip
+from gateway.domain import LEVELS, Assessment, LandmarkClip, OutputDocument, Probabilities, WindowResult
+from gateway.landmarks import prepare
+from gateway.plugins import Plugins
+from gateway.summary import summarise
+
+log = structlog.get_logger(__name__)
+
+ASSESSMENT_NAMESPACE = uuid.UUID("6f1c1f9e-2d7a-5b7e-9a53-0c4e5d2b7a11")
+
+
+@dataclass
+class Scored:
+    assessment: Assessment
+    documents: dict[str, OutputDocument]
+    output_errors: dict[str, str] = field(default_factory=dict)
+    model_s: float = 0.0
+    total_s: float = 0.0
+
+
+def assessment_id(clip: LandmarkClip, model_sha256: str) -> str:
+    """Same clip, patient and model → same id, so a retried submission is recognised, not duplicated."""
+    digest = hashlib.sha256()
+    digest.update(msgspec.json.encode(clip.patient))
+    digest.update(clip.captured_at.isoformat().encode())
+    digest.update(f"{clip.fps:.6f}".encode())
+    digest.update(np.ascontiguousarray(clip.points, dtype=np.float32).tobytes())
+    digest.update(model_sha256.encode())
+    return str(uuid.uuid5(ASSESSMENT_NAMESPACE, digest.hexdigest()))
+
+
+def score_clip(clip: LandmarkClip, plugins: Plugins) -> Scored:
+    started = time.perf_counter()
+    settings = plugins.settings
+    check_clip(clip)
+    model = plugins.model()
+    windows = prepare(clip, stride_s=settings.window_stride_s, max_gap_frames=settings.max_gap_frames)
+
+    model_started = time.perf_counter()
+    output = model.predict(windows)
+    model_s = time.perf_counter() - model_started
+
+    rows = iter(output.probabilities)
+    results = []
+    for span in windows.spans:
+        if span.scorable:
+            row = next(rows)
+            results.append(WindowResult(span.index, span.start_s, span.end_s, True, LEVELS[int(np.argmax(row))], Probabilities.from_row(row)))
+        else:
+            results.append(WindowResult(span.index, span.start_s, span.end_s, False, reason=span.reason))
+
+    explanations = []
+    for explainer in plugins.explainers:
+        try:
+            if len(windows.data):
+                explanations.append(explainer.explain(windows, output))
+        except Exception as exc:  # an explainer bug must not lose the score
+            log.warning("explainer_failed", explainer=explainer.name, error=f"{type(exc).__name__}: {exc}")
+
+    start = _utc(clip.captured_at)
+    assessment = Assessment(
+        id=assessment_id(clip, model.info.sha256),
+        status="preliminary",
+        patient=clip.patient,
+        captured_at=start,
+        created_at=datetime.now(UTC),
+        source=clip.source,
+        fps=clip.fps,
+        frames=clip.frames,
+        effective_start=start,
+        effective_end=start + timedelta(seconds=clip.duration_s),
+        model=model.info,
+        windows=results,
+        summary=summarise(results, settings.sustained_windows),
+        explanations=explanations,
+        disclaimer=model.info.disclaimer,
+    )
+    documents, errors = render_outputs(assessment, plugins)
+    return Scored(assessment, documents, errors, model_s=model_s, total_s=time.perf_counter() - started)
+
+
+def render_outputs(assessment: Assessment, plugins: Plugins) -> tuple[dict[str, OutputDocument], dict[str, str]]:
+    """Render every output; one failing output is recorded and never blocks the others."""
+    documents, errors = {}, {}
+    for name, output in plugins.outputs.items():
+        try:
+            documents[name] = output.render(assessment)
+        except Exception as exc:
+            errors[name] = f"{type(exc).__name__}: {exc}"
+            log.error("output_failed", output=name, assessment_id=assessment.id, error=errors[name])
+    return documents, errors
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)

@@ -1,0 +1,120 @@
+"""Gateway settings: embedded defaults, an optional TOML file, then ``PAIN_GATEWAY_*`` environment.
+
+Everything is validated at start-up so a typo stops the gateway with a message naming the setting,
+instead of surfacing as odd behaviour later. Plugins declare typed sections through the
+``register_settings`` hook; see ``bind_plugin_settings``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+ENV_PREFIX = "PAIN_GATEWAY_"
+PLUGIN_ENV_PREFIX = ENV_PREFIX + "PLUGIN_"
+CONFIG_ENV = ENV_PREFIX + "CONFIG"
+
+
+class SettingsError(ValueError):
+    """A setting is missing, unknown or invalid; the message names it and says how to fix it."""
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=True):
+    database_url: str = "sqlite+aiosqlite:///var/pain-gateway.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model: str = "sta-lstm-synthetic"
+    window_stride_s: float = 1.0
+    max_gap_frames: int = 5
+    sustained_windows: int = 2
+    max_upload_mb: int = 200
+    enabled_plugins: list[str] = msgspec.field(default_factory=list)
+    disabled_plugins: list[str] = msgspec.field(default_factory=list)
+    log_format: str = "auto"
+    log_level: str = "info"
+    plugins: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("port", 0 < self.port < 65536, "must be between 1 and 65535"),
+            ("window_stride_s", 0.1 <= self.window_stride_s <= 30, "must be between 0.1 and 30 seconds"),
+            ("max_gap_frames", 0 <= self.max_gap_frames <= 30, "must be between 0 and 30 frames"),
+            ("sustained_windows", self.sustained_windows >= 1, "must be at least 1"),
+            ("max_upload_mb", self.max_upload_mb >= 1, "must be at least 1"),
+            ("log_format", self.log_format in {"auto", "json", "console"}, "must be auto, json or console"),
+            ("log_level", self.log_level in {"debug", "info", "warning", "error"}, "must be debug, info, warning or error"),
+            ("database_url", "://" in self.database_url, "must be an SQLAlchemy async URL, e.g. sqlite+aiosqlite:///var/pain-gateway.db"),
+        ]
+        for name, ok, message in checks:
+            if not ok:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()}: {message} (got {getattr(self, name)!r})")
+
+    def plugin_enabled(self, name: str) -> bool:
+        if name in self.disabled_plugins:
+            return False
+        return not self.enabled_plugins or name in self.enabled_plugins
+
+    def plugin_config(self, name: str) -> Any:
+        """The plugin's validated settings Struct, as declared through ``register_settings``."""
+        try:
+            return self.__dict__["plugin_configs"][name]
+        except KeyError:
+            raise SettingsError(f"plugin {name!r} did not register settings (register_settings hook)") from None
+
+    def bind_plugin_settings(self, schemas: Mapping[str, type], environ: Mapping[str, str]) -> None:
+        """Validate each plugin's TOML table plus ``PAIN_GATEWAY_PLUGIN_<NAME>_<FIELD>`` overrides."""
+        unknown_tables = set(self.plugins) - set(schemas)
+        if unknown_tables:
+            raise SettingsError(f"[plugins.{sorted(unknown_tables)[0]}]: no loaded plugin declares these settings")
+        bound = self.__dict__.setdefault("plugin_configs", {})
+        for name, schema in schemas.items():
+            raw = dict(self.plugins.get(name, {}))
+            prefix = f"{PLUGIN_ENV_PREFIX}{name.upper()}_"
+            fields = {f.name.upper(): f for f in msgspec.structs.fields(schema)}
+            for key, value in environ.items():
+                if key.startswith(prefix):
+                    field = fields.get(key[len(prefix):])
+                    if field is None:
+                        raise SettingsError(f"{key}: unknown setting for plugin {name!r}; known: {', '.join(sorted(fields))}")
+                    raw[field.encode_name] = value
+            try:
+                bound[name] = msgspec.convert(raw, schema, strict=False)
+            except msgspec.ValidationError as exc:
+                raise SettingsError(f"plugin {name!r} settings: {exc}") from None
+
+
+def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
+    fields = {f.name.upper(): f.name for f in msgspec.structs.fields(Settings) if f.name != "plugins"}
+    values: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX) or key.startswith(PLUGIN_ENV_PREFIX) or key == CONFIG_ENV:
+            continue
+        name = fields.get(key[len(ENV_PREFIX):])
+        if name is None:
+            raise SettingsError(f"{key}: unknown setting; known: {', '.join(ENV_PREFIX + f for f in sorted(fields))}")
+        values[name] = [v.strip() for v in value.split(",") if v.strip()] if name.endswith("_plugins") else value
+    return values
+
+
+def load_settings(environ: Mapping[str, str] | None = None, config_file: str | os.PathLike | None = None) -> Settings:
+    """Defaults, then the TOML file (``PAIN_GATEWAY_CONFIG`` or ``config_file``), then the environment."""
+    environ = os.environ if environ is None else environ
+    path = config_file or environ.get(CONFIG_ENV)
+    values: dict[str, Any] = {}
+    if path:
+        try:
+            values = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise SettingsError(f"{CONFIG_ENV}: settings file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    values.update(_env_values(environ))
+    try:
+        return msgspec.convert(values, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"settings: {exc}") from None
