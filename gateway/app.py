@@ -1,0 +1,77 @@
+"""The Litestar application: core routes, plugin routes, auth, problem details, request ids."""
+
+from __future__ import annotations
+
+import uuid
+
+import structlog
+from litestar import Litestar, Request
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from gateway import problems
+from gateway.auth import SCHEMA_PATH, BearerTokenMiddleware, role_guard
+from gateway.db.engine import create_engine
+from gateway.domain import SYNTHETIC_DISCLAIMER
+from gateway.plugins import Plugins, build_plugins
+from gateway.routes import assessments, system
+from gateway.settings import Settings
+from gateway.store import AssessmentStore, TokenStore
+
+log = structlog.get_logger(__name__)
+
+
+def request_id_middleware(app: ASGIApp) -> ASGIApp:
+    """Bind a request id (the caller's ``X-Request-ID`` or a new one) to every log line and echo it."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")[:64]
+        request_id = incoming if incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+                log.info("request", method=scope["method"], path=scope["path"], status=message["status"])
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            await app(scope, receive, send_with_id)
+
+    return middleware
+
+
+def create_app(settings: Settings, plugins: Plugins | None = None) -> Litestar:
+    plugins = plugins or build_plugins(settings)
+    engine = create_engine(settings.database_url)
+
+    async def dispose(app: Litestar) -> None:
+        await engine.dispose()
+
+    def from_state(key: str) -> Provide:
+        return Provide(lambda state: state[key], sync_to_thread=False)
+
+    return Litestar(
+        route_handlers=[*assessments.ROUTES, system.health, system.ready, system.model_card, system.plugin_list, *plugins.routes],
+        state=State({"store": AssessmentStore(engine), "tokens": TokenStore(engine), "plugins": plugins}),
+        dependencies={"store": from_state("store"), "plugins": from_state("plugins")},
+        middleware=[request_id_middleware, DefineMiddleware(BearerTokenMiddleware, exclude_from_auth_key="exclude_from_auth")],
+        guards=[role_guard],
+        exception_handlers=problems.HANDLERS,
+        request_max_body_size=settings.max_upload_mb * 1024 * 1024,
+        on_shutdown=[dispose],
+        openapi_config=OpenAPIConfig(
+            title="Pain Gateway",
+            version="0.1.0",
+            description="Automated pain assessment from facial landmarks. " + SYNTHETIC_DISCLAIMER,
+            path=SCHEMA_PATH,
+            components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
+            security=[{"bearer": []}],
+        ),
+    )

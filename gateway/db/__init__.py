@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy 2 async tables, Alembic migrations, engine creation."""

@@ -1,0 +1,1 @@
+"""Core HTTP routes; plugins add theirs through the ``register_routes`` hook."""

@@ -1,0 +1,46 @@
+"""Liveness, readiness and model cards."""
+
+from __future__ import annotations
+
+from litestar import Response, get
+from litestar.exceptions import NotFoundException
+
+from gateway.auth import PUBLIC
+from gateway.plugins import Plugins
+from gateway.store import AssessmentStore
+
+ALL_ROLES = {"integrator", "telehealth", "clinician"}
+
+
+@get("/health", opt=PUBLIC, tags=["system"])
+async def health() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@get("/ready", opt=PUBLIC, tags=["system"])
+async def ready(store: AssessmentStore, plugins: Plugins) -> Response:
+    """The database answers and the configured model is registered."""
+    checks = {}
+    try:
+        await store.ping()
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unavailable: {type(exc).__name__}"
+    checks["model"] = "ok" if plugins.settings.model in plugins.models else f"model {plugins.settings.model!r} not registered"
+    ok = all(v == "ok" for v in checks.values())
+    return Response({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)
+
+
+@get("/v1/models/{model_id:str}/card", opt={"roles": ALL_ROLES}, media_type="text/markdown; charset=utf-8", tags=["models"])
+async def model_card(model_id: str, plugins: Plugins) -> str:
+    """The model card: intended use, training data (synthetic), metrics and limitations."""
+    if model_id not in plugins.models:
+        raise NotFoundException(f"no model {model_id!r}; known: {', '.join(sorted(plugins.models))}")
+    return plugins.models[model_id].model_card()
+
+
+@get("/v1/plugins", opt={"roles": {"admin"}}, tags=["system"])
+async def plugin_list(plugins: Plugins) -> list[dict]:
+    """Every plugin found, its hooks, what it registered and whether it loaded."""
+    return [vars(s) for s in plugins.statuses]

@@ -1,0 +1,170 @@
+"""Assessment and token persistence behind small async interfaces.
+
+An assessment and all its rendered outputs are written in one transaction: a reader never sees an
+assessment without its FHIR document, and a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import msgspec
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from gateway.db.tables import AssessmentRow, OutputRow, TokenRow
+from gateway.domain import Assessment, InputError
+from gateway.scoring import Scored
+
+ROLES = ("integrator", "telehealth", "clinician", "admin")
+
+
+@dataclass(frozen=True)
+class PatientQuery:
+    """Search criteria; every given criterion must match."""
+
+    reference: str | None = None
+    system: str | None = None
+    value: str | None = None
+    start_from: datetime | None = None  # inclusive lower bound on the effective start
+    start_before: datetime | None = None  # exclusive upper bound
+    limit: int = 50
+    offset: int = 0
+
+
+class AssessmentStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def add(self, scored: Scored) -> bool:
+        """Store an assessment with its outputs; False when the same assessment already exists."""
+        a = scored.assessment
+        async with self.sessions() as session:
+            if await session.get(AssessmentRow, a.id) is not None:
+                return False
+            session.add(
+                AssessmentRow(
+                    id=a.id,
+                    patient_system=a.patient.system,
+                    patient_value=a.patient.value,
+                    patient_reference=a.patient.reference,
+                    effective_start=a.effective_start,
+                    effective_end=a.effective_end,
+                    created_at=a.created_at,
+                    model_id=a.model.model_id,
+                    model_version=a.model.version,
+                    level=a.summary.level,
+                    status=a.status,
+                    document=msgspec.to_builtins(a),
+                )
+            )
+            await session.flush()
+            for name, doc in scored.documents.items():
+                session.add(OutputRow(assessment_id=a.id, output=name, media_type=doc.media_type, body=doc.body, created_at=a.created_at))
+            for name, error in scored.output_errors.items():
+                session.add(OutputRow(assessment_id=a.id, output=name, media_type="", body=None, error=error, created_at=a.created_at))
+            try:
+                await session.commit()
+            except IntegrityError:  # a concurrent identical submission won the race
+                await session.rollback()
+                return False
+        return True
+
+    async def get(self, assessment_id: str) -> Assessment | None:
+        async with self.sessions() as session:
+            row = await session.get(AssessmentRow, assessment_id)
+        return None if row is None else msgspec.convert(row.document, Assessment)
+
+    async def get_output(self, assessment_id: str, output: str) -> OutputRow | None:
+        async with self.sessions() as session:
+            return await session.get(OutputRow, (assessment_id, output))
+
+    async def search(self, query: PatientQuery, output: str) -> tuple[list[dict], int]:
+        """Rendered ``output`` documents of matching assessments, newest first, plus the total count."""
+        conditions = []
+        if query.reference is not None:
+            conditions.append(AssessmentRow.patient_reference == query.reference)
+        if query.system is not None:
+            conditions.append(AssessmentRow.patient_system == query.system)
+        if query.value is not None:
+            conditions.append(AssessmentRow.patient_value == query.value)
+        if query.start_from is not None:
+            conditions.append(AssessmentRow.effective_start >= query.start_from)
+        if query.start_before is not None:
+            conditions.append(AssessmentRow.effective_start < query.start_before)
+        async with self.sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(AssessmentRow).where(*conditions))
+            rows = await session.scalars(
+                select(OutputRow.body)
+                .join(AssessmentRow, AssessmentRow.id == OutputRow.assessment_id)
+                .where(OutputRow.output == output, OutputRow.body.is_not(None), *conditions)
+                .order_by(AssessmentRow.effective_start.desc(), AssessmentRow.id)
+                .limit(query.limit)
+                .offset(query.offset)
+            )
+            return list(rows), int(total or 0)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(select(1))
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: str
+    name: str
+    role: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenStore:
+    """Bearer tokens are shown once at creation; only their SHA-256 is stored."""
+
+    PREFIX = "pgw_"
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def create(self, name: str, role: str) -> tuple[TokenInfo, str]:
+        if role not in ROLES:
+            raise InputError("role", f"must be one of {', '.join(ROLES)}, got {role!r}")
+        if not name.strip():
+            raise InputError("name", "must say who or what uses the token, e.g. 'epic-interface'")
+        secret = self.PREFIX + secrets.token_urlsafe(32)
+        row = TokenRow(id=secrets.token_hex(8), name=name.strip(), role=role, token_hash=hash_token(secret), created_at=datetime.now(UTC))
+        async with self.sessions() as session:
+            session.add(row)
+            await session.commit()
+        return _info(row), secret
+
+    async def verify(self, secret: str) -> TokenInfo | None:
+        async with self.sessions() as session:
+            row = await session.scalar(select(TokenRow).where(TokenRow.token_hash == hash_token(secret), TokenRow.revoked_at.is_(None)))
+        return None if row is None else _info(row)
+
+    async def revoke(self, token_id: str) -> bool:
+        async with self.sessions() as session:
+            result = await session.execute(
+                update(TokenRow).where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC))
+            )
+            await session.commit()
+        return result.rowcount == 1
+
+    async def list(self) -> list[TokenInfo]:
+        async with self.sessions() as session:
+            rows = await session.scalars(select(TokenRow).order_by(TokenRow.created_at))
+            return [_info(r) for r in rows]
+
+
+def _info(row: TokenRow) -> TokenInfo:
+    return TokenInfo(row.id, row.name, row.role, row.created_at, row.revoked_at)

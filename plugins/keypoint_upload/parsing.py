@@ -1,0 +1,149 @@
+"""Parse keypoint submissions into a ``LandmarkClip``; every error names the field to fix."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from gateway.contracts import UploadedFile
+from gateway.domain import InputError, LandmarkClip, PatientRef
+
+_REFERENCE = re.compile(r"^Patient/[A-Za-z0-9\-.]{1,64}$")
+PATIENT_FORMS = (
+    'use {"identifier": {"system": "<uri>", "value": "<id>"}} or {"reference": "Patient/<id>"}'
+)
+
+
+def parse_patient(raw: Any) -> PatientRef:
+    if not isinstance(raw, dict) or not raw:
+        raise InputError("patient", f"is required; {PATIENT_FORMS}")
+    if set(raw) == {"reference"}:
+        reference = raw["reference"]
+        if not isinstance(reference, str) or not _REFERENCE.match(reference):
+            raise InputError("patient.reference", "must look like 'Patient/<id>' (id: letters, digits, '-', '.'; up to 64)")
+        return PatientRef(reference=reference)
+    if set(raw) == {"identifier"} and isinstance(raw["identifier"], dict):
+        ident = raw["identifier"]
+        system, value = ident.get("system"), ident.get("value")
+        for key, item in (("system", system), ("value", value)):
+            if not isinstance(item, str) or not item.strip():
+                raise InputError(f"patient.identifier.{key}", "must be a non-empty string")
+        if set(ident) - {"system", "value"}:
+            raise InputError("patient.identifier", "takes only 'system' and 'value'")
+        return PatientRef(system=system.strip(), value=value.strip())
+    raise InputError("patient", f"unknown form with keys {sorted(raw)}; {PATIENT_FORMS}")
+
+
+def parse_captured_at(raw: Any) -> datetime:
+    if not isinstance(raw, str):
+        raise InputError("captured_at", "is required: an ISO-8601 date-time with a time zone, e.g. 2026-11-23T10:00:00Z")
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InputError("captured_at", f"{raw!r} is not an ISO-8601 date-time, e.g. 2026-11-23T10:00:00Z") from None
+    if moment.tzinfo is None:
+        raise InputError("captured_at", "needs a time zone (e.g. 'Z' or '+01:00') so the Observation time is unambiguous")
+    return moment
+
+
+def parse_fps(raw: Any) -> float:
+    try:
+        fps = float(raw)
+    except (TypeError, ValueError):
+        raise InputError("fps", "is required: frames per second of the clip, a number between 5 and 120") from None
+    if not np.isfinite(fps):
+        raise InputError("fps", "must be a finite number between 5 and 120")
+    return fps
+
+
+def parse_image_size(raw: Any) -> tuple[int, int] | None:
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, str):
+        raw = raw.replace("x", ",").split(",")
+    try:
+        width, height = (int(v) for v in raw)
+    except (TypeError, ValueError):
+        raise InputError("image_size", "must be [width, height] in pixels, e.g. [640, 480] or '640,480' in a form") from None
+    if width <= 0 or height <= 0:
+        raise InputError("image_size", "width and height must be positive")
+    return width, height
+
+
+class _JsonSubmission(msgspec.Struct):
+    patient: Any = None
+    fps: Any = None
+    captured_at: Any = None
+    frames: Any = None
+    image_size: Any = None
+
+
+def _frames_array(frames: Any) -> np.ndarray:
+    if not isinstance(frames, list) or not frames:
+        raise InputError("frames", "must be a non-empty list of frames, each 468 [x, y] or [x, y, z] points or null")
+    first = next((f for f in frames if f is not None), None)
+    if first is None:
+        raise InputError("frames", "every frame is null: no face was found in the clip")
+    try:
+        dims = len(first[0])
+        template = np.full((len(first), dims), np.nan)
+        return np.array([template if f is None else f for f in frames], dtype=np.float64)
+    except (TypeError, ValueError, IndexError):
+        lengths = sorted({len(f) for f in frames if isinstance(f, list)})
+        raise InputError(
+            "frames",
+            f"every frame must be a list of 468 points of equal length ([x, y] or [x, y, z]) or null; found frames with {lengths} points",
+        ) from None
+
+
+def clip_from_json(body: bytes) -> LandmarkClip:
+    try:
+        raw = msgspec.json.decode(body, type=_JsonSubmission)
+    except msgspec.DecodeError as exc:
+        raise InputError("body", f"is not a JSON object of the keypoint form: {exc}") from None
+    return LandmarkClip(
+        patient=parse_patient(raw.patient),
+        captured_at=parse_captured_at(raw.captured_at),
+        fps=parse_fps(raw.fps),
+        points=_frames_array(raw.frames),
+        image_size=parse_image_size(raw.image_size),
+        source="keypoints/json",
+    )
+
+
+def _load_array(upload: UploadedFile) -> np.ndarray:
+    try:
+        loaded = np.load(io.BytesIO(upload.data), allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError("keypoints", f"is not a readable .npy or .npz file ({type(exc).__name__}: {exc})") from None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            if "points" not in loaded.files:
+                raise InputError("keypoints", f".npz must contain an array named 'points'; it has {loaded.files}")
+            loaded = loaded["points"]
+    if not np.issubdtype(loaded.dtype, np.number):
+        raise InputError("keypoints", f"array must be numeric, got dtype {loaded.dtype}")
+    return loaded.astype(np.float64)
+
+
+def clip_from_arrays_form(fields: dict[str, str], upload: UploadedFile) -> LandmarkClip:
+    if fields.get("patient_reference"):
+        patient = parse_patient({"reference": fields["patient_reference"]})
+    elif fields.get("patient_system") or fields.get("patient_value"):
+        patient = parse_patient({"identifier": {"system": fields.get("patient_system"), "value": fields.get("patient_value")}})
+    else:
+        raise InputError("patient", "form needs patient_system and patient_value, or patient_reference")
+    return LandmarkClip(
+        patient=patient,
+        captured_at=parse_captured_at(fields.get("captured_at")),
+        fps=parse_fps(fields.get("fps")),
+        points=_load_array(upload),
+        image_size=parse_image_size(fields.get("image_size")),
+        source="keypoints/array",
+    )
