@@ -54,13 +54,18 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> Litestar:
     async def dispose(app: Litestar) -> None:
         await engine.dispose()
 
-    def from_state(key: str) -> Provide:
-        return Provide(lambda state: state[key], sync_to_thread=False)
+    store, tokens = AssessmentStore(engine), TokenStore(engine)
+
+    async def provide_store() -> AssessmentStore:
+        return store
+
+    async def provide_plugins() -> Plugins:
+        return plugins
 
     return Litestar(
         route_handlers=[*assessments.ROUTES, system.health, system.ready, system.model_card, system.plugin_list, *plugins.routes],
-        state=State({"store": AssessmentStore(engine), "tokens": TokenStore(engine), "plugins": plugins}),
-        dependencies={"store": from_state("store"), "plugins": from_state("plugins")},
+        state=State({"tokens": tokens}),
+        dependencies={"store": Provide(provide_store), "plugins": Provide(provide_plugins)},
         middleware=[request_id_middleware, DefineMiddleware(BearerTokenMiddleware, exclude_from_auth_key="exclude_from_auth")],
         guards=[role_guard],
         exception_handlers=problems.HANDLERS,

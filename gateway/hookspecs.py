@@ -56,6 +56,8 @@ def register_capture_sources(register, settings):
     Fires once at start-up. When a submission arrives, the first registered source whose
     ``accepts(request)`` is true captures it; ``capture`` raises ``InputError`` for bad input.
 
+    ``register(source)`` takes a ``CaptureSource``; ``settings`` is the validated ``Settings``.
+
     Example::
 
         @hookimpl
@@ -71,6 +73,8 @@ def register_models(register, settings):
     Fires once at start-up. ``settings.model`` names the model id that scores submissions; a model is
     selected by ``model.info.model_id``. Load weights lazily, on first ``predict``.
 
+    ``register(model)`` takes a ``PainModel``; ``settings`` is the validated ``Settings``.
+
     Example::
 
         @hookimpl
@@ -85,6 +89,8 @@ def register_explainers(register, settings):
 
     Fires once at start-up. Each explainer receives the normalised windows and the model output and
     returns an ``Explanation`` stored with the assessment.
+
+    ``register(explainer)`` takes an ``Explainer``; ``settings`` is the validated ``Settings``.
 
     Example::
 
@@ -102,6 +108,8 @@ def register_outputs(register, settings):
     under ``output.name`` so it can be fetched (``GET /v1/assessments/{id}/{name}``) and delivered.
     An output that raises is recorded as failed for that assessment and never blocks the others.
 
+    ``register(output)`` takes an ``Output``; ``settings`` is the validated ``Settings``.
+
     Example::
 
         @hookimpl
@@ -118,6 +126,9 @@ def register_routes(register, settings):
     ``opt={"roles": {"integrator", ...}}``; a handler without roles is admin-only. Handlers can ask
     for the ``store`` (``gateway.store.AssessmentStore``) and ``plugins`` (``gateway.plugins.Plugins``)
     dependencies.
+
+    ``register(handler)`` takes a Litestar route handler or controller; ``settings`` is the validated
+    ``Settings``.
 
     Example::
 

@@ -50,7 +50,7 @@ def _missing(points: np.ndarray) -> np.ndarray:
 
 
 def _check_points(points: np.ndarray) -> np.ndarray:
-    points = np.asarray(points, dtype=np.float64)
+    points = np.asarray(points)
     if points.ndim != 3 or points.shape[1] != LANDMARK_COUNT or points.shape[2] not in (2, 3):
         raise InputError("frames", f"expected shape (frames, {LANDMARK_COUNT}, 2 or 3), got {points.shape}")
     return points
@@ -63,16 +63,20 @@ def normalise_frames(points: np.ndarray, image_size: tuple[int, int] | None = No
     points are first put back into pixels; otherwise a non-square video would distort rotations.
     Frames without a face (or with coincident anchors) come back as NaN. Returns (F, 468, 2) float32.
     """
-    xy = _check_points(points)[..., :2]
+    xy = _check_points(points)[..., :2].astype(np.float64)  # a contiguous copy, so it can be viewed as complex
     if image_size is not None:
-        pass
-    out = np.full(xy.shape, np.nan)
+        xy[..., 0] *= image_size[0]
+        xy[..., 1] *= image_size[1]
     ok = ~_missing(xy)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # A proper 2-D similarity is multiplication by one complex number: ~3x faster than batched 2x2
+    # matmuls. Frames without a fit get NaN parameters, so their output is NaN without masking.
+    a, b = np.full((2, len(xy), 1), complex(np.nan, np.nan))
+    with np.errstate(divide="ignore", invalid="ignore"):  # coincident anchors give NaN, i.e. missing
         scale, rot, t = umeyama(xy[ok][:, ANCHORS], TARGET)
-        out[ok] = scale[:, None, None] * xy[ok] @ np.swapaxes(rot, 1, 2) + t[:, None, :]
-    out[_missing(out)] = np.nan
-    return out.astype(np.float32)
+        a[ok, 0] = scale * (rot[:, 0, 0] + 1j * rot[:, 1, 0])
+        b[ok, 0] = t[:, 0] + 1j * t[:, 1]
+        out = a * xy.view(np.complex128)[..., 0] + b
+    return out.view(np.float64).reshape(xy.shape).astype(np.float32)
 
 
 def resample(points: np.ndarray, fps: float, target_fps: float = MODEL_FPS) -> np.ndarray:
@@ -124,8 +128,7 @@ def prepare(clip: LandmarkClip, stride_s: float = 1.0, max_gap_frames: int = 5) 
     """
     if not (np.isfinite(stride_s) and stride_s > 0):
         raise InputError("stride_s", f"must be a positive number of seconds, got {stride_s}")
-    xy = _check_points(clip.points)[..., :2]
-    resampled = resample(xy, clip.fps)
+    resampled = resample(_check_points(clip.points)[..., :2], clip.fps)
     if resampled.shape[0] < WINDOW_FRAMES:
         raise InputError("frames", f"clip is {clip.duration_s:.2f} s; at least {WINDOW_FRAMES / MODEL_FPS:g} s is needed")
     filled, interpolated = fill_gaps(resampled, max_gap_frames)

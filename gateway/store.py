@@ -24,9 +24,10 @@ ROLES = ("integrator", "telehealth", "clinician", "admin")
 
 
 @dataclass(frozen=True)
-class PatientQuery:
+class AssessmentQuery:
     """Search criteria; every given criterion must match."""
 
+    assessment_id: str | None = None
     reference: str | None = None
     system: str | None = None
     value: str | None = None
@@ -84,30 +85,29 @@ class AssessmentStore:
         async with self.sessions() as session:
             return await session.get(OutputRow, (assessment_id, output))
 
-    async def search(self, query: PatientQuery, output: str) -> tuple[list[dict], int]:
-        """Rendered ``output`` documents of matching assessments, newest first, plus the total count."""
-        conditions = []
-        if query.reference is not None:
-            conditions.append(AssessmentRow.patient_reference == query.reference)
-        if query.system is not None:
-            conditions.append(AssessmentRow.patient_system == query.system)
-        if query.value is not None:
-            conditions.append(AssessmentRow.patient_value == query.value)
+    async def search(self, query: AssessmentQuery) -> tuple[list[Assessment], int]:
+        """Matching assessments, most recent clip first, plus the total count before paging."""
+        columns = {
+            AssessmentRow.id: query.assessment_id,
+            AssessmentRow.patient_reference: query.reference,
+            AssessmentRow.patient_system: query.system,
+            AssessmentRow.patient_value: query.value,
+        }
+        conditions = [column == value for column, value in columns.items() if value is not None]
         if query.start_from is not None:
             conditions.append(AssessmentRow.effective_start >= query.start_from)
         if query.start_before is not None:
             conditions.append(AssessmentRow.effective_start < query.start_before)
         async with self.sessions() as session:
             total = await session.scalar(select(func.count()).select_from(AssessmentRow).where(*conditions))
-            rows = await session.scalars(
-                select(OutputRow.body)
-                .join(AssessmentRow, AssessmentRow.id == OutputRow.assessment_id)
-                .where(OutputRow.output == output, OutputRow.body.is_not(None), *conditions)
+            documents = await session.scalars(
+                select(AssessmentRow.document)
+                .where(*conditions)
                 .order_by(AssessmentRow.effective_start.desc(), AssessmentRow.id)
                 .limit(query.limit)
                 .offset(query.offset)
             )
-            return list(rows), int(total or 0)
+            return [msgspec.convert(d, Assessment) for d in documents], int(total or 0)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

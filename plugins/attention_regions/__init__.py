@@ -31,6 +31,7 @@ class AttentionRegions:
         if alpha.shape[0] == 0:
             return Explanation(self.name, "spatial_attention", [], NOTE + " No window was scored.")
         beta = np.where(beta.sum(axis=1, keepdims=True) > 0, beta, 1.0)
+        beta = beta / beta.sum(axis=1, keepdims=True)  # before multiplying, so tiny β cannot underflow
         per_landmark = np.einsum("nt,ntk->nk", beta, alpha)
         per_landmark[:, list(ANCHORS)] = 0.0
         per_landmark /= per_landmark.sum(axis=1, keepdims=True)

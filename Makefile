@@ -1,0 +1,44 @@
+# Pain Gateway — `make run` to start on embedded defaults, `make test` for the whole suite.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: run test bench model token clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch is pinned to the CPU build in pyproject.toml; installing it first keeps pip from choosing a CUDA wheel.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/pain-gateway db upgrade
+	@echo ""
+	@echo "Pain Gateway starts on http://127.0.0.1:8000 (SQLite in var/, bundled synthetic-data model)."
+	@echo "  Get a token:  $(BIN)/pain-gateway tokens create --name me --role integrator"
+	@echo "  API docs:     http://127.0.0.1:8000/schema  (OpenAPI JSON at /schema/openapi.json; send 'Authorization: Bearer <token>')"
+	@echo "  Health:       http://127.0.0.1:8000/health"
+	@echo ""
+	$(BIN)/pain-gateway serve
+
+test: $(TEST_STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(TEST_STAMP)
+	$(BIN)/python benchmarks/run.py
+
+model: $(STAMP)
+	$(BIN)/python -m plugins.sta_lstm.train --out plugins/sta_lstm/checkpoints/sta-lstm-synthetic-0.1
+
+clean:
+	rm -rf $(VENV) var

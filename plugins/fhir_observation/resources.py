@@ -1,0 +1,283 @@
+"""FHIR R4 (4.0.1) resources for one assessment: Observation, AI Device and Provenance.
+
+Resources are assembled as plain dicts from ``PainMappings`` (no code lives here) and round-tripped
+through ``fhir.resources.R4B`` models, which catch structural mistakes; only elements that exist
+unchanged in R4 are used, so the JSON is valid R4 (shared/research/fhir.md §6). Ids are UUIDv5 of
+the assessment id (the Device's of the model checkpoint), so rendering the same assessment again
+yields the same Bundle and re-delivery is idempotent (fhir.md §8).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from fhir.resources.R4B import get_fhir_model_class
+
+from fhir_mappings import PainMappings, load_mappings
+from gateway.domain import LEVELS, Assessment, ModelInfo, OutputDocument, PatientRef
+
+if TYPE_CHECKING:
+    from plugins.fhir_observation import FhirSettings
+
+FHIR_VERSION = "4.0.1"
+MEDIA_TYPE = "application/fhir+json"
+BUNDLE_TYPES = ("collection", "transaction")
+
+Ref = Callable[[str, str], str]
+
+
+def _bundle_ref(resource_type: str, resource_id: str) -> str:
+    """Inside a Bundle every entry has a ``urn:uuid`` fullUrl, which servers rewrite on transaction."""
+    return f"urn:uuid:{resource_id}"
+
+
+def _literal_ref(resource_type: str, resource_id: str) -> str:
+    return f"{resource_type}/{resource_id}"
+
+
+def resource_id(base_url: str, kind: str, key: str) -> str:
+    """Deterministic id: the same key under the same gateway always names the same resource."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{base_url}/{kind}/{key}"))
+
+
+def observation_id(assessment_id: str, base_url: str) -> str:
+    return resource_id(base_url, "assessment", f"{assessment_id}/Observation")
+
+
+def provenance_id(assessment_id: str, base_url: str) -> str:
+    return resource_id(base_url, "assessment", f"{assessment_id}/Provenance")
+
+
+def device_id(model: ModelInfo, base_url: str) -> str:
+    """Keyed by checkpoint hash, so every assessment of one model points at one Device."""
+    return resource_id(base_url, "model", model.sha256)
+
+
+def assessment_identifier_system(base_url: str) -> str:
+    return f"{base_url}/assessment"
+
+
+def _model_identifier_system(base_url: str) -> str:
+    return f"{base_url}/model-sha256"
+
+
+def _instant(value: datetime, field: str) -> str:
+    """FHIR instants need a zone; guessing one for a clinical timestamp would be worse than failing."""
+    if value.tzinfo is None:
+        raise ValueError(f"{field} must be timezone-aware, got {value.isoformat()}")
+    return value.isoformat()
+
+
+def _subject(patient: PatientRef) -> dict[str, Any]:
+    subject: dict[str, Any] = {}
+    if patient.reference:
+        subject["reference"] = patient.reference
+    if patient.value:
+        subject["identifier"] = {"system": patient.system, "value": patient.value} if patient.system else {
+            "value": patient.value}
+    if not subject:
+        raise ValueError("patient: needs a reference or an identifier value")
+    return subject
+
+
+def _device_ref(model: ModelInfo, base_url: str, ref: Ref) -> dict[str, str]:
+    return {"reference": ref("Device", device_id(model, base_url)), "display": f"{model.name} {model.version}"}
+
+
+def _model_card_url(model: ModelInfo) -> str:
+    return model.model_card_url or f"/v1/models/{model.model_id}/card"
+
+
+def _dump(resource: dict[str, Any]) -> dict[str, Any]:
+    """Validate against the R4B model and return its canonical JSON form."""
+    model = get_fhir_model_class(resource["resourceType"])
+    return model.model_validate(resource).model_dump(mode="json", exclude_none=True)
+
+
+def _observation(assessment: Assessment, mappings: PainMappings, base_url: str, ref: Ref) -> dict[str, Any]:
+    codes = mappings.observation
+    summary = assessment.summary
+    obs: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": observation_id(assessment.id, base_url),
+        "meta": {"security": [mappings.ai_asserted.fhir()]},
+        "identifier": [{"system": assessment_identifier_system(base_url), "value": assessment.id}],
+        # AI output stays preliminary until a clinician reviews it (fhir.md §3.2).
+        "status": "preliminary",
+        "category": [codes.category.fhir()],
+        "code": codes.code.fhir(),
+        "subject": _subject(assessment.patient),
+        "effectivePeriod": {
+            "start": _instant(assessment.effective_start, "effective_start"),
+            "end": _instant(assessment.effective_end, "effective_end"),
+        },
+        "issued": _instant(assessment.created_at, "created_at"),
+        "method": codes.method.fhir(),
+        "device": _device_ref(assessment.model, base_url, ref),
+        "note": [{"text": assessment.disclaimer}],
+    }
+    if summary.level is None:
+        obs["dataAbsentReason"] = codes.data_absent_reason.fhir()
+    elif summary.level in LEVELS:
+        obs["valueCodeableConcept"] = mappings.values[summary.level].fhir()
+    else:
+        raise ValueError(f"summary.level: unknown pain level {summary.level!r}, expected one of {LEVELS}")
+    unit = {"unit": mappings.probability_unit.unit, "system": mappings.probability_unit.system,
+            "code": mappings.probability_unit.code}
+    components = [
+        {"code": mappings.probability_components[level].fhir(), "valueQuantity": {"value": peak, **unit}}
+        for level in LEVELS
+        if (peak := summary.peak_probability.get(level)) is not None
+    ]
+    if components:
+        obs["component"] = components
+    return obs
+
+
+def _device(model: ModelInfo, mappings: PainMappings, base_url: str) -> dict[str, Any]:
+    codes = mappings.device
+    return {
+        "resourceType": "Device",
+        "id": device_id(model, base_url),
+        "extension": [{"url": codes.ai_kind_extension, "valueCodeableConcept": codes.ai_kind.fhir()}],
+        "identifier": [{"system": _model_identifier_system(base_url), "value": model.sha256}],
+        "status": "active",
+        "deviceName": [{"name": model.name, "type": "model-name"}],
+        "modelNumber": model.model_id,
+        "type": codes.type.fhir(),
+        "version": [{"value": model.version}],
+        "note": [{"text": f"{model.disclaimer} Training data: {model.training_data}. "
+                          f"Model card: {_model_card_url(model)}"}],
+    }
+
+
+def _provenance(assessment: Assessment, mappings: PainMappings, base_url: str, ref: Ref) -> dict[str, Any]:
+    codes = mappings.provenance
+    clip = (f"Face landmark clip from {assessment.source}: {assessment.frames} frames at {assessment.fps:g} fps, "
+            f"captured {_instant(assessment.captured_at, 'captured_at')}")
+    return {
+        "resourceType": "Provenance",
+        "id": provenance_id(assessment.id, base_url),
+        "target": [{"reference": ref("Observation", observation_id(assessment.id, base_url))}],
+        "recorded": _instant(assessment.created_at, "created_at"),
+        "activity": codes.activity.fhir(),
+        "reason": [{"coding": [mappings.ai_asserted.fhir()]}],
+        "agent": [{
+            "type": codes.agent_type.fhir(),
+            "role": [codes.agent_role.fhir()],
+            "who": _device_ref(assessment.model, base_url, ref),
+        }],
+        "entity": [{
+            "role": "source",
+            "what": {"identifier": {"system": f"{base_url}/clip", "value": assessment.id}, "display": clip},
+        }],
+    }
+
+
+def observation_resource(assessment: Assessment, mappings: PainMappings, base_url: str) -> dict[str, Any]:
+    """The Observation alone, with literal ``Type/id`` references, as served by FHIR read/search."""
+    return _dump(_observation(assessment, mappings, base_url, _literal_ref))
+
+
+def build_bundle(assessment: Assessment, mappings: PainMappings, base_url: str,
+                 bundle_type: str = "collection") -> dict[str, Any]:
+    """Device, Observation and Provenance for one assessment.
+
+    A ``transaction`` creates Device and Observation conditionally on their identifiers and PUTs the
+    Provenance under its deterministic id (R4 Provenance has no identifier), so resending it creates
+    nothing new on a server that allows update-as-create (fhir.md §8).
+    """
+    if bundle_type not in BUNDLE_TYPES:
+        raise ValueError(f"bundle_type: expected one of {BUNDLE_TYPES}, got {bundle_type!r}")
+    model = assessment.model
+    device = _device(model, mappings, base_url)
+    observation = _observation(assessment, mappings, base_url, _bundle_ref)
+    provenance = _provenance(assessment, mappings, base_url, _bundle_ref)
+    requests = (
+        {"method": "POST", "url": "Device",
+         "ifNoneExist": urlencode({"identifier": f"{_model_identifier_system(base_url)}|{model.sha256}"})},
+        {"method": "POST", "url": "Observation",
+         "ifNoneExist": urlencode({"identifier": f"{assessment_identifier_system(base_url)}|{assessment.id}"})},
+        {"method": "PUT", "url": f"Provenance/{provenance['id']}"},
+    )
+    entries = []
+    for resource, request in zip((device, observation, provenance), requests, strict=True):
+        entry = {"fullUrl": _bundle_ref(resource["resourceType"], resource["id"]), "resource": resource}
+        if bundle_type == "transaction":
+            entry["request"] = request
+        entries.append(entry)
+    return _dump({
+        "resourceType": "Bundle",
+        "id": resource_id(base_url, "assessment", f"{assessment.id}/Bundle/{bundle_type}"),
+        "type": bundle_type,
+        "timestamp": _instant(assessment.created_at, "created_at"),
+        "entry": entries,
+    })
+
+
+def searchset(observations: list[dict[str, Any]], total: int, self_url: str) -> dict[str, Any]:
+    """Search result Bundle; ``self_url`` is ``[base]/Observation?...`` so fullUrls derive from it."""
+    base = self_url.split("?", 1)[0].rstrip("/")
+    return _dump({
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": total,
+        "link": [{"relation": "self", "url": self_url}],
+        "entry": [{"fullUrl": f"{base}/{obs['id']}", "resource": obs, "search": {"mode": "match"}}
+                  for obs in observations],
+    })
+
+
+def capability_statement(base_url: str) -> dict[str, Any]:
+    """R4 CapabilityStatement of the read-only Observation facade (never 4.3.0: R4 clients reject it)."""
+    search_params = [
+        ("subject", "reference", "Patient/<id> reference or system|value patient identifier"),
+        ("patient", "reference", "Same as subject"),
+        ("date", "date", "Compared with effectivePeriod"),
+        ("code", "token", "system|code or code of Observation.code"),
+        ("identifier", "token", "system|value of Observation.identifier (the assessment id)"),
+    ]
+    return _dump({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": datetime.now(UTC).isoformat(),
+        "kind": "instance",
+        "software": {"name": "Pain Gateway"},
+        "implementation": {"description": "Pain Gateway AI pain Observations (decision support)", "url": base_url},
+        "fhirVersion": FHIR_VERSION,
+        "format": [MEDIA_TYPE],
+        "rest": [{
+            "mode": "server",
+            "resource": [{
+                "type": "Observation",
+                "interaction": [{"code": "read"}, {"code": "search-type"}],
+                "searchParam": [{"name": n, "type": t, "documentation": d} for n, t, d in search_params],
+            }],
+        }],
+    })
+
+
+def code_matches(mappings: PainMappings, token: str) -> bool:
+    """FHIR token search on Observation.code: ``system|code``, ``|code`` (no system) or ``code``."""
+    system, sep, code = token.rpartition("|")
+    return mappings.observation.code.matches(system if sep else None, code)
+
+
+class FhirObservationOutput:
+    """Renders each assessment as a transaction Bundle, the form an EMR accepts at its base URL."""
+
+    name = "fhir"
+    media_type = MEDIA_TYPE
+
+    def __init__(self, settings: FhirSettings) -> None:
+        self.base_url = settings.base_url.rstrip("/")
+        self.mappings = load_mappings(settings.mappings_path or None)
+
+    def render(self, assessment: Assessment) -> OutputDocument:
+        bundle = build_bundle(assessment, self.mappings, self.base_url, bundle_type="transaction")
+        return OutputDocument(output=self.name, media_type=self.media_type, body=bundle,
+                              meta={"fhirVersion": FHIR_VERSION, "bundleType": bundle["type"]})

@@ -1,0 +1,38 @@
+"""Read-only FHIR facade: the stored pain Observations searchable the way EMRs search."""
+
+from __future__ import annotations
+
+from litestar import Request, Response, get
+
+from gateway.store import AssessmentStore
+from plugins.fhir_observation.resources import (
+    MEDIA_TYPE,
+    FhirObservationOutput,
+    assessment_identifier_system,
+    capability_statement,
+    code_matches,
+    observation_resource,
+    searchset,
+)
+from plugins.fhir_observation.search import parse_search
+
+READERS = {"integrator", "telehealth", "clinician"}
+
+
+def build_routes(output: FhirObservationOutput) -> list:
+    @get("/fhir/Observation", opt={"roles": READERS}, tags=["fhir"], summary="Search pain Observations")
+    async def search_observations(request: Request, store: AssessmentStore) -> Response:
+        """Searchset Bundle of pain Observations, most recent first. See ``search.py`` for parameters."""
+        query, codes = parse_search(list(request.query_params.multi_items()), assessment_identifier_system(output.base_url))
+        if not all(code_matches(output.mappings, code) for code in codes):
+            assessments, total = [], 0
+        else:
+            assessments, total = await store.search(query)
+        observations = [observation_resource(a, output.mappings, output.base_url) for a in assessments]
+        return Response(searchset(observations, total, str(request.url)), media_type=MEDIA_TYPE)
+
+    @get("/fhir/metadata", opt={"roles": READERS}, tags=["fhir"], summary="CapabilityStatement")
+    async def metadata(request: Request) -> Response:
+        return Response(capability_statement(str(request.base_url).rstrip("/") + "/fhir"), media_type=MEDIA_TYPE)
+
+    return [search_observations, metadata]

@@ -1,0 +1,143 @@
+"""Shared fixtures: settings on a throw-away database, the real plugins, an app client with tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from litestar.testing import TestClient
+
+from gateway.app import create_app
+from gateway.db.engine import create_engine
+from gateway.db.migrate import upgrade
+from gateway.plugins import Plugins, build_plugins
+from gateway.settings import Settings
+from gateway.store import ROLES, TokenStore
+
+DATA = Path(__file__).parent / "data"
+FACE_FIXTURE = DATA / "astronaut_face_5s.npz"
+POSTGRES_URL = os.environ.get("PGW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PATIENT_SYSTEM = "urn:oid:1.2.36.146.595.217.0.1"
+
+
+@pytest.fixture(scope="session")
+def plugins() -> Plugins:
+    """The installed plugins through their entry points, as the gateway loads them."""
+    return build_plugins(Settings(), environ={})
+
+
+@pytest.fixture(scope="session")
+def face_points() -> np.ndarray:
+    """MediaPipe Face Mesh output for 5 s of a real face (see scripts/make_face_fixture.py)."""
+    with np.load(FACE_FIXTURE) as data:
+        return data["points"].astype(np.float64)
+
+
+@pytest.fixture
+def keypoints_json(face_points):
+    """Builds the JSON submission for the real face clip; keyword arguments replace fields."""
+
+    def build(**overrides):
+        body = {
+            "patient": {"identifier": {"system": PATIENT_SYSTEM, "value": "MRN-1234"}},
+            "fps": 30,
+            "captured_at": "2026-11-23T10:00:00Z",
+            "frames": [None if np.isnan(f).all() else f.round(6).tolist() for f in face_points],
+            "image_size": [640, 480],
+        }
+        body.update(overrides)
+        return body
+
+    return build
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path}/gateway.db"
+    upgrade(url)
+    return url
+
+
+def postgres_available() -> str | None:
+    """Why PostgreSQL cannot be used, or None when it can."""
+    import psycopg
+
+    try:
+        with psycopg.connect(POSTGRES_URL.replace("postgresql+psycopg", "postgresql"), connect_timeout=3):
+            return None
+    except psycopg.OperationalError as exc:
+        return f"PostgreSQL at {POSTGRES_URL} is not reachable ({str(exc).strip().splitlines()[0]})"
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """A freshly migrated schema on the real PostgreSQL; skips off CI without it, fails under CI=true."""
+    reason = postgres_available()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must run the PostgreSQL tests (.ci/run starts the server)")
+        pytest.skip(reason)
+    import psycopg
+
+    with psycopg.connect(POSTGRES_URL.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS assessment_outputs, assessments, api_tokens, alembic_version CASCADE")
+    upgrade(POSTGRES_URL)
+    return POSTGRES_URL
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request) -> str:
+    """Runs a test against both supported databases."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+def create_tokens(database_url: str) -> dict[str, str]:
+    async def make():
+        engine = create_engine(database_url)
+        try:
+            store = TokenStore(engine)
+            return {role: (await store.create(f"test-{role}", role))[1] for role in ROLES}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(make())
+
+
+class Api:
+    """A test client plus one bearer token per role."""
+
+    def __init__(self, client: TestClient, tokens: dict[str, str]) -> None:
+        self.client = client
+        self.tokens = tokens
+
+    def headers(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def get(self, path: str, role: str = "integrator", **kwargs):
+        return self.client.get(path, headers=self.headers(role), **kwargs)
+
+    def post(self, path: str, role: str = "integrator", **kwargs):
+        return self.client.post(path, headers=self.headers(role), **kwargs)
+
+
+@pytest.fixture
+def api_tokens_for():
+    """Creates one token per role in a database; returns role -> Authorization header."""
+
+    def make(database_url: str):
+        tokens = create_tokens(database_url)
+        return lambda role: {"Authorization": f"Bearer {tokens[role]}"}
+
+    return make
+
+
+@pytest.fixture
+def api(sqlite_url, plugins) -> Iterator[Api]:
+    settings = Settings(database_url=sqlite_url)
+    tokens = create_tokens(sqlite_url)
+    with TestClient(create_app(settings, plugins)) as client:
+        yield Api(client, tokens)

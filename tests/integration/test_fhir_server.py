@@ -1,0 +1,181 @@
+"""Our Bundles against a real FHIR R4 server (sekmet-fhir, SQLite) on loopback.
+
+The server lives in its own venv under var/fhir-server (shared/research/fhir.md §7) so its pins
+never touch the gateway's. Without it the tests skip with the reason, except under CI=true where a
+missing server is a failure: CI must prove the EMR path, not skip it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fhir_mappings import load_mappings
+from gateway.domain import Assessment, ModelInfo, PatientRef, Summary
+from plugins.fhir_observation.resources import build_bundle
+from plugins.fhir_observation.validation import validate_resource
+
+BASE = "urn:pain-gateway"
+MAPPINGS = load_mappings()
+SERVER = Path(__file__).parents[2] / "var" / "fhir-server" / "bin" / "sekmet"
+FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+START = datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+
+def unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"FHIR test server unavailable under CI: {reason}")
+    pytest.skip(f"FHIR test server unavailable: {reason}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def fhir_base(tmp_path_factory) -> Iterator[str]:
+    """Start sekmet on a free loopback port with a throwaway SQLite store; stop it by its own PID."""
+    executable = SERVER if SERVER.exists() else shutil.which("sekmet")
+    if not executable:
+        unavailable(f"{SERVER} not installed (python3.11 -m venv var/fhir-server && "
+                    "var/fhir-server/bin/pip install sekmet-fhir==0.1.1)")
+    workdir = tmp_path_factory.mktemp("fhir-server")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/fhir"
+    (workdir / "settings.yaml").write_text(
+        f"base_url: {base}\nhost: 127.0.0.1\nport: {port}\ndata_dir: {workdir / 'data'}\n"
+        f"own_private_key_path: {workdir / 'keys' / 'server.pem'}\n"
+        "simulator: {enabled: false}\nvalidation: {inbound: strict}\nlog_inbound: false\n"
+    )
+    log = (workdir / "server.log").open("wb")
+    proc = subprocess.Popen([str(executable), "serve", "--config", str(workdir / "settings.yaml")],
+                            cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                unavailable(f"server exited with {proc.returncode}: {(workdir / 'server.log').read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{base}/metadata", headers=FHIR_JSON, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                unavailable(f"no answer on {base}/metadata within 60 s")
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture
+def client(fhir_base) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=fhir_base, headers=FHIR_JSON, timeout=30) as c:
+        yield c
+
+
+def assessment(assessment_id: str, level: str | None = "significant") -> Assessment:
+    return Assessment(
+        id=assessment_id, status="scored", patient=PatientRef(system="urn:oid:1.2.3", value="MRN-7"),
+        captured_at=START, created_at=START + timedelta(seconds=6), source="keypoints", fps=30.0, frames=150,
+        effective_start=START, effective_end=START + timedelta(seconds=5),
+        model=ModelInfo(model_id="sta-lstm-synth", version="1.0.0", sha256="cd" * 32, name="STA-LSTM",
+                        training_data="synthetic landmark sequences"),
+        windows=[],
+        summary=Summary(level=level, rule="test", time_share={},
+                        peak_probability={} if level is None else {"none": 0.05, "mild": 0.15, "significant": 0.8},
+                        scored_windows=0 if level is None else 5, unscorable_windows=0),
+    )
+
+
+def post_transaction(client: httpx.Client, bundle: dict) -> list[dict]:
+    response = client.post("", json=bundle)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["type"] == "transaction-response"
+    return [entry["response"] for entry in answer["entry"]]
+
+
+def read(client: httpx.Client, location: str) -> dict:
+    """Read a resource back from a response location, version-independent."""
+    relative = location.split("/fhir/", 1)[-1].split("/_history/", 1)[0]
+    response = client.get(relative)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def server_validates(client: httpx.Client, resource: dict) -> list[dict]:
+    response = client.post(f"{resource['resourceType']}/$validate", json=resource)
+    assert response.status_code == 200, response.text
+    return [i for i in response.json()["issue"] if i["severity"] in ("error", "fatal")]
+
+
+def test_server_speaks_r4(client):
+    assert client.get("metadata").json()["fhirVersion"] == "4.0.1"
+
+
+def test_transaction_is_accepted_and_reads_back_linked(client):
+    responses = post_transaction(client, build_bundle(assessment("it-accept"), MAPPINGS, BASE, "transaction"))
+
+    assert [r["status"].split()[0] for r in responses] == ["201", "201", "201"]
+    device, observation, provenance = (read(client, r["location"]) for r in responses)
+    for resource in (device, observation, provenance):
+        assert server_validates(client, resource) == []
+        assert validate_resource(resource) == []
+    assert observation["meta"]["security"][0]["code"] == "AIAST"
+    assert {c["code"] for c in observation["valueCodeableConcept"]["coding"]} >= {"significant-pain", "371924009"}
+    assert observation["device"]["reference"] == f"Device/{device['id']}"
+    assert provenance["target"] == [{"reference": f"Observation/{observation['id']}"}]
+    assert provenance["agent"][0]["who"]["reference"] == f"Device/{device['id']}"
+
+
+def test_resending_the_same_assessment_creates_nothing_new(client):
+    bundle = build_bundle(assessment("it-resend"), MAPPINGS, BASE, "transaction")
+    post_transaction(client, bundle)
+
+    again = post_transaction(client, build_bundle(assessment("it-resend"), MAPPINGS, BASE, "transaction"))
+
+    assert [r["status"].split()[0] for r in again] == ["200", "200", "200"]
+    found = client.get("Observation", params={"identifier": f"{BASE}/assessment|it-resend"}).json()
+    assert found["total"] == 1
+    observation_id = found["entry"][0]["resource"]["id"]
+    provenances = client.get("Provenance", params={"target": f"Observation/{observation_id}"}).json()
+    assert provenances["total"] == 1
+
+
+def test_unscorable_clip_and_collection_bundle_are_accepted(client):
+    responses = post_transaction(client, build_bundle(assessment("it-absent", level=None), MAPPINGS, BASE,
+                                                      "transaction"))
+    observation = read(client, responses[1]["location"])
+    assert "valueCodeableConcept" not in observation and observation["dataAbsentReason"]
+
+    collection = build_bundle(assessment("it-collection"), MAPPINGS, BASE)
+    stored = client.post("Bundle", json=collection)
+    assert stored.status_code == 201, stored.text
+    assert server_validates(client, collection) == []
+
+
+def test_server_rejects_what_is_structurally_invalid(client):
+    """Guards the checks above: a server that accepted anything would prove nothing."""
+    bundle = build_bundle(assessment("it-invalid"), MAPPINGS, BASE)
+    observation = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation")
+    del observation["code"]
+
+    assert client.post("Observation", json=observation).status_code == 400

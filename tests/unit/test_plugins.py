@@ -1,0 +1,211 @@
+"""The plugin contract, shown with an example third-party plugin that is registered, not installed."""
+
+from __future__ import annotations
+
+import msgspec
+import numpy as np
+import pytest
+from litestar import get
+from litestar.testing import TestClient
+
+from gateway.app import create_app
+from gateway.domain import Explanation, LandmarkClip, ModelInfo, ModelOutput, OutputDocument, PatientRef, RegionAttention
+from gateway.hookspecs import hookimpl
+from gateway.plugins import build_plugins
+from gateway.settings import Settings
+
+EXAMPLE_MEDIA_TYPE = "application/vnd.example.keypoints+json"
+
+
+class ExampleSettings(msgspec.Struct):
+    greeting: str = "hello"
+
+
+class ExampleCapture:
+    """Accepts a site's own JSON dialect: {"ref": "Patient/x", "points": [...], "start": ISO}."""
+
+    name = "example_capture"
+
+    def accepts(self, request):
+        return request.media_type == EXAMPLE_MEDIA_TYPE
+
+    def capture(self, request):
+        raw = msgspec.json.decode(request.body)
+        from datetime import datetime
+
+        return LandmarkClip(PatientRef(reference=raw["ref"]), datetime.fromisoformat(raw["start"]), 30.0, np.array(raw["points"], dtype=float), source="example")
+
+
+class MotionModel:
+    """Scores pain by how much the normalised face moves: a toy, but a real PainModel."""
+
+    info = ModelInfo(model_id="example-motion", version="1.0", sha256="0" * 64, name="Motion heuristic", training_data="none (heuristic)")
+
+    def predict(self, windows):
+        motion = np.abs(np.diff(windows.data, axis=1)).mean(axis=(1, 2, 3)) if len(windows.data) else np.zeros(0)
+        significant = np.clip(motion * 50, 0, 0.9)
+        probabilities = np.stack([1 - significant - 0.05, np.full_like(significant, 0.05), significant], axis=1)
+        n = len(windows.data)
+        return ModelOutput(probabilities, np.full((n, 30, 468), 1 / 468), np.full((n, 30), 1 / 30))
+
+    def model_card(self):
+        return "# Motion heuristic\nNot a clinical model."
+
+
+class ExampleExplainer:
+    name = "example_explainer"
+
+    def explain(self, windows, output):
+        return Explanation("example_explainer", "constant", [RegionAttention("whole_face", 1.0)], "example")
+
+
+class CaregiverNote:
+    name = "caregiver_note"
+    media_type = "application/json"
+
+    def __init__(self, greeting):
+        self.greeting = greeting
+
+    def render(self, assessment):
+        return OutputDocument(self.name, self.media_type, {"text": f"{self.greeting}: pain level {assessment.summary.level}"})
+
+
+@get("/v1/example/greeting", opt={"roles": {"clinician"}})
+async def greeting_route() -> dict:
+    return {"greeting": "hello from a plugin route"}
+
+
+class ExamplePlugin:
+    @hookimpl
+    def register_settings(self, register):
+        register("example_site", ExampleSettings)
+
+    @hookimpl
+    def register_capture_sources(self, register, settings):
+        register(ExampleCapture())
+
+    @hookimpl
+    def register_models(self, register, settings):
+        register(MotionModel())
+
+    @hookimpl
+    def register_explainers(self, register, settings):
+        register(ExampleExplainer())
+
+    @hookimpl
+    def register_outputs(self, register, settings):
+        register(CaregiverNote(settings.plugin_config("example_site").greeting))
+
+    @hookimpl
+    def register_routes(self, register, settings):
+        register(greeting_route)
+
+
+class BrokenPlugin:
+    @hookimpl
+    def register_outputs(self, register, settings):
+        register(CaregiverNote("never seen"))
+        raise RuntimeError("site database unreachable")
+
+
+class TypoPlugin:
+    @hookimpl
+    def register_output(self, register, settings):  # misspelt hook name
+        pass
+
+
+def example_app(sqlite_url, **settings_kw):
+    settings = Settings(database_url=sqlite_url, model="example-motion", plugins={"example_site": {"greeting": "Hi"}}, **settings_kw)
+    plugins = build_plugins(settings, extra=[("example_site", ExamplePlugin())], environ={})
+    return plugins, create_app(settings, plugins)
+
+
+def example_submission(face_points):
+    return {"ref": "Patient/example-1", "start": "2026-11-23T09:00:00+00:00", "points": np.nan_to_num(face_points[:60]).tolist()}
+
+
+def test_hook_register_settings(sqlite_url):
+    plugins, _ = example_app(sqlite_url)
+    assert plugins.settings.plugin_config("example_site").greeting == "Hi"
+
+
+def test_hook_register_capture_sources_and_models(sqlite_url, face_points, api_tokens_for):
+    _, app = example_app(sqlite_url)
+    with TestClient(app) as client:
+        headers = api_tokens_for(sqlite_url)
+        response = client.post("/v1/assessments", content=msgspec.json.encode(example_submission(face_points)),
+                               headers={**headers("integrator"), "content-type": EXAMPLE_MEDIA_TYPE})
+        assert response.status_code == 201, response.text
+        body = response.json()
+        assert body["source"] == "example" and body["model"]["model_id"] == "example-motion"
+        assert body["summary"]["scored_windows"] == 2
+
+
+def test_hook_register_explainers(sqlite_url, face_points):
+    plugins, _ = example_app(sqlite_url)
+    from gateway.scoring import score_clip
+
+    clip = ExampleCapture().capture(type("R", (), {"body": msgspec.json.encode(example_submission(face_points))})())
+    scored = score_clip(clip, plugins)
+    assert "example_explainer" in [e.explainer for e in scored.assessment.explanations]
+
+
+def test_hook_register_outputs(sqlite_url, face_points, api_tokens_for):
+    _, app = example_app(sqlite_url)
+    with TestClient(app) as client:
+        headers = api_tokens_for(sqlite_url)
+        created = client.post("/v1/assessments", content=msgspec.json.encode(example_submission(face_points)),
+                              headers={**headers("integrator"), "content-type": EXAMPLE_MEDIA_TYPE}).json()
+        note = client.get(created["links"]["caregiver_note"], headers=headers("clinician"))
+        assert note.status_code == 200
+        assert note.json()["text"].startswith("Hi: pain level ")
+        fhir = client.get(f"/v1/assessments/{created['id']}/fhir", headers=headers("integrator")).json()
+        devices = [e["resource"] for e in fhir["entry"] if e["resource"]["resourceType"] == "Device"]
+        assert devices[0]["version"][0]["value"] == "1.0"
+
+
+def test_hook_register_routes(sqlite_url, api_tokens_for):
+    _, app = example_app(sqlite_url)
+    with TestClient(app) as client:
+        headers = api_tokens_for(sqlite_url)
+        assert client.get("/v1/example/greeting", headers=headers("clinician")).json() == {"greeting": "hello from a plugin route"}
+        assert client.get("/v1/example/greeting", headers=headers("integrator")).status_code == 403
+
+
+def test_builtin_plugins_come_through_the_entry_point_group(plugins):
+    statuses = {s.name: s for s in plugins.statuses}
+    assert {"keypoint_upload", "sta_lstm", "attention_regions", "fhir_observation"} <= set(statuses)
+    assert all(s.status == "loaded" and s.source.startswith("entry point") for s in statuses.values()), statuses
+    assert "sta-lstm-synthetic" in plugins.models and "fhir" in plugins.outputs
+
+
+def test_a_failing_plugin_is_reported_and_registers_nothing(sqlite_url):
+    settings = Settings(database_url=sqlite_url)
+    plugins = build_plugins(settings, extra=[("broken", BrokenPlugin()), ("typo", TypoPlugin())], environ={})
+    statuses = {s.name: s for s in plugins.statuses}
+    assert statuses["broken"].status == "failed" and "site database unreachable" in statuses["broken"].error
+    assert statuses["typo"].status == "failed" and "register_output" in statuses["typo"].error
+    assert "caregiver_note" not in plugins.outputs
+    assert "fhir" in plugins.outputs and statuses["fhir_observation"].status == "loaded"
+
+
+def test_a_plugin_that_fails_to_import_does_not_stop_the_gateway(sqlite_url, monkeypatch):
+    from gateway import plugins as loader
+
+    def explode():
+        raise ImportError("No module named 'site_secrets'")
+
+    installed = loader._entry_point_plugins()
+    monkeypatch.setattr(loader, "_entry_point_plugins", lambda: [*installed, ("site", explode, "entry point site", "0.1")])
+    plugins = build_plugins(Settings(database_url=sqlite_url), environ={})
+    status = next(s for s in plugins.statuses if s.name == "site")
+    assert status.status == "failed" and "site_secrets" in status.error
+    assert "sta-lstm-synthetic" in plugins.models
+
+
+def test_plugins_can_be_disabled_and_enabled_by_name(sqlite_url):
+    disabled = build_plugins(Settings(database_url=sqlite_url, disabled_plugins=["attention_regions"]), environ={})
+    assert next(s for s in disabled.statuses if s.name == "attention_regions").status == "disabled"
+    assert disabled.explainers == []
+    only = build_plugins(Settings(database_url=sqlite_url, enabled_plugins=["keypoint_upload"]), environ={})
+    assert [s.name for s in only.statuses if s.status == "loaded"] == ["keypoint_upload"]

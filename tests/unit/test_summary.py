@@ -1,0 +1,84 @@
+"""The clip-level summary rule: the most severe level sustained for N consecutive scorable windows."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.domain import LEVELS, Probabilities, WindowResult
+from gateway.summary import summarise
+
+ONE_HOT = {lvl: Probabilities(*(0.8 if i == LEVELS.index(lvl) else 0.1 for i in range(3))) for lvl in LEVELS}
+
+
+def windows(levels):
+    """'-' marks an unscorable window."""
+    return [
+        WindowResult(i, float(i), i + 1.0, False, reason="no face")
+        if lvl == "-"
+        else WindowResult(i, float(i), i + 1.0, True, lvl, ONE_HOT[lvl])
+        for i, lvl in enumerate(levels)
+    ]
+
+
+def test_a_single_significant_second_is_not_the_clip_level():
+    summary = summarise(windows(["none", "significant", "none", "mild", "mild"]))
+    assert summary.level == "mild"
+
+
+def test_sustained_significant_pain_wins():
+    assert summarise(windows(["none", "significant", "significant", "none"])).level == "significant"
+
+
+def test_mixed_mild_and_significant_count_towards_mild_or_higher():
+    assert summarise(windows(["none", "mild", "significant", "none"])).level == "mild"
+
+
+def test_unscorable_windows_break_a_run():
+    assert summarise(windows(["significant", "-", "significant", "none", "none"])).level == "none"
+
+
+def test_short_clip_uses_its_longest_run():
+    assert summarise(windows(["significant", "-", "mild"])).level == "significant"
+
+
+def test_no_scorable_window_means_no_level():
+    summary = summarise(windows(["-", "-"]))
+    assert summary.level is None
+    assert summary.scored_windows == 0 and summary.unscorable_windows == 2
+    assert summary.time_share == {lvl: 0.0 for lvl in LEVELS}
+
+
+def test_configurable_run_length():
+    levels = ["significant", "significant", "none", "none", "none"]
+    assert summarise(windows(levels), sustained_windows=2).level == "significant"
+    assert summarise(windows(levels), sustained_windows=3).level == "none"
+
+
+def test_shares_peaks_and_counts():
+    summary = summarise(windows(["none", "mild", "mild", "-"]))
+    assert summary.time_share == {"none": round(1 / 3, 4), "mild": round(2 / 3, 4), "significant": 0.0}
+    assert summary.peak_probability == {"none": 0.8, "mild": 0.8, "significant": 0.1}
+    assert (summary.scored_windows, summary.unscorable_windows) == (3, 1)
+    assert "2 consecutive" in summary.rule
+
+
+def _longest(levels, at_least: int) -> int:
+    best = run = 0
+    for lvl in levels:
+        run = run + 1 if lvl != "-" and LEVELS.index(lvl) >= at_least else 0
+        best = max(best, run)
+    return best
+
+
+@given(st.lists(st.sampled_from([*LEVELS, "-"]), min_size=1, max_size=40), st.integers(1, 5))
+def test_level_is_the_highest_sustained_one(levels, n):
+    summary = summarise(windows(levels), sustained_windows=n)
+    if all(lvl == "-" for lvl in levels):
+        assert summary.level is None
+        return
+    needed = min(n, _longest(levels, 0))
+    rank = LEVELS.index(summary.level)
+    assert _longest(levels, rank) >= needed
+    assert all(_longest(levels, higher) < needed for higher in range(rank + 1, len(LEVELS)))
+    assert abs(sum(summary.time_share.values()) - 1.0) < 1e-3
