@@ -17,7 +17,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(TEST_STAMP): $(STAMP)
+# The FHIR integration tests run a real FHIR R4 server (sekmet-fhir) kept in its own venv under var/.
+FHIR_SERVER := var/fhir-server/bin/sekmet
+
+$(FHIR_SERVER):
+	$(PYTHON) -m venv var/fhir-server
+	var/fhir-server/bin/pip install --quiet sekmet-fhir==0.1.1
+
+$(TEST_STAMP): $(STAMP) $(FHIR_SERVER)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 

@@ -22,11 +22,10 @@ def landmarks_from_frames(frames: Iterable[np.ndarray]) -> np.ndarray:
     """
     from mediapipe.python.solutions.face_mesh import FaceMesh
 
+    no_face = np.full((LANDMARK_COUNT, 3), np.nan)
     rows = []
     with FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=False) as mesh:
         for frame in frames:
             faces = mesh.process(np.ascontiguousarray(frame)).multi_face_landmarks
-            rows.append(
-                [(p.x, p.y, p.z) for p in faces[0].landmark] if faces else np.full((LANDMARK_COUNT, 3), np.nan)
-            )
+            rows.append([(p.x, p.y, p.z) for p in faces[0].landmark] if faces else no_face)
     return np.asarray(rows, dtype=np.float32).reshape(-1, LANDMARK_COUNT, 3)

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from gateway.domain import LANDMARK_COUNT, MODEL_FPS, WINDOW_FRAMES, InputError, LandmarkClip, Windows, WindowSpan
+from gateway.domain import (
+    LANDMARK_COUNT,
+    MODEL_FPS,
+    WINDOW_FRAMES,
+    InputError,
+    LandmarkClip,
+    Windows,
+    WindowSpan,
+)
 
 ANCHORS = (226, 446, 2)
 """Lateral canthi (subject's right, left) and subnasale: the study's deformation-resistant anchors."""
@@ -63,7 +71,7 @@ def normalise_frames(points: np.ndarray, image_size: tuple[int, int] | None = No
     points are first put back into pixels; otherwise a non-square video would distort rotations.
     Frames without a face (or with coincident anchors) come back as NaN. Returns (F, 468, 2) float32.
     """
-    xy = _check_points(points)[..., :2].astype(np.float64)  # a contiguous copy, so it can be viewed as complex
+    xy = _check_points(points)[..., :2].astype(np.float64)  # contiguous copy: viewable as complex
     if image_size is not None:
         xy[..., 0] *= image_size[0]
         xy[..., 1] *= image_size[1]
@@ -130,7 +138,8 @@ def prepare(clip: LandmarkClip, stride_s: float = 1.0, max_gap_frames: int = 5) 
         raise InputError("stride_s", f"must be a positive number of seconds, got {stride_s}")
     resampled = resample(_check_points(clip.points)[..., :2], clip.fps)
     if resampled.shape[0] < WINDOW_FRAMES:
-        raise InputError("frames", f"clip is {clip.duration_s:.2f} s; at least {WINDOW_FRAMES / MODEL_FPS:g} s is needed")
+        needed = WINDOW_FRAMES / MODEL_FPS
+        raise InputError("frames", f"clip is {clip.duration_s:.2f} s; at least {needed:g} s is needed")
     filled, interpolated = fill_gaps(resampled, max_gap_frames)
     norm = normalise_frames(filled, clip.image_size)
     stride = stride_s * MODEL_FPS

@@ -28,7 +28,8 @@ def frames():
     for t in np.arange(FPS * SECONDS) / FPS:
         phase = 2 * np.pi * t / SECONDS
         m = cv2.getRotationMatrix2D(FACE_CENTRE, 6 * np.sin(phase), 1.8 * (1 + 0.05 * np.sin(2 * phase)))
-        m[:, 2] += (SIZE[0] / 2 + 15 * np.cos(phase) - FACE_CENTRE[0], SIZE[1] / 2 + 10 * np.sin(phase) - FACE_CENTRE[1])
+        centre = (SIZE[0] / 2 + 15 * np.cos(phase), SIZE[1] / 2 + 10 * np.sin(phase))
+        m[:, 2] += np.subtract(centre, FACE_CENTRE)
         yield cv2.warpAffine(image, m, SIZE, borderMode=cv2.BORDER_REFLECT)
 
 

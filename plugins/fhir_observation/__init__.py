@@ -26,3 +26,11 @@ def register_settings(register):
 @hookimpl
 def register_outputs(register, settings):
     register(FhirObservationOutput(settings.plugin_config("fhir_observation")))
+
+
+@hookimpl
+def register_routes(register, settings):
+    from plugins.fhir_observation.routes import build_routes
+
+    for route in build_routes(FhirObservationOutput(settings.plugin_config("fhir_observation"))):
+        register(route)

@@ -57,7 +57,10 @@ def test_regions_contain_mediapipe_official_sets(region, sets):
         assert vertices <= set(REGIONS[region]), name
 
 
-@given(arrays(np.float64, (3, 30, 468), elements=floats(0.0, 1.0)), arrays(np.float64, (3, 30), elements=floats(0, 5)))
+@given(
+    arrays(np.float64, (3, 30, 468), elements=floats(0.0, 1.0)),
+    arrays(np.float64, (3, 30), elements=floats(0.0, 5.0)),
+)
 def test_weights_are_shares_that_sum_to_one(alpha, beta):
     alpha = alpha + 1e-6  # softmax output is strictly positive
     weights = explain(alpha, beta)

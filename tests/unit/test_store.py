@@ -1,0 +1,149 @@
+"""The store on both supported databases: atomic writes, idempotent retries, search, hashed tokens."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import StatementError
+
+from gateway.db.engine import create_engine
+from gateway.db.tables import Base
+from gateway.domain import (
+    Assessment,
+    ModelInfo,
+    OutputDocument,
+    PatientRef,
+    Probabilities,
+    Summary,
+    WindowResult,
+)
+from gateway.scoring import Scored
+from gateway.store import AssessmentQuery, AssessmentStore, TokenStore, hash_token
+
+MODEL = ModelInfo(model_id="m", version="1", sha256="a" * 64, name="m", training_data="synthetic")
+
+
+def scored(n: int, patient: PatientRef, start: datetime, outputs=("fhir",), errors=None) -> Scored:
+    assessment = Assessment(
+        id=f"00000000-0000-0000-0000-{n:012d}",
+        status="preliminary",
+        patient=patient,
+        captured_at=start,
+        created_at=start,
+        source="keypoints/json",
+        fps=30.0,
+        frames=150,
+        effective_start=start,
+        effective_end=start + timedelta(seconds=5),
+        model=MODEL,
+        windows=[WindowResult(0, 0.0, 1.0, True, "mild", Probabilities(0.2, 0.7, 0.1))],
+        summary=Summary("mild", "rule", {"none": 0.0, "mild": 1.0, "significant": 0.0}, {"none": 0.2, "mild": 0.7, "significant": 0.1}, 1, 0),
+    )
+    documents = {o: OutputDocument(o, "application/json", {"n": n}) for o in outputs}
+    return Scored(assessment, documents, errors or {})
+
+
+def run(database_url, action):
+    async def go():
+        engine = create_engine(database_url)
+        try:
+            return await action(AssessmentStore(engine), TokenStore(engine), engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+ALICE = PatientRef(system="urn:s", value="alice")
+BOB = PatientRef(reference="Patient/bob")
+
+
+def test_migrations_match_the_table_definitions(database_url):
+    async def check(_store, _tokens, engine):
+        async with engine.connect() as conn:
+            return await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata))
+
+    assert run(database_url, check) == []
+
+
+def test_add_get_and_idempotent_retry(database_url):
+    async def act(store, _tokens, _engine):
+        first = await store.add(scored(1, ALICE, T0))
+        again = await store.add(scored(1, ALICE, T0))
+        return first, again, await store.get(scored(1, ALICE, T0).assessment.id), await store.get("missing")
+
+    first, again, loaded, missing = run(database_url, act)
+    assert (first, again, missing) == (True, False, None)
+    assert isinstance(loaded, Assessment) and loaded.patient == ALICE
+    assert loaded.effective_start == T0 and loaded.summary.level == "mild"
+
+
+def test_outputs_and_failed_outputs_are_stored_with_the_assessment(database_url):
+    async def act(store, _tokens, _engine):
+        await store.add(scored(2, ALICE, T0, errors={"hl7": "boom"}))
+        aid = scored(2, ALICE, T0).assessment.id
+        return await store.get_output(aid, "fhir"), await store.get_output(aid, "hl7")
+
+    fhir, hl7 = run(database_url, act)
+    assert fhir.body == {"n": 2} and hl7.body is None and hl7.error == "boom"
+
+
+def test_a_failed_write_leaves_nothing(database_url):
+    async def act(store, _tokens, engine):
+        bad = scored(3, ALICE, T0)
+        bad.documents["broken"] = OutputDocument("broken", "application/json", {"not json": {1, 2}})
+        with pytest.raises((StatementError, TypeError)):  # drivers differ in how they wrap it
+            await store.add(bad)
+        async with engine.connect() as conn:
+            outputs = await conn.scalar(text("select count(*) from assessment_outputs"))
+        return await store.get(bad.assessment.id), outputs
+
+    loaded, outputs = run(database_url, act)
+    assert loaded is None and outputs == 0
+
+
+def test_search_by_patient_and_date(database_url):
+    async def act(store, _tokens, _engine):
+        for n, (patient, hours) in enumerate([(ALICE, 0), (ALICE, 30), (BOB, 1)]):
+            await store.add(scored(10 + n, patient, T0 + timedelta(hours=hours)))
+        by_identifier = await store.search(AssessmentQuery(system="urn:s", value="alice"))
+        by_reference = await store.search(AssessmentQuery(reference="Patient/bob"))
+        by_day = await store.search(AssessmentQuery(system="urn:s", value="alice", start_from=T0, start_before=T0 + timedelta(days=1)))
+        paged = await store.search(AssessmentQuery(system="urn:s", value="alice", limit=1, offset=1))
+        by_id = await store.search(AssessmentQuery(assessment_id=scored(12, BOB, T0).assessment.id))
+        return by_identifier, by_reference, by_day, paged, by_id
+
+    by_identifier, by_reference, by_day, paged, by_id = run(database_url, act)
+    assert by_identifier[1] == 2 and [a.effective_start for a in by_identifier[0]] == [T0 + timedelta(hours=30), T0]
+    assert by_reference[1] == 1 and by_reference[0][0].patient == BOB
+    assert by_day[1] == 1
+    assert paged[1] == 2 and len(paged[0]) == 1 and paged[0][0].effective_start == T0
+    assert by_id[1] == 1
+
+
+def test_tokens_are_stored_hashed_and_can_be_revoked(database_url):
+    async def act(_store, tokens, engine):
+        info, secret = await tokens.create("epic-interface", "integrator")
+        async with engine.connect() as conn:
+            stored = (await conn.execute(text("select token_hash from api_tokens"))).scalars().all()
+        verified = await tokens.verify(secret)
+        revoked = await tokens.revoke(info.id)
+        return secret, stored, verified, revoked, await tokens.verify(secret), await tokens.list()
+
+    secret, stored, verified, revoked, after, listed = run(database_url, act)
+    assert secret not in stored and stored == [hash_token(secret)]
+    assert verified.role == "integrator" and revoked and after is None
+    assert listed[0].revoked_at is not None
+
+
+def test_token_roles_are_checked(sqlite_url):
+    from gateway.domain import InputError
+
+    with pytest.raises(InputError, match="role"):
+        run(sqlite_url, lambda _s, tokens, _e: tokens.create("x", "superuser"))
