@@ -117,11 +117,11 @@ class Api:
     def headers(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
-    def get(self, path: str, role: str = "integrator", **kwargs):
-        return self.client.get(path, headers=self.headers(role), **kwargs)
+    def get(self, path: str, role: str = "integrator", headers: dict | None = None, **kwargs):
+        return self.client.get(path, headers={**self.headers(role), **(headers or {})}, **kwargs)
 
-    def post(self, path: str, role: str = "integrator", **kwargs):
-        return self.client.post(path, headers=self.headers(role), **kwargs)
+    def post(self, path: str, role: str = "integrator", headers: dict | None = None, **kwargs):
+        return self.client.post(path, headers={**self.headers(role), **(headers or {})}, **kwargs)
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ def test_request_id_is_bound_to_every_line():
 
 def test_api_requests_log_without_patient_data(api, keypoints_json, capsys):
     configure_logging("json", "info")
-    response = api.post("/v1/assessments", json=keypoints_json(), headers={**api.headers("integrator"), "X-Request-ID": "trace-77"})
+    response = api.post("/v1/assessments", json=keypoints_json(), headers={"X-Request-ID": "trace-77"})
     assert response.status_code == 201
     assert response.headers["x-request-id"] == "trace-77"
     logged = capsys.readouterr().err
