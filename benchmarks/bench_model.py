@@ -1,0 +1,68 @@
+"""CPU latency and throughput of the STA-LSTM against a plain LSTM of the same width, in one process.
+
+What the attention costs: batch-1 latency (p50/p99) is what a live bedside stream pays per window,
+batch-256 throughput is what a bulk upload pays. Both models run on the same input with the same
+thread count, so the ratios are comparable across machines even where the absolute numbers are not.
+
+    python benchmarks/bench_model.py [--threads 2] [--runs 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from gateway.domain import LANDMARK_COUNT, WINDOW_FRAMES
+from gateway.landmarks import ANCHORS
+from plugins.sta_lstm.network import STALSTM, PlainLSTM
+
+
+def _timings(model: torch.nn.Module, x: torch.Tensor, runs: int, warmup: int = 5) -> np.ndarray:
+    with torch.no_grad():
+        for _ in range(warmup):
+            model(x)
+        out = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            model(x)
+            out.append(time.perf_counter() - start)
+    return np.asarray(out)
+
+
+def measure(model: torch.nn.Module, runs: int, batch: int, batch_runs: int) -> dict[str, float]:
+    single = _timings(model, torch.randn(1, WINDOW_FRAMES, LANDMARK_COUNT, 2), runs) * 1000
+    bulk = _timings(model, torch.randn(batch, WINDOW_FRAMES, LANDMARK_COUNT, 2), batch_runs)
+    return {"p50_ms": float(np.percentile(single, 50)), "p99_ms": float(np.percentile(single, 99)), "wps": batch / float(np.median(bulk))}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=100, help="batch-1 runs per model (>= 50 for a stable p99)")
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--batch-runs", type=int, default=10)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    models = {"STA-LSTM": STALSTM(masked=ANCHORS).eval(), "PlainLSTM": PlainLSTM().eval()}
+    print(f"torch {torch.__version__}, {args.threads} threads, input ({WINDOW_FRAMES}, {LANDMARK_COUNT}, 2)")
+    results = {}
+    for name, model in models.items():
+        r = results[name] = measure(model, args.runs, args.batch, args.batch_runs)
+        params = sum(p.numel() for p in model.parameters())
+        print(
+            f"{name:10s} {params:>8,d} params  batch 1: p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
+            f"  | batch {args.batch}: {r['wps']:.0f} windows/s"
+        )
+    sta, plain = results["STA-LSTM"], results["PlainLSTM"]
+    print(
+        f"ratio STA/Plain  latency p50 {sta['p50_ms'] / plain['p50_ms']:.2f}x  p99 {sta['p99_ms'] / plain['p99_ms']:.2f}x"
+        f"  throughput {sta['wps'] / plain['wps']:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
