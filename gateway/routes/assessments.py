@@ -8,7 +8,9 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.concurrency import sync_to_thread
 from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
 from gateway.contracts import CaptureRequest, UploadedFile
 from gateway.domain import Assessment
@@ -52,7 +54,7 @@ def _body(assessment: Assessment, links: dict[str, str]) -> dict[str, Any]:
 
 
 @post("/v1/assessments", opt={"roles": SUBMITTERS}, tags=["assessments"], status_code=201)
-async def submit(request: Request, store: AssessmentStore, plugins: Plugins) -> Response:
+async def submit(request: Request, store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins]) -> Response:
     """Score a clip now and store the result.
 
     201 with the assessment and ``Location`` when new; 200 with the stored assessment when the same clip
@@ -73,7 +75,7 @@ async def submit(request: Request, store: AssessmentStore, plugins: Plugins) -> 
 
 
 @get("/v1/assessments/{assessment_id:str}", opt={"roles": READERS}, tags=["assessments"])
-async def read(assessment_id: str, request: Request, store: AssessmentStore, plugins: Plugins) -> dict[str, Any]:
+async def read(assessment_id: FromPath[str], request: Request, store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins]) -> dict[str, Any]:
     assessment = await store.get(assessment_id)
     if assessment is None:
         raise NotFoundException(f"no assessment {assessment_id!r}")
@@ -81,7 +83,7 @@ async def read(assessment_id: str, request: Request, store: AssessmentStore, plu
 
 
 @get("/v1/assessments/{assessment_id:str}/{output:str}", opt={"roles": READERS}, tags=["assessments"])
-async def read_output(assessment_id: str, output: str, store: AssessmentStore, plugins: Plugins) -> Response:
+async def read_output(assessment_id: FromPath[str], output: FromPath[str], store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins]) -> Response:
     """A rendered output, e.g. ``/fhir`` for the FHIR Bundle (Observation, Device, Provenance)."""
     if output not in plugins.outputs:
         raise NotFoundException(f"no output {output!r}; available: {', '.join(sorted(plugins.outputs))}")

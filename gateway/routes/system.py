@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from litestar import Response, get
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
 from gateway.auth import PUBLIC
 from gateway.plugins import Plugins
@@ -19,7 +21,7 @@ async def health() -> dict[str, str]:
 
 
 @get("/ready", opt=PUBLIC, tags=["system"])
-async def ready(store: AssessmentStore, plugins: Plugins) -> Response:
+async def ready(store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins]) -> Response:
     """The database answers and the configured model is registered."""
     checks = {}
     try:
@@ -33,7 +35,7 @@ async def ready(store: AssessmentStore, plugins: Plugins) -> Response:
 
 
 @get("/v1/models/{model_id:str}/card", opt={"roles": ALL_ROLES}, media_type="text/markdown; charset=utf-8", tags=["models"])
-async def model_card(model_id: str, plugins: Plugins) -> str:
+async def model_card(model_id: FromPath[str], plugins: NamedDependency[Plugins]) -> str:
     """The model card: intended use, training data (synthetic), metrics and limitations."""
     if model_id not in plugins.models:
         raise NotFoundException(f"no model {model_id!r}; known: {', '.join(sorted(plugins.models))}")
@@ -41,6 +43,6 @@ async def model_card(model_id: str, plugins: Plugins) -> str:
 
 
 @get("/v1/plugins", opt={"roles": {"admin"}}, tags=["system"])
-async def plugin_list(plugins: Plugins) -> list[dict]:
+async def plugin_list(plugins: NamedDependency[Plugins]) -> list[dict]:
     """Every plugin found, its hooks, what it registered and whether it loaded."""
     return [vars(s) for s in plugins.statuses]

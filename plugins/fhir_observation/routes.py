@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Request, Response, get
+from litestar.di import NamedDependency
 
 from gateway.store import AssessmentStore
 from plugins.fhir_observation.resources import (
@@ -21,7 +22,7 @@ READERS = {"integrator", "telehealth", "clinician"}
 
 def build_routes(output: FhirObservationOutput) -> list:
     @get("/fhir/Observation", opt={"roles": READERS}, tags=["fhir"], summary="Search pain Observations")
-    async def search_observations(request: Request, store: AssessmentStore) -> Response:
+    async def search_observations(request: Request, store: NamedDependency[AssessmentStore]) -> Response:
         """Searchset Bundle of pain Observations, most recent first. See ``search.py`` for parameters."""
         query, codes = parse_search(list(request.query_params.multi_items()), assessment_identifier_system(output.base_url))
         if not all(code_matches(output.mappings, code) for code in codes):

@@ -106,6 +106,8 @@ def clip_from_json(body: bytes) -> LandmarkClip:
     try:
         raw = msgspec.json.decode(body, type=_JsonSubmission)
     except msgspec.DecodeError as exc:
+        if any(token in body for token in (b"NaN", b"Infinity")):
+            raise InputError("frames", "contains NaN or Infinity, which JSON does not allow; send null for a frame without a face") from None
         raise InputError("body", f"is not a JSON object of the keypoint form: {exc}") from None
     return LandmarkClip(
         patient=parse_patient(raw.patient),

@@ -17,7 +17,6 @@ from gateway.hookspecs import hookimpl
 from plugins.sta_lstm.checkpoint import load_checkpoint, read_manifest, read_model_card
 
 BUNDLED_CHECKPOINT = Path(__file__).with_name("checkpoints") / "sta-lstm-synthetic-0.1"
-BATCH = 256
 
 
 class StaLstmSettings(msgspec.Struct):
@@ -72,21 +71,10 @@ class StaLstmModel:
                 alpha=np.zeros((0, WINDOW_FRAMES, LANDMARK_COUNT), np.float32),
                 beta=np.zeros((0, WINDOW_FRAMES), np.float32),
             )
-        import torch
+        from plugins.sta_lstm.network import infer
 
-        model = self._loaded()
-        probabilities, alphas, betas = [], [], []
-        with torch.no_grad():
-            for i in range(0, len(data), BATCH):
-                logits, alpha, beta = model(torch.from_numpy(data[i : i + BATCH]))
-                probabilities.append(torch.softmax(logits, dim=-1))
-                alphas.append(alpha)
-                betas.append(beta)
-        return ModelOutput(
-            probabilities=torch.cat(probabilities).numpy(),
-            alpha=torch.cat(alphas).numpy(),
-            beta=torch.cat(betas).numpy(),
-        )
+        probabilities, alpha, beta = infer(self._loaded(), data)
+        return ModelOutput(probabilities=probabilities, alpha=alpha, beta=beta)
 
 
 @hookimpl

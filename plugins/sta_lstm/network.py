@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -98,6 +99,17 @@ class PlainLSTM(_Standardised):
         n, t = x.shape[:2]
         h = self.main(self.standardise(x).reshape(n, t, -1))[0]
         return self.classifier(h[:, -1])
+
+
+def infer(model: STALSTM, data: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probabilities, alpha and beta for (n, T, K, C) windows, in batches so memory stays bounded."""
+    model.eval()
+    parts = []
+    with torch.no_grad():
+        for i in range(0, len(data), batch):
+            logits, alpha, beta = model(torch.from_numpy(np.ascontiguousarray(data[i : i + batch], dtype=np.float32)))
+            parts.append((torch.softmax(logits, dim=-1), alpha, beta))
+    return tuple(torch.cat(column).numpy() for column in zip(*parts))
 
 
 def sta_lstm_loss(

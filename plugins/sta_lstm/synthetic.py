@@ -13,6 +13,7 @@ Everything is deterministic: a subject's identity depends only on its id, a batc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -146,7 +147,7 @@ def _pose(rng: np.random.Generator, n: int, points: np.ndarray) -> np.ndarray:
     return xy * scale + shift
 
 
-def generate(n: int, seed: int, subjects, level: int | None = None) -> SyntheticWindows:
+def generate(n: int, seed: int, subjects: Sequence[int], level: int | None = None) -> SyntheticWindows:
     """``n`` windows from the given subject ids; balanced random levels unless ``level`` fixes one."""
     face = _face()
     rng = np.random.default_rng(seed)
@@ -163,12 +164,11 @@ def generate(n: int, seed: int, subjects, level: int | None = None) -> Synthetic
         for au, (low, high, p) in enumerate(PAIN_AMPLITUDES[int(lab)]):
             if rng.random() < p:
                 amp[i, :, au] = rng.uniform(low, high) * gain[i] * envelope[i]
-    amp[..., 3] = np.maximum(amp[..., 3], _blinks(rng, n))
+    amp[..., 3] = np.minimum(np.maximum(amp[..., 3], _blinks(rng, n)), 1.0)  # a lid cannot close past shut
     amp[..., 4] = (rng.random(n) < 0.2)[:, None] * rng.uniform(0.2, 1.0, (n, 1))
     talking = (rng.random(n) < 0.3)[:, None]
     rate = rng.uniform(3, 5, (n, 1)) * 2 * np.pi / WINDOW_FRAMES
     amp[..., 5] = talking * rng.uniform(0.2, 0.8, (n, 1)) * 0.5 * (1 - np.cos(rate * np.arange(WINDOW_FRAMES)))
-    amp[..., 3] = np.minimum(amp[..., 3], 1.0)
 
     points = neutral[:, None] + np.einsum("nta,akc->ntkc", amp, face.fields)
     points += rng.normal(0.0, 0.02 * face.cm, points.shape)  # micro-motion

@@ -20,7 +20,7 @@ from gateway.domain import LEVELS
 from gateway.landmarks import ANCHORS
 from plugins.sta_lstm import synthetic
 from plugins.sta_lstm.checkpoint import save_checkpoint
-from plugins.sta_lstm.network import STALSTM, sta_lstm_loss
+from plugins.sta_lstm.network import STALSTM, infer, sta_lstm_loss
 
 MODEL_ID = "sta-lstm-synthetic"
 TRAIN_SUBJECTS = range(0, 160)
@@ -74,13 +74,6 @@ def evaluate(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     return metrics
 
 
-def predict_probabilities(model: STALSTM, data: np.ndarray, batch: int = 256) -> np.ndarray:
-    model.eval()
-    with torch.no_grad():
-        logits = [model(torch.from_numpy(data[i : i + batch]))[0] for i in range(0, len(data), batch)]
-    return torch.softmax(torch.cat(logits), dim=-1).numpy()
-
-
 def train(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -115,7 +108,7 @@ def train(args: argparse.Namespace) -> dict:
             total += loss.item() * len(idx)
         print(f"epoch {epoch + 1}/{args.epochs} loss {total / len(data):.4f} ({time.monotonic() - started:.0f} s)", flush=True)
 
-    metrics = evaluate(predict_probabilities(model, held_out.data), held_out.labels)
+    metrics = evaluate(infer(model, held_out.data)[0], held_out.labels)
     print({k: round(v, 4) for k, v in metrics.items()}, flush=True)
     training_data = (
         f"Synthetic only: {args.windows} one-second windows (30 frames x 468 landmarks) from {len(TRAIN_SUBJECTS)} "

@@ -73,7 +73,7 @@ def test_npz_upload_as_multipart(api, face_points):
 
 BAD_INPUTS = [
     ("wrong landmark count", lambda f: {"frames": [fr[:467] if fr else fr for fr in f["frames"]]}, "frames", "468"),
-    ("NaN in a face frame", lambda f: {"frames": [[[float("nan"), 0.5]] + fr[1:] if fr else fr for fr in f["frames"]]}, "frames", "missing"),
+    ("NaN in a face frame", lambda f: {"frames": [[[float("nan"), 0.5]] + fr[1:] if fr else fr for fr in f["frames"]]}, "frames", "NaN"),
     ("fewer than 30 usable frames", lambda f: {"frames": f["frames"][:29]}, "frames", "at least 30"),
     ("fps too low", lambda f: {"fps": 2}, "fps", "between 5 and 120"),
     ("fps too high", lambda f: {"fps": 240}, "fps", "between 5 and 120"),

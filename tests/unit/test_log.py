@@ -6,9 +6,17 @@ import io
 import json
 
 import numpy as np
+import pytest
 import structlog
 
 from gateway.log import REDACTED, configure_logging
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """Each test points logging at its own stream; later tests must not write to a closed one."""
+    yield
+    structlog.reset_defaults()
 
 
 def log_line(**event) -> dict:
