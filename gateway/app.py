@@ -71,6 +71,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> Litestar:
         exception_handlers=problems.HANDLERS,
         request_max_body_size=settings.max_upload_mb * 1024 * 1024,
         on_shutdown=[dispose],
+        logging_config=None,  # gateway.log configures logging once for us and the libraries
         openapi_config=OpenAPIConfig(
             title="Pain Gateway",
             version="0.1.0",
