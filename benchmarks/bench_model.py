@@ -20,22 +20,17 @@ from gateway.landmarks import ANCHORS
 from plugins.sta_lstm.network import STALSTM, PlainLSTM
 
 
-def _timings(model: torch.nn.Module, x: torch.Tensor, runs: int, warmup: int = 5) -> np.ndarray:
+def _timings(models: dict[str, torch.nn.Module], x: torch.Tensor, runs: int, warmup: int = 5) -> dict[str, np.ndarray]:
+    """Seconds per call, alternating the models run by run so load from other processes hits both alike."""
+    out: dict[str, list[float]] = {name: [] for name in models}
     with torch.no_grad():
-        for _ in range(warmup):
-            model(x)
-        out = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            model(x)
-            out.append(time.perf_counter() - start)
-    return np.asarray(out)
-
-
-def measure(model: torch.nn.Module, runs: int, batch: int, batch_runs: int) -> dict[str, float]:
-    single = _timings(model, torch.randn(1, WINDOW_FRAMES, LANDMARK_COUNT, 2), runs) * 1000
-    bulk = _timings(model, torch.randn(batch, WINDOW_FRAMES, LANDMARK_COUNT, 2), batch_runs)
-    return {"p50_ms": float(np.percentile(single, 50)), "p99_ms": float(np.percentile(single, 99)), "wps": batch / float(np.median(bulk))}
+        for i in range(warmup + runs):
+            for name, model in models.items():
+                start = time.perf_counter()
+                model(x)
+                if i >= warmup:
+                    out[name].append(time.perf_counter() - start)
+    return {name: np.asarray(t) for name, t in out.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,9 +44,12 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     models = {"STA-LSTM": STALSTM(masked=ANCHORS).eval(), "PlainLSTM": PlainLSTM().eval()}
     print(f"torch {torch.__version__}, {args.threads} threads, input ({WINDOW_FRAMES}, {LANDMARK_COUNT}, 2)")
+    single = _timings(models, torch.randn(1, WINDOW_FRAMES, LANDMARK_COUNT, 2), args.runs)
+    bulk = _timings(models, torch.randn(args.batch, WINDOW_FRAMES, LANDMARK_COUNT, 2), args.batch_runs, warmup=1)
     results = {}
     for name, model in models.items():
-        r = results[name] = measure(model, args.runs, args.batch, args.batch_runs)
+        ms = single[name] * 1000
+        r = results[name] = {"p50_ms": np.percentile(ms, 50), "p99_ms": np.percentile(ms, 99), "wps": args.batch / np.median(bulk[name])}
         params = sum(p.numel() for p in model.parameters())
         print(
             f"{name:10s} {params:>8,d} params  batch 1: p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
