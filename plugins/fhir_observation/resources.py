@@ -237,6 +237,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
     search_params = [
         ("subject", "reference", "Patient/<id> reference or system|value patient identifier"),
         ("patient", "reference", "Same as subject"),
+        ("patient.identifier", "token", "system|value of the patient's business identifier (chained)"),
         ("date", "date", "Compared with effectivePeriod"),
         ("code", "token", "system|code or code of Observation.code"),
         ("identifier", "token", "system|value of Observation.identifier (the assessment id)"),

@@ -179,3 +179,19 @@ def test_server_rejects_what_is_structurally_invalid(client):
     del observation["code"]
 
     assert client.post("Observation", json=observation).status_code == 400
+
+
+def test_a_real_face_scored_through_the_api_lands_in_the_emr(client, api, keypoints_json):
+    """The integrator's whole path: MediaPipe keypoints in, our Bundle accepted by a real FHIR server."""
+    created = api.post("/v1/assessments", json=keypoints_json(patient={"reference": "Patient/emr-42"}))
+    assert created.status_code == 201, created.text
+    bundle = api.get(created.json()["links"]["fhir"]).json()
+
+    responses = post_transaction(client, bundle)
+    assert [r["status"].split()[0] for r in responses] == ["201", "201", "201"]
+    observation = read(client, responses[1]["location"])
+    assert server_validates(client, observation) == []
+    assert observation["subject"] == {"reference": "Patient/emr-42"}
+    assert observation["meta"]["security"][0]["code"] == "AIAST"
+    searched = client.get("Observation", params={"subject": "Patient/emr-42"}).json()
+    assert [e["resource"]["id"] for e in searched.get("entry", [])] == [observation["id"]]
