@@ -202,7 +202,7 @@ def test_search_bundle_capability_statement_and_code_token():
     capability = capability_statement("http://gw/fhir")
     assert validate_resource(capability) == [] and capability["fhirVersion"] == "4.0.1"
     params = {p["name"] for p in capability["rest"][0]["resource"][0]["searchParam"]}
-    assert params == {"subject", "patient", "date", "code", "identifier"}
+    assert params == {"subject", "patient", "patient.identifier", "date", "code", "identifier"}
     assert code_matches(MAPPINGS, "ai-facial-pain-class")
     assert code_matches(MAPPINGS, f"{system}|ai-facial-pain-class")
     assert not code_matches(MAPPINGS, "|ai-facial-pain-class")
