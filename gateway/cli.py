@@ -33,7 +33,24 @@ def _plugins(settings: Settings):
         raise click.UsageError(str(exc)) from None
 
 
-@click.group()
+class PluginCommandGroup(click.Group):
+    """The core's commands plus those plugins add through ``register_commands``, loaded on demand."""
+
+    _plugin_commands: dict[str, click.Command] | None = None
+
+    def plugin_commands(self) -> dict[str, click.Command]:
+        if self._plugin_commands is None:
+            self._plugin_commands = {c.name: c for c in _plugins(_settings()).commands}
+        return self._plugin_commands
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.plugin_commands()})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return super().get_command(ctx, name) or self.plugin_commands().get(name)
+
+
+@click.group(cls=PluginCommandGroup)
 def main() -> None:
     """Pain Gateway: AI pain assessment from facial landmarks, as FHIR. Decision support only."""
     from gateway.log import configure_logging

@@ -139,3 +139,24 @@ def register_routes(register, settings):
         def register_routes(register, settings):
             register(caregiver_view)
     """
+
+
+@hookspec
+def register_commands(register, settings):
+    """Add subcommands to the ``pain-gateway`` command line.
+
+    Fires when the CLI is asked for a command it does not define itself (or lists its commands).
+    ``register(command)`` takes a ``click.Command`` or ``click.Group``; ``settings`` is the validated
+    ``Settings``. Import heavy modules inside the command function, not at registration.
+
+    Example::
+
+        @click.command()
+        @click.argument("data_dir")
+        def train(data_dir):
+            "Train the model on a directory of labelled clips."
+
+        @hookimpl
+        def register_commands(register, settings):
+            register(train)
+    """

@@ -28,6 +28,7 @@ REGISTRATION_HOOKS = (
     "register_explainers",
     "register_outputs",
     "register_routes",
+    "register_commands",
 )
 
 
@@ -53,6 +54,7 @@ class Plugins:
     explainers: list[Explainer] = field(default_factory=list)
     outputs: dict[str, Output] = field(default_factory=dict)
     routes: list[Any] = field(default_factory=list)
+    commands: list[Any] = field(default_factory=list)
 
     def model(self, model_id: str | None = None) -> PainModel:
         model_id = model_id or self.settings.model
@@ -126,6 +128,7 @@ def build_plugins(
         "register_explainers": registry.explainers.append,
         "register_outputs": lambda o: registry.outputs.__setitem__(o.name, o),
         "register_routes": registry.routes.append,
+        "register_commands": registry.commands.append,
     }
     for hook in REGISTRATION_HOOKS:
         _call_each(pm, registry, hook, sinks[hook], settings=settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import click
 import msgspec
 import numpy as np
 import pytest
@@ -100,6 +101,17 @@ class ExamplePlugin:
     def register_routes(self, register, settings):
         register(greeting_route)
 
+    @hookimpl
+    def register_commands(self, register, settings):
+        register(site_report)
+
+
+@click.command("site-report")
+@click.option("--days", type=int, default=7)
+def site_report(days):
+    """Print a site-specific report."""
+    click.echo(f"report for {days} days")
+
 
 class BrokenPlugin:
     @hookimpl
@@ -170,6 +182,19 @@ def test_hook_register_routes(sqlite_url, api_tokens_for):
         headers = api_tokens_for(sqlite_url)
         assert client.get("/v1/example/greeting", headers=headers("clinician")).json() == {"greeting": "hello from a plugin route"}
         assert client.get("/v1/example/greeting", headers=headers("integrator")).status_code == 403
+
+
+def test_hook_register_commands(sqlite_url):
+    from click.testing import CliRunner
+
+    from gateway.cli import PluginCommandGroup
+
+    plugins, _ = example_app(sqlite_url)
+    group = PluginCommandGroup()
+    group._plugin_commands = {c.name: c for c in plugins.commands}
+    result = CliRunner().invoke(group, ["site-report", "--days", "3"])
+    assert result.exit_code == 0 and result.output == "report for 3 days\n"
+    assert "site-report" in group.list_commands(None)
 
 
 def test_builtin_plugins_come_through_the_entry_point_group(plugins):
