@@ -34,6 +34,10 @@ class InputError(ValueError):
         self.message = message
 
 
+class UnsupportedMediaError(InputError):
+    """The upload is not a kind of media any capture source reads (HTTP 415)."""
+
+
 class PatientRef(msgspec.Struct, frozen=True, omit_defaults=True):
     """Who the clip belongs to: a business identifier or a literal FHIR reference, never both empty."""
 
@@ -123,6 +127,13 @@ class Probabilities(msgspec.Struct, frozen=True):
         return (self.none, self.mild, self.significant)
 
 
+class Quality(msgspec.Struct, frozen=True, omit_defaults=True):
+    """How trustworthy the input was: share of frames with a face and the largest head turn seen."""
+
+    face_share: float
+    max_head_turn_deg: float | None = None
+
+
 class WindowResult(msgspec.Struct, frozen=True, omit_defaults=True):
     index: int
     start_s: float
@@ -131,6 +142,7 @@ class WindowResult(msgspec.Struct, frozen=True, omit_defaults=True):
     level: str | None = None
     probabilities: Probabilities | None = None
     reason: str | None = None
+    quality: Quality | None = None
 
 
 class Summary(msgspec.Struct, frozen=True):
