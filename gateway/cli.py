@@ -92,12 +92,11 @@ def score(file: Path, out: Path | None, **form: str | None) -> None:
     from gateway.scoring import score_clip
 
     plugins = _plugins(_settings())
-    data = file.read_bytes()
     if file.suffix.lower() == ".json":
-        request = CaptureRequest("application/json", body=data)
+        request = CaptureRequest("application/json", body=file.read_bytes())
     else:
         fields = {k: v for k, v in form.items() if v is not None}
-        request = CaptureRequest("multipart/form-data", fields=fields, files={"keypoints": UploadedFile(file.name, "application/octet-stream", data)})
+        request = CaptureRequest("multipart/form-data", fields=fields, files={"keypoints": UploadedFile(file.name, "application/octet-stream", file)})
     try:
         scored = score_clip(plugins.capture_source(request).capture(request), plugins)
     except InputError as exc:

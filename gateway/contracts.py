@@ -6,7 +6,9 @@ CPU-heavy methods (``PainModel.predict``) are sync so they can run in worker thr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from gateway.domain import Assessment, Explanation, LandmarkClip, ModelInfo, ModelOutput, OutputDocument, Windows
@@ -14,30 +16,58 @@ from gateway.domain import Assessment, Explanation, LandmarkClip, ModelInfo, Mod
 
 @dataclass(frozen=True)
 class UploadedFile:
+    """An uploaded file part, streamed to disk by the transport (videos never sit in memory)."""
+
     filename: str
     content_type: str
-    data: bytes
+    path: Path
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
 
 
 @dataclass(frozen=True)
 class CaptureRequest:
-    """A submission as the transport received it, before any capture source has looked at it."""
+    """A submission as the transport received it, before any capture source has looked at it.
+
+    It survives a round trip through ``as_record``/``from_record`` so a background job can capture it.
+    """
 
     media_type: str
     body: bytes = b""
     fields: dict[str, str] = field(default_factory=dict)
     files: dict[str, UploadedFile] = field(default_factory=dict)
 
+    def as_record(self) -> dict:
+        files = {k: {"filename": f.filename, "content_type": f.content_type, "path": str(f.path)} for k, f in self.files.items()}
+        return {"media_type": self.media_type, "fields": self.fields, "files": files}
+
+    @classmethod
+    def from_record(cls, record: dict) -> CaptureRequest:
+        files = {k: UploadedFile(f["filename"], f["content_type"], Path(f["path"])) for k, f in record["files"].items()}
+        return cls(record["media_type"], fields=record["fields"], files=files)
+
+
+Progress = Callable[[float], None]
+"""Called with the fraction done (0..1) during long captures."""
+
 
 @runtime_checkable
 class CaptureSource(Protocol):
-    """Turns a submission into landmarks. Raises ``InputError`` for input the caller must fix."""
+    """Turns a submission into landmarks. Raises ``InputError`` for input the caller must fix.
+
+    ``deferred`` sources (video) are captured by a background job: ``check`` runs at submission time and
+    must be cheap (metadata, container probe), so bad uploads are refused before they are accepted.
+    """
 
     name: str
+    deferred: bool
 
     def accepts(self, request: CaptureRequest) -> bool: ...
 
-    def capture(self, request: CaptureRequest) -> LandmarkClip: ...
+    def check(self, request: CaptureRequest) -> None: ...
+
+    def capture(self, request: CaptureRequest, progress: Progress | None = None) -> LandmarkClip: ...
 
 
 @runtime_checkable

@@ -33,6 +33,12 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
     max_gap_frames: int = 5
     sustained_windows: int = 2
     max_upload_mb: int = 200
+    data_dir: str = "var/data"
+    job_engine: str = "embedded"
+    workers: int = 1
+    max_attempts: int = 3
+    stalled_after_s: float = 60.0
+    retain_video: bool = False
     enabled_plugins: list[str] = msgspec.field(default_factory=list)
     disabled_plugins: list[str] = msgspec.field(default_factory=list)
     log_format: str = "auto"
@@ -46,6 +52,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("max_gap_frames", 0 <= self.max_gap_frames <= 30, "must be between 0 and 30 frames"),
             ("sustained_windows", self.sustained_windows >= 1, "must be at least 1"),
             ("max_upload_mb", self.max_upload_mb >= 1, "must be at least 1"),
+            ("job_engine", self.job_engine in {"embedded", "procrastinate"}, "must be embedded (in-process, any database) or procrastinate (PostgreSQL, separate workers)"),
+            ("job_engine", self.job_engine == "embedded" or self.database_url.startswith("postgresql"), "procrastinate needs PAIN_GATEWAY_DATABASE_URL=postgresql+psycopg://..."),
+            ("workers", 1 <= self.workers <= 64, "must be between 1 and 64 worker processes"),
+            ("max_attempts", 1 <= self.max_attempts <= 20, "must be between 1 and 20"),
+            ("stalled_after_s", self.stalled_after_s >= 5, "must be at least 5 seconds"),
             ("log_format", self.log_format in {"auto", "json", "console"}, "must be auto, json or console"),
             ("log_level", self.log_level in {"debug", "info", "warning", "error"}, "must be debug, info, warning or error"),
             ("database_url", "://" in self.database_url, "must be an SQLAlchemy async URL, e.g. sqlite+aiosqlite:///var/pain-gateway.db"),

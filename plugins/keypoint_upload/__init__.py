@@ -23,11 +23,15 @@ FORM_TYPES = {"multipart/form-data"}
 
 class KeypointUpload:
     name = "keypoint_upload"
+    deferred = False
 
     def accepts(self, request: CaptureRequest) -> bool:
         return request.media_type in JSON_TYPES or (request.media_type in FORM_TYPES and "keypoints" in request.files)
 
-    def capture(self, request: CaptureRequest) -> LandmarkClip:
+    def check(self, request: CaptureRequest) -> None:
+        """Keypoints are parsed in full when captured, synchronously; nothing to check ahead."""
+
+    def capture(self, request: CaptureRequest, progress=None) -> LandmarkClip:
         if request.media_type in JSON_TYPES:
             return clip_from_json(request.body)
         return clip_from_arrays_form(request.fields, request.files["keypoints"])

@@ -121,7 +121,7 @@ def clip_from_json(body: bytes) -> LandmarkClip:
 
 def _load_array(upload: UploadedFile) -> np.ndarray:
     try:
-        loaded = np.load(io.BytesIO(upload.data), allow_pickle=False)
+        loaded = np.load(io.BytesIO(upload.read()), allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise InputError("keypoints", f"is not a readable .npy or .npz file ({type(exc).__name__}: {exc})") from None
     if isinstance(loaded, np.lib.npyio.NpzFile):

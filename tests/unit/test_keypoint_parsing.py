@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import tempfile
+from pathlib import Path
 
 import msgspec
 import numpy as np
@@ -96,10 +98,17 @@ def test_nan_and_inf_inside_a_face_frame_are_rejected():
 FORM = {"patient_system": "urn:s", "patient_value": "v", "fps": "30", "captured_at": "2026-11-23T10:00:00+01:00"}
 
 
+def stored(name: str, data: bytes) -> UploadedFile:
+    """An upload as the transport leaves it: streamed to a file."""
+    path = Path(tempfile.mkdtemp()) / name
+    path.write_bytes(data)
+    return UploadedFile(name, "application/octet-stream", path)
+
+
 def upload(points, npz=False):
     buffer = io.BytesIO()
     (np.savez_compressed(buffer, points=points) if npz else np.save(buffer, points))
-    return UploadedFile("k.npz" if npz else "k.npy", "application/octet-stream", buffer.getvalue())
+    return stored("k.npz" if npz else "k.npy", buffer.getvalue())
 
 
 @pytest.mark.parametrize("npz", [False, True])
@@ -118,7 +127,7 @@ def test_npy_and_npz_uploads(npz):
     ],
 )
 def test_bad_form_uploads_are_named(fields, data, field):
-    file = upload(np.array(frames())) if data is None else UploadedFile("k.npy", "application/octet-stream", data)
+    file = upload(np.array(frames())) if data is None else stored("k.npy", data)
     with pytest.raises(InputError) as err:
         clip_from_arrays_form(fields, file)
     assert err.value.field == field
@@ -128,4 +137,4 @@ def test_npz_without_points_array():
     buffer = io.BytesIO()
     np.savez(buffer, landmarks=np.zeros((40, 468, 2)))
     with pytest.raises(InputError, match="'points'"):
-        clip_from_arrays_form(FORM, UploadedFile("k.npz", "", buffer.getvalue()))
+        clip_from_arrays_form(FORM, stored("k.npz", buffer.getvalue()))

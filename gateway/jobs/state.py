@@ -1,0 +1,185 @@
+"""Submission job state in the database: the single source of truth for background assessments.
+
+Job engines (embedded or procrastinate) only *trigger* work; every transition is a conditional
+UPDATE here, so a duplicate trigger, a retried job or a second worker can never process a submission
+twice or resurrect a finished one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+
+from gateway.db.tables import SubmissionRow
+
+STAGES = ("queued", "extracting", "scoring", "delivering", "completed", "failed")
+TERMINAL = ("completed", "failed")
+ACTIVE = ("extracting", "scoring", "delivering")
+
+
+@dataclass(frozen=True)
+class Submission:
+    id: str
+    status: str
+    progress: int
+    source: str
+    request: dict[str, Any]
+    attempts: int
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+
+    def eta_s(self, now: datetime | None = None) -> float | None:
+        """Remaining seconds extrapolated from this attempt's progress so far; None until it moves."""
+        if self.status in TERMINAL or self.started_at is None or self.progress <= 0:
+            return None
+        elapsed = ((now or datetime.now(UTC)) - _aware(self.started_at)).total_seconds()
+        return round(elapsed * (100 - self.progress) / self.progress, 1)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _submission(row: SubmissionRow) -> Submission:
+    return Submission(
+        row.id, row.status, row.progress, row.source, row.request, row.attempts, row.error,
+        _aware(row.created_at), _aware(row.updated_at), row.started_at and _aware(row.started_at),
+    )
+
+
+Enqueue = Callable[[AsyncConnection, str], Awaitable[None]]
+
+
+class SubmissionStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def create(self, submission_id: str, source: str, request: dict, idempotency_key: str | None, enqueue: Enqueue) -> tuple[Submission, bool]:
+        """Insert a queued submission and enqueue its job in the same transaction.
+
+        With an idempotency key already used, the existing submission is returned (created=False).
+        """
+        now = datetime.now(UTC)
+        async with self.sessions() as session:
+            session.add(SubmissionRow(id=submission_id, status="queued", progress=0, source=source, request=request,
+                                      idempotency_key=idempotency_key, attempts=0, created_at=now, updated_at=now))
+            try:
+                await session.flush()
+                await enqueue(await session.connection(), submission_id)
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                existing = await self.by_key(idempotency_key) if idempotency_key else None
+                if existing is None:
+                    raise
+                return existing, False
+            return _submission(await session.get(SubmissionRow, submission_id)), True
+
+    async def record_completed(self, submission_id: str, source: str, request: dict) -> None:
+        """A synchronous (keypoint) assessment is complete on arrival; record it so status reads agree."""
+        now = datetime.now(UTC)
+        async with self.sessions() as session:
+            if await session.get(SubmissionRow, submission_id) is None:
+                session.add(SubmissionRow(id=submission_id, status="completed", progress=100, source=source, request=request,
+                                          attempts=1, created_at=now, updated_at=now, started_at=now))
+                await session.commit()
+
+    async def get(self, submission_id: str) -> Submission | None:
+        async with self.sessions() as session:
+            row = await session.get(SubmissionRow, submission_id)
+        return None if row is None else _submission(row)
+
+    async def by_key(self, key: str) -> Submission | None:
+        async with self.sessions() as session:
+            row = await session.scalar(select(SubmissionRow).where(SubmissionRow.idempotency_key == key))
+        return None if row is None else _submission(row)
+
+    async def claim(self, submission_id: str, stalled_after_s: float) -> Submission | None:
+        """Take a queued (or stalled) submission for processing; None if it is not ours to run."""
+        now = datetime.now(UTC)
+        stale = now - timedelta(seconds=stalled_after_s)
+        async with self.sessions() as session:
+            result = await session.execute(
+                update(SubmissionRow)
+                .where(
+                    SubmissionRow.id == submission_id,
+                    or_(SubmissionRow.status == "queued", (SubmissionRow.status.in_(ACTIVE[:2])) & (SubmissionRow.heartbeat_at < stale)),
+                )
+                .values(status="extracting", progress=0, attempts=SubmissionRow.attempts + 1, started_at=now, heartbeat_at=now, updated_at=now, error=None)
+            )
+            await session.commit()
+            if result.rowcount != 1:
+                return None
+            return _submission(await session.get(SubmissionRow, submission_id))
+
+    async def advance(self, submission_id: str, status: str, progress: int, error: str | None = None, connection: AsyncConnection | None = None) -> None:
+        """Move a submission on (also its heartbeat); terminal submissions never move again."""
+        now = datetime.now(UTC)
+        statement = (
+            update(SubmissionRow)
+            .where(SubmissionRow.id == submission_id, SubmissionRow.status.not_in(TERMINAL))
+            .values(status=status, progress=progress, error=error, heartbeat_at=now, updated_at=now)
+        )
+        if connection is not None:
+            await connection.execute(statement)
+            return
+        async with self.sessions() as session:
+            await session.execute(statement)
+            await session.commit()
+
+    async def requeue_or_fail(self, submission_id: str, error: str, max_attempts: int) -> str:
+        """After a failed attempt: back to the queue while attempts remain, else failed with the reason."""
+        sub = await self.get(submission_id)
+        if sub is None or sub.status in TERMINAL:
+            return sub.status if sub else "missing"
+        if sub.attempts >= max_attempts:
+            await self.advance(submission_id, "failed", sub.progress, f"gave up after {sub.attempts} attempts: {error}")
+            return "failed"
+        await self.advance(submission_id, "queued", 0, f"attempt {sub.attempts} failed, will retry: {error}")
+        return "queued"
+
+    async def stalled(self, stalled_after_s: float) -> list[str]:
+        """Active submissions whose worker stopped sending heartbeats (crashed or killed)."""
+        stale = datetime.now(UTC) - timedelta(seconds=stalled_after_s)
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(SubmissionRow.id).where(SubmissionRow.status.in_(ACTIVE[:2]), SubmissionRow.heartbeat_at < stale)
+            )
+            return list(rows)
+
+    async def queued(self, limit: int = 100) -> list[str]:
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(SubmissionRow.id).where(SubmissionRow.status == "queued").order_by(SubmissionRow.created_at).limit(limit)
+            )
+            return list(rows)
+
+    async def unfinished(self) -> list[str]:
+        async with self.sessions() as session:
+            rows = await session.scalars(select(SubmissionRow.id).where(SubmissionRow.status.not_in(TERMINAL)))
+            return list(rows)
+
+    async def retry(self, submission_id: str, enqueue: Enqueue) -> Submission | None:
+        """Run a failed submission again from the start (``POST /v1/assessments/{id}/retry``)."""
+        now = datetime.now(UTC)
+        async with self.sessions() as session:
+            result = await session.execute(
+                update(SubmissionRow)
+                .where(SubmissionRow.id == submission_id, SubmissionRow.status == "failed")
+                .values(status="queued", progress=0, attempts=0, error=None, updated_at=now)
+            )
+            if result.rowcount != 1:
+                await session.rollback()
+                return None
+            await enqueue(await session.connection(), submission_id)
+            await session.commit()
+            return _submission(await session.get(SubmissionRow, submission_id))
