@@ -18,6 +18,9 @@ from gateway import problems
 from gateway.auth import SCHEMA_PATH, BearerTokenMiddleware, role_guard
 from gateway.db.engine import create_engine
 from gateway.domain import SYNTHETIC_DISCLAIMER
+from gateway.jobs.distributed import DistributedJobs
+from gateway.jobs.embedded import EmbeddedJobs
+from gateway.jobs.state import SubmissionStore
 from gateway.plugins import Plugins, build_plugins
 from gateway.routes import assessments, system
 from gateway.settings import Settings
@@ -52,7 +55,11 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> Litestar:
     plugins = plugins or build_plugins(settings)
     engine = create_engine(settings.database_url)
 
+    async def start_jobs(app: Litestar) -> None:
+        await jobs.start()
+
     async def dispose(app: Litestar) -> None:
+        await jobs.stop()
         await engine.dispose()
 
     def freeze_heap(app: Litestar) -> None:
@@ -61,7 +68,8 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> Litestar:
         4x slower (benchmarks/bench_api.py)."""
         gc.freeze()
 
-    store, tokens = AssessmentStore(engine), TokenStore(engine)
+    store, tokens, submissions = AssessmentStore(engine), TokenStore(engine), SubmissionStore(engine)
+    jobs = DistributedJobs(plugins) if settings.job_engine == "procrastinate" else EmbeddedJobs(plugins, engine)
 
     async def provide_store() -> AssessmentStore:
         return store
@@ -69,15 +77,26 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> Litestar:
     async def provide_plugins() -> Plugins:
         return plugins
 
+    async def provide_submissions() -> SubmissionStore:
+        return submissions
+
+    async def provide_jobs() -> EmbeddedJobs | DistributedJobs:
+        return jobs
+
     return Litestar(
         route_handlers=[*assessments.ROUTES, system.health, system.ready, system.model_card, system.plugin_list, *plugins.routes],
         state=State({"tokens": tokens}),
-        dependencies={"store": Provide(provide_store), "plugins": Provide(provide_plugins)},
+        dependencies={
+            "store": Provide(provide_store),
+            "plugins": Provide(provide_plugins),
+            "submissions": Provide(provide_submissions),
+            "jobs": Provide(provide_jobs),
+        },
         middleware=[request_id_middleware, DefineMiddleware(BearerTokenMiddleware, exclude_from_auth_key="exclude_from_auth")],
         guards=[role_guard],
         exception_handlers=problems.HANDLERS,
         request_max_body_size=settings.max_upload_mb * 1024 * 1024,
-        on_startup=[freeze_heap],
+        on_startup=[freeze_heap, start_jobs],
         on_shutdown=[dispose],
         logging_config=None,  # gateway.log configures logging once for us and the libraries
         openapi_config=OpenAPIConfig(

@@ -14,18 +14,49 @@ import numpy as np
 
 from gateway.domain import LANDMARK_COUNT
 
+NO_FACE = np.full((LANDMARK_COUNT, 3), np.nan, dtype=np.float32)
+"""The row a frame without a face gets (read-only)."""
+NO_FACE.flags.writeable = False
+
+
+class FaceMeshTracker:
+    """One MediaPipe FaceMesh graph in tracking mode, fed one frame at a time (streaming, O(1) memory).
+
+    The graph keeps tracking state between frames, so frames must come in time order and one tracker
+    serves one clip. It is not thread-safe: use one per thread or process. Use as a context manager
+    (or call ``close``) to free the graph's threads and memory.
+    """
+
+    def __init__(self) -> None:
+        from mediapipe.python.solutions.face_mesh import FaceMesh
+
+        self._mesh = FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=False)
+
+    def process(self, rgb: np.ndarray) -> np.ndarray:
+        """(468, 3) float32 for one RGB uint8 frame: x, y normalised by width and height, z relative depth.
+
+        ``NO_FACE`` (all NaN) when no face is found.
+        """
+        faces = self._mesh.process(np.ascontiguousarray(rgb)).multi_face_landmarks
+        if not faces:
+            return NO_FACE
+        return np.array([(p.x, p.y, p.z) for p in faces[0].landmark], dtype=np.float32)
+
+    def close(self) -> None:
+        self._mesh.close()
+
+    def __enter__(self) -> FaceMeshTracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def landmarks_from_frames(frames: Iterable[np.ndarray]) -> np.ndarray:
     """Run Face Mesh on RGB uint8 frames in order; returns (F, 468, 3) float32, NaN rows without a face.
 
     Coordinates are MediaPipe's: x, y normalised by image width and height, z relative depth.
     """
-    from mediapipe.python.solutions.face_mesh import FaceMesh
-
-    no_face = np.full((LANDMARK_COUNT, 3), np.nan)
-    rows = []
-    with FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=False) as mesh:
-        for frame in frames:
-            faces = mesh.process(np.ascontiguousarray(frame)).multi_face_landmarks
-            rows.append([(p.x, p.y, p.z) for p in faces[0].landmark] if faces else no_face)
+    with FaceMeshTracker() as tracker:
+        rows = [tracker.process(frame) for frame in frames]
     return np.asarray(rows, dtype=np.float32).reshape(-1, LANDMARK_COUNT, 3)

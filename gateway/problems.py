@@ -8,7 +8,7 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from gateway.domain import InputError
+from gateway.domain import InputError, UnsupportedMediaError
 from gateway.settings import SettingsError
 
 log = structlog.get_logger(__name__)
@@ -21,10 +21,14 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
 
 
 def input_error(request: Request, exc: InputError) -> Response:
+    if isinstance(exc, UnsupportedMediaError):
+        return problem(415, "Unsupported media", exc.message, field=exc.field, instance=request.url.path)
     return problem(422, "Invalid input", exc.message, field=exc.field, instance=request.url.path)
 
 
 def http_error(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code >= 500:
+        log.error("server_error", path=request.url.path, error=repr(exc.__cause__ or exc), exc_info=exc)
     extra = {}
     if isinstance(exc, ValidationException) and exc.extra:
         extra["errors"] = exc.extra

@@ -36,7 +36,7 @@ class Scored:
     total_s: float = 0.0
 
 
-def assessment_id(clip: LandmarkClip, model_sha256: str) -> str:
+def content_id(clip: LandmarkClip, model_sha256: str) -> str:
     """Same clip, patient and model → same id, so a retried submission is recognised, not duplicated."""
     digest = hashlib.sha256()
     digest.update(msgspec.json.encode(clip.patient))
@@ -47,7 +47,8 @@ def assessment_id(clip: LandmarkClip, model_sha256: str) -> str:
     return str(uuid.uuid5(ASSESSMENT_NAMESPACE, digest.hexdigest()))
 
 
-def score_clip(clip: LandmarkClip, plugins: Plugins) -> Scored:
+def score_clip(clip: LandmarkClip, plugins: Plugins, *, assessment_id: str | None = None, render: bool = True) -> Scored:
+    """Score a clip. Background jobs pass their submission's id and render outputs as separate jobs."""
     started = time.perf_counter()
     settings = plugins.settings
     check_clip(clip)
@@ -77,7 +78,7 @@ def score_clip(clip: LandmarkClip, plugins: Plugins) -> Scored:
 
     start = _utc(clip.captured_at)
     assessment = Assessment(
-        id=assessment_id(clip, model.info.sha256),
+        id=assessment_id or content_id(clip, model.info.sha256),
         status="preliminary",
         patient=clip.patient,
         captured_at=start,
@@ -93,7 +94,7 @@ def score_clip(clip: LandmarkClip, plugins: Plugins) -> Scored:
         explanations=explanations,
         disclaimer=model.info.disclaimer,
     )
-    documents, errors = render_outputs(assessment, plugins)
+    documents, errors = render_outputs(assessment, plugins) if render else ({}, {})
     return Scored(assessment, documents, errors, model_s=model_s, total_s=time.perf_counter() - started)
 
 

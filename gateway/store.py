@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import msgspec
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from gateway.db.tables import AssessmentRow, OutputRow, TokenRow
-from gateway.domain import Assessment, InputError
+from gateway.domain import Assessment, InputError, OutputDocument
 from gateway.scoring import Scored
 
 ROLES = ("integrator", "telehealth", "clinician", "admin")
+
+AfterWrite = Callable[[AsyncConnection], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,12 @@ class AssessmentStore:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
 
-    async def add(self, scored: Scored) -> bool:
-        """Store an assessment with its outputs; False when the same assessment already exists."""
+    async def add(self, scored: Scored, pending: Sequence[str] = (), then: AfterWrite | None = None) -> bool:
+        """Store an assessment with its outputs; False when the same assessment already exists.
+
+        ``pending`` outputs get empty rows that delivery jobs fill; ``then(connection)`` runs inside the
+        same transaction (to enqueue those jobs and move the submission on, atomically).
+        """
         a = scored.assessment
         async with self.sessions() as session:
             if await session.get(AssessmentRow, a.id) is not None:
@@ -69,7 +76,12 @@ class AssessmentStore:
                 session.add(OutputRow(assessment_id=a.id, output=name, media_type=doc.media_type, body=doc.body, created_at=a.created_at))
             for name, error in scored.output_errors.items():
                 session.add(OutputRow(assessment_id=a.id, output=name, media_type="", body=None, error=error, created_at=a.created_at))
+            for name in pending:
+                session.add(OutputRow(assessment_id=a.id, output=name, media_type="", body=None, created_at=a.created_at))
             try:
+                if then is not None:
+                    await session.flush()
+                    await then(await session.connection())
                 await session.commit()
             except IntegrityError:  # a concurrent identical submission won the race
                 await session.rollback()
@@ -84,6 +96,35 @@ class AssessmentStore:
     async def get_output(self, assessment_id: str, output: str) -> OutputRow | None:
         async with self.sessions() as session:
             return await session.get(OutputRow, (assessment_id, output))
+
+    async def pending_outputs(self, assessment_id: str | None = None) -> list[tuple[str, str]]:
+        """(assessment id, output) pairs still waiting for their delivery job."""
+        conditions = [OutputRow.body.is_(None), OutputRow.error.is_(None)]
+        if assessment_id is not None:
+            conditions.append(OutputRow.assessment_id == assessment_id)
+        async with self.sessions() as session:
+            rows = await session.execute(select(OutputRow.assessment_id, OutputRow.output).where(*conditions))
+            return [tuple(r) for r in rows]
+
+    async def save_output(self, assessment_id: str, document: OutputDocument) -> None:
+        """Fill a pending output once; a second delivery of the same output changes nothing."""
+        async with self.sessions() as session:
+            await session.execute(
+                update(OutputRow)
+                .where(OutputRow.assessment_id == assessment_id, OutputRow.output == document.output, OutputRow.body.is_(None))
+                .values(body=document.body, media_type=document.media_type, error=None, attempts=OutputRow.attempts + 1)
+            )
+            await session.commit()
+
+    async def output_failed(self, assessment_id: str, output: str, error: str, give_up: bool) -> None:
+        """Count a failed delivery attempt; with ``give_up`` the error becomes final."""
+        async with self.sessions() as session:
+            await session.execute(
+                update(OutputRow)
+                .where(OutputRow.assessment_id == assessment_id, OutputRow.output == output, OutputRow.body.is_(None))
+                .values(attempts=OutputRow.attempts + 1, error=error if give_up else None)
+            )
+            await session.commit()
 
     async def search(self, query: AssessmentQuery) -> tuple[list[Assessment], int]:
         """Matching assessments, most recent clip first, plus the total count before paging."""

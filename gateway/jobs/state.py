@@ -84,15 +84,6 @@ class SubmissionStore:
                 return existing, False
             return _submission(await session.get(SubmissionRow, submission_id)), True
 
-    async def record_completed(self, submission_id: str, source: str, request: dict) -> None:
-        """A synchronous (keypoint) assessment is complete on arrival; record it so status reads agree."""
-        now = datetime.now(UTC)
-        async with self.sessions() as session:
-            if await session.get(SubmissionRow, submission_id) is None:
-                session.add(SubmissionRow(id=submission_id, status="completed", progress=100, source=source, request=request,
-                                          attempts=1, created_at=now, updated_at=now, started_at=now))
-                await session.commit()
-
     async def get(self, submission_id: str) -> Submission | None:
         async with self.sessions() as session:
             row = await session.get(SubmissionRow, submission_id)
@@ -121,12 +112,22 @@ class SubmissionStore:
                 return None
             return _submission(await session.get(SubmissionRow, submission_id))
 
-    async def advance(self, submission_id: str, status: str, progress: int, error: str | None = None, connection: AsyncConnection | None = None) -> None:
-        """Move a submission on (also its heartbeat); terminal submissions never move again."""
+    async def advance(
+        self, submission_id: str, status: str, progress: int, error: str | None = None,
+        connection: AsyncConnection | None = None, expect: str | None = None,
+    ) -> None:
+        """Move a submission on (also its heartbeat); terminal submissions never move again.
+
+        ``expect`` makes the move conditional on the current status, so a late progress report can
+        never drag a submission back to an earlier stage.
+        """
         now = datetime.now(UTC)
+        conditions = [SubmissionRow.id == submission_id, SubmissionRow.status.not_in(TERMINAL)]
+        if expect is not None:
+            conditions.append(SubmissionRow.status == expect)
         statement = (
             update(SubmissionRow)
-            .where(SubmissionRow.id == submission_id, SubmissionRow.status.not_in(TERMINAL))
+            .where(*conditions)
             .values(status=status, progress=progress, error=error, heartbeat_at=now, updated_at=now)
         )
         if connection is not None:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from gateway.domain import SYNTHETIC_DISCLAIMER
 
 WEIGHTS, MANIFEST, CARD = "model.safetensors", "model.json", "MODEL_CARD.md"
 FORMAT_VERSION = 1
@@ -45,55 +44,20 @@ def read_model_card(directory: str | Path) -> str:
     return (Path(directory) / CARD).read_text()
 
 
-def render_model_card(manifest: dict[str, Any], limitations: list[str]) -> str:
-    """TRIPOD+AI-shaped card (§6): intended use, data, model, performance, limitations."""
-    arch = manifest["architecture"]
-    metrics = "\n".join(f"| {k} | {v:.4f} |" for k, v in manifest["metrics"].items())
-    limits = "\n".join(f"- {item}" for item in limitations)
-    return f"""# Model card: {manifest["name"]}
-
-`{manifest["model_id"]}` version {manifest["version"]}, weights SHA-256 `{manifest["sha256"]}`.
-
-**{SYNTHETIC_DISCLAIMER}**
-
-## Intended use
-Decision support for observer-style pain assessment (none / mild / significant) from 1-second windows
-of MediaPipe Face Mesh landmarks, reviewed by a clinician. Not for diagnosis, not for autonomous
-dosing decisions, not for patients outside the population of a future clinical validation.
-
-## Training data
-{manifest["training_data"]}
-
-## Model
-{arch["class"]}: spatial attention over {arch["landmarks"]} landmarks from its own LSTM (K·α
-rescaling), ReLU temporal gates from their own LSTM, one main LSTM of {arch["hidden"]} units,
-β-weighted per-frame class scores, softmax with temperature (1.0 until calibrated). Input: x, y of
-each landmark after the similarity normalisation on anchors {arch["masked"]} (masked from attention).
-Loss: cross-entropy + λ1 Σ ᾱ² + λ2 mean β² + λ3 Σ|W| with {json.dumps(manifest["training"]["lambdas"])}.
-
-## Performance (synthetic held-out subjects only)
-| metric | value |
-|---|---|
-{metrics}
-
-## Limitations
-{limits}
-"""
+def write_manifest(directory: str | Path, manifest: dict[str, Any]) -> None:
+    (Path(directory) / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
-def save_checkpoint(
-    directory: str | Path,
-    model,
-    *,
-    model_id: str,
-    version: str,
-    name: str,
-    training_data: str,
-    metrics: dict[str, float],
-    training: dict[str, Any],
-    limitations: list[str],
-) -> dict[str, Any]:
-    """Write weights, then the manifest that pins their hash, then the card rendered from it."""
+def write_model_card(directory: str | Path, card: str) -> None:
+    (Path(directory) / CARD).write_text(card)
+
+
+def save_checkpoint(directory: str | Path, model, manifest: dict[str, Any], render_card: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
+    """Write weights, then the manifest that pins their hash and architecture, then the card rendered from it.
+
+    ``manifest`` needs ``model_id``, ``version``, ``name``, ``training_data`` and ``metrics``; anything
+    else (training provenance, splits, calibration) is kept as given.
+    """
     from safetensors.torch import save_file
 
     out = Path(directory)
@@ -101,11 +65,7 @@ def save_checkpoint(
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / WEIGHTS))
     manifest = {
         "format_version": FORMAT_VERSION,
-        "model_id": model_id,
-        "version": version,
-        "name": name,
-        "training_data": training_data,
-        "metrics": {k: float(v) for k, v in metrics.items()},
+        **manifest,
         "architecture": {
             "class": type(model).__name__,
             "landmarks": model.landmarks,
@@ -114,11 +74,10 @@ def save_checkpoint(
             "classes": model.classes,
             "masked": list(model.masked),
         },
-        "training": training,
         "sha256": sha256_file(out / WEIGHTS),
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    (out / CARD).write_text(render_model_card(manifest, limitations))
+    write_manifest(out, manifest)
+    write_model_card(out, render_card(manifest))
     return manifest
 
 
@@ -126,7 +85,7 @@ def load_checkpoint(directory: str | Path):
     """Return ``(model in eval mode, manifest)``; raises ``CheckpointError`` if the hash differs."""
     from safetensors.torch import load_file
 
-    from plugins.sta_lstm.network import STALSTM
+    from plugins.sta_lstm.network import ARCHITECTURES
 
     manifest = read_manifest(directory)
     weights = Path(directory) / WEIGHTS
@@ -139,8 +98,9 @@ def load_checkpoint(directory: str | Path):
             "the weights were modified or belong to another checkpoint"
         )
     arch = dict(manifest["architecture"])
-    if arch.pop("class") != STALSTM.__name__:
-        raise CheckpointError(f"{directory}: architecture {manifest['architecture']['class']!r} is not STALSTM")
-    model = STALSTM(**arch)
+    network = ARCHITECTURES.get(arch.pop("class"))
+    if network is None:
+        raise CheckpointError(f"{directory}: architecture {manifest['architecture']['class']!r} is not one of {sorted(ARCHITECTURES)}")
+    model = network(**arch)
     model.load_state_dict(load_file(str(weights)))
     return model.eval(), manifest

@@ -1,4 +1,4 @@
-"""STA-LSTM (research notes §1.3) and a plain LSTM baseline of the same width.
+"""STA-LSTM (research notes §1.3) and a plain LSTM baseline of the same width, with one interface.
 
 Both models standardise each landmark coordinate with training-set statistics stored as buffers, so a
 checkpoint carries its own preprocessing. The attention subnetworks read the raw frame sequence, not
@@ -88,20 +88,36 @@ class STALSTM(_Standardised):
 
 
 class PlainLSTM(_Standardised):
-    """One-layer LSTM of the same width classifying from the last hidden state: the no-attention baseline."""
+    """One-layer LSTM of the same width classifying from the last hidden state: the no-attention baseline.
 
-    def __init__(self, landmarks: int = 468, coords: int = 2, hidden: int = 64, classes: int = 3) -> None:
+    ``forward`` has STALSTM's signature so training, calibration and serving treat both alike: α is
+    uniform over the unmasked landmarks and β is 1, i.e. "no attention", never an explanation.
+    """
+
+    def __init__(
+        self, landmarks: int = 468, coords: int = 2, hidden: int = 64, classes: int = 3, masked: Sequence[int] = ()
+    ) -> None:
         super().__init__(landmarks, coords)
+        self.hidden, self.classes, self.masked = hidden, classes, tuple(int(k) for k in masked)
         self.main = nn.LSTM(landmarks * coords, hidden, batch_first=True)
         self.classifier = nn.Linear(hidden, classes)
+        uniform = torch.full((landmarks,), 1.0 / (landmarks - len(self.masked)))
+        uniform[list(self.masked)] = 0.0
+        self.register_buffer("uniform", uniform)
+        self.register_buffer("temperature", torch.ones(()))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         n, t = x.shape[:2]
         h = self.main(self.standardise(x).reshape(n, t, -1))[0]
-        return self.classifier(h[:, -1])
+        logits = self.classifier(h[:, -1]) / self.temperature
+        return logits, self.uniform.expand(n, t, -1), x.new_ones(n, t)
 
 
-def infer(model: STALSTM, data: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+ARCHITECTURES: dict[str, type[nn.Module]] = {"STALSTM": STALSTM, "PlainLSTM": PlainLSTM}
+"""Checkpoint ``architecture.class`` to network class."""
+
+
+def infer(model: nn.Module, data: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Probabilities, alpha and beta for (n, T, K, C) windows, in batches so memory stays bounded."""
     model.eval()
     parts = []

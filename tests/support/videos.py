@@ -23,6 +23,8 @@ FACE_CENTRE = (225.0, 125.0)
 OPENCV_FOURCCS = {"mp4v", "VP80", "VP90", "MJPG"}
 """Codecs OpenCV's bundled FFmpeg can encode; anything else goes through PyAV."""
 
+VFR_MARK_STEP = 6
+
 
 def face_frames(count: int, fps: float, size: tuple[int, int], yaw_deg: float = 0.0) -> Iterator[np.ndarray]:
     """RGB frames of the astronaut's face filling ~half the frame height, drifting, rolling and zooming.
@@ -108,16 +110,21 @@ def faceless_video(
 def vfr_face_video(path: Path, timestamps_s: Sequence[float], size: tuple[int, int] = (320, 240)) -> Path:
     """H.264 MP4 with one presentation time per frame (e.g. a phone dropping to 15 fps in low light).
 
-    Frame ``i`` is painted with grey level ``i`` in its top-left 16x16 block so a test can tell which
-    source frame landed where on the 30 fps timeline.
+    Frame ``i`` carries grey level ``VFR_MARK_STEP * i`` in its top-left 32x32 block so a test can
+    tell which source frame landed where on the 30 fps timeline (``vfr_marks``); at most 42 frames.
     """
 
     def frames() -> Iterator[np.ndarray]:
         for i, frame in enumerate(face_frames(len(timestamps_s), 30, size)):
-            frame[:16, :16] = 8 * i
+            frame[:32, :32] = VFR_MARK_STEP * i
             yield frame
 
     return write_video(path, frames(), 30, "avc1", timestamps_s)
+
+
+def vfr_mark(frame: np.ndarray) -> int:
+    """Which source frame of ``vfr_face_video`` this decoded frame is."""
+    return round(float(frame[8:24, 8:24].mean()) / VFR_MARK_STEP)
 
 
 def set_rotation(path: Path, degrees: int) -> Path:
@@ -129,7 +136,7 @@ def set_rotation(path: Path, degrees: int) -> Path:
     blob = bytearray(Path(path).read_bytes())
     at = blob.index(b"tkhd")
     version = blob[at + 4]
-    matrix_at = at + 8 + (28 if version == 1 else 16) + 16  # times/ids, then reserved, layer, group, volume
+    matrix_at = at + 8 + (32 if version == 1 else 20) + 16  # times, ids, duration; reserved, layer, volume
     width, height = (v >> 16 for v in struct.unpack(">II", blob[matrix_at + 36 : matrix_at + 44]))
     one = 1 << 16
     cos, sin = {0: (1, 0), 90: (0, 1), 180: (-1, 0), 270: (0, -1)}[degrees]

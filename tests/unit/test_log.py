@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import json
 
 import numpy as np
@@ -17,6 +18,7 @@ def restore_logging():
     """Each test points logging at its own stream; later tests must not write to a closed one."""
     yield
     structlog.reset_defaults()
+    logging.getLogger().handlers.clear()
 
 
 def log_line(**event) -> dict:

@@ -26,11 +26,15 @@ class ExampleCapture:
     """Accepts a site's own JSON dialect: {"ref": "Patient/x", "points": [...], "start": ISO}."""
 
     name = "example_capture"
+    deferred = False
 
     def accepts(self, request):
         return request.media_type == EXAMPLE_MEDIA_TYPE
 
-    def capture(self, request):
+    def check(self, request):
+        pass
+
+    def capture(self, request, progress=None):
         raw = msgspec.json.decode(request.body)
         from datetime import datetime
 

@@ -1,0 +1,1 @@
+"""Background assessment jobs: state, the pipeline, and the embedded and distributed engines."""

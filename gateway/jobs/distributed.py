@@ -1,0 +1,106 @@
+"""Distributed job engine: procrastinate on PostgreSQL, ``pain-gateway worker`` processes anywhere.
+
+Jobs are deferred on the caller's own connection, inside the transaction that writes the submission
+(or the assessment), so either both exist or neither does. CPU-bound processing goes to the ``cpu``
+queue, delivery to ``io``; run one worker per core for ``cpu``. A periodic task retries jobs whose
+worker stopped sending heartbeats (killed, crashed, lost its machine).
+"""
+
+from __future__ import annotations
+
+import procrastinate
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.db.engine import create_engine
+from gateway.jobs.pipeline import JobContext, deliver, process
+from gateway.plugins import Plugins
+
+log = structlog.get_logger(__name__)
+
+CPU_QUEUE, IO_QUEUE = "cpu", "io"
+HEARTBEAT_S = 2.0
+
+
+def conninfo(database_url: str) -> str:
+    return database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+async def _driver_connection(connection: AsyncConnection):
+    """The psycopg connection under SQLAlchemy's, so procrastinate writes in our transaction."""
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
+class DistributedJobs:
+    def __init__(self, plugins: Plugins) -> None:
+        self.plugins = plugins
+        settings = plugins.settings
+        self.app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(settings.database_url)))
+        self._context: JobContext | None = None
+        retry = procrastinate.RetryStrategy(max_attempts=settings.max_attempts, exponential_wait=2)
+
+        @self.app.task(name="pain_gateway.process", queue=CPU_QUEUE)
+        async def process_task(submission_id: str) -> str:
+            return await process(await self.context(), submission_id)
+
+        @self.app.task(name="pain_gateway.deliver", queue=IO_QUEUE, retry=retry)
+        async def deliver_task(submission_id: str, output: str) -> None:
+            await deliver(await self.context(), submission_id, output)
+
+        @self.app.periodic(cron="*/5 * * * * *", periodic_id="retry_stalled")
+        @self.app.task(name="pain_gateway.retry_stalled", queue=IO_QUEUE, queueing_lock="retry_stalled")
+        async def retry_stalled(timestamp: int) -> None:
+            await self.retry_stalled()
+
+        self.process_task, self.deliver_task = process_task, deliver_task
+
+    async def context(self) -> JobContext:
+        if self._context is None:
+            self._context = JobContext(self.plugins, create_engine(self.plugins.settings.database_url), self)
+        return self._context
+
+    async def enqueue_processing(self, connection: AsyncConnection | None, submission_id: str) -> None:
+        task = self.process_task if connection is None else self.process_task.configure(connection=await _driver_connection(connection))
+        await task.defer_async(submission_id=submission_id)
+
+    async def enqueue_delivery(self, connection: AsyncConnection | None, submission_id: str, outputs: list[str]) -> None:
+        driver = None if connection is None else await _driver_connection(connection)
+        for output in outputs:
+            task = self.deliver_task.configure(connection=driver, lock=f"{submission_id}:{output}")
+            await task.defer_async(submission_id=submission_id, output=output)
+
+    async def retry_stalled(self) -> None:
+        """Retry jobs of workers that went silent; the submission claim makes the rerun safe."""
+        stalled_after = self.plugins.settings.stalled_after_s
+        for job in await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
+            log.warning("job_stalled_retry", job_id=job.id, task=job.task_name)
+            await self.app.job_manager.retry_job(job)
+
+    async def start(self) -> None:
+        await self.app.open_async()
+
+    async def stop(self) -> None:
+        await self.app.close_async()
+        if self._context is not None:
+            await self._context.engine.dispose()
+
+    async def run_worker(self, concurrency: int, queues: list[str] | None = None) -> None:
+        await self.app.run_worker_async(
+            queues=queues, concurrency=concurrency, update_heartbeat_interval=HEARTBEAT_S,
+            stalled_worker_timeout=self.plugins.settings.stalled_after_s, install_signal_handlers=True,
+        )
+
+
+async def apply_schema(database_url: str) -> bool:
+    """Create procrastinate's tables once (``pain-gateway db upgrade``); False if they exist."""
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(conninfo(database_url), autocommit=True) as conn:
+        exists = await (await conn.execute("select to_regclass('procrastinate_jobs') is not null")).fetchone()
+        if exists[0]:
+            return False
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(database_url)))
+    async with app.open_async():
+        await app.schema_manager.apply_schema_async()
+    return True

@@ -1,0 +1,142 @@
+"""Embedded job engine: no extra service, any database, CPU work in a process pool.
+
+The database is the queue: queued submissions and empty output rows are the pending jobs, so a crash
+or restart loses nothing — on start every unfinished submission goes back to the queue. Processing
+runs in ``workers`` spawned processes (each builds its own plugins once, as a distributed worker
+would); deliveries are light and run on the gateway's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.db.engine import create_engine
+from gateway.jobs.pipeline import JobContext, deliver, process
+from gateway.plugins import Plugins, build_plugins
+from gateway.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+POLL_S = 1.0
+
+_worker_plugins: Plugins | None = None
+
+
+class _NoTrigger:
+    """Inside a pool process the database row is the trigger; the runner polls for it."""
+
+    async def enqueue_processing(self, connection, submission_id):
+        return None
+
+    async def enqueue_delivery(self, connection, submission_id, outputs):
+        return None
+
+
+def _process_in_worker(settings: Settings, submission_id: str) -> str:
+    """Entry point in a pool process: plugins are built on first use and kept for the process."""
+    global _worker_plugins
+    if _worker_plugins is None:
+        from gateway.log import configure_logging
+
+        configure_logging(settings.log_format, settings.log_level)
+        _worker_plugins = build_plugins(settings)
+
+    async def run() -> str:
+        engine = create_engine(settings.database_url)
+        try:
+            return await process(JobContext(_worker_plugins, engine, _NoTrigger()), submission_id)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+class EmbeddedJobs:
+    def __init__(self, plugins: Plugins, engine) -> None:
+        self.plugins = plugins
+        self.settings = plugins.settings
+        self.context = JobContext(plugins, engine, self)
+        self._wake = asyncio.Event()
+        self._running: dict[str, asyncio.Future] = {}
+        self._delivering: set[tuple[str, str]] = set()
+        self._pool: ProcessPoolExecutor | None = None
+        self._task: asyncio.Task | None = None
+
+    async def enqueue_processing(self, connection: AsyncConnection | None, submission_id: str) -> None:
+        self._wake.set()
+
+    async def enqueue_delivery(self, connection: AsyncConnection | None, submission_id: str, outputs: list[str]) -> None:
+        self._wake.set()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # spawn, not fork: forking a process that already runs torch and event-loop threads can deadlock
+        return ProcessPoolExecutor(self.settings.workers, mp_context=multiprocessing.get_context("spawn"))
+
+    async def start(self) -> None:
+        self._pool = self._new_pool()
+        self._task = asyncio.create_task(self._run(), name="pain-gateway-embedded-jobs")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _run(self) -> None:
+        submissions = self.context.submissions
+        for submission_id in await submissions.unfinished():  # nothing of ours runs yet: all were interrupted
+            await submissions.requeue_or_fail(submission_id, "interrupted by a gateway restart", self.settings.max_attempts)
+        while True:
+            try:
+                await self._schedule()
+            except Exception:
+                log.exception("job_scheduler_error")
+            try:
+                await asyncio.wait_for(self._wake.wait(), POLL_S)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def _schedule(self) -> None:
+        loop = asyncio.get_running_loop()
+        free = self.settings.workers - len(self._running)
+        for submission_id in await self.context.submissions.queued(limit=self.settings.workers * 2):
+            if free <= 0:
+                break
+            if submission_id in self._running:
+                continue
+            future = loop.run_in_executor(self._pool, _process_in_worker, self.settings, submission_id)
+            self._running[submission_id] = future
+            future.add_done_callback(lambda f, sid=submission_id: self._finished(sid, f))
+            free -= 1
+        for pair in await self.context.assessments.pending_outputs():
+            if pair not in self._delivering:
+                self._delivering.add(pair)
+                asyncio.create_task(self._deliver(*pair))
+
+    def _finished(self, submission_id: str, future: asyncio.Future) -> None:
+        self._running.pop(submission_id, None)
+        self._wake.set()
+        error = future.exception() if not future.cancelled() else None
+        if isinstance(error, BrokenProcessPool):  # a worker died (OOM killer, SIGKILL): replace the pool
+            log.error("job_worker_died", submission_id=submission_id)
+            self._pool = self._new_pool()
+            asyncio.create_task(self.context.submissions.requeue_or_fail(submission_id, "worker process died", self.settings.max_attempts))
+        elif error is not None:
+            log.error("job_crashed", submission_id=submission_id, error=f"{type(error).__name__}: {error}")
+
+    async def _deliver(self, submission_id: str, output: str) -> None:
+        try:
+            await deliver(self.context, submission_id, output)
+        except Exception as exc:
+            log.warning("delivery_retry", submission_id=submission_id, output=output, error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(2)  # back off before the scheduler picks the still-pending output again
+        finally:
+            self._delivering.discard((submission_id, output))

@@ -1,0 +1,267 @@
+"""Synthetic labelled clips with a known signal (painai §4.2), written in the dataset format.
+
+Why: no pain-labelled landmarks may ship with the gateway, yet training, evaluation and the
+explanation checks need data whose truth is known. Recipe per clip, all in centimetres on the real
+base face (``face.py``), then projected to MediaPipe image coordinates:
+
+1. identity: anisotropic scale, 4-8 smooth bumps, slight left/right asymmetry, an expressivity gain;
+   ``identity_strength`` multiplies all of it (3 makes faces differ far more than expressions do);
+2. per second a pain level, drawn with ``prevalence`` and kept with ``persistence``; FACS-like
+   intensities (0-5; AU43 0/1) are drawn until their score maps to that level (``Signal``);
+3. onset dynamics: each second's intensities are reached from the previous second's after an onset at
+   frame 0-6 and a 3-8 frame ramp; micro-motion 0.02 cm per landmark and frame;
+4. distractors that are not pain: blinks (100-400 ms), talking (jaw at 3-5 Hz), smiles, head turns
+   up to ±30° yaw, pose and position drift, detector jitter 0.4-0.8 % of the inter-ocular distance,
+   dropped frames (short runs the pipeline interpolates, and rare long ones it cannot);
+5. perspective projection into a 640x480 frame, x and y normalised like MediaPipe.
+
+Labels are PSPI-derived: PSPI = AU4 + max(AU6, AU7) + max(AU9, AU10) + AU43 (0-16; our fused fields
+carry the max), none 0-1, mild 2-5, significant >= 6. The thresholds are a design choice loosely
+following the study's observer criteria, not a clinical standard. Every clip is fixed by
+(seed, patient, clip): a split can be regenerated without the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gateway.dataset import NEUTRAL_ROLE, LabelledClip, save_clip
+from gateway.domain import LEVELS
+from plugins.model_lab.face import LEFT_EYE, RIGHT_EYE, Face, load_face
+
+GENERATOR_VERSION = "2.0.0"
+GRADED_MAX = 5
+
+
+@dataclass(frozen=True)
+class Signal:
+    """Which fields carry the label, and the score (sum of intensities) where mild and significant start."""
+
+    aus: tuple[str, ...]
+    thresholds: tuple[int, int]
+
+    def level(self, score: float) -> int:
+        return int(np.searchsorted(self.thresholds, score, side="right"))
+
+
+SIGNALS = {
+    "pspi": Signal(("AU4", "AU6/7", "AU9/10", "AU43"), (2, 6)),
+    # Single-region signals for the explanation sanity checks: intensity 0 none, 1-2 mild, 3-5 significant.
+    "brow": Signal(("AU4",), (1, 3)),
+    "mouth": Signal(("AU20",), (1, 3)),
+}
+
+
+@dataclass(frozen=True)
+class Distractors:
+    blink_rate_hz: float = 0.3
+    talking: float = 0.3  # probability per clip
+    smiling: float = 0.2
+    head_turn: float = 0.3
+    max_yaw_deg: float = 30.0
+    drift_deg: float = 0.3  # random-walk SD per frame
+    jitter_iod: tuple[float, float] = (0.004, 0.008)
+    drop_rate: float = 0.01  # per frame, runs of 1-3 frames
+    long_drop: float = 0.1  # per clip, one run of 8-20 frames
+
+
+CALM = Distractors(0.0, 0.0, 0.0, 0.0, 10.0, 0.05, (0.004, 0.008), 0.0, 0.0)
+"""Frontal, steady, no distractor expressions: the explanation checks' setting."""
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    seed: int = 0
+    seconds: int = 8
+    fps: float = 30.0
+    prevalence: tuple[float, float, float] = (0.6, 0.25, 0.15)
+    persistence: float = 0.6
+    identity_strength: float = 1.0
+    signal: str = "pspi"
+    distractors: Distractors = field(default_factory=Distractors)
+    image_size: tuple[int, int] = (640, 480)
+
+    def describe(self) -> dict:
+        return {"generator": "plugins.model_lab.synthetic", "generator_version": GENERATOR_VERSION, **asdict(self)}
+
+
+def identity(face: Face, patient: int, config: SynthConfig) -> tuple[np.ndarray, float]:
+    """A patient's neutral face (468, 3) and expressivity gain, fixed by (seed, patient)."""
+    rng = np.random.default_rng([config.seed, 1, patient])
+    k = config.identity_strength
+    scale = 1 + k * rng.uniform(-0.08, 0.08, size=3)
+    shape = face.base * scale * (1 + k * rng.uniform(-0.03, 0.03) * np.sign(face.base[:, :1]) * [1, 0, 0])
+    for _ in range(rng.integers(4, 9)):
+        centre = shape[rng.integers(len(shape))]
+        weight = np.exp(-((shape - centre) ** 2).sum(1) / (2 * rng.uniform(1.0, 3.0) ** 2))[:, None]
+        shape = shape + weight * rng.normal(0.0, 0.15 * k, size=3)
+    return shape, float(rng.uniform(0.75, 1.25))
+
+
+def _intensities(rng: np.random.Generator, level: int, signal: Signal) -> np.ndarray:
+    """FACS-like intensities (0-5; AU43 0/1) of ``signal.aus`` whose score falls in ``level``."""
+    graded = {0: (0, 2), 1: (0, 4), 2: (1, 6)}[level]
+    p_closed = (0.02, 0.1, 0.7)[level]
+    for _ in range(1000):
+        values = np.array([float(rng.random() < p_closed) if au == "AU43" else rng.integers(*graded) for au in signal.aus])
+        if signal.level(values.sum()) == level:
+            return values
+    raise RuntimeError(f"cannot draw intensities for level {level} of {signal}")
+
+
+def _levels(rng: np.random.Generator, config: SynthConfig) -> np.ndarray:
+    """Per-second levels: a sticky chain whose fresh draws follow ``prevalence``."""
+    fresh = rng.choice(len(LEVELS), size=config.seconds, p=config.prevalence)
+    keep = rng.random(config.seconds) < config.persistence
+    levels = fresh.copy()
+    for s in range(1, config.seconds):
+        levels[s] = levels[s - 1] if keep[s] else fresh[s]
+    return levels
+
+
+def _ramp(rng: np.random.Generator, frames: int, low: int, high: int) -> np.ndarray:
+    """0 before a random onset in [low, high), then a 3-8 frame linear rise to 1."""
+    t = np.arange(frames)
+    return np.clip((t - rng.integers(low, high)) / rng.integers(3, 9), 0.0, 1.0)
+
+
+def _signal_track(rng: np.random.Generator, levels: np.ndarray, signal: Signal, fps: int) -> np.ndarray:
+    """(frames, len(signal.aus)) amplitudes in [0, 1] with onset dynamics at each second."""
+    targets = np.stack([_intensities(rng, int(lv), signal) for lv in levels])
+    targets = targets / np.array([1.0 if au == "AU43" else GRADED_MAX for au in signal.aus])
+    previous = np.vstack([targets[:1] * (rng.random() < 0.5), targets[:-1]])
+    ramps = np.stack([_ramp(rng, fps, 0, 7) for _ in levels])  # (seconds, fps)
+    track = previous[:, None] + ramps[..., None] * (targets - previous)[:, None]
+    return track.reshape(-1, len(signal.aus))
+
+
+def _blinks(rng: np.random.Generator, frames: int, fps: float, rate_hz: float) -> np.ndarray:
+    t, out = np.arange(frames), np.zeros(frames)
+    for _ in range(rng.poisson(rate_hz * frames / fps)):
+        mid, half = rng.uniform(0, frames), rng.integers(3, 13) / 2
+        out = np.maximum(out, np.clip(1 - np.abs(t - mid) / half, 0, 1))
+    return out
+
+
+def _segment(rng: np.random.Generator, frames: int) -> np.ndarray:
+    """1 on a random stretch of the clip (ramped in), 0 elsewhere."""
+    start, length = rng.integers(0, frames), rng.integers(frames // 4, frames + 1)
+    inside = (np.arange(frames) >= start) & (np.arange(frames) < start + length)
+    return inside * _ramp(rng, frames, int(start), int(start) + 1)
+
+
+def _distractor_tracks(rng: np.random.Generator, frames: int, fps: float, d: Distractors) -> dict[str, np.ndarray]:
+    t = np.arange(frames) / fps
+    talking = (rng.random() < d.talking) * _segment(rng, frames)
+    jaw = talking * rng.uniform(0.2, 0.8) * 0.5 * (1 - np.cos(2 * np.pi * rng.uniform(3, 5) * t))
+    smile = (rng.random() < d.smiling) * _segment(rng, frames) * rng.uniform(0.3, 1.0)
+    return {"blink": _blinks(rng, frames, fps, d.blink_rate_hz), "AU26": jaw, "AU12": smile}
+
+
+def _pose(rng: np.random.Generator, frames: int, d: Distractors) -> np.ndarray:
+    """(frames, 3) yaw, pitch, roll in degrees: a start pose, maybe one head turn, mean-reverting drift."""
+    start = rng.uniform(-1, 1, 3) * np.minimum([15.0, 10.0, 8.0], d.max_yaw_deg)
+    turn = np.zeros((frames, 3))
+    if rng.random() < d.head_turn:
+        turn[:, 0] = _ramp(rng, frames, 0, frames) * (rng.uniform(-d.max_yaw_deg, d.max_yaw_deg) - start[0])
+    drift = np.zeros((frames, 3))
+    steps = rng.normal(0.0, d.drift_deg, (frames, 3))
+    for i in range(1, frames):
+        drift[i] = 0.95 * drift[i - 1] + steps[i]
+    pose = start + turn + drift
+    pose[:, 0] = np.clip(pose[:, 0], -d.max_yaw_deg, d.max_yaw_deg)
+    return pose
+
+
+def _rotations(pose_deg: np.ndarray) -> np.ndarray:
+    """(frames, 3, 3) R = Rz(roll) Ry(yaw) Rx(pitch)."""
+    yaw, pitch, roll = np.deg2rad(pose_deg).T
+    one, zero = np.ones_like(yaw), np.zeros_like(yaw)
+
+    def stack(rows):
+        return np.stack([np.stack(r, -1) for r in rows], -2)
+
+    ry = stack([[np.cos(yaw), zero, np.sin(yaw)], [zero, one, zero], [-np.sin(yaw), zero, np.cos(yaw)]])
+    rx = stack([[one, zero, zero], [zero, np.cos(pitch), -np.sin(pitch)], [zero, np.sin(pitch), np.cos(pitch)]])
+    rz = stack([[np.cos(roll), -np.sin(roll), zero], [np.sin(roll), np.cos(roll), zero], [zero, zero, one]])
+    return rz @ ry @ rx
+
+
+def _project(rng: np.random.Generator, points: np.ndarray, pose: np.ndarray, config: SynthConfig) -> np.ndarray:
+    """Rotate about the face centre, perspective-project, add jitter; returns (frames, 468, 2) in [0, 1]."""
+    width, height = config.image_size
+    frames = len(points)
+    centre = points.mean(axis=(0, 1))
+    posed = np.einsum("fij,fkj->fki", _rotations(pose), points - centre)
+    distance = rng.uniform(45, 90) + np.cumsum(rng.normal(0, 0.05, frames))[:, None]
+    focal = rng.uniform(1.0, 1.5) * width
+    position = np.array([width, height]) * rng.uniform([0.35, 0.35], [0.65, 0.6])
+    position = position + np.cumsum(rng.normal(0, 0.3, (frames, 2)), axis=0)
+    pixels = focal * posed[..., :2] / (distance + posed[..., 2])[..., None] + position[:, None]
+    iod = np.linalg.norm(pixels[:, list(RIGHT_EYE)].mean(1) - pixels[:, list(LEFT_EYE)].mean(1), axis=1)
+    pixels += rng.normal(size=pixels.shape) * (rng.uniform(*config.distractors.jitter_iod) * iod)[:, None, None]
+    return pixels / np.array([width, height])
+
+
+def _drop_frames(rng: np.random.Generator, landmarks: np.ndarray, d: Distractors) -> None:
+    frames = len(landmarks)
+    for start in np.flatnonzero(rng.random(frames) < d.drop_rate):
+        landmarks[start : start + rng.integers(1, 4)] = np.nan
+    if rng.random() < d.long_drop:
+        start = rng.integers(0, frames)
+        landmarks[start : start + rng.integers(8, 21)] = np.nan
+
+
+def generate_clip(patient: int, clip: int, config: SynthConfig, neutral: bool = False) -> LabelledClip:
+    """One clip of ``config.seconds``; ``neutral`` makes the patient's no-pain baseline clip."""
+    face = load_face()
+    signal = SIGNALS[config.signal]
+    rng = np.random.default_rng([config.seed, 2, patient, clip, int(neutral)])
+    fps = int(config.fps)
+    frames = config.seconds * fps
+    shape, gain = identity(face, patient, config)
+    levels = np.zeros(config.seconds, np.int64) if neutral else _levels(rng, config)
+    amplitudes = dict(zip(signal.aus, _signal_track(rng, levels, signal, fps).T))
+    distractors = _distractor_tracks(rng, frames, config.fps, config.distractors)
+    amplitudes["AU43"] = np.maximum(amplitudes.get("AU43", 0.0), distractors.pop("blink"))
+    for name, track in distractors.items():
+        amplitudes[name] = amplitudes.get(name, 0.0) + track
+    points = np.repeat(shape[None], frames, axis=0)
+    for name, track in amplitudes.items():
+        points += gain * np.asarray(track)[:, None, None] * face.fields[name]
+    points += rng.normal(0.0, 0.02, points.shape)
+    landmarks = _project(rng, points, _pose(rng, frames, config.distractors), config)
+    _drop_frames(rng, landmarks, config.distractors)
+    return LabelledClip(
+        landmarks=landmarks.astype(np.float32),
+        fps=config.fps,
+        labels=levels.astype(np.int8),
+        patient_id=f"synth-{patient:05d}",
+        image_size=config.image_size,
+        metadata={"role": NEUTRAL_ROLE} if neutral else {"clip": clip},
+        signal_mask=face.mask(signal.aus),
+        name=f"synth-{patient:05d}-{'neutral' if neutral else clip}",
+    )
+
+
+def patient_number(patient_id: str) -> int:
+    """Inverse of the ``synth-NNNNN`` naming, so a split of patient ids can be regenerated."""
+    return int(patient_id.removeprefix("synth-"))
+
+
+def write_dataset(out: str | Path, patients: range, clips: int, config: SynthConfig, neutral: bool) -> list[Path]:
+    """Write every patient's clips (plus a neutral baseline clip when asked) as ``.npz`` files."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for p in patients:
+        made = [generate_clip(p, c, config) for c in range(clips)]
+        if neutral:
+            made.append(generate_clip(p, 0, config, neutral=True))
+        written += [save_clip(out / f"{c.name}.npz", c) for c in made]
+    return written
+
+
