@@ -95,7 +95,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> Litestar:
         middleware=[request_id_middleware, DefineMiddleware(BearerTokenMiddleware, exclude_from_auth_key="exclude_from_auth")],
         guards=[role_guard],
         exception_handlers=problems.HANDLERS,
-        request_max_body_size=settings.max_upload_mb * 1024 * 1024,
+        request_max_body_size=(settings.max_upload_mb + 1) * 1024 * 1024,  # backstop; uploads.receive names the limit
         on_startup=[freeze_heap, start_jobs],
         on_shutdown=[dispose],
         logging_config=None,  # gateway.log configures logging once for us and the libraries

@@ -59,18 +59,31 @@ def main() -> None:
     configure_logging(settings.log_format, settings.log_level)
 
 
+def _upgrade(settings: Settings) -> None:
+    from gateway.db.migrate import upgrade
+
+    upgrade(settings.database_url)
+    if settings.job_engine == "procrastinate":
+        from gateway.jobs.distributed import apply_schema
+
+        asyncio.run(apply_schema(settings.database_url))
+
+
 @main.command()
 @click.option("--host", default=None, help="Interface to listen on (default from settings: 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default from settings: 8000).")
-def serve(host: str | None, port: int | None) -> None:
-    """Migrate the database and run the API."""
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Embedded mode: processes scoring videos in the background (default from settings: 1).")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Migrate the database and run the API (and, in embedded mode, the background workers)."""
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.db.migrate import upgrade
 
     settings = _settings()
-    upgrade(settings.database_url)
+    if workers is not None:
+        settings.workers = workers
+    _upgrade(settings)
     host, port = host or settings.host, port or settings.port
     app = create_app(settings, _plugins(settings))
     click.echo(f"Pain Gateway on http://{host}:{port}  API docs: http://{host}:{port}/schema (send a bearer token)", err=True)
@@ -184,11 +197,32 @@ def db() -> None:
 
 @db.command("upgrade")
 def db_upgrade() -> None:
-    """Apply all migrations (safe to run repeatedly)."""
-    from gateway.db.migrate import upgrade
-
-    upgrade(_settings().database_url)
+    """Apply all migrations (safe to run repeatedly), including the job queue's schema."""
+    _upgrade(_settings())
     click.echo("database is up to date")
+
+
+@main.command()
+@click.option("--concurrency", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Jobs run at once; CPU jobs use one core each, so run one worker per core.")
+@click.option("--queue", "queues", multiple=True, type=click.Choice(["cpu", "io"]),
+              help="Only these queues (default: both).")
+def worker(concurrency: int, queues: tuple[str, ...]) -> None:
+    """Run a distributed worker (PAIN_GATEWAY_JOB_ENGINE=procrastinate, PostgreSQL)."""
+    from gateway.jobs.distributed import DistributedJobs
+
+    settings = _settings()
+    if settings.job_engine != "procrastinate":
+        raise click.UsageError("workers need PAIN_GATEWAY_JOB_ENGINE=procrastinate and a PostgreSQL PAIN_GATEWAY_DATABASE_URL; "
+                               "in embedded mode use 'pain-gateway serve --workers N'")
+    _upgrade(settings)
+    jobs = DistributedJobs(_plugins(settings))
+
+    async def run() -> None:
+        async with jobs.app.open_async():
+            await jobs.run_worker(concurrency, list(queues) or None)
+
+    asyncio.run(run())
 
 
 if __name__ == "__main__":

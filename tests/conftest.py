@@ -84,7 +84,8 @@ def postgres_url() -> str:
     import psycopg
 
     with psycopg.connect(POSTGRES_URL.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS assessment_outputs, assessments, api_tokens, alembic_version CASCADE")
+        conn.execute("DROP SCHEMA public CASCADE")  # the test database is ours: start each test from nothing
+        conn.execute("CREATE SCHEMA public")
     upgrade(POSTGRES_URL)
     return POSTGRES_URL
 

@@ -37,7 +37,7 @@ class OutputRow(Base):
     assessment_id: Mapped[str] = mapped_column(ForeignKey("assessments.id", ondelete="CASCADE"), primary_key=True)
     output: Mapped[str] = mapped_column(String(50), primary_key=True)
     media_type: Mapped[str] = mapped_column(String(100))
-    body: Mapped[dict | None] = mapped_column(JSON)
+    body: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # pending = SQL NULL, not JSON null
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

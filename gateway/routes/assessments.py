@@ -127,6 +127,8 @@ async def retry(
     sub = await submissions.get(assessment_id)
     if sub is None:
         raise NotFoundException(f"no assessment {assessment_id!r}")
+    if sub.status == "failed" and not all(f.path.exists() for f in CaptureRequest.from_record(sub.request).files.values()):
+        raise ClientException(f"the upload was removed after a final failure ({sub.error}); submit it again", status_code=409)
     requeued = await submissions.retry(assessment_id, jobs.enqueue_processing)
     if requeued is None:
         raise ClientException(f"assessment is {sub.status}; only failed assessments can be retried", status_code=409)

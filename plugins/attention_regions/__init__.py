@@ -16,26 +16,40 @@ NOTE = (
 )
 
 
+def region_shares(alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """(regions,) share of attention per region: per window the β-weighted mean of α over frames, anchors
+    zeroed and renormalised, summed per region, then averaged over windows.
+
+    A window whose β is all zero (ReLU) counts its frames equally rather than dropping out.
+    """
+    alpha = np.asarray(alpha, dtype=np.float64)
+    beta = np.asarray(beta, dtype=np.float64)
+    beta = np.where(beta.sum(axis=1, keepdims=True) > 0, beta, 1.0)
+    beta = beta / beta.sum(axis=1, keepdims=True)  # before multiplying, so tiny β cannot underflow
+    per_landmark = np.einsum("nt,ntk->nk", beta, alpha)
+    per_landmark[:, list(ANCHORS)] = 0.0
+    per_landmark /= per_landmark.sum(axis=1, keepdims=True)
+    return (per_landmark @ MEMBERSHIP).mean(axis=0)
+
+
+LANDMARK_SHARES = np.delete(MEMBERSHIP, list(ANCHORS), axis=0).mean(axis=0)
+"""Each region's share of the non-anchor landmarks: what uniform attention would give it."""
+
+
+def mass_ratios(alpha: np.ndarray, beta: np.ndarray) -> dict[str, float]:
+    """Region share of attention over region share of landmarks (painai §3.2): uniform attention = 1.0."""
+    return {name: float(r) for name, r in zip(REGIONS, region_shares(alpha, beta) / LANDMARK_SHARES)}
+
+
 class AttentionRegions:
     """Aggregates α (per landmark and frame) into region shares a clinician can check against the face."""
 
     name = "attention_regions"
 
     def explain(self, windows: Windows, output: ModelOutput) -> Explanation:
-        """Per window: β-weighted mean of α over frames, anchors zeroed, renormalised; then region sums.
-
-        A window whose β is all zero (ReLU) counts its frames equally rather than dropping out.
-        """
-        alpha = np.asarray(output.alpha, dtype=np.float64)
-        beta = np.asarray(output.beta, dtype=np.float64)
-        if alpha.shape[0] == 0:
+        if np.shape(output.alpha)[0] == 0:
             return Explanation(self.name, "spatial_attention", [], NOTE + " No window was scored.")
-        beta = np.where(beta.sum(axis=1, keepdims=True) > 0, beta, 1.0)
-        beta = beta / beta.sum(axis=1, keepdims=True)  # before multiplying, so tiny β cannot underflow
-        per_landmark = np.einsum("nt,ntk->nk", beta, alpha)
-        per_landmark[:, list(ANCHORS)] = 0.0
-        per_landmark /= per_landmark.sum(axis=1, keepdims=True)
-        shares = (per_landmark @ MEMBERSHIP).mean(axis=0)
+        shares = region_shares(output.alpha, output.beta)
         regions = [RegionAttention(name, round(float(w), 6)) for name, w in zip(REGIONS, shares)]
         return Explanation(
             self.name, "spatial_attention", sorted(regions, key=lambda r: r.weight, reverse=True), NOTE

@@ -1,0 +1,16 @@
+"""Built-in model workflow plugin: ``pain-gateway synth``, ``train`` and ``evaluate``.
+
+A site trains and evaluates on its own clips (``gateway.dataset`` format) and serves the result by
+pointing ``PAIN_GATEWAY_PLUGIN_STA_LSTM_CHECKPOINT`` at the checkpoint directory.
+"""
+
+from __future__ import annotations
+
+from gateway.hookspecs import hookimpl
+from plugins.model_lab.commands import COMMANDS
+
+
+@hookimpl
+def register_commands(register, settings):
+    for command in COMMANDS:
+        register(command)

@@ -94,7 +94,7 @@ def classification_metrics(probs: np.ndarray, labels: np.ndarray) -> dict[str, f
         out[f"auc_{level}"] = aucs[c]
         out[f"recall_{level}"] = float(recall[c])
         out[f"precision_{level}"] = float(precision[c])
-    out["macro_auc"] = float(np.mean(aucs))
+    out["macro_auc"] = float(np.nanmean(aucs)) if np.isfinite(aucs).any() else float("nan")
     extreme = labels != 1
     out["auc_none_vs_significant"] = roc_auc(probs[extreme, 2], labels[extreme] == 2)
     out["macro_f1"] = float(np.nanmean(np.where(matrix.sum(1) > 0, f1, np.nan)))

@@ -39,8 +39,9 @@ TRUNCATION_TOLERANCE_S = 0.5
 
 _TIE = 0.05
 """Times within this fraction of a slot (1.7 ms at 30 fps) of a tie count as the tie, because containers
-often round timestamps to the millisecond: a frame on a half slot goes to the later slot, and a gap
-slot halfway between two frames repeats the earlier one, so 15 fps reliably yields each frame twice."""
+often round timestamps to the millisecond. Ties go to the earlier frame: a frame on a half slot takes
+the earlier slot (so 60 fps keeps frames 0, 2, 4, ...) and a gap slot halfway between two frames
+repeats the earlier one (so 15 fps yields each frame twice)."""
 
 _NO_FRAMES = "the file holds no decodable video frames (truncated or corrupt)"
 
@@ -121,18 +122,18 @@ def probe(path: Path | str) -> VideoInfo:
 def iter_frames(path: Path | str, target_fps: float = MODEL_FPS) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(k, rgb)`` for k = 0, 1, 2, ... on a ``target_fps`` timeline: RGB uint8, upright.
 
-    Each decoded frame lands on slot ``round(t * target_fps)`` of its presentation time ``t``
-    (relative to the first frame). A frame whose slot is already taken is dropped before colour
-    conversion (60 fps keeps every other frame); slots a slow or stalled stretch skips are filled by
-    repeating the nearer of the two neighbouring frames (15 fps yields each frame twice), so no slot
-    is more than half the gap around it away from the frame it shows. Repeats are
-    the *same* array object, so consumers can skip work on them and must not modify frames. After
-    the last frame the timeline runs on for that frame's duration, so ``k`` ends near
-    duration x ``target_fps``. A timestamp that does not increase is replaced by the previous one
-    plus one nominal frame interval.
+    Each decoded frame lands on the slot nearest its presentation time ``t`` (relative to the first
+    frame). A frame whose slot is already taken is dropped before colour conversion (60 fps keeps
+    every other frame); slots that a slow or stalled stretch skips are filled by repeating the nearer
+    of the two neighbouring frames (15 fps yields each frame twice), so no slot shows a frame more
+    than half the gap around it away. Repeats are the *same* array object, so consumers can skip
+    work on them and must not modify frames. After the last frame the timeline runs on for that
+    frame's duration, so ``k`` ends near duration x ``target_fps``. A timestamp that does not
+    increase is replaced by the previous one plus one nominal frame interval.
 
-    Only one decoded frame is held at a time. Raises as ``probe`` does; also ``InputError`` once the
-    frames run out well before the container's stated duration (a file cut short).
+    At most two decoded frames are held at a time. Raises as ``probe`` does; also ``InputError``
+    once the frames run out well before the container's stated duration (a file cut short), so
+    read to the end before trusting the frames.
     """
     cap, info = _open(Path(path))
     nominal_dt = 1.0 / info.fps if info.fps > 0 else 1.0 / target_fps
@@ -146,7 +147,7 @@ def iter_frames(path: Path | str, target_fps: float = MODEL_FPS) -> Iterator[tup
             t -= t0
             if prev_t is not None and t <= prev_t:
                 t = prev_t + nominal_dt
-            slot = math.floor(t * target_fps + 0.5 + _TIE)
+            slot = math.ceil(t * target_fps - 0.5 - _TIE)
             if slot >= next_slot:
                 ok, bgr = cap.retrieve()
                 if not ok:

@@ -9,6 +9,7 @@ track header, written by patching the bytes the same way a phone does for portra
 from __future__ import annotations
 
 import struct
+from itertools import chain
 from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -72,7 +73,7 @@ def write_video(
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
         if not writer.isOpened():
             raise RuntimeError(f"OpenCV cannot write {fourcc} to {path.suffix}")
-        for frame in (first, *frames):
+        for frame in chain([first], frames):
             writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         writer.release()
         return path
@@ -84,7 +85,7 @@ def write_video(
         stream = out.add_stream(codec, rate=round(fps))
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.time_base = stream.codec_context.time_base = time_base
-        for i, frame in enumerate((first, *frames)):
+        for i, frame in enumerate(chain([first], frames)):
             video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
             seconds = timestamps_s[i] if timestamps_s is not None else i / fps
             video_frame.pts, video_frame.time_base = round(seconds * 1000), time_base

@@ -1,0 +1,46 @@
+"""Submission metadata every capture source shares: who the clip belongs to and when it was taken."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from gateway.domain import InputError, PatientRef
+
+_REFERENCE = re.compile(r"^Patient/[A-Za-z0-9\-.]{1,64}$")
+PATIENT_FORMS = (
+    'use {"identifier": {"system": "<uri>", "value": "<id>"}} or {"reference": "Patient/<id>"}'
+)
+
+
+def parse_patient(raw: Any) -> PatientRef:
+    if not isinstance(raw, dict) or not raw:
+        raise InputError("patient", f"is required; {PATIENT_FORMS}")
+    if set(raw) == {"reference"}:
+        reference = raw["reference"]
+        if not isinstance(reference, str) or not _REFERENCE.match(reference):
+            raise InputError("patient.reference", "must look like 'Patient/<id>' (id: letters, digits, '-', '.'; up to 64)")
+        return PatientRef(reference=reference)
+    if set(raw) == {"identifier"} and isinstance(raw["identifier"], dict):
+        ident = raw["identifier"]
+        system, value = ident.get("system"), ident.get("value")
+        for key, item in (("system", system), ("value", value)):
+            if not isinstance(item, str) or not item.strip():
+                raise InputError(f"patient.identifier.{key}", "must be a non-empty string")
+        if set(ident) - {"system", "value"}:
+            raise InputError("patient.identifier", "takes only 'system' and 'value'")
+        return PatientRef(system=system.strip(), value=value.strip())
+    raise InputError("patient", f"unknown form with keys {sorted(raw)}; {PATIENT_FORMS}")
+
+
+def parse_captured_at(raw: Any) -> datetime:
+    if not isinstance(raw, str):
+        raise InputError("captured_at", "is required: an ISO-8601 date-time with a time zone, e.g. 2026-11-23T10:00:00Z")
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InputError("captured_at", f"{raw!r} is not an ISO-8601 date-time, e.g. 2026-11-23T10:00:00Z") from None
+    if moment.tzinfo is None:
+        raise InputError("captured_at", "needs a time zone (e.g. 'Z' or '+01:00') so the Observation time is unambiguous")
+    return moment

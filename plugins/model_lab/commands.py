@@ -1,0 +1,86 @@
+"""``pain-gateway synth | train | evaluate``: a site's whole model workflow in two commands (train, evaluate).
+
+Heavy imports (torch, matplotlib) wait until a command runs, so listing commands stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+SIGNAL_CHOICES = ("pspi", "brow", "mouth")
+
+
+@click.command()
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--patients", default=120, show_default=True, help="Synthetic patients (ids 0..N-1).")
+@click.option("--clips", default=2, show_default=True, help="Labelled clips per patient.")
+@click.option("--seconds", default=8, show_default=True, help="Seconds per clip.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--signal", type=click.Choice(SIGNAL_CHOICES), default="pspi", show_default=True, help="Which action units carry the label.")
+@click.option("--identity-strength", default=1.0, show_default=True, help="Scale of between-patient face differences.")
+@click.option("--calm", is_flag=True, help="No distractors (frontal, steady, no blinks/talking/smiles/drops).")
+@click.option("--neutral/--no-neutral", default=True, show_default=True, help="Also write each patient's neutral baseline clip.")
+def synth(out, patients, clips, seconds, seed, signal, identity_strength, calm, neutral):
+    """Write a synthetic labelled dataset (gateway.dataset format) with known ground truth. Not real patients."""
+    from plugins.model_lab.synthetic import CALM, Distractors, SynthConfig, write_dataset
+
+    config = SynthConfig(
+        seed=seed, seconds=seconds, signal=signal, identity_strength=identity_strength, distractors=CALM if calm else Distractors()
+    )
+    written = write_dataset(out, range(patients), clips, config, neutral)
+    (out / "synth.json").write_text(json.dumps({"command": _command(), "config": config.describe(), "patients": patients, "clips": clips}, indent=2) + "\n")
+    click.echo(f"wrote {len(written)} clips of {patients} synthetic patients to {out}")
+
+
+@click.command()
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Checkpoint directory to write.")
+@click.option("--model", "model_name", type=click.Choice(["sta-lstm", "plain-lstm"]), default="sta-lstm", show_default=True)
+@click.option("--preset", type=click.Choice(["default", "paper"]), default="default", show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--epochs", type=int, default=None, help="Maximum epochs (default: the preset's).")
+@click.option("--hidden", type=int, default=None, help="Hidden units (default: the preset's, 64).")
+@click.option("--personalised", is_flag=True, help="Train on landmarks relative to each patient's neutral clip.")
+@click.option("--model-id", default=None, help="Model id served by the gateway (default: the --model name).")
+@click.option("--version", default="0.1.0", show_default=True)
+@click.option("--threads", default=2, show_default=True)
+def train(data_dir, out, model_name, preset, seed, epochs, hidden, personalised, model_id, version, threads):
+    """Train on a directory of labelled clips; split by patient, early stopping, temperature on held-out patients."""
+    from plugins.model_lab.training import TrainConfig, train_checkpoint
+
+    config = TrainConfig(model=model_name, preset=preset, seed=seed, personalised=personalised, max_epochs=epochs, hidden=hidden, threads=threads)
+    manifest = train_checkpoint(data_dir, out, config, model_id=model_id or model_name, version=version, command=_command())
+    t = manifest["training"]
+    click.echo(f"wrote {out}: best epoch {t['best_epoch']}, temperature {manifest['calibration']['temperature']:.3f}, {t['seconds']} s")
+    click.echo(f"next: pain-gateway evaluate {out} {data_dir}")
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--split", type=click.Choice(["test", "calibration", "validation", "train", "all"]), default="test", show_default=True,
+              help="Patients to evaluate on: a split recorded in the checkpoint, or 'all' for an external dataset.")  # fmt: skip
+@click.option("--bootstrap", default=500, show_default=True, help="Patient-level bootstrap resamples for the CIs.")
+@click.option("--seed", default=0, show_default=True)
+def evaluate(checkpoint, data_dir, split, bootstrap, seed):
+    """Metrics with CIs before/after temperature scaling, reliability PNGs and MODEL_CARD.md, next to the weights."""
+    from plugins.model_lab.evaluation import evaluate_checkpoint
+
+    report = evaluate_checkpoint(checkpoint, data_dir, split, bootstrap, seed)
+    for variant in ("uncalibrated", "calibrated"):
+        point, ci = report[variant]["point"], report[variant]["ci95"]
+        shown = ", ".join(f"{k} {point[k]:.3f} [{ci[k][0]:.3f}, {ci[k][1]:.3f}]" for k in ("macro_auc", "macro_f1", "kappa_quadratic", "brier", "ece_top_label"))
+        click.echo(f"{variant}: {shown}")
+    click.echo(f"wrote {checkpoint}/metrics.json, reliability_*.png, MODEL_CARD.md")
+
+
+def _command() -> str:
+    return shlex.join(["pain-gateway", *sys.argv[1:]])
+
+
+COMMANDS = (synth, train, evaluate)

@@ -1,0 +1,60 @@
+"""Capture source for face video (telehealth): scored by a background job, not in the request.
+
+Submit ``multipart/form-data`` with a ``video`` file part (MP4/H.264, MOV, WebM) and a ``metadata``
+part holding JSON ``{"patient": {...}, "captured_at": "...Z"}`` — the same keys as a keypoint
+submission. At submission time only the metadata and the container are checked (cheap); landmark
+extraction with MediaPipe Face Mesh runs in the job, reporting progress.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from gateway.contracts import CaptureRequest, Progress
+from gateway.domain import InputError, LandmarkClip, PatientRef
+from gateway.hookspecs import hookimpl
+from gateway.metadata import parse_captured_at, parse_patient
+
+VIDEO_PART, METADATA_PART = "video", "metadata"
+
+
+class VideoUpload:
+    name = "video_upload"
+    deferred = True
+
+    def accepts(self, request: CaptureRequest) -> bool:
+        return request.media_type == "multipart/form-data" and VIDEO_PART in request.files
+
+    def _metadata(self, request: CaptureRequest) -> tuple[PatientRef, object]:
+        raw = request.fields.get(METADATA_PART)
+        if raw is None:
+            raise InputError(METADATA_PART, 'part is required: JSON {"patient": {...}, "captured_at": "2026-11-23T10:00:00Z"}')
+        try:
+            metadata = msgspec.json.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise InputError(METADATA_PART, f"is not valid JSON: {exc}") from None
+        if not isinstance(metadata, dict):
+            raise InputError(METADATA_PART, "must be a JSON object with patient and captured_at")
+        return parse_patient(metadata.get("patient")), parse_captured_at(metadata.get("captured_at"))
+
+    def check(self, request: CaptureRequest) -> None:
+        from plugins.video_upload.decode import probe
+
+        self._metadata(request)
+        probe(request.files[VIDEO_PART].path)
+
+    def capture(self, request: CaptureRequest, progress: Progress | None = None) -> LandmarkClip:
+        from gateway.quality import FAILED_FACE_SHARE, no_face_message
+        from plugins.video_upload.extract import extract_landmarks
+
+        patient, captured_at = self._metadata(request)
+        landmarks = extract_landmarks(request.files[VIDEO_PART].path, progress)
+        share = landmarks.face_frames / max(len(landmarks.points), 1)
+        if share < FAILED_FACE_SHARE:
+            raise InputError(VIDEO_PART, no_face_message(share))
+        return landmarks.to_clip(patient, captured_at)
+
+
+@hookimpl
+def register_capture_sources(register, settings):
+    register(VideoUpload())

@@ -1,0 +1,122 @@
+"""Video through the API as a background job in embedded mode: 202, progress, result, bad uploads."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from litestar.testing import TestClient
+from support.videos import face_video, faceless_video, not_a_video, truncated_copy
+
+from gateway.app import create_app
+from gateway.settings import Settings
+from plugins.fhir_observation.validation import validate_bundle
+
+METADATA = json.dumps({"patient": {"identifier": {"system": "urn:example:mrn", "value": "TH-1"}}, "captured_at": "2026-11-23T09:30:00Z"})
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("videos")
+    face = face_video(root / "face.mp4", seconds=3.0, size=(480, 360))
+    return {
+        "face": face,
+        "faceless": faceless_video(root / "faceless.mp4", seconds=2.0, size=(320, 240)),
+        "truncated": truncated_copy(face, root / "truncated.mp4"),
+        "text": not_a_video(root / "notes.mp4"),
+    }
+
+
+@pytest.fixture
+def video_api(sqlite_url, plugins, tmp_path, api_tokens_for):
+    settings = Settings(database_url=sqlite_url, data_dir=str(tmp_path / "data"), max_upload_mb=2)
+    headers = api_tokens_for(sqlite_url)
+    from gateway.plugins import build_plugins
+
+    plugins = build_plugins(settings, environ={})
+    with TestClient(create_app(settings, plugins), timeout=60) as client:
+        client.auth_headers = headers
+        client.data_dir = Path(settings.data_dir)
+        yield client
+
+
+def post_video(client, path: Path, metadata: str | None = METADATA, **headers):
+    files = {"video": (path.name, path.read_bytes(), "video/mp4")}
+    data = {"metadata": metadata} if metadata is not None else {}
+    return client.post("/v1/assessments", files=files, data=data, headers={**client.auth_headers("telehealth"), **headers})
+
+
+def wait(client, location: str, timeout_s: float = 120) -> tuple[dict, list[dict]]:
+    seen = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        body = client.get(location, headers=client.auth_headers("telehealth")).json()
+        seen.append({k: body.get(k) for k in ("status", "progress", "eta_s")})
+        if body["status"] in ("completed", "failed"):
+            return body, seen
+        time.sleep(0.2)
+    raise AssertionError(f"job did not finish: {seen[-3:]}")
+
+
+def leftovers(client) -> list[Path]:
+    uploads = client.data_dir / "uploads"
+    return [p for p in uploads.rglob("*") if p.is_file()] if uploads.exists() else []
+
+
+def test_a_face_video_is_scored_in_the_background(video_api, videos):
+    response = post_video(video_api, videos["face"])
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "queued"
+    body, seen = wait(video_api, response.headers["location"])
+    assert body["status"] == "completed", body
+    assert body["source"] == "video" and body["summary"]["scored_windows"] >= 2
+    assert {s["status"] for s in seen} & {"queued", "extracting", "scoring", "delivering"}
+    assert [s["progress"] for s in seen] == sorted(s["progress"] for s in seen)
+    bundle = video_api.get(body["links"]["fhir"], headers=video_api.auth_headers("integrator")).json()
+    assert validate_bundle(bundle) == []
+    assert leftovers(video_api) == [], "the raw video is deleted once its landmarks are stored"
+    assert (video_api.data_dir / "landmarks" / f"{body['id']}.npz").exists()
+
+
+def test_idempotency_key_returns_the_same_assessment(video_api, videos):
+    first = post_video(video_api, videos["face"], **{"Idempotency-Key": "upload-42"})
+    second = post_video(video_api, videos["face"], **{"Idempotency-Key": "upload-42"})
+    assert (first.status_code, second.status_code) == (202, 200)
+    assert first.json()["id"] == second.json()["id"]
+    wait(video_api, first.headers["location"])
+
+
+def test_a_video_without_a_face_fails_with_a_reason_and_can_be_retried(video_api, videos):
+    response = post_video(video_api, videos["faceless"])
+    body, _ = wait(video_api, response.headers["location"])
+    assert body["status"] == "failed" and "no face found in" in body["error"]
+    assert "summary" not in body
+    retried = video_api.post(f"{response.headers['location']}/retry", headers=video_api.auth_headers("telehealth"))
+    assert retried.status_code == 409  # the upload is gone and the reason is final; nothing to rerun from
+    assert leftovers(video_api) == []
+
+
+@pytest.mark.parametrize(
+    ("video", "metadata", "status", "field"),
+    [
+        ("text", METADATA, 415, "video"),
+        ("truncated", METADATA, 422, "video"),
+        ("face", None, 422, "metadata"),
+        ("face", '{"patient": {"name": "x"}, "captured_at": "2026-11-23T09:30:00Z"}', 422, "patient"),
+    ],
+)
+def test_bad_uploads_are_refused_and_leave_nothing(video_api, videos, video, metadata, status, field):
+    response = post_video(video_api, videos[video], metadata)
+    assert response.status_code == status, response.text
+    assert response.json()["field"] == field
+    assert leftovers(video_api) == []
+
+
+def test_oversized_upload_is_413(video_api, tmp_path):
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\0" * (3 * 1024 * 1024))
+    response = post_video(video_api, big)
+    assert response.status_code == 413 and "MB limit" in response.json()["detail"]
+    assert leftovers(video_api) == []
