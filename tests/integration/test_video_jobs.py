@@ -116,7 +116,7 @@ def test_bad_uploads_are_refused_and_leave_nothing(video_api, videos, video, met
 
 def test_oversized_upload_is_413(video_api, tmp_path):
     big = tmp_path / "big.mp4"
-    big.write_bytes(b"\0" * (3 * 1024 * 1024))
+    big.write_bytes(b"\0" * (5 * 1024 * 1024 // 2))
     response = post_video(video_api, big)
     assert response.status_code == 413 and "MB limit" in response.json()["detail"]
     assert leftovers(video_api) == []
