@@ -48,7 +48,7 @@ class DistributedJobs:
         async def deliver_task(submission_id: str, output: str) -> None:
             await deliver(await self.context(), submission_id, output)
 
-        @self.app.periodic(cron="*/5 * * * * *", periodic_id="retry_stalled")
+        @self.app.periodic(cron="* * * * * */5", periodic_id="retry_stalled")  # croniter: seconds come last
         @self.app.task(name="pain_gateway.retry_stalled", queue=IO_QUEUE, queueing_lock="retry_stalled")
         async def retry_stalled(timestamp: int) -> None:
             await self.retry_stalled()

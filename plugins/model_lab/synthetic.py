@@ -62,14 +62,15 @@ class Distractors:
     smiling: float = 0.2
     head_turn: float = 0.3
     max_yaw_deg: float = 30.0
+    start_pose_deg: tuple[float, float, float] = (15.0, 10.0, 8.0)  # yaw, pitch, roll at the clip's start, ±
     drift_deg: float = 0.3  # random-walk SD per frame
     jitter_iod: tuple[float, float] = (0.004, 0.008)
     drop_rate: float = 0.01  # per frame, runs of 1-3 frames
     long_drop: float = 0.1  # per clip, one run of 8-20 frames
 
 
-CALM = Distractors(0.0, 0.0, 0.0, 0.0, 10.0, 0.05, (0.004, 0.008), 0.0, 0.0)
-"""Frontal, steady, no distractor expressions: the explanation checks' setting."""
+CALM = Distractors(0.0, 0.0, 0.0, 0.0, 2.0, (2.0, 2.0, 2.0), 0.05, (0.0, 0.0), 0.0, 0.0)
+"""Frontal, steady, no jitter and no distractor expressions: the explanation checks' setting."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ def _distractor_tracks(rng: np.random.Generator, frames: int, fps: float, d: Dis
 
 def _pose(rng: np.random.Generator, frames: int, d: Distractors) -> np.ndarray:
     """(frames, 3) yaw, pitch, roll in degrees: a start pose, maybe one head turn, mean-reverting drift."""
-    start = rng.uniform(-1, 1, 3) * np.minimum([15.0, 10.0, 8.0], d.max_yaw_deg)
+    start = rng.uniform(-1, 1, 3) * np.asarray(d.start_pose_deg)
     turn = np.zeros((frames, 3))
     if rng.random() < d.head_turn:
         turn[:, 0] = _ramp(rng, frames, 0, frames) * (rng.uniform(-d.max_yaw_deg, d.max_yaw_deg) - start[0])

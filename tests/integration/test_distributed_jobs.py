@@ -1,0 +1,113 @@
+"""Distributed mode on the real PostgreSQL: procrastinate workers as separate processes.
+
+The crash test kills a worker with SIGKILL in the middle of a job and shows that another worker picks
+the job up and the assessment completes exactly once, with exactly one set of outputs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from litestar.testing import TestClient
+from support.videos import face_video
+
+from gateway.app import create_app
+from gateway.jobs.distributed import apply_schema, conninfo
+from gateway.plugins import build_plugins
+from gateway.settings import Settings
+
+pytestmark = pytest.mark.postgres
+
+CLI = Path(sys.executable).parent / "pain-gateway"
+METADATA = json.dumps({"patient": {"reference": "Patient/tele-7"}, "captured_at": "2026-11-23T09:30:00Z"})
+STALLED_AFTER_S = 5
+
+
+@pytest.fixture
+def distributed(postgres_url, tmp_path, api_tokens_for):
+    asyncio.run(apply_schema(postgres_url))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")}
+    env |= {"PAIN_GATEWAY_DATABASE_URL": postgres_url, "PAIN_GATEWAY_JOB_ENGINE": "procrastinate",
+            "PAIN_GATEWAY_DATA_DIR": str(tmp_path / "data"), "PAIN_GATEWAY_STALLED_AFTER_S": str(STALLED_AFTER_S),
+            "PAIN_GATEWAY_LOG_FORMAT": "json"}
+    settings = Settings(database_url=postgres_url, job_engine="procrastinate", data_dir=str(tmp_path / "data"), stalled_after_s=STALLED_AFTER_S)
+    workers: list[subprocess.Popen] = []
+
+    def start_worker() -> subprocess.Popen:
+        log = (tmp_path / f"worker{len(workers)}.log").open("wb")
+        proc = subprocess.Popen([str(CLI), "worker", "--concurrency", "2"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        workers.append(proc)
+        return proc
+
+    headers = api_tokens_for(postgres_url)
+    with TestClient(create_app(settings, build_plugins(settings, environ={})), timeout=60) as client:
+        client.auth_headers = headers
+        client.start_worker = start_worker
+        yield client
+    for proc in workers:
+        proc.kill()
+        proc.wait()
+
+
+def submit(client, video: Path):
+    files = {"video": (video.name, video.read_bytes(), "video/mp4")}
+    response = client.post("/v1/assessments", files=files, data={"metadata": METADATA}, headers=client.auth_headers("telehealth"))
+    assert response.status_code == 202, response.text
+    return response.headers["location"]
+
+
+def status(client, location):
+    return client.get(location, headers=client.auth_headers("telehealth")).json()
+
+
+def poll(client, location, until, timeout_s=180):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        body = status(client, location)
+        if until(body):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"timed out; last state {({k: body.get(k) for k in ('status', 'progress', 'error')})}")
+
+
+def counts(url: str, assessment_id: str) -> dict[str, int]:
+    with psycopg.connect(conninfo(url)) as conn:
+        one = lambda sql: conn.execute(sql, (assessment_id,)).fetchone()[0]  # noqa: E731
+        return {
+            "assessments": one("select count(*) from assessments where id = %s"),
+            "outputs": one("select count(*) from assessment_outputs where assessment_id = %s and body is not null"),
+            "attempts": one("select attempts from submissions where id = %s"),
+        }
+
+
+def test_a_video_is_scored_by_a_separate_worker(distributed, tmp_path, postgres_url):
+    location = submit(distributed, face_video(tmp_path / "face.mp4", seconds=2.0, size=(320, 240)))
+    assert status(distributed, location)["status"] == "queued"  # nothing runs it until a worker starts
+    distributed.start_worker()
+    body = poll(distributed, location, lambda b: b["status"] in ("completed", "failed"))
+    assert body["status"] == "completed", body
+    assert counts(postgres_url, body["id"]) == {"assessments": 1, "outputs": 1, "attempts": 1}
+
+
+def test_a_killed_worker_does_not_lose_or_duplicate_the_assessment(distributed, tmp_path, postgres_url):
+    location = submit(distributed, face_video(tmp_path / "long.mp4", seconds=12.0, size=(640, 480)))
+    first = distributed.start_worker()
+    poll(distributed, location, lambda b: b["status"] == "extracting" and b["progress"] >= 5)
+    first.send_signal(signal.SIGKILL)  # no graceful shutdown: the job is left 'doing'
+    first.wait()
+    progress_at_kill = status(distributed, location)
+    assert progress_at_kill["status"] == "extracting"
+
+    distributed.start_worker()
+    body = poll(distributed, location, lambda b: b["status"] in ("completed", "failed"), timeout_s=240)
+    assert body["status"] == "completed", body
+    assert counts(postgres_url, body["id"]) == {"assessments": 1, "outputs": 1, "attempts": 2}
