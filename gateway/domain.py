@@ -187,6 +187,7 @@ class Assessment(msgspec.Struct, frozen=True, kw_only=True):
     windows: list[WindowResult]
     summary: Summary
     explanations: list[Explanation] = msgspec.field(default_factory=list)
+    quality: Quality | None = None
     ai_asserted: bool = True
     disclaimer: str = SYNTHETIC_DISCLAIMER
 

@@ -20,6 +20,7 @@ from gateway.clip_checks import check_clip
 from gateway.domain import LEVELS, Assessment, LandmarkClip, OutputDocument, Probabilities, WindowResult
 from gateway.landmarks import prepare
 from gateway.plugins import Plugins
+from gateway.quality import quality
 from gateway.summary import summarise
 
 log = structlog.get_logger(__name__)
@@ -62,11 +63,13 @@ def score_clip(clip: LandmarkClip, plugins: Plugins, *, assessment_id: str | Non
     rows = iter(output.probabilities)
     results = []
     for span in windows.spans:
+        frames = clip.points[int(span.start_s * clip.fps): max(int(span.end_s * clip.fps), 1)]
+        flags = quality(frames, clip.image_size)
         if span.scorable:
             row = next(rows)
-            results.append(WindowResult(span.index, span.start_s, span.end_s, True, LEVELS[int(np.argmax(row))], Probabilities.from_row(row)))
+            results.append(WindowResult(span.index, span.start_s, span.end_s, True, LEVELS[int(np.argmax(row))], Probabilities.from_row(row), quality=flags))
         else:
-            results.append(WindowResult(span.index, span.start_s, span.end_s, False, reason=span.reason))
+            results.append(WindowResult(span.index, span.start_s, span.end_s, False, reason=span.reason, quality=flags))
 
     explanations = []
     for explainer in plugins.explainers:
@@ -92,6 +95,7 @@ def score_clip(clip: LandmarkClip, plugins: Plugins, *, assessment_id: str | Non
         windows=results,
         summary=summarise(results, settings.sustained_windows),
         explanations=explanations,
+        quality=quality(clip.points, clip.image_size),
         disclaimer=model.info.disclaimer,
     )
     documents, errors = render_outputs(assessment, plugins) if render else ({}, {})

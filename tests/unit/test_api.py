@@ -46,6 +46,8 @@ def test_submit_scores_and_stores(api, keypoints_json):
     assert body["summary"]["scored_windows"] == 5 and body["summary"]["level"] in ("none", "mild", "significant")
     assert all(abs(sum(w["probabilities"].values()) - 1) < 1e-3 for w in body["windows"])
     assert body["explanations"][0]["explainer"] == "attention_regions"
+    assert body["quality"]["face_share"] == 1.0 and body["quality"]["max_head_turn_deg"] < 20
+    assert all(w["quality"]["face_share"] == 1.0 for w in body["windows"])
     assert api.get(f"/v1/assessments/{body['id']}", role="clinician").json()["id"] == body["id"]
     bundle = api.get(body["links"]["fhir"]).json()
     assert validate_bundle(bundle) == []
