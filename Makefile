@@ -44,8 +44,17 @@ test: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/run.py
 
+# Synthetic data only (see the README's model section): regenerates the dataset, the bundled STA-LSTM
+# checkpoint with its metrics, plots and card, and the plain-LSTM baseline it is compared with (in var/).
+MODEL_DATA := var/model/synthetic
+MODEL_OUT := plugins/sta_lstm/checkpoints/sta-lstm-synthetic-0.2
 model: $(STAMP)
-	$(BIN)/python -m plugins.sta_lstm.train --out plugins/sta_lstm/checkpoints/sta-lstm-synthetic-0.1
+	rm -rf $(MODEL_DATA)
+	$(BIN)/pain-gateway synth $(MODEL_DATA) --patients 120 --clips 2 --seconds 8 --seed 0
+	$(BIN)/pain-gateway train $(MODEL_DATA) --out $(MODEL_OUT) --model sta-lstm --model-id sta-lstm-synthetic --version 0.2.0 --seed 0
+	$(BIN)/pain-gateway evaluate $(MODEL_OUT) $(MODEL_DATA)
+	$(BIN)/pain-gateway train $(MODEL_DATA) --out var/model/plain-lstm --model plain-lstm --model-id plain-lstm-synthetic --version 0.2.0 --seed 0
+	$(BIN)/pain-gateway evaluate var/model/plain-lstm $(MODEL_DATA)
 
 clean:
 	rm -rf $(VENV) var

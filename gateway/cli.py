@@ -90,33 +90,54 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
 
+VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi"}
+
+
+def _file_request(file: Path, form: dict[str, str | None]):
+    """The submission the API would have received for this file."""
+    from gateway.contracts import CaptureRequest, UploadedFile
+
+    suffix = file.suffix.lower()
+    if suffix == ".json":
+        return CaptureRequest("application/json", body=file.read_bytes())
+    fields = {k: v for k, v in form.items() if v is not None}
+    if suffix not in VIDEO_SUFFIXES:
+        return CaptureRequest("multipart/form-data", fields=fields, files={"keypoints": UploadedFile(file.name, "application/octet-stream", file)})
+    patient = ({"reference": fields["patient_reference"]} if "patient_reference" in fields
+               else {"identifier": {"system": fields.get("patient_system"), "value": fields.get("patient_value")}})
+    metadata = json.dumps({"patient": patient, "captured_at": fields.get("captured_at")})
+    return CaptureRequest("multipart/form-data", fields={"metadata": metadata}, files={"video": UploadedFile(file.name, "video/*", file)})
+
+
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the FHIR Bundle here.")
-@click.option("--patient-system", help="Patient identifier system (for .npy/.npz files).")
-@click.option("--patient-value", help="Patient identifier value (for .npy/.npz files).")
-@click.option("--patient-reference", help="'Patient/<id>' instead of an identifier (for .npy/.npz files).")
+@click.option("--patient-system", help="Patient identifier system (for .npy/.npz and video files).")
+@click.option("--patient-value", help="Patient identifier value (for .npy/.npz and video files).")
+@click.option("--patient-reference", help="'Patient/<id>' instead of an identifier.")
 @click.option("--fps", help="Frames per second (for .npy/.npz files).")
-@click.option("--captured-at", help="ISO-8601 start time with zone (for .npy/.npz files).")
-@click.option("--image-size", help="'width,height' of the source video (optional).")
+@click.option("--captured-at", help="ISO-8601 start time with zone (for .npy/.npz and video files).")
+@click.option("--image-size", help="'width,height' of the source video (optional, .npy/.npz).")
 def score(file: Path, out: Path | None, **form: str | None) -> None:
-    """Score a keypoints file (JSON, .npy or .npz): summary on stdout, FHIR Bundle to --out."""
-    from gateway.contracts import CaptureRequest, UploadedFile
+    """Score a keypoints file (JSON, .npy, .npz) or a video: summary on stdout, FHIR Bundle to --out."""
+    from tqdm import tqdm
+
     from gateway.scoring import score_clip
 
     plugins = _plugins(_settings())
-    if file.suffix.lower() == ".json":
-        request = CaptureRequest("application/json", body=file.read_bytes())
-    else:
-        fields = {k: v for k, v in form.items() if v is not None}
-        request = CaptureRequest("multipart/form-data", fields=fields, files={"keypoints": UploadedFile(file.name, "application/octet-stream", file)})
+    request = _file_request(file, form)
     try:
-        scored = score_clip(plugins.capture_source(request).capture(request), plugins)
+        source = plugins.capture_source(request)
+        source.check(request)
+        with tqdm(total=100, desc="landmarks", unit="%", disable=not source.deferred, file=sys.stderr) as bar:
+            clip = source.capture(request, lambda fraction: bar.update(round(fraction * 100) - bar.n))
+        scored = score_clip(clip, plugins)
     except InputError as exc:
         click.echo(f"error: {exc.field}: {exc.message}", err=True)
         sys.exit(2)
     a = scored.assessment
-    click.echo(json.dumps({"assessment_id": a.id, "summary": msgspec.to_builtins(a.summary), "model": f"{a.model.model_id} {a.model.version}", "disclaimer": a.disclaimer}, indent=2))
+    click.echo(json.dumps({"assessment_id": a.id, "summary": msgspec.to_builtins(a.summary), "quality": msgspec.to_builtins(a.quality),
+                           "model": f"{a.model.model_id} {a.model.version}", "disclaimer": a.disclaimer}, indent=2))
     if out is not None:
         if "fhir" not in scored.documents:
             raise click.ClickException(f"the FHIR output is not available: {scored.output_errors.get('fhir', 'plugin not loaded')}")

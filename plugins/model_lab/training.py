@@ -47,10 +47,13 @@ class Preset:
     max_epochs: int
     patience: int
     halve_every: int  # epochs between learning-rate halvings (Ding et al.'s MultiStepLR)
+    attention_lr_scale: float = 10.0
+    """The spatial-attention branch learns this many times faster. At one rate the main LSTM fits first
+    and attention stays uniform (measured: brow-only signal, 1.05x brow mass ratio at 1x, 5x at 10x)."""
 
 
 PRESETS = {
-    "default": Preset(lr=1e-3, weight_decay=0.0, batch=64, hidden=64, max_epochs=12, patience=3, halve_every=4),
+    "default": Preset(lr=3e-3, weight_decay=0.0, batch=32, hidden=64, max_epochs=12, patience=3, halve_every=4),
     # The study's reported values (study text): high for Adam on LSTMs, hence the quick halving.
     "paper": Preset(lr=0.025, weight_decay=1e-6, batch=1000, hidden=64, max_epochs=40, patience=6, halve_every=10),
 }
@@ -172,10 +175,49 @@ def _balanced_loss(model, windows: WindowSet) -> float:
     return float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(windows.labels), weight=weights))
 
 
+def fit(model, train_set: WindowSet, validation: WindowSet | None, preset: Preset, *, seed: int, epochs: int, progress: bool = False, label: str = "train") -> tuple[list[dict[str, float]], int]:
+    """Adam (attention branch at ``attention_lr_scale``), class-weighted loss, halving lr, early stopping.
+
+    Without ``validation`` it runs all ``epochs`` and keeps the last state. Returns history and best epoch.
+    """
+    torch.manual_seed(seed)
+    attention = [p for n, p in model.named_parameters() if n.startswith("spatial")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("spatial")]
+    groups = [{"params": rest}] + ([{"params": attention, "lr": preset.lr * preset.attention_lr_scale}] if attention else [])
+    optimiser = torch.optim.Adam(groups, lr=preset.lr, weight_decay=preset.weight_decay)
+    schedule = torch.optim.lr_scheduler.StepLR(optimiser, preset.halve_every, gamma=0.5)
+    generator = torch.Generator().manual_seed(seed)
+    weights = torch.as_tensor(class_weights(train_set.counts()), dtype=torch.float32)
+    history, best, best_state, best_epoch, stale = [], np.inf, None, epochs, 0
+    with tqdm(total=epochs * -(-len(train_set) // preset.batch), desc=label, disable=not progress, unit="batch") as bar:
+        for epoch in range(1, epochs + 1):
+            loss = _epoch(model, optimiser, train_set, weights, preset.batch, generator, bar)
+            schedule.step()
+            history.append({"epoch": epoch, "train_loss": round(loss, 5)})
+            if validation is None:
+                continue
+            val = history[-1]["validation_loss"] = round(_balanced_loss(model, validation), 5)
+            bar.set_description(f"{label} epoch {epoch} val {val:.3f}")
+            if val < best - 1e-4:
+                best, best_state, best_epoch, stale = val, {k: v.clone() for k, v in model.state_dict().items()}, epoch, 0
+            else:
+                stale += 1
+                if stale >= preset.patience:
+                    break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history, best_epoch
+
+
+def standardise_on(model, windows: WindowSet) -> None:
+    """Per (landmark, coordinate) mean and SD of the training frames that have a face."""
+    finite = windows.frames[np.isfinite(windows.frames).all(axis=(1, 2))]
+    model.set_standardisation(torch.from_numpy(finite.mean(0)), torch.from_numpy(finite.std(0)))
+
+
 def train(clips: Sequence[LabelledClip], config: TrainConfig) -> Trained:
     """Split, resample, train with early stopping, fit the temperature; returns the model and provenance."""
     preset = PRESETS[config.preset]
-    torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     splits = split_patients([c.patient_id for c in clips], config.seed, config.fractions)
     by_split = {name: [c for c in clips if c.patient_id in set(ids)] for name, ids in splits.items()}
@@ -189,34 +231,19 @@ def train(clips: Sequence[LabelledClip], config: TrainConfig) -> Trained:
     validation = window_set(by_split["validation"], transform=transform)
     calibration = window_set(by_split["calibration"], transform=transform)
 
+    torch.manual_seed(config.seed)
     model = build_network(config.model, config.hidden or preset.hidden)
-    finite = train_set.frames[np.isfinite(train_set.frames).all(axis=(1, 2))]
-    model.set_standardisation(torch.from_numpy(finite.mean(0)), torch.from_numpy(finite.std(0)))
-    weights = class_weights(train_set.counts())
-    optimiser = torch.optim.Adam(model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
-    schedule = torch.optim.lr_scheduler.StepLR(optimiser, preset.halve_every, gamma=0.5)
-    generator = torch.Generator().manual_seed(config.seed)
-    epochs = config.max_epochs or preset.max_epochs
-    steps = -(-len(train_set) // preset.batch)
-    result = Trained(model=model, splits=splits, strides=strides, class_weights=weights.tolist(), template=template)
-    best, best_state, stale = np.inf, None, 0
-    with tqdm(total=epochs * steps, desc=f"train {config.model}", disable=not config.progress, unit="batch") as bar:
-        for epoch in range(1, epochs + 1):
-            loss = _epoch(model, optimiser, train_set, torch.as_tensor(weights, dtype=torch.float32), preset.batch, generator, bar)
-            schedule.step()
-            val = _balanced_loss(model, validation)
-            result.history.append({"epoch": epoch, "train_loss": round(loss, 5), "validation_loss": round(val, 5)})
-            bar.set_description(f"train {config.model} epoch {epoch} val {val:.3f}")
-            if val < best - 1e-4:
-                best, best_state, stale, result.best_epoch = val, {k: v.clone() for k, v in model.state_dict().items()}, 0, epoch
-            else:
-                stale += 1
-                if stale >= preset.patience:
-                    break
-    model.load_state_dict(best_state)
-    result.temperature = fit_temperature(logits_of(model, calibration), calibration.labels)
-    model.temperature.fill_(result.temperature)
-    return result
+    standardise_on(model, train_set)
+    history, best_epoch = fit(
+        model, train_set, validation, preset, seed=config.seed, epochs=config.max_epochs or preset.max_epochs,
+        progress=config.progress, label=f"train {config.model}",
+    )  # fmt: skip
+    temperature = fit_temperature(logits_of(model, calibration), calibration.labels)
+    model.temperature.fill_(temperature)
+    return Trained(
+        model=model, splits=splits, history=history, best_epoch=best_epoch, temperature=temperature, strides=strides,
+        class_weights=class_weights(train_set.counts()).tolist(), template=template,
+    )  # fmt: skip
 
 
 def dataset_description(data_dir: Path, clips: Sequence[LabelledClip]) -> tuple[str, dict]:

@@ -88,3 +88,23 @@ def test_bad_settings_stop_with_a_message(cli):
 def test_db_upgrade_is_repeatable(cli):
     assert cli("db", "upgrade").returncode == 0
     assert "up to date" in cli("db", "upgrade").stdout
+
+
+def test_score_a_video_with_progress(cli, tmp_path):
+    from support.videos import face_video
+
+    video = face_video(tmp_path / "visit.mp4", seconds=2.0, size=(320, 240))
+    result = cli("score", str(video), "--patient-reference", "Patient/v1", "--captured-at", "2026-11-23T10:00:00Z",
+                 "--out", str(tmp_path / "bundle.json"))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["summary"]["scored_windows"] == 2 and summary["quality"]["face_share"] > 0.9
+    assert "landmarks" in result.stderr and "100%" in result.stderr
+    assert validate_bundle(json.loads((tmp_path / "bundle.json").read_text())) == []
+
+
+def test_score_a_non_video_exits_2(cli, tmp_path):
+    from support.videos import not_a_video
+
+    result = cli("score", str(not_a_video(tmp_path / "clip.mp4")), "--patient-reference", "Patient/v1", "--captured-at", "2026-11-23T10:00:00Z")
+    assert result.returncode == 2 and "video" in result.stderr
