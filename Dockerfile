@@ -6,7 +6,7 @@ COPY pyproject.toml README.md ./
 COPY gateway gateway
 COPY plugins plugins
 COPY fhir_mappings fhir_mappings
-RUN pip install --no-cache-dir . && useradd --system gateway
+RUN pip install --no-cache-dir . && useradd --system gateway && mkdir /data && chown gateway /data
 USER gateway
 EXPOSE 8000
 CMD ["pain-gateway", "serve"]

@@ -1,0 +1,105 @@
+"""The synthetic generator: real base face, reproducible, PSPI labels, known signal, distractors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from gateway.dataset import load_dataset
+from gateway.landmarks import prepare
+from plugins.model_lab import make_base_face
+from plugins.model_lab.commands import synth
+from plugins.model_lab.face import BASE_FACE, LEFT_BROW, RIGHT_BROW, load_face
+from plugins.model_lab.synthetic import CALM, SIGNALS, Distractors, SynthConfig, _pose, generate_clip, identity
+from plugins.attention_regions.regions import REGIONS
+
+BROWS = list(RIGHT_BROW + LEFT_BROW)
+
+
+def test_base_face_is_the_committed_output_of_the_mediapipe_script():
+    """Re-running Face Mesh on the astronaut gives the committed file: the base geometry is reproducible."""
+    np.testing.assert_allclose(make_base_face.base_face(), np.load(BASE_FACE), atol=1e-5)
+
+
+def test_base_face_is_frontal_and_in_centimetres():
+    base = load_face().base
+    assert np.linalg.norm(base[446] - base[226]) == pytest.approx(10.34, abs=1e-3)
+    assert abs(base[446, 1] - base[226, 1]) < 1e-6 and abs(base[446, 2] - base[226, 2]) < 1e-6
+    assert base[10, 1] < base[2, 1] < base[152, 1]  # forehead above subnasale above chin (y down)
+
+
+def test_clips_are_fixed_by_seed_patient_and_clip():
+    a, b = generate_clip(3, 1, SynthConfig()), generate_clip(3, 1, SynthConfig())
+    np.testing.assert_array_equal(a.landmarks, b.landmarks)
+    assert not np.array_equal(a.landmarks, generate_clip(3, 2, SynthConfig()).landmarks)
+    assert not np.array_equal(a.landmarks, generate_clip(3, 1, SynthConfig(seed=1)).landmarks)
+
+
+def test_identity_depends_on_the_patient_and_scales_with_strength():
+    face, config = load_face(), SynthConfig()
+    np.testing.assert_array_equal(identity(face, 7, config)[0], identity(face, 7, config)[0])
+    mild = np.abs(identity(face, 7, config)[0] - face.base).mean()
+    strong = np.abs(identity(face, 7, SynthConfig(identity_strength=3.0))[0] - face.base).mean()
+    assert strong > 2 * mild > 0
+
+
+@pytest.mark.parametrize(("score", "level"), [(0, 0), (1, 0), (2, 1), (5, 1), (6, 2), (16, 2)])
+def test_pspi_thresholds(score, level):
+    assert SIGNALS["pspi"].level(score) == level
+
+
+def test_pain_lowers_the_brows_relative_to_the_eyes():
+    config = SynthConfig(distractors=CALM, prevalence=(0.5, 0.0, 0.5))
+    windows, labels = [], []
+    for p in range(12):
+        clip = generate_clip(p, 0, config)
+        w = prepare(clip.landmark_clip())
+        windows.append(w.data[:, -10:, BROWS, 1].mean(axis=(1, 2)))
+        labels.append(clip.labels)
+    brow, labels = np.concatenate(windows), np.concatenate(labels)
+    assert brow[labels == 2].mean() - brow[labels == 0].mean() > 0.03  # y grows downwards
+
+
+def test_signal_mask_marks_the_region_that_carries_the_label():
+    for signal, region in (("brow", "brow"), ("mouth", "mouth")):
+        mask = generate_clip(0, 0, SynthConfig(signal=signal, seconds=1)).signal_mask
+        inside = mask[list(REGIONS[region])].mean()
+        outside = np.delete(mask, list(REGIONS[region])).mean()
+        assert inside > 4 * outside, signal
+
+
+def test_neutral_clip_has_no_pain_but_still_blinks():
+    config = SynthConfig(distractors=Distractors(blink_rate_hz=3.0, long_drop=0.0, drop_rate=0.0))
+    clip = generate_clip(1, 0, config, neutral=True)
+    assert clip.is_neutral_baseline and (clip.labels == 0).all()
+    base, lid = load_face().base, load_face().fields["AU43"]
+    upper = 159  # right upper lid, and the lower-lid point it closes onto
+    lower = int(np.argmin(np.linalg.norm(base - (base[upper] + lid[upper]), axis=1)))
+    aperture = np.linalg.norm(clip.landmarks[:, upper] - clip.landmarks[:, lower], axis=1)
+    assert aperture.min() < 0.3 * np.median(aperture)
+
+
+def test_head_turns_stay_within_30_degrees_and_happen():
+    rng = np.random.default_rng(0)
+    poses = np.concatenate([_pose(rng, 240, Distractors(head_turn=1.0)) for _ in range(50)])
+    assert np.abs(poses[:, 0]).max() <= 30.0 and np.abs(poses[:, 0]).max() > 20.0
+
+
+def test_dropped_frames_are_whole_missing_frames():
+    clip = generate_clip(2, 0, SynthConfig(distractors=Distractors(drop_rate=0.05, long_drop=1.0)))
+    missing = np.isnan(clip.landmarks).any(axis=(1, 2))
+    assert missing.sum() >= 8 and np.isnan(clip.landmarks[missing]).all()
+    assert not all(s.scorable for s in prepare(clip.landmark_clip()).spans)  # the long gap is not bridged
+
+
+def test_synth_command_writes_a_valid_documented_dataset(tmp_path):
+    result = CliRunner().invoke(synth, [str(tmp_path), "--patients", "3", "--clips", "2", "--seconds", "2", "--seed", "4"])
+    assert result.exit_code == 0, result.output
+    clips = load_dataset(tmp_path)
+    assert len(clips) == 9 and sum(c.is_neutral_baseline for c in clips) == 3
+    assert {c.patient_id for c in clips} == {"synth-00000", "synth-00001", "synth-00002"}
+    described = json.loads((tmp_path / "synth.json").read_text())
+    assert described["config"]["seed"] == 4 and described["config"]["generator_version"]
