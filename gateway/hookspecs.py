@@ -54,7 +54,10 @@ def register_capture_sources(register, settings):
     """Register objects that turn a submission into landmarks (``gateway.contracts.CaptureSource``).
 
     Fires once at start-up. When a submission arrives, the first registered source whose
-    ``accepts(request)`` is true captures it; ``capture`` raises ``InputError`` for bad input.
+    ``accepts(request)`` is true captures it; ``capture`` raises ``InputError`` for bad input. A source
+    with ``deferred = True`` (video) is captured by a background job: ``check(request)`` runs in the
+    request (cheap checks only, so a bad upload is refused before it is accepted) and
+    ``capture(request, progress)`` later in a worker, reporting progress as a fraction.
 
     ``register(source)`` takes a ``CaptureSource``; ``settings`` is the validated ``Settings``.
 
