@@ -106,7 +106,12 @@ async def process(ctx: JobContext, submission_id: str) -> str:
             await submissions.advance(submission_id, "delivering", 90, connection=connection)
             await ctx.queue.enqueue_delivery(connection, submission_id, outputs)
 
-        await ctx.assessments.add(scored, pending=outputs, then=deliver_next)
+        if not await ctx.assessments.add(scored, pending=outputs, then=deliver_next):
+            # an earlier attempt stored the assessment before it died: finish its deliveries
+            await submissions.advance(submission_id, "delivering", 90)
+            pending = [name for _, name in await ctx.assessments.pending_outputs(submission_id)]
+            await ctx.queue.enqueue_delivery(None, submission_id, pending)
+            outputs = pending
         if not outputs:
             await submissions.advance(submission_id, "completed", 100)
         log.info("job_scored", submission_id=submission_id, level=scored.assessment.summary.level)

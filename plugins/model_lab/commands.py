@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
 from pathlib import Path
 
 import click
@@ -80,7 +79,19 @@ def evaluate(checkpoint, data_dir, split, bootstrap, seed):
 
 
 def _command() -> str:
-    return shlex.join(["pain-gateway", *sys.argv[1:]])
+    """The running command with every option spelled out, so the record reproduces it even if defaults change."""
+    ctx = click.get_current_context()
+    parts = ["pain-gateway", ctx.info_name]
+    for param in ctx.command.params:
+        value = ctx.params[param.name]
+        if isinstance(param, click.Argument):
+            parts.append(str(value))
+        elif param.is_flag:
+            chosen = param.opts[0] if value else (param.secondary_opts or [None])[0]
+            parts += [chosen] if chosen else []
+        elif value is not None:
+            parts += [param.opts[0], str(value)]
+    return shlex.join(parts)
 
 
 COMMANDS = (synth, train, evaluate)

@@ -53,7 +53,7 @@ class Preset:
 
 
 PRESETS = {
-    "default": Preset(lr=3e-3, weight_decay=0.0, batch=32, hidden=64, max_epochs=12, patience=3, halve_every=4),
+    "default": Preset(lr=1e-3, weight_decay=0.0, batch=32, hidden=64, max_epochs=12, patience=3, halve_every=4),
     # The study's reported values (study text): high for Adam on LSTMs, hence the quick halving.
     "paper": Preset(lr=0.025, weight_decay=1e-6, batch=1000, hidden=64, max_epochs=40, patience=6, halve_every=10),
 }

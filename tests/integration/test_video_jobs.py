@@ -120,3 +120,49 @@ def test_oversized_upload_is_413(video_api, tmp_path):
     response = post_video(video_api, big)
     assert response.status_code == 413 and "MB limit" in response.json()["detail"]
     assert leftovers(video_api) == []
+
+
+def test_work_interrupted_by_a_crash_resumes_on_restart(sqlite_url, tmp_path, videos, api_tokens_for):
+    """A gateway killed mid-job leaves the submission 'extracting'; the next start finishes it once."""
+    import asyncio
+    import shutil
+
+    from gateway.contracts import CaptureRequest, UploadedFile
+    from gateway.db.engine import create_engine
+    from gateway.jobs.state import SubmissionStore
+    from gateway.plugins import build_plugins
+
+    settings = Settings(database_url=sqlite_url, data_dir=str(tmp_path / "data"))
+    upload = tmp_path / "data" / "uploads" / "crashed" / "visit.mp4"
+    upload.parent.mkdir(parents=True)
+    shutil.copy(videos["face"], upload)
+    request = CaptureRequest("multipart/form-data", fields={"metadata": METADATA}, files={"video": UploadedFile("visit.mp4", "video/mp4", upload)})
+
+    async def crashed_midway() -> str:
+        engine = create_engine(sqlite_url)
+        store = SubmissionStore(engine)
+
+        async def no_trigger(connection, submission_id):
+            return None
+
+        sub, _ = await store.create("11111111-2222-4333-8444-555555555555", "video_upload", request.as_record(), None, no_trigger)
+        await store.claim(sub.id, stalled_after_s=60)  # a worker took it ...
+        await store.advance(sub.id, "extracting", 37)  # ... reported progress, then died
+        await engine.dispose()
+        return sub.id
+
+    submission_id = asyncio.run(crashed_midway())
+    headers = api_tokens_for(sqlite_url)
+    with TestClient(create_app(settings, build_plugins(settings, environ={})), timeout=60) as client:
+        client.auth_headers = headers
+        body, _ = wait(client, f"/v1/assessments/{submission_id}")
+    assert body["status"] == "completed" and body["summary"]["scored_windows"] >= 2
+
+    async def attempts() -> int:
+        engine = create_engine(sqlite_url)
+        try:
+            return (await SubmissionStore(engine).get(submission_id)).attempts
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(attempts()) == 2  # the interrupted attempt counts; it ran once more, not twice more
