@@ -32,7 +32,7 @@ def synth(out, patients, clips, seconds, seed, signal, identity_strength, calm, 
         seed=seed, seconds=seconds, signal=signal, identity_strength=identity_strength, distractors=CALM if calm else Distractors()
     )
     written = write_dataset(out, range(patients), clips, config, neutral)
-    (out / "synth.json").write_text(json.dumps({"command": _command(), "config": config.describe(), "patients": patients, "clips": clips}, indent=2) + "\n")
+    (out / "synth.json").write_text(json.dumps({"command": _command(), "config": config.describe(), "patients": patients, "clips": clips, "neutral": neutral}, indent=2) + "\n")
     click.echo(f"wrote {len(written)} clips of {patients} synthetic patients to {out}")
 
 

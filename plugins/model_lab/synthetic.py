@@ -88,6 +88,15 @@ class SynthConfig:
     def describe(self) -> dict:
         return {"generator": "plugins.model_lab.synthetic", "generator_version": GENERATOR_VERSION, **asdict(self)}
 
+    @classmethod
+    def from_description(cls, described: dict) -> SynthConfig:
+        """Inverse of ``describe``; refuses a description from another generator version (its data differs)."""
+        if described["generator_version"] != GENERATOR_VERSION:
+            raise ValueError(f"data from generator {described['generator_version']}, this is {GENERATOR_VERSION}")
+        values = {k: v for k, v in described.items() if k not in ("generator", "generator_version")}
+        distractors = Distractors(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.pop("distractors").items()})
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}, distractors=distractors)
+
 
 def identity(face: Face, patient: int, config: SynthConfig) -> tuple[np.ndarray, float]:
     """A patient's neutral face (468, 3) and expressivity gain, fixed by (seed, patient)."""
@@ -251,6 +260,14 @@ def generate_clip(patient: int, clip: int, config: SynthConfig, neutral: bool = 
 def patient_number(patient_id: str) -> int:
     """Inverse of the ``synth-NNNNN`` naming, so a split of patient ids can be regenerated."""
     return int(patient_id.removeprefix("synth-"))
+
+
+def regenerate(synth: dict, patient_ids: list[str]) -> list[LabelledClip]:
+    """The clips a ``synth.json`` record wrote for ``patient_ids``, without generating anyone else's."""
+    config = SynthConfig.from_description(synth["config"])
+    numbers = [patient_number(p) for p in patient_ids]
+    clips = [generate_clip(p, c, config) for p in numbers for c in range(synth["clips"])]
+    return clips + ([generate_clip(p, 0, config, neutral=True) for p in numbers] if synth.get("neutral", True) else [])
 
 
 def write_dataset(out: str | Path, patients: range, clips: int, config: SynthConfig, neutral: bool) -> list[Path]:

@@ -47,13 +47,15 @@ class Preset:
     max_epochs: int
     patience: int
     halve_every: int  # epochs between learning-rate halvings (Ding et al.'s MultiStepLR)
-    attention_lr_scale: float = 10.0
-    """The spatial-attention branch learns this many times faster. At one rate the main LSTM fits first
-    and attention stays uniform (measured: brow-only signal, 1.05x brow mass ratio at 1x, 5x at 10x)."""
+    attention_lr_scale: float = 1.0
+    """The spatial-attention branch learns this many times faster. At 1x the main LSTM fits first and
+    attention stays near uniform (measured, brow-only signal: brow mass ratio 1.05x at 1x, 5x at 10x),
+    but 10x on the full PSPI data overfitted (held-out macro AUC 0.67 against 0.85 at 1x), so the
+    presets keep 1x and only the explanation sanity checks raise it."""
 
 
 PRESETS = {
-    "default": Preset(lr=1e-3, weight_decay=0.0, batch=32, hidden=64, max_epochs=12, patience=3, halve_every=4),
+    "default": Preset(lr=1e-3, weight_decay=0.0, batch=64, hidden=64, max_epochs=12, patience=3, halve_every=4),
     # The study's reported values (study text): high for Adam on LSTMs, hence the quick halving.
     "paper": Preset(lr=0.025, weight_decay=1e-6, batch=1000, hidden=64, max_epochs=40, patience=6, halve_every=10),
 }

@@ -1,0 +1,117 @@
+"""A 10-second 1280x720 face video through the real HTTP API, in embedded mode and in distributed
+mode (procrastinate on PostgreSQL with one `pain-gateway worker`): wall time from upload to completed,
+the progress seen while polling, and the ratio to the clip's length (x real time).
+
+Distributed mode uses PGW_BENCH_POSTGRES_URL (default: the test database), whose public schema it
+drops and recreates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+CLI = Path(sys.executable).parent / "pain-gateway"
+SECONDS = 10.0
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _token(url: str) -> str:
+    from gateway.db.engine import create_engine
+    from gateway.store import TokenStore
+
+    engine = create_engine(url)
+    secret = (await TokenStore(engine).create("bench", "telehealth"))[1]
+    await engine.dispose()
+    return secret
+
+
+def run(mode: str, video: Path, tmp: Path) -> tuple[float, list[int]]:
+    from gateway.app import create_app
+    from gateway.db.migrate import upgrade
+    from gateway.plugins import build_plugins
+    from gateway.settings import Settings
+
+    worker = None
+    if mode == "embedded":
+        url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+        settings = Settings(database_url=url, data_dir=str(tmp / "data-embedded"))
+        upgrade(url)
+    else:
+        from bench_workers import URL, reset
+
+        url = URL
+        reset(url)
+        settings = Settings(database_url=url, job_engine="procrastinate", data_dir=str(tmp / "data-distributed"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")}
+        env |= {"PAIN_GATEWAY_DATABASE_URL": url, "PAIN_GATEWAY_JOB_ENGINE": "procrastinate",
+                "PAIN_GATEWAY_DATA_DIR": settings.data_dir, "PAIN_GATEWAY_LOG_LEVEL": "warning"}
+        worker = subprocess.Popen([str(CLI), "worker", "--concurrency", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    token = asyncio.run(_token(url))
+    port = _port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, build_plugins(settings, environ={})), host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    headers = {"Authorization": f"Bearer {token}"}
+    metadata = json.dumps({"patient": {"reference": "Patient/bench"}, "captured_at": "2026-11-23T10:00:00Z"})
+    progress = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+        started = time.perf_counter()
+        with video.open("rb") as handle:
+            response = client.post("/v1/assessments", files={"video": (video.name, handle, "video/mp4")}, data={"metadata": metadata}, headers=headers)
+        response.raise_for_status()
+        while True:
+            body = client.get(response.headers["location"], headers=headers).json()
+            if not progress or progress[-1] != body["progress"]:
+                progress.append(body["progress"])
+            if body["status"] in ("completed", "failed"):
+                break
+            time.sleep(0.25)
+        elapsed = time.perf_counter() - started
+    server.should_exit = True
+    thread.join()
+    if worker is not None:
+        worker.terminate()
+        worker.wait()
+    if body["status"] != "completed":
+        raise SystemExit(f"{mode}: {body['status']}: {body.get('error')}")
+    return elapsed, progress
+
+
+def main() -> None:
+    from gateway.log import configure_logging
+    from support.videos import face_video
+
+    configure_logging("json", "warning")
+    tmp = Path(tempfile.mkdtemp())
+    video = face_video(tmp / "visit.mp4", seconds=SECONDS, size=(1280, 720))
+    print(f"{SECONDS:g}-second 1280x720 face video through the HTTP API (cold worker: includes loading MediaPipe and torch)")
+    for mode in ("embedded", "distributed"):
+        elapsed, progress = run(mode, video, tmp)
+        print(f"  {mode:<11}: completed in {elapsed:5.1f} s ({SECONDS / elapsed:.2f}x real time); progress seen: {progress}")
+
+
+if __name__ == "__main__":
+    main()
