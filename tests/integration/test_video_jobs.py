@@ -166,3 +166,24 @@ def test_work_interrupted_by_a_crash_resumes_on_restart(sqlite_url, tmp_path, vi
             await engine.dispose()
 
     assert asyncio.run(attempts()) == 2  # the interrupted attempt counts; it ran once more, not twice more
+
+
+def test_a_killed_embedded_worker_process_is_replaced_and_the_job_completes_once(video_api, videos):
+    import multiprocessing
+    import os
+    import signal
+
+    response = post_video(video_api, videos["face"])
+    location = response.headers["location"]
+    deadline = time.monotonic() + 60
+    while video_api.get(location, headers=video_api.auth_headers("telehealth")).json()["status"] != "extracting":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    workers = multiprocessing.active_children()
+    assert workers, "the embedded engine scores in child processes"
+    for child in workers:
+        os.kill(child.pid, signal.SIGKILL)
+    body, _ = wait(video_api, location)
+    assert body["status"] == "completed", body
+    fhir = video_api.get(body["links"]["fhir"], headers=video_api.auth_headers("integrator"))
+    assert fhir.status_code == 200
