@@ -22,7 +22,9 @@ from gateway.jobs.distributed import DistributedJobs
 from gateway.jobs.embedded import EmbeddedJobs
 from gateway.jobs.state import SubmissionStore
 from gateway.plugins import Plugins, build_plugins
+from gateway.baselines import BaselineStore
 from gateway.routes import assessments, system
+from gateway.routes import baselines as baselines_routes
 from gateway.settings import Settings
 from gateway.store import AssessmentStore, TokenStore
 
@@ -68,7 +70,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> Litestar:
         4x slower (benchmarks/bench_api.py)."""
         gc.freeze()
 
-    store, tokens, submissions = AssessmentStore(engine), TokenStore(engine), SubmissionStore(engine)
+    store, tokens, submissions, baselines = AssessmentStore(engine), TokenStore(engine), SubmissionStore(engine), BaselineStore(engine)
     jobs = DistributedJobs(plugins) if settings.job_engine == "procrastinate" else EmbeddedJobs(plugins, engine)
 
     async def provide_store() -> AssessmentStore:
@@ -83,14 +85,18 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> Litestar:
     async def provide_jobs() -> EmbeddedJobs | DistributedJobs:
         return jobs
 
+    async def provide_baselines() -> BaselineStore:
+        return baselines
+
     return Litestar(
-        route_handlers=[*assessments.ROUTES, system.health, system.ready, system.model_card, system.plugin_list, *plugins.routes],
+        route_handlers=[*assessments.ROUTES, baselines_routes.put_baseline, system.health, system.ready, system.model_card, system.plugin_list, *plugins.routes],
         state=State({"tokens": tokens}),
         dependencies={
             "store": Provide(provide_store),
             "plugins": Provide(provide_plugins),
             "submissions": Provide(provide_submissions),
             "jobs": Provide(provide_jobs),
+            "baselines": Provide(provide_baselines),
         },
         middleware=[request_id_middleware, DefineMiddleware(BearerTokenMiddleware, exclude_from_auth_key="exclude_from_auth")],
         guards=[role_guard],

@@ -86,6 +86,7 @@ class Windows:
 
     spans: list[WindowSpan]
     data: np.ndarray  # (n_scorable, 30, 468, 2) float32
+    baseline: np.ndarray | None = None  # (468, 2) the patient's normalised neutral face, when stored
 
     @property
     def scorable(self) -> list[WindowSpan]:
@@ -99,6 +100,7 @@ class ModelOutput:
     probabilities: np.ndarray  # (n, 3) rows sum to 1, order LEVELS
     alpha: np.ndarray  # (n, 30, 468) spatial attention per frame
     beta: np.ndarray  # (n, 30) temporal attention
+    personalised: bool = False  # the model used ``Windows.baseline``
 
 
 class ModelInfo(msgspec.Struct, frozen=True):
@@ -188,6 +190,7 @@ class Assessment(msgspec.Struct, frozen=True, kw_only=True):
     summary: Summary
     explanations: list[Explanation] = msgspec.field(default_factory=list)
     quality: Quality | None = None
+    personalised: bool = False
     ai_asserted: bool = True
     disclaimer: str = SYNTHETIC_DISCLAIMER
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -48,13 +48,16 @@ def content_id(clip: LandmarkClip, model_sha256: str) -> str:
     return str(uuid.uuid5(ASSESSMENT_NAMESPACE, digest.hexdigest()))
 
 
-def score_clip(clip: LandmarkClip, plugins: Plugins, *, assessment_id: str | None = None, render: bool = True) -> Scored:
-    """Score a clip. Background jobs pass their submission's id and render outputs as separate jobs."""
+def score_clip(
+    clip: LandmarkClip, plugins: Plugins, *, assessment_id: str | None = None, render: bool = True, baseline: np.ndarray | None = None,
+) -> Scored:
+    """Score a clip. Background jobs pass their submission's id and render outputs as separate jobs;
+    ``baseline`` is the patient's stored neutral face (``gateway.baselines``), if any."""
     started = time.perf_counter()
     settings = plugins.settings
     check_clip(clip)
     model = plugins.model()
-    windows = prepare(clip, stride_s=settings.window_stride_s, max_gap_frames=settings.max_gap_frames)
+    windows = replace(prepare(clip, stride_s=settings.window_stride_s, max_gap_frames=settings.max_gap_frames), baseline=baseline)
 
     model_started = time.perf_counter()
     output = model.predict(windows)
@@ -96,6 +99,7 @@ def score_clip(clip: LandmarkClip, plugins: Plugins, *, assessment_id: str | Non
         summary=summarise(results, settings.sustained_windows),
         explanations=explanations,
         quality=quality(clip.points, clip.image_size),
+        personalised=output.personalised,
         disclaimer=model.info.disclaimer,
     )
     documents, errors = render_outputs(assessment, plugins) if render else ({}, {})

@@ -62,6 +62,17 @@ class SubmissionRow(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class BaselineRow(Base):
+    """A patient's neutral face (468 x 2, normalised) for personalised scoring."""
+
+    __tablename__ = "patient_baselines"
+
+    patient_key: Mapped[str] = mapped_column(String(520), primary_key=True)
+    reference: Mapped[list] = mapped_column(JSON)
+    frames: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class TokenRow(Base):
     __tablename__ = "api_tokens"
 

@@ -11,6 +11,7 @@ import asyncio
 import shutil
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -18,6 +19,7 @@ import numpy as np
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.baselines import BaselineStore
 from gateway.contracts import CaptureRequest
 from gateway.domain import InputError, LandmarkClip
 from gateway.jobs.state import SubmissionStore
@@ -99,7 +101,8 @@ async def process(ctx: JobContext, submission_id: str) -> str:
         if not settings.retain_video:
             _remove_uploads(request)
         await submissions.advance(submission_id, "scoring", EXTRACTION_SHARE + 5)
-        scored = await asyncio.to_thread(score_clip, clip, ctx.plugins, assessment_id=submission_id, render=False)
+        baseline = await BaselineStore(ctx.engine).get(clip.patient)
+        scored = await asyncio.to_thread(partial(score_clip, clip, ctx.plugins, assessment_id=submission_id, render=False, baseline=baseline))
         outputs = list(ctx.plugins.outputs)
 
         async def deliver_next(connection: AsyncConnection) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -13,13 +14,14 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath
 
+from gateway.baselines import BaselineStore
 from gateway.contracts import CaptureRequest
 from gateway.domain import Assessment, InputError
 from gateway.jobs.pipeline import JobQueue
 from gateway.jobs.state import Submission, SubmissionStore
 from gateway.plugins import Plugins
 from gateway.problems import problem
-from gateway.scoring import Scored, score_clip
+from gateway.scoring import score_clip
 from gateway.store import AssessmentStore, TokenInfo
 from gateway.uploads import new_upload_dir, receive
 
@@ -28,9 +30,6 @@ READERS = {"integrator", "telehealth", "clinician"}
 IDEMPOTENCY_NAMESPACE = uuid.UUID("0b5a4c1e-6a43-5e36-9d0e-8f1f6c1d2a77")
 
 
-def capture_and_score(submission: CaptureRequest, plugins: Plugins) -> Scored:
-    clip = plugins.capture_source(submission).capture(submission)
-    return score_clip(clip, plugins)
 
 
 def _links(request: Request, assessment_id: str, plugins: Plugins) -> dict[str, str]:
@@ -57,7 +56,7 @@ def _body(assessment_id: str, assessment: Assessment | None, sub: Submission | N
 @post("/v1/assessments", opt={"roles": SUBMITTERS}, tags=["assessments"], status_code=201)
 async def submit(
     request: Request, store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins],
-    submissions: NamedDependency[SubmissionStore], jobs: NamedDependency[JobQueue],
+    submissions: NamedDependency[SubmissionStore], jobs: NamedDependency[JobQueue], baselines: NamedDependency[BaselineStore],
 ) -> Response:
     """Submit keypoints (scored now) or a video (scored by a background job).
 
@@ -78,7 +77,8 @@ async def submit(
             response = await _accept_job(request, submission, source.name, plugins, submissions, jobs)
             accepted = response.status_code == 202
             return response
-        scored = await sync_to_thread(capture_and_score, submission, plugins)
+        clip = await sync_to_thread(source.capture, submission)
+        scored = await sync_to_thread(partial(score_clip, clip, plugins, baseline=await baselines.get(clip.patient)))
     finally:
         if not accepted:
             shutil.rmtree(directory, ignore_errors=True)

@@ -5,7 +5,8 @@ image orientation (x right, y down, z away from the camera). Each field is the d
 468 landmarks at full intensity (FACS 5, or 1 for the binary AU43): a Gaussian fall-off around
 seed landmarks times a direction, so neighbouring skin moves along. Peak sizes follow the recipe
 (AU4 1.1 cm, AU6/7 1.0 cm); the rest are chosen to be visible but smaller. ``|field|`` per landmark is
-the ground-truth mask of where a signal lives, used by the explanation sanity checks.
+the ground-truth mask of where a signal lives, used by the explanation sanity checks. Fields: the
+PSPI action units (AU4, AU6/7, AU9/10, AU43), then smile (AU12), lip stretch (AU20), jaw drop (AU26).
 """
 
 from __future__ import annotations
@@ -28,11 +29,6 @@ CHEEK_RAISE = (117, 346, 50, 280, 101, 330)
 LEVATOR = (48, 278, 64, 294, 98, 327, 129, 358, 0, 37, 267, 39, 269)
 MOUTH_CORNERS = (61, 291)
 LOWER_LIP_CHIN = (14, 17, 84, 314, 87, 317, 178, 402, 18, 200, 199, 175, 152)
-
-FIELDS = ("AU4", "AU6/7", "AU9/10", "AU43", "AU12", "AU20", "AU26")
-"""Pain AUs of PSPI (4, 6/7, 9/10, 43), then smile, lip stretch and jaw drop (talking).
-
-A blink (AU45) uses the AU43 field: it is the same closure, lasting 100-400 ms instead of being held."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +89,7 @@ def load_face() -> Face:
         "AU6/7": _falloff(base, _lower_lids(base) + CHEEK_RAISE, 0.8) * up * 1.0 + 0.25 * lids,
         # Levator labii / nasalis: alae and upper lip up.
         "AU9/10": _falloff(base, LEVATOR, 0.6) * up * 0.8,
-        "AU43": lids,
+        "AU43": lids,  # a blink (AU45) is this closure lasting 100-400 ms instead of being held
         # Zygomaticus: mouth corners up and out.
         "AU12": corners * np.hstack([0.7 * side, -0.7 * np.ones_like(side), np.zeros_like(side)]) * 0.8,
         # Risorius: mouth corners straight out, lips thinner.

@@ -13,7 +13,7 @@ import msgspec
 from gateway.hookspecs import hookimpl
 from plugins.sta_lstm.serving import CheckpointModel
 
-BUNDLED_CHECKPOINT = Path(__file__).with_name("checkpoints") / "sta-lstm-synthetic-0.1"
+BUNDLED_CHECKPOINT = Path(__file__).with_name("checkpoints") / "sta-lstm-synthetic-0.2"
 
 
 class StaLstmSettings(msgspec.Struct):

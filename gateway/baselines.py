@@ -1,0 +1,61 @@
+"""Personalised baselines: a patient's own neutral face, recorded once at rest.
+
+Faces differ more between people than one face differs between rest and pain; a model trained on
+landmarks relative to each patient's neutral face can use it (``Windows.baseline``). The core stores
+the reference and hands it over; whether a model uses it is the model's business
+(``ModelOutput.personalised``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from gateway.db.tables import BaselineRow
+from gateway.domain import InputError, LandmarkClip, PatientRef
+from gateway.landmarks import normalise_frames
+
+
+def patient_key(patient: PatientRef) -> str:
+    return f"ref:{patient.reference}" if patient.reference else f"id:{patient.system}|{patient.value}"
+
+
+def neutral_reference(frames: np.ndarray) -> np.ndarray:
+    """(468, 2) mean of normalised frames (any leading axes); frames without a face are ignored."""
+    frames = np.asarray(frames, dtype=np.float64)
+    flat = frames.reshape(-1, *frames.shape[-2:])
+    flat = flat[np.isfinite(flat).all(axis=(1, 2))]
+    if len(flat) == 0:
+        raise InputError("frames", "the neutral clip has no frame with a face")
+    return flat.mean(axis=0)
+
+
+def reference_from_clip(clip: LandmarkClip) -> tuple[np.ndarray, int]:
+    """The neutral reference of a clip and how many face frames it was averaged over."""
+    normalised = normalise_frames(clip.points, clip.image_size)
+    frames = int(np.isfinite(normalised).all(axis=(1, 2)).sum())
+    return neutral_reference(normalised), frames
+
+
+class BaselineStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def put(self, patient: PatientRef, reference: np.ndarray, frames: int) -> datetime:
+        """Store (or replace) the patient's neutral reference."""
+        now = datetime.now(UTC)
+        async with self.sessions() as session:
+            row = await session.get(BaselineRow, patient_key(patient))
+            if row is None:
+                session.add(BaselineRow(patient_key=patient_key(patient), reference=reference.round(6).tolist(), frames=frames, updated_at=now))
+            else:
+                row.reference, row.frames, row.updated_at = reference.round(6).tolist(), frames, now
+            await session.commit()
+        return now
+
+    async def get(self, patient: PatientRef) -> np.ndarray | None:
+        async with self.sessions() as session:
+            row = await session.get(BaselineRow, patient_key(patient))
+        return None if row is None else np.asarray(row.reference, dtype=np.float32)
