@@ -38,7 +38,9 @@ def bootstrap_ci(probs: np.ndarray, labels: np.ndarray, patients: np.ndarray, re
     for _ in range(resamples):
         idx = np.concatenate([members[i] for i in rng.integers(0, len(ids), len(ids))])
         draws.append(classification_metrics(probs[idx], labels[idx]))
-    return {k: [float(np.nanpercentile([d[k] for d in draws], q)) for q in (2.5, 97.5)] for k in draws[0]}
+    values = {k: np.array([d[k] for d in draws]) for k in draws[0]}
+    # A metric undefined in every resample (a level absent from the split) has no interval.
+    return {k: np.nanpercentile(v, [2.5, 97.5]).tolist() if np.isfinite(v).any() else [float("nan")] * 2 for k, v in values.items()}
 
 
 def reliability_plots(out: Path, raw: np.ndarray, calibrated: np.ndarray, labels: np.ndarray, bins: int = 10) -> list[Path]:
