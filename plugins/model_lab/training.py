@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from gateway.baselines import neutral_reference
 from gateway.dataset import LabelledClip, load_dataset
 from gateway.domain import LEVELS
 from gateway.landmarks import ANCHORS
@@ -27,7 +28,7 @@ from plugins.model_lab.model_card import render_model_card
 from plugins.model_lab.windows import Transform, WindowSet, adaptive_strides, normalised, window_set
 from plugins.sta_lstm.checkpoint import save_checkpoint
 from plugins.sta_lstm.network import ARCHITECTURES, sta_lstm_loss
-from plugins.sta_lstm.personal import neutral_reference, personalise
+from plugins.sta_lstm.personal import personalise
 
 LAMBDAS = {"alpha": 1e-3, "beta": 1e-4, "l1": 1e-7}
 """λα pushes time-averaged attention towards uniform (reported because it blurs heat maps); λβ keeps the

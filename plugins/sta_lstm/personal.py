@@ -4,22 +4,13 @@ Why: faces differ more between people than one face differs between rest and pai
 mistake a heavy brow or narrow eyes for pain. Subtracting the patient's neutral face (from a clip
 recorded at rest) and adding a fixed population template leaves mostly expression. A checkpoint
 trained this way stores the template (``manifest["personalisation"]["template"]``) and must be fed
-personalised windows; one trained without it must not.
+personalised windows; one trained without it must not. The patient's reference is
+``gateway.baselines.neutral_reference`` of a neutral clip, stored by ``PUT /v1/patients/baseline``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-
-def neutral_reference(frames: np.ndarray) -> np.ndarray:
-    """(468, 2) mean of a neutral clip's normalised frames or windows (any leading axes; NaN frames ignored)."""
-    frames = np.asarray(frames, dtype=np.float64)
-    flat = frames.reshape(-1, *frames.shape[-2:])
-    flat = flat[np.isfinite(flat).all(axis=(1, 2))]
-    if len(flat) == 0:
-        raise ValueError("the neutral clip has no frame with a face")
-    return flat.mean(axis=0)
 
 
 def personalise(data: np.ndarray, reference: np.ndarray, template: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ import numpy as np
 
 from gateway.domain import LANDMARK_COUNT, LEVELS, WINDOW_FRAMES, ModelInfo, ModelOutput, Windows
 from plugins.sta_lstm.checkpoint import load_checkpoint, read_manifest, read_model_card
+from plugins.sta_lstm.personal import personalise
 
 
 class CheckpointModel:
@@ -33,7 +34,7 @@ class CheckpointModel:
             name=m["name"],
             training_data=m["training_data"],
             metrics=m["metrics"],
-            model_card_url=None,
+            model_card_url=f"/v1/models/{m['model_id']}/card",
         )
 
     @property
@@ -67,5 +68,9 @@ class CheckpointModel:
             )
         from plugins.sta_lstm.network import infer
 
+        template = self.personal_template
+        if template is not None:  # trained on landmarks relative to each patient's neutral face
+            data = personalise(data, template if windows.baseline is None else windows.baseline, template)
         probabilities, alpha, beta = infer(self._loaded(), data)
-        return ModelOutput(probabilities=probabilities, alpha=alpha, beta=beta)
+        return ModelOutput(probabilities=probabilities, alpha=alpha, beta=beta,
+                           personalised=template is not None and windows.baseline is not None)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from gateway.baselines import neutral_reference
 from gateway.dataset import load_dataset
 from gateway.domain import Windows
 from plugins.model_lab.commands import evaluate, synth, train
@@ -19,7 +20,7 @@ from plugins.plain_lstm import PlainLstmSettings
 from plugins.plain_lstm import register_models as register_plain
 from plugins.sta_lstm import StaLstmModel, StaLstmSettings
 from plugins.sta_lstm.checkpoint import load_checkpoint
-from plugins.sta_lstm.personal import neutral_reference, personalise
+from plugins.sta_lstm.personal import personalise
 
 QUICK = Preset(lr=3e-3, weight_decay=0.0, batch=32, hidden=8, max_epochs=2, patience=1, halve_every=10)
 
@@ -132,6 +133,13 @@ def test_train_then_evaluate_commands_produce_a_servable_documented_checkpoint(d
     probs = served.predict(Windows(spans=[], data=windows.data()[:4])).probabilities
     logits = net(torch.from_numpy(windows.data()[:4]))[0] * net.temperature
     np.testing.assert_allclose(probs, torch.softmax(logits / net.temperature, -1).detach().numpy(), atol=1e-5)
+
+    # A patient's stored neutral face is applied by a personalised checkpoint, and reported as used.
+    baseline = neutral_reference(windows.data()[-1:]) + 0.01  # another face than the template
+    output = served.predict(Windows(spans=[], data=windows.data()[:4], baseline=baseline))
+    relative = torch.from_numpy(personalise(windows.data()[:4], baseline, served.personal_template))
+    np.testing.assert_allclose(output.probabilities, torch.softmax(net(relative)[0], -1).detach().numpy(), atol=1e-5)
+    assert output.personalised and not served.predict(Windows(spans=[], data=windows.data()[:4])).personalised
 
 
 def test_plain_lstm_plugin_serves_only_a_configured_checkpoint(dataset, tmp_path):
