@@ -122,7 +122,8 @@ def test_bundled_checkpoint_is_small_and_described():
 def test_model_satisfies_contract_and_reports_info(bundled):
     assert isinstance(bundled, PainModel)
     info = bundled.info
-    assert info.model_id == "sta-lstm-synthetic" and len(info.sha256) == 64 and info.model_card_url is None
+    assert info.model_id == "sta-lstm-synthetic" and len(info.sha256) == 64
+    assert info.model_card_url == "/v1/models/sta-lstm-synthetic/card"  # where the FHIR Device points
     assert "synthetic" in info.training_data.lower()
     assert "not clinically validated" in bundled.model_card()
 
