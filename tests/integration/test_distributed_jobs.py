@@ -111,3 +111,34 @@ def test_a_killed_worker_does_not_lose_or_duplicate_the_assessment(distributed, 
     body = poll(distributed, location, lambda b: b["status"] in ("completed", "failed"), timeout_s=240)
     assert body["status"] == "completed", body
     assert counts(postgres_url, body["id"]) == {"assessments": 1, "outputs": 1, "attempts": 2}
+
+
+def test_the_job_is_enqueued_in_the_submission_transaction(postgres_url, tmp_path):
+    """Either the submission and its job both exist, or neither: no accepted upload without a job."""
+    from gateway.contracts import CaptureRequest
+    from gateway.jobs.distributed import DistributedJobs
+    from gateway.jobs.state import SubmissionStore
+
+    asyncio.run(apply_schema(postgres_url))
+    settings = Settings(database_url=postgres_url, job_engine="procrastinate", data_dir=str(tmp_path))
+    jobs = DistributedJobs(build_plugins(settings, environ={}))
+    record = CaptureRequest("multipart/form-data", fields={"metadata": METADATA}).as_record()
+
+    async def scenario():
+        async with jobs.app.open_async():
+            store = SubmissionStore((await jobs.context()).engine)
+
+            async def enqueue_then_fail(connection, submission_id):
+                await jobs.enqueue_processing(connection, submission_id)
+                raise RuntimeError("the process died between the two writes")
+
+            with pytest.raises(RuntimeError):
+                await store.create("aaaaaaaa-0000-4000-8000-000000000001", "video_upload", record, None, enqueue_then_fail)
+            await store.create("aaaaaaaa-0000-4000-8000-000000000002", "video_upload", record, None, jobs.enqueue_processing)
+            await jobs.stop()
+
+    asyncio.run(scenario())
+    with psycopg.connect(conninfo(postgres_url)) as conn:
+        submissions = [r[0] for r in conn.execute("select id from submissions")]
+        job_args = [r[0]["submission_id"] for r in conn.execute("select args from procrastinate_jobs where task_name = 'pain_gateway.process'")]
+    assert submissions == job_args == ["aaaaaaaa-0000-4000-8000-000000000002"]
