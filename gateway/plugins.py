@@ -136,6 +136,8 @@ def build_plugins(
 
 
 def _label(obj: Any) -> str:
+    if hasattr(obj, "paths"):  # a Litestar route handler
+        return ", ".join(sorted(obj.paths))
     info = getattr(obj, "info", None)
     return str(getattr(obj, "name", None) or getattr(info, "model_id", None) or getattr(obj, "__name__", type(obj).__name__))
 

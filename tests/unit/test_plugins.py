@@ -206,6 +206,7 @@ def test_builtin_plugins_come_through_the_entry_point_group(plugins):
     assert {"keypoint_upload", "sta_lstm", "attention_regions", "fhir_observation"} <= set(statuses)
     assert all(s.status == "loaded" and s.source.startswith("entry point") for s in statuses.values()), statuses
     assert "sta-lstm-synthetic" in plugins.models and "fhir" in plugins.outputs
+    assert {"/fhir/Observation", "/fhir/metadata"} <= set(statuses["fhir_observation"].provides)
 
 
 def test_a_failing_plugin_is_reported_and_registers_nothing(sqlite_url):
