@@ -1,7 +1,7 @@
 """Embedded job engine: no extra service, any database, CPU work in a process pool.
 
 The database is the queue: queued submissions and empty output rows are the pending jobs, so a crash
-or restart loses nothing — on start every unfinished submission goes back to the queue. Processing
+or restart loses nothing — on start every interrupted submission goes back to the queue. Processing
 runs in ``workers`` spawned processes (each builds its own plugins once, as a distributed worker
 would); deliveries are light and run on the gateway's event loop.
 """
@@ -91,7 +91,7 @@ class EmbeddedJobs:
 
     async def _run(self) -> None:
         submissions = self.context.submissions
-        for submission_id in await submissions.unfinished():  # nothing of ours runs yet: all were interrupted
+        for submission_id in await submissions.stalled(0):  # nothing of ours runs yet: these were interrupted
             await submissions.requeue_or_fail(submission_id, "interrupted by a gateway restart", self.settings.max_attempts)
         while True:
             try:

@@ -164,11 +164,6 @@ class SubmissionStore:
             )
             return list(rows)
 
-    async def unfinished(self) -> list[str]:
-        async with self.sessions() as session:
-            rows = await session.scalars(select(SubmissionRow.id).where(SubmissionRow.status.not_in(TERMINAL)))
-            return list(rows)
-
     async def retry(self, submission_id: str, enqueue: Enqueue) -> Submission | None:
         """Run a failed submission again from the start (``POST /v1/assessments/{id}/retry``)."""
         now = datetime.now(UTC)
