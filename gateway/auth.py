@@ -38,7 +38,8 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
 def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     if handler.opt.get("public"):
         return
-    if connection.url.path.startswith(SCHEMA_PATH):  # the API description holds no patient data
+    path = connection.url.path
+    if path == SCHEMA_PATH or path.startswith(SCHEMA_PATH + "/"):  # the API description holds no patient data
         return
     token: TokenInfo = connection.user
     allowed = set(handler.opt.get("roles", ())) | {"admin"}

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from gateway.db.tables import BaselineRow
@@ -46,13 +48,18 @@ class BaselineStore:
     async def put(self, patient: PatientRef, reference: np.ndarray, frames: int) -> datetime:
         """Store (or replace) the patient's neutral reference."""
         now = datetime.now(UTC)
+        values = {"reference": reference.round(6).tolist(), "frames": frames, "updated_at": now}
+        key = patient_key(patient)
         async with self.sessions() as session:
-            row = await session.get(BaselineRow, patient_key(patient))
-            if row is None:
-                session.add(BaselineRow(patient_key=patient_key(patient), reference=reference.round(6).tolist(), frames=frames, updated_at=now))
-            else:
-                row.reference, row.frames, row.updated_at = reference.round(6).tolist(), frames, now
-            await session.commit()
+            updated = await session.execute(update(BaselineRow).where(BaselineRow.patient_key == key).values(**values))
+            if updated.rowcount == 0:
+                session.add(BaselineRow(patient_key=key, **values))
+            try:
+                await session.commit()
+            except IntegrityError:  # a concurrent first PUT for this patient inserted it: update instead
+                await session.rollback()
+                await session.execute(update(BaselineRow).where(BaselineRow.patient_key == key).values(**values))
+                await session.commit()
         return now
 
     async def get(self, patient: PatientRef) -> np.ndarray | None:

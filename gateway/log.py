@@ -29,9 +29,11 @@ _PATIENT_REFERENCE = re.compile(r"Patient/[A-Za-z0-9\-.]{1,64}")
 
 
 def _scrub(value: Any, depth: int = 0) -> Any:
-    if isinstance(value, Mapping) and depth < 5:
+    if isinstance(value, (Mapping, list, tuple)) and depth >= 5:
+        return REDACTED  # too deep to inspect cheaply: assume the worst
+    if isinstance(value, Mapping):
         return {k: REDACTED if str(k).lower() in SENSITIVE_KEYS else _scrub(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) and depth < 5:
+    if isinstance(value, (list, tuple)):
         return [_scrub(v, depth + 1) for v in value[:20]]
     if isinstance(value, str):
         return _PATIENT_REFERENCE.sub("Patient/" + REDACTED, value)

@@ -62,6 +62,8 @@ def score_clip(
     model_started = time.perf_counter()
     output = model.predict(windows)
     model_s = time.perf_counter() - model_started
+    if len(output.probabilities) != len(windows.data):
+        raise ValueError(f"model {model.info.model_id} returned {len(output.probabilities)} results for {len(windows.data)} windows")
 
     rows = iter(output.probabilities)
     results = []

@@ -1,7 +1,7 @@
 """Assessment and token persistence behind small async interfaces.
 
-An assessment and all its rendered outputs are written in one transaction: a reader never sees an
-assessment without its FHIR document, and a failure leaves nothing behind.
+An assessment and its outputs (rendered, or pending rows for delivery jobs) are written in one
+transaction: a failure leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -71,16 +71,16 @@ class AssessmentStore:
                     document=msgspec.to_builtins(a),
                 )
             )
-            await session.flush()
-            for name, doc in scored.documents.items():
-                session.add(OutputRow(assessment_id=a.id, output=name, media_type=doc.media_type, body=doc.body, created_at=a.created_at))
-            for name, error in scored.output_errors.items():
-                session.add(OutputRow(assessment_id=a.id, output=name, media_type="", body=None, error=error, created_at=a.created_at))
-            for name in pending:
-                session.add(OutputRow(assessment_id=a.id, output=name, media_type="", body=None, created_at=a.created_at))
             try:
+                await session.flush()  # the assessment row first: the outputs reference it
+                for name, doc in scored.documents.items():
+                    session.add(OutputRow(assessment_id=a.id, output=name, media_type=doc.media_type, body=doc.body, created_at=a.created_at))
+                for name, error in scored.output_errors.items():
+                    session.add(OutputRow(assessment_id=a.id, output=name, media_type="", body=None, error=error, created_at=a.created_at))
+                for name in pending:
+                    session.add(OutputRow(assessment_id=a.id, output=name, media_type="", body=None, created_at=a.created_at))
+                await session.flush()
                 if then is not None:
-                    await session.flush()
                     await then(await session.connection())
                 await session.commit()
             except IntegrityError:  # a concurrent identical submission won the race

@@ -36,6 +36,10 @@ class _Parts:
         self._name = ""
         self._buffer = bytearray()
         self._file = None
+        self.complete = False
+
+    def on_end(self) -> None:
+        self.complete = True
 
     def on_part_begin(self) -> None:
         self._headers, self._buffer, self._file = {}, bytearray(), None
@@ -114,7 +118,7 @@ async def receive(request: Request, directory: Path, max_bytes: int) -> CaptureR
         parts = _Parts(directory)
         parser = MultipartParser(options[b"boundary"], callbacks={name: getattr(parts, name) for name in (
             "on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_headers_finished",
-            "on_part_data", "on_part_end")})
+            "on_part_data", "on_part_end", "on_end")})
         try:
             async for chunk in request.stream():
                 total += len(chunk)
@@ -124,6 +128,8 @@ async def receive(request: Request, directory: Path, max_bytes: int) -> CaptureR
             parser.finalize()
         finally:
             parts.close()
+        if not parts.complete:  # python-multipart's finalize() does not check for the closing boundary
+            raise InputError("body", "the multipart body ends before its closing boundary (upload cut short); send it again")
         return CaptureRequest(media_type_text, fields=parts.fields, files=parts.files)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)

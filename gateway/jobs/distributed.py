@@ -32,6 +32,10 @@ async def _driver_connection(connection: AsyncConnection):
     return raw.driver_connection
 
 
+class StillRunning(Exception):
+    """The submission is held by a worker whose heartbeat is still fresh."""
+
+
 class DistributedJobs:
     def __init__(self, plugins: Plugins) -> None:
         self.plugins = plugins
@@ -39,10 +43,15 @@ class DistributedJobs:
         self.app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(settings.database_url)))
         self._context: JobContext | None = None
         retry = procrastinate.RetryStrategy(max_attempts=settings.max_attempts, exponential_wait=2)
+        # a duplicate trigger while another worker still holds the submission: look again later
+        recheck = procrastinate.RetryStrategy(max_attempts=100, wait=int(settings.stalled_after_s), retry_exceptions={StillRunning})
 
-        @self.app.task(name="pain_gateway.process", queue=CPU_QUEUE)
+        @self.app.task(name="pain_gateway.process", queue=CPU_QUEUE, retry=recheck)
         async def process_task(submission_id: str) -> str:
-            return await process(await self.context(), submission_id)
+            status = await process(await self.context(), submission_id)
+            if status == "running":
+                raise StillRunning(submission_id)
+            return status
 
         @self.app.task(name="pain_gateway.deliver", queue=IO_QUEUE, retry=retry)
         async def deliver_task(submission_id: str, output: str) -> None:

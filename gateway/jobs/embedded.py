@@ -67,6 +67,7 @@ class EmbeddedJobs:
         self._delivering: set[tuple[str, str]] = set()
         self._pool: ProcessPoolExecutor | None = None
         self._task: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()  # keep references: the loop holds tasks only weakly
 
     async def enqueue_processing(self, connection: AsyncConnection | None, submission_id: str) -> None:
         self._wake.set()
@@ -104,31 +105,43 @@ class EmbeddedJobs:
                 pass
             self._wake.clear()
 
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def _schedule(self) -> None:
         loop = asyncio.get_running_loop()
+        submissions = self.context.submissions
+        for submission_id in await submissions.stalled(self.settings.stalled_after_s):
+            if submission_id not in self._running:  # held by a process of another gateway that died
+                await submissions.requeue_or_fail(submission_id, "its worker stopped responding", self.settings.max_attempts)
         free = self.settings.workers - len(self._running)
         for submission_id in await self.context.submissions.queued(limit=self.settings.workers * 2):
             if free <= 0:
                 break
             if submission_id in self._running:
                 continue
-            future = loop.run_in_executor(self._pool, _process_in_worker, self.settings, submission_id)
+            pool = self._pool
+            future = loop.run_in_executor(pool, _process_in_worker, self.settings, submission_id)
             self._running[submission_id] = future
-            future.add_done_callback(lambda f, sid=submission_id: self._finished(sid, f))
+            future.add_done_callback(lambda f, sid=submission_id, pool=pool: self._finished(sid, f, pool))
             free -= 1
         for pair in await self.context.assessments.pending_outputs():
             if pair not in self._delivering:
                 self._delivering.add(pair)
-                asyncio.create_task(self._deliver(*pair))
+                self._spawn(self._deliver(*pair))
 
-    def _finished(self, submission_id: str, future: asyncio.Future) -> None:
+    def _finished(self, submission_id: str, future: asyncio.Future, pool: ProcessPoolExecutor) -> None:
         self._running.pop(submission_id, None)
         self._wake.set()
         error = future.exception() if not future.cancelled() else None
-        if isinstance(error, BrokenProcessPool):  # a worker died (OOM killer, SIGKILL): replace the pool
+        if isinstance(error, BrokenProcessPool):  # a worker died (OOM killer, SIGKILL): replace the pool once
             log.error("job_worker_died", submission_id=submission_id)
-            self._pool = self._new_pool()
-            asyncio.create_task(self.context.submissions.requeue_or_fail(submission_id, "worker process died", self.settings.max_attempts))
+            if pool is self._pool:
+                self._pool = self._new_pool()
+                pool.shutdown(wait=False, cancel_futures=True)
+            self._spawn(self.context.submissions.requeue_or_fail(submission_id, "worker process died", self.settings.max_attempts))
         elif error is not None:
             log.error("job_crashed", submission_id=submission_id, error=f"{type(error).__name__}: {error}")
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway.baselines import BaselineStore
 from gateway.contracts import CaptureRequest
 from gateway.domain import InputError, LandmarkClip
-from gateway.jobs.state import SubmissionStore
+from gateway.jobs.state import ACTIVE, SubmissionStore
 from gateway.plugins import Plugins
 from gateway.scoring import score_clip
 from gateway.store import AssessmentStore
@@ -79,9 +79,10 @@ def _remove_uploads(request: CaptureRequest) -> None:
 async def process(ctx: JobContext, submission_id: str) -> str:
     """Extract, score and store one submission; returns its status afterwards."""
     settings, submissions = ctx.settings, ctx.submissions
-    sub = await submissions.claim(submission_id, settings.stalled_after_s)
+    sub = await submissions.claim(submission_id, settings.stalled_after_s, settings.max_attempts)
     if sub is None:
-        return "skipped"
+        current = await submissions.get(submission_id)
+        return "running" if current is not None and current.status in ACTIVE[:2] else "skipped"
     log.info("job_started", submission_id=submission_id, attempt=sub.attempts)
     request = CaptureRequest.from_record(sub.request)
     loop = asyncio.get_running_loop()
@@ -95,12 +96,13 @@ async def process(ctx: JobContext, submission_id: str) -> str:
             asyncio.run_coroutine_threadsafe(submissions.advance(submission_id, "extracting", points, expect="extracting"), loop)
 
     try:
-        source = next(s for s in ctx.plugins.capture_sources if s.name == sub.source)
+        source = {s.name: s for s in ctx.plugins.capture_sources}.get(sub.source)
+        if source is None:
+            await submissions.advance(submission_id, "failed", 0, f"capture source {sub.source!r} is not loaded in this worker")
+            return "failed"
         clip = await asyncio.to_thread(source.capture, request, progress)
         _keep_landmarks(clip, landmarks_path(settings.data_dir, submission_id))
-        if not settings.retain_video:
-            _remove_uploads(request)
-        await submissions.advance(submission_id, "scoring", EXTRACTION_SHARE + 5)
+        await submissions.advance(submission_id, "scoring", EXTRACTION_SHARE + 5, expect="extracting")
         baseline = await BaselineStore(ctx.engine).get(clip.patient)
         scored = await asyncio.to_thread(partial(score_clip, clip, ctx.plugins, assessment_id=submission_id, render=False, baseline=baseline))
         outputs = list(ctx.plugins.outputs)
@@ -109,7 +111,10 @@ async def process(ctx: JobContext, submission_id: str) -> str:
             await submissions.advance(submission_id, "delivering", 90, connection=connection)
             await ctx.queue.enqueue_delivery(connection, submission_id, outputs)
 
-        if not await ctx.assessments.add(scored, pending=outputs, then=deliver_next):
+        created = await ctx.assessments.add(scored, pending=outputs, then=deliver_next)
+        if not settings.retain_video:  # only now: until the assessment is stored, a retry needs the video
+            _remove_uploads(request)
+        if not created:
             # an earlier attempt stored the assessment before it died: finish its deliveries
             await submissions.advance(submission_id, "delivering", 90)
             pending = [name for _, name in await ctx.assessments.pending_outputs(submission_id)]
@@ -118,14 +123,11 @@ async def process(ctx: JobContext, submission_id: str) -> str:
         if not outputs:
             await submissions.advance(submission_id, "completed", 100)
         log.info("job_scored", submission_id=submission_id, level=scored.assessment.summary.level)
-        return "delivering"
+        return "delivering" if outputs else "completed"
     except InputError as exc:  # the input itself is unusable: retrying cannot help
         _remove_uploads(request)
         await submissions.advance(submission_id, "failed", sub.progress, f"{exc.field}: {exc.message}")
         log.info("job_failed", submission_id=submission_id, reason=exc.field)
-        return "failed"
-    except StopIteration:
-        await submissions.advance(submission_id, "failed", 0, f"capture source {sub.source!r} is not loaded in this worker")
         return "failed"
     except Exception as exc:
         log.exception("job_error", submission_id=submission_id)

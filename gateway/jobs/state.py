@@ -59,6 +59,12 @@ def _submission(row: SubmissionRow) -> Submission:
 Enqueue = Callable[[AsyncConnection, str], Awaitable[None]]
 
 
+def _stalled(stalled_after_s: float):
+    """Extracting or scoring, with no heartbeat for ``stalled_after_s``: its worker is gone."""
+    stale = datetime.now(UTC) - timedelta(seconds=stalled_after_s)
+    return SubmissionRow.status.in_(ACTIVE[:2]) & (SubmissionRow.heartbeat_at < stale)
+
+
 class SubmissionStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -94,17 +100,22 @@ class SubmissionStore:
             row = await session.scalar(select(SubmissionRow).where(SubmissionRow.idempotency_key == key))
         return None if row is None else _submission(row)
 
-    async def claim(self, submission_id: str, stalled_after_s: float) -> Submission | None:
-        """Take a queued (or stalled) submission for processing; None if it is not ours to run."""
+    async def claim(self, submission_id: str, stalled_after_s: float, max_attempts: int) -> Submission | None:
+        """Take a queued (or stalled) submission for processing; None if it is not ours to run.
+
+        A stalled submission that has used up its attempts (e.g. it kills its worker every time) is
+        failed here instead, so it cannot take workers down forever.
+        """
         now = datetime.now(UTC)
-        stale = now - timedelta(seconds=stalled_after_s)
         async with self.sessions() as session:
+            await session.execute(
+                update(SubmissionRow)
+                .where(SubmissionRow.id == submission_id, _stalled(stalled_after_s), SubmissionRow.attempts >= max_attempts)
+                .values(status="failed", error=f"gave up after {max_attempts} attempts: the worker stopped responding", updated_at=now)
+            )
             result = await session.execute(
                 update(SubmissionRow)
-                .where(
-                    SubmissionRow.id == submission_id,
-                    or_(SubmissionRow.status == "queued", (SubmissionRow.status.in_(ACTIVE[:2])) & (SubmissionRow.heartbeat_at < stale)),
-                )
+                .where(SubmissionRow.id == submission_id, or_(SubmissionRow.status == "queued", _stalled(stalled_after_s)))
                 .values(status="extracting", progress=0, attempts=SubmissionRow.attempts + 1, started_at=now, heartbeat_at=now, updated_at=now, error=None)
             )
             await session.commit()
@@ -138,23 +149,21 @@ class SubmissionStore:
             await session.commit()
 
     async def requeue_or_fail(self, submission_id: str, error: str, max_attempts: int) -> str:
-        """After a failed attempt: back to the queue while attempts remain, else failed with the reason."""
+        """After a failed attempt at extraction or scoring: back to the queue while attempts remain,
+        else failed with the reason. A submission already past scoring is left to its deliveries."""
         sub = await self.get(submission_id)
-        if sub is None or sub.status in TERMINAL:
+        if sub is None or sub.status not in ACTIVE[:2]:
             return sub.status if sub else "missing"
         if sub.attempts >= max_attempts:
-            await self.advance(submission_id, "failed", sub.progress, f"gave up after {sub.attempts} attempts: {error}")
+            await self.advance(submission_id, "failed", sub.progress, f"gave up after {sub.attempts} attempts: {error}", expect=sub.status)
             return "failed"
-        await self.advance(submission_id, "queued", 0, f"attempt {sub.attempts} failed, will retry: {error}")
+        await self.advance(submission_id, "queued", 0, f"attempt {sub.attempts} failed, will retry: {error}", expect=sub.status)
         return "queued"
 
     async def stalled(self, stalled_after_s: float) -> list[str]:
         """Active submissions whose worker stopped sending heartbeats (crashed or killed)."""
-        stale = datetime.now(UTC) - timedelta(seconds=stalled_after_s)
         async with self.sessions() as session:
-            rows = await session.scalars(
-                select(SubmissionRow.id).where(SubmissionRow.status.in_(ACTIVE[:2]), SubmissionRow.heartbeat_at < stale)
-            )
+            rows = await session.scalars(select(SubmissionRow.id).where(_stalled(stalled_after_s)))
             return list(rows)
 
     async def queued(self, limit: int = 100) -> list[str]:

@@ -146,7 +146,7 @@ def test_work_interrupted_by_a_crash_resumes_on_restart(sqlite_url, tmp_path, vi
             return None
 
         sub, _ = await store.create("11111111-2222-4333-8444-555555555555", "video_upload", request.as_record(), None, no_trigger)
-        await store.claim(sub.id, stalled_after_s=60)  # a worker took it ...
+        await store.claim(sub.id, stalled_after_s=60, max_attempts=3)  # a worker took it ...
         await store.advance(sub.id, "extracting", 37)  # ... reported progress, then died
         await engine.dispose()
         return sub.id
@@ -187,3 +187,40 @@ def test_a_killed_embedded_worker_process_is_replaced_and_the_job_completes_once
     assert body["status"] == "completed", body
     fhir = video_api.get(body["links"]["fhir"], headers=video_api.auth_headers("integrator"))
     assert fhir.status_code == 200
+
+
+def test_a_multipart_body_cut_short_is_refused(video_api, videos):
+    boundary = "cut-short-boundary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{METADATA}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"video\"; filename=\"visit.mp4\"\r\n"
+            "Content-Type: video/mp4\r\n\r\n").encode()
+    body = head + videos["face"].read_bytes()  # no closing boundary: the connection dropped mid-upload
+    response = video_api.post("/v1/assessments", content=body, headers={
+        **video_api.auth_headers("telehealth"), "content-type": f"multipart/form-data; boundary={boundary}"})
+    assert response.status_code == 422 and response.json()["field"] == "body"
+    assert leftovers(video_api) == []
+
+
+def test_a_submission_that_keeps_killing_its_worker_is_failed_not_retried_forever(sqlite_url):
+    import asyncio
+
+    from gateway.db.engine import create_engine
+    from gateway.jobs.state import SubmissionStore
+
+    async def scenario():
+        engine = create_engine(sqlite_url)
+        store = SubmissionStore(engine)
+
+        async def no_trigger(connection, submission_id):
+            return None
+
+        sub, _ = await store.create("22222222-2222-4333-8444-555555555555", "video_upload", {"files": {}}, None, no_trigger)
+        for _ in range(3):  # each attempt claims it, then the worker dies without a word
+            assert await store.claim(sub.id, stalled_after_s=0, max_attempts=3) is not None
+        assert await store.claim(sub.id, stalled_after_s=0, max_attempts=3) is None
+        final = await store.get(sub.id)
+        await engine.dispose()
+        return final
+
+    final = asyncio.run(scenario())
+    assert final.status == "failed" and "gave up after 3 attempts" in final.error
