@@ -70,21 +70,28 @@ class DistributedJobs:
         return self._context
 
     async def enqueue_processing(self, connection: AsyncConnection | None, submission_id: str) -> None:
-        task = self.process_task if connection is None else self.process_task.configure(connection=await _driver_connection(connection))
-        await task.defer_async(submission_id=submission_id)
+        driver = None if connection is None else await _driver_connection(connection)
+        await _defer_once(self.process_task.configure(connection=driver, queueing_lock=submission_id), submission_id=submission_id)
 
     async def enqueue_delivery(self, connection: AsyncConnection | None, submission_id: str, outputs: list[str]) -> None:
         driver = None if connection is None else await _driver_connection(connection)
         for output in outputs:
-            task = self.deliver_task.configure(connection=driver, lock=f"{submission_id}:{output}")
-            await task.defer_async(submission_id=submission_id, output=output)
+            lock = f"{submission_id}:{output}"
+            await _defer_once(self.deliver_task.configure(connection=driver, lock=lock, queueing_lock=lock), submission_id=submission_id, output=output)
 
     async def retry_stalled(self) -> None:
-        """Retry jobs of workers that went silent; the submission claim makes the rerun safe."""
-        stalled_after = self.plugins.settings.stalled_after_s
+        """Retry jobs of workers that went silent, and re-trigger submissions left without a job (a crash
+        between a state change and its enqueue). Claims and queueing locks make both safe to repeat."""
+        ctx = await self.context()
+        stalled_after = ctx.settings.stalled_after_s
         for job in await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
             log.warning("job_stalled_retry", job_id=job.id, task=job.task_name)
             await self.app.job_manager.retry_job(job)
+        for submission_id in await ctx.submissions.waiting("queued", stalled_after):
+            await self.enqueue_processing(None, submission_id)
+        for submission_id in await ctx.submissions.waiting("delivering", stalled_after):
+            pending = [name for _, name in await ctx.assessments.pending_outputs(submission_id)]
+            await self.enqueue_delivery(None, submission_id, pending)
 
     async def start(self) -> None:
         await self.app.open_async()
@@ -99,6 +106,14 @@ class DistributedJobs:
             queues=queues, concurrency=concurrency, update_heartbeat_interval=HEARTBEAT_S,
             stalled_worker_timeout=self.plugins.settings.stalled_after_s, install_signal_handlers=True,
         )
+
+
+async def _defer_once(task, **kwargs) -> None:
+    """Defer unless the same job is already waiting (its queueing lock is taken)."""
+    try:
+        await task.defer_async(**kwargs)
+    except procrastinate.exceptions.AlreadyEnqueued:
+        pass
 
 
 async def apply_schema(database_url: str) -> bool:

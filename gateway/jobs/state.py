@@ -166,6 +166,13 @@ class SubmissionStore:
             rows = await session.scalars(select(SubmissionRow.id).where(_stalled(stalled_after_s)))
             return list(rows)
 
+    async def waiting(self, status: str, older_than_s: float) -> list[str]:
+        """Submissions sitting in ``status`` (queued, delivering) untouched for ``older_than_s``."""
+        since = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        async with self.sessions() as session:
+            rows = await session.scalars(select(SubmissionRow.id).where(SubmissionRow.status == status, SubmissionRow.updated_at < since))
+            return list(rows)
+
     async def queued(self, limit: int = 100) -> list[str]:
         async with self.sessions() as session:
             rows = await session.scalars(

@@ -142,3 +142,30 @@ def test_the_job_is_enqueued_in_the_submission_transaction(postgres_url, tmp_pat
         submissions = [r[0] for r in conn.execute("select id from submissions")]
         job_args = [r[0]["submission_id"] for r in conn.execute("select args from procrastinate_jobs where task_name = 'pain_gateway.process'")]
     assert submissions == job_args == ["aaaaaaaa-0000-4000-8000-000000000002"]
+
+
+def test_a_submission_left_without_a_job_is_picked_up(distributed, tmp_path, postgres_url):
+    """A crash between a state change and its enqueue leaves a queued submission and no job: the
+    periodic check re-triggers it."""
+    from gateway.contracts import CaptureRequest, UploadedFile
+    from gateway.db.engine import create_engine
+    from gateway.jobs.state import SubmissionStore
+
+    video = face_video(tmp_path / "orphan.mp4", seconds=2.0, size=(320, 240))
+    record = CaptureRequest("multipart/form-data", fields={"metadata": METADATA},
+                            files={"video": UploadedFile("orphan.mp4", "video/mp4", video)}).as_record()
+
+    async def orphan() -> str:
+        engine = create_engine(postgres_url)
+
+        async def lost_enqueue(connection, submission_id):
+            return None
+
+        sub, _ = await SubmissionStore(engine).create("33333333-2222-4333-8444-555555555555", "video_upload", record, None, lost_enqueue)
+        await engine.dispose()
+        return sub.id
+
+    submission_id = asyncio.run(orphan())
+    distributed.start_worker()
+    body = poll(distributed, f"/v1/assessments/{submission_id}", lambda b: b["status"] in ("completed", "failed"), timeout_s=90)
+    assert body["status"] == "completed", body
