@@ -106,13 +106,13 @@ async def receive(request: Request, directory: Path, max_bytes: int) -> CaptureR
     total = 0
     try:
         if media_type_text != "multipart/form-data":
-            body = bytearray()
+            chunks = []
             async for chunk in request.stream():
                 total += len(chunk)
                 if total > max_bytes:
                     raise _too_large(max_bytes)
-                body += chunk
-            return CaptureRequest(media_type_text, body=bytes(body))
+                chunks.append(chunk)
+            return CaptureRequest(media_type_text, body=b"".join(chunks))
         if b"boundary" not in options:
             raise InputError("content-type", "multipart/form-data needs a boundary parameter")
         parts = _Parts(directory)
