@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import shutil
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from litestar import Request
@@ -18,6 +20,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from gateway.contracts import CaptureRequest, UploadedFile
 from gateway.domain import InputError
+from gateway.settings import Settings
 
 MAX_FIELD_BYTES = 1024 * 1024
 _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,8}$")
@@ -94,6 +97,30 @@ def new_upload_dir(data_dir: str) -> Path:
     directory = Path(data_dir) / "uploads" / uuid.uuid4().hex
     directory.mkdir(parents=True)
     return directory
+
+
+class Upload:
+    """A received submission whose files are removed on leaving the ``received`` block, unless kept."""
+
+    def __init__(self, request: CaptureRequest) -> None:
+        self.request = request
+        self.kept = False
+
+    def keep(self) -> None:
+        """A background job owns the files now; it removes them when done."""
+        self.kept = True
+
+
+@asynccontextmanager
+async def received(request: Request, settings: Settings) -> AsyncIterator[Upload]:
+    """Receive a submission into its own upload directory and clean it up on every path out."""
+    directory = new_upload_dir(settings.data_dir)
+    upload = Upload(await receive(request, directory, settings.max_upload_mb * 1024 * 1024))
+    try:
+        yield upload
+    finally:
+        if not upload.kept:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 async def receive(request: Request, directory: Path, max_bytes: int) -> CaptureRequest:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from functools import partial
 from typing import Any
@@ -23,7 +22,7 @@ from gateway.plugins import Plugins
 from gateway.problems import problem
 from gateway.scoring import score_clip
 from gateway.store import AssessmentStore, TokenInfo
-from gateway.uploads import new_upload_dir, receive
+from gateway.uploads import received
 
 SUBMITTERS = {"integrator", "telehealth"}
 READERS = {"integrator", "telehealth", "clinician"}
@@ -66,22 +65,17 @@ async def submit(
     ``Idempotency-Key`` header makes a retried upload return the same assessment.
     Invalid input: 4xx naming the field, and nothing is stored.
     """
-    settings = plugins.settings
-    directory = new_upload_dir(settings.data_dir)
-    accepted = False
-    try:
-        submission = await receive(request, directory, settings.max_upload_mb * 1024 * 1024)
+    async with received(request, plugins.settings) as upload:
+        submission = upload.request
         source = plugins.capture_source(submission)
         if source.deferred:
             await sync_to_thread(source.check, submission)
             response = await _accept_job(request, submission, source.name, plugins, submissions, jobs)
-            accepted = response.status_code == 202
+            if response.status_code == 202:
+                upload.keep()
             return response
         clip = await sync_to_thread(source.capture, submission)
         scored = await sync_to_thread(partial(score_clip, clip, plugins, baseline=await baselines.get(clip.patient)))
-    finally:
-        if not accepted:
-            shutil.rmtree(directory, ignore_errors=True)
     created = await store.add(scored)
     assessment = scored.assessment if created else await store.get(scored.assessment.id)
     links = _links(request, assessment.id, plugins)

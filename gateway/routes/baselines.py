@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 from litestar import Request, put
 from litestar.concurrency import sync_to_thread
 from litestar.di import NamedDependency
@@ -12,7 +10,7 @@ from gateway.baselines import BaselineStore, reference_from_clip
 from gateway.clip_checks import check_clip
 from gateway.domain import InputError
 from gateway.plugins import Plugins
-from gateway.uploads import new_upload_dir, receive
+from gateway.uploads import received
 
 
 @put("/v1/patients/baseline", opt={"roles": {"integrator", "telehealth", "clinician"}}, tags=["patients"])
@@ -20,17 +18,12 @@ async def put_baseline(request: Request, plugins: NamedDependency[Plugins], base
     """Store the neutral face of a clip recorded with the patient at rest (same forms as keypoint
     submissions). Later assessments of this patient pass it to the model; models trained with
     personalisation use it and say so (``personalised: true``)."""
-    settings = plugins.settings
-    directory = new_upload_dir(settings.data_dir)
-    try:
-        submission = await receive(request, directory, settings.max_upload_mb * 1024 * 1024)
-        source = plugins.capture_source(submission)
+    async with received(request, plugins.settings) as upload:
+        source = plugins.capture_source(upload.request)
         if source.deferred:
             raise InputError("content-type", "send the neutral clip as keypoints (JSON, .npy or .npz), not video")
-        clip = await sync_to_thread(source.capture, submission)
+        clip = await sync_to_thread(source.capture, upload.request)
         check_clip(clip)
         reference, frames = await sync_to_thread(reference_from_clip, clip)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
     updated_at = await baselines.put(clip.patient, reference, frames)
     return {"patient": clip.patient, "frames": frames, "updated_at": updated_at.isoformat()}
