@@ -11,7 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from gateway.domain import Assessment, Explanation, LandmarkClip, ModelInfo, ModelOutput, OutputDocument, Windows
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.domain import (
+    Assessment,
+    AssessmentEvent,
+    DeliveryResult,
+    Explanation,
+    LandmarkClip,
+    ModelInfo,
+    ModelOutput,
+    OutputDocument,
+    Windows,
+)
 
 
 @dataclass(frozen=True)
@@ -93,9 +105,54 @@ class Explainer(Protocol):
 
 @runtime_checkable
 class Output(Protocol):
-    """Renders an assessment into a deliverable document (FHIR Bundle, HL7 message, summary...)."""
+    """Renders an assessment into a document (FHIR Bundle, HL7 message, summary...); never sends it.
+
+    ``render`` is pure and deterministic: the gateway renders when a document is read or sent.
+    """
 
     name: str
     media_type: str
 
     def render(self, assessment: Assessment) -> OutputDocument: ...
+
+
+@dataclass(frozen=True)
+class DeliveryRequest:
+    """One attempt to send one event to one target of a destination.
+
+    ``delivery_id`` is stable across retries (receivers deduplicate on it); ``target`` is what
+    ``Destination.targets`` returned for this event (e.g. a webhook endpoint id, or ``""``);
+    ``document`` is the destination's ``output`` rendered now, and ``assessment`` is None for
+    ``assessment.failed``. ``engine`` lets a destination read its own rows (e.g. endpoint secrets).
+    """
+
+    delivery_id: str
+    destination: str
+    target: str
+    attempt: int
+    event: AssessmentEvent
+    assessment: Assessment | None
+    document: OutputDocument | None
+    engine: AsyncEngine
+
+
+@runtime_checkable
+class Destination(Protocol):
+    """Sends rendered documents somewhere (an EMR's FHIR server, webhook endpoints, an MLLP listener).
+
+    ``output`` names the ``Output`` whose document ``send`` receives (None: the destination builds its
+    own payload from the event). ``targets`` runs inside the transaction that commits the event and
+    says who receives it (``[]``: not interested); each target gets a row in the delivery ledger, and
+    the core retries, backs off and dead-letters by the ``DeliveryResult`` that ``send`` returns.
+    ``send`` must not raise for a receiver's failure: it reports it. ``probe`` backs
+    ``pain-gateway outputs test``: a harmless request that shows the destination is reachable.
+    """
+
+    name: str
+    output: str | None
+
+    async def targets(self, event: AssessmentEvent, connection: AsyncConnection) -> list[str]: ...
+
+    async def send(self, request: DeliveryRequest) -> DeliveryResult: ...
+
+    async def probe(self, engine: AsyncEngine) -> DeliveryResult: ...

@@ -197,9 +197,70 @@ class Assessment(msgspec.Struct, frozen=True, kw_only=True):
 
 @dataclass(frozen=True)
 class OutputDocument:
-    """A rendered output (e.g. a FHIR Bundle) ready to store and deliver."""
+    """A rendered output: bytes in a media type (FHIR JSON, HL7 v2 text, HTML, PDF...).
+
+    Rendering is deterministic and cheap, so documents are rendered when they are served or sent,
+    never stored: what a destination receives always reflects the assessment as it is now.
+    """
 
     output: str
     media_type: str
-    body: dict
+    content: bytes
     meta: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, output: str, media_type: str, body: object, meta: dict[str, str] | None = None) -> OutputDocument:
+        return cls(output, media_type, msgspec.json.encode(body), meta or {})
+
+    def decoded(self) -> object:
+        """The JSON body of a JSON document (FHIR, webhook payloads)."""
+        return msgspec.json.decode(self.content)
+
+
+EVENT_TYPES: tuple[str, ...] = ("assessment.completed", "assessment.failed", "assessment.reviewed")
+"""Domain events the core fires; destinations and ``handle_event`` hooks receive them."""
+
+
+class AssessmentEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """Something happened to an assessment, committed to the database.
+
+    ``id`` is stable (derived from what happened), so a webhook built from it keeps its id across
+    retries. ``error`` is set on ``assessment.failed`` (there is no assessment then).
+    """
+
+    id: str
+    type: str
+    assessment_id: str
+    occurred_at: datetime
+    error: str | None = None
+
+
+DELIVERY_OUTCOMES = ("delivered", "retry", "failed")
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What a destination says about one attempt: delivered, retry later (with why), or failed for good.
+
+    ``status_code`` and ``response_excerpt`` are what the receiver answered (HTTP status, HL7 ACK code);
+    they go to the delivery ledger. ``retry_after_s`` honours a receiver's ``Retry-After``.
+    """
+
+    outcome: str
+    reason: str = ""
+    status_code: int | str | None = None
+    response_excerpt: str = ""
+    retry_after_s: float | None = None
+
+    @classmethod
+    def delivered(cls, status_code: int | str | None = None, response_excerpt: str = "") -> DeliveryResult:
+        return cls("delivered", "", status_code, response_excerpt)
+
+    @classmethod
+    def retry_later(cls, reason: str, status_code: int | str | None = None, response_excerpt: str = "",
+                    retry_after_s: float | None = None) -> DeliveryResult:
+        return cls("retry", reason, status_code, response_excerpt, retry_after_s)
+
+    @classmethod
+    def failed(cls, reason: str, status_code: int | str | None = None, response_excerpt: str = "") -> DeliveryResult:
+        return cls("failed", reason, status_code, response_excerpt)

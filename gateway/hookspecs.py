@@ -1,9 +1,10 @@
 """The plugin contract: every hook a Pain Gateway plugin can implement.
 
-All hooks are *registration* hooks. They fire once, when ``gateway.plugins.build_plugins`` builds the
-plugin manager at start-up (in the API process, the CLI and every worker), and they only hand typed
-objects to a ``register`` callable. The work happens later in those objects' methods, so a plugin's
-heavy imports (torch, mediapipe) can wait until first use.
+All hooks but one are *registration* hooks. They fire once, when ``gateway.plugins.build_plugins``
+builds the plugin manager at start-up (in the API process, the CLI and every worker), and they only
+hand typed objects to a ``register`` callable. The work happens later in those objects' methods, so a
+plugin's heavy imports (torch, mediapipe) can wait until first use. ``handle_event`` is the exception:
+it fires for every domain event, after the transaction that caused it commits.
 
 A plugin is a module (or object) with functions decorated by ``hookimpl``, exposed through the
 ``pain_gateway`` entry-point group — built-in plugins in ``plugins/`` are declared exactly like
@@ -18,7 +19,17 @@ section with ``settings.plugin_config("<plugin name>")`` after declaring it in `
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from gateway.contracts import CaptureSource, Destination, Explainer, Output, PainModel
+    from gateway.domain import AssessmentEvent
+    from gateway.settings import Settings
 
 PROJECT = "pain_gateway"
 
@@ -27,7 +38,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def register_settings(register):
+def register_settings(register: Callable[[str, type], None]) -> None:
     """Declare the plugin's configuration schema.
 
     Fires first, before any other hook, so the values are validated and bound before they are used.
@@ -44,13 +55,13 @@ def register_settings(register):
             timeout_s: float = 5.0
 
         @hookimpl
-        def register_settings(register):
+        def register_settings(register: Callable[[str, type], None]) -> None:
             register("my_webhook", WebhookSettings)
     """
 
 
 @hookspec
-def register_capture_sources(register, settings):
+def register_capture_sources(register: Callable[[CaptureSource], None], settings: Settings) -> None:
     """Register objects that turn a submission into landmarks (``gateway.contracts.CaptureSource``).
 
     Fires once at start-up. When a submission arrives, the first registered source whose
@@ -64,13 +75,13 @@ def register_capture_sources(register, settings):
     Example::
 
         @hookimpl
-        def register_capture_sources(register, settings):
+        def register_capture_sources(register: Callable[[CaptureSource], None], settings: Settings) -> None:
             register(CsvKeypoints())
     """
 
 
 @hookspec
-def register_models(register, settings):
+def register_models(register: Callable[[PainModel], None], settings: Settings) -> None:
     """Register pain models (``gateway.contracts.PainModel``).
 
     Fires once at start-up. ``settings.model`` names the model id that scores submissions; a model is
@@ -81,13 +92,13 @@ def register_models(register, settings):
     Example::
 
         @hookimpl
-        def register_models(register, settings):
+        def register_models(register: Callable[[PainModel], None], settings: Settings) -> None:
             register(MyModel(checkpoint=settings.plugin_config("my_model").checkpoint))
     """
 
 
 @hookspec
-def register_explainers(register, settings):
+def register_explainers(register: Callable[[Explainer], None], settings: Settings) -> None:
     """Register explainers (``gateway.contracts.Explainer``) run on every scored assessment.
 
     Fires once at start-up. Each explainer receives the normalised windows and the model output and
@@ -98,31 +109,32 @@ def register_explainers(register, settings):
     Example::
 
         @hookimpl
-        def register_explainers(register, settings):
+        def register_explainers(register: Callable[[Explainer], None], settings: Settings) -> None:
             register(AttentionRegions())
     """
 
 
 @hookspec
-def register_outputs(register, settings):
+def register_outputs(register: Callable[[Output], None], settings: Settings) -> None:
     """Register outputs (``gateway.contracts.Output``) rendered for every assessment.
 
-    Fires once at start-up. ``render(assessment)`` returns an ``OutputDocument``; the gateway stores it
-    under ``output.name`` so it can be fetched (``GET /v1/assessments/{id}/{name}``) and delivered.
-    An output that raises is recorded as failed for that assessment and never blocks the others.
+    Fires once at start-up. ``render(assessment)`` returns an ``OutputDocument`` (bytes and a media
+    type); the gateway renders it on demand for ``GET /v1/assessments/{id}/{name}`` and for every
+    ``Destination`` whose ``output`` names it. Rendering never sends anything. Two plugins registering
+    the same ``name`` stop start-up.
 
     ``register(output)`` takes an ``Output``; ``settings`` is the validated ``Settings``.
 
     Example::
 
         @hookimpl
-        def register_outputs(register, settings):
+        def register_outputs(register: Callable[[Output], None], settings: Settings) -> None:
             register(CaregiverSummary())
     """
 
 
 @hookspec
-def register_routes(register, settings):
+def register_routes(register: Callable[[Any], None], settings: Settings) -> None:
     """Register Litestar route handlers or controllers mounted on the gateway app.
 
     Fires once when the app is built. Every handler must declare who may call it with
@@ -139,13 +151,13 @@ def register_routes(register, settings):
         async def caregiver_view(assessment_id: str, store: AssessmentStore) -> dict: ...
 
         @hookimpl
-        def register_routes(register, settings):
+        def register_routes(register: Callable[[Any], None], settings: Settings) -> None:
             register(caregiver_view)
     """
 
 
 @hookspec
-def register_commands(register, settings):
+def register_commands(register: Callable[[click.Command], None], settings: Settings) -> None:
     """Add subcommands to the ``pain-gateway`` command line.
 
     Fires when the CLI is asked for a command it does not define itself (or lists its commands).
@@ -160,6 +172,60 @@ def register_commands(register, settings):
             "Train the model on a directory of labelled clips."
 
         @hookimpl
-        def register_commands(register, settings):
+        def register_commands(register: Callable[[click.Command], None], settings: Settings) -> None:
             register(train)
+    """
+
+
+@hookspec
+def register_destinations(register: Callable[[Destination], None], settings: Settings) -> None:
+    """Register destinations (``gateway.contracts.Destination``) that send documents to other systems.
+
+    Fires once at start-up, after outputs. When an event commits, each destination's
+    ``targets(event, connection)`` says who receives it; every target gets a row in the delivery
+    ledger, and a delivery job calls ``send`` with the destination's ``output`` rendered, retrying
+    with backoff on ``DeliveryResult.retry_later`` until the budget is spent (then dead letter).
+    Two plugins registering the same ``name`` stop start-up.
+
+    ``register(destination)`` takes a ``Destination``; ``settings`` is the validated ``Settings``.
+
+    Example::
+
+        class Archive:
+            name, output = "archive", "fhir"
+
+            async def targets(self, event, connection):
+                return [""] if event.type == "assessment.completed" else []
+
+            async def send(self, request):
+                await write_somewhere(request.document.content)
+                return DeliveryResult.delivered()
+
+            async def probe(self, engine):
+                return DeliveryResult.delivered()
+
+        @hookimpl
+        def register_destinations(register, settings):
+            register(Archive())
+    """
+
+
+@hookspec
+def handle_event(event: AssessmentEvent, settings: Settings) -> None:
+    """Observe a domain event (``assessment.completed``, ``assessment.failed``, ``assessment.reviewed``).
+
+    Fires after the transaction that caused the event commits, in the process that committed it
+    (API, embedded worker or distributed worker), once per event. Use it for metrics, logs or
+    caches; it is best effort (a crash right after the commit skips it) and must be quick. Anything
+    that must reach another system goes through a ``Destination``, whose deliveries are written in
+    the same transaction as the event and are never lost. An implementation that raises is logged and
+    does not stop the others.
+
+    ``event`` is a ``gateway.domain.AssessmentEvent``; ``settings`` is the validated ``Settings``.
+
+    Example::
+
+        @hookimpl
+        def handle_event(event, settings):
+            COMPLETED.inc() if event.type == "assessment.completed" else None
     """

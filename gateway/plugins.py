@@ -16,8 +16,8 @@ import pluggy
 import structlog
 
 from gateway import hookspecs
-from gateway.contracts import CaptureRequest, CaptureSource, Explainer, Output, PainModel
-from gateway.domain import InputError
+from gateway.contracts import CaptureRequest, CaptureSource, Destination, Explainer, Output, PainModel
+from gateway.domain import AssessmentEvent, InputError
 from gateway.settings import Settings, SettingsError
 
 log = structlog.get_logger(__name__)
@@ -27,6 +27,7 @@ REGISTRATION_HOOKS = (
     "register_models",
     "register_explainers",
     "register_outputs",
+    "register_destinations",
     "register_routes",
     "register_commands",
 )
@@ -53,8 +54,19 @@ class Plugins:
     models: dict[str, PainModel] = field(default_factory=dict)
     explainers: list[Explainer] = field(default_factory=list)
     outputs: dict[str, Output] = field(default_factory=dict)
+    destinations: dict[str, Destination] = field(default_factory=dict)
     routes: list[Any] = field(default_factory=list)
     commands: list[Any] = field(default_factory=list)
+    event_handlers: list[tuple[str, Callable[..., None], tuple[str, ...]]] = field(default_factory=list)
+
+    def handle_event(self, event: AssessmentEvent) -> None:
+        """Fire the ``handle_event`` hook; one failing observer is logged and never stops the others."""
+        kwargs = {"event": event, "settings": self.settings}
+        for plugin, handler, argnames in self.event_handlers:
+            try:
+                handler(**{arg: kwargs[arg] for arg in argnames})
+            except Exception as exc:
+                log.warning("event_handler_failed", plugin=plugin, event=event.type, error=f"{type(exc).__name__}: {exc}")
 
     def model(self, model_id: str | None = None) -> PainModel:
         model_id = model_id or self.settings.model
@@ -124,15 +136,27 @@ def build_plugins(
 
     sinks: dict[str, Callable[[Any], None]] = {
         "register_capture_sources": registry.capture_sources.append,
-        "register_models": lambda m: registry.models.__setitem__(m.info.model_id, m),
+        "register_models": lambda m: _add_unique(registry.models, m.info.model_id, m, "model"),
         "register_explainers": registry.explainers.append,
-        "register_outputs": lambda o: registry.outputs.__setitem__(o.name, o),
+        "register_outputs": lambda o: _add_unique(registry.outputs, o.name, o, "output"),
+        "register_destinations": lambda d: _add_unique(registry.destinations, d.name, d, "destination"),
         "register_routes": registry.routes.append,
         "register_commands": registry.commands.append,
     }
     for hook in REGISTRATION_HOOKS:
         _call_each(pm, registry, hook, sinks[hook], settings=settings)
+    for destination in registry.destinations.values():
+        if destination.output is not None and destination.output not in registry.outputs:
+            raise SettingsError(f"destination {destination.name!r} sends the {destination.output!r} output, which no loaded plugin registers")
+    registry.event_handlers = [(pm.get_name(impl.plugin), impl.function, tuple(impl.argnames)) for impl in pm.hook.handle_event.get_hookimpls()]
     return registry
+
+
+def _add_unique(registry: dict[str, Any], name: str, obj: Any, kind: str) -> None:
+    """Two plugins claiming one name would make results depend on load order: refuse to start."""
+    if name in registry:
+        raise SettingsError(f"two plugins register the {kind} {name!r}; disable one (PAIN_GATEWAY_DISABLED_PLUGINS)")
+    registry[name] = obj
 
 
 def _label(obj: Any) -> str:
