@@ -1,0 +1,197 @@
+"""Webhook endpoints and their delivery history, in the gateway's database.
+
+Secrets are stored as given (they sign, so they cannot be hashed) and only ever leave this module in
+the create and rotate answers. Delivery rows belong to the core's ledger: this module only reads them
+for the attempt log and puts one back in the queue for a replay.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.db.tables import DeliveryAttemptRow, DeliveryRow, WebhookEndpointRow
+from plugins.webhooks.signing import new_secret
+
+DESTINATION = "webhooks"
+MESSAGE_PREFIX = "msg_"
+
+
+def message_id(delivery_id: str) -> str:
+    """The ``webhook-id``: the ledger row's id, stable across retries and replays."""
+    return MESSAGE_PREFIX + delivery_id
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; they were written in UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    url: str
+    events: list[str]
+    description: str
+    enabled: bool
+    disabled_reason: str | None
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    secret: str
+    previous_secret: str | None
+    previous_secret_expires_at: datetime | None
+
+    def active_secrets(self, now: datetime | None = None) -> list[str]:
+        """The current secret, plus the previous one until its grace period ends."""
+        now = now or datetime.now(UTC)
+        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
+
+    @classmethod
+    def from_row(cls, row: WebhookEndpointRow) -> Endpoint:
+        return cls(
+            id=row.id, url=row.url, events=list(row.events), description=row.description, enabled=row.enabled,
+            disabled_reason=row.disabled_reason, created_by=row.created_by, created_at=_aware(row.created_at),
+            updated_at=_aware(row.updated_at), secret=row.secret, previous_secret=row.previous_secret,
+            previous_secret_expires_at=_aware(row.previous_secret_expires_at),
+        )
+
+
+@dataclass(frozen=True)
+class Attempt:
+    message_id: str
+    delivery_id: str
+    event_type: str
+    assessment_id: str
+    delivery_status: str
+    attempt: int
+    started_at: datetime
+    duration_ms: float
+    outcome: str
+    status_code: str | None
+    response_excerpt: str | None
+    reason: str | None
+
+
+class ReplayRefused(Exception):
+    """The message exists but cannot be queued again now (endpoint disabled, or being sent)."""
+
+
+T = WebhookEndpointRow
+
+
+class EndpointStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def create(self, url: str, events: list[str], description: str, created_by: str | None) -> Endpoint:
+        now = datetime.now(UTC)
+        values = {"id": str(uuid.uuid4()), "url": url, "events": list(events), "description": description, "secret": new_secret(),
+                      "previous_secret": None, "previous_secret_expires_at": None, "enabled": True, "disabled_reason": None,
+                      "created_by": created_by, "created_at": now, "updated_at": now}
+        async with self.engine.begin() as conn:
+            await conn.execute(T.__table__.insert().values(**values))
+        return await self.get(values["id"])
+
+    async def get(self, endpoint_id: str) -> Endpoint | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(T).where(T.id == endpoint_id))).first()
+        return Endpoint.from_row(row) if row else None
+
+    async def list(self) -> list[Endpoint]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(T).order_by(T.created_at, T.id))).all()
+        return [Endpoint.from_row(r) for r in rows]
+
+    async def set_enabled(self, endpoint_id: str, enabled: bool, reason: str | None = None) -> Endpoint | None:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(T).where(T.id == endpoint_id)
+                .values(enabled=enabled, disabled_reason=None if enabled else reason, updated_at=datetime.now(UTC))
+            )
+        return await self.get(endpoint_id) if result.rowcount else None
+
+    async def rotate(self, endpoint_id: str, grace: timedelta) -> Endpoint | None:
+        """A new secret; the current one keeps signing for ``grace`` so receivers can switch."""
+        now = datetime.now(UTC)
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(select(T.secret).where(T.id == endpoint_id).with_for_update())).first()
+            if row is None:
+                return None
+            await conn.execute(
+                update(T).where(T.id == endpoint_id)
+                .values(secret=new_secret(), previous_secret=row.secret, previous_secret_expires_at=now + grace, updated_at=now)
+            )
+        return await self.get(endpoint_id)
+
+    async def delete(self, endpoint_id: str) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(T).where(T.id == endpoint_id))
+        return bool(result.rowcount)
+
+    @staticmethod
+    async def subscribed(connection: AsyncConnection, event_type: str) -> list[str]:
+        """Ids of enabled endpoints subscribed to ``event_type`` (in the caller's transaction).
+
+        ``events`` is a JSON list; filtering it in Python keeps one query for SQLite and PostgreSQL.
+        """
+        rows = (await connection.execute(select(T.id, T.events).where(T.enabled.is_(True)).order_by(T.created_at, T.id))).all()
+        return [row.id for row in rows if event_type in (row.events or [])]
+
+    async def attempts(self, endpoint_id: str, limit: int) -> list[Attempt]:
+        a, d = DeliveryAttemptRow, DeliveryRow
+        query = (
+            select(a.attempt, a.started_at, a.duration_ms, a.outcome, a.status_code, a.response_excerpt, a.reason,
+                   d.id.label("delivery_id"), d.event_type, d.assessment_id, d.status)
+            .join(d, d.id == a.delivery_id)
+            .where(d.destination == DESTINATION, d.target == endpoint_id)
+            .order_by(a.started_at.desc(), a.id.desc())
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            Attempt(message_id=message_id(r.delivery_id), delivery_id=r.delivery_id, event_type=r.event_type,
+                    assessment_id=r.assessment_id, delivery_status=r.status, attempt=r.attempt,
+                    started_at=_aware(r.started_at), duration_ms=r.duration_ms, outcome=r.outcome,
+                    status_code=r.status_code, response_excerpt=r.response_excerpt, reason=r.reason)
+            for r in rows
+        ]
+
+    async def replay(self, endpoint_id: str, message: str) -> bool:
+        """Queue one message of this endpoint again (due now, attempts kept); False if it is not ours.
+
+        Raises ``ReplayRefused`` while the endpoint is disabled (the send would fail at once) or while
+        the message is being sent (a second copy would race the first).
+        """
+        if not message.startswith(MESSAGE_PREFIX):
+            return False
+        delivery_id = message.removeprefix(MESSAGE_PREFIX)
+        now = datetime.now(UTC)
+        d = DeliveryRow
+        async with self.engine.begin() as conn:
+            enabled = (await conn.execute(select(T.enabled).where(T.id == endpoint_id))).scalar_one_or_none()
+            if enabled is None:
+                return False
+            status = (await conn.execute(
+                select(d.status).where(d.id == delivery_id, d.destination == DESTINATION, d.target == endpoint_id)
+            )).scalar_one_or_none()
+            if status is None:
+                return False
+            if not enabled:
+                raise ReplayRefused("the endpoint is disabled; enable it before replaying a message")
+            if status == "sending":
+                raise ReplayRefused("the message is being sent right now; wait for this attempt to finish")
+            await conn.execute(
+                update(d).where(d.id == delivery_id, d.status != "sending")
+                .values(status="pending", next_attempt_at=now, lease_until=None, updated_at=now)
+            )
+        return True

@@ -1,0 +1,196 @@
+"""``/v1/webhook-endpoints``: telehealth platforms and integrators manage where webhooks go.
+
+Secrets appear only in the answers to create and rotate. The attempt log and replay read and
+re-queue rows of the core's delivery ledger for this endpoint only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import msgspec
+from litestar import Request, delete, get, post
+from litestar.di import NamedDependency
+from litestar.exceptions import ClientException, NotFoundException
+
+from gateway.domain import EVENT_TYPES, InputError
+from gateway.store import AssessmentStore
+from plugins.webhooks import WebhookSettings
+from plugins.webhooks.egress import Allowlist, check_url
+from plugins.webhooks.endpoints import Attempt, Endpoint, EndpointStore, ReplayRefused
+
+MANAGERS = {"telehealth", "integrator"}
+OPT = {"roles": MANAGERS}
+TAGS = ["webhooks"]
+MAX_ATTEMPTS_LIMIT = 500
+PATH = "/v1/webhook-endpoints"
+
+
+class EndpointCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """``events``: one or more of ``assessment.completed``, ``assessment.failed``, ``assessment.reviewed``."""
+
+    url: str
+    events: list[str]
+    description: str = ""
+
+
+class EndpointOut(msgspec.Struct):
+    id: str
+    url: str
+    events: list[str]
+    description: str
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+    disabled_reason: str | None = None
+    created_by: str | None = None
+
+    @classmethod
+    def of(cls, e: Endpoint) -> EndpointOut:
+        return cls(e.id, e.url, e.events, e.description, e.enabled, e.created_at, e.updated_at, e.disabled_reason, e.created_by)
+
+
+class EndpointCreated(EndpointOut, kw_only=True):
+    """``secret`` (``whsec_...``) verifies our signatures; it is shown only now: store it."""
+
+    secret: str
+
+
+class EndpointList(msgspec.Struct):
+    endpoints: list[EndpointOut]
+
+
+class SecretRotated(msgspec.Struct):
+    """The new ``secret``; the previous one also signs until ``previous_secret_expires_at``."""
+
+    id: str
+    secret: str
+    previous_secret_expires_at: datetime | None
+
+
+class AttemptOut(msgspec.Struct):
+    message_id: str
+    event_type: str
+    assessment_id: str
+    delivery_status: str
+    attempt: int
+    started_at: datetime
+    duration_ms: float
+    outcome: str
+    status_code: str | None
+    response_excerpt: str | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, a: Attempt) -> AttemptOut:
+        return cls(a.message_id, a.event_type, a.assessment_id, a.delivery_status, a.attempt, a.started_at,
+                   a.duration_ms, a.outcome, a.status_code, a.response_excerpt, a.reason)
+
+
+class AttemptList(msgspec.Struct):
+    endpoint_id: str
+    attempts: list[AttemptOut]
+
+
+class ReplayAccepted(msgspec.Struct):
+    message_id: str
+    status: str
+
+
+def check_events(events: list[str]) -> list[str]:
+    if not events:
+        raise InputError("events", f"subscribe to at least one of {', '.join(EVENT_TYPES)}")
+    unknown = [e for e in events if e not in EVENT_TYPES]
+    if unknown:
+        raise InputError("events", f"unknown event type(s) {', '.join(unknown)}; expected some of {', '.join(EVENT_TYPES)}")
+    return list(dict.fromkeys(events))
+
+
+def build_routes(config: WebhookSettings, allowlist: Allowlist) -> list:
+    grace = timedelta(hours=config.previous_secret_grace_h)
+
+    async def found(endpoints: EndpointStore, endpoint_id: str) -> Endpoint:
+        endpoint = await endpoints.get(endpoint_id)
+        if endpoint is None:
+            raise NotFoundException(f"no webhook endpoint {endpoint_id}")
+        return endpoint
+
+    @post(PATH, opt=OPT, tags=TAGS, status_code=201, summary="Register a webhook endpoint")
+    async def create_endpoint(request: Request, data: EndpointCreate, store: NamedDependency[AssessmentStore]) -> EndpointCreated:
+        """Events the endpoint subscribes to are POSTed to ``url``, signed per Standard Webhooks with
+        the returned ``secret``. URLs resolving to private, loopback or link-local addresses are refused
+        unless ``PAIN_GATEWAY_WEBHOOK_ALLOWLIST`` allows them."""
+        events = check_events(data.events)
+        if len(data.description) > 500:
+            raise InputError("description", "must be at most 500 characters")
+        try:
+            url = await check_url(data.url.strip(), allowlist)
+        except ValueError as exc:
+            raise InputError("url", str(exc)) from None
+        user = request.user
+        e = await EndpointStore(store.engine).create(url, events, data.description, getattr(user, "id", None))
+        return EndpointCreated(e.id, e.url, e.events, e.description, e.enabled, e.created_at, e.updated_at,
+                               e.disabled_reason, e.created_by, secret=e.secret)
+
+    @get(PATH, opt=OPT, tags=TAGS, summary="List webhook endpoints")
+    async def list_endpoints(store: NamedDependency[AssessmentStore]) -> EndpointList:
+        return EndpointList([EndpointOut.of(e) for e in await EndpointStore(store.engine).list()])
+
+    @get(PATH + "/{endpoint_id:str}", opt=OPT, tags=TAGS, summary="Read a webhook endpoint")
+    async def get_endpoint(endpoint_id: str, store: NamedDependency[AssessmentStore]) -> EndpointOut:
+        return EndpointOut.of(await found(EndpointStore(store.engine), endpoint_id))
+
+    @post(PATH + "/{endpoint_id:str}/disable", opt=OPT, tags=TAGS, status_code=200, summary="Stop sending to an endpoint")
+    async def disable_endpoint(request: Request, endpoint_id: str, store: NamedDependency[AssessmentStore]) -> EndpointOut:
+        """Pending deliveries to a disabled endpoint fail with that reason when they come due."""
+        endpoint = await EndpointStore(store.engine).set_enabled(endpoint_id, False, f"disabled by token {getattr(request.user, 'id', '?')}")
+        if endpoint is None:
+            raise NotFoundException(f"no webhook endpoint {endpoint_id}")
+        return EndpointOut.of(endpoint)
+
+    @post(PATH + "/{endpoint_id:str}/enable", opt=OPT, tags=TAGS, status_code=200, summary="Resume sending to an endpoint")
+    async def enable_endpoint(endpoint_id: str, store: NamedDependency[AssessmentStore]) -> EndpointOut:
+        """Messages that failed while the endpoint was disabled can be sent again with replay."""
+        endpoint = await EndpointStore(store.engine).set_enabled(endpoint_id, True)
+        if endpoint is None:
+            raise NotFoundException(f"no webhook endpoint {endpoint_id}")
+        return EndpointOut.of(endpoint)
+
+    @post(PATH + "/{endpoint_id:str}/rotate-secret", opt=OPT, tags=TAGS, status_code=200, summary="Rotate the signing secret")
+    async def rotate_secret(endpoint_id: str, store: NamedDependency[AssessmentStore]) -> SecretRotated:
+        """Both secrets sign every message until ``previous_secret_expires_at``, so the receiver can
+        switch without dropping a webhook."""
+        endpoint = await EndpointStore(store.engine).rotate(endpoint_id, grace)
+        if endpoint is None:
+            raise NotFoundException(f"no webhook endpoint {endpoint_id}")
+        return SecretRotated(endpoint.id, endpoint.secret, endpoint.previous_secret_expires_at)
+
+    @delete(PATH + "/{endpoint_id:str}", opt=OPT, tags=TAGS, status_code=204, summary="Delete a webhook endpoint")
+    async def delete_endpoint(endpoint_id: str, store: NamedDependency[AssessmentStore]) -> None:
+        if not await EndpointStore(store.engine).delete(endpoint_id):
+            raise NotFoundException(f"no webhook endpoint {endpoint_id}")
+
+    @get(PATH + "/{endpoint_id:str}/attempts", opt=OPT, tags=TAGS, summary="Delivery attempts, newest first")
+    async def list_attempts(endpoint_id: str, store: NamedDependency[AssessmentStore], limit: int = 50) -> AttemptList:
+        """Every attempt to deliver a message to this endpoint; ``message_id`` is the ``webhook-id``."""
+        if not 1 <= limit <= MAX_ATTEMPTS_LIMIT:
+            raise InputError("limit", f"must be between 1 and {MAX_ATTEMPTS_LIMIT}")
+        endpoints = EndpointStore(store.engine)
+        await found(endpoints, endpoint_id)
+        return AttemptList(endpoint_id, [AttemptOut.of(a) for a in await endpoints.attempts(endpoint_id, limit)])
+
+    @post(PATH + "/{endpoint_id:str}/messages/{message_id:str}/replay", opt=OPT, tags=TAGS, status_code=202,
+          summary="Send one message again")
+    async def replay_message(endpoint_id: str, message_id: str, store: NamedDependency[AssessmentStore]) -> ReplayAccepted:
+        """Queues the message again with the same ``webhook-id``, so a receiver that already has it
+        can drop the copy. The core's retry budget applies from the attempts already made."""
+        try:
+            queued = await EndpointStore(store.engine).replay(endpoint_id, message_id)
+        except ReplayRefused as exc:
+            raise ClientException(str(exc), status_code=409) from None
+        if not queued:
+            raise NotFoundException(f"no message {message_id} for webhook endpoint {endpoint_id}")
+        return ReplayAccepted(message_id, "pending")
+
+    return [create_endpoint, list_endpoints, get_endpoint, disable_endpoint, enable_endpoint, rotate_secret,
+            delete_endpoint, list_attempts, replay_message]
