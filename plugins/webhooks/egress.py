@@ -52,7 +52,7 @@ class Allowlist:
             entries = entries.split(",")
         hosts, networks = set(), []
         for raw in entries or ():
-            entry = raw.strip().lower()
+            entry = raw.strip().lower().rstrip(".")
             if not entry:
                 continue
             try:
@@ -62,7 +62,7 @@ class Allowlist:
                 pass
             if "/" in entry or ":" in entry or not all(part for part in entry.split(".")):
                 raise ValueError(f"{ALLOWLIST_SETTING}: {raw.strip()!r} is neither a host name nor a CIDR")
-            hosts.add(entry.rstrip("."))
+            hosts.add(entry)
         return cls(frozenset(hosts), tuple(networks))
 
     @classmethod
