@@ -95,8 +95,8 @@ def _authority(system: str | None) -> str:
 def patient_identifiers(patient: PatientRef) -> list[str]:
     """PID-3 repetitions: the business identifier (type MR), then the FHIR logical id (type PI)."""
     ids = []
-    if patient.value:
-        ids.append(f"{escape(patient.value)}^^^{_authority(patient.system)}^MR")
+    if patient.value and (value := escape(patient.value)):
+        ids.append(f"{value}^^^{_authority(patient.system)}^MR")
     if patient.reference:
         match = _REFERENCE.match(patient.reference)
         base, logical = (match["base"] or "", match["id"]) if match else ("", patient.reference)
