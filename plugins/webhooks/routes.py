@@ -12,6 +12,7 @@ import msgspec
 from litestar import Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import FromPath, JSONBody, Parameter
 
 from gateway.domain import EVENT_TYPES, InputError
 from gateway.store import AssessmentStore
@@ -116,7 +117,7 @@ def build_routes(config: WebhookSettings, allowlist: Allowlist) -> list:
         return endpoint
 
     @post(PATH, opt=OPT, tags=TAGS, status_code=201, summary="Register a webhook endpoint")
-    async def create_endpoint(request: Request, data: EndpointCreate, store: NamedDependency[AssessmentStore]) -> EndpointCreated:
+    async def create_endpoint(request: Request, data: JSONBody[EndpointCreate], store: NamedDependency[AssessmentStore]) -> EndpointCreated:
         """Events the endpoint subscribes to are POSTed to ``url``, signed per Standard Webhooks with
         the returned ``secret``. URLs resolving to private, loopback or link-local addresses are refused
         unless ``PAIN_GATEWAY_WEBHOOK_ALLOWLIST`` allows them."""
@@ -137,11 +138,11 @@ def build_routes(config: WebhookSettings, allowlist: Allowlist) -> list:
         return EndpointList([EndpointOut.of(e) for e in await EndpointStore(store.engine).list()])
 
     @get(PATH + "/{endpoint_id:str}", opt=OPT, tags=TAGS, summary="Read a webhook endpoint")
-    async def get_endpoint(endpoint_id: str, store: NamedDependency[AssessmentStore]) -> EndpointOut:
+    async def get_endpoint(endpoint_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> EndpointOut:
         return EndpointOut.of(await found(EndpointStore(store.engine), endpoint_id))
 
     @post(PATH + "/{endpoint_id:str}/disable", opt=OPT, tags=TAGS, status_code=200, summary="Stop sending to an endpoint")
-    async def disable_endpoint(request: Request, endpoint_id: str, store: NamedDependency[AssessmentStore]) -> EndpointOut:
+    async def disable_endpoint(request: Request, endpoint_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> EndpointOut:
         """Pending deliveries to a disabled endpoint fail with that reason when they come due."""
         endpoint = await EndpointStore(store.engine).set_enabled(endpoint_id, False, f"disabled by token {getattr(request.user, 'id', '?')}")
         if endpoint is None:
@@ -149,7 +150,7 @@ def build_routes(config: WebhookSettings, allowlist: Allowlist) -> list:
         return EndpointOut.of(endpoint)
 
     @post(PATH + "/{endpoint_id:str}/enable", opt=OPT, tags=TAGS, status_code=200, summary="Resume sending to an endpoint")
-    async def enable_endpoint(endpoint_id: str, store: NamedDependency[AssessmentStore]) -> EndpointOut:
+    async def enable_endpoint(endpoint_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> EndpointOut:
         """Messages that failed while the endpoint was disabled can be sent again with replay."""
         endpoint = await EndpointStore(store.engine).set_enabled(endpoint_id, True)
         if endpoint is None:
@@ -157,7 +158,7 @@ def build_routes(config: WebhookSettings, allowlist: Allowlist) -> list:
         return EndpointOut.of(endpoint)
 
     @post(PATH + "/{endpoint_id:str}/rotate-secret", opt=OPT, tags=TAGS, status_code=200, summary="Rotate the signing secret")
-    async def rotate_secret(endpoint_id: str, store: NamedDependency[AssessmentStore]) -> SecretRotated:
+    async def rotate_secret(endpoint_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> SecretRotated:
         """Both secrets sign every message until ``previous_secret_expires_at``, so the receiver can
         switch without dropping a webhook."""
         endpoint = await EndpointStore(store.engine).rotate(endpoint_id, grace)
@@ -166,12 +167,16 @@ def build_routes(config: WebhookSettings, allowlist: Allowlist) -> list:
         return SecretRotated(endpoint.id, endpoint.secret, endpoint.previous_secret_expires_at)
 
     @delete(PATH + "/{endpoint_id:str}", opt=OPT, tags=TAGS, status_code=204, summary="Delete a webhook endpoint")
-    async def delete_endpoint(endpoint_id: str, store: NamedDependency[AssessmentStore]) -> None:
+    async def delete_endpoint(endpoint_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> None:
         if not await EndpointStore(store.engine).delete(endpoint_id):
             raise NotFoundException(f"no webhook endpoint {endpoint_id}")
 
     @get(PATH + "/{endpoint_id:str}/attempts", opt=OPT, tags=TAGS, summary="Delivery attempts, newest first")
-    async def list_attempts(endpoint_id: str, store: NamedDependency[AssessmentStore], limit: int = 50) -> AttemptList:
+    async def list_attempts(
+        endpoint_id: FromPath[str],
+        store: NamedDependency[AssessmentStore],
+        limit: int = Parameter(default=50, description=f"At most this many attempts (1-{MAX_ATTEMPTS_LIMIT})"),
+    ) -> AttemptList:
         """Every attempt to deliver a message to this endpoint; ``message_id`` is the ``webhook-id``."""
         if not 1 <= limit <= MAX_ATTEMPTS_LIMIT:
             raise InputError("limit", f"must be between 1 and {MAX_ATTEMPTS_LIMIT}")
@@ -181,7 +186,7 @@ def build_routes(config: WebhookSettings, allowlist: Allowlist) -> list:
 
     @post(PATH + "/{endpoint_id:str}/messages/{message_id:str}/replay", opt=OPT, tags=TAGS, status_code=202,
           summary="Send one message again")
-    async def replay_message(endpoint_id: str, message_id: str, store: NamedDependency[AssessmentStore]) -> ReplayAccepted:
+    async def replay_message(endpoint_id: FromPath[str], message_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> ReplayAccepted:
         """Queues the message again with the same ``webhook-id``, so a receiver that already has it
         can drop the copy. The core's retry budget applies from the attempts already made."""
         try:
