@@ -126,3 +126,61 @@ def test_the_openapi_schema_documents_the_bodies(api):
     names = set(schema["components"]["schemas"])
     assert {"EndpointCreate", "EndpointCreated", "EndpointList", "AttemptList", "SecretRotated"} <= names
     assert "webhooks" in {t for op in schema["paths"][PATH].values() for t in op.get("tags", [])}
+
+
+@pytest.fixture
+def loopback_api(sqlite_url):
+    """The app with loopback allowlisted (``PAIN_GATEWAY_WEBHOOK_ALLOWLIST``), as a site with an
+    internal receiver would run it."""
+    from litestar.testing import TestClient
+
+    from conftest import Api, create_tokens
+    from gateway.plugins import build_plugins
+    from gateway.settings import Settings, load_settings
+
+    if "webhook_allowlist" not in {f.name for f in __import__("msgspec").structs.fields(Settings)}:
+        pytest.skip("the core has no webhook_allowlist setting yet")
+    settings = load_settings({"PAIN_GATEWAY_DATABASE_URL": sqlite_url, "PAIN_GATEWAY_WEBHOOK_ALLOWLIST": "127.0.0.0/8,localhost"})
+    with TestClient(create_app(settings, build_plugins(settings, environ={}))) as client:
+        yield Api(client, create_tokens(sqlite_url))
+
+
+def test_allowlisted_internal_receivers_can_register(loopback_api):
+    for url in ("http://127.0.0.1:9/hook", "http://localhost:9/hook"):
+        response = create(loopback_api, url=url)
+        assert response.status_code == 201, response.text
+    assert create(loopback_api, url="http://10.0.0.1/hook").status_code == 422
+
+
+def test_a_scored_submission_reaches_the_receiver_signed(loopback_api, keypoints_json):
+    """The telehealth story end to end: register, submit keypoints, the core's delivery job sends."""
+    import time
+
+    from standardwebhooks.webhooks import Webhook
+
+    from tests.integration.test_webhooks_receiver import Receiver
+
+    receiver = Receiver()
+    receiver.thread.start()
+    try:
+        endpoint = create(loopback_api, url=receiver.url(), events=["assessment.completed"]).json()
+        submitted = loopback_api.post("/v1/assessments", role="telehealth", json=keypoints_json())
+        assert submitted.status_code == 201, submitted.text
+        deadline = time.monotonic() + 20
+        while not receiver.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert receiver.requests, "no webhook arrived within 20 s"
+        got = receiver.requests[0]
+        message = Webhook(endpoint["secret"]).verify(got.body, got.headers)
+        assert message["type"] == "assessment.completed"
+        assert message["data"]["assessment_id"] == submitted.json()["id"]
+        assert message["data"]["observation"]["resourceType"] == "Observation"
+        attempts = loopback_api.get(f"{PATH}/{endpoint['id']}/attempts").json()["attempts"]
+        deadline = time.monotonic() + 5
+        while not attempts and time.monotonic() < deadline:
+            time.sleep(0.05)
+            attempts = loopback_api.get(f"{PATH}/{endpoint['id']}/attempts").json()["attempts"]
+        assert attempts[0]["message_id"] == got.headers["webhook-id"] and attempts[0]["outcome"] == "delivered"
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
