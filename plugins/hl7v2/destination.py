@@ -51,7 +51,10 @@ class MllpDestination:
 
     async def probe(self, engine: AsyncEngine) -> DeliveryResult:
         """Send a patient-free ORU with MSH-11 ``T`` (test) and report the receiver's ACK."""
-        oru = build_oru(probe_assessment(datetime.now(UTC)), self.mappings, self.settings, processing_id="T")
+        try:
+            oru = build_oru(probe_assessment(datetime.now(UTC)), self.mappings, self.settings, processing_id="T")
+        except ValueError as exc:
+            return DeliveryResult.failed(f"cannot build the test message: {exc}")
         return await self._exchange(oru.er7.encode("utf-8"), oru.control_id)
 
     async def _exchange(self, message: bytes, control_id: str) -> DeliveryResult:

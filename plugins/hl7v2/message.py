@@ -246,7 +246,7 @@ def probe_assessment(now: datetime) -> Assessment:
         windows=[],
         summary=Summary(level=None, rule="probe", time_share={}, peak_probability={}, scored_windows=0,
                         unscorable_windows=0),
-        disclaimer="Connectivity test from Pain Gateway; not a patient result.",
+        ai_asserted=False, disclaimer="Connectivity test from Pain Gateway; not a patient result.",
     )
 
 
