@@ -6,7 +6,7 @@ import gc
 import uuid
 
 import structlog
-from litestar import Litestar, Request
+from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -18,15 +18,14 @@ from gateway import problems
 from gateway.auth import SCHEMA_PATH, BearerTokenMiddleware, role_guard
 from gateway.db.engine import create_engine
 from gateway.domain import SYNTHETIC_DISCLAIMER
+from gateway.flow import AssessmentFlow
 from gateway.jobs.distributed import DistributedJobs
 from gateway.jobs.embedded import EmbeddedJobs
-from gateway.jobs.state import SubmissionStore
 from gateway.plugins import Plugins, build_plugins
-from gateway.baselines import BaselineStore
-from gateway.routes import assessments, system
+from gateway.routes import assessments, deliveries, system
 from gateway.routes import baselines as baselines_routes
 from gateway.settings import Settings
-from gateway.store import AssessmentStore, TokenStore
+from gateway.store import TokenStore
 
 log = structlog.get_logger(__name__)
 
@@ -70,33 +69,27 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> Litestar:
         4x slower (benchmarks/bench_api.py)."""
         gc.freeze()
 
-    store, tokens, submissions, baselines = AssessmentStore(engine), TokenStore(engine), SubmissionStore(engine), BaselineStore(engine)
     jobs = DistributedJobs(plugins) if settings.job_engine == "procrastinate" else EmbeddedJobs(plugins, engine)
+    flow = jobs.flow if isinstance(jobs, EmbeddedJobs) else AssessmentFlow(plugins, engine, jobs)
+    tokens = TokenStore(engine)
 
-    async def provide_store() -> AssessmentStore:
-        return store
+    def provider(value):
+        async def provide():
+            return value
 
-    async def provide_plugins() -> Plugins:
-        return plugins
-
-    async def provide_submissions() -> SubmissionStore:
-        return submissions
-
-    async def provide_jobs() -> EmbeddedJobs | DistributedJobs:
-        return jobs
-
-    async def provide_baselines() -> BaselineStore:
-        return baselines
+        return Provide(provide, use_cache=True)
 
     return Litestar(
-        route_handlers=[*assessments.ROUTES, baselines_routes.put_baseline, system.health, system.ready, system.model_card, system.plugin_list, *plugins.routes],
+        route_handlers=[*assessments.ROUTES, *deliveries.ROUTES, baselines_routes.put_baseline, system.health, system.ready,
+                        system.model_card, system.plugin_list, *plugins.routes],
         state=State({"tokens": tokens}),
         dependencies={
-            "store": Provide(provide_store),
-            "plugins": Provide(provide_plugins),
-            "submissions": Provide(provide_submissions),
-            "jobs": Provide(provide_jobs),
-            "baselines": Provide(provide_baselines),
+            "store": provider(flow.assessments),
+            "plugins": provider(plugins),
+            "submissions": provider(flow.submissions),
+            "deliveries": provider(flow.deliveries),
+            "jobs": provider(jobs),
+            "flow": provider(flow),
         },
         middleware=[request_id_middleware, DefineMiddleware(BearerTokenMiddleware, exclude_from_auth_key="exclude_from_auth")],
         guards=[role_guard],

@@ -119,29 +119,35 @@ def _file_request(file: Path, form: dict[str, str | None]):
 @click.option("--captured-at", help="ISO-8601 start time with zone (for .npy/.npz and video files).")
 @click.option("--image-size", help="'width,height' of the source video (optional, .npy/.npz).")
 def score(file: Path, out: Path | None, **form: str | None) -> None:
-    """Score a keypoints file (JSON, .npy, .npz) or a video: summary on stdout, FHIR Bundle to --out."""
+    """Score a keypoints file (JSON, .npy, .npz) or a video, store it like an API submission and queue its
+    deliveries (a running gateway sends them): summary on stdout, FHIR Bundle to --out."""
     from tqdm import tqdm
 
-    from gateway.scoring import score_clip
+    from gateway.deliveries import DeliveryQuery
 
-    plugins = _plugins(_settings())
+    settings = _settings()
+    plugins = _plugins(settings)
+    if out is not None and "fhir" not in plugins.outputs:
+        raise click.UsageError("--out needs the FHIR output plugin (fhir_observation), which is not loaded")
     request = _file_request(file, form)
-    try:
+
+    async def run(flow):
         source = plugins.capture_source(request)
         source.check(request)
         with tqdm(total=100, desc="landmarks", unit="%", disable=not source.deferred, file=sys.stderr) as bar:
-            clip = source.capture(request, lambda fraction: bar.update(round(fraction * 100) - bar.n))
-        scored = score_clip(clip, plugins)
-    except InputError as exc:
-        click.echo(f"error: {exc.field}: {exc.message}", err=True)
-        sys.exit(2)
-    a = scored.assessment
+            clip = await flow.capture(source, request, lambda fraction: bar.update(round(fraction * 100) - bar.n))
+        assessed = await flow.assess(clip)
+        queued = (await flow.deliveries.search(DeliveryQuery(assessment_id=assessed.assessment.id)))[1]
+        document = flow.render("fhir", assessed.assessment) if out is not None else None
+        return assessed, queued, document
+
+    assessed, queued, document = _with_flow(settings, plugins, run)
+    a = assessed.assessment
     click.echo(json.dumps({"assessment_id": a.id, "summary": msgspec.to_builtins(a.summary), "quality": msgspec.to_builtins(a.quality),
-                           "model": f"{a.model.model_id} {a.model.version}", "disclaimer": a.disclaimer}, indent=2))
-    if out is not None:
-        if "fhir" not in scored.documents:
-            raise click.ClickException(f"the FHIR output is not available: {scored.output_errors.get('fhir', 'plugin not loaded')}")
-        out.write_text(json.dumps(scored.documents["fhir"].body, indent=2))
+                           "model": f"{a.model.model_id} {a.model.version}", "stored": "new" if assessed.created else "already stored",
+                           "deliveries": queued, "disclaimer": a.disclaimer}, indent=2))
+    if document is not None:
+        out.write_bytes(document.content)
         click.echo(f"FHIR Bundle written to {out}", err=True)
 
 
@@ -161,19 +167,17 @@ def tokens() -> None:
     """Create, revoke and list API bearer tokens (stored hashed)."""
 
 
-def _with_tokens(action):
-    """Run ``action(TokenStore)`` on a migrated database and close the engine afterwards."""
+def _with_database(action, settings: Settings | None = None):
+    """Run ``action(engine)`` on a migrated database and close the engine afterwards; exit 2 on input errors."""
     from gateway.db.engine import create_engine
-    from gateway.db.migrate import upgrade
-    from gateway.store import TokenStore
 
-    url = _settings().database_url
-    upgrade(url)
+    settings = settings or _settings()
+    _upgrade(settings)
 
     async def run():
-        engine = create_engine(url)
+        engine = create_engine(settings.database_url)
         try:
-            return await action(TokenStore(engine))
+            return await action(engine)
         finally:
             await engine.dispose()
 
@@ -182,6 +186,19 @@ def _with_tokens(action):
     except InputError as exc:
         click.echo(f"error: {exc.field}: {exc.message}", err=True)
         sys.exit(2)
+
+
+def _with_tokens(action):
+    from gateway.store import TokenStore
+
+    return _with_database(lambda engine: action(TokenStore(engine)))
+
+
+def _with_flow(settings: Settings, plugins, action):
+    """Run ``action(flow)`` with the one assessment flow; the rows it writes are the jobs a gateway runs."""
+    from gateway.flow import AssessmentFlow, RowsAreTheQueue
+
+    return _with_database(lambda engine: action(AssessmentFlow(plugins, engine, RowsAreTheQueue())), settings)
 
 
 @tokens.command("create")
@@ -248,3 +265,60 @@ def worker(concurrency: int, queues: tuple[str, ...]) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@main.group()
+def deliveries() -> None:
+    """The delivery ledger: list deliveries and dead letters, send one again."""
+
+
+@deliveries.command("list")
+@click.option("--status", type=click.Choice(["pending", "sending", "retrying", "delivered", "dead"]), help="Only this status (dead = dead letters).")
+@click.option("--destination", help="Only this destination.")
+@click.option("--assessment", "assessment_id", help="Only this assessment.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+def deliveries_list(status: str | None, destination: str | None, assessment_id: str | None, limit: int) -> None:
+    """Newest first: id, status, attempts, destination, event, assessment, last error."""
+    from gateway.deliveries import DeliveryQuery, DeliveryStore
+
+    async def search(engine):
+        return await DeliveryStore(engine).search(DeliveryQuery(status, destination, assessment_id, limit))
+
+    items, total = _with_database(search)
+    for d in items:
+        click.echo(f"{d.id}  {d.status:<9} {d.attempts:>2}x  {d.destination}{':' + d.target if d.target else ''}  "
+                   f"{d.event_type}  {d.assessment_id}  {d.last_error or ''}".rstrip())
+    click.echo(f"{len(items)} of {total}", err=True)
+
+
+@deliveries.command("redeliver")
+@click.argument("delivery_id")
+def deliveries_redeliver(delivery_id: str) -> None:
+    """Send a delivery again with a fresh retry budget (a running gateway picks it up)."""
+    from gateway.deliveries import DeliveryStore
+
+    delivery = _with_database(lambda engine: DeliveryStore(engine).redeliver(delivery_id))
+    if delivery is None:
+        raise click.ClickException(f"no delivery {delivery_id} that can be sent again (unknown, or being sent right now)")
+    click.echo(f"{delivery.id} pending: the gateway sends it on its next pass")
+
+
+@main.group()
+def outputs() -> None:
+    """Outputs and the destinations that send them."""
+
+
+@outputs.command("test")
+@click.argument("destination")
+def outputs_test(destination: str) -> None:
+    """Send a harmless test message to DESTINATION and report what it answered (exit 1 unless delivered)."""
+    settings = _settings()
+    plugins = _plugins(settings)
+    if destination not in plugins.destinations:
+        known = ", ".join(sorted(plugins.destinations)) or "none configured"
+        raise click.UsageError(f"no destination {destination!r}; configured: {known}")
+    result = _with_database(lambda engine: plugins.destinations[destination].probe(engine), settings)
+    detail = " ".join(str(part) for part in (result.status_code, result.reason, result.response_excerpt[:200]) if part)
+    click.echo(f"{destination}: {result.outcome} {detail}".rstrip())
+    if result.outcome != "delivered":
+        sys.exit(1)

@@ -160,6 +160,6 @@ def prepare(clip: LandmarkClip, stride_s: float = 1.0, max_gap_frames: int = 5) 
             "or at the start or end of the clip, are not filled)",
             interpolated_frames=int(m),
         )
-        for i, (start, k, m) in enumerate(zip(starts.tolist(), no_face.tolist(), n_interp.tolist()))
+        for i, (start, k, m) in enumerate(zip(starts.tolist(), no_face.tolist(), n_interp.tolist(), strict=True))
     ]
     return Windows(spans=spans, data=norm[frames[no_face == 0]])

@@ -171,7 +171,7 @@ def _call_each(pm: pluggy.PluginManager, registry: Plugins, hook: str, sink: Cal
     for impl in getattr(pm.hook, hook).get_hookimpls():
         status = next(s for s in registry.statuses if s.name == pm.get_name(impl.plugin))
         pending: list[Any] = []
-        register = (lambda name, schema: pending.append((name, schema))) if settings is None else pending.append
+        register = (lambda name, schema, pending=pending: pending.append((name, schema))) if settings is None else pending.append
         kwargs = {"register": register, "settings": settings}
         try:
             impl.function(**{arg: kwargs[arg] for arg in impl.argnames})

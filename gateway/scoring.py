@@ -1,7 +1,7 @@
-"""The scoring pipeline: landmarks → windows → model → explanations → summary → rendered outputs.
+"""Scoring: landmarks → windows → model → explanations → summary, as one ``Assessment``.
 
-Pure and synchronous: it runs the same way in the CLI, in an API worker thread and (later) in job
-workers. Persistence and transport are the caller's job.
+Pure and synchronous (CPU work, run in a thread or a worker process); ``gateway.flow`` stores the
+result and delivers it.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -17,7 +17,7 @@ import numpy as np
 import structlog
 
 from gateway.clip_checks import check_clip
-from gateway.domain import LEVELS, Assessment, LandmarkClip, OutputDocument, Probabilities, WindowResult
+from gateway.domain import LEVELS, Assessment, LandmarkClip, Probabilities, WindowResult
 from gateway.landmarks import prepare
 from gateway.plugins import Plugins
 from gateway.quality import quality
@@ -31,8 +31,6 @@ ASSESSMENT_NAMESPACE = uuid.UUID("6f1c1f9e-2d7a-5b7e-9a53-0c4e5d2b7a11")
 @dataclass
 class Scored:
     assessment: Assessment
-    documents: dict[str, OutputDocument]
-    output_errors: dict[str, str] = field(default_factory=dict)
     model_s: float = 0.0
     total_s: float = 0.0
 
@@ -48,10 +46,8 @@ def content_id(clip: LandmarkClip, model_sha256: str) -> str:
     return str(uuid.uuid5(ASSESSMENT_NAMESPACE, digest.hexdigest()))
 
 
-def score_clip(
-    clip: LandmarkClip, plugins: Plugins, *, assessment_id: str | None = None, render: bool = True, baseline: np.ndarray | None = None,
-) -> Scored:
-    """Score a clip. Background jobs pass their submission's id and render outputs as separate jobs;
+def score_clip(clip: LandmarkClip, plugins: Plugins, *, assessment_id: str | None = None, baseline: np.ndarray | None = None) -> Scored:
+    """Score a clip. Background jobs pass their submission's id (else the id derives from the content);
     ``baseline`` is the patient's stored neutral face (``gateway.baselines``), if any."""
     started = time.perf_counter()
     settings = plugins.settings
@@ -104,20 +100,7 @@ def score_clip(
         personalised=output.personalised,
         disclaimer=model.info.disclaimer,
     )
-    documents, errors = render_outputs(assessment, plugins) if render else ({}, {})
-    return Scored(assessment, documents, errors, model_s=model_s, total_s=time.perf_counter() - started)
-
-
-def render_outputs(assessment: Assessment, plugins: Plugins) -> tuple[dict[str, OutputDocument], dict[str, str]]:
-    """Render every output; one failing output is recorded and never blocks the others."""
-    documents, errors = {}, {}
-    for name, output in plugins.outputs.items():
-        try:
-            documents[name] = output.render(assessment)
-        except Exception as exc:
-            errors[name] = f"{type(exc).__name__}: {exc}"
-            log.error("output_failed", output=name, assessment_id=assessment.id, error=errors[name])
-    return documents, errors
+    return Scored(assessment, model_s=model_s, total_s=time.perf_counter() - started)
 
 
 def _utc(moment: datetime) -> datetime:

@@ -18,6 +18,11 @@ import msgspec
 ENV_PREFIX = "PAIN_GATEWAY_"
 PLUGIN_ENV_PREFIX = ENV_PREFIX + "PLUGIN_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
+LIST_SETTINGS = {"enabled_plugins", "disabled_plugins", "webhook_allowlist", "delivery_retry_schedule_s"}
+
+DELIVERY_RETRY_SCHEDULE_S = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+"""Waits before each retry (the Standard Webhooks example: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h,
+20 h, 24 h, about 75 h in all), each with ±20 % jitter; after the last, the delivery is dead-lettered."""
 
 
 class SettingsError(ValueError):
@@ -39,6 +44,12 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
     max_attempts: int = 3
     stalled_after_s: float = 60.0
     retain_video: bool = False
+    public_url: str = ""
+    webhook_allowlist: list[str] = msgspec.field(default_factory=list)
+    delivery_retry_schedule_s: list[float] = msgspec.field(default_factory=lambda: list(DELIVERY_RETRY_SCHEDULE_S))
+    delivery_timeout_s: float = 30.0
+    delivery_concurrency: int = 8
+    destination_alert_after_s: float = 900.0
     enabled_plugins: list[str] = msgspec.field(default_factory=list)
     disabled_plugins: list[str] = msgspec.field(default_factory=list)
     log_format: str = "auto"
@@ -52,7 +63,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("max_gap_frames", 0 <= self.max_gap_frames <= 30, "must be between 0 and 30 frames"),
             ("sustained_windows", self.sustained_windows >= 1, "must be at least 1"),
             ("max_upload_mb", self.max_upload_mb >= 1, "must be at least 1"),
-            ("job_engine", self.job_engine in {"embedded", "procrastinate"}, "must be embedded (in-process, any database) or procrastinate (PostgreSQL, separate workers)"),
+            ("job_engine", self.job_engine in {"embedded", "procrastinate"},
+             "must be embedded (in-process, any database) or procrastinate (PostgreSQL, separate workers)"),
             ("job_engine", self.job_engine == "embedded" or self.database_url.startswith("postgresql"), "procrastinate needs PAIN_GATEWAY_DATABASE_URL=postgresql+psycopg://..."),
             ("workers", 1 <= self.workers <= 64, "must be between 1 and 64 worker processes"),
             ("max_attempts", 1 <= self.max_attempts <= 20, "must be between 1 and 20"),
@@ -60,10 +72,21 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("log_format", self.log_format in {"auto", "json", "console"}, "must be auto, json or console"),
             ("log_level", self.log_level in {"debug", "info", "warning", "error"}, "must be debug, info, warning or error"),
             ("database_url", "://" in self.database_url, "must be an SQLAlchemy async URL, e.g. sqlite+aiosqlite:///var/pain-gateway.db"),
+            ("public_url", not self.public_url or self.public_url.startswith(("http://", "https://")), "must be the gateway's external http(s) base URL, e.g. https://pain.example.org"),
+            ("delivery_retry_schedule_s", all(0 < s <= 7 * 86400 for s in self.delivery_retry_schedule_s),
+             "must be waits in seconds, each between 0 and 7 days, e.g. 5,300,1800"),
+            ("delivery_timeout_s", 1 <= self.delivery_timeout_s <= 300, "must be between 1 and 300 seconds"),
+            ("delivery_concurrency", 1 <= self.delivery_concurrency <= 256, "must be between 1 and 256"),
+            ("destination_alert_after_s", self.destination_alert_after_s >= 10, "must be at least 10 seconds"),
         ]
         for name, ok, message in checks:
             if not ok:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()}: {message} (got {getattr(self, name)!r})")
+
+    @property
+    def base_url(self) -> str:
+        """Where clients reach the gateway: links in webhooks and messages never come from a request."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def plugin_enabled(self, name: str) -> bool:
         if name in self.disabled_plugins:
@@ -108,7 +131,7 @@ def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
         name = fields.get(key[len(ENV_PREFIX):])
         if name is None:
             raise SettingsError(f"{key}: unknown setting; known: {', '.join(ENV_PREFIX + f for f in sorted(fields))}")
-        values[name] = [v.strip() for v in value.split(",") if v.strip()] if name.endswith("_plugins") else value
+        values[name] = [v.strip() for v in value.split(",") if v.strip()] if name in LIST_SETTINGS else value
     return values
 
 

@@ -1,14 +1,14 @@
 """Assessment and token persistence behind small async interfaces.
 
-An assessment and its outputs (rendered, or pending rows for delivery jobs) are written in one
-transaction: a failure leaves nothing behind.
+An assessment is written in one transaction with whatever the caller adds to it (its event and
+deliveries, the submission's completion): a failure leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,9 +17,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
-from gateway.db.tables import AssessmentRow, OutputRow, TokenRow
-from gateway.domain import Assessment, InputError, OutputDocument
-from gateway.scoring import Scored
+from gateway.db.tables import AssessmentRow, TokenRow
+from gateway.domain import Assessment, InputError
 
 ROLES = ("integrator", "telehealth", "clinician", "admin")
 
@@ -45,13 +44,12 @@ class AssessmentStore:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
 
-    async def add(self, scored: Scored, pending: Sequence[str] = (), then: AfterWrite | None = None) -> bool:
-        """Store an assessment with its outputs; False when the same assessment already exists.
+    async def add(self, a: Assessment, then: AfterWrite | None = None) -> bool:
+        """Store an assessment; False when the same assessment already exists.
 
-        ``pending`` outputs get empty rows that delivery jobs fill; ``then(connection)`` runs inside the
-        same transaction (to enqueue those jobs and move the submission on, atomically).
+        ``then(connection)`` runs inside the same transaction (to record its event and deliveries and
+        complete its submission, atomically).
         """
-        a = scored.assessment
         async with self.sessions() as session:
             if await session.get(AssessmentRow, a.id) is not None:
                 return False
@@ -72,13 +70,6 @@ class AssessmentStore:
                 )
             )
             try:
-                await session.flush()  # the assessment row first: the outputs reference it
-                for name, doc in scored.documents.items():
-                    session.add(OutputRow(assessment_id=a.id, output=name, media_type=doc.media_type, body=doc.body, created_at=a.created_at))
-                for name, error in scored.output_errors.items():
-                    session.add(OutputRow(assessment_id=a.id, output=name, media_type="", body=None, error=error, created_at=a.created_at))
-                for name in pending:
-                    session.add(OutputRow(assessment_id=a.id, output=name, media_type="", body=None, created_at=a.created_at))
                 await session.flush()
                 if then is not None:
                     await then(await session.connection())
@@ -92,39 +83,6 @@ class AssessmentStore:
         async with self.sessions() as session:
             row = await session.get(AssessmentRow, assessment_id)
         return None if row is None else msgspec.convert(row.document, Assessment)
-
-    async def get_output(self, assessment_id: str, output: str) -> OutputRow | None:
-        async with self.sessions() as session:
-            return await session.get(OutputRow, (assessment_id, output))
-
-    async def pending_outputs(self, assessment_id: str | None = None) -> list[tuple[str, str]]:
-        """(assessment id, output) pairs still waiting for their delivery job."""
-        conditions = [OutputRow.body.is_(None), OutputRow.error.is_(None)]
-        if assessment_id is not None:
-            conditions.append(OutputRow.assessment_id == assessment_id)
-        async with self.sessions() as session:
-            rows = await session.execute(select(OutputRow.assessment_id, OutputRow.output).where(*conditions))
-            return [tuple(r) for r in rows]
-
-    async def save_output(self, assessment_id: str, document: OutputDocument) -> None:
-        """Fill a pending output once; a second delivery of the same output changes nothing."""
-        async with self.sessions() as session:
-            await session.execute(
-                update(OutputRow)
-                .where(OutputRow.assessment_id == assessment_id, OutputRow.output == document.output, OutputRow.body.is_(None))
-                .values(body=document.body, media_type=document.media_type, error=None, attempts=OutputRow.attempts + 1)
-            )
-            await session.commit()
-
-    async def output_failed(self, assessment_id: str, output: str, error: str, give_up: bool) -> None:
-        """Count a failed delivery attempt; with ``give_up`` the error becomes final."""
-        async with self.sessions() as session:
-            await session.execute(
-                update(OutputRow)
-                .where(OutputRow.assessment_id == assessment_id, OutputRow.output == output, OutputRow.body.is_(None))
-                .values(attempts=OutputRow.attempts + 1, error=error if give_up else None)
-            )
-            await session.commit()
 
     async def search(self, query: AssessmentQuery) -> tuple[list[Assessment], int]:
         """Matching assessments, most recent clip first, plus the total count before paging."""

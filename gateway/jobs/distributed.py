@@ -2,18 +2,23 @@
 
 Jobs are deferred on the caller's own connection, inside the transaction that writes the submission
 (or the assessment), so either both exist or neither does. CPU-bound processing goes to the ``cpu``
-queue, delivery to ``io``; run one worker per core for ``cpu``. A periodic task retries jobs whose
-worker stopped sending heartbeats (killed, crashed, lost its machine).
+queue, delivery to ``io``; run one worker per core for ``cpu``. The delivery ledger owns the retry
+budget: a delivery job that gets "retry later" defers its next attempt at the ledger's time, and
+procrastinate itself never retries it. A periodic task retries jobs whose worker stopped sending
+heartbeats (killed, crashed, lost its machine) and re-triggers anything due that has no job.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import procrastinate
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.db.engine import create_engine
-from gateway.jobs.pipeline import JobContext, deliver, process
+from gateway.flow import AssessmentFlow
+from gateway.jobs.pipeline import deliver, process
 from gateway.plugins import Plugins
 
 log = structlog.get_logger(__name__)
@@ -41,21 +46,22 @@ class DistributedJobs:
         self.plugins = plugins
         settings = plugins.settings
         self.app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(settings.database_url)))
-        self._context: JobContext | None = None
-        retry = procrastinate.RetryStrategy(max_attempts=settings.max_attempts, exponential_wait=2)
+        self._flow: AssessmentFlow | None = None
         # a duplicate trigger while another worker still holds the submission: look again later
         recheck = procrastinate.RetryStrategy(max_attempts=100, wait=int(settings.stalled_after_s), retry_exceptions={StillRunning})
 
         @self.app.task(name="pain_gateway.process", queue=CPU_QUEUE, retry=recheck)
         async def process_task(submission_id: str) -> str:
-            status = await process(await self.context(), submission_id)
+            status = await process(await self.flow(), submission_id)
             if status == "running":
                 raise StillRunning(submission_id)
             return status
 
-        @self.app.task(name="pain_gateway.deliver", queue=IO_QUEUE, retry=retry)
-        async def deliver_task(submission_id: str, output: str) -> None:
-            await deliver(await self.context(), submission_id, output)
+        @self.app.task(name="pain_gateway.deliver", queue=IO_QUEUE)
+        async def deliver_task(delivery_id: str) -> None:
+            recorded = await deliver(await self.flow(), delivery_id)
+            if recorded is not None and recorded.status == "retrying":
+                await self._defer_delivery(None, delivery_id, recorded.next_attempt_at)
 
         @self.app.periodic(cron="* * * * * */5", periodic_id="retry_stalled")  # croniter: seconds come last
         @self.app.task(name="pain_gateway.retry_stalled", queue=IO_QUEUE, queueing_lock="retry_stalled")
@@ -64,42 +70,43 @@ class DistributedJobs:
 
         self.process_task, self.deliver_task = process_task, deliver_task
 
-    async def context(self) -> JobContext:
-        if self._context is None:
-            self._context = JobContext(self.plugins, create_engine(self.plugins.settings.database_url), self)
-        return self._context
+    async def flow(self) -> AssessmentFlow:
+        if self._flow is None:
+            self._flow = AssessmentFlow(self.plugins, create_engine(self.plugins.settings.database_url), self)
+        return self._flow
 
     async def enqueue_processing(self, connection: AsyncConnection | None, submission_id: str) -> None:
         driver = None if connection is None else await _driver_connection(connection)
         await _defer_once(self.process_task.configure(connection=driver, queueing_lock=submission_id), submission_id=submission_id)
 
-    async def enqueue_delivery(self, connection: AsyncConnection | None, submission_id: str, outputs: list[str]) -> None:
+    async def enqueue_delivery(self, connection: AsyncConnection | None, delivery_ids: list[str]) -> None:
+        for delivery_id in delivery_ids:
+            await self._defer_delivery(connection, delivery_id)
+
+    async def _defer_delivery(self, connection: AsyncConnection | None, delivery_id: str, at: datetime | None = None) -> None:
         driver = None if connection is None else await _driver_connection(connection)
-        for output in outputs:
-            lock = f"{submission_id}:{output}"
-            await _defer_once(self.deliver_task.configure(connection=driver, lock=lock, queueing_lock=lock), submission_id=submission_id, output=output)
+        task = self.deliver_task.configure(connection=driver, lock=delivery_id, queueing_lock=delivery_id, schedule_at=at)
+        await _defer_once(task, delivery_id=delivery_id)
 
     async def retry_stalled(self) -> None:
         """Retry jobs of workers that went silent, and re-trigger submissions left without a job (a crash
         between a state change and its enqueue). Claims and queueing locks make both safe to repeat."""
-        ctx = await self.context()
-        stalled_after = ctx.settings.stalled_after_s
+        flow = await self.flow()
+        stalled_after = flow.settings.stalled_after_s
         for job in await self.app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
             log.warning("job_stalled_retry", job_id=job.id, task=job.task_name)
             await self.app.job_manager.retry_job(job)
-        for submission_id in await ctx.submissions.waiting("queued", stalled_after):
+        for submission_id in await flow.submissions.waiting("queued", stalled_after):
             await self.enqueue_processing(None, submission_id)
-        for submission_id in await ctx.submissions.waiting("delivering", stalled_after):
-            pending = [name for _, name in await ctx.assessments.pending_outputs(submission_id)]
-            await self.enqueue_delivery(None, submission_id, pending)
+        await self.enqueue_delivery(None, await flow.deliveries.due())
 
     async def start(self) -> None:
         await self.app.open_async()
 
     async def stop(self) -> None:
         await self.app.close_async()
-        if self._context is not None:
-            await self._context.engine.dispose()
+        if self._flow is not None:
+            await self._flow.engine.dispose()
 
     async def run_worker(self, concurrency: int, queues: list[str] | None = None) -> None:
         await self.app.run_worker_async(

@@ -1,9 +1,10 @@
 """Embedded job engine: no extra service, any database, CPU work in a process pool.
 
-The database is the queue: queued submissions and empty output rows are the pending jobs, so a crash
-or restart loses nothing — on start every interrupted submission goes back to the queue. Processing
-runs in ``workers`` spawned processes (each builds its own plugins once, as a distributed worker
-would); deliveries are light and run on the gateway's event loop.
+The database is the queue: queued submissions and due delivery ledger rows are the pending jobs, so
+a crash or restart loses nothing — on start every interrupted submission goes back to the queue.
+Processing runs in ``workers`` spawned processes (each builds its own plugins once, as a distributed
+worker would); deliveries are I/O and run on the gateway's event loop, at most
+``delivery_concurrency`` at once.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.db.engine import create_engine
-from gateway.jobs.pipeline import JobContext, deliver, process
+from gateway.flow import AssessmentFlow, RowsAreTheQueue
+from gateway.jobs.pipeline import deliver, process
 from gateway.plugins import Plugins, build_plugins
 from gateway.settings import Settings
 
@@ -26,16 +28,6 @@ log = structlog.get_logger(__name__)
 POLL_S = 1.0
 
 _worker_plugins: Plugins | None = None
-
-
-class _NoTrigger:
-    """Inside a pool process the database row is the trigger; the runner polls for it."""
-
-    async def enqueue_processing(self, connection, submission_id):
-        return None
-
-    async def enqueue_delivery(self, connection, submission_id, outputs):
-        return None
 
 
 def _process_in_worker(settings: Settings, submission_id: str) -> str:
@@ -50,7 +42,7 @@ def _process_in_worker(settings: Settings, submission_id: str) -> str:
     async def run() -> str:
         engine = create_engine(settings.database_url)
         try:
-            return await process(JobContext(_worker_plugins, engine, _NoTrigger()), submission_id)
+            return await process(AssessmentFlow(_worker_plugins, engine, RowsAreTheQueue()), submission_id)
         finally:
             await engine.dispose()
 
@@ -61,10 +53,10 @@ class EmbeddedJobs:
     def __init__(self, plugins: Plugins, engine) -> None:
         self.plugins = plugins
         self.settings = plugins.settings
-        self.context = JobContext(plugins, engine, self)
+        self.flow = AssessmentFlow(plugins, engine, self)
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Future] = {}
-        self._delivering: set[tuple[str, str]] = set()
+        self._delivering: set[str] = set()
         self._pool: ProcessPoolExecutor | None = None
         self._task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()  # keep references: the loop holds tasks only weakly
@@ -72,7 +64,7 @@ class EmbeddedJobs:
     async def enqueue_processing(self, connection: AsyncConnection | None, submission_id: str) -> None:
         self._wake.set()
 
-    async def enqueue_delivery(self, connection: AsyncConnection | None, submission_id: str, outputs: list[str]) -> None:
+    async def enqueue_delivery(self, connection: AsyncConnection | None, delivery_ids: list[str]) -> None:
         self._wake.set()
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -91,7 +83,7 @@ class EmbeddedJobs:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _run(self) -> None:
-        submissions = self.context.submissions
+        submissions = self.flow.submissions
         for submission_id in await submissions.stalled(0):  # nothing of ours runs yet: these were interrupted
             await submissions.requeue_or_fail(submission_id, "interrupted by a gateway restart", self.settings.max_attempts)
         while True:
@@ -112,12 +104,12 @@ class EmbeddedJobs:
 
     async def _schedule(self) -> None:
         loop = asyncio.get_running_loop()
-        submissions = self.context.submissions
+        submissions = self.flow.submissions
         for submission_id in await submissions.stalled(self.settings.stalled_after_s):
             if submission_id not in self._running:  # held by a process of another gateway that died
                 await submissions.requeue_or_fail(submission_id, "its worker stopped responding", self.settings.max_attempts)
         free = self.settings.workers - len(self._running)
-        for submission_id in await self.context.submissions.queued(limit=self.settings.workers * 2):
+        for submission_id in await self.flow.submissions.queued(limit=self.settings.workers * 2):
             if free <= 0:
                 break
             if submission_id in self._running:
@@ -127,10 +119,12 @@ class EmbeddedJobs:
             self._running[submission_id] = future
             future.add_done_callback(lambda f, sid=submission_id, pool=pool: self._finished(sid, f, pool))
             free -= 1
-        for pair in await self.context.assessments.pending_outputs():
-            if pair not in self._delivering:
-                self._delivering.add(pair)
-                self._spawn(self._deliver(*pair))
+        room = self.settings.delivery_concurrency - len(self._delivering)
+        for delivery_id in await self.flow.deliveries.due(limit=self.settings.delivery_concurrency * 2) if room > 0 else []:
+            if delivery_id not in self._delivering and room > 0:
+                self._delivering.add(delivery_id)
+                self._spawn(self._deliver(delivery_id))
+                room -= 1
 
     def _finished(self, submission_id: str, future: asyncio.Future, pool: ProcessPoolExecutor) -> None:
         self._running.pop(submission_id, None)
@@ -141,15 +135,15 @@ class EmbeddedJobs:
             if pool is self._pool:
                 self._pool = self._new_pool()
                 pool.shutdown(wait=False, cancel_futures=True)
-            self._spawn(self.context.submissions.requeue_or_fail(submission_id, "worker process died", self.settings.max_attempts))
+            self._spawn(self.flow.submissions.requeue_or_fail(submission_id, "worker process died", self.settings.max_attempts))
         elif error is not None:
             log.error("job_crashed", submission_id=submission_id, error=f"{type(error).__name__}: {error}")
 
-    async def _deliver(self, submission_id: str, output: str) -> None:
+    async def _deliver(self, delivery_id: str) -> None:
         try:
-            await deliver(self.context, submission_id, output)
-        except Exception as exc:
-            log.warning("delivery_retry", submission_id=submission_id, output=output, error=f"{type(exc).__name__}: {exc}")
-            await asyncio.sleep(2)  # back off before the scheduler picks the still-pending output again
+            await deliver(self.flow, delivery_id)
+        except Exception:  # the database failed us: the row stays due (or its lease expires) and is picked again
+            log.exception("delivery_job_error", delivery_id=delivery_id)
+            await asyncio.sleep(POLL_S)
         finally:
-            self._delivering.discard((submission_id, output))
+            self._delivering.discard(delivery_id)

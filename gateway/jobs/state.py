@@ -17,10 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from gateway.db.tables import SubmissionRow
+from gateway.events import Events, new_event
 
-STAGES = ("queued", "extracting", "scoring", "delivering", "completed", "failed")
+STAGES = ("queued", "extracting", "scoring", "completed", "failed")
 TERMINAL = ("completed", "failed")
-ACTIVE = ("extracting", "scoring", "delivering")
+ACTIVE = ("extracting", "scoring")
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,28 @@ Enqueue = Callable[[AsyncConnection, str], Awaitable[None]]
 def _stalled(stalled_after_s: float):
     """Extracting or scoring, with no heartbeat for ``stalled_after_s``: its worker is gone."""
     stale = datetime.now(UTC) - timedelta(seconds=stalled_after_s)
-    return SubmissionRow.status.in_(ACTIVE[:2]) & (SubmissionRow.heartbeat_at < stale)
+    return SubmissionRow.status.in_(ACTIVE) & (SubmissionRow.heartbeat_at < stale)
 
 
 class SubmissionStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """``events``: a submission that fails records ``assessment.failed`` in the same transaction."""
+
+    def __init__(self, engine: AsyncEngine, events: Events | None = None) -> None:
+        self.engine = engine
+        self.events = events
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def _fail_where(self, submission_id: str, conditions: list, error: str, now: datetime) -> bool:
+        """Fail the submission if ``conditions`` still hold, with its event: both or neither."""
+        event = None
+        async with self.engine.begin() as connection:
+            result = await connection.execute(update(SubmissionRow).where(*conditions).values(status="failed", error=error, heartbeat_at=now, updated_at=now))
+            if result.rowcount == 1 and self.events is not None:
+                event = new_event("assessment.failed", submission_id, error)
+                await self.events.record(connection, event)
+        if event is not None:
+            self.events.committed(event)
+        return result.rowcount == 1
 
     async def create(self, submission_id: str, source: str, request: dict, idempotency_key: str | None, enqueue: Enqueue) -> tuple[Submission, bool]:
         """Insert a queued submission and enqueue its job in the same transaction.
@@ -107,12 +124,11 @@ class SubmissionStore:
         failed here instead, so it cannot take workers down forever.
         """
         now = datetime.now(UTC)
+        await self._fail_where(
+            submission_id, [SubmissionRow.id == submission_id, _stalled(stalled_after_s), SubmissionRow.attempts >= max_attempts],
+            f"gave up after {max_attempts} attempts: the worker stopped responding", now,
+        )
         async with self.sessions() as session:
-            await session.execute(
-                update(SubmissionRow)
-                .where(SubmissionRow.id == submission_id, _stalled(stalled_after_s), SubmissionRow.attempts >= max_attempts)
-                .values(status="failed", error=f"gave up after {max_attempts} attempts: the worker stopped responding", updated_at=now)
-            )
             result = await session.execute(
                 update(SubmissionRow)
                 .where(SubmissionRow.id == submission_id, or_(SubmissionRow.status == "queued", _stalled(stalled_after_s)))
@@ -136,6 +152,9 @@ class SubmissionStore:
         conditions = [SubmissionRow.id == submission_id, SubmissionRow.status.not_in(TERMINAL)]
         if expect is not None:
             conditions.append(SubmissionRow.status == expect)
+        if status == "failed" and connection is None:
+            await self._fail_where(submission_id, conditions, error or "failed", now)
+            return
         statement = (
             update(SubmissionRow)
             .where(*conditions)
@@ -152,7 +171,7 @@ class SubmissionStore:
         """After a failed attempt at extraction or scoring: back to the queue while attempts remain,
         else failed with the reason. A submission already past scoring is left to its deliveries."""
         sub = await self.get(submission_id)
-        if sub is None or sub.status not in ACTIVE[:2]:
+        if sub is None or sub.status not in ACTIVE:
             return sub.status if sub else "missing"
         if sub.attempts >= max_attempts:
             await self.advance(submission_id, "failed", sub.progress, f"gave up after {sub.attempts} attempts: {error}", expect=sub.status)
@@ -167,7 +186,7 @@ class SubmissionStore:
             return list(rows)
 
     async def waiting(self, status: str, older_than_s: float) -> list[str]:
-        """Submissions sitting in ``status`` (queued, delivering) untouched for ``older_than_s``."""
+        """Submissions sitting in ``status`` (e.g. queued) untouched for ``older_than_s``."""
         since = datetime.now(UTC) - timedelta(seconds=older_than_s)
         async with self.sessions() as session:
             rows = await session.scalars(select(SubmissionRow.id).where(SubmissionRow.status == status, SubmissionRow.updated_at < since))

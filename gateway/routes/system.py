@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
 from gateway.auth import PUBLIC
+from gateway.deliveries import DeliveryStore
 from gateway.plugins import Plugins
 from gateway.store import AssessmentStore
 
@@ -21,17 +24,25 @@ async def health() -> dict[str, str]:
 
 
 @get("/ready", opt=PUBLIC, tags=["system"])
-async def ready(store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins]) -> Response:
-    """The database answers and the configured model is registered."""
+async def ready(store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins], deliveries: NamedDependency[DeliveryStore]) -> Response:
+    """The database answers and the configured model is registered (else 503). ``destinations`` names
+    any destination failing for longer than ``PAIN_GATEWAY_DESTINATION_ALERT_AFTER_S`` (status
+    ``degraded``, still 200: the gateway keeps accepting work and delivers once the receiver is back)."""
     checks = {}
+    failing: dict[str, str] = {}
     try:
         await store.ping()
         checks["database"] = "ok"
+        now, alert_after = datetime.now(UTC), plugins.settings.destination_alert_after_s
+        failing = {name: f"failing since {since.isoformat()}" for name, since in (await deliveries.failing_since()).items()
+                   if (now - since).total_seconds() > alert_after}
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
     checks["model"] = "ok" if plugins.settings.model in plugins.models else f"model {plugins.settings.model!r} not registered"
     ok = all(v == "ok" for v in checks.values())
-    return Response({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)
+    status = "not ready" if not ok else "degraded" if failing else "ready"
+    destinations = {name: failing.get(name, "ok") for name in sorted(plugins.destinations)}
+    return Response({"status": status, "checks": checks, "destinations": destinations}, status_code=200 if ok else 503)
 
 
 @get("/v1/models/{model_id:str}/card", opt={"roles": ALL_ROLES}, media_type="text/markdown; charset=utf-8", tags=["models"])

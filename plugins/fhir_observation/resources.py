@@ -280,5 +280,4 @@ class FhirObservationOutput:
 
     def render(self, assessment: Assessment) -> OutputDocument:
         bundle = build_bundle(assessment, self.mappings, self.base_url, bundle_type="transaction")
-        return OutputDocument(output=self.name, media_type=self.media_type, body=bundle,
-                              meta={"fhirVersion": FHIR_VERSION, "bundleType": bundle["type"]})
+        return OutputDocument.json(self.name, self.media_type, bundle, {"fhirVersion": FHIR_VERSION, "bundleType": bundle["type"]})

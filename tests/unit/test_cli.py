@@ -36,6 +36,9 @@ def test_score_a_json_keypoints_file(cli, tmp_path, keypoints_json):
     bundle = json.loads((tmp_path / "bundle.json").read_text())
     assert validate_bundle(bundle) == []
     assert "MRN-1234" not in result.stderr
+    assert summary["stored"] == "new"
+    again = json.loads(cli("score", str(source)).stdout)
+    assert again["stored"] == "already stored" and again["assessment_id"] == summary["assessment_id"]
 
 
 def test_score_an_npz_file_with_metadata_options(cli, tmp_path, face_points):

@@ -9,27 +9,24 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
-from sqlalchemy.exc import StatementError
 
 from gateway.db.engine import create_engine
 from gateway.db.tables import Base
 from gateway.domain import (
     Assessment,
     ModelInfo,
-    OutputDocument,
     PatientRef,
     Probabilities,
     Summary,
     WindowResult,
 )
-from gateway.scoring import Scored
 from gateway.store import AssessmentQuery, AssessmentStore, TokenStore, hash_token
 
 MODEL = ModelInfo(model_id="m", version="1", sha256="a" * 64, name="m", training_data="synthetic")
 
 
-def scored(n: int, patient: PatientRef, start: datetime, outputs=("fhir",), errors=None) -> Scored:
-    assessment = Assessment(
+def scored(n: int, patient: PatientRef, start: datetime) -> Assessment:
+    return Assessment(
         id=f"00000000-0000-0000-0000-{n:012d}",
         status="preliminary",
         patient=patient,
@@ -44,8 +41,6 @@ def scored(n: int, patient: PatientRef, start: datetime, outputs=("fhir",), erro
         windows=[WindowResult(0, 0.0, 1.0, True, "mild", Probabilities(0.2, 0.7, 0.1))],
         summary=Summary("mild", "rule", {"none": 0.0, "mild": 1.0, "significant": 0.0}, {"none": 0.2, "mild": 0.7, "significant": 0.1}, 1, 0),
     )
-    documents = {o: OutputDocument(o, "application/json", {"n": n}) for o in outputs}
-    return Scored(assessment, documents, errors or {})
 
 
 def run(database_url, action):
@@ -76,7 +71,7 @@ def test_add_get_and_idempotent_retry(database_url):
     async def act(store, _tokens, _engine):
         first = await store.add(scored(1, ALICE, T0))
         again = await store.add(scored(1, ALICE, T0))
-        return first, again, await store.get(scored(1, ALICE, T0).assessment.id), await store.get("missing")
+        return first, again, await store.get(scored(1, ALICE, T0).id), await store.get("missing")
 
     first, again, loaded, missing = run(database_url, act)
     assert (first, again, missing) == (True, False, None)
@@ -84,28 +79,34 @@ def test_add_get_and_idempotent_retry(database_url):
     assert loaded.effective_start == T0 and loaded.summary.level == "mild"
 
 
-def test_outputs_and_failed_outputs_are_stored_with_the_assessment(database_url):
-    async def act(store, _tokens, _engine):
-        await store.add(scored(2, ALICE, T0, errors={"hl7": "boom"}))
-        aid = scored(2, ALICE, T0).assessment.id
-        return await store.get_output(aid, "fhir"), await store.get_output(aid, "hl7")
+def test_what_the_caller_adds_commits_with_the_assessment(database_url):
+    async def act(store, _tokens, engine):
+        async def note(connection):
+            await connection.execute(text("insert into events (id, type, assessment_id, occurred_at) values ('e1', 'assessment.completed', :a, :t)"),
+                                     {"a": scored(2, ALICE, T0).id, "t": T0})
 
-    fhir, hl7 = run(database_url, act)
-    assert fhir.body == {"n": 2} and hl7.body is None and hl7.error == "boom"
+        created = await store.add(scored(2, ALICE, T0), then=note)
+        async with engine.connect() as conn:
+            return created, await conn.scalar(text("select count(*) from events"))
+
+    assert run(database_url, act) == (True, 1)
 
 
 def test_a_failed_write_leaves_nothing(database_url):
     async def act(store, _tokens, engine):
-        bad = scored(3, ALICE, T0)
-        bad.documents["broken"] = OutputDocument("broken", "application/json", {"not json": {1, 2}})
-        with pytest.raises((StatementError, TypeError)):  # drivers differ in how they wrap it
-            await store.add(bad)
-        async with engine.connect() as conn:
-            outputs = await conn.scalar(text("select count(*) from assessment_outputs"))
-        return await store.get(bad.assessment.id), outputs
+        async def fail(connection):
+            await connection.execute(text("insert into events (id, type, assessment_id, occurred_at) values ('e1', 'x', 'a', :t)"), {"t": T0})
+            raise RuntimeError("the delivery ledger is unreachable")
 
-    loaded, outputs = run(database_url, act)
-    assert loaded is None and outputs == 0
+        bad = scored(3, ALICE, T0)
+        with pytest.raises(RuntimeError):
+            await store.add(bad, then=fail)
+        async with engine.connect() as conn:
+            events = await conn.scalar(text("select count(*) from events"))
+        return await store.get(bad.id), events
+
+    loaded, events = run(database_url, act)
+    assert loaded is None and events == 0
 
 
 def test_search_by_patient_and_date(database_url):
@@ -116,7 +117,7 @@ def test_search_by_patient_and_date(database_url):
         by_reference = await store.search(AssessmentQuery(reference="Patient/bob"))
         by_day = await store.search(AssessmentQuery(system="urn:s", value="alice", start_from=T0, start_before=T0 + timedelta(days=1)))
         paged = await store.search(AssessmentQuery(system="urn:s", value="alice", limit=1, offset=1))
-        by_id = await store.search(AssessmentQuery(assessment_id=scored(12, BOB, T0).assessment.id))
+        by_id = await store.search(AssessmentQuery(assessment_id=scored(12, BOB, T0).id))
         return by_identifier, by_reference, by_day, paged, by_id
 
     by_identifier, by_reference, by_day, paged, by_id = run(database_url, act)

@@ -1,0 +1,130 @@
+"""The one assessment flow: capture → checks → score → store with its event and deliveries.
+
+Every entry point goes through here: the API (keypoints scored now, video accepted as a job), the
+job that processes a video, the CLI, baselines. Whatever the entry point, an assessment is stored in
+one transaction with its ``assessment.completed`` event, the delivery ledger rows of every destination
+that wants it and their jobs; sending happens in delivery jobs (``gateway.jobs.pipeline.deliver``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from functools import partial
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.baselines import BaselineStore
+from gateway.clip_checks import check_clip
+from gateway.contracts import CaptureRequest, CaptureSource, Progress
+from gateway.deliveries import DeliveryStore
+from gateway.domain import Assessment, InputError, LandmarkClip, OutputDocument
+from gateway.events import Events, new_event
+from gateway.jobs.state import Submission, SubmissionStore
+from gateway.plugins import Plugins
+from gateway.scoring import Scored, score_clip
+from gateway.store import AssessmentStore
+
+
+class JobQueue(Protocol):
+    """What a job engine offers the flow: triggers, enqueued inside the caller's transaction."""
+
+    async def enqueue_processing(self, connection: AsyncConnection | None, submission_id: str) -> None: ...
+
+    async def enqueue_delivery(self, connection: AsyncConnection | None, delivery_ids: list[str]) -> None: ...
+
+
+class RowsAreTheQueue:
+    """For a process without a job engine of its own (the CLI, an embedded pool process): the rows it
+    writes are the jobs, which the serving gateway's scheduler or the distributed periodic check runs."""
+
+    async def enqueue_processing(self, connection: AsyncConnection | None, submission_id: str) -> None:
+        return None
+
+    async def enqueue_delivery(self, connection: AsyncConnection | None, delivery_ids: list[str]) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Assessed:
+    assessment: Assessment
+    created: bool  # False: the same clip was already assessed (a retry); ``assessment`` is the stored one
+    scored: Scored
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A submission's answer: an assessment scored now, or a background job (video)."""
+
+    created: bool
+    assessed: Assessed | None = None
+    job: Submission | None = None
+
+
+class AssessmentFlow:
+    def __init__(self, plugins: Plugins, engine: AsyncEngine, queue: JobQueue) -> None:
+        self.plugins = plugins
+        self.engine = engine
+        self.queue = queue
+        self.events = Events(plugins, queue)
+        self.assessments = AssessmentStore(engine)
+        self.submissions = SubmissionStore(engine, self.events)
+        self.baselines = BaselineStore(engine)
+        self.deliveries = DeliveryStore(engine)
+
+    @property
+    def settings(self):
+        return self.plugins.settings
+
+    async def submit(self, request: CaptureRequest, submission_id: str, idempotency_key: str | None = None) -> Submitted:
+        """Keypoints are scored and stored now; a deferred source (video) is checked now and queued."""
+        source = self.plugins.capture_source(request)
+        if source.deferred:
+            await asyncio.to_thread(source.check, request)
+            job, created = await self.submissions.create(submission_id, source.name, request.as_record(), idempotency_key,
+                                                         self.queue.enqueue_processing)
+            return Submitted(created, job=job)
+        assessed = await self.assess(await self.capture(source, request))
+        return Submitted(assessed.created, assessed=assessed)
+
+    async def capture(self, source: CaptureSource, request: CaptureRequest, progress: Progress | None = None) -> LandmarkClip:
+        """Landmarks from any source, off the event loop; scoring checks them (``check_clip``)."""
+        return await asyncio.to_thread(source.capture, request, progress)
+
+    async def capture_keypoints(self, request: CaptureRequest) -> LandmarkClip:
+        """For callers that need landmarks at once (baselines): video is refused, not queued."""
+        source = self.plugins.capture_source(request)
+        if source.deferred:
+            raise InputError("content-type", "send this clip as keypoints (JSON, .npy or .npz), not video")
+        clip = await self.capture(source, request)
+        check_clip(clip)
+        return clip
+
+    async def assess(self, clip: LandmarkClip, submission_id: str | None = None) -> Assessed:
+        """Score with the patient's baseline and store with the event, its deliveries and (for a job)
+        the submission's completion, in one transaction."""
+        baseline = await self.baselines.get(clip.patient)
+        scored = await asyncio.to_thread(partial(score_clip, clip, self.plugins, assessment_id=submission_id, baseline=baseline))
+        event = new_event("assessment.completed", scored.assessment.id)
+
+        async def with_event(connection: AsyncConnection) -> None:
+            await self.events.record(connection, event)
+            if submission_id is not None:
+                await self.submissions.advance(submission_id, "completed", 100, connection=connection)
+
+        created = await self.assessments.add(scored.assessment, then=with_event)
+        if not created:
+            if submission_id is not None:  # an earlier attempt stored it and died before answering
+                await self.submissions.advance(submission_id, "completed", 100)
+            return Assessed(await self.assessments.get(scored.assessment.id) or scored.assessment, False, scored)
+        self.events.committed(event)
+        return Assessed(scored.assessment, True, scored)
+
+    def render(self, output: str, assessment: Assessment) -> OutputDocument:
+        """CPU work (12 ms for FHIR): callers on the event loop run it in a thread."""
+        try:
+            renderer = self.plugins.outputs[output]
+        except KeyError:
+            raise LookupError(f"output {output!r} is not loaded; available: {', '.join(sorted(self.plugins.outputs))}") from None
+        return renderer.render(assessment)

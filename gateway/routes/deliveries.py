@@ -1,0 +1,99 @@
+"""The delivery ledger over HTTP: what was sent where, every attempt, dead letters, redelivery."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+from litestar import get, post
+from litestar.di import NamedDependency
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import FromPath, Parameter
+
+from gateway.deliveries import STATUSES, Attempt, Delivery, DeliveryQuery, DeliveryStore
+from gateway.domain import InputError
+from gateway.flow import AssessmentFlow
+
+READERS = {"integrator", "telehealth"}
+MAX_PAGE = 200
+
+
+class AttemptOut(msgspec.Struct):
+    attempt: int
+    started_at: datetime
+    duration_ms: float
+    outcome: str
+    status_code: str | None
+    response_excerpt: str | None
+    reason: str | None
+
+
+class DeliveryOut(msgspec.Struct):
+    """One delivery: ``status`` pending | sending | retrying | delivered | dead (dead letter)."""
+
+    id: str
+    event_id: str
+    event_type: str
+    assessment_id: str
+    destination: str
+    target: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+    attempt_log: list[AttemptOut] | None = None
+
+
+class DeliveryPage(msgspec.Struct):
+    total: int
+    limit: int
+    offset: int
+    items: list[DeliveryOut]
+
+
+def delivery_out(delivery: Delivery, attempts: list[Attempt] | None = None) -> DeliveryOut:
+    log = None if attempts is None else [AttemptOut(**vars(a)) for a in attempts]
+    return DeliveryOut(**vars(delivery), attempt_log=log)
+
+
+@get("/v1/deliveries", opt={"roles": READERS}, tags=["deliveries"])
+async def list_deliveries(
+    deliveries: NamedDependency[DeliveryStore],
+    status: str | None = Parameter(default=None, description=f"One of {', '.join(STATUSES)}; dead = dead letters"),
+    destination: str | None = Parameter(default=None, description="Destination name, e.g. fhir or webhooks"),
+    assessment_id: str | None = Parameter(default=None, max_length=36),
+    limit: int = Parameter(default=50, ge=1, le=MAX_PAGE),
+    offset: int = Parameter(default=0, ge=0),
+) -> DeliveryPage:
+    """Deliveries, newest first, filtered by status, destination and assessment."""
+    if status is not None and status not in STATUSES:
+        raise InputError("status", f"must be one of {', '.join(STATUSES)}, got {status!r}")
+    items, total = await deliveries.search(DeliveryQuery(status, destination, assessment_id, limit, offset))
+    return DeliveryPage(total, limit, offset, [delivery_out(d) for d in items])
+
+
+@get("/v1/deliveries/{delivery_id:str}", opt={"roles": READERS}, tags=["deliveries"])
+async def read_delivery(delivery_id: FromPath[str], deliveries: NamedDependency[DeliveryStore]) -> DeliveryOut:
+    """One delivery with every attempt (time, duration, status code, response excerpt)."""
+    delivery = await deliveries.get(delivery_id)
+    if delivery is None:
+        raise NotFoundException(f"no delivery {delivery_id!r}")
+    return delivery_out(delivery, await deliveries.attempts(delivery_id))
+
+
+@post("/v1/deliveries/{delivery_id:str}/redeliver", opt={"roles": READERS}, tags=["deliveries"], status_code=202)
+async def redeliver(delivery_id: FromPath[str], flow: NamedDependency[AssessmentFlow]) -> DeliveryOut:
+    """Send again now with a fresh retry budget (e.g. a dead letter after the receiver was fixed)."""
+    if await flow.deliveries.get(delivery_id) is None:
+        raise NotFoundException(f"no delivery {delivery_id!r}")
+    delivery = await flow.deliveries.redeliver(delivery_id)
+    if delivery is None:
+        raise ClientException("the delivery is being sent right now; look again in a few seconds", status_code=409)
+    await flow.queue.enqueue_delivery(None, [delivery_id])
+    return delivery_out(delivery)
+
+
+ROUTES = [list_deliveries, read_delivery, redeliver]
