@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import pytest
 
 try:
-    from gateway.app import create_app  # noqa: F401  (the routes need the app's store dependency)
+    from gateway.app import create_app
 except ImportError as exc:  # pragma: no cover - only while the core is being rewritten
     pytest.skip(f"gateway.app does not import ({exc})", allow_module_level=True)
 
@@ -132,13 +133,13 @@ def test_the_openapi_schema_documents_the_bodies(api):
 def loopback_api(sqlite_url):
     """The app with loopback allowlisted (``PAIN_GATEWAY_WEBHOOK_ALLOWLIST``), as a site with an
     internal receiver would run it."""
+    from conftest import Api, create_tokens
     from litestar.testing import TestClient
 
-    from conftest import Api, create_tokens
     from gateway.plugins import build_plugins
     from gateway.settings import Settings, load_settings
 
-    if "webhook_allowlist" not in {f.name for f in __import__("msgspec").structs.fields(Settings)}:
+    if "webhook_allowlist" not in {f.name for f in msgspec.structs.fields(Settings)}:
         pytest.skip("the core has no webhook_allowlist setting yet")
     settings = load_settings({"PAIN_GATEWAY_DATABASE_URL": sqlite_url, "PAIN_GATEWAY_WEBHOOK_ALLOWLIST": "127.0.0.0/8,localhost"})
     with TestClient(create_app(settings, build_plugins(settings, environ={}))) as client:
