@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import msgspec
+import numpy as np
 import pytest
 
 try:
@@ -15,6 +16,8 @@ except ImportError as exc:  # pragma: no cover - only while the core is being re
 
 from gateway.db.engine import create_engine
 from gateway.db.tables import DeliveryRow
+from gateway.domain import ModelInfo, ModelOutput
+from gateway.hookspecs import hookimpl
 from tests.unit.test_webhooks import _ledger
 
 PATH = "/v1/webhook-endpoints"
@@ -129,6 +132,26 @@ def test_the_openapi_schema_documents_the_bodies(api):
     assert "webhooks" in {t for op in schema["paths"][PATH].values() for t in op.get("tags", [])}
 
 
+class ConstantModel:
+    """Scores every window "mild": the webhook path is under test here, not the model (and torch
+    inference would make this test slow)."""
+
+    info = ModelInfo(model_id="constant-test", version="1", sha256="cd" * 32, name="constant", training_data="none")
+
+    def predict(self, windows):
+        n = windows.data.shape[0]
+        return ModelOutput(np.tile([0.2, 0.7, 0.1], (n, 1)), np.full((n, 30, 468), 1 / 468), np.full((n, 30), 1 / 30))
+
+    def model_card(self) -> str:
+        return "constant test model"
+
+
+class ConstantModelPlugin:
+    @hookimpl
+    def register_models(self, register, settings):
+        register(ConstantModel())
+
+
 @pytest.fixture
 def loopback_api(sqlite_url):
     """The app with loopback allowlisted (``PAIN_GATEWAY_WEBHOOK_ALLOWLIST``), as a site with an
@@ -141,8 +164,10 @@ def loopback_api(sqlite_url):
 
     if "webhook_allowlist" not in {f.name for f in msgspec.structs.fields(Settings)}:
         pytest.skip("the core has no webhook_allowlist setting yet")
-    settings = load_settings({"PAIN_GATEWAY_DATABASE_URL": sqlite_url, "PAIN_GATEWAY_WEBHOOK_ALLOWLIST": "127.0.0.0/8,localhost"})
-    with TestClient(create_app(settings, build_plugins(settings, environ={}))) as client:
+    settings = load_settings({"PAIN_GATEWAY_DATABASE_URL": sqlite_url, "PAIN_GATEWAY_WEBHOOK_ALLOWLIST": "127.0.0.0/8,localhost",
+                              "PAIN_GATEWAY_MODEL": "constant-test"})
+    plugins = build_plugins(settings, extra=[("constant_model", ConstantModelPlugin())], environ={})
+    with TestClient(create_app(settings, plugins)) as client:
         yield Api(client, create_tokens(sqlite_url))
 
 
