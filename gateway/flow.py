@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -27,6 +27,7 @@ from gateway.scoring import Scored, score_clip
 from gateway.store import AssessmentStore
 
 
+@runtime_checkable
 class JobQueue(Protocol):
     """What a job engine offers the flow: triggers, enqueued inside the caller's transaction."""
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from litestar.testing import TestClient
+from support.fhir_server import FhirServer
+from support.gateway import Gateway
 
 from gateway.app import create_app
 from gateway.db.engine import create_engine
@@ -142,3 +144,33 @@ def api(sqlite_url, plugins) -> Iterator[Api]:
     tokens = create_tokens(sqlite_url)
     with TestClient(create_app(settings, plugins)) as client:
         yield Api(client, tokens)
+
+
+@pytest.fixture
+def emr(tmp_path) -> Iterator[FhirServer]:
+    """An EMR's FHIR server (sekmet-fhir) on loopback; tests may stop and start it."""
+    (tmp_path / "emr").mkdir()
+    server = FhirServer(tmp_path / "emr")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def gateway_for(sqlite_url):
+    """A running gateway built from plugin settings as an operator writes them, e.g.
+    ``gateway_for(fhir_delivery={"base_url": ...})``; extra core settings as keywords of ``core``."""
+    clients = []
+
+    def make(core: dict | None = None, **plugin_settings) -> Gateway:
+        settings = Settings(database_url=sqlite_url, plugins=plugin_settings, **(core or {}))
+        client = TestClient(create_app(settings, build_plugins(settings, environ={})))
+        client.__enter__()
+        clients.append(client)
+        return Gateway(client, create_tokens(sqlite_url))
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)

@@ -105,18 +105,22 @@ async def deliver(flow: AssessmentFlow, delivery_id: str) -> Delivery | None:
 
 
 async def _attempt(flow: AssessmentFlow, delivery: Delivery) -> DeliveryResult:
-    """A destination's verdict; our own failures (a plugin bug, a timeout) become retries, never crashes."""
+    """A destination's verdict. Rendering is deterministic, so a render error is final (dead letter);
+    our other failures (a plugin bug, a timeout) become retries, never crashes."""
     destination = flow.plugins.destinations.get(delivery.destination)
     if destination is None:
         return DeliveryResult.retry_later(f"destination {delivery.destination!r} is not configured in this worker")
     event = await flow.deliveries.event(delivery.event_id)
     assessment = await flow.assessments.get(delivery.assessment_id)
-    try:
-        document = None
-        if destination.output is not None and assessment is not None:
+    document = None
+    if destination.output is not None and assessment is not None:
+        try:
             document = await asyncio.to_thread(flow.render, destination.output, assessment)
-        request = DeliveryRequest(delivery.id, delivery.destination, delivery.target, delivery.attempts, event, assessment,
-                                  document, flow.engine)
+        except Exception as exc:
+            log.exception("render_error", delivery_id=delivery.id, output=destination.output)
+            return DeliveryResult.failed(f"rendering the {destination.output!r} output failed: {type(exc).__name__}: {exc}")
+    request = DeliveryRequest(delivery.id, delivery.destination, delivery.target, delivery.attempts, event, assessment, document, flow.engine)
+    try:
         return await asyncio.wait_for(destination.send(request), flow.settings.delivery_timeout_s)
     except TimeoutError:
         return DeliveryResult.retry_later(f"no answer within {flow.settings.delivery_timeout_s:g} s (PAIN_GATEWAY_DELIVERY_TIMEOUT_S)")

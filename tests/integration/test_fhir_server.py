@@ -1,23 +1,13 @@
-"""Our Bundles against a real FHIR R4 server (sekmet-fhir, SQLite) on loopback.
-
-The server lives in its own venv under var/fhir-server (shared/research/fhir.md §7) so its pins
-never touch the gateway's. Without it the tests skip with the reason, except under CI=true where a
-missing server is a failure: CI must prove the EMR path, not skip it.
-"""
+"""Our Bundles against a real FHIR R4 server (sekmet-fhir, SQLite) on loopback (tests/support/fhir_server.py)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
+from support.fhir_server import FHIR_JSON, FhirServer
 
 from fhir_mappings import load_mappings
 from gateway.domain import Assessment, ModelInfo, PatientRef, Summary
@@ -26,63 +16,17 @@ from plugins.fhir_observation.validation import validate_resource
 
 BASE = "urn:pain-gateway"
 MAPPINGS = load_mappings()
-SERVER = Path(__file__).parents[2] / "var" / "fhir-server" / "bin" / "sekmet"
-FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 START = datetime(2026, 1, 1, 12, tzinfo=UTC)
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"FHIR test server unavailable under CI: {reason}")
-    pytest.skip(f"FHIR test server unavailable: {reason}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def fhir_base(tmp_path_factory) -> Iterator[str]:
-    """Start sekmet on a free loopback port with a throwaway SQLite store; stop it by its own PID."""
-    executable = SERVER if SERVER.exists() else shutil.which("sekmet")
-    if not executable:
-        unavailable(f"{SERVER} not installed (python3.11 -m venv var/fhir-server && "
-                    "var/fhir-server/bin/pip install sekmet-fhir==0.1.1)")
-    workdir = tmp_path_factory.mktemp("fhir-server")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/fhir"
-    (workdir / "settings.yaml").write_text(
-        f"base_url: {base}\nhost: 127.0.0.1\nport: {port}\ndata_dir: {workdir / 'data'}\n"
-        f"own_private_key_path: {workdir / 'keys' / 'server.pem'}\n"
-        "simulator: {enabled: false}\nvalidation: {inbound: strict}\nlog_inbound: false\n"
-    )
-    log = (workdir / "server.log").open("wb")
-    proc = subprocess.Popen([str(executable), "serve", "--config", str(workdir / "settings.yaml")],
-                            cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+    server = FhirServer(tmp_path_factory.mktemp("fhir-server"))
+    server.start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                unavailable(f"server exited with {proc.returncode}: {(workdir / 'server.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/metadata", headers=FHIR_JSON, timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                unavailable(f"no answer on {base}/metadata within 60 s")
-            time.sleep(0.3)
-        yield base
+        yield server.base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        server.stop()
 
 
 @pytest.fixture

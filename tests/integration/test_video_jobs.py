@@ -72,7 +72,7 @@ def test_a_face_video_is_scored_in_the_background(video_api, videos):
     body, seen = wait(video_api, response.headers["location"])
     assert body["status"] == "completed", body
     assert body["source"] == "video" and body["summary"]["scored_windows"] >= 2
-    assert {s["status"] for s in seen} & {"queued", "extracting", "scoring", "delivering"}
+    assert {s["status"] for s in seen} & {"queued", "extracting", "scoring"}
     assert [s["progress"] for s in seen] == sorted(s["progress"] for s in seen)
     bundle = video_api.get(body["links"]["fhir"], headers=video_api.auth_headers("integrator")).json()
     assert validate_bundle(bundle) == []

@@ -9,9 +9,9 @@ track header, written by patching the bytes the same way a phone does for portra
 from __future__ import annotations
 
 import struct
-from itertools import chain
 from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
+from itertools import chain
 from pathlib import Path
 
 import cv2

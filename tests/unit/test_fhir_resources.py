@@ -216,7 +216,7 @@ def test_output_renders_a_transaction_bundle():
 
     assert isinstance(output, Output)
     assert (document.output, document.media_type) == ("fhir", "application/fhir+json")
-    assert document.body["type"] == "transaction" and validate_bundle(document.body) == []
+    assert document.decoded()["type"] == "transaction" and validate_bundle(document.decoded()) == []
 
 
 probability = st.floats(0, 1, allow_nan=False).map(lambda p: round(p, 6))

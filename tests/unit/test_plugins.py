@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import click
 import msgspec
 import numpy as np
@@ -10,16 +13,17 @@ from litestar import get
 from litestar.testing import TestClient
 
 from gateway.app import create_app
-from gateway.domain import Explanation, LandmarkClip, ModelInfo, ModelOutput, OutputDocument, PatientRef, RegionAttention
+from gateway.domain import DeliveryResult, Explanation, LandmarkClip, ModelInfo, ModelOutput, OutputDocument, PatientRef, RegionAttention
 from gateway.hookspecs import hookimpl
 from gateway.plugins import build_plugins
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError
 
 EXAMPLE_MEDIA_TYPE = "application/vnd.example.keypoints+json"
 
 
 class ExampleSettings(msgspec.Struct):
     greeting: str = "hello"
+    archive_dir: str = ""
 
 
 class ExampleCapture:
@@ -38,7 +42,8 @@ class ExampleCapture:
         raw = msgspec.json.decode(request.body)
         from datetime import datetime
 
-        return LandmarkClip(PatientRef(reference=raw["ref"]), datetime.fromisoformat(raw["start"]), 30.0, np.array(raw["points"], dtype=float), source="example")
+        points = np.array(raw["points"], dtype=float)
+        return LandmarkClip(PatientRef(reference=raw["ref"]), datetime.fromisoformat(raw["start"]), 30.0, points, source="example")
 
 
 class MotionModel:
@@ -65,14 +70,41 @@ class ExampleExplainer:
 
 
 class CaregiverNote:
+    """An output that is not JSON: a small HTML page."""
+
     name = "caregiver_note"
-    media_type = "application/json"
+    media_type = "text/html; charset=utf-8"
 
     def __init__(self, greeting):
         self.greeting = greeting
 
     def render(self, assessment):
-        return OutputDocument(self.name, self.media_type, {"text": f"{self.greeting}: pain level {assessment.summary.level}"})
+        return OutputDocument(self.name, self.media_type, f"<p>{self.greeting}: pain level {assessment.summary.level}</p>".encode())
+
+
+class SiteArchive:
+    """A destination that files each caregiver note in a directory, refusing while the directory is missing."""
+
+    name = "site_archive"
+    output = "caregiver_note"
+
+    def __init__(self, directory):
+        self.directory = Path(directory)
+
+    async def targets(self, event, connection):
+        return [""] if event.type == "assessment.completed" else []
+
+    async def send(self, request):
+        if not self.directory.is_dir():
+            return DeliveryResult.retry_later(f"{self.directory} is not mounted")
+        (self.directory / f"{request.delivery_id}.html").write_bytes(request.document.content)
+        return DeliveryResult.delivered("filed")
+
+    async def probe(self, engine):
+        return DeliveryResult.delivered("mounted") if self.directory.is_dir() else DeliveryResult.retry_later("not mounted")
+
+
+EVENTS_SEEN = []
 
 
 @get("/v1/example/greeting", opt={"roles": {"clinician"}})
@@ -100,6 +132,15 @@ class ExamplePlugin:
     @hookimpl
     def register_outputs(self, register, settings):
         register(CaregiverNote(settings.plugin_config("example_site").greeting))
+
+    @hookimpl
+    def register_destinations(self, register, settings):
+        if settings.plugin_config("example_site").archive_dir:
+            register(SiteArchive(settings.plugin_config("example_site").archive_dir))
+
+    @hookimpl
+    def handle_event(self, event):
+        EVENTS_SEEN.append(event)
 
     @hookimpl
     def register_routes(self, register, settings):
@@ -130,8 +171,9 @@ class TypoPlugin:
         pass
 
 
-def example_app(sqlite_url, **settings_kw):
-    settings = Settings(database_url=sqlite_url, model="example-motion", plugins={"example_site": {"greeting": "Hi"}}, **settings_kw)
+def example_app(sqlite_url, archive_dir="", **settings_kw):
+    site = {"greeting": "Hi", "archive_dir": str(archive_dir)}
+    settings = Settings(database_url=sqlite_url, model="example-motion", plugins={"example_site": site}, **settings_kw)
     plugins = build_plugins(settings, extra=[("example_site", ExamplePlugin())], environ={})
     return plugins, create_app(settings, plugins)
 
@@ -173,11 +215,65 @@ def test_hook_register_outputs(sqlite_url, face_points, api_tokens_for):
         created = client.post("/v1/assessments", content=msgspec.json.encode(example_submission(face_points)),
                               headers={**headers("integrator"), "content-type": EXAMPLE_MEDIA_TYPE}).json()
         note = client.get(created["links"]["caregiver_note"], headers=headers("clinician"))
-        assert note.status_code == 200
-        assert note.json()["text"].startswith("Hi: pain level ")
+        assert note.status_code == 200 and note.headers["content-type"].startswith("text/html")
+        assert note.text.startswith("<p>Hi: pain level ")
         fhir = client.get(f"/v1/assessments/{created['id']}/fhir", headers=headers("integrator")).json()
         devices = [e["resource"] for e in fhir["entry"] if e["resource"]["resourceType"] == "Device"]
         assert devices[0]["version"][0]["value"] == "1.0"
+
+
+def submit_example(client, headers, face_points):
+    response = client.post("/v1/assessments", content=msgspec.json.encode(example_submission(face_points)),
+                           headers={**headers("integrator"), "content-type": EXAMPLE_MEDIA_TYPE})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def wait_for_delivery(client, headers, assessment_id, status="delivered", timeout_s=20.0):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        items = client.get("/v1/deliveries", params={"assessment_id": assessment_id}, headers=headers("integrator")).json()["items"]
+        if items and all(d["status"] == status for d in items):
+            return items
+        assert time.monotonic() < deadline, items
+        time.sleep(0.2)
+
+
+def test_hook_register_destinations(sqlite_url, face_points, api_tokens_for, tmp_path):
+    archive = tmp_path / "archive"
+    _, app = example_app(sqlite_url, archive_dir=archive)
+    with TestClient(app) as client:
+        headers = api_tokens_for(sqlite_url)
+        created = submit_example(client, headers, face_points)
+        [waiting] = wait_for_delivery(client, headers, created["id"], status="retrying")  # the archive is not mounted yet
+        assert waiting["destination"] == "site_archive" and "not mounted" in waiting["last_error"]
+        archive.mkdir()
+        redelivered = client.post(f"/v1/deliveries/{waiting['id']}/redeliver", headers=headers("integrator"))
+        assert redelivered.status_code == 202
+        [done] = wait_for_delivery(client, headers, created["id"])
+        log = client.get(f"/v1/deliveries/{done['id']}", headers=headers("integrator")).json()["attempt_log"]
+    assert [a["outcome"] for a in log] == ["retry", "delivered"]
+    assert (archive / f"{done['id']}.html").read_text().startswith("<p>Hi: pain level ")
+
+
+def test_hook_handle_event(sqlite_url, face_points, api_tokens_for):
+    _, app = example_app(sqlite_url)
+    EVENTS_SEEN.clear()
+    with TestClient(app) as client:
+        created = submit_example(client, api_tokens_for(sqlite_url), face_points)
+    assert [(e.type, e.assessment_id) for e in EVENTS_SEEN] == [("assessment.completed", created["id"])]
+
+
+class Twin:
+    @hookimpl
+    def register_outputs(self, register, settings):
+        register(CaregiverNote("twin"))
+
+
+def test_two_plugins_registering_one_name_stop_start_up(sqlite_url):
+    with pytest.raises(SettingsError, match="two plugins register the output 'caregiver_note'"):
+        build_plugins(Settings(database_url=sqlite_url, plugins={"example_site": {}}),
+                      extra=[("example_site", ExamplePlugin()), ("twin", Twin())], environ={})
 
 
 def test_hook_register_routes(sqlite_url, api_tokens_for):

@@ -1,0 +1,74 @@
+"""Steps for the EMR delivery story (tests/features/emr_delivery.feature), against a real FHIR server."""
+
+from __future__ import annotations
+
+import pytest
+from pytest_bdd import given, parsers, scenarios, then, when
+
+scenarios("emr_delivery.feature")
+
+
+@pytest.fixture
+def story():
+    return {}
+
+
+@given("the EMR's FHIR server is the gateway's FHIR delivery destination")
+def configured(story, emr, gateway_for):
+    story["gateway"] = gateway_for(fhir_delivery={"base_url": emr.base})
+
+
+@given(parsers.parse('MediaPipe keypoints of a real 5-second face clip for patient "{value}" of system "{system}"'))
+def clip(story, keypoints_json, value, system):
+    story["identifier"] = f"{system}|{value}"
+    story["body"] = keypoints_json(patient={"identifier": {"system": system, "value": value}})
+
+
+@given("the EMR's FHIR server is down")
+def emr_down(emr):
+    emr.stop()
+
+
+@when("the integrator submits the keypoints")
+def submit(story):
+    response = story["gateway"].submit(story["body"])
+    assert response.status_code == 201, response.text
+    story["assessment"] = response.json()
+
+
+@when("the integrator submits the keypoints twice")
+def submit_twice(story):
+    submit(story)
+    assert story["gateway"].submit(story["body"]).status_code == 200
+
+
+@when("the EMR's FHIR server comes back")
+def emr_back(emr):
+    emr.start()
+
+
+@then(parsers.parse('the delivery ledger shows the assessment delivered to "{destination}"'))
+def delivered(story, destination):
+    delivery = story["gateway"].wait(story["assessment"]["id"], "delivered", destination=destination)
+    assert delivery["attempt_log"][-1]["outcome"] == "delivered"
+    assert len(story["gateway"].deliveries(story["assessment"]["id"])) == 1
+
+
+@then("the delivery waits for a retry and says why")
+def waiting(story):
+    delivery = story["gateway"].wait(story["assessment"]["id"], "retrying")
+    assert delivery["next_attempt_at"] and delivery["last_error"]
+
+
+@then("the EMR finds exactly 1 Observation for the patient by subject identifier")
+def found_once(story, emr):
+    found = emr.observations(**{"subject:identifier": story["identifier"]})
+    assert [o["identifier"][0]["value"] for o in found] == [story["assessment"]["id"]]
+    story["observation"] = found[0]
+
+
+@then("the Observation in the EMR is preliminary and labelled AI-asserted")
+def labelled(story):
+    observation = story["observation"]
+    assert observation["status"] == "preliminary"
+    assert {"code": "AIAST"}.items() <= observation["meta"]["security"][0].items()
