@@ -166,32 +166,27 @@ class EndpointStore:
             for r in rows
         ]
 
-    async def replay(self, endpoint_id: str, message: str) -> bool:
-        """Queue one message of this endpoint again (due now, attempts kept); False if it is not ours.
+    async def replayable(self, endpoint_id: str, message: str) -> str | None:
+        """The delivery id behind one message of this endpoint, if it may be sent again; None if it is not ours.
 
         Raises ``ReplayRefused`` while the endpoint is disabled (the send would fail at once) or while
         the message is being sent (a second copy would race the first).
         """
         if not message.startswith(MESSAGE_PREFIX):
-            return False
+            return None
         delivery_id = message.removeprefix(MESSAGE_PREFIX)
-        now = datetime.now(UTC)
         d = DeliveryRow
-        async with self.engine.begin() as conn:
+        async with self.engine.connect() as conn:
             enabled = (await conn.execute(select(T.enabled).where(T.id == endpoint_id))).scalar_one_or_none()
             if enabled is None:
-                return False
+                return None
             status = (await conn.execute(
                 select(d.status).where(d.id == delivery_id, d.destination == DESTINATION, d.target == endpoint_id)
             )).scalar_one_or_none()
-            if status is None:
-                return False
-            if not enabled:
-                raise ReplayRefused("the endpoint is disabled; enable it before replaying a message")
-            if status == "sending":
-                raise ReplayRefused("the message is being sent right now; wait for this attempt to finish")
-            await conn.execute(
-                update(d).where(d.id == delivery_id, d.status != "sending")
-                .values(status="pending", next_attempt_at=now, lease_until=None, updated_at=now)
-            )
-        return True
+        if status is None:
+            return None
+        if not enabled:
+            raise ReplayRefused("the endpoint is disabled; enable it before replaying a message")
+        if status == "sending":
+            raise ReplayRefused("the message is being sent right now; wait for this attempt to finish")
+        return delivery_id

@@ -15,6 +15,7 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody, Parameter
 
 from gateway.domain import EVENT_TYPES, InputError
+from gateway.flow import AssessmentFlow
 from gateway.store import AssessmentStore
 from plugins.webhooks import WebhookSettings
 from plugins.webhooks.egress import Allowlist, check_url
@@ -186,15 +187,16 @@ def build_routes(config: WebhookSettings, allowlist: Allowlist) -> list:
 
     @post(PATH + "/{endpoint_id:str}/messages/{message_id:str}/replay", opt=OPT, tags=TAGS, status_code=202,
           summary="Send one message again")
-    async def replay_message(endpoint_id: FromPath[str], message_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> ReplayAccepted:
-        """Queues the message again with the same ``webhook-id``, so a receiver that already has it
-        can drop the copy. The core's retry budget applies from the attempts already made."""
+    async def replay_message(endpoint_id: FromPath[str], message_id: FromPath[str], flow: NamedDependency[AssessmentFlow]) -> ReplayAccepted:
+        """Sends the message again now, with the same ``webhook-id`` (a receiver that already has it
+        can drop the copy) and a fresh retry budget, like ``POST /v1/deliveries/{id}/redeliver``."""
         try:
-            queued = await EndpointStore(store.engine).replay(endpoint_id, message_id)
+            delivery_id = await EndpointStore(flow.engine).replayable(endpoint_id, message_id)
         except ReplayRefused as exc:
             raise ClientException(str(exc), status_code=409) from None
-        if not queued:
-            raise NotFoundException(f"no message {message_id} for webhook endpoint {endpoint_id}")
+        if delivery_id is None or await flow.deliveries.redeliver(delivery_id) is None:
+            raise NotFoundException(f"no message {message_id} for webhook endpoint {endpoint_id} that can be sent again")
+        await flow.queue.enqueue_delivery(None, [delivery_id])
         return ReplayAccepted(message_id, "pending")
 
     return [create_endpoint, list_endpoints, get_endpoint, disable_endpoint, enable_endpoint, rotate_secret,

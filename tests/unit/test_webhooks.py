@@ -324,7 +324,7 @@ async def test_attempt_log_is_newest_first_and_only_this_endpoints(engine):
     assert len(await store.attempts(mine.id, limit=2)) == 2
 
 
-async def test_replay_requeues_only_this_endpoints_message(engine):
+async def test_only_this_endpoints_messages_can_be_replayed(engine):
     store = EndpointStore(engine)
     mine = await store.create("https://a.example/hook", ["assessment.completed"], "", None)
     other = await store.create("https://b.example/hook", ["assessment.completed"], "", None)
@@ -332,16 +332,12 @@ async def test_replay_requeues_only_this_endpoints_message(engine):
     await _ledger(engine, other.id, "d-2")
     await _ledger(engine, mine.id, "d-3", status="sending")
 
-    assert await store.replay(mine.id, "msg_d-1")
-    async with engine.connect() as conn:
-        row = (await conn.execute(DeliveryRow.__table__.select().where(DeliveryRow.id == "d-1"))).one()
-    assert row.status == "pending" and row.attempts == 4 and row.next_attempt_at is not None
-
-    assert not await store.replay(mine.id, "msg_d-2")  # another endpoint's message
-    assert not await store.replay(mine.id, "d-1")  # not a message id
-    assert not await store.replay("nope", "msg_d-1")
+    assert await store.replayable(mine.id, "msg_d-1") == "d-1"
+    assert await store.replayable(mine.id, "msg_d-2") is None  # another endpoint's message
+    assert await store.replayable(mine.id, "d-1") is None  # not a message id
+    assert await store.replayable("nope", "msg_d-1") is None
     with pytest.raises(ReplayRefused, match="being sent"):
-        await store.replay(mine.id, "msg_d-3")
+        await store.replayable(mine.id, "msg_d-3")
     await store.set_enabled(mine.id, False, "test")
     with pytest.raises(ReplayRefused, match="disabled"):
-        await store.replay(mine.id, "msg_d-1")
+        await store.replayable(mine.id, "msg_d-1")

@@ -114,8 +114,8 @@ def test_attempt_log_and_replay(api, sqlite_url):
         async with engine.connect() as conn:
             return (await conn.execute(DeliveryRow.__table__.select().where(DeliveryRow.id == "d-1"))).one()
 
-    row = run(status, sqlite_url)
-    assert row.status == "pending" and row.attempts == 3
+    row = run(status, sqlite_url)  # a fresh budget, due now (the gateway may already be sending it)
+    assert row.status in ("pending", "sending", "retrying") and row.attempts <= 1
     assert api.post(f"{PATH}/{endpoint['id']}/messages/msg_d-2/replay").status_code == 404
     api.post(f"{PATH}/{endpoint['id']}/disable")
     assert api.post(f"{PATH}/{endpoint['id']}/messages/msg_d-1/replay").status_code == 409
