@@ -38,8 +38,9 @@ def distributed(postgres_url, tmp_path, api_tokens_for):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")}
     env |= {"PAIN_GATEWAY_DATABASE_URL": postgres_url, "PAIN_GATEWAY_JOB_ENGINE": "procrastinate",
             "PAIN_GATEWAY_DATA_DIR": str(tmp_path / "data"), "PAIN_GATEWAY_STALLED_AFTER_S": str(STALLED_AFTER_S),
-            "PAIN_GATEWAY_LOG_FORMAT": "json"}
-    settings = Settings(database_url=postgres_url, job_engine="procrastinate", data_dir=str(tmp_path / "data"), stalled_after_s=STALLED_AFTER_S)
+            "PAIN_GATEWAY_LOG_FORMAT": "json", "PAIN_GATEWAY_WEBHOOK_ALLOWLIST": "127.0.0.1"}
+    settings = Settings(database_url=postgres_url, job_engine="procrastinate", data_dir=str(tmp_path / "data"), stalled_after_s=STALLED_AFTER_S,
+                        webhook_allowlist=["127.0.0.1"])
     workers: list[subprocess.Popen] = []
 
     def start_worker() -> subprocess.Popen:
@@ -169,3 +170,29 @@ def test_a_submission_left_without_a_job_is_picked_up(distributed, tmp_path, pos
     distributed.start_worker()
     body = poll(distributed, f"/v1/assessments/{submission_id}", lambda b: b["status"] in ("completed", "failed"), timeout_s=90)
     assert body["status"] == "completed", body
+
+
+def test_a_worker_delivers_and_defers_its_retry_to_the_ledgers_time(distributed, postgres_url, keypoints_json):
+    """Delivery jobs run on workers; a "retry later" is deferred to the ledger's next attempt time
+    (procrastinate does not retry on its own), and the retry keeps the webhook id."""
+    from standardwebhooks.webhooks import Webhook
+    from support.receiver import Receiver, Reply
+
+    receiver = Receiver().start()
+    try:
+        receiver.reply(Reply(503, b"busy"))
+        headers = distributed.auth_headers("telehealth")
+        endpoint = distributed.post("/v1/webhook-endpoints", headers=headers,
+                                    json={"url": receiver.url(), "events": ["assessment.completed"]}).json()
+        created = distributed.post("/v1/assessments", json=keypoints_json(), headers=headers)
+        assert created.status_code == 201, created.text
+        distributed.start_worker()
+        first, second = receiver.wait(2, timeout_s=60)
+    finally:
+        receiver.stop()
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    Webhook(endpoint["secret"]).verify(second.body, second.headers)
+    with psycopg.connect(conninfo(postgres_url)) as conn:
+        deliver_jobs = conn.execute("select count(*) from procrastinate_jobs where task_name = 'pain_gateway.deliver'").fetchone()[0]
+        ledger = conn.execute("select status, attempts from deliveries").fetchall()
+    assert deliver_jobs == 2 and ledger == [("delivered", 2)]

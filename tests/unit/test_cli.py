@@ -111,3 +111,24 @@ def test_score_a_non_video_exits_2(cli, tmp_path):
 
     result = cli("score", str(not_a_video(tmp_path / "clip.mp4")), "--patient-reference", "Patient/v1", "--captured-at", "2026-11-23T10:00:00Z")
     assert result.returncode == 2 and "video" in result.stderr
+
+
+def test_scored_files_queue_deliveries_that_the_cli_lists_and_redelivers(cli, tmp_path, keypoints_json):
+    emr = {"PAIN_GATEWAY_PLUGIN_FHIR_DELIVERY_BASE_URL": "http://127.0.0.1:9/fhir"}
+    source = tmp_path / "clip.json"
+    source.write_text(json.dumps(keypoints_json()))
+    scored = cli("score", str(source), **emr)
+    assert scored.returncode == 0, scored.stderr
+    assert json.loads(scored.stdout)["deliveries"] == 1  # queued: a running gateway sends it
+    listed = cli("deliveries", "list", "--status", "pending", **emr)
+    assert listed.returncode == 0 and "1 of 1" in listed.stderr
+    delivery_id, status, _, destination, event, *_ = listed.stdout.split()
+    assert (status, destination, event) == ("pending", "fhir", "assessment.completed")
+    assert cli("deliveries", "redeliver", delivery_id, **emr).returncode == 0
+    assert cli("deliveries", "redeliver", "no-such-delivery", **emr).returncode == 1
+    assert cli("deliveries", "list", "--status", "dead", **emr).stdout == ""
+
+
+def test_outputs_test_names_the_configured_destinations(cli):
+    result = cli("outputs", "test", "nowhere")
+    assert result.returncode == 2 and "no destination 'nowhere'" in result.stderr
