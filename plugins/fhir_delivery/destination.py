@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.contracts import DeliveryRequest
 from gateway.domain import AssessmentEvent, DeliveryResult, PatientRef
+from gateway.tls import client_context
 from plugins.fhir_delivery import FhirServer
 from plugins.fhir_delivery.auth import Credentials
 
@@ -65,6 +66,11 @@ def judge(response: httpx.Response) -> DeliveryResult:
     return DeliveryResult.delivered(code, ", ".join(statuses))
 
 
+def client(timeout_s: float) -> httpx.AsyncClient:
+    """A client per attempt (attempts run on whichever event loop the engine has), sharing the TLS setup."""
+    return httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, verify=client_context())
+
+
 class FhirPush:
     """A ``Destination`` for one FHIR server; ``output`` is the transaction Bundle of ``fhir_observation``."""
 
@@ -83,15 +89,15 @@ class FhirPush:
         if request.document is None:
             return DeliveryResult.failed(f"nothing to send for {request.event.type}: there is no assessment")
         try:
-            async with httpx.AsyncClient(timeout=self.server.timeout_s, follow_redirects=False) as client:
-                headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON, **await self.credentials.headers(client)}
-                bundle = request.document.decoded()
+            async with client(self.server.timeout_s) as http:
+                headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON, **await self.credentials.headers(http)}
+                content = request.document.content
                 if self.server.resolve_patient and request.assessment is not None:
-                    resolved = await self._resolve_patient(client, headers, request.assessment.patient)
+                    resolved = await self._resolve_patient(http, headers, request.assessment.patient)
                     if isinstance(resolved, DeliveryResult):
                         return resolved
-                    bundle = _with_subject(bundle, resolved)
-                response = await client.post(self.base, content=msgspec.json.encode(bundle), headers=headers)
+                    content = msgspec.json.encode(_with_subject(request.document.decoded(), resolved))
+                response = await http.post(self.base, content=content, headers=headers)
         except httpx.HTTPError as exc:
             return DeliveryResult.retry_later(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         if response.status_code in (401, 403) and self.server.auth == "oauth2":
@@ -116,9 +122,9 @@ class FhirPush:
     async def probe(self, engine: AsyncEngine) -> DeliveryResult:
         """``GET [base]/metadata`` with our credentials: reachable, authorised, and FHIR R4."""
         try:
-            async with httpx.AsyncClient(timeout=self.server.timeout_s) as client:
-                headers = {"Accept": FHIR_JSON, **await self.credentials.headers(client)}
-                response = await client.get(f"{self.base}/metadata", headers=headers)
+            async with client(self.server.timeout_s) as http:
+                headers = {"Accept": FHIR_JSON, **await self.credentials.headers(http)}
+                response = await http.get(f"{self.base}/metadata", headers=headers)
         except httpx.HTTPError as exc:
             return DeliveryResult.retry_later(f"{type(exc).__name__}: {exc}")
         body = _json(response) or {}

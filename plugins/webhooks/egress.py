@@ -23,6 +23,8 @@ from typing import Any
 
 import httpcore
 
+from gateway.tls import client_context
+
 ALLOWLIST_SETTING = "PAIN_GATEWAY_WEBHOOK_ALLOWLIST"
 EXCERPT_CHARS = 500
 _READ_LIMIT = 4096  # bytes of a response body we read at most: the excerpt needs no more
@@ -183,7 +185,8 @@ async def post(url: str, body: bytes, headers: dict[str, str], allowlist: Allowl
     """
     timeouts = {"connect": timeout_s, "read": timeout_s, "write": timeout_s, "pool": timeout_s}
     started = time.perf_counter()
-    async with httpcore.AsyncConnectionPool(network_backend=GuardedBackend(allowlist), retries=0, max_connections=1) as pool:
+    pool = httpcore.AsyncConnectionPool(network_backend=GuardedBackend(allowlist), ssl_context=client_context(), retries=0, max_connections=1)
+    async with pool:
         async with asyncio.timeout(timeout_s):
             async with pool.stream("POST", url, headers=list(headers.items()), content=body,
                                    extensions={"timeout": timeouts}) as response:
