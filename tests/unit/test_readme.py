@@ -1,0 +1,36 @@
+"""The README's settings are real: every variable it names exists, and its TOML examples load."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from gateway.plugins import build_plugins
+from gateway.settings import CONFIG_ENV, ENV_PREFIX, PLUGIN_ENV_PREFIX, Settings, load_settings
+
+README = (Path(__file__).parents[2] / "README.md").read_text()
+
+
+def plugin_variables(plugins) -> set[str]:
+    schemas = plugins.settings.__dict__["plugin_configs"]
+    return {f"{PLUGIN_ENV_PREFIX}{name.upper()}_{f.name.upper()}" for name, config in schemas.items()
+            for f in msgspec.structs.fields(type(config))}
+
+
+def test_every_setting_the_readme_names_exists(plugins):
+    named = set(re.findall(r"\bPAIN_GATEWAY_[A-Z0-9_]*[A-Z0-9]\b", README))
+    core = {ENV_PREFIX + f.name.upper() for f in msgspec.structs.fields(Settings)} | {CONFIG_ENV}
+    unknown = named - core - plugin_variables(plugins) - {PLUGIN_ENV_PREFIX.rstrip("_")}
+    assert not unknown, f"the README names settings that do not exist: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("block", [b for b in re.findall(r"```toml\n(.*?)```", README, re.S) if "[[plugins." in b or "[plugins." in b])
+def test_toml_examples_load(block, tmp_path):
+    path = tmp_path / "settings.toml"
+    path.write_text(block)
+    tomllib.loads(block)
+    build_plugins(load_settings({}, config_file=path), environ={})
