@@ -60,7 +60,7 @@ async def measure(server: FhirServer, url: str) -> None:
     engine = create_engine(url)
     flow = AssessmentFlow(plugins, engine, RowsAreTheQueue())
     try:
-        scored = (await flow.submit(_clip_request(), str(uuid.uuid4()))).assessed.assessment
+        scored = (await flow.submit(_clip_request(), "default", str(uuid.uuid4()))).assessed.assessment
         copies = [msgspec.structs.replace(scored, id=str(uuid.uuid4())) for _ in range(2 * RESULTS)]
         direct, through_ledger = copies[:RESULTS], copies[RESULTS:]
 
@@ -73,7 +73,7 @@ async def measure(server: FhirServer, url: str) -> None:
             baseline_s = await _bounded([lambda a=a: post(a) for a in direct], CONCURRENCY)
 
         for assessment in through_ledger:
-            event = new_event("assessment.completed", assessment.id)
+            event = new_event("assessment.completed", assessment.id, "default")
             await flow.assessments.add(assessment, then=lambda connection, event=event: flow.events.record(connection, event))
         due = await flow.deliveries.due(limit=RESULTS)
         ledger_s = await _bounded([lambda d=d: deliver(flow, d) for d in due], CONCURRENCY)

@@ -20,8 +20,9 @@ from gateway.domain import InputError, LandmarkClip, PatientRef
 from gateway.landmarks import normalise_frames
 
 
-def patient_key(patient: PatientRef) -> str:
-    return f"ref:{patient.reference}" if patient.reference else f"id:{patient.system}|{patient.value}"
+def patient_key(patient: PatientRef, tenant: str) -> str:
+    """Per tenant: two sites may use the same MRN for different people."""
+    return f"{tenant}/" + (f"ref:{patient.reference}" if patient.reference else f"id:{patient.system}|{patient.value}")
 
 
 def neutral_reference(frames: np.ndarray) -> np.ndarray:
@@ -45,11 +46,11 @@ class BaselineStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
 
-    async def put(self, patient: PatientRef, reference: np.ndarray, frames: int) -> datetime:
+    async def put(self, patient: PatientRef, tenant: str, reference: np.ndarray, frames: int) -> datetime:
         """Store (or replace) the patient's neutral reference."""
         now = datetime.now(UTC)
-        values = {"reference": reference.round(6).tolist(), "frames": frames, "updated_at": now}
-        key = patient_key(patient)
+        values = {"reference": reference.round(6).tolist(), "frames": frames, "updated_at": now, "tenant": tenant}
+        key = patient_key(patient, tenant)
         async with self.sessions() as session:
             updated = await session.execute(update(BaselineRow).where(BaselineRow.patient_key == key).values(**values))
             if updated.rowcount == 0:
@@ -62,7 +63,7 @@ class BaselineStore:
                 await session.commit()
         return now
 
-    async def get(self, patient: PatientRef) -> np.ndarray | None:
+    async def get(self, patient: PatientRef, tenant: str) -> np.ndarray | None:
         async with self.sessions() as session:
-            row = await session.get(BaselineRow, patient_key(patient))
+            row = await session.get(BaselineRow, patient_key(patient, tenant))
         return None if row is None else np.asarray(row.reference, dtype=np.float32)

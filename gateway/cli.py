@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 import msgspec
 
-from gateway.domain import InputError
+from gateway.domain import DEFAULT_TENANT, InputError
 from gateway.settings import Settings, SettingsError, load_settings
 
 
@@ -118,7 +118,8 @@ def _file_request(file: Path, form: dict[str, str | None]):
 @click.option("--fps", help="Frames per second (for .npy/.npz files).")
 @click.option("--captured-at", help="ISO-8601 start time with zone (for .npy/.npz and video files).")
 @click.option("--image-size", help="'width,height' of the source video (optional, .npy/.npz).")
-def score(file: Path, out: Path | None, **form: str | None) -> None:
+@click.option("--tenant", default=DEFAULT_TENANT, show_default=True, help="The tenant the assessment belongs to.")
+def score(file: Path, out: Path | None, tenant: str, **form: str | None) -> None:
     """Score a keypoints file (JSON, .npy, .npz) or a video, store it like an API submission and queue its
     deliveries (a running gateway sends them): summary on stdout, FHIR Bundle to --out."""
     from tqdm import tqdm
@@ -136,7 +137,7 @@ def score(file: Path, out: Path | None, **form: str | None) -> None:
         source.check(request)
         with tqdm(total=100, desc="landmarks", unit="%", disable=not source.deferred, file=sys.stderr) as bar:
             clip = await flow.capture(source, request, lambda fraction: bar.update(round(fraction * 100) - bar.n))
-        assessed = await flow.assess(clip)
+        assessed = await flow.assess(clip, tenant)
         queued = (await flow.deliveries.search(DeliveryQuery(assessment_id=assessed.assessment.id)))[1]
         document = flow.render("fhir", assessed.assessment) if out is not None else None
         return assessed, queued, document
@@ -204,10 +205,12 @@ def _with_flow(settings: Settings, plugins, action):
 @tokens.command("create")
 @click.option("--name", required=True, help="Who uses the token, e.g. 'epic-interface'.")
 @click.option("--role", required=True, type=click.Choice(["integrator", "telehealth", "clinician", "admin"]))
-def tokens_create(name: str, role: str) -> None:
+@click.option("--tenant", default=DEFAULT_TENANT, show_default=True,
+              help="The organisation whose data the token sees (e.g. 'st-marys'); other tenants' data is invisible to it.")
+def tokens_create(name: str, role: str, tenant: str) -> None:
     """Create a token; it is printed once and cannot be shown again."""
-    info, secret = _with_tokens(lambda store: store.create(name, role))
-    click.echo(f"id {info.id} role {info.role} name {info.name}", err=True)
+    info, secret = _with_tokens(lambda store: store.create(name, role, tenant))
+    click.echo(f"id {info.id} role {info.role} tenant {info.tenant} name {info.name}", err=True)
     click.echo(secret)
 
 
@@ -225,7 +228,7 @@ def tokens_list() -> None:
     """List tokens (never their secrets)."""
     for t in _with_tokens(lambda store: store.list()):
         state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
-        click.echo(f"{t.id}  {t.role:<10} {state:<18} {t.name}")
+        click.echo(f"{t.id}  {t.role:<10} {t.tenant:<16} {state:<18} {t.name}")
 
 
 @main.group()
@@ -282,7 +285,7 @@ def deliveries_list(status: str | None, destination: str | None, assessment_id: 
     from gateway.deliveries import DeliveryQuery, DeliveryStore
 
     async def search(engine):
-        return await DeliveryStore(engine).search(DeliveryQuery(status, destination, assessment_id, limit))
+        return await DeliveryStore(engine).search(DeliveryQuery(status=status, destination=destination, assessment_id=assessment_id, limit=limit))
 
     items, total = _with_database(search)
     for d in items:

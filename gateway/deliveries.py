@@ -77,6 +77,7 @@ class Delivery:
 
 @dataclass(frozen=True)
 class DeliveryQuery:
+    tenant: str | None = None  # None only for operators (the CLI); API callers always pass theirs
     status: str | None = None
     destination: str | None = None
     assessment_id: str | None = None
@@ -111,11 +112,11 @@ class DeliveryStore:
     async def record_event(connection: AsyncConnection, event: AssessmentEvent, recipients: Sequence[tuple[str, str]]) -> list[str]:
         """Write the event and one pending delivery per (destination, target), in the caller's transaction."""
         await connection.execute(insert(EventRow).values(
-            id=event.id, type=event.type, assessment_id=event.assessment_id, occurred_at=event.occurred_at, error=event.error,
+            id=event.id, tenant=event.tenant, type=event.type, assessment_id=event.assessment_id, occurred_at=event.occurred_at, error=event.error,
         ))
         now = datetime.now(UTC)
         rows = [
-            {"id": delivery_id(event.id, destination, target), "event_id": event.id, "event_type": event.type,
+            {"id": delivery_id(event.id, destination, target), "tenant": event.tenant, "event_id": event.id, "event_type": event.type,
              "assessment_id": event.assessment_id, "destination": destination, "target": target, "status": "pending",
              "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
             for destination, target in recipients
@@ -129,7 +130,8 @@ class DeliveryStore:
             row = await session.get(EventRow, event_id)
         if row is None:
             return None
-        return AssessmentEvent(id=row.id, type=row.type, assessment_id=row.assessment_id, occurred_at=_aware(row.occurred_at), error=row.error)
+        return AssessmentEvent(id=row.id, type=row.type, assessment_id=row.assessment_id, occurred_at=_aware(row.occurred_at),
+                               tenant=row.tenant, error=row.error)
 
     async def claim(self, delivery: str, lease_s: float) -> Delivery | None:
         """Take a due delivery for one attempt; None when it is not due or another worker holds it."""
@@ -177,10 +179,10 @@ class DeliveryStore:
             rows = await session.scalars(select(DeliveryRow.id).where(_due(now)).order_by(DeliveryRow.next_attempt_at).limit(limit))
             return list(rows)
 
-    async def get(self, delivery: str) -> Delivery | None:
+    async def get(self, delivery: str, tenant: str | None = None) -> Delivery | None:
         async with self.sessions() as session:
             row = await session.get(DeliveryRow, delivery)
-        return None if row is None else _delivery(row)
+        return None if row is None or tenant not in (None, row.tenant) else _delivery(row)
 
     async def attempts(self, delivery: str) -> list[Attempt]:
         async with self.sessions() as session:
@@ -191,7 +193,8 @@ class DeliveryStore:
 
     async def search(self, query: DeliveryQuery) -> tuple[list[Delivery], int]:
         """Matching deliveries, newest first, plus the total before paging."""
-        columns = {DeliveryRow.status: query.status, DeliveryRow.destination: query.destination, DeliveryRow.assessment_id: query.assessment_id}
+        columns = {DeliveryRow.tenant: query.tenant, DeliveryRow.status: query.status, DeliveryRow.destination: query.destination,
+                   DeliveryRow.assessment_id: query.assessment_id}
         conditions = [column == value for column, value in columns.items() if value is not None]
         async with self.sessions() as session:
             total = await session.scalar(select(func.count()).select_from(DeliveryRow).where(*conditions))
@@ -201,14 +204,17 @@ class DeliveryStore:
             )
             return [_delivery(r) for r in rows], int(total or 0)
 
-    async def redeliver(self, delivery: str) -> Delivery | None:
+    async def redeliver(self, delivery: str, tenant: str | None = None) -> Delivery | None:
         """Send again now with a fresh retry budget (any state but mid-send); None if it does not exist
-        or is being sent right now. The attempt log keeps every earlier attempt."""
+        (in ``tenant``) or is being sent right now. The attempt log keeps every earlier attempt."""
         now = datetime.now(UTC)
+        conditions = [DeliveryRow.id == delivery, DeliveryRow.status != "sending"]
+        if tenant is not None:
+            conditions.append(DeliveryRow.tenant == tenant)
         async with self.sessions() as session:
             result = await session.execute(
                 update(DeliveryRow)
-                .where(DeliveryRow.id == delivery, DeliveryRow.status != "sending")
+                .where(*conditions)
                 .values(status="pending", attempts=0, next_attempt_at=now, last_error=None, updated_at=now)
             )
             await session.commit()

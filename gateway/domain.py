@@ -19,6 +19,9 @@ LANDMARK_COUNT = 468
 WINDOW_FRAMES = 30
 MODEL_FPS = 30.0
 
+DEFAULT_TENANT = "default"
+"""The tenant of tokens and data made before tenants existed, and of a single-site install."""
+
 SYNTHETIC_DISCLAIMER = (
     "AI-generated decision support; trained on synthetic data; not clinically validated. "
     "A clinician must review before any clinical use."
@@ -193,6 +196,7 @@ class Assessment(msgspec.Struct, frozen=True, kw_only=True):
     personalised: bool = False
     ai_asserted: bool = True
     disclaimer: str = SYNTHETIC_DISCLAIMER
+    tenant: str = DEFAULT_TENANT
 
 
 @dataclass(frozen=True)
@@ -232,6 +236,7 @@ class AssessmentEvent(msgspec.Struct, frozen=True, kw_only=True):
     type: str
     assessment_id: str
     occurred_at: datetime
+    tenant: str = DEFAULT_TENANT
     error: str | None = None
 
 

@@ -23,10 +23,11 @@ class DeliveryTrigger(Protocol):
     async def enqueue_delivery(self, connection: AsyncConnection | None, delivery_ids: list[str]) -> None: ...
 
 
-def new_event(event_type: str, assessment_id: str, error: str | None = None) -> AssessmentEvent:
+def new_event(event_type: str, assessment_id: str, tenant: str, error: str | None = None) -> AssessmentEvent:
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}; known: {', '.join(EVENT_TYPES)}")
-    return AssessmentEvent(id=str(uuid.uuid4()), type=event_type, assessment_id=assessment_id, occurred_at=datetime.now(UTC), error=error)
+    return AssessmentEvent(id=str(uuid.uuid4()), type=event_type, assessment_id=assessment_id, occurred_at=datetime.now(UTC),
+                           tenant=tenant, error=error)
 
 
 class Events:

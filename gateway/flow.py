@@ -78,15 +78,15 @@ class AssessmentFlow:
     def settings(self):
         return self.plugins.settings
 
-    async def submit(self, request: CaptureRequest, submission_id: str, idempotency_key: str | None = None) -> Submitted:
+    async def submit(self, request: CaptureRequest, tenant: str, submission_id: str, idempotency_key: str | None = None) -> Submitted:
         """Keypoints are scored and stored now; a deferred source (video) is checked now and queued."""
         source = self.plugins.capture_source(request)
         if source.deferred:
             await asyncio.to_thread(source.check, request)
             job, created = await self.submissions.create(submission_id, source.name, request.as_record(), idempotency_key,
-                                                         self.queue.enqueue_processing)
+                                                         self.queue.enqueue_processing, tenant)
             return Submitted(created, job=job)
-        assessed = await self.assess(await self.capture(source, request))
+        assessed = await self.assess(await self.capture(source, request), tenant)
         return Submitted(assessed.created, assessed=assessed)
 
     async def capture(self, source: CaptureSource, request: CaptureRequest, progress: Progress | None = None) -> LandmarkClip:
@@ -102,12 +102,12 @@ class AssessmentFlow:
         check_clip(clip)
         return clip
 
-    async def assess(self, clip: LandmarkClip, submission_id: str | None = None) -> Assessed:
+    async def assess(self, clip: LandmarkClip, tenant: str, submission_id: str | None = None) -> Assessed:
         """Score with the patient's baseline and store with the event, its deliveries and (for a job)
         the submission's completion, in one transaction."""
-        baseline = await self.baselines.get(clip.patient)
-        scored = await asyncio.to_thread(partial(score_clip, clip, self.plugins, assessment_id=submission_id, baseline=baseline))
-        event = new_event("assessment.completed", scored.assessment.id)
+        baseline = await self.baselines.get(clip.patient, tenant)
+        scored = await asyncio.to_thread(partial(score_clip, clip, self.plugins, tenant=tenant, assessment_id=submission_id, baseline=baseline))
+        event = new_event("assessment.completed", scored.assessment.id, tenant)
 
         async def with_event(connection: AsyncConnection) -> None:
             await self.events.record(connection, event)
@@ -118,7 +118,7 @@ class AssessmentFlow:
         if not created:
             if submission_id is not None:  # an earlier attempt stored it and died before answering
                 await self.submissions.advance(submission_id, "completed", 100)
-            return Assessed(await self.assessments.get(scored.assessment.id) or scored.assessment, False, scored)
+            return Assessed(await self.assessments.get(scored.assessment.id, tenant) or scored.assessment, False, scored)
         self.events.committed(event)
         return Assessed(scored.assessment, True, scored)
 

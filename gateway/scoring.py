@@ -17,7 +17,7 @@ import numpy as np
 import structlog
 
 from gateway.clip_checks import check_clip
-from gateway.domain import LEVELS, Assessment, LandmarkClip, Probabilities, WindowResult
+from gateway.domain import DEFAULT_TENANT, LEVELS, Assessment, LandmarkClip, Probabilities, WindowResult
 from gateway.landmarks import prepare
 from gateway.plugins import Plugins
 from gateway.quality import quality
@@ -35,10 +35,13 @@ class Scored:
     total_s: float = 0.0
 
 
-def content_id(clip: LandmarkClip, model_sha256: str) -> str:
-    """Same clip, patient and model → same id, so a retried submission is recognised, not duplicated."""
+def content_id(clip: LandmarkClip, model_sha256: str, tenant: str) -> str:
+    """Same clip, patient, model and tenant → same id, so a retried submission is recognised, not
+    duplicated; anything that changes the result (e.g. ``image_size``) makes a new assessment."""
     digest = hashlib.sha256()
+    digest.update(tenant.encode() + b"\0")
     digest.update(msgspec.json.encode(clip.patient))
+    digest.update(f"{clip.image_size}".encode())
     digest.update(clip.captured_at.isoformat().encode())
     digest.update(f"{clip.fps:.6f}".encode())
     digest.update(np.ascontiguousarray(clip.points, dtype=np.float32).tobytes())
@@ -46,9 +49,11 @@ def content_id(clip: LandmarkClip, model_sha256: str) -> str:
     return str(uuid.uuid5(ASSESSMENT_NAMESPACE, digest.hexdigest()))
 
 
-def score_clip(clip: LandmarkClip, plugins: Plugins, *, assessment_id: str | None = None, baseline: np.ndarray | None = None) -> Scored:
-    """Score a clip. Background jobs pass their submission's id (else the id derives from the content);
-    ``baseline`` is the patient's stored neutral face (``gateway.baselines``), if any."""
+def score_clip(
+    clip: LandmarkClip, plugins: Plugins, *, tenant: str = DEFAULT_TENANT, assessment_id: str | None = None, baseline: np.ndarray | None = None,
+) -> Scored:
+    """Score a clip for a tenant. Background jobs pass their submission's id (else the id derives from
+    the content); ``baseline`` is the patient's stored neutral face (``gateway.baselines``), if any."""
     started = time.perf_counter()
     settings = plugins.settings
     check_clip(clip)
@@ -82,7 +87,8 @@ def score_clip(clip: LandmarkClip, plugins: Plugins, *, assessment_id: str | Non
 
     start = _utc(clip.captured_at)
     assessment = Assessment(
-        id=assessment_id or content_id(clip, model.info.sha256),
+        id=assessment_id or content_id(clip, model.info.sha256, tenant),
+        tenant=tenant,
         status="preliminary",
         patient=clip.patient,
         captured_at=start,

@@ -7,6 +7,7 @@ deliveries, the submission's completion): a failure leaves nothing behind.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,9 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from gateway.db.tables import AssessmentRow, TokenRow
-from gateway.domain import Assessment, InputError
+from gateway.domain import DEFAULT_TENANT, Assessment, InputError
 
 ROLES = ("integrator", "telehealth", "clinician", "admin")
+TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 AfterWrite = Callable[[AsyncConnection], Awaitable[None]]
 
@@ -29,6 +31,7 @@ AfterWrite = Callable[[AsyncConnection], Awaitable[None]]
 class AssessmentQuery:
     """Search criteria; every given criterion must match."""
 
+    tenant: str
     assessment_id: str | None = None
     reference: str | None = None
     system: str | None = None
@@ -56,6 +59,7 @@ class AssessmentStore:
             session.add(
                 AssessmentRow(
                     id=a.id,
+                    tenant=a.tenant,
                     patient_system=a.patient.system,
                     patient_value=a.patient.value,
                     patient_reference=a.patient.reference,
@@ -79,14 +83,18 @@ class AssessmentStore:
                 return False
         return True
 
-    async def get(self, assessment_id: str) -> Assessment | None:
+    async def get(self, assessment_id: str, tenant: str | None = None) -> Assessment | None:
+        """The assessment; with ``tenant``, only if it belongs to that tenant (callers' reads always pass it)."""
         async with self.sessions() as session:
             row = await session.get(AssessmentRow, assessment_id)
-        return None if row is None else msgspec.convert(row.document, Assessment)
+        if row is None or tenant not in (None, row.tenant):
+            return None
+        return msgspec.convert(row.document, Assessment)
 
     async def search(self, query: AssessmentQuery) -> tuple[list[Assessment], int]:
         """Matching assessments, most recent clip first, plus the total count before paging."""
         columns = {
+            AssessmentRow.tenant: query.tenant,
             AssessmentRow.id: query.assessment_id,
             AssessmentRow.patient_reference: query.reference,
             AssessmentRow.patient_system: query.system,
@@ -118,6 +126,7 @@ class TokenInfo:
     id: str
     name: str
     role: str
+    tenant: str
     created_at: datetime
     revoked_at: datetime | None
 
@@ -134,13 +143,16 @@ class TokenStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
 
-    async def create(self, name: str, role: str) -> tuple[TokenInfo, str]:
+    async def create(self, name: str, role: str, tenant: str = DEFAULT_TENANT) -> tuple[TokenInfo, str]:
         if role not in ROLES:
             raise InputError("role", f"must be one of {', '.join(ROLES)}, got {role!r}")
         if not name.strip():
             raise InputError("name", "must say who or what uses the token, e.g. 'epic-interface'")
+        if not TENANT_NAME.fullmatch(tenant):
+            raise InputError("tenant", f"must be 1 to 64 letters, digits, '.', '_' or '-', e.g. 'st-marys', got {tenant!r}")
         secret = self.PREFIX + secrets.token_urlsafe(32)
-        row = TokenRow(id=secrets.token_hex(8), name=name.strip(), role=role, token_hash=hash_token(secret), created_at=datetime.now(UTC))
+        row = TokenRow(id=secrets.token_hex(8), name=name.strip(), role=role, tenant=tenant, token_hash=hash_token(secret),
+                       created_at=datetime.now(UTC))
         async with self.sessions() as session:
             session.add(row)
             await session.commit()
@@ -166,4 +178,4 @@ class TokenStore:
 
 
 def _info(row: TokenRow) -> TokenInfo:
-    return TokenInfo(row.id, row.name, row.role, row.created_at, row.revoked_at)
+    return TokenInfo(row.id, row.name, row.role, row.tenant, row.created_at, row.revoked_at)

@@ -16,6 +16,7 @@ class AssessmentRow(Base):
     __tablename__ = "assessments"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
     patient_system: Mapped[str | None] = mapped_column(String(255))
     patient_value: Mapped[str | None] = mapped_column(String(255))
     patient_reference: Mapped[str | None] = mapped_column(String(255), index=True)
@@ -37,6 +38,7 @@ class SubmissionRow(Base):
     __tablename__ = "submissions"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(20), index=True)
     progress: Mapped[int] = mapped_column(Integer, default=0)
     source: Mapped[str] = mapped_column(String(50))
@@ -56,6 +58,7 @@ class BaselineRow(Base):
     __tablename__ = "patient_baselines"
 
     patient_key: Mapped[str] = mapped_column(String(520), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
     reference: Mapped[list] = mapped_column(JSON)
     frames: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -65,6 +68,7 @@ class TokenRow(Base):
     __tablename__ = "api_tokens"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(20))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -78,6 +82,7 @@ class EventRow(Base):
     __tablename__ = "events"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
     type: Mapped[str] = mapped_column(String(40))
     assessment_id: Mapped[str] = mapped_column(String(36), index=True)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -94,6 +99,7 @@ class DeliveryRow(Base):
     __tablename__ = "deliveries"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
     event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
     event_type: Mapped[str] = mapped_column(String(40))
     assessment_id: Mapped[str] = mapped_column(String(36), index=True)
@@ -132,6 +138,7 @@ class WebhookEndpointRow(Base):
     __tablename__ = "webhook_endpoints"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
     url: Mapped[str] = mapped_column(Text)
     events: Mapped[list] = mapped_column(JSON)
     description: Mapped[str] = mapped_column(String(500), default="")
@@ -143,3 +150,4 @@ class WebhookEndpointRow(Base):
     created_by: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+

@@ -71,7 +71,7 @@ async def process(flow: AssessmentFlow, submission_id: str) -> str:
         clip = await flow.capture(source, request, progress)
         _keep_landmarks(clip, landmarks_path(settings.data_dir, submission_id))
         await submissions.advance(submission_id, "scoring", EXTRACTION_SHARE + 5, expect="extracting")
-        assessed = await flow.assess(clip, submission_id)
+        assessed = await flow.assess(clip, sub.tenant, submission_id)
         if not settings.retain_video:  # only now: until the assessment is stored, a retry needs the video
             _remove_uploads(request)
         log.info("job_scored", submission_id=submission_id, level=assessed.assessment.summary.level)

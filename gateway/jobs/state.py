@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from gateway.db.tables import SubmissionRow
+from gateway.domain import DEFAULT_TENANT
 from gateway.events import Events, new_event
 
 STAGES = ("queued", "extracting", "scoring", "completed", "failed")
@@ -36,6 +37,7 @@ class Submission:
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None
+    tenant: str
 
     def eta_s(self, now: datetime | None = None) -> float | None:
         """Remaining seconds extrapolated from this attempt's progress so far; None until it moves."""
@@ -53,7 +55,7 @@ def _aware(moment: datetime) -> datetime:
 def _submission(row: SubmissionRow) -> Submission:
     return Submission(
         row.id, row.status, row.progress, row.source, row.request, row.attempts, row.error,
-        _aware(row.created_at), _aware(row.updated_at), row.started_at and _aware(row.started_at),
+        _aware(row.created_at), _aware(row.updated_at), row.started_at and _aware(row.started_at), row.tenant,
     )
 
 
@@ -80,20 +82,22 @@ class SubmissionStore:
         async with self.engine.begin() as connection:
             result = await connection.execute(update(SubmissionRow).where(*conditions).values(status="failed", error=error, heartbeat_at=now, updated_at=now))
             if result.rowcount == 1 and self.events is not None:
-                event = new_event("assessment.failed", submission_id, error)
+                tenant = await connection.scalar(select(SubmissionRow.tenant).where(SubmissionRow.id == submission_id))
+                event = new_event("assessment.failed", submission_id, tenant, error)
                 await self.events.record(connection, event)
         if event is not None:
             self.events.committed(event)
         return result.rowcount == 1
 
-    async def create(self, submission_id: str, source: str, request: dict, idempotency_key: str | None, enqueue: Enqueue) -> tuple[Submission, bool]:
+    async def create(self, submission_id: str, source: str, request: dict, idempotency_key: str | None, enqueue: Enqueue,
+                     tenant: str = DEFAULT_TENANT) -> tuple[Submission, bool]:
         """Insert a queued submission and enqueue its job in the same transaction.
 
         With an idempotency key already used, the existing submission is returned (created=False).
         """
         now = datetime.now(UTC)
         async with self.sessions() as session:
-            session.add(SubmissionRow(id=submission_id, status="queued", progress=0, source=source, request=request,
+            session.add(SubmissionRow(id=submission_id, tenant=tenant, status="queued", progress=0, source=source, request=request,
                                       idempotency_key=idempotency_key, attempts=0, created_at=now, updated_at=now))
             try:
                 await session.flush()
@@ -107,10 +111,11 @@ class SubmissionStore:
                 return existing, False
             return _submission(await session.get(SubmissionRow, submission_id)), True
 
-    async def get(self, submission_id: str) -> Submission | None:
+    async def get(self, submission_id: str, tenant: str | None = None) -> Submission | None:
+        """The submission; with ``tenant``, only if it belongs to that tenant (callers' reads always pass it)."""
         async with self.sessions() as session:
             row = await session.get(SubmissionRow, submission_id)
-        return None if row is None else _submission(row)
+        return None if row is None or tenant not in (None, row.tenant) else _submission(row)
 
     async def by_key(self, key: str) -> Submission | None:
         async with self.sessions() as session:
@@ -199,13 +204,13 @@ class SubmissionStore:
             )
             return list(rows)
 
-    async def retry(self, submission_id: str, enqueue: Enqueue) -> Submission | None:
-        """Run a failed submission again from the start (``POST /v1/assessments/{id}/retry``)."""
+    async def retry(self, submission_id: str, enqueue: Enqueue, tenant: str) -> Submission | None:
+        """Run a failed submission of ``tenant`` again from the start (``POST /v1/assessments/{id}/retry``)."""
         now = datetime.now(UTC)
         async with self.sessions() as session:
             result = await session.execute(
                 update(SubmissionRow)
-                .where(SubmissionRow.id == submission_id, SubmissionRow.status == "failed")
+                .where(SubmissionRow.id == submission_id, SubmissionRow.tenant == tenant, SubmissionRow.status == "failed")
                 .values(status="queued", progress=0, attempts=0, error=None, updated_at=now)
             )
             if result.rowcount != 1:

@@ -67,7 +67,7 @@ async def submit(request: Request, flow: NamedDependency[AssessmentFlow], plugin
     scoped_key = f"{token.id}:{key}" if key else None
     submission_id = str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, scoped_key)) if scoped_key else str(uuid.uuid4())
     async with received(request, plugins.settings) as upload:
-        submitted = await flow.submit(upload.request, submission_id, scoped_key)
+        submitted = await flow.submit(upload.request, token.tenant, submission_id, scoped_key)
         if submitted.job is not None and submitted.created:
             upload.keep()
     if submitted.job is not None:
@@ -91,7 +91,8 @@ async def read(
 ) -> dict[str, Any]:
     """The assessment, or while it is being processed: ``status`` (queued → extracting → scoring →
     completed | failed), ``progress`` (0–100), ``eta_s`` and, if failed, ``error``."""
-    assessment, sub = await store.get(assessment_id), await submissions.get(assessment_id)
+    tenant = request.user.tenant
+    assessment, sub = await store.get(assessment_id, tenant), await submissions.get(assessment_id, tenant)
     if assessment is None and sub is None:
         raise NotFoundException(f"no assessment {assessment_id!r}")
     return _body(assessment_id, assessment, sub, _links(request, assessment_id, plugins))
@@ -103,12 +104,13 @@ async def retry(
     submissions: NamedDependency[SubmissionStore], jobs: NamedDependency[JobQueue],
 ) -> Response:
     """Run a failed assessment again from its stored input."""
-    sub = await submissions.get(assessment_id)
+    tenant = request.user.tenant
+    sub = await submissions.get(assessment_id, tenant)
     if sub is None:
         raise NotFoundException(f"no assessment {assessment_id!r}")
     if sub.status == "failed" and not all(f.path.exists() for f in CaptureRequest.from_record(sub.request).files.values()):
         raise ClientException(f"the upload was removed after a final failure ({sub.error}); submit it again", status_code=409)
-    requeued = await submissions.retry(assessment_id, jobs.enqueue_processing)
+    requeued = await submissions.retry(assessment_id, jobs.enqueue_processing, tenant)
     if requeued is None:
         raise ClientException(f"assessment is {sub.status}; only failed assessments can be retried", status_code=409)
     links = _links(request, assessment_id, plugins)
@@ -117,13 +119,13 @@ async def retry(
 
 @get("/v1/assessments/{assessment_id:str}/{output:str}", opt={"roles": READERS}, tags=["assessments"])
 async def read_output(
-    assessment_id: FromPath[str], output: FromPath[str], flow: NamedDependency[AssessmentFlow], plugins: NamedDependency[Plugins],
+    assessment_id: FromPath[str], output: FromPath[str], request: Request, flow: NamedDependency[AssessmentFlow], plugins: NamedDependency[Plugins],
 ) -> Response:
     """A rendered output, e.g. ``/fhir`` for the FHIR Bundle (Observation, Device, Provenance), as it
     would be sent now."""
     if output not in plugins.outputs:
         raise NotFoundException(f"no output {output!r}; available: {', '.join(sorted(plugins.outputs))}")
-    assessment = await flow.assessments.get(assessment_id)
+    assessment = await flow.assessments.get(assessment_id, request.user.tenant)
     if assessment is None:
         raise NotFoundException(f"no assessment {assessment_id!r}")
     document = await sync_to_thread(flow.render, output, assessment)

@@ -20,5 +20,5 @@ async def put_baseline(request: Request, plugins: NamedDependency[Plugins], flow
     async with received(request, plugins.settings) as upload:
         clip = await flow.capture_keypoints(upload.request)
         reference, frames = await sync_to_thread(reference_from_clip, clip)
-    updated_at = await flow.baselines.put(clip.patient, reference, frames)
+    updated_at = await flow.baselines.put(clip.patient, request.user.tenant, reference, frames)
     return {"patient": clip.patient, "frames": frames, "updated_at": updated_at.isoformat()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
-from litestar import get, post
+from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, Parameter
@@ -61,6 +61,7 @@ def delivery_out(delivery: Delivery, attempts: list[Attempt] | None = None) -> D
 
 @get("/v1/deliveries", opt={"roles": READERS}, tags=["deliveries"])
 async def list_deliveries(
+    request: Request,
     deliveries: NamedDependency[DeliveryStore],
     status: str | None = Parameter(default=None, description=f"One of {', '.join(STATUSES)}; dead = dead letters"),
     destination: str | None = Parameter(default=None, description="Destination name, e.g. fhir or webhooks"),
@@ -71,25 +72,27 @@ async def list_deliveries(
     """Deliveries, newest first, filtered by status, destination and assessment."""
     if status is not None and status not in STATUSES:
         raise InputError("status", f"must be one of {', '.join(STATUSES)}, got {status!r}")
-    items, total = await deliveries.search(DeliveryQuery(status, destination, assessment_id, limit, offset))
+    query = DeliveryQuery(tenant=request.user.tenant, status=status, destination=destination, assessment_id=assessment_id, limit=limit, offset=offset)
+    items, total = await deliveries.search(query)
     return DeliveryPage(total, limit, offset, [delivery_out(d) for d in items])
 
 
 @get("/v1/deliveries/{delivery_id:str}", opt={"roles": READERS}, tags=["deliveries"])
-async def read_delivery(delivery_id: FromPath[str], deliveries: NamedDependency[DeliveryStore]) -> DeliveryOut:
+async def read_delivery(delivery_id: FromPath[str], request: Request, deliveries: NamedDependency[DeliveryStore]) -> DeliveryOut:
     """One delivery with every attempt (time, duration, status code, response excerpt)."""
-    delivery = await deliveries.get(delivery_id)
+    delivery = await deliveries.get(delivery_id, request.user.tenant)
     if delivery is None:
         raise NotFoundException(f"no delivery {delivery_id!r}")
     return delivery_out(delivery, await deliveries.attempts(delivery_id))
 
 
 @post("/v1/deliveries/{delivery_id:str}/redeliver", opt={"roles": READERS}, tags=["deliveries"], status_code=202)
-async def redeliver(delivery_id: FromPath[str], flow: NamedDependency[AssessmentFlow]) -> DeliveryOut:
+async def redeliver(delivery_id: FromPath[str], request: Request, flow: NamedDependency[AssessmentFlow]) -> DeliveryOut:
     """Send again now with a fresh retry budget (e.g. a dead letter after the receiver was fixed)."""
-    if await flow.deliveries.get(delivery_id) is None:
+    tenant = request.user.tenant
+    if await flow.deliveries.get(delivery_id, tenant) is None:
         raise NotFoundException(f"no delivery {delivery_id!r}")
-    delivery = await flow.deliveries.redeliver(delivery_id)
+    delivery = await flow.deliveries.redeliver(delivery_id, tenant)
     if delivery is None:
         raise ClientException("the delivery is being sent right now; look again in a few seconds", status_code=409)
     await flow.queue.enqueue_delivery(None, [delivery_id])

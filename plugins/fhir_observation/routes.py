@@ -24,7 +24,7 @@ def build_routes(output: FhirObservationOutput) -> list:
     @get("/fhir/Observation", opt={"roles": READERS}, tags=["fhir"], summary="Search pain Observations")
     async def search_observations(request: Request, store: NamedDependency[AssessmentStore]) -> Response:
         """Searchset Bundle of pain Observations, most recent first. See ``search.py`` for parameters."""
-        query, codes = parse_search(list(request.query_params.multi_items()), assessment_identifier_system(output.base_url))
+        query, codes = parse_search(list(request.query_params.multi_items()), assessment_identifier_system(output.base_url), request.user.tenant)
         if not all(code_matches(output.mappings, code) for code in codes):
             assessments, total = [], 0
         else:

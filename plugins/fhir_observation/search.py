@@ -65,9 +65,9 @@ def _int(name: str, raw: str, low: int, high: int) -> int:
     return int(raw)
 
 
-def parse_search(params: list[tuple[str, str]], identifier_system: str) -> tuple[AssessmentQuery, list[str]]:
-    """Return the store query plus the ``code`` tokens the caller must also match."""
-    query, codes = AssessmentQuery(), []
+def parse_search(params: list[tuple[str, str]], identifier_system: str, tenant: str) -> tuple[AssessmentQuery, list[str]]:
+    """Return the store query (within the caller's tenant) plus the ``code`` tokens the caller must also match."""
+    query, codes = AssessmentQuery(tenant=tenant), []
     for name, raw in params:
         if name not in KNOWN:
             raise InputError(name, f"unsupported search parameter; supported: {', '.join(sorted(KNOWN))}")

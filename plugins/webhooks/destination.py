@@ -36,7 +36,7 @@ class WebhookDestination:
         self.timeout_s = timeout_s
 
     async def targets(self, event: AssessmentEvent, connection: AsyncConnection) -> list[str]:
-        return await EndpointStore.subscribed(connection, event.type)
+        return await EndpointStore.subscribed(connection, event.type, event.tenant)
 
     async def send(self, request: DeliveryRequest) -> DeliveryResult:
         endpoint = await EndpointStore(request.engine).get(request.target)

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.db.tables import DeliveryAttemptRow, DeliveryRow, WebhookEndpointRow
+from gateway.domain import DEFAULT_TENANT
 from plugins.webhooks.signing import new_secret
 
 DESTINATION = "webhooks"
@@ -89,32 +90,40 @@ T = WebhookEndpointRow
 
 
 class EndpointStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """``tenant`` scopes every read and change to one tenant's endpoints (callers' requests always
+    pass theirs); unscoped, the store serves delivery jobs, whose targets were scoped when planned."""
+
+    def __init__(self, engine: AsyncEngine, tenant: str | None = None) -> None:
         self.engine = engine
+        self.tenant = tenant
+
+    def _mine(self, *conditions):
+        return (*conditions, T.tenant == self.tenant) if self.tenant is not None else conditions
 
     async def create(self, url: str, events: list[str], description: str, created_by: str | None) -> Endpoint:
         now = datetime.now(UTC)
-        values = {"id": str(uuid.uuid4()), "url": url, "events": list(events), "description": description, "secret": new_secret(),
-                      "previous_secret": None, "previous_secret_expires_at": None, "enabled": True, "disabled_reason": None,
-                      "created_by": created_by, "created_at": now, "updated_at": now}
+        values = {"id": str(uuid.uuid4()), "tenant": self.tenant or DEFAULT_TENANT, "url": url, "events": list(events),
+                  "description": description, "secret": new_secret(),
+                  "previous_secret": None, "previous_secret_expires_at": None, "enabled": True, "disabled_reason": None,
+                  "created_by": created_by, "created_at": now, "updated_at": now}
         async with self.engine.begin() as conn:
             await conn.execute(T.__table__.insert().values(**values))
         return await self.get(values["id"])
 
     async def get(self, endpoint_id: str) -> Endpoint | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(T).where(T.id == endpoint_id))).first()
+            row = (await conn.execute(select(T).where(*self._mine(T.id == endpoint_id)))).first()
         return Endpoint.from_row(row) if row else None
 
     async def list(self) -> list[Endpoint]:
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(T).order_by(T.created_at, T.id))).all()
+            rows = (await conn.execute(select(T).where(*self._mine()).order_by(T.created_at, T.id))).all()
         return [Endpoint.from_row(r) for r in rows]
 
     async def set_enabled(self, endpoint_id: str, enabled: bool, reason: str | None = None) -> Endpoint | None:
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                update(T).where(T.id == endpoint_id)
+                update(T).where(*self._mine(T.id == endpoint_id))
                 .values(enabled=enabled, disabled_reason=None if enabled else reason, updated_at=datetime.now(UTC))
             )
         return await self.get(endpoint_id) if result.rowcount else None
@@ -123,7 +132,7 @@ class EndpointStore:
         """A new secret; the current one keeps signing for ``grace`` so receivers can switch."""
         now = datetime.now(UTC)
         async with self.engine.begin() as conn:
-            row = (await conn.execute(select(T.secret).where(T.id == endpoint_id).with_for_update())).first()
+            row = (await conn.execute(select(T.secret).where(*self._mine(T.id == endpoint_id)).with_for_update())).first()
             if row is None:
                 return None
             await conn.execute(
@@ -134,16 +143,17 @@ class EndpointStore:
 
     async def delete(self, endpoint_id: str) -> bool:
         async with self.engine.begin() as conn:
-            result = await conn.execute(delete(T).where(T.id == endpoint_id))
+            result = await conn.execute(delete(T).where(*self._mine(T.id == endpoint_id)))
         return bool(result.rowcount)
 
     @staticmethod
-    async def subscribed(connection: AsyncConnection, event_type: str) -> list[str]:
-        """Ids of enabled endpoints subscribed to ``event_type`` (in the caller's transaction).
+    async def subscribed(connection: AsyncConnection, event_type: str, tenant: str) -> list[str]:
+        """Ids of the tenant's enabled endpoints subscribed to ``event_type`` (in the caller's transaction).
 
         ``events`` is a JSON list; filtering it in Python keeps one query for SQLite and PostgreSQL.
         """
-        rows = (await connection.execute(select(T.id, T.events).where(T.enabled.is_(True)).order_by(T.created_at, T.id))).all()
+        enabled = select(T.id, T.events).where(T.enabled.is_(True), T.tenant == tenant).order_by(T.created_at, T.id)
+        rows = (await connection.execute(enabled)).all()
         return [row.id for row in rows if event_type in (row.events or [])]
 
     async def attempts(self, endpoint_id: str, limit: int) -> list[Attempt]:
@@ -152,7 +162,7 @@ class EndpointStore:
             select(a.attempt, a.started_at, a.duration_ms, a.outcome, a.status_code, a.response_excerpt, a.reason,
                    d.id.label("delivery_id"), d.event_type, d.assessment_id, d.status)
             .join(d, d.id == a.delivery_id)
-            .where(d.destination == DESTINATION, d.target == endpoint_id)
+            .where(d.destination == DESTINATION, d.target == endpoint_id, *([d.tenant == self.tenant] if self.tenant else []))
             .order_by(a.started_at.desc(), a.id.desc())
             .limit(limit)
         )
@@ -177,7 +187,7 @@ class EndpointStore:
         delivery_id = message.removeprefix(MESSAGE_PREFIX)
         d = DeliveryRow
         async with self.engine.connect() as conn:
-            enabled = (await conn.execute(select(T.enabled).where(T.id == endpoint_id))).scalar_one_or_none()
+            enabled = (await conn.execute(select(T.enabled).where(*self._mine(T.id == endpoint_id)))).scalar_one_or_none()
             if enabled is None:
                 return None
             status = (await conn.execute(

@@ -130,50 +130,52 @@ def build_routes(config: WebhookSettings, allowlist: Allowlist) -> list:
         except ValueError as exc:
             raise InputError("url", str(exc)) from None
         user = request.user
-        e = await EndpointStore(store.engine).create(url, events, data.description, getattr(user, "id", None))
+        e = await EndpointStore(store.engine, request.user.tenant).create(url, events, data.description, getattr(user, "id", None))
         return EndpointCreated(e.id, e.url, e.events, e.description, e.enabled, e.created_at, e.updated_at,
                                e.disabled_reason, e.created_by, secret=e.secret)
 
     @get(PATH, opt=OPT, tags=TAGS, summary="List webhook endpoints")
-    async def list_endpoints(store: NamedDependency[AssessmentStore]) -> EndpointList:
-        return EndpointList([EndpointOut.of(e) for e in await EndpointStore(store.engine).list()])
+    async def list_endpoints(request: Request, store: NamedDependency[AssessmentStore]) -> EndpointList:
+        return EndpointList([EndpointOut.of(e) for e in await EndpointStore(store.engine, request.user.tenant).list()])
 
     @get(PATH + "/{endpoint_id:str}", opt=OPT, tags=TAGS, summary="Read a webhook endpoint")
-    async def get_endpoint(endpoint_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> EndpointOut:
-        return EndpointOut.of(await found(EndpointStore(store.engine), endpoint_id))
+    async def get_endpoint(request: Request, endpoint_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> EndpointOut:
+        return EndpointOut.of(await found(EndpointStore(store.engine, request.user.tenant), endpoint_id))
 
     @post(PATH + "/{endpoint_id:str}/disable", opt=OPT, tags=TAGS, status_code=200, summary="Stop sending to an endpoint")
     async def disable_endpoint(request: Request, endpoint_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> EndpointOut:
         """Pending deliveries to a disabled endpoint fail with that reason when they come due."""
-        endpoint = await EndpointStore(store.engine).set_enabled(endpoint_id, False, f"disabled by token {getattr(request.user, 'id', '?')}")
+        endpoints = EndpointStore(store.engine, request.user.tenant)
+        endpoint = await endpoints.set_enabled(endpoint_id, False, f"disabled by token {getattr(request.user, 'id', '?')}")
         if endpoint is None:
             raise NotFoundException(f"no webhook endpoint {endpoint_id}")
         return EndpointOut.of(endpoint)
 
     @post(PATH + "/{endpoint_id:str}/enable", opt=OPT, tags=TAGS, status_code=200, summary="Resume sending to an endpoint")
-    async def enable_endpoint(endpoint_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> EndpointOut:
+    async def enable_endpoint(request: Request, endpoint_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> EndpointOut:
         """Messages that failed while the endpoint was disabled can be sent again with replay."""
-        endpoint = await EndpointStore(store.engine).set_enabled(endpoint_id, True)
+        endpoint = await EndpointStore(store.engine, request.user.tenant).set_enabled(endpoint_id, True)
         if endpoint is None:
             raise NotFoundException(f"no webhook endpoint {endpoint_id}")
         return EndpointOut.of(endpoint)
 
     @post(PATH + "/{endpoint_id:str}/rotate-secret", opt=OPT, tags=TAGS, status_code=200, summary="Rotate the signing secret")
-    async def rotate_secret(endpoint_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> SecretRotated:
+    async def rotate_secret(request: Request, endpoint_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> SecretRotated:
         """Both secrets sign every message until ``previous_secret_expires_at``, so the receiver can
         switch without dropping a webhook."""
-        endpoint = await EndpointStore(store.engine).rotate(endpoint_id, grace)
+        endpoint = await EndpointStore(store.engine, request.user.tenant).rotate(endpoint_id, grace)
         if endpoint is None:
             raise NotFoundException(f"no webhook endpoint {endpoint_id}")
         return SecretRotated(endpoint.id, endpoint.secret, endpoint.previous_secret_expires_at)
 
     @delete(PATH + "/{endpoint_id:str}", opt=OPT, tags=TAGS, status_code=204, summary="Delete a webhook endpoint")
-    async def delete_endpoint(endpoint_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> None:
-        if not await EndpointStore(store.engine).delete(endpoint_id):
+    async def delete_endpoint(request: Request, endpoint_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> None:
+        if not await EndpointStore(store.engine, request.user.tenant).delete(endpoint_id):
             raise NotFoundException(f"no webhook endpoint {endpoint_id}")
 
     @get(PATH + "/{endpoint_id:str}/attempts", opt=OPT, tags=TAGS, summary="Delivery attempts, newest first")
     async def list_attempts(
+        request: Request,
         endpoint_id: FromPath[str],
         store: NamedDependency[AssessmentStore],
         limit: int = Parameter(default=50, description=f"At most this many attempts (1-{MAX_ATTEMPTS_LIMIT})"),
@@ -181,20 +183,20 @@ def build_routes(config: WebhookSettings, allowlist: Allowlist) -> list:
         """Every attempt to deliver a message to this endpoint; ``message_id`` is the ``webhook-id``."""
         if not 1 <= limit <= MAX_ATTEMPTS_LIMIT:
             raise InputError("limit", f"must be between 1 and {MAX_ATTEMPTS_LIMIT}")
-        endpoints = EndpointStore(store.engine)
+        endpoints = EndpointStore(store.engine, request.user.tenant)
         await found(endpoints, endpoint_id)
         return AttemptList(endpoint_id, [AttemptOut.of(a) for a in await endpoints.attempts(endpoint_id, limit)])
 
     @post(PATH + "/{endpoint_id:str}/messages/{message_id:str}/replay", opt=OPT, tags=TAGS, status_code=202,
           summary="Send one message again")
-    async def replay_message(endpoint_id: FromPath[str], message_id: FromPath[str], flow: NamedDependency[AssessmentFlow]) -> ReplayAccepted:
+    async def replay_message(request: Request, endpoint_id: FromPath[str], message_id: FromPath[str], flow: NamedDependency[AssessmentFlow]) -> ReplayAccepted:
         """Sends the message again now, with the same ``webhook-id`` (a receiver that already has it
         can drop the copy) and a fresh retry budget, like ``POST /v1/deliveries/{id}/redeliver``."""
         try:
-            delivery_id = await EndpointStore(flow.engine).replayable(endpoint_id, message_id)
+            delivery_id = await EndpointStore(flow.engine, request.user.tenant).replayable(endpoint_id, message_id)
         except ReplayRefused as exc:
             raise ClientException(str(exc), status_code=409) from None
-        if delivery_id is None or await flow.deliveries.redeliver(delivery_id) is None:
+        if delivery_id is None or await flow.deliveries.redeliver(delivery_id, request.user.tenant) is None:
             raise NotFoundException(f"no message {message_id} for webhook endpoint {endpoint_id} that can be sent again")
         await flow.queue.enqueue_delivery(None, [delivery_id])
         return ReplayAccepted(message_id, "pending")

@@ -138,7 +138,7 @@ async def test_410_gone_disables_the_endpoint(engine, receiver):
     after = await store.get(endpoint.id)
     assert not after.enabled and "410" in after.disabled_reason
     async with engine.connect() as conn:
-        assert await EndpointStore.subscribed(conn, "assessment.completed") == []
+        assert await EndpointStore.subscribed(conn, "assessment.completed", "default") == []
     again = await destination().send(request(engine, endpoint.id, attempt=2))
     assert again.outcome == "failed" and "disabled" in again.reason
     assert len(receiver.requests) == 1

@@ -78,5 +78,6 @@ def test_neutral_reference_ignores_frames_without_a_face():
         neutral_reference(np.full((2, 468, 2), np.nan))
 
 
-def test_patient_keys_do_not_collide_between_forms():
-    assert patient_key(PatientRef(reference="Patient/1")) != patient_key(PatientRef(system="Patient", value="1"))
+def test_patient_keys_do_not_collide_between_forms_or_tenants():
+    assert patient_key(PatientRef(reference="Patient/1"), "a") != patient_key(PatientRef(system="Patient", value="1"), "a")
+    assert patient_key(PatientRef(reference="Patient/1"), "a") != patient_key(PatientRef(reference="Patient/1"), "b")

@@ -53,7 +53,7 @@ def run(database_url, action):
 
 
 async def planned(store, engine, recipients=(("fhir", ""),), assessment_id="a1"):
-    event = new_event("assessment.completed", assessment_id)
+    event = new_event("assessment.completed", assessment_id, "default")
     async with engine.begin() as connection:
         ids = await DeliveryStore.record_event(connection, event, list(recipients))
     return event, ids

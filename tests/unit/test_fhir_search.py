@@ -23,7 +23,7 @@ ID_SYSTEM = "urn:pain-gateway/assessment"
     ],
 )
 def test_date_prefixes_and_precision(params, start_from, start_before):
-    query, _ = parse_search(params, ID_SYSTEM)
+    query, _ = parse_search(params, ID_SYSTEM, "default")
     assert (query.start_from, query.start_before) == (start_from, start_before)
 
 
@@ -40,7 +40,7 @@ def test_date_prefixes_and_precision(params, start_from, start_before):
 )
 def test_bad_search_parameters_name_themselves(params, field):
     with pytest.raises(InputError) as err:
-        parse_search(params, ID_SYSTEM)
+        parse_search(params, ID_SYSTEM, "default")
     assert err.value.field == field
 
 

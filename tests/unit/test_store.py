@@ -113,11 +113,11 @@ def test_search_by_patient_and_date(database_url):
     async def act(store, _tokens, _engine):
         for n, (patient, hours) in enumerate([(ALICE, 0), (ALICE, 30), (BOB, 1)]):
             await store.add(scored(10 + n, patient, T0 + timedelta(hours=hours)))
-        by_identifier = await store.search(AssessmentQuery(system="urn:s", value="alice"))
-        by_reference = await store.search(AssessmentQuery(reference="Patient/bob"))
-        by_day = await store.search(AssessmentQuery(system="urn:s", value="alice", start_from=T0, start_before=T0 + timedelta(days=1)))
-        paged = await store.search(AssessmentQuery(system="urn:s", value="alice", limit=1, offset=1))
-        by_id = await store.search(AssessmentQuery(assessment_id=scored(12, BOB, T0).id))
+        by_identifier = await store.search(AssessmentQuery(tenant="default", system="urn:s", value="alice"))
+        by_reference = await store.search(AssessmentQuery(tenant="default", reference="Patient/bob"))
+        by_day = await store.search(AssessmentQuery(tenant="default", system="urn:s", value="alice", start_from=T0, start_before=T0 + timedelta(days=1)))
+        paged = await store.search(AssessmentQuery(tenant="default", system="urn:s", value="alice", limit=1, offset=1))
+        by_id = await store.search(AssessmentQuery(tenant="default", assessment_id=scored(12, BOB, T0).id))
         return by_identifier, by_reference, by_day, paged, by_id
 
     by_identifier, by_reference, by_day, paged, by_id = run(database_url, act)

@@ -260,14 +260,14 @@ async def test_endpoint_crud_enable_disable_and_targets(engine):
     assert (await store.get(a.id)).events == ["assessment.completed", "assessment.failed"]
 
     async with engine.connect() as conn:
-        assert await EndpointStore.subscribed(conn, "assessment.completed") == [a.id]
-        assert await EndpointStore.subscribed(conn, "assessment.failed") == [a.id, b.id]
-        assert await EndpointStore.subscribed(conn, "assessment.reviewed") == []
+        assert await EndpointStore.subscribed(conn, "assessment.completed", "default") == [a.id]
+        assert await EndpointStore.subscribed(conn, "assessment.failed", "default") == [a.id, b.id]
+        assert await EndpointStore.subscribed(conn, "assessment.reviewed", "default") == []
 
     disabled = await store.set_enabled(a.id, False, "by hand")
     assert not disabled.enabled and disabled.disabled_reason == "by hand"
     async with engine.connect() as conn:
-        assert await EndpointStore.subscribed(conn, "assessment.failed") == [b.id]
+        assert await EndpointStore.subscribed(conn, "assessment.failed", "default") == [b.id]
     enabled = await store.set_enabled(a.id, True)
     assert enabled.enabled and enabled.disabled_reason is None
     assert await store.set_enabled("nope", True) is None

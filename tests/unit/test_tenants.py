@@ -1,0 +1,143 @@
+"""Tenant isolation: every route, every role, the caller's own tenant and another's.
+
+Tenant "a" owns an assessment, its webhook endpoint and the delivery to it. Every route the app
+serves is called with each role of tenant "b" with "a"'s ids filled in: nothing of "a" may come back
+and nothing of "a" may change (another tenant's resource is a 404, existence not revealed). The same
+walk as tenant "a" shows the routes do serve those resources to their owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from litestar.testing import TestClient
+
+from gateway.app import create_app
+from gateway.db.engine import create_engine
+from gateway.plugins import build_plugins
+from gateway.settings import Settings
+from gateway.store import ROLES, TokenStore
+
+MRN = "MRN-TENANT-A"
+
+
+def tokens_for(database_url: str, tenant: str) -> dict[str, dict[str, str]]:
+    async def make():
+        engine = create_engine(database_url)
+        try:
+            store = TokenStore(engine)
+            return {role: {"Authorization": f"Bearer {(await store.create(f'{tenant}-{role}', role, tenant))[1]}"} for role in ROLES}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(make())
+
+
+@pytest.fixture
+def world(sqlite_url, keypoints_json):
+    settings = Settings(database_url=sqlite_url, webhook_allowlist=["127.0.0.1"])
+    with TestClient(create_app(settings, build_plugins(settings, environ={}))) as client:
+        a, b = tokens_for(sqlite_url, "a"), tokens_for(sqlite_url, "b")
+        endpoint = client.post("/v1/webhook-endpoints", headers=a["telehealth"],
+                               json={"url": "http://127.0.0.1:9/hook", "events": ["assessment.completed"]}).json()
+        body = keypoints_json(patient={"identifier": {"system": "urn:oid:1.2.3", "value": MRN}})
+        assessment = client.post("/v1/assessments", headers=a["integrator"], json=body).json()
+        [delivery] = client.get("/v1/deliveries", headers=a["integrator"], params={"assessment_id": assessment["id"]}).json()["items"]
+        ids = {"assessment_id": assessment["id"], "delivery_id": delivery["id"], "endpoint_id": endpoint["id"],
+               "message_id": f"msg_{delivery['id']}", "output": "fhir", "model_id": "sta-lstm-synthetic"}
+        yield client, a, b, ids, body
+
+
+def routes(client) -> list[tuple[str, str]]:
+    app = client.app
+    found = []
+    for route in app.routes:
+        for method in sorted(getattr(route, "methods", ())):
+            if method not in ("HEAD", "OPTIONS") and not route.path.startswith("/schema"):
+                found.append((method, route.path))
+    return found
+
+
+def call(client, method: str, path: str, ids: dict[str, str], headers: dict[str, str], body: dict):
+    url = path
+    for name, value in ids.items():
+        url = url.replace(f"{{{name}:str}}", value).replace(f"{{{name}}}", value)
+    assert "{" not in url, f"no id for a parameter of {path}"
+    if method in ("POST", "PUT"):
+        return client.request(method, url, headers={**headers, "content-type": "application/json"}, content=json.dumps(body))
+    return client.request(method, url, headers=headers)
+
+
+def leaks(response, ids: dict[str, str]) -> list[str]:
+    """What of tenant a's data came back (a refusal may echo the id the caller itself sent)."""
+    text = response.text
+    echoed = response.status_code >= 400
+    return [name for name in ("assessment_id", "delivery_id", "endpoint_id") if ids[name] in text and not echoed] + ([MRN] if MRN in text else [])
+
+
+def test_another_tenants_data_is_invisible_and_unchangeable_on_every_route(world):
+    client, a, b, ids, body = world
+    body = {**body, "patient": {"identifier": {"system": "urn:oid:1.2.3", "value": "MRN-TENANT-B"}}}  # b sends its own patients
+    walked = routes(client)
+    assert len(walked) >= 20
+    for method, path in walked:
+        for role, headers in b.items():
+            response = call(client, method, path, ids, headers, body)
+            assert response.status_code < 500, (method, path, role, response.text)
+            assert not leaks(response, ids), (method, path, role, response.status_code, response.text[:300])
+            if any(f"{{{name}" in path for name in ("assessment_id", "delivery_id", "endpoint_id")):
+                assert response.status_code in (403, 404), (method, path, role, response.status_code)
+    # tenant a's resources are untouched
+    endpoint = client.get(f"/v1/webhook-endpoints/{ids['endpoint_id']}", headers=a["telehealth"])
+    assert endpoint.status_code == 200 and endpoint.json()["enabled"] is True
+    assert client.get(f"/v1/assessments/{ids['assessment_id']}", headers=a["integrator"]).status_code == 200
+
+
+def test_the_owner_sees_its_own_data_on_the_read_routes(world):
+    client, a, _, ids, _ = world
+    for path in ("/v1/assessments/{assessment_id}", "/v1/assessments/{assessment_id}/fhir", "/v1/deliveries/{delivery_id}",
+                 "/v1/webhook-endpoints/{endpoint_id}", "/v1/webhook-endpoints/{endpoint_id}/attempts"):
+        role = "telehealth" if "webhook" in path else "integrator"
+        response = call(client, "GET", path, ids, a[role], {})
+        assert response.status_code == 200, (path, response.text)
+    search = client.get("/fhir/Observation", headers=a["integrator"], params={"identifier": ids["assessment_id"]}).json()
+    assert search["total"] == 1
+    assert client.get("/fhir/Observation", headers=a["integrator"]).json()["total"] == 1
+
+
+def test_the_same_clip_from_two_tenants_is_two_assessments(world):
+    client, a, b, ids, body = world
+    theirs = client.post("/v1/assessments", headers=b["integrator"], json=body)
+    assert theirs.status_code == 201 and theirs.json()["id"] != ids["assessment_id"]
+    assert client.get("/fhir/Observation", headers=b["integrator"]).json()["total"] == 1
+    again = client.post("/v1/assessments", headers=a["integrator"], json=body)
+    assert again.status_code == 200 and again.json()["id"] == ids["assessment_id"]
+
+
+def test_a_tenants_webhooks_carry_only_its_own_events(world):
+    client, a, b, ids, body = world
+    theirs = client.post("/v1/assessments", headers=b["integrator"], json=body).json()
+    mine = client.get("/v1/deliveries", headers=a["integrator"]).json()["items"]
+    assert {d["assessment_id"] for d in mine} == {ids["assessment_id"]}
+    assert client.get("/v1/deliveries", headers=b["integrator"], params={"assessment_id": theirs["id"]}).json()["items"] == []
+
+
+def test_tokens_are_created_per_tenant_and_the_tenant_is_checked(sqlite_url):
+    from gateway.domain import InputError
+
+    async def act():
+        engine = create_engine(sqlite_url)
+        try:
+            store = TokenStore(engine)
+            info, secret = await store.create("ward-7", "clinician", "st-marys")
+            verified = await store.verify(secret)
+            with pytest.raises(InputError, match="tenant"):
+                await store.create("x", "clinician", "no spaces allowed")
+            return info, verified
+        finally:
+            await engine.dispose()
+
+    info, verified = asyncio.run(act())
+    assert info.tenant == verified.tenant == "st-marys"
