@@ -41,6 +41,17 @@ class UnsupportedMediaError(InputError):
     """The upload is not a kind of media any capture source reads (HTTP 415)."""
 
 
+class TooBusy(Exception):
+    """A limit on work in progress is reached (HTTP 429): try again after ``retry_after_s``.
+
+    The message names the limit and the setting that raises it.
+    """
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class PatientRef(msgspec.Struct, frozen=True, omit_defaults=True):
     """Who the clip belongs to: a business identifier or a literal FHIR reference, never both empty."""
 

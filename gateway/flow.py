@@ -19,7 +19,7 @@ from gateway.baselines import BaselineStore
 from gateway.clip_checks import check_clip
 from gateway.contracts import CaptureRequest, CaptureSource, Progress
 from gateway.deliveries import DeliveryStore
-from gateway.domain import Assessment, InputError, LandmarkClip, OutputDocument
+from gateway.domain import Assessment, InputError, LandmarkClip, OutputDocument, TooBusy
 from gateway.events import Events, new_event
 from gateway.jobs.state import Submission, SubmissionStore
 from gateway.plugins import Plugins
@@ -83,6 +83,10 @@ class AssessmentFlow:
         source = self.plugins.capture_source(request)
         if source.deferred:
             await asyncio.to_thread(source.check, request)
+            waiting, _ = await self.submissions.in_progress(tenant)
+            if waiting >= self.settings.tenant_max_queued_jobs:
+                raise TooBusy(f"{waiting} submissions of this tenant are waiting to be processed, the limit "
+                              f"(PAIN_GATEWAY_TENANT_MAX_QUEUED_JOBS); retry later", retry_after_s=30)
             job, created = await self.submissions.create(submission_id, source.name, request.as_record(), idempotency_key,
                                                          self.queue.enqueue_processing, tenant)
             return Submitted(created, job=job)

@@ -8,7 +8,7 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from gateway.domain import InputError, UnsupportedMediaError
+from gateway.domain import InputError, TooBusy, UnsupportedMediaError
 from gateway.settings import SettingsError
 
 log = structlog.get_logger(__name__)
@@ -39,6 +39,12 @@ def http_error(request: Request, exc: HTTPException) -> Response:
     return response
 
 
+def too_busy(request: Request, exc: TooBusy) -> Response:
+    response = problem(429, "Too many requests", str(exc), instance=request.url.path)
+    response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
+
+
 def settings_error(request: Request, exc: SettingsError) -> Response:
     return problem(503, "Gateway misconfigured", str(exc), instance=request.url.path)
 
@@ -54,4 +60,4 @@ def _title(status: int) -> str:
     return HTTPStatus(status).phrase
 
 
-HANDLERS = {InputError: input_error, HTTPException: http_error, SettingsError: settings_error, Exception: unexpected}
+HANDLERS = {InputError: input_error, HTTPException: http_error, TooBusy: too_busy, SettingsError: settings_error, Exception: unexpected}

@@ -50,6 +50,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
     delivery_timeout_s: float = 30.0
     delivery_concurrency: int = 8
     destination_alert_after_s: float = 900.0
+    tenant_max_queued_jobs: int = 100
+    tenant_max_running_jobs: int = 4
     enabled_plugins: list[str] = msgspec.field(default_factory=list)
     disabled_plugins: list[str] = msgspec.field(default_factory=list)
     log_format: str = "auto"
@@ -78,6 +80,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("delivery_timeout_s", 1 <= self.delivery_timeout_s <= 300, "must be between 1 and 300 seconds"),
             ("delivery_concurrency", 1 <= self.delivery_concurrency <= 256, "must be between 1 and 256"),
             ("destination_alert_after_s", self.destination_alert_after_s >= 10, "must be at least 10 seconds"),
+            ("tenant_max_queued_jobs", 1 <= self.tenant_max_queued_jobs <= 100_000, "must be between 1 and 100000 waiting submissions"),
+            ("tenant_max_running_jobs", 1 <= self.tenant_max_running_jobs <= 1024, "must be between 1 and 1024 running submissions"),
         ]
         for name, ok, message in checks:
             if not ok:

@@ -47,10 +47,10 @@ def _remove_uploads(request: CaptureRequest) -> None:
 async def process(flow: AssessmentFlow, submission_id: str) -> str:
     """Extract, score and store one submission; returns its status afterwards."""
     settings, submissions = flow.settings, flow.submissions
-    sub = await submissions.claim(submission_id, settings.stalled_after_s, settings.max_attempts)
+    sub = await submissions.claim(submission_id, settings.stalled_after_s, settings.max_attempts, settings.tenant_max_running_jobs)
     if sub is None:
         current = await submissions.get(submission_id)
-        return "running" if current is not None and current.status in ACTIVE else "skipped"
+        return "running" if current is not None and current.status in ("queued", *ACTIVE) else "skipped"
     log.info("job_started", submission_id=submission_id, attempt=sub.attempts)
     request = CaptureRequest.from_record(sub.request)
     loop = asyncio.get_running_loop()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
@@ -122,12 +122,27 @@ class SubmissionStore:
             row = await session.scalar(select(SubmissionRow).where(SubmissionRow.idempotency_key == key))
         return None if row is None else _submission(row)
 
-    async def claim(self, submission_id: str, stalled_after_s: float, max_attempts: int) -> Submission | None:
-        """Take a queued (or stalled) submission for processing; None if it is not ours to run.
+    async def in_progress(self, tenant: str) -> tuple[int, int]:
+        """The tenant's (waiting, running) submissions: what its per-tenant limits count."""
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(SubmissionRow.status, func.count()).where(SubmissionRow.tenant == tenant, SubmissionRow.status.not_in(TERMINAL))
+                .group_by(SubmissionRow.status)
+            )
+            counts = dict(rows.all())
+        return counts.get("queued", 0), sum(counts.get(status, 0) for status in ACTIVE)
+
+    async def claim(self, submission_id: str, stalled_after_s: float, max_attempts: int, max_running_per_tenant: int) -> Submission | None:
+        """Take a queued (or stalled) submission for processing; None if it is not ours to run, or its
+        tenant already has ``max_running_per_tenant`` running (it stays queued: one tenant's burst
+        cannot take every worker).
 
         A stalled submission that has used up its attempts (e.g. it kills its worker every time) is
         failed here instead, so it cannot take workers down forever.
         """
+        current = await self.get(submission_id)
+        if current is None or (current.status == "queued" and (await self.in_progress(current.tenant))[1] >= max_running_per_tenant):
+            return None
         now = datetime.now(UTC)
         await self._fail_where(
             submission_id, [SubmissionRow.id == submission_id, _stalled(stalled_after_s), SubmissionRow.attempts >= max_attempts],

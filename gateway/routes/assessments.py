@@ -25,10 +25,9 @@ READERS = {"integrator", "telehealth", "clinician"}
 IDEMPOTENCY_NAMESPACE = uuid.UUID("0b5a4c1e-6a43-5e36-9d0e-8f1f6c1d2a77")
 
 
-
-
-def _links(request: Request, assessment_id: str, plugins: Plugins) -> dict[str, str]:
-    base = str(request.base_url).rstrip("/")
+def _links(assessment_id: str, plugins: Plugins) -> dict[str, str]:
+    """Links (and ``Location``) from ``PAIN_GATEWAY_PUBLIC_URL``, never from the request's ``Host``."""
+    base = plugins.settings.base_url
     links = {"self": f"{base}/v1/assessments/{assessment_id}"}
     links.update({name: f"{links['self']}/{name}" for name in plugins.outputs})
     links["deliveries"] = f"{base}/v1/deliveries?assessment_id={assessment_id}"
@@ -72,10 +71,10 @@ async def submit(request: Request, flow: NamedDependency[AssessmentFlow], plugin
             upload.keep()
     if submitted.job is not None:
         sub = submitted.job
-        links = _links(request, sub.id, plugins)
+        links = _links(sub.id, plugins)
         return Response(_body(sub.id, None, sub, links), status_code=202 if submitted.created else 200, headers={"Location": links["self"]})
     assessed = submitted.assessed
-    links = _links(request, assessed.assessment.id, plugins)
+    links = _links(assessed.assessment.id, plugins)
     timing = f"model;dur={assessed.scored.model_s * 1000:.1f}, score;dur={assessed.scored.total_s * 1000:.1f}"
     return Response(
         _body(assessed.assessment.id, assessed.assessment, None, links),
@@ -95,7 +94,7 @@ async def read(
     assessment, sub = await store.get(assessment_id, tenant), await submissions.get(assessment_id, tenant)
     if assessment is None and sub is None:
         raise NotFoundException(f"no assessment {assessment_id!r}")
-    return _body(assessment_id, assessment, sub, _links(request, assessment_id, plugins))
+    return _body(assessment_id, assessment, sub, _links(assessment_id, plugins))
 
 
 @post("/v1/assessments/{assessment_id:str}/retry", opt={"roles": SUBMITTERS}, tags=["assessments"], status_code=202)
@@ -113,7 +112,7 @@ async def retry(
     requeued = await submissions.retry(assessment_id, jobs.enqueue_processing, tenant)
     if requeued is None:
         raise ClientException(f"assessment is {sub.status}; only failed assessments can be retried", status_code=409)
-    links = _links(request, assessment_id, plugins)
+    links = _links(assessment_id, plugins)
     return Response(_body(assessment_id, None, requeued, links), status_code=202, headers={"Location": links["self"]})
 
 

@@ -32,5 +32,5 @@ def register_outputs(register, settings):
 def register_routes(register, settings):
     from plugins.fhir_observation.routes import build_routes
 
-    for route in build_routes(FhirObservationOutput(settings.plugin_config("fhir_observation"))):
+    for route in build_routes(FhirObservationOutput(settings.plugin_config("fhir_observation")), settings.base_url):
         register(route)

@@ -20,7 +20,8 @@ from plugins.fhir_observation.search import parse_search
 READERS = {"integrator", "telehealth", "clinician"}
 
 
-def build_routes(output: FhirObservationOutput) -> list:
+def build_routes(output: FhirObservationOutput, public_base: str) -> list:
+    """``public_base`` (``PAIN_GATEWAY_PUBLIC_URL``) makes every URL we hand out; the ``Host`` header never does."""
     @get("/fhir/Observation", opt={"roles": READERS}, tags=["fhir"], summary="Search pain Observations")
     async def search_observations(request: Request, store: NamedDependency[AssessmentStore]) -> Response:
         """Searchset Bundle of pain Observations, most recent first. See ``search.py`` for parameters."""
@@ -30,10 +31,11 @@ def build_routes(output: FhirObservationOutput) -> list:
         else:
             assessments, total = await store.search(query)
         observations = [observation_resource(a, output.mappings, output.base_url) for a in assessments]
-        return Response(searchset(observations, total, str(request.url)), media_type=MEDIA_TYPE)
+        self_url = f"{public_base}{request.url.path}" + (f"?{request.url.query}" if request.url.query else "")
+        return Response(searchset(observations, total, self_url), media_type=MEDIA_TYPE)
 
     @get("/fhir/metadata", opt={"roles": READERS}, tags=["fhir"], summary="CapabilityStatement")
-    async def metadata(request: Request) -> Response:
-        return Response(capability_statement(str(request.base_url).rstrip("/") + "/fhir"), media_type=MEDIA_TYPE)
+    async def metadata() -> Response:
+        return Response(capability_statement(f"{public_base}/fhir"), media_type=MEDIA_TYPE)
 
     return [search_observations, metadata]

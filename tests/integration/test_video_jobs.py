@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -146,7 +148,7 @@ def test_work_interrupted_by_a_crash_resumes_on_restart(sqlite_url, tmp_path, vi
             return None
 
         sub, _ = await store.create("11111111-2222-4333-8444-555555555555", "video_upload", request.as_record(), None, no_trigger)
-        await store.claim(sub.id, stalled_after_s=60, max_attempts=3)  # a worker took it ...
+        await store.claim(sub.id, stalled_after_s=60, max_attempts=3, max_running_per_tenant=4)  # a worker took it ...
         await store.advance(sub.id, "extracting", 37)  # ... reported progress, then died
         await engine.dispose()
         return sub.id
@@ -216,11 +218,65 @@ def test_a_submission_that_keeps_killing_its_worker_is_failed_not_retried_foreve
 
         sub, _ = await store.create("22222222-2222-4333-8444-555555555555", "video_upload", {"files": {}}, None, no_trigger)
         for _ in range(3):  # each attempt claims it, then the worker dies without a word
-            assert await store.claim(sub.id, stalled_after_s=0, max_attempts=3) is not None
-        assert await store.claim(sub.id, stalled_after_s=0, max_attempts=3) is None
+            assert await store.claim(sub.id, stalled_after_s=0, max_attempts=3, max_running_per_tenant=4) is not None
+        assert await store.claim(sub.id, stalled_after_s=0, max_attempts=3, max_running_per_tenant=4) is None
         final = await store.get(sub.id)
         await engine.dispose()
         return final
 
     final = asyncio.run(scenario())
     assert final.status == "failed" and "gave up after 3 attempts" in final.error
+
+
+def test_a_tenants_queue_depth_is_bounded_with_429_and_retry_after(sqlite_url, tmp_path, videos, api_tokens_for):
+    """A tenant cannot flood the queue: past PAIN_GATEWAY_TENANT_MAX_QUEUED_JOBS it is told to come back."""
+    from gateway.contracts import CaptureRequest
+    from gateway.db.engine import create_engine
+    from gateway.jobs.state import SubmissionStore
+    from gateway.plugins import build_plugins
+
+    record = CaptureRequest("multipart/form-data", fields={"metadata": METADATA}).as_record()
+
+    async def fill(tenant: str, count: int):
+        engine = create_engine(sqlite_url)
+        store = SubmissionStore(engine)
+        for n in range(count):
+            await store.create(f"00000000-0000-4000-8000-{n:012d}", "not_loaded_here", record, None, lambda c, s: asyncio.sleep(0), tenant)
+        await engine.dispose()
+
+    asyncio.run(fill("default", 2))
+    settings = Settings(database_url=sqlite_url, data_dir=str(tmp_path / "data"), tenant_max_queued_jobs=2)
+    with TestClient(create_app(settings, build_plugins(settings, environ={})), timeout=60) as client:
+        client.auth_headers = api_tokens_for(sqlite_url)
+        client.data_dir = Path(settings.data_dir)
+        refused = post_video(client, videos["face"])
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "30"
+        assert "PAIN_GATEWAY_TENANT_MAX_QUEUED_JOBS" in refused.json()["detail"]
+        assert leftovers(client) == []
+
+
+def test_one_tenant_cannot_take_every_worker(sqlite_url):
+    from gateway.contracts import CaptureRequest
+    from gateway.db.engine import create_engine
+    from gateway.jobs.state import SubmissionStore
+
+    record = CaptureRequest("multipart/form-data", fields={"metadata": METADATA}).as_record()
+
+    async def scenario():
+        engine = create_engine(sqlite_url)
+        store = SubmissionStore(engine)
+        try:
+            ids = {}
+            for name, tenant in (("a1", "a"), ("a2", "a"), ("b1", "b")):
+                sub, _ = await store.create(str(uuid.uuid4()), "video_upload", record, None, lambda c, s: asyncio.sleep(0), tenant)
+                ids[name] = sub.id
+            first = await store.claim(ids["a1"], stalled_after_s=60, max_attempts=3, max_running_per_tenant=1)
+            second = await store.claim(ids["a2"], stalled_after_s=60, max_attempts=3, max_running_per_tenant=1)
+            other = await store.claim(ids["b1"], stalled_after_s=60, max_attempts=3, max_running_per_tenant=1)
+            return first, second, other, await store.get(ids["a2"])
+        finally:
+            await engine.dispose()
+
+    first, second, other, waiting = asyncio.run(scenario())
+    assert first is not None and second is None and other is not None
+    assert waiting.status == "queued"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -123,3 +124,23 @@ def test_model_card_says_synthetic(api):
 def test_openapi_lists_the_api(api):
     paths = api.get("/schema/openapi.json").json()["paths"]
     assert {"/v1/assessments", "/fhir/Observation", "/fhir/metadata", "/health"} <= set(paths)
+
+
+def test_links_and_location_come_from_the_public_url_never_the_host_header(sqlite_url, keypoints_json):
+    from conftest import create_tokens
+    from litestar.testing import TestClient
+
+    from gateway.app import create_app
+    from gateway.plugins import build_plugins
+    from gateway.settings import Settings
+
+    settings = Settings(database_url=sqlite_url, public_url="https://pain.example.org")
+    plugins = build_plugins(settings, environ={})
+    headers = {"Authorization": f"Bearer {create_tokens(sqlite_url)['integrator']}", "Host": "evil.example.com"}
+    with TestClient(create_app(settings, plugins)) as client:
+        created = client.post("/v1/assessments", json=keypoints_json(), headers=headers)
+        search = client.get("/fhir/Observation", headers=headers).json()
+    assert created.headers["location"].startswith("https://pain.example.org/v1/assessments/")
+    assert all(link.startswith("https://pain.example.org/") for link in created.json()["links"].values())
+    assert search["link"][0]["url"].startswith("https://pain.example.org/fhir/Observation")
+    assert "evil.example.com" not in created.text + json.dumps(search)
