@@ -1,4 +1,8 @@
-"""``pain-gateway synth | train | evaluate``: a site's whole model workflow in two commands (train, evaluate).
+"""``pain-gateway synth | train | evaluate | attention-check | real-faces | acceptance``: the model workflow.
+
+A site needs two commands (train, evaluate); ``attention-check`` decides whether the explainer may
+show a model's attention, ``real-faces`` measures graded responses on real photographs, and
+``acceptance`` repeats training over seeds for the evidence a release quotes.
 
 Heavy imports (torch, matplotlib) wait until a command runs, so listing commands stays fast.
 """
@@ -16,7 +20,7 @@ SIGNAL_CHOICES = ("pspi", "brow", "mouth")
 
 @click.command()
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--patients", default=120, show_default=True, help="Synthetic patients (ids 0..N-1).")
+@click.option("--patients", default=240, show_default=True, help="Synthetic patients (ids 0..N-1).")
 @click.option("--clips", default=2, show_default=True, help="Labelled clips per patient.")
 @click.option("--seconds", default=8, show_default=True, help="Seconds per clip.")
 @click.option("--seed", default=0, show_default=True)
@@ -32,7 +36,8 @@ def synth(out, patients, clips, seconds, seed, signal, identity_strength, calm, 
         seed=seed, seconds=seconds, signal=signal, identity_strength=identity_strength, distractors=CALM if calm else Distractors()
     )
     written = write_dataset(out, range(patients), clips, config, neutral)
-    (out / "synth.json").write_text(json.dumps({"command": _command(), "config": config.describe(), "patients": patients, "clips": clips, "neutral": neutral}, indent=2) + "\n")
+    described = {"command": _command(), "config": config.describe(), "patients": patients, "clips": clips, "neutral": neutral}
+    (out / "synth.json").write_text(json.dumps(described, indent=2) + "\n")
     click.echo(f"wrote {len(written)} clips of {patients} synthetic patients to {out}")
 
 
@@ -45,14 +50,19 @@ def synth(out, patients, clips, seconds, seed, signal, identity_strength, calm, 
 @click.option("--epochs", type=int, default=None, help="Maximum epochs (default: the preset's).")
 @click.option("--hidden", type=int, default=None, help="Hidden units (default: the preset's, 64).")
 @click.option("--personalised", is_flag=True, help="Train on landmarks relative to each patient's neutral clip.")
+@click.option("--without-baseline", default=0.0, show_default=True,
+              help="With --personalised: share of training clips left without the baseline, so patients with no stored neutral clip are scored too.")
 @click.option("--model-id", default=None, help="Model id served by the gateway (default: the --model name).")
 @click.option("--version", default="0.1.0", show_default=True)
 @click.option("--threads", default=2, show_default=True)
-def train(data_dir, out, model_name, preset, seed, epochs, hidden, personalised, model_id, version, threads):
+def train(data_dir, out, model_name, preset, seed, epochs, hidden, personalised, without_baseline, model_id, version, threads):
     """Train on a directory of labelled clips; split by patient, early stopping, temperature on held-out patients."""
     from plugins.model_lab.training import TrainConfig, train_checkpoint
 
-    config = TrainConfig(model=model_name, preset=preset, seed=seed, personalised=personalised, max_epochs=epochs, hidden=hidden, threads=threads)
+    config = TrainConfig(
+        model=model_name, preset=preset, seed=seed, personalised=personalised, without_baseline=without_baseline,
+        max_epochs=epochs, hidden=hidden, threads=threads,
+    )  # fmt: skip
     manifest = train_checkpoint(data_dir, out, config, model_id=model_id or model_name, version=version, command=_command())
     t = manifest["training"]
     click.echo(f"wrote {out}: best epoch {t['best_epoch']}, temperature {manifest['calibration']['temperature']:.3f}, {t['seconds']} s")
@@ -73,9 +83,54 @@ def evaluate(checkpoint, data_dir, split, bootstrap, seed):
     report = evaluate_checkpoint(checkpoint, data_dir, split, bootstrap, seed)
     for variant in ("uncalibrated", "calibrated"):
         point, ci = report[variant]["point"], report[variant]["ci95"]
-        shown = ", ".join(f"{k} {point[k]:.3f} [{ci[k][0]:.3f}, {ci[k][1]:.3f}]" for k in ("macro_auc", "macro_f1", "kappa_quadratic", "brier", "ece_top_label"))
+        names = ("macro_auc", "macro_f1", "kappa_quadratic", "brier", "nll", "ece_top_label")
+        shown = ", ".join(f"{k} {point[k]:.3f} [{ci[k][0]:.3f}, {ci[k][1]:.3f}]" for k in names)
         click.echo(f"{variant}: {shown}")
     click.echo(f"wrote {checkpoint}/metrics.json, reliability_*.png, MODEL_CARD.md")
+
+
+@click.command("attention-check")
+@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def attention_check(checkpoint, data_dir):
+    """Attention sanity checks with the checkpoint's own preset; records pass/fail in its model.json and card."""
+    from plugins.model_lab.attention_checks import check_checkpoint
+
+    result = check_checkpoint(checkpoint, data_dir)
+    for name, check in result.get("checks", {}).items():
+        click.echo(f"{name}: {'passed' if check['passed'] else 'FAILED'} {json.dumps(check.get('ratios', check))}")
+    click.echo(f"attention {'informative' if result['informative'] else 'NOT informative'}: {result['reason']}")
+
+
+@click.command("real-faces")
+@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def real_faces(checkpoint):
+    """Dose-response on real photographs with transplanted synthetic action units; recorded in model.json and card."""
+    from plugins.model_lab.real_faces import check_checkpoint
+
+    record = check_checkpoint(checkpoint)
+    for name, doses in record["probabilities"].items():
+        shown = "  ".join(f"PSPI {d}: " + "/".join(f"{v:.2f}" for v in p) for d, p in doses.items())
+        click.echo(f"{name}: {shown}  {'graded' if record['graded'][name] else 'NOT graded'}")
+
+
+@click.command()
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated training seeds.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write the runs as JSON here.")
+@click.option("--threads", default=1, show_default=True)
+@click.option("--checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Also record the runs in this checkpoint's model.json and card.")  # fmt: skip
+def acceptance(data_dir, seeds, out, threads, checkpoint):
+    """Train STA-LSTM and plain LSTM once per seed, as make model trains, and print the comparison table."""
+    from plugins.model_lab.acceptance import record, study, table
+
+    rows = study(data_dir, [int(s) for s in seeds.split(",")], threads=threads)
+    if out:
+        out.write_text(json.dumps(rows, indent=2) + "\n")
+    if checkpoint:
+        record(checkpoint, rows, _command())
+    click.echo(table(rows))
 
 
 def _command() -> str:
@@ -94,4 +149,4 @@ def _command() -> str:
     return shlex.join(parts)
 
 
-COMMANDS = (synth, train, evaluate)
+COMMANDS = (synth, train, evaluate, attention_check, real_faces, acceptance)

@@ -1,8 +1,11 @@
 """Evaluate a checkpoint on held-out patients (``pain-gateway evaluate``): metrics, CIs, plots, card.
 
-Windows lie on the 1-second grid the gateway scores. Every metric is reported twice, with the raw
-logits (τ = 1) and with the checkpoint's fitted temperature, each with a 95 % patient-level bootstrap
-interval (painai §6: clips of one patient are correlated, so patients are resampled, not clips).
+Windows lie on the 1-second grid the gateway scores. Every metric is reported for the raw logits
+(balanced training prior, τ = 1), after the prior correction alone, and fully calibrated (prior
+correction, then the checkpoint's temperature), with 95 % patient-level bootstrap intervals for the
+first and last (painai §6: clips of one patient are correlated, so patients are resampled, not clips).
+The temperature that would have been fitted on the test patients themselves is reported beside the
+stored one: the gap says how far the calibration patients were from representative.
 """
 
 from __future__ import annotations
@@ -17,13 +20,13 @@ from gateway.dataset import LabelledClip, load_dataset
 from gateway.domain import LEVELS
 from plugins.model_lab.metrics import classification_metrics, confusion_matrix, reliability_bins
 from plugins.model_lab.model_card import HEADLINE, render_model_card
-from plugins.model_lab.training import logits_of, neutral_references, personal_transform
+from plugins.model_lab.training import fit_temperature, logits_of, neutral_references, personal_transform
 from plugins.model_lab.windows import WindowSet, window_set
-from plugins.sta_lstm.checkpoint import load_checkpoint, write_manifest, write_model_card
+from plugins.sta_lstm.checkpoint import load_checkpoint, read_manifest, write_manifest, write_model_card
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = logits / temperature
+def softmax(logits: np.ndarray, temperature: float = 1.0, shift: np.ndarray | float = 0.0) -> np.ndarray:
+    z = logits / temperature + shift
     z = z - z.max(1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(1, keepdims=True)
@@ -85,23 +88,50 @@ def evaluation_windows(clips: list[LabelledClip], manifest: dict[str, Any], spli
     return window_set(clips, transform=transform)
 
 
-def evaluate(model, windows: WindowSet, temperature: float, resamples: int = 500, seed: int = 0) -> dict[str, Any]:
+def unresponsive_windows(model, windows: WindowSet, size: float = 0.05, seed: int = 0) -> int:
+    """Windows whose probabilities do not move at all when every input coordinate is nudged.
+
+    A model whose output is input-independent for some windows (the old ReLU gate gave exactly
+    (⅓, ⅓, ⅓) whenever every β was 0) cannot be scoring those faces.
+    """
+    import torch
+
+    rng = np.random.default_rng(seed)
+    moved = 0
+    with torch.no_grad():
+        for i in range(0, len(windows), 256):
+            x = windows.data(np.arange(i, min(i + 256, len(windows))))
+            nudged = x + rng.normal(0.0, size, x.shape).astype(np.float32)
+            a, b = (torch.softmax(model(torch.from_numpy(v))[0], -1) for v in (x, nudged))
+            moved += int(((a - b).abs().amax(-1) > 1e-6).sum())
+    return len(windows) - moved
+
+
+def evaluate(model, windows: WindowSet, resamples: int = 500, seed: int = 0) -> dict[str, Any]:
+    """Metrics before and after the model's calibration (prior shift and temperature stored in it)."""
     logits = logits_of(model, windows)
-    raw, calibrated = softmax(logits), softmax(logits, temperature)
+    temperature, shift = float(model.temperature), model.prior_shift.numpy().astype(np.float64)
+    variants = {
+        "uncalibrated": softmax(logits),
+        "prior_corrected": softmax(logits, 1.0, shift),
+        "calibrated": softmax(logits, temperature, shift),
+    }
     report: dict[str, Any] = {
         "windows": len(windows),
         "patients": int(len(np.unique(windows.patients))),
-        "prevalence": dict(zip(LEVELS, windows.counts().tolist())),
+        "prevalence": dict(zip(LEVELS, windows.counts().tolist(), strict=False)),
         "temperature": temperature,
+        "prior_shift": shift.round(6).tolist(),
+        "test_fitted_temperature": fit_temperature(logits, windows.labels, shift),
+        "unresponsive_windows": unresponsive_windows(model, windows),
         "bootstrap": resamples,
-        "confusion_matrix": confusion_matrix(windows.labels, calibrated.argmax(1)).tolist(),
+        "confusion_matrix": confusion_matrix(windows.labels, variants["calibrated"].argmax(1)).tolist(),
     }
-    for name, probs in (("uncalibrated", raw), ("calibrated", calibrated)):
-        report[name] = {
-            "point": classification_metrics(probs, windows.labels),
-            "ci95": bootstrap_ci(probs, windows.labels, windows.patients, resamples, seed),
-        }
-    report["probabilities"] = {"raw": raw, "calibrated": calibrated}
+    for name, probs in variants.items():
+        report[name] = {"point": classification_metrics(probs, windows.labels)}
+        if resamples and name != "prior_corrected":
+            report[name]["ci95"] = bootstrap_ci(probs, windows.labels, windows.patients, resamples, seed)
+    report["probabilities"] = {"raw": variants["uncalibrated"], "calibrated": variants["calibrated"]}
     return report
 
 
@@ -116,11 +146,14 @@ def evaluate_checkpoint(checkpoint: str | Path, data_dir: str | Path, split: str
     """Evaluate, then write metrics.json, the reliability PNGs, the manifest's metrics and the card."""
     checkpoint = Path(checkpoint)
     model, manifest = load_checkpoint(checkpoint)
-    windows = evaluation_windows(load_dataset(data_dir), manifest, split)
-    temperature = float(model.temperature)
-    report = evaluate(model, windows, temperature, resamples, seed)
+    clips = load_dataset(data_dir)
+    windows = evaluation_windows(clips, manifest, split)
+    report = evaluate(model, windows, resamples, seed)
     probabilities = report.pop("probabilities")
     report["split"] = split
+    if manifest["training"]["config"].get("without_baseline"):  # trained to score patients without a baseline too
+        raw = evaluation_windows(clips, {**manifest, "personalisation": None}, split)
+        report["without_baseline"] = {"point": evaluate(model, raw, resamples=0)["calibrated"]["point"]}
     reliability_plots(checkpoint, probabilities["raw"], probabilities["calibrated"], windows.labels)
     (checkpoint / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     manifest["metrics"] = headline(report)
@@ -128,3 +161,13 @@ def evaluate_checkpoint(checkpoint: str | Path, data_dir: str | Path, split: str
     write_manifest(checkpoint, manifest)
     write_model_card(checkpoint, render_model_card(manifest, report))
     return report
+
+
+def record_in_checkpoint(checkpoint: str | Path, key: str, value: Any) -> None:
+    """Store a finding under ``key`` in ``model.json`` and re-render the card, which is rendered from it."""
+    checkpoint = Path(checkpoint)
+    manifest = read_manifest(checkpoint)
+    manifest[key] = value
+    write_manifest(checkpoint, manifest)
+    metrics = checkpoint / "metrics.json"
+    write_model_card(checkpoint, render_model_card(manifest, json.loads(metrics.read_text()) if metrics.is_file() else None))

@@ -7,6 +7,12 @@ seed landmarks times a direction, so neighbouring skin moves along. Peak sizes f
 (AU4 1.1 cm, AU6/7 1.0 cm); the rest are chosen to be visible but smaller. ``|field|`` per landmark is
 the ground-truth mask of where a signal lives, used by the explanation sanity checks. Fields: the
 PSPI action units (AU4, AU6/7, AU9/10, AU43), then smile (AU12), lip stretch (AU20), jaw drop (AU26).
+
+Every field fades to zero at the normalisation anchors (226, 446, 2; ``ANCHOR_FADE_CM``). Without
+that, AU6/7 moved the lateral canthi by 47 % of its peak and AU9/10 the subnasale by 28 %, and the
+similarity normalisation turned part of each expression into a whole-face shift where no action unit
+acts. Real canthi do move a little with AU6; the pipeline's anchors assume they do not, and the
+model card lists that as a limitation for real faces.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from gateway.landmarks import ANCHORS
 
 BASE_FACE = Path(__file__).with_name("data") / "base_face.npy"
 
@@ -29,6 +37,7 @@ CHEEK_RAISE = (117, 346, 50, 280, 101, 330)
 LEVATOR = (48, 278, 64, 294, 98, 327, 129, 358, 0, 37, 267, 39, 269)
 MOUTH_CORNERS = (61, 291)
 LOWER_LIP_CHIN = (14, 17, 84, 314, 87, 317, 178, 402, 18, 200, 199, 175, 152)
+ANCHOR_FADE_CM = 0.4  # SD of the Gaussian dip around each anchor; its nearest neighbour is 0.39 cm away
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ def _falloff(base: np.ndarray, seeds: tuple[int, ...], sigma: float) -> np.ndarr
 def _lid_closure(base: np.ndarray) -> np.ndarray:
     """Each upper-lid point moves onto the lower-lid point nearest in x (full intensity = eye shut)."""
     field = np.zeros_like(base)
-    for eye, (a, b) in zip((RIGHT_EYE, LEFT_EYE), EYE_CORNERS):
+    for eye, (a, b) in zip((RIGHT_EYE, LEFT_EYE), EYE_CORNERS, strict=False):
         points = [k for k in eye if k not in (a, b)]
         # The line through the corners splits the lids; y grows downwards, so above it is the upper lid.
         (xa, ya), (xb, yb) = base[a, :2], base[b, :2]
@@ -96,4 +105,5 @@ def load_face() -> Face:
         "AU20": corners * np.hstack([side, np.zeros_like(side), np.zeros_like(side)]) * 0.7,
         "AU26": _falloff(base, LOWER_LIP_CHIN, 1.5) * down * 1.0,
     }
-    return Face(base=base, fields=fields)
+    still = 1 - _falloff(base, ANCHORS, ANCHOR_FADE_CM)
+    return Face(base=base, fields={name: field * still for name, field in fields.items()})

@@ -15,7 +15,7 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
     """1-based ranks, ties sharing their mean rank (what the Mann-Whitney statistic needs)."""
     _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
     ends = np.cumsum(counts)
-    return ((ends - (counts - 1) / 2.0))[inverse]
+    return (ends - (counts - 1) / 2.0)[inverse]
 
 
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -49,6 +49,11 @@ def quadratic_weighted_kappa(labels: np.ndarray, predicted: np.ndarray, classes:
 def brier(probs: np.ndarray, labels: np.ndarray) -> float:
     """Multiclass Brier score: mean over samples of Σ_c (p_c - y_c)²; 0 is perfect, 2 the worst."""
     return float(((probs - np.eye(probs.shape[1])[labels]) ** 2).sum(1).mean())
+
+
+def log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true level (what temperature scaling minimises)."""
+    return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean())
 
 
 def reliability_bins(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,6 +105,7 @@ def classification_metrics(probs: np.ndarray, labels: np.ndarray) -> dict[str, f
     out["macro_f1"] = float(np.nanmean(np.where(matrix.sum(1) > 0, f1, np.nan)))
     out["kappa_quadratic"] = quadratic_weighted_kappa(labels, predicted, classes)
     out["brier"] = brier(probs, labels)
+    out["nll"] = log_loss(probs, labels)
     out["ece_top_label"] = ece_top_label(probs, labels)
     out["ece_classwise"] = ece_classwise(probs, labels)
     return out

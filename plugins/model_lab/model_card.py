@@ -11,24 +11,54 @@ from typing import Any
 
 from gateway.domain import SYNTHETIC_DISCLAIMER
 
-HEADLINE = ("macro_auc", "auc_none_vs_significant", "macro_f1", "kappa_quadratic", "accuracy", "brier", "ece_top_label", "ece_classwise")
+HEADLINE = ("macro_auc", "auc_none_vs_significant", "macro_f1", "kappa_quadratic", "accuracy", "brier", "nll", "ece_top_label", "ece_classwise")
 
 ATTENTION_CAVEATS = """\
-Spatial attention (α, per landmark) and temporal gates (β) show where the model weighted its input,
-not why it decided. Attention can be uncorrelated with gradient importance and different attention can
-give the same output (Jain & Wallace 2019); saliency must pass parameter- and label-randomisation
-checks (Adebayo et al. 2018). The λα term pushes time-averaged attention towards uniform, which blurs
-maps. The gateway therefore reports region mass ratios (share of attention over share of landmarks,
-anchors 226/446/2 excluded), never per-landmark maxima, and tests them on synthetic data with a known
-signal (brow-only and mouth-only signals must reach >= 2x on their region; a randomised model stays
-near 1x). Those checks train the attention branch at 10x the learning rate; with the presets (1x) a
-trained model's attention can stay near uniform (the bundled synthetic model: every region
-0.99-1.02x), i.e. carry no explanation at all. The plain-LSTM baseline has no attention: its α is
-uniform by construction."""
+Spatial attention (α, here one weight per face region) and temporal attention (β, a softmax over the
+window's frames) show where the model weighted its input, not why it decided. Attention can be
+uncorrelated with gradient importance and different attention can give the same output (Jain &
+Wallace 2019), so it is shown only for a model whose attention passed sanity checks with its own
+training preset (`pain-gateway attention-check`, painai §5): planted brow-only and mouth-only signals
+must draw >= 2x the uniform share to their region, ranked first; a model trained on shuffled labels must
+stay within 0.75-1.33x everywhere; on its own test patients brow + eyes (AU4, AU6/7) must draw
+>= 1.3x. The gateway reports region shares (anchors 226/446/2 excluded), never per-landmark maxima,
+and says "not informative" for a model that failed or has no attention (the plain LSTM)."""
+
+DEVIATIONS = """\
+- Temporal attention β is a softmax over the 30 frames, not ReLU(w·x_t + w_h·h_{t-1}) as in painai
+  §1.3: the ReLU gate made confidence depend on face geometry (61 % of frames had β = 0 and a fifth of
+  windows came out exactly (1/3, 1/3, 1/3) whatever the face did; training stopped after 2 epochs).
+- Spatial attention is over 7 anatomical regions (painai §3.2; the region-level variant §1.3
+  recommends) with a zero-initialised score layer scaled by `attention_scale`, so attention starts
+  exactly uniform and can move as fast as the main LSTM learns; at landmark level it stayed uniform.
+- One small attention LSTM (over a learnt projection of each frame) feeds both attentions, from h_t;
+  two full-width attention LSTMs cost 3.5x the plain LSTM's latency."""
+
+
+def _attention(manifest: dict[str, Any]) -> str:
+    record = manifest.get("attention")
+    if record is None:
+        return "Not checked yet: run `pain-gateway attention-check <checkpoint> <dataset>`; until then it is reported as not checked."
+    lines = [f"**Attention {'informative' if record['informative'] else 'not informative'}** ({record['reason']})."]
+    for name, check in record.get("checks", {}).items():
+        ratios = ", ".join(f"{k} {v:.2f}x" for k, v in check["ratios"].items())
+        extra = f"; AUC {check['auc']:.3f}" if "auc" in check else ""
+        extra += f"; brow + eyes {check['brow_eyes_ratio']:.2f}x" if "brow_eyes_ratio" in check else ""
+        lines.append(f"- {name}: {'passed' if check['passed'] else 'FAILED'}: {ratios}{extra}")
+    return "\n".join(lines)
+
+
+OUTCOME_SYNTHETIC = (
+    "Synthetic labels are PSPI-derived (PSPI = AU4 + max(AU6, AU7) + max(AU9, AU10) + AU43; none 0-1, mild 2-5, "
+    "significant >= 6), a design choice, not a clinical rating."
+)
+OUTCOME_SITE = "Labels as supplied by the site (who labelled, and blinding to the model, must be documented by the site)."
+FAIRNESS_SYNTHETIC = "No subgroup analysis is possible on synthetic faces (one base face, designed identity variation)."
+LIMITATION_SYNTHETIC = "Trained and evaluated only on synthetic landmark sequences; performance on real patients is unknown."
 
 
 def _table(metrics: dict[str, Any]) -> str:
-    rows = ["| metric | uncalibrated (95 % CI) | temperature-scaled (95 % CI) |", "|---|---|---|"]
+    rows = ["| metric | uncalibrated (95 % CI) | prior-corrected + temperature (95 % CI) |", "|---|---|---|"]
     for name in HEADLINE:
         cells = []
         for variant in ("uncalibrated", "calibrated"):
@@ -39,20 +69,55 @@ def _table(metrics: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _without_baseline(evaluation: dict[str, Any]) -> str:
+    if "without_baseline" not in evaluation:
+        return ""
+    w = evaluation["without_baseline"]["point"]
+    return (
+        f"\nThe same patients scored without their baseline (no neutral clip stored): macro AUC {w['macro_auc']:.3f}, "
+        f"macro-F1 {w['macro_f1']:.3f}, NLL {w['nll']:.3f}, ECE top-label {w['ece_top_label']:.3f}."
+    )
+
+
+def _seed_study(manifest: dict[str, Any]) -> str:
+    record = manifest.get("acceptance")
+    if record is None:
+        return "Not run for this checkpoint (`pain-gateway acceptance <dataset> --checkpoint <checkpoint>`)."
+    from plugins.model_lab.acceptance import table
+
+    return f"{record['note']}\n\n{table(record['runs'])}"
+
+
+def _real_faces(manifest: dict[str, Any]) -> str:
+    record = manifest.get("real_faces")
+    if record is None:
+        return "Not measured yet: run `pain-gateway real-faces <checkpoint>`."
+    rows = ["| photo | PSPI 0 (none, mild, significant) | PSPI 3 | PSPI 7 | graded |", "|---|---|---|---|---|"]
+    for name, doses in record["probabilities"].items():
+        cells = " | ".join(", ".join(f"{v:.3f}" for v in doses[str(d)]) for d in (0, 3, 7))
+        rows.append(f"| {name} | {cells} | {'yes' if record['graded'][name] else 'NO'} |")
+    return record["note"] + "\n\n" + "\n".join(rows)
+
+
 def _performance(evaluation: dict[str, Any] | None) -> str:
     if evaluation is None:
         return "Not evaluated yet: run `pain-gateway evaluate <checkpoint> <dataset>`."
-    c = evaluation["calibrated"]["point"]
+    c, p = evaluation["calibrated"]["point"], evaluation["prior_corrected"]["point"]
     per_class = "\n".join(
         f"| {level} | {evaluation['prevalence'][level]} | {c[f'auc_{level}']:.3f} | {c[f'recall_{level}']:.3f} | {c[f'precision_{level}']:.3f} |"
         for level in evaluation["prevalence"]
     )
     return f"""Internal validation on held-out patients ({evaluation['patients']} patients, {evaluation['windows']}
 one-second windows, split `{evaluation['split']}`); 95 % CIs from {evaluation['bootstrap']} patient-level
-bootstrap resamples (all windows of a resampled patient move together). Temperature scaling never
-changes the predicted level (F1, kappa, recall); one-vs-rest AUCs can shift slightly; calibration changes.
+bootstrap resamples (all windows of a resampled patient move together). "Uncalibrated" is the raw
+network (balanced training prior, τ = 1). The prior correction can change the predicted level; the
+temperature never does.
 
 {_table(evaluation)}
+
+Prior correction alone (τ = 1): NLL {p['nll']:.3f}, ECE top-label {p['ece_top_label']:.3f}. Stored τ {evaluation['temperature']:.3f}
+against τ {evaluation['test_fitted_temperature']:.3f} fitted on these test patients themselves. Windows whose output
+does not move when the input is nudged: {evaluation['unresponsive_windows']}.{_without_baseline(evaluation)}
 
 | level | windows | AUC one-vs-rest | recall | precision |
 |---|---|---|---|---|
@@ -64,10 +129,15 @@ Reliability diagrams: `reliability_top_label.png`, `reliability_classwise.png`; 
 
 
 def render_model_card(manifest: dict[str, Any], evaluation: dict[str, Any] | None = None) -> str:
-    training, arch = manifest["training"], manifest["architecture"]
+    training, arch, cal = manifest["training"], manifest["architecture"], manifest["calibration"]
     synthetic = training["dataset"]["synthetic"]
     preset = training["config"]["preset_values"]
-    personal = "yes: landmarks relative to each patient's neutral clip" if manifest.get("personalisation") else "no"
+    share = training["config"].get("without_baseline", 0.0)
+    personal = "no"
+    if manifest.get("personalisation"):
+        personal = "yes: landmarks relative to each patient's neutral clip when one is stored" + (
+            f"; {share:.0%} of training clips were left without it, so patients without one are scored on their raw face" if share else ""
+        )
     return f"""---
 license: apache-2.0
 library_name: pytorch
@@ -83,11 +153,14 @@ pipeline_tag: video-classification
 
 ## Model details
 - Architecture: {arch["class"]} ({arch["hidden"]} hidden units, {arch["landmarks"]} landmarks x {arch["coords"]} coordinates,
-  {arch["classes"]} classes); anchors {arch["masked"]} masked from attention. STA-LSTM: spatial attention over
-  landmarks from its own LSTM (K·α rescaling), ReLU temporal gates from their own LSTM, one main LSTM,
-  β-weighted per-frame scores. Plain LSTM: last hidden state of one LSTM.
-- Output: probabilities of none / mild / significant for each 1-second, 30-frame window, softmax with
-  temperature τ = {manifest["calibration"]["temperature"]:.3f} ({manifest["calibration"]["fitted_on"]}).
+  {arch["classes"]} classes); anchors {arch["masked"]} masked from attention. STA-LSTM: region-level spatial
+  attention (K·α rescaling, so uniform attention is the identity) and softmax temporal attention from one
+  small attention LSTM, one main LSTM, β-weighted per-frame scores. Plain LSTM: last hidden state of one LSTM.
+- Output: probabilities of none / mild / significant for each 1-second, 30-frame window:
+  softmax(z / τ + log(π / π_train)) with τ = {cal["temperature"]:.3f} ({cal["fitted_on"]}), training prior
+  π_train = {[round(v, 3) for v in cal["training_prior"]]} (balanced training) and deployment prevalence
+  π = {cal["prevalence"]} ({cal["prevalence_source"]}; a site sets its own with
+  `PAIN_GATEWAY_PLUGIN_STA_LSTM_PREVALENCE`, e.g. `0.7,0.2,0.1`).
 - Personalised baseline: {personal}.
 
 ## Intended use
@@ -98,7 +171,7 @@ population not covered by a local validation.
 
 ## Training data
 {manifest["training_data"]}
-- Outcome: per-second level 0 none, 1 mild, 2 significant. {"Synthetic labels are PSPI-derived (PSPI = AU4 + max(AU6, AU7) + max(AU9, AU10) + AU43; none 0-1, mild 2-5, significant >= 6), a design choice, not a clinical rating." if synthetic else "Labels as supplied by the site (who labelled, and blinding to the model, must be documented by the site)."}
+- Outcome: per-second level 0 none, 1 mild, 2 significant. {OUTCOME_SYNTHETIC if synthetic else OUTCOME_SITE}
 - Predictors: MediaPipe Face Mesh 0.10.21 landmarks (x, y), resampled to 30 fps, gaps up to 5 frames
   interpolated, similarity-normalised on landmarks 226, 446, 2; windows with a missing face are skipped
   (missing data), neutral-baseline clips are references only.
@@ -116,20 +189,33 @@ Reproduce: `{training["command"]}`.
 ## Evaluation
 {_performance(evaluation)}
 
+## Seed study (STA-LSTM against the plain LSTM)
+{_seed_study(manifest)}
+
+## Real faces (dose-response)
+{_real_faces(manifest)}
+
+## Deviations from the study's STA-LSTM (painai §1.3)
+{DEVIATIONS if arch["class"] == "STALSTM" else "Not an STA-LSTM: the plain-LSTM baseline it is compared with."}
+
 ## Explanations (attention)
 {ATTENTION_CAVEATS}
 
+{_attention(manifest)}
+
 ## Fairness and subgroups
-{"No subgroup analysis is possible on synthetic faces (one base face, designed identity variation)." if synthetic else "Report performance by age, sex, skin tone, glasses and oxygen masks before use."}
+{FAIRNESS_SYNTHETIC if synthetic else "Report performance by age, sex, skin tone, glasses and oxygen masks before use."}
 
 ## Limitations
-- {"Trained and evaluated only on synthetic landmark sequences; performance on real patients is unknown." if synthetic else "Internal validation only; external validation is required."}
-- The normalisation anchors 226/446/2 move with AU6/7 and AU10, which partly absorbs those expressions.
+- {LIMITATION_SYNTHETIC if synthetic else "Internal validation only; external validation is required."}
+- Normalisation assumes the anchors 226/446/2 do not move. The synthetic action units are built to
+  leave them still (generator 3); on real faces AU6/7 and AU10 can move them a little, which the
+  similarity transform then partly absorbs.
 - Windows are 1 second; expressions longer or slower than that are seen piecewise.
 
 ## Updating and monitoring
 Retrain with `pain-gateway train`, re-evaluate with `pain-gateway evaluate`; monitor the share of
-unscorable windows and the class distribution of outputs in service; recalibrate τ on local patients.
+unscorable windows and the class distribution of outputs in service; set the local prevalence and recalibrate τ on local patients.
 
 ## Code, data and involvement
 Code: this repository (`plugins/model_lab`, `plugins/sta_lstm`). Data: {"regenerated by the command above" if synthetic else "held by the site"}.

@@ -32,7 +32,7 @@ from gateway.dataset import NEUTRAL_ROLE, LabelledClip, save_clip
 from gateway.domain import LEVELS
 from plugins.model_lab.face import LEFT_EYE, RIGHT_EYE, Face, load_face
 
-GENERATOR_VERSION = "2.0.0"
+GENERATOR_VERSION = "3.0.0"  # 3: action-unit fields fade to zero at the normalisation anchors
 GRADED_MAX = 5
 
 
@@ -234,7 +234,7 @@ def generate_clip(patient: int, clip: int, config: SynthConfig, neutral: bool = 
     frames = config.seconds * fps
     shape, gain = identity(face, patient, config)
     levels = np.zeros(config.seconds, np.int64) if neutral else _levels(rng, config)
-    amplitudes = dict(zip(signal.aus, _signal_track(rng, levels, signal, fps).T))
+    amplitudes = dict(zip(signal.aus, _signal_track(rng, levels, signal, fps).T, strict=False))
     distractors = _distractor_tracks(rng, frames, config.fps, config.distractors)
     amplitudes["AU43"] = np.maximum(amplitudes.get("AU43", 0.0), distractors.pop("blink"))
     for name, track in distractors.items():

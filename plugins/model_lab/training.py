@@ -2,10 +2,14 @@
 
 Patients, never windows, are split (train / validation / calibration / test), because windows of one
 face are correlated and a window-level split overstates performance. Class balance: the study's
-adaptive-stride resampling on the training patients plus a class-weighted loss for what remains.
-Loss (painai §1.3): weighted CE + λα Σ_k ᾱ_k² + λβ mean β² + λ1 Σ|W|. Early stopping keeps the epoch
-with the lowest class-balanced validation loss; a temperature is then fitted on the calibration
-patients and stored in the weights. Seeds fix the split, initialisation and batch order.
+adaptive-stride resampling on the training patients plus a class-weighted loss for what remains, so
+the network learns balanced-prior posteriors. Loss (painai §1.3): weighted CE + λα Σ_k ᾱ_k² +
+λβ mean β² + λ1 Σ|W|. Early stopping keeps the epoch with the lowest class-balanced validation loss.
+Calibration, in this order: a prior correction from the balanced training prior to the deployment
+prevalence (by default the labelled-second prevalence of the training patients; a site sets its own),
+then a temperature fitted on the calibration patients with that correction in place; both are stored
+in the weights. A temperature alone cannot undo a prior shift. Seeds fix the split, initialisation
+and batch order.
 """
 
 from __future__ import annotations
@@ -24,19 +28,27 @@ from gateway.baselines import neutral_reference
 from gateway.dataset import LabelledClip, load_dataset
 from gateway.domain import LEVELS
 from gateway.landmarks import ANCHORS
+from plugins.attention_regions.regions import REGIONS
 from plugins.model_lab.model_card import render_model_card
-from plugins.model_lab.windows import Transform, WindowSet, adaptive_strides, normalised, window_set
+from plugins.model_lab.windows import Transform, WindowSet, adaptive_strides, concat, normalised, window_set
 from plugins.sta_lstm.checkpoint import save_checkpoint
 from plugins.sta_lstm.network import ARCHITECTURES, sta_lstm_loss
 from plugins.sta_lstm.personal import personalise
 
 LAMBDAS = {"alpha": 1e-3, "beta": 1e-4, "l1": 1e-7}
 """λα pushes time-averaged attention towards uniform (reported because it blurs heat maps); λβ keeps the
-ReLU gates bounded; λ1 is scaled to ~865 k weights so the L1 term stays well below the CE term."""
+temporal softmax from collapsing onto one frame; λ1 is scaled so the L1 term stays well below the CE term."""
 
 SPLITS = ("train", "validation", "calibration", "test")
-FRACTIONS = (0.6, 0.1, 0.1, 0.2)
+FRACTIONS = (0.6, 0.1, 0.1, 0.2)  # 240 patients: 144 / 24 / 24 / 48
 MODELS = {"sta-lstm": "STALSTM", "plain-lstm": "PlainLSTM"}
+TRAINING_PRIOR = (1 / 3, 1 / 3, 1 / 3)
+"""What the class-weighted loss on resampled windows makes the network assume: every level equally likely."""
+
+
+ATTENTION_SCALE = 10.0
+"""Region scores are multiplied by this. Under Adam it lets the zero-initialised score layer move as
+fast as the rest of the network; at 1x the main LSTM fits first and attention stays near uniform."""
 
 
 @dataclass(frozen=True)
@@ -48,11 +60,8 @@ class Preset:
     max_epochs: int
     patience: int
     halve_every: int  # epochs between learning-rate halvings (Ding et al.'s MultiStepLR)
-    attention_lr_scale: float = 1.0
-    """The spatial-attention branch learns this many times faster. At 1x the main LSTM fits first and
-    attention stays near uniform (measured, brow-only signal: brow mass ratio 1.05x at 1x, 5x at 10x),
-    but 10x on the full PSPI data overfitted (held-out macro AUC 0.67 against 0.85 at 1x), so the
-    presets keep 1x and only the explanation sanity checks raise it."""
+    attention_hidden: int = 16
+    attention_scale: float = ATTENTION_SCALE
 
 
 PRESETS = {
@@ -68,6 +77,10 @@ class TrainConfig:
     preset: str = "default"
     seed: int = 0
     personalised: bool = False
+    without_baseline: float = 0.0
+    """With ``personalised``: share of training clips left as they are (no baseline subtracted), and the
+    validation and calibration patients are seen both ways, so the model also scores patients who have
+    no stored neutral clip (serving then feeds the raw face, the template cancelling out)."""
     max_epochs: int | None = None  # overrides the preset's
     hidden: int | None = None
     threads: int = 2
@@ -82,6 +95,7 @@ class Trained:
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
     temperature: float = 1.0
+    prevalence: list[float] = field(default_factory=list)
     strides: dict[int, int] = field(default_factory=dict)
     class_weights: list[float] = field(default_factory=list)
     template: np.ndarray | None = None
@@ -95,7 +109,7 @@ def split_patients(patient_ids: Sequence[str], seed: int, fractions: Sequence[fl
     order = [ids[i] for i in np.random.default_rng(seed).permutation(len(ids))]
     sizes = np.maximum(1, np.floor(np.asarray(fractions[1:]) * len(ids)).astype(int))
     cuts = np.cumsum([len(ids) - sizes.sum(), *sizes])
-    return {name: sorted(order[a:b]) for name, a, b in zip(SPLITS, np.r_[0, cuts[:-1]], cuts)}
+    return {name: sorted(order[a:b]) for name, a, b in zip(SPLITS, np.r_[0, cuts[:-1]], cuts, strict=False)}
 
 
 def class_weights(counts: np.ndarray) -> np.ndarray:
@@ -104,28 +118,47 @@ def class_weights(counts: np.ndarray) -> np.ndarray:
     return inverse * (counts > 0).sum() / inverse.sum()
 
 
-def build_network(model: str, hidden: int) -> torch.nn.Module:
-    try:
-        return ARCHITECTURES[MODELS[model]](hidden=hidden, masked=ANCHORS)
-    except KeyError:
-        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}") from None
+def region_index() -> list[int]:
+    """Each landmark's region (painai §3.2), in ``REGIONS`` order: what the STA-LSTM attends over."""
+    index = np.zeros(468, np.int64)
+    for r, members in enumerate(REGIONS.values()):
+        index[list(members)] = r
+    return index.tolist()
+
+
+def build_network(model: str, preset: Preset, hidden: int | None = None) -> torch.nn.Module:
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    if model == "plain-lstm":
+        return ARCHITECTURES["PlainLSTM"](hidden=hidden or preset.hidden, masked=ANCHORS)
+    return ARCHITECTURES["STALSTM"](
+        hidden=hidden or preset.hidden, masked=ANCHORS, regions=region_index(),
+        attention_hidden=preset.attention_hidden, attention_scale=preset.attention_scale,
+    )  # fmt: skip
 
 
 def logits_of(model: torch.nn.Module, windows: WindowSet, batch: int = 256) -> np.ndarray:
-    """Uncalibrated logits (temperature 1) for every window."""
+    """Uncalibrated logits (no temperature, no prior correction) for every window."""
     model.eval()
     out = []
     with torch.no_grad():
         for i in range(0, len(windows), batch):
-            out.append(model(torch.from_numpy(windows.data(np.arange(i, min(i + batch, len(windows))))))[0] * model.temperature)
+            out.append(model(torch.from_numpy(windows.data(np.arange(i, min(i + batch, len(windows))))), calibrated=False)[0])
     return torch.cat(out).numpy() if out else np.zeros((0, len(LEVELS)), np.float32)
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """τ minimising the NLL of softmax(logits / τ), by a log-spaced grid then a finer one (Guo et al. 2017)."""
+def prevalence_of(windows: WindowSet) -> list[float]:
+    """Level frequencies on the 1-second grid, each floored at 1 % so its log prior stays finite."""
+    counts = np.maximum(windows.counts() / max(len(windows), 1), 0.01)
+    return (counts / counts.sum()).round(4).tolist()
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, shift: np.ndarray | None = None) -> float:
+    """τ minimising the NLL of softmax(logits / τ + shift), by a log-spaced grid then a finer one (Guo et al. 2017)."""
+    shift = np.zeros(logits.shape[1]) if shift is None else np.asarray(shift)
 
     def nll(tau: np.ndarray) -> np.ndarray:
-        scaled = logits[None] / tau[:, None, None]
+        scaled = logits[None] / tau[:, None, None] + shift
         scaled = scaled - scaled.max(-1, keepdims=True)
         log_p = scaled - np.log(np.exp(scaled).sum(-1, keepdims=True))
         return -log_p[:, np.arange(len(labels)), labels].mean(1)
@@ -147,8 +180,9 @@ def neutral_references(clips: Sequence[LabelledClip]) -> dict[str, np.ndarray]:
     return {p: neutral_reference(np.concatenate(f)) for p, f in frames.items()}
 
 
-def personal_transform(references: dict[str, np.ndarray], template: np.ndarray) -> Transform:
-    return lambda clip, frames: personalise(frames, references[clip.patient_id], template)
+def personal_transform(references: dict[str, np.ndarray], template: np.ndarray, raw: frozenset[str] = frozenset()) -> Transform:
+    """Personalise every clip except those named in ``raw``."""
+    return lambda clip, frames: frames if clip.name in raw else personalise(frames, references[clip.patient_id], template)
 
 
 def _epoch(model, optimiser, windows: WindowSet, weights: torch.Tensor, batch: int, generator: torch.Generator, bar) -> float:
@@ -178,16 +212,15 @@ def _balanced_loss(model, windows: WindowSet) -> float:
     return float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(windows.labels), weight=weights))
 
 
-def fit(model, train_set: WindowSet, validation: WindowSet | None, preset: Preset, *, seed: int, epochs: int, progress: bool = False, label: str = "train") -> tuple[list[dict[str, float]], int]:
-    """Adam (attention branch at ``attention_lr_scale``), class-weighted loss, halving lr, early stopping.
+def fit(
+    model, train_set: WindowSet, validation: WindowSet | None, preset: Preset, *, seed: int, epochs: int, progress: bool = False, label: str = "train"
+) -> tuple[list[dict[str, float]], int]:
+    """Adam, class-weighted loss, halving lr, early stopping on the class-balanced validation loss.
 
     Without ``validation`` it runs all ``epochs`` and keeps the last state. Returns history and best epoch.
     """
     torch.manual_seed(seed)
-    attention = [p for n, p in model.named_parameters() if n.startswith("spatial")]
-    rest = [p for n, p in model.named_parameters() if not n.startswith("spatial")]
-    groups = [{"params": rest}] + ([{"params": attention, "lr": preset.lr * preset.attention_lr_scale}] if attention else [])
-    optimiser = torch.optim.Adam(groups, lr=preset.lr, weight_decay=preset.weight_decay)
+    optimiser = torch.optim.Adam(model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
     schedule = torch.optim.lr_scheduler.StepLR(optimiser, preset.halve_every, gamma=0.5)
     generator = torch.Generator().manual_seed(seed)
     weights = torch.as_tensor(class_weights(train_set.counts()), dtype=torch.float32)
@@ -224,27 +257,33 @@ def train(clips: Sequence[LabelledClip], config: TrainConfig) -> Trained:
     torch.set_num_threads(config.threads)
     splits = split_patients([c.patient_id for c in clips], config.seed, config.fractions)
     by_split = {name: [c for c in clips if c.patient_id in set(ids)] for name, ids in splits.items()}
-    transform, template = None, None
+    transform, template, views = None, None, [None]
     if config.personalised:
         references = neutral_references(clips)
         template = np.mean([references[p] for p in splits["train"]], axis=0)
-        transform = personal_transform(references, template)
+        labelled = np.asarray([c.name for c in by_split["train"] if not c.is_neutral_baseline])
+        raw = np.random.default_rng([config.seed, 7]).random(len(labelled)) < config.without_baseline
+        transform = personal_transform(references, template, frozenset(labelled[raw].tolist()))
+        everyone = personal_transform(references, template)
+        views = [everyone, None] if config.without_baseline > 0 else [everyone]
     strides = adaptive_strides(by_split["train"])
     train_set = window_set(by_split["train"], strides, transform)
-    validation = window_set(by_split["validation"], transform=transform)
-    calibration = window_set(by_split["calibration"], transform=transform)
+    validation, calibration = (concat([window_set(by_split[name], transform=t) for t in views]) for name in ("validation", "calibration"))
 
     torch.manual_seed(config.seed)
-    model = build_network(config.model, config.hidden or preset.hidden)
+    model = build_network(config.model, preset, config.hidden)
     standardise_on(model, train_set)
     history, best_epoch = fit(
         model, train_set, validation, preset, seed=config.seed, epochs=config.max_epochs or preset.max_epochs,
         progress=config.progress, label=f"train {config.model}",
     )  # fmt: skip
-    temperature = fit_temperature(logits_of(model, calibration), calibration.labels)
-    model.temperature.fill_(temperature)
+    prevalence = prevalence_of(window_set(by_split["train"]))
+    shift = np.log(np.asarray(prevalence) / TRAINING_PRIOR)
+    temperature = fit_temperature(logits_of(model, calibration), calibration.labels, shift)
+    model.set_calibration(temperature, TRAINING_PRIOR, prevalence)
     return Trained(
-        model=model, splits=splits, history=history, best_epoch=best_epoch, temperature=temperature, strides=strides,
+        model=model, splits=splits, history=history, best_epoch=best_epoch, temperature=temperature,
+        prevalence=prevalence, strides=strides,
         class_weights=class_weights(train_set.counts()).tolist(), template=template,
     )  # fmt: skip
 
@@ -286,12 +325,18 @@ def train_checkpoint(data_dir: str | Path, out: str | Path, config: TrainConfig,
             "dataset": provenance,
             "splits": trained.splits,
             "adaptive_strides_frames": {LEVELS[k]: v for k, v in trained.strides.items()},
-            "class_weights": dict(zip(LEVELS, trained.class_weights)),
+            "class_weights": dict(zip(LEVELS, trained.class_weights, strict=False)),
             "history": trained.history,
             "best_epoch": trained.best_epoch,
             "seconds": round(time.monotonic() - started, 1),
         },
-        "calibration": {"temperature": trained.temperature, "fitted_on": "calibration split patients"},
+        "calibration": {
+            "temperature": trained.temperature,
+            "fitted_on": "calibration split patients, after the prior correction",
+            "training_prior": list(TRAINING_PRIOR),
+            "prevalence": trained.prevalence,
+            "prevalence_source": "labelled seconds of the training patients",
+        },
         "personalisation": None if trained.template is None else {"template": np.round(trained.template, 6).tolist()},
     }
     return save_checkpoint(out, trained.model, manifest, render_model_card)

@@ -19,6 +19,7 @@ from gateway.domain import LEVELS, MODEL_FPS, WINDOW_FRAMES
 from gateway.landmarks import fill_gaps, normalise_frames, resample
 
 EVAL_STRIDE = int(MODEL_FPS)  # one window per labelled second, as the gateway scores (stride 1 s)
+TRAIN_STRIDE = EVAL_STRIDE // 2  # the median level's training stride: 30 frames left only 774 windows of 72 patients
 STRIDE_LIMITS = (3, 90)  # frames: densest minority sampling, sparsest majority sampling
 
 
@@ -91,14 +92,25 @@ def window_set(clips: Sequence[LabelledClip], strides: dict[int, int] | int = EV
 def adaptive_strides(clips: Sequence[LabelledClip]) -> dict[int, int]:
     """The study's adaptive-stride resampling: denser windows for rarer levels, sparser for common ones.
 
-    Each level's stride is its share of labelled seconds relative to the median level, times 30 frames,
-    so every level yields about as many windows as the median one; no window is synthesised. Limits:
-    3 frames (windows that overlap by 90 % are near-copies) and 90 frames.
+    Each level's stride is its share of labelled seconds relative to the median level, times
+    ``TRAIN_STRIDE`` frames, so every level yields about as many windows as the median one; no window
+    is synthesised. Limits: 3 frames (windows that overlap by 90 % are near-copies) and 90 frames.
     """
     seconds = np.zeros(len(LEVELS))
     for clip in (c for c in clips if not c.is_neutral_baseline):
         labels = clip.labels[clip.labels != UNLABELLED]
         seconds += np.bincount(labels, minlength=len(LEVELS))
     target = np.median(seconds[seconds > 0])
-    strides = np.clip(np.rint(EVAL_STRIDE * seconds / target), *STRIDE_LIMITS).astype(int)
+    strides = np.clip(np.rint(TRAIN_STRIDE * seconds / target), *STRIDE_LIMITS).astype(int)
     return {level: int(s) for level, s in enumerate(strides) if seconds[level] > 0}
+
+
+def concat(sets: Sequence[WindowSet]) -> WindowSet:
+    """One WindowSet holding every window of ``sets`` (e.g. the same clips with and without a baseline)."""
+    offsets = np.cumsum([0] + [len(w.frames) for w in sets[:-1]])
+    return WindowSet(
+        frames=np.concatenate([w.frames for w in sets]),
+        starts=np.concatenate([w.starts + o for w, o in zip(sets, offsets, strict=False)]),
+        labels=np.concatenate([w.labels for w in sets]),
+        patients=np.concatenate([w.patients for w in sets]),
+    )

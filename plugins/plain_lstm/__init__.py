@@ -10,12 +10,13 @@ from __future__ import annotations
 import msgspec
 
 from gateway.hookspecs import hookimpl
-from plugins.sta_lstm.serving import CheckpointModel
+from plugins.sta_lstm.serving import CheckpointModel, parse_prevalence
 
 
 class PlainLstmSettings(msgspec.Struct):
     checkpoint: str = ""  # checkpoint directory; empty = not registered
     threads: int = 1
+    prevalence: str = ""  # as for sta_lstm: the site's none,mild,significant shares; empty = the checkpoint's
 
 
 @hookimpl
@@ -27,4 +28,4 @@ def register_settings(register):
 def register_models(register, settings):
     config = settings.plugin_config("plain_lstm")
     if config.checkpoint:
-        register(CheckpointModel(config.checkpoint, config.threads))
+        register(CheckpointModel(config.checkpoint, config.threads, parse_prevalence(config.prevalence)))

@@ -1,7 +1,9 @@
 """Built-in pain model plugin: the STA-LSTM, scoring normalised landmark windows.
 
 Serves the bundled synthetic-data checkpoint unless ``checkpoint`` points at another directory (e.g.
-one written by ``pain-gateway train``); its temperature and metadata come with it.
+one written by ``pain-gateway train``); its temperature, prior correction and metadata come with it.
+``prevalence`` is the site's share of none / mild / significant: the checkpoint's outputs are
+corrected to it (its default is the prevalence of its training patients, synthetic for the bundled one).
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ from pathlib import Path
 import msgspec
 
 from gateway.hookspecs import hookimpl
-from plugins.sta_lstm.serving import CheckpointModel
+from plugins.sta_lstm.serving import CheckpointModel, parse_prevalence
 
-BUNDLED_CHECKPOINT = Path(__file__).with_name("checkpoints") / "sta-lstm-synthetic-0.2"
+BUNDLED_CHECKPOINT = Path(__file__).with_name("checkpoints") / "sta-lstm-synthetic-0.3"
 
 
 class StaLstmSettings(msgspec.Struct):
     checkpoint: str = ""  # checkpoint directory; empty = the bundled synthetic weights
     threads: int = 1  # torch intra-op threads; keep low when several workers share the CPU
+    prevalence: str = ""  # "none,mild,significant" at this site, e.g. "0.7,0.2,0.1"; empty = the checkpoint's
 
 
 class StaLstmModel(CheckpointModel):
@@ -26,7 +29,7 @@ class StaLstmModel(CheckpointModel):
 
     def __init__(self, settings: StaLstmSettings | None = None) -> None:
         settings = settings or StaLstmSettings()
-        super().__init__(settings.checkpoint or BUNDLED_CHECKPOINT, settings.threads)
+        super().__init__(settings.checkpoint or BUNDLED_CHECKPOINT, settings.threads, parse_prevalence(settings.prevalence))
 
 
 @hookimpl

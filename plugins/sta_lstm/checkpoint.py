@@ -66,14 +66,7 @@ def save_checkpoint(directory: str | Path, model, manifest: dict[str, Any], rend
     manifest = {
         "format_version": FORMAT_VERSION,
         **manifest,
-        "architecture": {
-            "class": type(model).__name__,
-            "landmarks": model.landmarks,
-            "coords": model.coords,
-            "hidden": model.hidden,
-            "classes": model.classes,
-            "masked": list(model.masked),
-        },
+        "architecture": {"class": type(model).__name__, **model.architecture},
         "sha256": sha256_file(out / WEIGHTS),
     }
     write_manifest(out, manifest)

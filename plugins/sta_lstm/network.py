@@ -1,13 +1,25 @@
-"""STA-LSTM (research notes §1.3) and a plain LSTM baseline of the same width, with one interface.
+"""STA-LSTM (research notes §1.3, with the deviations below) and a plain LSTM baseline, with one interface.
 
-Both models standardise each landmark coordinate with training-set statistics stored as buffers, so a
-checkpoint carries its own preprocessing. The attention subnetworks read the raw frame sequence, not
-the attended one, so their LSTMs run over the whole window in one call instead of a Python loop over
-frames; ``h_{t-1}`` is that output shifted by one frame.
+Both models standardise each landmark coordinate with training-set statistics stored as buffers and
+end in the same calibration, ``softmax(z / τ + log(π_site / π_train))``, so a checkpoint carries its own
+preprocessing, temperature and prior correction.
+
+Deviations from §1.3, each measured on the synthetic benchmark (``../shared/research/model-audit.md``):
+
+- β is a softmax over frames, not a ReLU of the raw coordinates: the ReLU gate made the output's
+  scale depend on face geometry (61 % of frames had β = 0, a fifth of windows came out exactly
+  (⅓, ⅓, ⅓) whatever the face did) and training stopped after two epochs.
+- Attention is over regions (7 anatomical regions, painai §3.2) rather than 468 landmarks, with the
+  score layer zero-initialised (attention starts exactly uniform) and scaled by ``attention_scale``:
+  per-landmark attention stayed uniform because the main LSTM's input weights can do its job.
+- One small attention LSTM (``attention_hidden`` units over a learnt projection of the frame) feeds
+  both the spatial scores and the temporal gate, read from h_t rather than tanh(W x_t + W h_{t-1}):
+  a second full-width LSTM cost 3.5x the plain LSTM's latency.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,100 +29,127 @@ from torch.nn import functional as F
 
 
 class _Standardised(nn.Module):
-    """Holds per-(landmark, coordinate) mean/SD; unit SD until ``set_standardisation`` is called."""
+    """Per-(landmark, coordinate) mean/SD, plus the output calibration (temperature, prior shift).
 
-    def __init__(self, landmarks: int, coords: int) -> None:
+    ``forward`` returns calibrated logits unless called with ``calibrated=False`` (training, fitting τ).
+    """
+
+    def __init__(self, landmarks: int, coords: int, classes: int) -> None:
         super().__init__()
-        self.landmarks, self.coords = landmarks, coords
+        self.landmarks, self.coords, self.classes = landmarks, coords, classes
         self.register_buffer("mean", torch.zeros(landmarks, coords))
         self.register_buffer("std", torch.ones(landmarks, coords))
+        self.register_buffer("temperature", torch.ones(()))
+        # log(π_site / π_train): training is class-balanced, deployment is not (a prior shift).
+        self.register_buffer("prior_shift", torch.zeros(classes))
 
     def set_standardisation(self, mean: torch.Tensor, std: torch.Tensor, floor: float = 1e-4) -> None:
         """Floor the SD: the normalisation anchors barely move, and dividing by ~0 would blow them up."""
         self.mean.copy_(mean)
         self.std.copy_(std.clamp_min(floor))
 
+    def set_calibration(self, temperature: float, training_prior: Sequence[float], prevalence: Sequence[float]) -> None:
+        self.temperature.fill_(float(temperature))
+        self.prior_shift.copy_(torch.log(torch.as_tensor(prevalence, dtype=torch.float32) / torch.as_tensor(training_prior, dtype=torch.float32)))
+
     def standardise(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
 
+    def calibrate(self, z: torch.Tensor) -> torch.Tensor:
+        return z / self.temperature + self.prior_shift
+
 
 class STALSTM(_Standardised):
-    """Spatial attention over landmarks + ReLU temporal gates around a one-layer main LSTM.
+    """Region-level spatial attention + softmax temporal attention around a one-layer main LSTM.
 
-    ``forward(x)`` takes (n, T, K, C) and returns ``(logits, alpha, beta)``: logits (n, classes) already
-    divided by the temperature, alpha (n, T, K) summing to 1 over K (0 on masked landmarks), and beta
-    (n, T) >= 0, unnormalised as in Song et al.
+    ``forward(x)`` takes (n, T, K, C) and returns ``(logits, alpha, beta)``: logits (n, classes), alpha
+    (n, T, K) summing to 1 over K (0 on masked landmarks; landmarks of one region share a weight) and
+    beta (n, T) summing to 1 over frames. ``regions`` gives each landmark's region index; empty means
+    every landmark is its own region (the landmark-level attention of §1.3).
     """
 
     def __init__(
-        self, landmarks: int = 468, coords: int = 2, hidden: int = 64, classes: int = 3, masked: Sequence[int] = ()
+        self,
+        landmarks: int = 468,
+        coords: int = 2,
+        hidden: int = 64,
+        classes: int = 3,
+        masked: Sequence[int] = (),
+        regions: Sequence[int] = (),
+        attention_hidden: int = 16,
+        attention_scale: float = 1.0,
     ) -> None:
-        super().__init__(landmarks, coords)
+        super().__init__(landmarks, coords, classes)
         features = landmarks * coords
-        self.hidden, self.classes, self.masked = hidden, classes, tuple(int(k) for k in masked)
-        self.spatial_lstm = nn.LSTM(features, hidden, batch_first=True)
-        self.spatial_x = nn.Linear(features, hidden)  # W_xs, b_si
-        self.spatial_h = nn.Linear(hidden, hidden, bias=False)  # W_hs
-        self.spatial_out = nn.Linear(hidden, landmarks)  # U_s, b_so
-        self.temporal_lstm = nn.LSTM(features, hidden, batch_first=True)
-        self.temporal_x = nn.Linear(features, 1)  # w_x, b
-        self.temporal_h = nn.Linear(hidden, 1, bias=False)  # w_h
+        self.hidden, self.masked = hidden, tuple(int(k) for k in masked)
+        self.regions = tuple(int(r) for r in regions) or tuple(range(landmarks))
+        self.attention_hidden, self.attention_scale = attention_hidden, float(attention_scale)
+        count = max(self.regions) + 1
+        member = torch.zeros(count, landmarks)
+        member[list(self.regions), torch.arange(landmarks)] = 1.0
+        member[:, list(self.masked)] = 0.0
+        sizes = member.sum(1)
+        # Region softmax with log-size offsets = landmark softmax with tied scores: zero scores give
+        # every unmasked landmark the same weight, so untrained attention is exactly uniform.
+        self.register_buffer("log_size", torch.where(sizes > 0, sizes.log(), torch.full_like(sizes, -math.inf)))
+        self.register_buffer("spread", member / sizes.clamp_min(1)[:, None])  # region weight -> per landmark
+        self.attention_in = nn.Linear(features, attention_hidden)  # W_xs, w_x on the frame
+        self.attention_lstm = nn.LSTM(attention_hidden, attention_hidden, batch_first=True)
+        self.attention_out = nn.Linear(attention_hidden, count + 1)  # U_s (region scores), w (gate score)
+        nn.init.zeros_(self.attention_out.weight)
+        nn.init.zeros_(self.attention_out.bias)
         self.main = nn.LSTM(features, hidden, batch_first=True)
         self.classifier = nn.Linear(hidden, classes)  # W_z, b_z
-        mask = torch.zeros(landmarks, dtype=torch.bool)
-        mask[list(self.masked)] = True
-        self.register_buffer("mask", mask)
-        # Softmax(o / τ); fitted post hoc on held-out patients, 1 while training.
-        self.register_buffer("temperature", torch.ones(()))
 
-    @staticmethod
-    def _previous(h: torch.Tensor) -> torch.Tensor:
-        """h_{t-1} for every t, with the zero initial state at t = 0."""
-        return F.pad(h, (0, 0, 1, 0))[:, :-1]
+    @property
+    def architecture(self) -> dict:
+        return {
+            "landmarks": self.landmarks, "coords": self.coords, "hidden": self.hidden, "classes": self.classes,
+            "masked": list(self.masked), "regions": list(self.regions), "attention_hidden": self.attention_hidden,
+            "attention_scale": self.attention_scale,
+        }  # fmt: skip
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, calibrated: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         n, t = x.shape[:2]
         x = self.standardise(x)
         flat = x.reshape(n, t, -1)
-
-        h_s = self._previous(self.spatial_lstm(flat)[0])
-        scores = self.spatial_out(torch.tanh(self.spatial_x(flat) + self.spatial_h(h_s)))
-        alpha = torch.softmax(scores.masked_fill(self.mask, float("-inf")), dim=-1)
+        scores = self.attention_out(self.attention_lstm(self.attention_in(flat))[0])
+        alpha = torch.softmax(self.attention_scale * scores[..., :-1] + self.log_size, dim=-1) @ self.spread
         # K·α so that uniform attention leaves the input unchanged (plain α would shrink it ~K times).
         attended = x * (alpha * (self.landmarks - len(self.masked))).unsqueeze(-1)
-
-        h_p = self._previous(self.temporal_lstm(flat)[0])
-        beta = F.relu(self.temporal_x(flat) + self.temporal_h(h_p)).squeeze(-1)
-
+        beta = torch.softmax(scores[..., -1], dim=1)
         h = self.main(attended.reshape(n, t, -1))[0]
-        logits = (beta.unsqueeze(-1) * self.classifier(h)).sum(dim=1)
-        return logits / self.temperature, alpha, beta
+        z = torch.bmm(beta.unsqueeze(1), self.classifier(h))[:, 0]
+        return (self.calibrate(z) if calibrated else z), alpha, beta
 
 
 class PlainLSTM(_Standardised):
     """One-layer LSTM of the same width classifying from the last hidden state: the no-attention baseline.
 
     ``forward`` has STALSTM's signature so training, calibration and serving treat both alike: α is
-    uniform over the unmasked landmarks and β is 1, i.e. "no attention", never an explanation.
+    uniform over the unmasked landmarks and β uniform over frames, i.e. "no attention", never an explanation.
     """
 
     def __init__(
         self, landmarks: int = 468, coords: int = 2, hidden: int = 64, classes: int = 3, masked: Sequence[int] = ()
     ) -> None:
-        super().__init__(landmarks, coords)
-        self.hidden, self.classes, self.masked = hidden, classes, tuple(int(k) for k in masked)
+        super().__init__(landmarks, coords, classes)
+        self.hidden, self.masked = hidden, tuple(int(k) for k in masked)
         self.main = nn.LSTM(landmarks * coords, hidden, batch_first=True)
         self.classifier = nn.Linear(hidden, classes)
         uniform = torch.full((landmarks,), 1.0 / (landmarks - len(self.masked)))
         uniform[list(self.masked)] = 0.0
         self.register_buffer("uniform", uniform)
-        self.register_buffer("temperature", torch.ones(()))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    @property
+    def architecture(self) -> dict:
+        return {"landmarks": self.landmarks, "coords": self.coords, "hidden": self.hidden, "classes": self.classes, "masked": list(self.masked)}
+
+    def forward(self, x: torch.Tensor, calibrated: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         n, t = x.shape[:2]
         h = self.main(self.standardise(x).reshape(n, t, -1))[0]
-        logits = self.classifier(h[:, -1]) / self.temperature
-        return logits, self.uniform.expand(n, t, -1), x.new_ones(n, t)
+        z = self.classifier(h[:, -1])
+        return (self.calibrate(z) if calibrated else z), self.uniform.expand(n, t, -1), x.new_full((n, t), 1.0 / t)
 
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"STALSTM": STALSTM, "PlainLSTM": PlainLSTM}
@@ -125,7 +164,7 @@ def infer(model: nn.Module, data: np.ndarray, batch: int = 256) -> tuple[np.ndar
         for i in range(0, len(data), batch):
             logits, alpha, beta = model(torch.from_numpy(np.ascontiguousarray(data[i : i + batch], dtype=np.float32)))
             parts.append((torch.softmax(logits, dim=-1), alpha, beta))
-    return tuple(torch.cat(column).numpy() for column in zip(*parts))
+    return tuple(torch.cat(column).numpy() for column in zip(*parts, strict=False))
 
 
 def sta_lstm_loss(
@@ -144,7 +183,8 @@ def sta_lstm_loss(
 
     Σ_k ᾱ_k² is Song's "attend to every joint" term up to a constant: it pushes time-averaged attention
     towards uniform, so it trades off against crisp heat maps and λ1 is reported in the model card.
-    λ3 is tiny because the L1 sum runs over ~865 k weights (5e-4 would swamp the CE term).
+    With softmax β the λ2 term likewise discourages gates that collapse onto one frame. λ3 is tiny
+    because the L1 sum runs over ~70 k weights per LSTM (5e-4 would swamp the CE term).
     """
     ce = F.cross_entropy(logits, target, weight=class_weight)
     concentration = alpha.mean(dim=1).pow(2).sum(dim=-1).mean()

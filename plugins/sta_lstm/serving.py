@@ -1,12 +1,16 @@
 """``contracts.PainModel`` over any checkpoint directory of this family (STA-LSTM or plain LSTM).
 
 ``info`` reads only ``model.json``, so start-up, the CLI and the API can describe the model without
-importing torch; weights (with the fitted temperature) are loaded and hash-checked on first ``predict``.
+importing torch; weights (with the fitted temperature and prior correction) are loaded and hash-checked
+on first ``predict``. A site's own level prevalence replaces the checkpoint's default prior correction.
+Outputs carry whether the checkpoint's attention passed its sanity checks, for the explainer.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +20,29 @@ from plugins.sta_lstm.checkpoint import load_checkpoint, read_manifest, read_mod
 from plugins.sta_lstm.personal import personalise
 
 
+@dataclass(frozen=True)
+class CheckedOutput(ModelOutput):
+    """``ModelOutput`` plus the checkpoint's attention verdict: True passed, False failed or no attention,
+    None never checked (``pain-gateway attention-check``)."""
+
+    attention_informative: bool | None = None
+
+
+def parse_prevalence(text: str) -> tuple[float, ...] | None:
+    """``"0.7,0.2,0.1"`` (none, mild, significant) -> proportions summing to 1; empty -> None."""
+    if not text.strip():
+        return None
+    values = tuple(float(v) for v in text.split(","))
+    if len(values) != len(LEVELS) or min(values) <= 0:
+        raise ValueError(f"prevalence needs {len(LEVELS)} positive numbers (none, mild, significant), got {text!r}")
+    return tuple(v / sum(values) for v in values)
+
+
 class CheckpointModel:
-    def __init__(self, directory: str | Path, threads: int = 1) -> None:
+    def __init__(self, directory: str | Path, threads: int = 1, prevalence: Sequence[float] | None = None) -> None:
         self.directory = Path(directory)
         self.threads = threads
+        self.prevalence = prevalence
         self._manifest = read_manifest(self.directory)  # fail at start-up, not on the first request
         self._model = None
         self._lock = threading.Lock()
@@ -52,8 +75,17 @@ class CheckpointModel:
                 import torch
 
                 torch.set_num_threads(self.threads)
-                self._model = load_checkpoint(self.directory)[0]
+                model, manifest = load_checkpoint(self.directory)
+                if self.prevalence is not None:
+                    cal = manifest["calibration"]
+                    model.set_calibration(cal["temperature"], cal["training_prior"], self.prevalence)
+                self._model = model
             return self._model
+
+    @property
+    def attention_informative(self) -> bool | None:
+        record = self._manifest.get("attention")
+        return None if record is None else bool(record["informative"])
 
     def predict(self, windows: Windows) -> ModelOutput:
         data = np.asarray(windows.data, dtype=np.float32)
@@ -61,10 +93,11 @@ class CheckpointModel:
         if data.ndim != 4 or data.shape[1:] != expected:
             raise ValueError(f"windows.data must have shape (n, {', '.join(map(str, expected))}), got {data.shape}")
         if len(data) == 0:
-            return ModelOutput(
+            return CheckedOutput(
                 probabilities=np.zeros((0, len(LEVELS)), np.float32),
                 alpha=np.zeros((0, WINDOW_FRAMES, LANDMARK_COUNT), np.float32),
                 beta=np.zeros((0, WINDOW_FRAMES), np.float32),
+                attention_informative=self.attention_informative,
             )
         from plugins.sta_lstm.network import infer
 
@@ -72,5 +105,6 @@ class CheckpointModel:
         if template is not None:  # trained on landmarks relative to each patient's neutral face
             data = personalise(data, template if windows.baseline is None else windows.baseline, template)
         probabilities, alpha, beta = infer(self._loaded(), data)
-        return ModelOutput(probabilities=probabilities, alpha=alpha, beta=beta,
-                           personalised=template is not None and windows.baseline is not None)
+        return CheckedOutput(probabilities=probabilities, alpha=alpha, beta=beta,
+                             personalised=template is not None and windows.baseline is not None,
+                             attention_informative=self.attention_informative)

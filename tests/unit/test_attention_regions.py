@@ -15,8 +15,9 @@ from gateway import hookspecs
 from gateway.contracts import Explainer
 from gateway.domain import ModelOutput, Windows
 from gateway.landmarks import ANCHORS
-from plugins.attention_regions import AttentionRegions
+from plugins.attention_regions import NOT_INFORMATIVE, AttentionRegions
 from plugins.attention_regions.regions import MEMBERSHIP, REGIONS
+from plugins.sta_lstm.serving import CheckedOutput
 
 NO_WINDOWS = Windows(spans=[], data=np.zeros((0, 30, 468, 2), np.float32))
 
@@ -105,3 +106,17 @@ def test_plugin_registers_the_explainer_through_pluggy():
     manager.hook.register_explainers(register=registered.append, settings=None)
     assert [type(e) for e in registered] == [AttentionRegions]
     assert isinstance(registered[0], Explainer) and registered[0].name == "attention_regions"
+
+
+@pytest.mark.parametrize(("informative", "shown", "says"), [(True, True, "passed the sanity checks"), (None, True, "Not checked")])
+def test_regions_are_shown_for_checked_or_unchecked_models_with_the_verdict_in_the_note(informative, shown, says):
+    output = CheckedOutput(probabilities=np.full((2, 3), 1 / 3), alpha=uniform(), beta=np.ones((2, 30)), attention_informative=informative)
+    explanation = AttentionRegions().explain(NO_WINDOWS, output)
+    assert bool(explanation.regions) is shown and says in explanation.note and "synthetic" in explanation.note
+
+
+def test_a_model_whose_attention_failed_its_checks_gets_not_informative_and_no_regions():
+    output = CheckedOutput(probabilities=np.full((2, 3), 1 / 3), alpha=uniform(), beta=np.ones((2, 30)), attention_informative=False)
+    explanation = AttentionRegions().explain(NO_WINDOWS, output)
+    assert explanation.regions == [] and explanation.note == NOT_INFORMATIVE and explanation.note.startswith("Not informative")
+    assert explanation.explainer == "attention_regions" and explanation.kind == "spatial_attention"  # same shape as always

@@ -1,4 +1,4 @@
-"""The bundled checkpoint is what ``make model`` records: hash, provenance, and metrics that recompute."""
+"""The bundled checkpoint is what ``make model`` records: hash, provenance, checks, and metrics that recompute."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from plugins.model_lab.evaluation import softmax
+from plugins.model_lab.evaluation import evaluation_windows, softmax
 from plugins.model_lab.metrics import classification_metrics
 from plugins.model_lab.synthetic import GENERATOR_VERSION, regenerate
 from plugins.model_lab.training import logits_of
-from plugins.model_lab.windows import window_set
 from plugins.sta_lstm import BUNDLED_CHECKPOINT
 from plugins.sta_lstm.checkpoint import load_checkpoint, sha256_file
 
@@ -29,17 +28,33 @@ def test_provenance_records_command_seed_generator_and_calibration():
     assert training["command"].startswith("pain-gateway train ") and "--seed 0" in training["command"]
     synth = training["dataset"]["synthetic"]
     assert synth["command"].startswith("pain-gateway synth ") and synth["config"]["generator_version"] == GENERATOR_VERSION
-    assert MANIFEST["calibration"]["temperature"] > 0 and "synthetic" in MANIFEST["training_data"].lower()
+    assert synth["patients"] >= 240 and len(training["splits"]["calibration"]) >= 24
+    calibration = MANIFEST["calibration"]
+    assert calibration["temperature"] > 0 and "synthetic" in MANIFEST["training_data"].lower()
+    assert sum(calibration["prevalence"]) == pytest.approx(1.0, abs=1e-3) and calibration["prevalence"][0] > 0.5
     for name in ("MODEL_CARD.md", "metrics.json", "reliability_top_label.png", "reliability_classwise.png"):
         assert (BUNDLED_CHECKPOINT / name).is_file(), name
+
+
+def test_recorded_acceptance_figures():
+    """What the issue asked of the shipped model, as ``make model`` measured it on its test patients."""
+    report = json.loads((BUNDLED_CHECKPOINT / "metrics.json").read_text())
+    assert MANIFEST["training"]["best_epoch"] >= 4
+    assert report["unresponsive_windows"] == 0
+    assert report["calibrated"]["point"]["nll"] <= report["uncalibrated"]["point"]["nll"]
+    assert report["calibrated"]["point"]["ece_top_label"] <= 0.05
+    assert report["temperature"] == pytest.approx(report["test_fitted_temperature"], rel=0.25)
+    assert MANIFEST["attention"]["informative"], MANIFEST["attention"]["reason"]
+    assert all(MANIFEST["real_faces"]["graded"].values()), MANIFEST["real_faces"]["probabilities"]
 
 
 def test_metrics_recompute_on_the_regenerated_test_split():
     model, manifest = load_checkpoint(BUNDLED_CHECKPOINT)
     clips = regenerate(manifest["training"]["dataset"]["synthetic"], manifest["training"]["splits"]["test"])
-    windows = window_set(clips)
+    windows = evaluation_windows(clips, manifest, "test")
     assert len(windows) == json.loads((BUNDLED_CHECKPOINT / "metrics.json").read_text())["windows"]
-    recomputed = classification_metrics(softmax(logits_of(model, windows), float(model.temperature)), windows.labels)
-    for name in ("macro_auc", "macro_f1", "kappa_quadratic", "brier", "ece_top_label"):
+    calibrated = softmax(logits_of(model, windows), float(model.temperature), model.prior_shift.numpy())
+    recomputed = classification_metrics(calibrated, windows.labels)
+    for name in ("macro_auc", "macro_f1", "kappa_quadratic", "brier", "nll", "ece_top_label"):
         assert recomputed[name] == pytest.approx(manifest["metrics"][name], abs=2e-3), name
     assert np.isfinite(list(recomputed.values())).all()

@@ -1,4 +1,4 @@
-"""STA-LSTM plugin: network contract, checkpoint integrity, bundled weights, torch-free metadata."""
+"""STA-LSTM plugin: network contract, calibration, checkpoint integrity, bundled weights, torch-free metadata."""
 
 from __future__ import annotations
 
@@ -14,11 +14,15 @@ import torch
 from gateway.contracts import PainModel
 from gateway.domain import LEVELS, Windows
 from gateway.landmarks import ANCHORS
-from plugins.sta_lstm import BUNDLED_CHECKPOINT, StaLstmModel, StaLstmSettings, register_models, register_settings
+from plugins.attention_regions.regions import REGIONS
+from plugins.model_lab.evaluation import unresponsive_windows
 from plugins.model_lab.synthetic import SynthConfig, generate_clip
+from plugins.model_lab.training import PRESETS, build_network, region_index
 from plugins.model_lab.windows import window_set
+from plugins.sta_lstm import BUNDLED_CHECKPOINT, StaLstmModel, StaLstmSettings, register_models, register_settings
 from plugins.sta_lstm.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from plugins.sta_lstm.network import STALSTM, PlainLSTM, sta_lstm_loss
+from plugins.sta_lstm.serving import parse_prevalence
 
 REPO = Path(__file__).resolve().parents[2]
 FRESH_PATIENTS = range(5000, 5030)  # never in the bundled model's synthetic dataset (0-119)
@@ -39,13 +43,68 @@ def _windows(data: np.ndarray) -> Windows:
     return Windows(spans=[], data=data)
 
 
+def _trained_looking(model: STALSTM, seed: int = 0) -> STALSTM:
+    """Non-zero attention scores, as after training (they start at zero)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        model.attention_out.weight.normal_(0.0, 0.05, generator=generator)
+        model.attention_out.bias.normal_(0.0, 0.05, generator=generator)
+    return model
+
+
 def test_forward_shapes_and_attention_ranges(small_model):
     x = torch.randn(5, 30, 468, 2)
     logits, alpha, beta = small_model(x)
     assert logits.shape == (5, 3) and alpha.shape == (5, 30, 468) and beta.shape == (5, 30)
     torch.testing.assert_close(alpha.sum(-1), torch.ones(5, 30))
     assert (alpha[..., list(ANCHORS)] == 0).all(), "anchors carry no information and must get no attention"
-    assert (beta >= 0).all()
+    torch.testing.assert_close(beta.sum(-1), torch.ones(5))  # a softmax over frames, never all zero
+    assert (beta > 0).all()
+
+
+def test_untrained_attention_is_exactly_uniform_so_attention_starts_as_the_identity():
+    model = build_network("sta-lstm", PRESETS["default"]).eval()
+    _, alpha, beta = model(torch.randn(2, 30, 468, 2))
+    torch.testing.assert_close(alpha[..., 10], torch.full((2, 30), 1 / 465))
+    torch.testing.assert_close(beta, torch.full((2, 30), 1 / 30))
+
+
+def test_region_attention_gives_one_weight_per_region_and_moves_whole_regions():
+    torch.manual_seed(0)
+    model = _trained_looking(build_network("sta-lstm", PRESETS["default"]).eval())
+    alpha = model(torch.randn(1, 30, 468, 2))[1][0, 0].detach()
+    for name, members in REGIONS.items():
+        weights = alpha[[k for k in members if k not in ANCHORS]]
+        torch.testing.assert_close(weights, weights[:1].expand_as(weights), msg=name)
+    assert len(np.unique(np.round(alpha.numpy()[alpha.numpy() > 0] * 465, 4))) == len(REGIONS)
+    assert model.architecture["regions"] == region_index()
+
+
+def test_output_depends_on_the_input_for_every_window():
+    """The old ReLU gate output exactly (1/3, 1/3, 1/3) whenever all β were 0, whatever the face."""
+    torch.manual_seed(2)
+    model = _trained_looking(STALSTM(hidden=8, masked=ANCHORS)).eval()
+    windows = window_set([generate_clip(p, 0, SynthConfig(seconds=2)) for p in FRESH_PATIENTS[:2]])
+    assert unresponsive_windows(model, windows) == 0
+
+
+def test_prior_correction_shifts_logits_by_the_log_prevalence_ratio(small_model):
+    x = torch.randn(2, 30, 468, 2)
+    raw = small_model(x, calibrated=False)[0]
+    small_model.set_calibration(2.0, (1 / 3, 1 / 3, 1 / 3), (0.6, 0.3, 0.1))
+    try:
+        expected = raw / 2 + torch.log(torch.tensor([0.6, 0.3, 0.1]) * 3)
+        torch.testing.assert_close(small_model(x)[0], expected)
+    finally:
+        small_model.set_calibration(1.0, (1 / 3, 1 / 3, 1 / 3), (1 / 3, 1 / 3, 1 / 3))
+
+
+def test_site_prevalence_is_parsed_normalised_and_validated():
+    assert parse_prevalence("") is None
+    assert parse_prevalence("6, 3, 1") == pytest.approx((0.6, 0.3, 0.1))
+    for bad in ("0.5,0.5", "0.7,0.3,0"):
+        with pytest.raises(ValueError, match="prevalence"):
+            parse_prevalence(bad)
 
 
 def test_plain_lstm_has_same_width_and_interface_with_uniform_attention(small_model):
@@ -53,7 +112,7 @@ def test_plain_lstm_has_same_width_and_interface_with_uniform_attention(small_mo
     logits, alpha, beta = plain(torch.randn(2, 30, 468, 2))
     assert logits.shape == (2, 3) and plain.main.hidden_size == small_model.main.hidden_size
     torch.testing.assert_close(alpha.sum(-1), torch.ones(2, 30))
-    assert (alpha[..., list(ANCHORS)] == 0).all() and (beta == 1).all()
+    assert (alpha[..., list(ANCHORS)] == 0).all() and torch.allclose(beta, torch.full((2, 30), 1 / 30))
 
 
 def test_temperature_scales_logits(small_model):
@@ -66,13 +125,17 @@ def test_temperature_scales_logits(small_model):
         small_model.temperature.fill_(1.0)
 
 
-def test_gradients_reach_both_attention_branches():
+def test_gradients_reach_the_attention_branch():
     torch.manual_seed(1)
-    model = STALSTM(hidden=8, masked=ANCHORS)
-    model.temporal_x.bias.data.fill_(1.0)  # keep the ReLU gates open so the check cannot pass vacuously
+    model = STALSTM(hidden=8, masked=ANCHORS, regions=region_index())
     logits, alpha, beta = model(torch.randn(4, 30, 468, 2))
     sta_lstm_loss(logits, alpha, beta, torch.tensor([0, 1, 2, 0]), model).backward()
-    for module in (model.spatial_lstm, model.spatial_x, model.spatial_out, model.temporal_lstm, model.temporal_x):
+    assert model.attention_out.weight.grad.abs().sum() > 0, "zero-initialised scores must still learn"
+    model.zero_grad()
+    _trained_looking(model)  # once the scores have moved, the gradient flows on into the attention LSTM
+    logits, alpha, beta = model(torch.randn(4, 30, 468, 2))
+    sta_lstm_loss(logits, alpha, beta, torch.tensor([0, 1, 2, 0]), model).backward()
+    for module in (model.attention_in, model.attention_lstm, model.attention_out):
         grads = [p.grad for p in module.parameters()]
         assert all(g is not None and g.abs().sum() > 0 for g in grads), module
 
@@ -97,7 +160,7 @@ def test_checkpoint_round_trip(tmp_path, small_model):
     loaded, read = load_checkpoint(tmp_path)
     assert read == manifest and read["architecture"]["masked"] == list(ANCHORS)
     x = torch.randn(3, 30, 468, 2)
-    for a, b in zip(small_model(x), loaded(x)):
+    for a, b in zip(small_model(x), loaded(x), strict=True):
         torch.testing.assert_close(a, b)
     assert (tmp_path / "MODEL_CARD.md").read_text() == f"card for {manifest['sha256']}: only a test"
 
@@ -134,7 +197,8 @@ def test_predict_outputs_probabilities_and_attention(bundled):
     assert out.probabilities.shape == (6, len(LEVELS))
     np.testing.assert_allclose(out.probabilities.sum(1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(out.alpha.sum(-1), 1.0, rtol=1e-4)
-    assert out.beta.shape == (6, 30) and (out.beta >= 0).all()
+    np.testing.assert_allclose(out.beta.sum(-1), 1.0, rtol=1e-4)
+    assert out.attention_informative is True  # the bundled checkpoint passed its attention checks
 
 
 def test_predict_on_no_windows_returns_empty_arrays(bundled):
@@ -152,7 +216,14 @@ def test_bundled_weights_separate_significant_from_none_on_unseen_patients(bundl
     windows = window_set([generate_clip(p, 0, config) for p in FRESH_PATIENTS])
     probs = bundled.predict(_windows(windows.data())).probabilities
     extreme = windows.labels != 1
-    assert ((probs[extreme, 2] > probs[extreme, 0]) == (windows.labels[extreme] == 2)).mean() > 0.8
+    assert ((probs[extreme, 2] > probs[extreme, 0]) == (windows.labels[extreme] == 2)).mean() > 0.9
+
+
+def test_site_prevalence_replaces_the_checkpoints_prior(bundled):
+    data = window_set([generate_clip(p, 0, SynthConfig(seconds=2)) for p in FRESH_PATIENTS[:2]]).data()[:4]
+    default = bundled.predict(_windows(data)).probabilities
+    rare_pain = StaLstmModel(StaLstmSettings(prevalence="0.98,0.01,0.01")).predict(_windows(data)).probabilities
+    assert (rare_pain[:, 0] > default[:, 0]).all() and (rare_pain[:, 2] < default[:, 2]).all()
 
 
 def test_hooks_register_settings_and_model():

@@ -10,11 +10,11 @@ from click.testing import CliRunner
 
 from gateway.dataset import load_dataset
 from gateway.landmarks import prepare
+from plugins.attention_regions.regions import REGIONS
 from plugins.model_lab import make_base_face
 from plugins.model_lab.commands import synth
 from plugins.model_lab.face import BASE_FACE, LEFT_BROW, RIGHT_BROW, load_face
 from plugins.model_lab.synthetic import CALM, SIGNALS, Distractors, SynthConfig, _pose, generate_clip, identity
-from plugins.attention_regions.regions import REGIONS
 
 BROWS = list(RIGHT_BROW + LEFT_BROW)
 
@@ -103,3 +103,25 @@ def test_synth_command_writes_a_valid_documented_dataset(tmp_path):
     assert {c.patient_id for c in clips} == {"synth-00000", "synth-00001", "synth-00002"}
     described = json.loads((tmp_path / "synth.json").read_text())
     assert described["config"]["seed"] == 4 and described["config"]["generator_version"]
+
+
+def test_action_units_leave_the_normalisation_anchors_still():
+    """Generator 3: every field is below 10 % of its peak at landmarks 226, 446 and 2 (in fact zero there),
+    so the similarity normalisation cannot turn an expression into a whole-face shift."""
+    for name, field in load_face().fields.items():
+        magnitude = np.linalg.norm(field, axis=1)
+        assert magnitude[[226, 446, 2]].max() < 0.1 * magnitude.max(), name
+
+
+def test_pain_barely_moves_the_jaw_and_forehead_after_normalisation():
+    """Where no action unit acts, the normalised face must stay put (generator 2 shifted them by 0.02-0.03)."""
+    config = SynthConfig(distractors=CALM, prevalence=(0.5, 0.0, 0.5))
+    pain = np.max([np.linalg.norm(load_face().fields[au], axis=1) for au in SIGNALS["pspi"].aus], axis=0)
+    still = [k for k in REGIONS["jaw"] + REGIONS["forehead"] if pain[k] < 0.01]  # under 0.1 mm at full intensity
+    shifts = []
+    for p in range(8):
+        clip = generate_clip(p, 0, config)
+        data, labels = prepare(clip.landmark_clip()).data, clip.labels[: len(prepare(clip.landmark_clip()).data)]
+        if (labels == 0).any() and (labels == 2).any():
+            shifts.append(np.abs(data[labels == 2][:, -5:, still].mean((0, 1)) - data[labels == 0][:, -5:, still].mean((0, 1))).mean())
+    assert shifts and np.mean(shifts) < 0.01
