@@ -195,4 +195,4 @@ def test_a_worker_delivers_and_defers_its_retry_to_the_ledgers_time(distributed,
     with psycopg.connect(conninfo(postgres_url)) as conn:
         deliver_jobs = conn.execute("select count(*) from procrastinate_jobs where task_name = 'pain_gateway.deliver'").fetchone()[0]
         ledger = conn.execute("select status, attempts from deliveries").fetchall()
-    assert deliver_jobs == 2 and ledger == [("delivered", 2)]
+    assert deliver_jobs >= 2 and ledger == [("delivered", 2)]  # the periodic check may add a job that finds nothing due

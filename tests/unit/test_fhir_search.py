@@ -45,9 +45,9 @@ def test_bad_search_parameters_name_themselves(params, field):
 
 
 def test_identifier_of_another_system_matches_nothing():
-    query, _ = parse_search([("identifier", "urn:other|abc")], ID_SYSTEM)
+    query, _ = parse_search([("identifier", "urn:other|abc")], ID_SYSTEM, "default")
     assert query.assessment_id == ""
-    query, _ = parse_search([("identifier", f"{ID_SYSTEM}|abc")], ID_SYSTEM)
+    query, _ = parse_search([("identifier", f"{ID_SYSTEM}|abc")], ID_SYSTEM, "default")
     assert query.assessment_id == "abc"
 
 
