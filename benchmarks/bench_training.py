@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     seconds = {}
     for model_name in ("sta-lstm", "plain-lstm"):
         torch.manual_seed(0)
-        model = build_network(model_name, preset.hidden)
+        model = build_network(model_name, preset)
         standardise_on(model, windows)
         start = time.perf_counter()
         fit(model, windows, None, preset, seed=0, epochs=1)
