@@ -50,6 +50,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
     delivery_timeout_s: float = 30.0
     delivery_concurrency: int = 8
     destination_alert_after_s: float = 900.0
+    auth_failure_burst: int = 10
+    auth_failure_window_s: float = 60.0
     enabled_plugins: list[str] = msgspec.field(default_factory=list)
     disabled_plugins: list[str] = msgspec.field(default_factory=list)
     log_format: str = "auto"
@@ -78,6 +80,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("delivery_timeout_s", 1 <= self.delivery_timeout_s <= 300, "must be between 1 and 300 seconds"),
             ("delivery_concurrency", 1 <= self.delivery_concurrency <= 256, "must be between 1 and 256"),
             ("destination_alert_after_s", self.destination_alert_after_s >= 10, "must be at least 10 seconds"),
+            ("auth_failure_burst", 1 <= self.auth_failure_burst <= 10000, "must be between 1 and 10000 failed authentications"),
+            ("auth_failure_window_s", 1 <= self.auth_failure_window_s <= 86400, "must be between 1 and 86400 seconds"),
         ]
         for name, ok, message in checks:
             if not ok:
