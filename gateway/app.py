@@ -15,7 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from gateway import problems
-from gateway.auth import SCHEMA_PATH, BearerTokenMiddleware, role_guard
+from gateway.auth import SCHEMA_PATH, BearerTokenMiddleware, FailureThrottle, role_guard
 from gateway.db.engine import create_engine
 from gateway.domain import SYNTHETIC_DISCLAIMER
 from gateway.flow import AssessmentFlow
@@ -23,6 +23,7 @@ from gateway.jobs.distributed import DistributedJobs
 from gateway.jobs.embedded import EmbeddedJobs
 from gateway.plugins import Plugins, build_plugins
 from gateway.routes import assessments, deliveries, system
+from gateway.routes import audit as audit_routes
 from gateway.routes import baselines as baselines_routes
 from gateway.settings import Settings
 from gateway.store import TokenStore
@@ -81,8 +82,8 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[*assessments.ROUTES, *deliveries.ROUTES, baselines_routes.put_baseline, system.health, system.ready,
-                        system.model_card, system.plugin_list, *plugins.routes],
-        state=State({"tokens": tokens}),
+                        system.model_card, system.plugin_list, *plugins.routes, *audit_routes.ROUTES],
+        state=State({"tokens": tokens, "auth_failures": FailureThrottle(settings.auth_failure_burst, settings.auth_failure_window_s)}),
         dependencies={
             "store": provider(flow.assessments),
             "plugins": provider(plugins),

@@ -202,33 +202,114 @@ def _with_flow(settings: Settings, plugins, action):
     return _with_database(lambda engine: action(AssessmentFlow(plugins, engine, RowsAreTheQueue())), settings)
 
 
+def _token_line(t) -> str:
+    """One token for humans: id, role, tenant, state (active, active until, expired, revoked, revokes at), name."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    if t.revoked_at is not None:
+        state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at <= now else f"revokes {t.revoked_at:%Y-%m-%dT%H:%MZ}"
+    elif t.expires_at is not None:
+        state = f"{'expired' if t.expires_at <= now else 'active until'} {t.expires_at:%Y-%m-%dT%H:%MZ}"
+    else:
+        state = "active, no expiry"
+    return f"{t.id}  {t.role:<10} {t.tenant:<16} {state:<29} {t.name}"
+
+
+def _duration(option: str, text: str | None, maximum, allow_zero: bool = False):
+    from gateway.store import parse_duration
+
+    if text is None:
+        return None
+    try:
+        return parse_duration(text, option, maximum, allow_zero)
+    except InputError as exc:
+        raise click.BadParameter(exc.message, param_hint=option) from None
+
+
+def _audited(action: str, change):
+    """Run ``change(store) -> (result, token id or None)`` and audit it when it changed a token
+    (the actor is the operator at the console: role ``system``)."""
+
+    async def run(store):
+        from gateway import audit
+
+        result, token_id = await change(store)
+        if token_id is not None:
+            await audit.record(store.engine, action, "api_token", token_id)
+        return result
+
+    return _with_tokens(run)
+
+
 @tokens.command("create")
 @click.option("--name", required=True, help="Who uses the token, e.g. 'epic-interface'.")
 @click.option("--role", required=True, type=click.Choice(["integrator", "telehealth", "clinician", "admin"]))
 @click.option("--tenant", default=DEFAULT_TENANT, show_default=True,
               help="The organisation whose data the token sees (e.g. 'st-marys'); other tenants' data is invisible to it.")
-def tokens_create(name: str, role: str, tenant: str) -> None:
+@click.option("--expires-in", help="Lifetime such as 90d, 24h or 30m (at most 730d); default: no expiry.")
+def tokens_create(name: str, role: str, tenant: str, expires_in: str | None) -> None:
     """Create a token; it is printed once and cannot be shown again."""
-    info, secret = _with_tokens(lambda store: store.create(name, role, tenant))
-    click.echo(f"id {info.id} role {info.role} tenant {info.tenant} name {info.name}", err=True)
+    from gateway.store import MAX_TOKEN_LIFETIME
+
+    lifetime = _duration("--expires-in", expires_in, MAX_TOKEN_LIFETIME)
+
+    async def create(store):
+        info, secret = await store.create(name, role, tenant, expires_in=lifetime)
+        return (info, secret), info.id
+
+    info, secret = _audited("token_create", create)
+    expiry = f" expires {info.expires_at:%Y-%m-%dT%H:%M:%SZ}" if info.expires_at else ""
+    click.echo(f"id {info.id} role {info.role} tenant {info.tenant} name {info.name}{expiry}", err=True)
+    click.echo(secret)
+
+
+@tokens.command("rotate")
+@click.argument("token_id")
+@click.option("--expires-in", help="Lifetime of the new token (at most 730d); default: the old token's lifetime.")
+@click.option("--grace", default="0m", show_default=True, help="How long the old secret keeps working, e.g. 24h (at most 30d).")
+def tokens_rotate(token_id: str, expires_in: str | None, grace: str) -> None:
+    """Issue a new secret for the same name, role and tenant, and revoke the old one (after --grace).
+
+    The new secret is printed once. Rotating an expired token is how its holder gets a new one."""
+    from gateway.store import MAX_ROTATION_GRACE, MAX_TOKEN_LIFETIME
+
+    lifetime = _duration("--expires-in", expires_in, MAX_TOKEN_LIFETIME)
+    overlap = _duration("--grace", grace, MAX_ROTATION_GRACE, allow_zero=True)
+
+    async def rotate(store):
+        rotated = await store.rotate(token_id, expires_in=lifetime, grace=overlap)
+        return rotated, token_id if rotated else None
+
+    rotated = _audited("token_rotate", rotate)
+    if rotated is None:
+        raise click.ClickException(f"no token {token_id} that can be rotated (unknown, revoked or already rotated)")
+    info, secret = rotated
+    expiry = f" expires {info.expires_at:%Y-%m-%dT%H:%M:%SZ}" if info.expires_at else ""
+    old = f"old token {token_id} stops working {f'in {grace}' if overlap else 'now'}"
+    click.echo(f"id {info.id} role {info.role} name {info.name}{expiry}; {old}", err=True)
     click.echo(secret)
 
 
 @tokens.command("revoke")
 @click.argument("token_id")
 def tokens_revoke(token_id: str) -> None:
-    """Revoke a token by its id (see 'tokens list')."""
-    if not _with_tokens(lambda store: store.revoke(token_id)):
+    """Revoke a token by its id (see 'tokens list'), at once (also one in a rotation's grace period)."""
+
+    async def revoke(store):
+        done = await store.revoke(token_id)
+        return done, token_id if done else None
+
+    if not _audited("token_revoke", revoke):
         raise click.ClickException(f"no active token with id {token_id}")
     click.echo(f"revoked {token_id}")
 
 
 @tokens.command("list")
 def tokens_list() -> None:
-    """List tokens (never their secrets)."""
+    """List tokens with their state and expiry (never their secrets)."""
     for t in _with_tokens(lambda store: store.list()):
-        state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
-        click.echo(f"{t.id}  {t.role:<10} {t.tenant:<16} {state:<18} {t.name}")
+        click.echo(_token_line(t))
 
 
 @main.group()

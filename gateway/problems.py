@@ -32,7 +32,8 @@ def http_error(request: Request, exc: HTTPException) -> Response:
     extra = {}
     if isinstance(exc, ValidationException) and exc.extra:
         extra["errors"] = exc.extra
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+    headers.update(exc.headers or {})  # e.g. Retry-After on 429
     response = problem(exc.status_code, _title(exc.status_code), exc.detail, instance=request.url.path, **extra)
     if headers:
         response.headers.update(headers)

@@ -52,6 +52,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
     destination_alert_after_s: float = 900.0
     tenant_max_queued_jobs: int = 100
     tenant_max_running_jobs: int = 4
+    auth_failure_burst: int = 10
+    auth_failure_window_s: float = 60.0
     enabled_plugins: list[str] = msgspec.field(default_factory=list)
     disabled_plugins: list[str] = msgspec.field(default_factory=list)
     log_format: str = "auto"
@@ -82,6 +84,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("destination_alert_after_s", self.destination_alert_after_s >= 10, "must be at least 10 seconds"),
             ("tenant_max_queued_jobs", 1 <= self.tenant_max_queued_jobs <= 100_000, "must be between 1 and 100000 waiting submissions"),
             ("tenant_max_running_jobs", 1 <= self.tenant_max_running_jobs <= 1024, "must be between 1 and 1024 running submissions"),
+            ("auth_failure_burst", 1 <= self.auth_failure_burst <= 10000, "must be between 1 and 10000 failed authentications"),
+            ("auth_failure_window_s", 1 <= self.auth_failure_window_s <= 86400, "must be between 1 and 86400 seconds"),
         ]
         for name, ok, message in checks:
             if not ok:

@@ -91,7 +91,7 @@ def test_umeyama_batched_matches_single_calls():
     src = FACE[:10, list(ANCHORS), :2]
     batched = umeyama(src, TARGET)
     for f in range(10):
-        for got, want in zip(batched, umeyama(src[f], TARGET)):
+        for got, want in zip(batched, umeyama(src[f], TARGET), strict=True):
             np.testing.assert_allclose(got[f], want)
 
 

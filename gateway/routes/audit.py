@@ -1,0 +1,93 @@
+"""The audit trail over HTTP (admin only): as JSON pages and as FHIR R4 ``AuditEvent`` Bundles.
+
+Reading the trail is itself audited, so who looked at whose access history is on record too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+from litestar import Request, Response, get
+from litestar.di import NamedDependency
+from litestar.params import Parameter
+
+from gateway import audit
+from gateway.audit import ACTIONS, AuditEntry, AuditQuery, AuditStore
+from gateway.domain import InputError
+from gateway.plugins import Plugins
+from gateway.store import AssessmentStore
+
+ADMIN_ONLY: dict = {"roles": set()}  # role_guard always adds admin; no other role may read the trail
+MAX_PAGE = 200
+MAX_OFFSET = 1_000_000
+
+
+class AuditPage(msgspec.Struct):
+    """Audit rows, newest first; ``total`` counts every match before paging."""
+
+    total: int
+    limit: int
+    offset: int
+    items: list[AuditEntry]
+
+
+async def _search(store: AssessmentStore, tenant, token_id, action, patient, since, until, limit, offset) -> tuple[list[AuditEntry], int]:
+    if action is not None and action not in ACTIONS:
+        raise InputError("action", f"must be one of {', '.join(sorted(ACTIONS))}, got {action!r}")
+    for field, moment in (("since", since), ("until", until)):
+        if moment is not None and moment.tzinfo is None:
+            raise InputError(field, "needs a time zone, e.g. 2026-11-23T10:00:00Z")
+    return await AuditStore(store.engine).search(AuditQuery(tenant, token_id, action, patient, since, until, limit, offset))
+
+
+_TENANT = Parameter(default=None, max_length=100, description="Only this tenant")
+_TOKEN = Parameter(default=None, max_length=32, description="Only this token id")
+_ACTION = Parameter(default=None, max_length=30, description=f"One of {', '.join(sorted(ACTIONS))}")
+_PATIENT = Parameter(default=None, max_length=520, description="'Patient/<id>' or 'system|value'")
+_SINCE = Parameter(default=None, description="Inclusive lower bound on occurred_at (with a time zone)")
+_UNTIL = Parameter(default=None, description="Exclusive upper bound on occurred_at (with a time zone)")
+
+
+@get("/v1/audit", opt=ADMIN_ONLY, tags=["audit"])
+async def list_audit(
+    store: NamedDependency[AssessmentStore],
+    tenant: str | None = _TENANT,
+    token_id: str | None = _TOKEN,
+    action: str | None = _ACTION,
+    patient: str | None = _PATIENT,
+    since: datetime | None = _SINCE,
+    until: datetime | None = _UNTIL,
+    limit: int = Parameter(default=50, ge=1, le=MAX_PAGE),
+    offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET),
+) -> AuditPage:
+    """Who did what to which patient's data, newest first (admin only)."""
+    items, total = await _search(store, tenant, token_id, action, patient, since, until, limit, offset)
+    await audit.record(store.engine, "read", "audit_log", patient=patient)
+    return AuditPage(total, limit, offset, items)
+
+
+@get("/v1/audit/fhir", opt=ADMIN_ONLY, tags=["audit"], media_type="application/fhir+json")
+async def export_audit_fhir(
+    request: Request,
+    store: NamedDependency[AssessmentStore],
+    plugins: NamedDependency[Plugins],
+    tenant: str | None = _TENANT,
+    token_id: str | None = _TOKEN,
+    action: str | None = _ACTION,
+    patient: str | None = _PATIENT,
+    since: datetime | None = _SINCE,
+    until: datetime | None = _UNTIL,
+    limit: int = Parameter(default=50, ge=1, le=MAX_PAGE),
+    offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET),
+) -> Response[dict]:
+    """The same rows as a FHIR R4 ``searchset`` Bundle of ``AuditEvent`` resources (admin only)."""
+    items, total = await _search(store, tenant, token_id, action, patient, since, until, limit, offset)
+    await audit.record(store.engine, "export", "audit_log", patient=patient)
+    base = plugins.settings.base_url  # never the request's Host header
+    query = f"?{request.url.query}" if request.url.query else ""
+    bundle = audit.to_fhir_bundle(items, total, base, f"{base}/v1/audit/fhir{query}")
+    return Response(bundle, media_type="application/fhir+json")
+
+
+ROUTES = [list_audit, export_audit_fhir]
