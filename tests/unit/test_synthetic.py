@@ -21,7 +21,8 @@ BROWS = list(RIGHT_BROW + LEFT_BROW)
 
 def test_base_face_is_the_committed_output_of_the_mediapipe_script():
     """Re-running Face Mesh on the astronaut gives the committed file: the base geometry is reproducible."""
-    np.testing.assert_allclose(make_base_face.base_face(), np.load(BASE_FACE), atol=1e-5)
+    # Face Mesh's XNNPACK kernels differ in the last digits between CPUs (0.001 cm measured): 0.05 mm tolerance.
+    np.testing.assert_allclose(make_base_face.base_face(), np.load(BASE_FACE), atol=5e-3)
 
 
 def test_base_face_is_frontal_and_in_centimetres():
