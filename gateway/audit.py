@@ -59,6 +59,11 @@ current_principal: ContextVar[Principal | None] = ContextVar("current_principal"
 """Set by the authentication middleware for the duration of one request."""
 
 
+def acting_for(tenant: str) -> Principal:
+    """The request's principal, or the gateway itself acting on ``tenant``'s data (jobs, the CLI)."""
+    return current_principal.get() or Principal(token_id=None, role="system", tenant=tenant)
+
+
 def principal_for(token: Any, client_address: str | None, request_id: str | None) -> Principal:
     """The principal of an authenticated token (``tenant`` once tokens carry one, else ``default``)."""
     return Principal(token.id, token.role, getattr(token, "tenant", "default"), client_address, request_id)

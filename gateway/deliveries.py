@@ -61,6 +61,7 @@ class Attempt:
 @dataclass(frozen=True)
 class Delivery:
     id: str
+    tenant: str
     event_id: str
     event_type: str
     assessment_id: str
@@ -92,7 +93,7 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 def _delivery(row: DeliveryRow) -> Delivery:
     return Delivery(
-        row.id, row.event_id, row.event_type, row.assessment_id, row.destination, row.target, row.status, row.attempts,
+        row.id, row.tenant, row.event_id, row.event_type, row.assessment_id, row.destination, row.target, row.status, row.attempts,
         _aware(row.next_attempt_at), row.last_error, _aware(row.created_at), _aware(row.updated_at), _aware(row.delivered_at),
     )
 

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway import audit
 from gateway.baselines import BaselineStore
 from gateway.clip_checks import check_clip
 from gateway.contracts import CaptureRequest, CaptureSource, Progress
@@ -89,6 +90,8 @@ class AssessmentFlow:
                               f"(PAIN_GATEWAY_TENANT_MAX_QUEUED_JOBS); retry later", retry_after_s=30)
             job, created = await self.submissions.create(submission_id, source.name, request.as_record(), idempotency_key,
                                                          self.queue.enqueue_processing, tenant)
+            if created:
+                await audit.record(self.engine, "create", "submission", job.id, principal=audit.acting_for(tenant))
             return Submitted(created, job=job)
         assessed = await self.assess(await self.capture(source, request), tenant)
         return Submitted(assessed.created, assessed=assessed)
@@ -115,6 +118,7 @@ class AssessmentFlow:
 
         async def with_event(connection: AsyncConnection) -> None:
             await self.events.record(connection, event)
+            await audit.record(connection, "create", "assessment", scored.assessment.id, patient=clip.patient, principal=audit.acting_for(tenant))
             if submission_id is not None:
                 await self.submissions.advance(submission_id, "completed", 100, connection=connection)
 

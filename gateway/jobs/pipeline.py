@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import structlog
 
+from gateway import audit
 from gateway.contracts import CaptureRequest, DeliveryRequest
 from gateway.deliveries import Delivery
 from gateway.domain import DeliveryResult, InputError, LandmarkClip
@@ -101,6 +102,10 @@ async def deliver(flow: AssessmentFlow, delivery_id: str) -> Delivery | None:
                                             settings.delivery_retry_schedule_s)
     log.info("delivery_attempt", delivery_id=delivery_id, destination=delivery.destination, attempt=delivery.attempts,
              outcome=result.outcome, status=recorded.status, status_code=result.status_code)
+    patient = assessment.patient if (assessment := await flow.assessments.get(delivery.assessment_id)) else None
+    await audit.record(flow.engine, "deliver", "delivery", delivery.id, patient=patient,
+                       outcome={"delivered": "success", "retry": "error"}.get(result.outcome, "failure"),
+                       principal=audit.Principal(None, "system", recorded.tenant))
     return recorded
 
 

@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath
 
+from gateway import audit
 from gateway.contracts import CaptureRequest
 from gateway.domain import Assessment, InputError
 from gateway.flow import AssessmentFlow, JobQueue
@@ -94,6 +95,7 @@ async def read(
     assessment, sub = await store.get(assessment_id, tenant), await submissions.get(assessment_id, tenant)
     if assessment is None and sub is None:
         raise NotFoundException(f"no assessment {assessment_id!r}")
+    await audit.record(store.engine, "read", "assessment", assessment_id, patient=assessment.patient if assessment else None)
     return _body(assessment_id, assessment, sub, _links(assessment_id, plugins))
 
 
@@ -128,6 +130,7 @@ async def read_output(
     if assessment is None:
         raise NotFoundException(f"no assessment {assessment_id!r}")
     document = await sync_to_thread(flow.render, output, assessment)
+    await audit.record(flow.engine, "export", output, assessment_id, patient=assessment.patient)
     return Response(document.content, media_type=document.media_type)
 
 

@@ -14,7 +14,7 @@ from litestar.params import Parameter
 
 from gateway import audit
 from gateway.audit import ACTIONS, AuditEntry, AuditQuery, AuditStore
-from gateway.domain import InputError
+from gateway.domain import DEFAULT_TENANT, InputError
 from gateway.plugins import Plugins
 from gateway.store import AssessmentStore
 
@@ -30,6 +30,13 @@ class AuditPage(msgspec.Struct):
     limit: int
     offset: int
     items: list[AuditEntry]
+
+
+def _scope(request: Request, tenant: str | None) -> str | None:
+    """An admin reads its own tenant's trail; the ``default`` tenant's admins operate the installation
+    and may read every tenant's (and the rows of unknown tokens, which have none)."""
+    caller = request.user.tenant
+    return tenant if caller == DEFAULT_TENANT else caller
 
 
 async def _search(store: AssessmentStore, tenant, token_id, action, patient, since, until, limit, offset) -> tuple[list[AuditEntry], int]:
@@ -51,6 +58,7 @@ _UNTIL = Parameter(default=None, description="Exclusive upper bound on occurred_
 
 @get("/v1/audit", opt=ADMIN_ONLY, tags=["audit"])
 async def list_audit(
+    request: Request,
     store: NamedDependency[AssessmentStore],
     tenant: str | None = _TENANT,
     token_id: str | None = _TOKEN,
@@ -61,8 +69,8 @@ async def list_audit(
     limit: int = Parameter(default=50, ge=1, le=MAX_PAGE),
     offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET),
 ) -> AuditPage:
-    """Who did what to which patient's data, newest first (admin only)."""
-    items, total = await _search(store, tenant, token_id, action, patient, since, until, limit, offset)
+    """Who did what to which patient's data, newest first (admin only; within the admin's tenant)."""
+    items, total = await _search(store, _scope(request, tenant), token_id, action, patient, since, until, limit, offset)
     await audit.record(store.engine, "read", "audit_log", patient=patient)
     return AuditPage(total, limit, offset, items)
 
@@ -82,7 +90,7 @@ async def export_audit_fhir(
     offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET),
 ) -> Response[dict]:
     """The same rows as a FHIR R4 ``searchset`` Bundle of ``AuditEvent`` resources (admin only)."""
-    items, total = await _search(store, tenant, token_id, action, patient, since, until, limit, offset)
+    items, total = await _search(store, _scope(request, tenant), token_id, action, patient, since, until, limit, offset)
     await audit.record(store.engine, "export", "audit_log", patient=patient)
     base = plugins.settings.base_url  # never the request's Host header
     query = f"?{request.url.query}" if request.url.query else ""

@@ -6,6 +6,7 @@ from litestar import Request, put
 from litestar.concurrency import sync_to_thread
 from litestar.di import NamedDependency
 
+from gateway import audit
 from gateway.baselines import reference_from_clip
 from gateway.flow import AssessmentFlow
 from gateway.plugins import Plugins
@@ -21,4 +22,5 @@ async def put_baseline(request: Request, plugins: NamedDependency[Plugins], flow
         clip = await flow.capture_keypoints(upload.request)
         reference, frames = await sync_to_thread(reference_from_clip, clip)
     updated_at = await flow.baselines.put(clip.patient, request.user.tenant, reference, frames)
+    await audit.record(flow.engine, "update", "patient_baseline", patient=clip.patient)
     return {"patient": clip.patient, "frames": frames, "updated_at": updated_at.isoformat()}

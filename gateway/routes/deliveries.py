@@ -32,6 +32,7 @@ class DeliveryOut(msgspec.Struct):
     """One delivery: ``status`` pending | sending | retrying | delivered | dead (dead letter)."""
 
     id: str
+    tenant: str
     event_id: str
     event_type: str
     assessment_id: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Request, Response, get
 from litestar.di import NamedDependency
 
+from gateway import audit
 from gateway.store import AssessmentStore
 from plugins.fhir_observation.resources import (
     MEDIA_TYPE,
@@ -30,6 +31,8 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
             assessments, total = [], 0
         else:
             assessments, total = await store.search(query)
+        for patient in {a.patient for a in assessments}:  # whose data this page disclosed
+            await audit.record(store.engine, "search", "Observation", patient=patient)
         observations = [observation_resource(a, output.mappings, output.base_url) for a in assessments]
         self_url = f"{public_base}{request.url.path}" + (f"?{request.url.query}" if request.url.query else "")
         return Response(searchset(observations, total, self_url), media_type=MEDIA_TYPE)

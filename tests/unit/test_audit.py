@@ -235,3 +235,17 @@ def test_patient_keys():
     assert audit.patient_key(BOB) == "Patient/bob"
     assert audit.patient_key(ALICE) == "urn:oid:1.2.36.146.595.217.0.1|MRN-1234"
     assert audit.patient_key(None) is None and audit.patient_key("Patient/x") == "Patient/x"
+
+
+def test_who_created_read_searched_and_exported_a_patients_assessment_is_on_the_trail(api, sqlite_url, keypoints_json):
+    created = api.post("/v1/assessments", json=keypoints_json())
+    assert created.status_code == 201
+    assessment_id = created.json()["id"]
+    assert api.get(f"/v1/assessments/{assessment_id}", role="clinician").status_code == 200
+    assert api.get(f"/v1/assessments/{assessment_id}/fhir").status_code == 200
+    assert api.get("/fhir/Observation", role="clinician").status_code == 200
+    trail = api.get("/v1/audit", role="admin", params={"patient": "urn:oid:1.2.36.146.595.217.0.1|MRN-1234", "limit": 50}).json()["items"]
+    seen = {(r["action"], r["role"], r["resource_type"]) for r in trail}
+    assert {("create", "integrator", "assessment"), ("read", "clinician", "assessment"), ("export", "integrator", "fhir"),
+            ("search", "clinician", "Observation")} <= seen
+    assert all(r["tenant"] == "default" and r["token_id"] for r in trail)
