@@ -92,11 +92,12 @@ def _real_faces(manifest: dict[str, Any]) -> str:
     record = manifest.get("real_faces")
     if record is None:
         return "Not measured yet: run `pain-gateway real-faces <checkpoint>`."
-    rows = ["| photo | PSPI 0 (none, mild, significant) | PSPI 3 | PSPI 7 | graded |", "|---|---|---|---|---|"]
-    for name, doses in record["probabilities"].items():
-        cells = " | ".join(", ".join(f"{v:.3f}" for v in doses[str(d)]) for d in (0, 3, 7))
-        rows.append(f"| {name} | {cells} | {'yes' if record['graded'][name] else 'NO'} |")
-    return record["note"] + "\n\n" + "\n".join(rows)
+    rows = ["| photo | baseline | PSPI 0 (none, mild, significant) | PSPI 3 | PSPI 7 | graded |", "|---|---|---|---|---|---|"]
+    for stored, part in (("stored", record), ("none", record["without_baseline"])):
+        for name, doses in part["probabilities"].items():
+            cells = " | ".join(", ".join(f"{v:.3f}" for v in doses[str(d)]) for d in (0, 3, 7))
+            rows.append(f"| {name} | {stored} | {cells} | {'yes' if part['graded'][name] else 'NO'} |")
+    return record["note"] + " Without a stored baseline identity differences between real faces can outweigh the expression.\n\n" + "\n".join(rows)
 
 
 def _performance(evaluation: dict[str, Any] | None) -> str:

@@ -103,11 +103,12 @@ def clip_of(name: str, pspi: int, seed: int = 0) -> LandmarkClip:
     return LandmarkClip(patient, datetime(2026, 1, 1, tzinfo=UTC), FPS, normalised.astype(np.float32), (width, height))
 
 
-def dose_response(model, seed: int = 0) -> dict[str, dict[int, list[float]]]:
-    """Mean probabilities (none, mild, significant) per photo and PSPI dose, scored as the gateway scores."""
+def dose_response(model, seed: int = 0, with_baseline: bool = True) -> dict[str, dict[int, list[float]]]:
+    """Mean probabilities (none, mild, significant) per photo and PSPI dose, scored as the gateway scores,
+    with the patient's baseline stored (a separate neutral clip) or not."""
     out: dict[str, dict[int, list[float]]] = {}
     for name in PHOTOS:
-        baseline = neutral_reference(prepare(clip_of(name, 0, seed + 1)).data)
+        baseline = neutral_reference(prepare(clip_of(name, 0, seed + 1)).data) if with_baseline else None
         out[name] = {}
         for pspi in DOSES:
             windows = prepare(clip_of(name, pspi, seed))
@@ -133,7 +134,8 @@ def check_checkpoint(checkpoint: str | Path) -> dict[str, Any]:
     from plugins.model_lab.evaluation import record_in_checkpoint
     from plugins.sta_lstm.serving import CheckpointModel
 
-    response = dose_response(CheckpointModel(checkpoint))
+    model = CheckpointModel(checkpoint)
+    response, without = dose_response(model), dose_response(model, with_baseline=False)
     record = {
         "note": (
             f"The generator's AU4, AU6/7 and AU9/10 fields transplanted onto {len(PHOTOS)} real photographs "
@@ -144,6 +146,10 @@ def check_checkpoint(checkpoint: str | Path) -> dict[str, Any]:
         "doses": {str(k): v for k, v in DOSES.items()},
         "probabilities": {name: {str(k): v for k, v in doses.items()} for name, doses in response.items()},
         "graded": {name: graded(doses) for name, doses in response.items()},
+        "without_baseline": {
+            "probabilities": {name: {str(k): v for k, v in doses.items()} for name, doses in without.items()},
+            "graded": {name: graded(doses) for name, doses in without.items()},
+        },
     }
     record_in_checkpoint(checkpoint, "real_faces", record)
     return record
