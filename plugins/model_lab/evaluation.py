@@ -47,7 +47,7 @@ def bootstrap_ci(probs: np.ndarray, labels: np.ndarray, patients: np.ndarray, re
 
 
 def reliability_plots(out: Path, raw: np.ndarray, calibrated: np.ndarray, labels: np.ndarray, bins: int = 10) -> list[Path]:
-    """Top-label diagram (before and after τ) and class-wise diagrams (after τ) as PNGs."""
+    """Top-label diagram (before and after calibration) and class-wise diagrams (after it) as PNGs."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -62,13 +62,13 @@ def reliability_plots(out: Path, raw: np.ndarray, calibrated: np.ndarray, labels
 
     paths = [out / "reliability_top_label.png", out / "reliability_classwise.png"]
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    for probs, name in ((raw, "uncalibrated"), (calibrated, "temperature-scaled")):
+    for probs, name in ((raw, "uncalibrated"), (calibrated, "prior + temperature")):
         panel(ax, probs.max(1), probs.argmax(1) == labels, "Top-label reliability", name)
     ax.legend()
     fig.savefig(paths[0], dpi=100, bbox_inches="tight")
     fig, axes = plt.subplots(1, len(LEVELS), figsize=(12, 4))
     for c, ax in enumerate(axes):
-        panel(ax, calibrated[:, c], labels == c, f"{LEVELS[c]} (temperature-scaled)")
+        panel(ax, calibrated[:, c], labels == c, f"{LEVELS[c]} (prior + temperature)")
     fig.savefig(paths[1], dpi=100, bbox_inches="tight")
     plt.close("all")
     return paths
@@ -151,6 +151,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data_dir: str | Path, split: str
     report = evaluate(model, windows, resamples, seed)
     probabilities = report.pop("probabilities")
     report["split"] = split
+    report["scored_with_baseline"] = bool(manifest.get("personalisation"))
     if manifest["training"]["config"].get("without_baseline"):  # trained to score patients without a baseline too
         raw = evaluation_windows(clips, {**manifest, "personalisation": None}, split)
         report["without_baseline"] = {"point": evaluate(model, raw, resamples=0)["calibrated"]["point"]}

@@ -108,8 +108,9 @@ def _performance(evaluation: dict[str, Any] | None) -> str:
         f"| {level} | {evaluation['prevalence'][level]} | {c[f'auc_{level}']:.3f} | {c[f'recall_{level}']:.3f} | {c[f'precision_{level}']:.3f} |"
         for level in evaluation["prevalence"]
     )
+    baseline = " each scored relative to the patient's stored neutral clip;" if evaluation.get("scored_with_baseline") else ""
     return f"""Internal validation on held-out patients ({evaluation['patients']} patients, {evaluation['windows']}
-one-second windows, split `{evaluation['split']}`); 95 % CIs from {evaluation['bootstrap']} patient-level
+one-second windows, split `{evaluation['split']}`;{baseline} 95 % CIs from {evaluation['bootstrap']} patient-level
 bootstrap resamples (all windows of a resampled patient move together). "Uncalibrated" is the raw
 network (balanced training prior, τ = 1). The prior correction can change the predicted level; the
 temperature never does.
