@@ -48,7 +48,9 @@ TRAINING_PRIOR = (1 / 3, 1 / 3, 1 / 3)
 
 ATTENTION_SCALE = 10.0
 """Region scores are multiplied by this. Under Adam it lets the zero-initialised score layer move as
-fast as the rest of the network; at 1x the main LSTM fits first and attention stays near uniform."""
+fast as the rest of the network; at 1x the main LSTM fits first and attention stays near uniform.
+Measured on the sanity sets: at 5 a planted mouth signal drew only 1.7x; at 20 a network trained on
+shuffled labels already pulled 1.44x to the eyes; 10 passes both."""
 
 
 @dataclass(frozen=True)

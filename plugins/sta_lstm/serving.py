@@ -84,8 +84,11 @@ class CheckpointModel:
 
     @property
     def attention_informative(self) -> bool | None:
+        """The checkpoint's recorded verdict; a network without attention never has an informative one."""
         record = self._manifest.get("attention")
-        return None if record is None else bool(record["informative"])
+        if record is None:
+            return False if self._manifest["architecture"]["class"] == "PlainLSTM" else None
+        return bool(record["informative"])
 
     def predict(self, windows: Windows) -> ModelOutput:
         data = np.asarray(windows.data, dtype=np.float32)

@@ -196,8 +196,9 @@ def test_plain_lstm_plugin_serves_only_a_configured_checkpoint(dataset, tmp_path
     assert result.exit_code == 0, result.output
     register_plain(register=registered.append, settings=Settings(str(out)))
     assert [m.info.model_id for m in registered] == ["plain-x"]
-    alpha = registered[0].predict(Windows(spans=[], data=np.zeros((2, 30, 468, 2), np.float32))).alpha
-    np.testing.assert_allclose(alpha[..., 10], 1 / 465)  # no attention: uniform over non-anchor landmarks
+    output = registered[0].predict(Windows(spans=[], data=np.zeros((2, 30, 468, 2), np.float32)))
+    np.testing.assert_allclose(output.alpha[..., 10], 1 / 465)  # no attention: uniform over non-anchor landmarks
+    assert output.attention_informative is False  # so the explainer says "not informative", unchecked or not
 
 
 def test_prior_correction_matches_the_training_prevalence_and_temperature_is_fitted_after_it():
