@@ -2,7 +2,8 @@
 
 A network trained where the label lives only in the brow (or only in the mouth) must put at least
 twice the uniform share of its attention there, ranked first; trained on shuffled labels it must stay
-near uniform, and untrained it is exactly uniform. If attention were decorative these would fail.
+within 0.5-1.5x (it memorises noise, so it drifts, but nowhere near a planted 2x), and untrained it is
+exactly uniform. If attention were decorative these would fail.
 The same procedure (``plugins.model_lab.attention_checks``) decides what the bundled checkpoint's
 ``model.json`` records and therefore whether the explainer shows its attention.
 """
@@ -37,7 +38,7 @@ def test_planted_signal_draws_at_least_twice_uniform_attention_to_its_region(reg
     assert result["passed"]
 
 
-def test_shuffled_labels_leave_attention_near_uniform():
+def test_shuffled_labels_leave_attention_far_from_a_planted_finding():
     result = randomised_check(SHIPPED)
     assert all(RANDOM_RANGE[0] <= r <= RANDOM_RANGE[1] for r in result["ratios"].values()), result
     assert result["passed"]
