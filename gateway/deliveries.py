@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
@@ -47,8 +48,9 @@ def next_wait_s(attempts: int, schedule: Sequence[float], retry_after_s: float |
     return wait
 
 
-@dataclass(frozen=True)
-class Attempt:
+class Attempt(msgspec.Struct, frozen=True):
+    """One try: when, how long, what the receiver answered."""
+
     attempt: int
     started_at: datetime
     duration_ms: float
@@ -58,8 +60,9 @@ class Attempt:
     reason: str | None
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(msgspec.Struct, frozen=True):
+    """One delivery: ``status`` pending | sending | retrying | delivered | dead (dead letter)."""
+
     id: str
     tenant: str
     event_id: str

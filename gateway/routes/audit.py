@@ -9,7 +9,7 @@ from datetime import datetime
 
 import msgspec
 from litestar import Request, Response, get
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter
 
 from gateway import audit
@@ -39,62 +39,47 @@ def _scope(request: Request, tenant: str | None) -> str | None:
     return tenant if caller == DEFAULT_TENANT else caller
 
 
-async def _search(store: AssessmentStore, tenant, token_id, action, patient, since, until, limit, offset) -> tuple[list[AuditEntry], int]:
+def audit_query(
+    request: Request,
+    tenant: str | None = Parameter(default=None, max_length=100, description="Only this tenant"),
+    token_id: str | None = Parameter(default=None, max_length=32, description="Only this token id"),
+    action: str | None = Parameter(default=None, max_length=30, description=f"One of {', '.join(sorted(ACTIONS))}"),
+    patient: str | None = Parameter(default=None, max_length=520, description="'Patient/<id>' or 'system|value'"),
+    since: datetime | None = Parameter(default=None, description="Inclusive lower bound on occurred_at (with a time zone)"),
+    until: datetime | None = Parameter(default=None, description="Exclusive upper bound on occurred_at (with a time zone)"),
+    limit: int = Parameter(default=50, ge=1, le=MAX_PAGE),
+    offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET),
+) -> AuditQuery:
+    """The trail's filters (one dependency for both representations), scoped to the caller's tenant."""
     if action is not None and action not in ACTIONS:
         raise InputError("action", f"must be one of {', '.join(sorted(ACTIONS))}, got {action!r}")
     for field, moment in (("since", since), ("until", until)):
         if moment is not None and moment.tzinfo is None:
             raise InputError(field, "needs a time zone, e.g. 2026-11-23T10:00:00Z")
-    return await AuditStore(store.engine).search(AuditQuery(tenant, token_id, action, patient, since, until, limit, offset))
+    return AuditQuery(_scope(request, tenant), token_id, action, patient, since, until, limit, offset)
 
 
-_TENANT = Parameter(default=None, max_length=100, description="Only this tenant")
-_TOKEN = Parameter(default=None, max_length=32, description="Only this token id")
-_ACTION = Parameter(default=None, max_length=30, description=f"One of {', '.join(sorted(ACTIONS))}")
-_PATIENT = Parameter(default=None, max_length=520, description="'Patient/<id>' or 'system|value'")
-_SINCE = Parameter(default=None, description="Inclusive lower bound on occurred_at (with a time zone)")
-_UNTIL = Parameter(default=None, description="Exclusive upper bound on occurred_at (with a time zone)")
+FILTERS = {"filters": Provide(audit_query, sync_to_thread=False)}
 
 
-@get("/v1/audit", opt=ADMIN_ONLY, tags=["audit"])
-async def list_audit(
-    request: Request,
-    store: NamedDependency[AssessmentStore],
-    tenant: str | None = _TENANT,
-    token_id: str | None = _TOKEN,
-    action: str | None = _ACTION,
-    patient: str | None = _PATIENT,
-    since: datetime | None = _SINCE,
-    until: datetime | None = _UNTIL,
-    limit: int = Parameter(default=50, ge=1, le=MAX_PAGE),
-    offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET),
-) -> AuditPage:
+@get("/v1/audit", opt=ADMIN_ONLY, tags=["audit"], dependencies=FILTERS)
+async def list_audit(store: NamedDependency[AssessmentStore], filters: AuditQuery) -> AuditPage:
     """Who did what to which patient's data, newest first (admin only; within the admin's tenant)."""
-    items, total = await _search(store, _scope(request, tenant), token_id, action, patient, since, until, limit, offset)
-    await audit.record(store.engine, "read", "audit_log", patient=patient)
-    return AuditPage(total, limit, offset, items)
+    items, total = await AuditStore(store.engine).search(filters)
+    await audit.record(store.engine, "read", "audit_log", patient=filters.patient)
+    return AuditPage(total, filters.limit, filters.offset, items)
 
 
-@get("/v1/audit/fhir", opt=ADMIN_ONLY, tags=["audit"], media_type="application/fhir+json")
+@get("/v1/audit/fhir", opt=ADMIN_ONLY, tags=["audit"], media_type="application/fhir+json", dependencies=FILTERS)
 async def export_audit_fhir(
-    request: Request,
-    store: NamedDependency[AssessmentStore],
-    plugins: NamedDependency[Plugins],
-    tenant: str | None = _TENANT,
-    token_id: str | None = _TOKEN,
-    action: str | None = _ACTION,
-    patient: str | None = _PATIENT,
-    since: datetime | None = _SINCE,
-    until: datetime | None = _UNTIL,
-    limit: int = Parameter(default=50, ge=1, le=MAX_PAGE),
-    offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET),
+    request: Request, store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins], filters: AuditQuery,
 ) -> Response[dict]:
     """The same rows as a FHIR R4 ``searchset`` Bundle of ``AuditEvent`` resources (admin only)."""
-    items, total = await _search(store, _scope(request, tenant), token_id, action, patient, since, until, limit, offset)
-    await audit.record(store.engine, "export", "audit_log", patient=patient)
+    items, total = await AuditStore(store.engine).search(filters)
+    await audit.record(store.engine, "export", "audit_log", patient=filters.patient)
     base = plugins.settings.base_url  # never the request's Host header
-    query = f"?{request.url.query}" if request.url.query else ""
-    bundle = audit.to_fhir_bundle(items, total, base, f"{base}/v1/audit/fhir{query}")
+    params = f"?{request.url.query}" if request.url.query else ""
+    bundle = audit.to_fhir_bundle(items, total, base, f"{base}/v1/audit/fhir{params}")
     return Response(bundle, media_type="application/fhir+json")
 
 

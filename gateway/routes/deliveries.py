@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import msgspec
 from litestar import Request, get, post
 from litestar.di import NamedDependency
@@ -18,46 +16,17 @@ READERS = {"integrator", "telehealth"}
 MAX_PAGE = 200
 
 
-class AttemptOut(msgspec.Struct):
-    attempt: int
-    started_at: datetime
-    duration_ms: float
-    outcome: str
-    status_code: str | None
-    response_excerpt: str | None
-    reason: str | None
+class DeliveryDetail(Delivery, frozen=True):
+    """A delivery with every attempt made for it."""
 
-
-class DeliveryOut(msgspec.Struct):
-    """One delivery: ``status`` pending | sending | retrying | delivered | dead (dead letter)."""
-
-    id: str
-    tenant: str
-    event_id: str
-    event_type: str
-    assessment_id: str
-    destination: str
-    target: str
-    status: str
-    attempts: int
-    next_attempt_at: datetime | None
-    last_error: str | None
-    created_at: datetime
-    updated_at: datetime
-    delivered_at: datetime | None
-    attempt_log: list[AttemptOut] | None = None
+    attempt_log: list[Attempt] = []
 
 
 class DeliveryPage(msgspec.Struct):
     total: int
     limit: int
     offset: int
-    items: list[DeliveryOut]
-
-
-def delivery_out(delivery: Delivery, attempts: list[Attempt] | None = None) -> DeliveryOut:
-    log = None if attempts is None else [AttemptOut(**vars(a)) for a in attempts]
-    return DeliveryOut(**vars(delivery), attempt_log=log)
+    items: list[Delivery]
 
 
 @get("/v1/deliveries", opt={"roles": READERS}, tags=["deliveries"])
@@ -75,20 +44,20 @@ async def list_deliveries(
         raise InputError("status", f"must be one of {', '.join(STATUSES)}, got {status!r}")
     query = DeliveryQuery(tenant=request.user.tenant, status=status, destination=destination, assessment_id=assessment_id, limit=limit, offset=offset)
     items, total = await deliveries.search(query)
-    return DeliveryPage(total, limit, offset, [delivery_out(d) for d in items])
+    return DeliveryPage(total, limit, offset, items)
 
 
 @get("/v1/deliveries/{delivery_id:str}", opt={"roles": READERS}, tags=["deliveries"])
-async def read_delivery(delivery_id: FromPath[str], request: Request, deliveries: NamedDependency[DeliveryStore]) -> DeliveryOut:
+async def read_delivery(delivery_id: FromPath[str], request: Request, deliveries: NamedDependency[DeliveryStore]) -> DeliveryDetail:
     """One delivery with every attempt (time, duration, status code, response excerpt)."""
     delivery = await deliveries.get(delivery_id, request.user.tenant)
     if delivery is None:
         raise NotFoundException(f"no delivery {delivery_id!r}")
-    return delivery_out(delivery, await deliveries.attempts(delivery_id))
+    return DeliveryDetail(**msgspec.structs.asdict(delivery), attempt_log=await deliveries.attempts(delivery_id))
 
 
 @post("/v1/deliveries/{delivery_id:str}/redeliver", opt={"roles": READERS}, tags=["deliveries"], status_code=202)
-async def redeliver(delivery_id: FromPath[str], request: Request, flow: NamedDependency[AssessmentFlow]) -> DeliveryOut:
+async def redeliver(delivery_id: FromPath[str], request: Request, flow: NamedDependency[AssessmentFlow]) -> Delivery:
     """Send again now with a fresh retry budget (e.g. a dead letter after the receiver was fixed)."""
     tenant = request.user.tenant
     if await flow.deliveries.get(delivery_id, tenant) is None:
@@ -97,7 +66,7 @@ async def redeliver(delivery_id: FromPath[str], request: Request, flow: NamedDep
     if delivery is None:
         raise ClientException("the delivery is being sent right now; look again in a few seconds", status_code=409)
     await flow.queue.enqueue_delivery(None, [delivery_id])
-    return delivery_out(delivery)
+    return delivery
 
 
 ROUTES = [list_deliveries, read_delivery, redeliver]

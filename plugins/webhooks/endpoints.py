@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.db.tables import DeliveryAttemptRow, DeliveryRow, WebhookEndpointRow
+from gateway.deliveries import Attempt as DeliveryAttempt
 from gateway.domain import DEFAULT_TENANT
 from plugins.webhooks.signing import new_secret
 
@@ -66,20 +67,14 @@ class Endpoint:
         )
 
 
-@dataclass(frozen=True)
-class Attempt:
+class Attempt(DeliveryAttempt, frozen=True):
+    """A delivery attempt to this endpoint, with the message it carried (``message_id`` = ``webhook-id``)."""
+
     message_id: str
     delivery_id: str
     event_type: str
     assessment_id: str
     delivery_status: str
-    attempt: int
-    started_at: datetime
-    duration_ms: float
-    outcome: str
-    status_code: str | None
-    response_excerpt: str | None
-    reason: str | None
 
 
 class ReplayRefused(Exception):

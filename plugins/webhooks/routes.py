@@ -70,28 +70,9 @@ class SecretRotated(msgspec.Struct):
     previous_secret_expires_at: datetime | None
 
 
-class AttemptOut(msgspec.Struct):
-    message_id: str
-    event_type: str
-    assessment_id: str
-    delivery_status: str
-    attempt: int
-    started_at: datetime
-    duration_ms: float
-    outcome: str
-    status_code: str | None
-    response_excerpt: str | None
-    reason: str | None
-
-    @classmethod
-    def of(cls, a: Attempt) -> AttemptOut:
-        return cls(a.message_id, a.event_type, a.assessment_id, a.delivery_status, a.attempt, a.started_at,
-                   a.duration_ms, a.outcome, a.status_code, a.response_excerpt, a.reason)
-
-
 class AttemptList(msgspec.Struct):
     endpoint_id: str
-    attempts: list[AttemptOut]
+    attempts: list[Attempt]
 
 
 class ReplayAccepted(msgspec.Struct):
@@ -185,7 +166,7 @@ def build_routes(config: WebhookSettings, allowlist: Allowlist) -> list:
             raise InputError("limit", f"must be between 1 and {MAX_ATTEMPTS_LIMIT}")
         endpoints = EndpointStore(store.engine, request.user.tenant)
         await found(endpoints, endpoint_id)
-        return AttemptList(endpoint_id, [AttemptOut.of(a) for a in await endpoints.attempts(endpoint_id, limit)])
+        return AttemptList(endpoint_id, await endpoints.attempts(endpoint_id, limit))
 
     @post(PATH + "/{endpoint_id:str}/messages/{message_id:str}/replay", opt=OPT, tags=TAGS, status_code=202,
           summary="Send one message again")
