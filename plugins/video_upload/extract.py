@@ -101,7 +101,7 @@ def extract_landmarks(
             if progress is not None and time.monotonic() - last_report >= PROGRESS_INTERVAL_S:
                 last_report = time.monotonic()
                 progress(min(k / expected, 0.99))
-    points = points[: k + 1].copy() if points.shape[0] > k + 1 else points
+    points = points[: k + 1].copy() if points.shape[0] > 1.05 * (k + 1) + 30 else points[: k + 1]  # no second copy for a row or two
     if progress is not None:
         progress(1.0)
     return VideoLandmarks(
