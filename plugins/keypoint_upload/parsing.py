@@ -66,57 +66,82 @@ class _JsonSubmission(msgspec.Struct):
     patient: Any = None
     fps: Any = None
     captured_at: Any = None
-    frames: list[list[Point] | None] | None = None  # typed: a coordinate that is a string is refused here
+    frames: list[msgspec.Raw] | None = None  # each frame decoded on its own, after the count is checked
     image_size: Any = None
 
 
+_Frame = list[Point] | None  # typed: a coordinate that is a string or a boolean is refused
+
+
+def _frame_error(text: str, index: int) -> InputError:
+    where = text.rsplit(" - at `$", 1)[-1].rstrip("`") if " - at `$" in text else ""
+    text = text.split(" - at `$", 1)[0]
+    location = f"frames[{index}]{where}"
+    if "Expected `float`" in text:
+        return InputError("frames", f"coordinates must be JSON numbers (not strings, booleans or arrays): {text} at {location}")
+    return InputError(
+        "frames", f"must be a list of frames, each a list of {LANDMARK_COUNT} [x, y] or [x, y, z] points, or null: {text} at {location}"
+    )
+
+
 def _decode_error(exc: msgspec.ValidationError) -> InputError:
+    """A top-level shape error (e.g. ``frames`` not a list), named by its field."""
     text = str(exc)
     where = text.rsplit(" - at `$.", 1)[-1].rstrip("`") if " - at `$." in text else ""
     field = where.split("[", 1)[0].split(".", 1)[0] or "body"
-    if field == "frames" and "Expected `float`" in text:
-        return InputError("frames", f"coordinates must be JSON numbers (not strings, booleans or arrays): {text}")
     if field == "frames":
-        return InputError(
-            "frames", f"must be a list of frames, each a list of {LANDMARK_COUNT} [x, y] or [x, y, z] points, or null: {text}"
-        )
+        return _frame_error(text, 0) if "[" in where else InputError("frames", f"must be a list of frames: {text}")
     return InputError(field, text)
 
 
-def _frames_array(frames: list | None, limits: KeypointLimits, fps: float) -> np.ndarray:
+def _decode_frame(raw: msgspec.Raw, index: int) -> list | None:
+    try:
+        return msgspec.json.decode(raw, type=_Frame)
+    except msgspec.ValidationError as exc:
+        raise _frame_error(str(exc), index) from None
+    except RecursionError:
+        raise InputError("frames", f"frame {index} is nested too deeply; a frame is a list of [x, y] or [x, y, z] points") from None
+
+
+def _frames_array(frames: list[msgspec.Raw] | None, limits: KeypointLimits, fps: float) -> np.ndarray:
     """Frames as one float64 array, NaN rows for null frames, checked against the limits first.
 
-    Converts frame by frame into a preallocated array and drops each decoded frame as it goes, so the
-    decoded Python objects and the array are not both held in full.
+    Each frame is decoded on its own into a preallocated array, so only one frame's Python objects
+    exist at a time (decoded JSON numbers cost ~20x their text): memory is the body plus the array.
     """
     if not isinstance(frames, list) or not frames:
         raise InputError("frames", "must be a non-empty list of frames, each 468 [x, y] or [x, y, z] points or null")
     limits.check_frames(len(frames), fps, "frames")
-    first = next((f for f in frames if f is not None), None)
-    if first is None:
-        raise InputError("frames", "every frame is null: no face was found in the clip")
-    if not first:
-        raise InputError("frames", "a frame must be a list of points or null, not an empty list")
-    shape = (len(frames), len(first), len(first[0]))
-    if shape[1] != LANDMARK_COUNT or shape[2] not in (2, 3):
-        raise InputError("frames", f"expected {LANDMARK_COUNT} points of [x, y] or [x, y, z] per frame; the first frame has {shape[1]} points of {shape[2]}")
-    out = np.full(shape, np.nan)
-    for i, frame in enumerate(frames):
+    out = None
+    for i, raw in enumerate(frames):
+        frame = _decode_frame(raw, i)
+        frames[i] = None
         if frame is None:
             continue
+        if out is None:
+            if not frame:
+                raise InputError("frames", "a frame must be a list of points or null, not an empty list")
+            shape = (len(frames), len(frame), len(frame[0]))
+            if shape[1] != LANDMARK_COUNT or shape[2] not in (2, 3):
+                raise InputError(
+                    "frames",
+                    f"expected {LANDMARK_COUNT} points of [x, y] or [x, y, z] per frame; frame {i} has {shape[1]} points of {shape[2]}",
+                )
+            out = np.full(shape, np.nan)
         try:
             array = np.array(frame, dtype=np.float64)
         except ValueError:
             array = None
-        if array is None or array.shape != shape[1:]:
+        if array is None or array.shape != out.shape[1:]:
             lengths = sorted({len(p) for p in frame})
             raise InputError(
                 "frames",
                 f"every frame must be a list of {LANDMARK_COUNT} points of equal length ([x, y] or [x, y, z]) or null; "
-                f"frame {i} has {len(frame)} points of {lengths} coordinates, the first frame {shape[1]} of {shape[2]}",
+                f"frame {i} has {len(frame)} points of {lengths} coordinates, the first frame {out.shape[1]} of {out.shape[2]}",
             )
         out[i] = array
-        frames[i] = None
+    if out is None:
+        raise InputError("frames", "every frame is null: no face was found in the clip")
     return out
 
 
