@@ -15,8 +15,9 @@ class KeypointLimits(msgspec.Struct, forbid_unknown_fields=True):
     """``[plugins.keypoint_upload]`` / ``PAIN_GATEWAY_PLUGIN_KEYPOINT_UPLOAD_*``.
 
     Defaults: 10 minutes and 18,000 frames (10 min at 30 fps) per clip; a (18000, 468, 3) float64
-    array is 202 MB. JSON costs about 5x its size in decoded Python objects, hence its own, smaller
-    cap: 64 MB of JSON is ~3-6 minutes of landmarks; longer clips go as .npy/.npz.
+    array is 202 MB. JSON is held whole while it is parsed, so it has its own cap below the upload
+    limit: 64 MB is ~3 minutes of x, y, z with 6 decimals (~6 of x, y); longer clips go as .npy/.npz,
+    which is 3-4x smaller.
     """
 
     max_frames: Annotated[int, msgspec.Meta(ge=30, le=1_000_000)] = 18_000

@@ -151,7 +151,7 @@ def clip_from_json(body: bytes, limits: KeypointLimits | None = None, max_clock_
         raise InputError(
             "body",
             f"keypoint JSON of {len(body) / 2**20:.1f} MB exceeds the {limits.max_json_mb} MB limit ({PREFIX}MAX_JSON_MB); "
-            "send long clips as a .npy or .npz file, which is about 5x smaller to parse",
+            "send long clips as a .npy or .npz file (3-4x smaller)",
         )
     try:
         raw = msgspec.json.decode(body, type=_JsonSubmission)
