@@ -20,14 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from support.videos import face_video  # noqa: E402
+from support.videos import face_video
 
-from gateway.domain import PatientRef  # noqa: E402
-from gateway.facemesh import FaceMeshTracker  # noqa: E402
-from gateway.landmarks import prepare  # noqa: E402
-from plugins.sta_lstm import StaLstmModel  # noqa: E402
-from plugins.video_upload.decode import iter_frames  # noqa: E402
-from plugins.video_upload.extract import extract_landmarks  # noqa: E402
+from gateway.domain import PatientRef
+from gateway.facemesh import FaceMeshTracker
+from gateway.landmarks import prepare
+from plugins.sta_lstm import StaLstmModel
+from plugins.video_upload.decode import iter_frames
+from plugins.video_upload.extract import extract_landmarks
 
 
 def decode_only(path: Path) -> int:

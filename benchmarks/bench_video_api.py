@@ -101,8 +101,9 @@ def run(mode: str, video: Path, tmp: Path) -> tuple[float, list[int]]:
 
 
 def main() -> None:
-    from gateway.log import configure_logging
     from support.videos import face_video
+
+    from gateway.log import configure_logging
 
     configure_logging("json", "warning")
     tmp = Path(tempfile.mkdtemp())

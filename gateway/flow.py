@@ -106,7 +106,7 @@ class AssessmentFlow:
         if source.deferred:
             raise InputError("content-type", "send this clip as keypoints (JSON, .npy or .npz), not video")
         clip = await self.capture(source, request)
-        check_clip(clip)
+        check_clip(clip, self.settings)
         return clip
 
     async def assess(self, clip: LandmarkClip, tenant: str, submission_id: str | None = None) -> Assessed:

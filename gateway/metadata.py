@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from gateway.clip_checks import DEFAULT_CLOCK_SKEW_S, check_captured_at, check_identifier
 from gateway.domain import InputError, PatientRef
 
 _REFERENCE = re.compile(r"^Patient/[A-Za-z0-9\-.]{1,64}$")
@@ -19,7 +20,7 @@ def parse_patient(raw: Any) -> PatientRef:
         raise InputError("patient", f"is required; {PATIENT_FORMS}")
     if set(raw) == {"reference"}:
         reference = raw["reference"]
-        if not isinstance(reference, str) or not _REFERENCE.match(reference):
+        if not isinstance(reference, str) or len(reference) > 128 or not _REFERENCE.match(reference):
             raise InputError("patient.reference", "must look like 'Patient/<id>' (id: letters, digits, '-', '.'; up to 64)")
         return PatientRef(reference=reference)
     if set(raw) == {"identifier"} and isinstance(raw["identifier"], dict):
@@ -30,12 +31,15 @@ def parse_patient(raw: Any) -> PatientRef:
                 raise InputError(f"patient.identifier.{key}", "must be a non-empty string")
         if set(ident) - {"system", "value"}:
             raise InputError("patient.identifier", "takes only 'system' and 'value'")
+        for key, item in (("system", system), ("value", value)):
+            check_identifier(f"patient.identifier.{key}", item.strip())
         return PatientRef(system=system.strip(), value=value.strip())
     raise InputError("patient", f"unknown form with keys {sorted(raw)}; {PATIENT_FORMS}")
 
 
-def parse_captured_at(raw: Any) -> datetime:
-    if not isinstance(raw, str):
+def parse_captured_at(raw: Any, max_skew_s: float = DEFAULT_CLOCK_SKEW_S) -> datetime:
+    """An aware date-time within the accepted range (``clip_checks.check_captured_at``)."""
+    if not isinstance(raw, str) or len(raw) > 64:
         raise InputError("captured_at", "is required: an ISO-8601 date-time with a time zone, e.g. 2026-11-23T10:00:00Z")
     try:
         moment = datetime.fromisoformat(raw)
@@ -43,4 +47,5 @@ def parse_captured_at(raw: Any) -> datetime:
         raise InputError("captured_at", f"{raw!r} is not an ISO-8601 date-time, e.g. 2026-11-23T10:00:00Z") from None
     if moment.tzinfo is None:
         raise InputError("captured_at", "needs a time zone (e.g. 'Z' or '+01:00') so the Observation time is unambiguous")
+    check_captured_at(moment, max_skew_s)
     return moment

@@ -56,7 +56,7 @@ def score_clip(
     the content); ``baseline`` is the patient's stored neutral face (``gateway.baselines``), if any."""
     started = time.perf_counter()
     settings = plugins.settings
-    check_clip(clip)
+    check_clip(clip, settings)
     model = plugins.model()
     windows = replace(prepare(clip, stride_s=settings.window_stride_s, max_gap_frames=settings.max_gap_frames), baseline=baseline)
 

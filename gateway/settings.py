@@ -38,6 +38,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
     max_gap_frames: int = 5
     sustained_windows: int = 2
     max_upload_mb: int = 200
+    max_clock_skew_s: float = 300.0
     data_dir: str = "var/data"
     job_engine: str = "embedded"
     workers: int = 1
@@ -67,6 +68,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("max_gap_frames", 0 <= self.max_gap_frames <= 30, "must be between 0 and 30 frames"),
             ("sustained_windows", self.sustained_windows >= 1, "must be at least 1"),
             ("max_upload_mb", self.max_upload_mb >= 1, "must be at least 1"),
+            ("max_clock_skew_s", 0 <= self.max_clock_skew_s <= 86400, "must be between 0 and 86400 seconds (how far captured_at may lie in the future)"),
             ("job_engine", self.job_engine in {"embedded", "procrastinate"},
              "must be embedded (in-process, any database) or procrastinate (PostgreSQL, separate workers)"),
             ("job_engine", self.job_engine == "embedded" or self.database_url.startswith("postgresql"), "procrastinate needs PAIN_GATEWAY_DATABASE_URL=postgresql+psycopg://..."),

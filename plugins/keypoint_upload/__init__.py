@@ -8,22 +8,31 @@ Two forms, same metadata:
   (frames, 468, 2|3), NaN rows for frames without a face, plus form fields ``patient_system`` and
   ``patient_value`` (or ``patient_reference``), ``fps``, ``captured_at`` and optional ``image_size``
   as ``"w,h"``.
+
+Limits (frames, duration, JSON size) are the ``keypoint_upload`` settings section (``limits.py``).
 """
 
 from __future__ import annotations
 
+from gateway.clip_checks import DEFAULT_CLOCK_SKEW_S
 from gateway.contracts import CaptureRequest
 from gateway.domain import LandmarkClip
 from gateway.hookspecs import hookimpl
+from plugins.keypoint_upload.limits import KeypointLimits
 from plugins.keypoint_upload.parsing import clip_from_arrays_form, clip_from_json
 
 JSON_TYPES = {"application/json"}
 FORM_TYPES = {"multipart/form-data"}
+PLUGIN = "keypoint_upload"
 
 
 class KeypointUpload:
-    name = "keypoint_upload"
+    name = PLUGIN
     deferred = False
+
+    def __init__(self, limits: KeypointLimits | None = None, max_clock_skew_s: float = DEFAULT_CLOCK_SKEW_S) -> None:
+        self.limits = limits or KeypointLimits()
+        self.max_clock_skew_s = max_clock_skew_s
 
     def accepts(self, request: CaptureRequest) -> bool:
         return request.media_type in JSON_TYPES or (request.media_type in FORM_TYPES and "keypoints" in request.files)
@@ -33,10 +42,15 @@ class KeypointUpload:
 
     def capture(self, request: CaptureRequest, progress=None) -> LandmarkClip:
         if request.media_type in JSON_TYPES:
-            return clip_from_json(request.body)
-        return clip_from_arrays_form(request.fields, request.files["keypoints"])
+            return clip_from_json(request.body, self.limits, self.max_clock_skew_s)
+        return clip_from_arrays_form(request.fields, request.files["keypoints"], self.limits, self.max_clock_skew_s)
+
+
+@hookimpl
+def register_settings(register):
+    register(PLUGIN, KeypointLimits)
 
 
 @hookimpl
 def register_capture_sources(register, settings):
-    register(KeypointUpload())
+    register(KeypointUpload(settings.plugin_config(PLUGIN), settings.max_clock_skew_s))

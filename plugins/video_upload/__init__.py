@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import msgspec
 
+from gateway.clip_checks import DEFAULT_CLOCK_SKEW_S
 from gateway.contracts import CaptureRequest, Progress
 from gateway.domain import InputError, LandmarkClip, PatientRef
 from gateway.hookspecs import hookimpl
 from gateway.metadata import parse_captured_at, parse_patient
+from plugins.video_upload.limits import VideoLimits
 
 VIDEO_PART, METADATA_PART = "video", "metadata"
+PLUGIN = "video_upload"
 
 
 class VideoUpload:
-    name = "video_upload"
+    name = PLUGIN
     deferred = True
+
+    def __init__(self, limits: VideoLimits | None = None, max_clock_skew_s: float = DEFAULT_CLOCK_SKEW_S) -> None:
+        self.limits = limits or VideoLimits()
+        self.max_clock_skew_s = max_clock_skew_s
 
     def accepts(self, request: CaptureRequest) -> bool:
         return request.media_type == "multipart/form-data" and VIDEO_PART in request.files
@@ -33,22 +40,24 @@ class VideoUpload:
             metadata = msgspec.json.decode(raw)
         except msgspec.DecodeError as exc:
             raise InputError(METADATA_PART, f"is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise InputError(METADATA_PART, "JSON is nested too deeply; the metadata nests at most 3 levels") from None
         if not isinstance(metadata, dict):
             raise InputError(METADATA_PART, "must be a JSON object with patient and captured_at")
-        return parse_patient(metadata.get("patient")), parse_captured_at(metadata.get("captured_at"))
+        return parse_patient(metadata.get("patient")), parse_captured_at(metadata.get("captured_at"), self.max_clock_skew_s)
 
     def check(self, request: CaptureRequest) -> None:
         from plugins.video_upload.decode import probe
 
         self._metadata(request)
-        probe(request.files[VIDEO_PART].path)
+        probe(request.files[VIDEO_PART].path, self.limits)
 
     def capture(self, request: CaptureRequest, progress: Progress | None = None) -> LandmarkClip:
         from gateway.quality import FAILED_FACE_SHARE, no_face_message
         from plugins.video_upload.extract import extract_landmarks
 
         patient, captured_at = self._metadata(request)
-        landmarks = extract_landmarks(request.files[VIDEO_PART].path, progress)
+        landmarks = extract_landmarks(request.files[VIDEO_PART].path, progress, limits=self.limits)
         share = landmarks.face_frames / max(len(landmarks.points), 1)
         if share < FAILED_FACE_SHARE:
             raise InputError(VIDEO_PART, no_face_message(share))
@@ -56,5 +65,10 @@ class VideoUpload:
 
 
 @hookimpl
+def register_settings(register):
+    register(PLUGIN, VideoLimits)
+
+
+@hookimpl
 def register_capture_sources(register, settings):
-    register(VideoUpload())
+    register(VideoUpload(settings.plugin_config(PLUGIN), settings.max_clock_skew_s))

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from gateway.domain import MODEL_FPS, InputError, UnsupportedMediaError
+from plugins.video_upload.limits import VideoLimits
 
 SNIFF_BYTES = 64
 """How many leading bytes ``sniff_container`` needs (an upload's first chunk is always enough)."""
@@ -44,6 +45,11 @@ the earlier slot (so 60 fps keeps frames 0, 2, 4, ...) and a gap slot halfway be
 repeats the earlier one (so 15 fps yields each frame twice)."""
 
 _NO_FRAMES = "the file holds no decodable video frames (truncated or corrupt)"
+
+MAX_HOLD_S = 1.0
+"""A decoded frame stands in for timeline slots at most this far from its own time. Slots farther from
+any frame (a stalled camera, or a forged file whose two frames are an hour apart) have no picture: they
+come out as ``None`` (no face), never as a still image repeated for minutes and scored as a face."""
 
 
 @dataclass(frozen=True)
@@ -103,15 +109,17 @@ def _open(path: Path) -> tuple[cv2.VideoCapture, VideoInfo]:
     return cap, info
 
 
-def probe(path: Path | str) -> VideoInfo:
+def probe(path: Path | str, limits: VideoLimits | None = None) -> VideoInfo:
     """Container facts, after checking that the first frame decodes (cheap enough to run at upload).
 
     Raises ``UnsupportedMediaError`` for a file that is no video container, ``InputError`` for one
-    that cannot be opened or decodes no frame. A file cut in the middle of its frames is only found
-    by ``iter_frames``, which has to read to the end.
+    that cannot be opened, exceeds ``limits`` by what its container declares (checked before the
+    first frame is decoded) or decodes no frame. A file cut in the middle of its frames, or one whose
+    container understates its length, is only found by ``iter_frames``, which has to read to the end.
     """
     cap, info = _open(Path(path))
     try:
+        (limits or VideoLimits()).check_info(info)
         if not cap.grab():
             raise InputError("video", _NO_FRAMES)
         return info
@@ -119,7 +127,9 @@ def probe(path: Path | str) -> VideoInfo:
         cap.release()
 
 
-def iter_frames(path: Path | str, target_fps: float = MODEL_FPS) -> Iterator[tuple[int, np.ndarray]]:
+def iter_frames(
+    path: Path | str, target_fps: float = MODEL_FPS, limits: VideoLimits | None = None
+) -> Iterator[tuple[int, np.ndarray | None]]:
     """Yield ``(k, rgb)`` for k = 0, 1, 2, ... on a ``target_fps`` timeline: RGB uint8, upright.
 
     Each decoded frame lands on the slot nearest its presentation time ``t`` (relative to the first
@@ -131,37 +141,48 @@ def iter_frames(path: Path | str, target_fps: float = MODEL_FPS) -> Iterator[tup
     frame's duration, so ``k`` ends near duration x ``target_fps``. A timestamp that does not
     increase is replaced by the previous one plus one nominal frame interval.
 
+    Slots more than ``MAX_HOLD_S`` from the frame that would fill them yield ``None`` (no picture).
+
     At most two decoded frames are held at a time. Raises as ``probe`` does; also ``InputError``
-    once the frames run out well before the container's stated duration (a file cut short), so
-    read to the end before trusting the frames.
+    once the frames run out well before the container's stated duration (a file cut short), or
+    as soon as the frames decoded exceed ``limits`` (duration, count, size) whatever the container
+    declared, so read to the end before trusting the frames.
     """
+    limits = limits or VideoLimits()
     cap, info = _open(Path(path))
     nominal_dt = 1.0 / info.fps if info.fps > 0 else 1.0 / target_fps
     try:
-        frame = None
-        t0 = prev_t = None
-        next_slot = 0
+        limits.check_info(info)
+        frame = held = None
+        t0 = prev_t = held_t = frame_t = None
+        next_slot = grabbed = 0
         while cap.grab():
+            grabbed += 1
             t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             t0 = t if t0 is None else t0
             t -= t0
             if prev_t is not None and t <= prev_t:
                 t = prev_t + nominal_dt
+            limits.check_decoded(grabbed, t)
             slot = math.ceil(t * target_fps - 0.5 - _TIE)
             if slot >= next_slot:
                 ok, bgr = cap.retrieve()
                 if not ok:
                     break
-                held, frame = frame, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                limits.check_size(bgr.shape[1], bgr.shape[0])
+                held, held_t = frame, frame_t
+                frame, frame_t = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), t
                 midpoint = (prev_t + t) / 2 * target_fps + _TIE if prev_t is not None else -1.0
                 for k in range(next_slot, slot + 1):
-                    yield k, (held if k <= midpoint else frame)
+                    source, source_t = (held, held_t) if k <= midpoint else (frame, t)
+                    yield k, (source if abs(k / target_fps - source_t) <= MAX_HOLD_S else None)
+                held = None
                 next_slot = slot + 1
             last_dt = t - prev_t if prev_t is not None else nominal_dt
             prev_t = t
         if frame is None:
             raise InputError("video", _NO_FRAMES)
-        end_s = prev_t + last_dt
+        end_s = prev_t + min(last_dt, MAX_HOLD_S)
         for k in range(next_slot, math.floor(end_s * target_fps + 0.5)):
             yield k, frame
         if end_s < info.duration_s - max(TRUNCATION_TOLERANCE_S, 0.05 * info.duration_s):

@@ -1,7 +1,8 @@
 """Video file to Face Mesh landmarks on the model's 30 fps timeline, streamed frame by frame.
 
-Memory stays bounded by one decoded frame plus the landmarks themselves (5.6 KB per timeline frame,
-about 10 MB per minute of video), whatever the video's length or resolution.
+Memory stays bounded by two decoded frames plus the landmarks themselves (5.6 KB per timeline frame,
+about 10 MB per minute of video), whatever the video's length or resolution; the timeline is capped
+at the ``video_upload`` plugin's ``max_duration_s`` (``limits.VideoLimits``), so the landmarks are too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import numpy as np
 
 from gateway.domain import LANDMARK_COUNT, MODEL_FPS, LandmarkClip, PatientRef
 from gateway.facemesh import FaceMeshTracker
-from plugins.video_upload.decode import VideoInfo, iter_frames, probe
+from plugins.video_upload.decode import MAX_HOLD_S, VideoInfo, iter_frames, probe
+from plugins.video_upload.limits import VideoLimits
 
 DEFAULT_MAX_SIDE = 1280
 """Frames longer than this on their long side are shrunk before Face Mesh (1080p/4K -> 1280 px).
@@ -65,23 +67,31 @@ def extract_landmarks(
     path: Path | str,
     progress: Callable[[float], None] | None = None,
     max_side: int | None = DEFAULT_MAX_SIDE,
+    limits: VideoLimits | None = None,
 ) -> VideoLandmarks:
     """Decode ``path`` and run one Face Mesh tracker (tracking mode, one face) over every timeline frame.
 
     A timeline frame that repeats the previous source frame (low or variable frame rate) copies its
     landmarks instead of running Face Mesh again. ``progress`` gets the fraction of the declared
     duration done (0..1, never decreasing; exceptions it raises abort the extraction). Raises what
-    ``decode.iter_frames`` raises for unreadable input; shrinks frames longer than ``max_side``.
+    ``decode.iter_frames`` raises for unreadable input or input beyond ``limits``; shrinks frames
+    longer than ``max_side``. Timeline slots without a picture (``None``) get NaN rows: no face.
     """
-    info = probe(path)
+    limits = limits or VideoLimits()
+    info = probe(path, limits)
+    cap = int((limits.max_duration_s + MAX_HOLD_S) * MODEL_FPS) + 2  # iter_frames ends the timeline by then
     expected = max(round(info.duration_s * MODEL_FPS), 1)
-    points = np.empty((expected + 1, LANDMARK_COUNT, 3), dtype=np.float32)
+    points = np.empty((min(expected + 1, cap), LANDMARK_COUNT, 3), dtype=np.float32)
     image_size = (info.width, info.height)
     last_frame, last_report, decoded = None, time.monotonic(), 0
     with FaceMeshTracker() as tracker:
-        for k, frame in iter_frames(path, MODEL_FPS):
-            if k >= len(points):  # the declared duration was short: grow geometrically
-                points = np.concatenate([points, np.empty_like(points)])
+        for k, frame in iter_frames(path, MODEL_FPS, limits):
+            if k >= len(points):  # the declared duration was short: grow geometrically, up to the cap
+                points = np.concatenate([points, np.empty((min(len(points), cap - len(points)), *points.shape[1:]), np.float32)])
+            if frame is None:
+                points[k] = np.nan
+                last_frame = None
+                continue
             if frame is last_frame:
                 points[k] = points[k - 1]
                 continue
@@ -91,7 +101,7 @@ def extract_landmarks(
             if progress is not None and time.monotonic() - last_report >= PROGRESS_INTERVAL_S:
                 last_report = time.monotonic()
                 progress(min(k / expected, 0.99))
-    points = points[: k + 1].copy() if points.shape[0] > k + 1 else points
+    points = points[: k + 1].copy() if points.shape[0] > 1.05 * (k + 1) + 30 else points[: k + 1]  # no second copy for a row or two
     if progress is not None:
         progress(1.0)
     return VideoLandmarks(

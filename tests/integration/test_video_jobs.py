@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
-from support.videos import face_video, faceless_video, not_a_video, truncated_copy
+from support.videos import face_video, faceless_video, not_a_video, truncated_copy, vfr_face_video
 
 from gateway.app import create_app
 from gateway.settings import Settings
@@ -28,6 +28,8 @@ def videos(tmp_path_factory) -> dict[str, Path]:
         "faceless": faceless_video(root / "faceless.mp4", seconds=2.0, size=(320, 240)),
         "truncated": truncated_copy(face, root / "truncated.mp4"),
         "text": not_a_video(root / "notes.mp4"),
+        "hour": vfr_face_video(root / "hour.mp4", [0, 3600]),  # 18 KB, two frames an hour apart
+        "wide": face_video(root / "wide.mp4", seconds=0.1, size=(4608, 64)),
     }
 
 
@@ -107,12 +109,28 @@ def test_a_video_without_a_face_fails_with_a_reason_and_can_be_retried(video_api
         ("truncated", METADATA, 422, "video"),
         ("face", None, 422, "metadata"),
         ("face", '{"patient": {"name": "x"}, "captured_at": "2026-11-23T09:30:00Z"}', 422, "patient"),
+        ("hour", METADATA, 422, "video"),
+        ("wide", METADATA, 422, "video"),
+        ("face", METADATA.replace("2026-11-23T09:30:00Z", "9999-12-31T23:59:59Z"), 422, "captured_at"),
+        ("face", '{"patient": ' + "[" * 100_000 + "]" * 100_000 + "}", 422, "metadata"),
+        ("face", METADATA.replace("TH-1", "TH\\u202e1"), 422, "patient.identifier.value"),
     ],
 )
 def test_bad_uploads_are_refused_and_leave_nothing(video_api, videos, video, metadata, status, field):
     response = post_video(video_api, videos[video], metadata)
     assert response.status_code == status, response.text
     assert response.json()["field"] == field
+    assert leftovers(video_api) == []
+
+
+def test_limits_are_named_with_their_settings_and_refused_before_decoding(video_api, videos):
+    started = time.monotonic()
+    response = post_video(video_api, videos["hour"])
+    assert response.status_code == 422 and time.monotonic() - started < 5
+    detail = response.json()["detail"]
+    assert "3600.0 s" in detail and "PAIN_GATEWAY_PLUGIN_VIDEO_UPLOAD_MAX_DURATION_S" in detail
+    wide = post_video(video_api, videos["wide"]).json()["detail"]
+    assert "4608x64" in wide and "PAIN_GATEWAY_PLUGIN_VIDEO_UPLOAD_MAX_SIDE_PX" in wide
     assert leftovers(video_api) == []
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+import time
+
 import numpy as np
 import pytest
 from support.videos import (
@@ -17,6 +20,7 @@ from support.videos import (
 
 from gateway.domain import InputError, UnsupportedMediaError
 from plugins.video_upload.decode import iter_frames, probe, sniff_container
+from plugins.video_upload.limits import VideoLimits
 
 SMALL = (160, 120)
 
@@ -126,3 +130,55 @@ def test_a_header_without_frames_has_no_decodable_frames(tmp_path):
     for read in (probe, lambda p: list(iter_frames(p))):
         with pytest.raises(InputError, match="no decodable video frames"):
             read(header_only)
+
+
+# --- limits: what the container declares is checked before decoding, what decoding finds as it goes ---
+
+
+def test_two_frames_an_hour_apart_are_refused_from_the_container_before_decoding(tmp_path):
+    path = vfr_face_video(tmp_path / "hour.mp4", [0, 3600])
+    assert path.stat().st_size < 100_000
+    for read in (probe, lambda p: list(iter_frames(p))):
+        started = time.perf_counter()
+        with pytest.raises(InputError) as err:
+            read(path)
+        assert time.perf_counter() - started < 1
+        assert "3600.0 s" in err.value.message and "600 s" in err.value.message
+        assert "PAIN_GATEWAY_PLUGIN_VIDEO_UPLOAD_MAX_DURATION_S" in err.value.message
+
+
+def test_a_container_that_understates_its_length_is_stopped_by_the_frames_themselves(tmp_path):
+    """An AVI whose headers claim 1 s holds 3 s of frames: decoding stops at the limit, not at the end."""
+    path = face_video(tmp_path / "long.avi", seconds=3.0, size=(64, 48), fourcc="MJPG")
+    blob = bytearray(path.read_bytes())
+    for box, offset in ((b"avih", 16), (b"strh", 32)):  # dwTotalFrames, dwLength
+        struct.pack_into("<I", blob, blob.index(box) + 8 + offset, 30)
+    path.write_bytes(blob)
+    limits = VideoLimits(max_duration_s=2)
+    assert probe(path, limits).duration_s == pytest.approx(1.0)
+    slots = []
+    with pytest.raises(InputError, match="runs past 2 s") as err:
+        slots.extend(k for k, _ in iter_frames(path, limits=limits))
+    assert "MAX_DURATION_S" in err.value.message and len(slots) <= 61
+    with pytest.raises(InputError, match="more than 40 frames"):
+        list(iter_frames(path, limits=VideoLimits(max_frames=40)))
+
+
+def test_resolution_and_frame_count_limits_are_read_from_the_container(tmp_path):
+    wide = face_video(tmp_path / "wide.mp4", seconds=1.0, size=(4608, 64))
+    with pytest.raises(InputError, match="4608x64 pixels; at most 4096") as err:
+        probe(wide)
+    assert "PAIN_GATEWAY_PLUGIN_VIDEO_UPLOAD_MAX_SIDE_PX" in err.value.message
+    clip = face_video(tmp_path / "clip.mp4", seconds=2.0, size=SMALL)
+    with pytest.raises(InputError, match="60 frames; at most 30") as err:
+        probe(clip, VideoLimits(max_frames=30))
+    assert "PAIN_GATEWAY_PLUGIN_VIDEO_UPLOAD_MAX_FRAMES" in err.value.message
+
+
+def test_slots_far_from_any_frame_have_no_picture_instead_of_a_frozen_one(tmp_path):
+    """A 3 s stall: the slots within 1 s of a real frame repeat it, the rest are None; the tail is short."""
+    times = [i / 30 for i in range(10)] + [4 + i / 30 for i in range(10)]
+    decoded = list(iter_frames(vfr_face_video(tmp_path / "stall.mp4", times)))
+    assert [k for k, _ in decoded] == list(range(len(decoded))) and len(decoded) == 4 * 30 + 10
+    empty = [k for k, frame in decoded if frame is None]
+    assert empty == list(range(round((9 / 30 + 1) * 30) + 1, 4 * 30 - 30))

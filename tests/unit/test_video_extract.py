@@ -58,3 +58,12 @@ def test_shrinking_large_frames_keeps_the_face_and_its_landmarks(tmp_path):
     assert full.face_frames == small.face_frames == 30 and small.image_size == (1280, 720)
     # Within half a percent of the frame: far below the face's own size.
     assert np.abs(full.points[..., :2] - small.points[..., :2]).mean() < 0.005
+
+
+def test_a_stalled_camera_gives_no_face_rows_not_a_frozen_face(tmp_path):
+    """3 s without frames: landmarks are NaN there (unscorable), not the last face repeated for 3 s."""
+    times = [i / 30 for i in range(10)] + [4 + i / 30 for i in range(10)]
+    result = extract_landmarks(vfr_face_video(tmp_path / "stall.mp4", times))
+    assert result.points.shape[0] == 4 * 30 + 10
+    assert np.isnan(result.points[40:90]).all()
+    assert result.frames_decoded == 20
