@@ -268,8 +268,10 @@ def searchset(observations: list[dict[str, Any]], total: int | None, links: dict
     """
     entries = [{"fullUrl": f"{resource_base}/{obs['resourceType']}/{obs['id']}", "resource": obs, "search": {"mode": "match"}}
                for obs in observations]
-    if outcome is not None:
-        entries.append({"resource": outcome, "search": {"mode": "outcome"}})
+    if outcome is not None:  # a urn:uuid fullUrl keeps bdl-7/bdl-8 checkable on every entry
+        key = "|".join(issue.get("diagnostics", "") for issue in outcome["issue"])
+        entries.append({"fullUrl": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{resource_base}/outcome/{key}')}",
+                        "resource": outcome, "search": {"mode": "outcome"}})
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
@@ -284,7 +286,9 @@ def searchset(observations: list[dict[str, Any]], total: int | None, links: dict
 
 def operation_outcome(issues: Iterable[tuple[str, str, str]]) -> dict[str, Any]:
     """OperationOutcome from ``(severity, code, diagnostics)`` issues (codes from R4 issue-type)."""
+    issues = list(issues)
     return _dump({"resourceType": "OperationOutcome",
+                  "text": _narrative(*(f"{severity}: {diagnostics}" for severity, _, diagnostics in issues)),
                   "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics} for severity, code, diagnostics in issues]})
 
 
@@ -306,8 +310,10 @@ def capability_statement(base_url: str, resources: dict[str, dict[str, Any]], so
         if served.get("search_params"):
             entry["searchParam"] = [{"name": n, "type": t, "documentation": d} for n, t, d in served["search_params"]]
         rest_resources.append(entry)
+    summary = "; ".join(f"{t}: {', '.join(r['interactions'])}" for t, r in resources.items())
     return _dump({
         "resourceType": "CapabilityStatement",
+        "text": _narrative(f"Pain Gateway {software_version}, read-only FHIR R4 facade at {base_url}. {summary}.", SECURITY),
         "status": "active",
         "date": date or datetime.now(UTC).isoformat(),
         "kind": "instance",
