@@ -121,7 +121,9 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
 
     async def index_tenant(store: AssessmentStore, tenant: str) -> None:
         """Alias every assessment of ``tenant`` not aliased yet (Observation, Provenance, Device ids)."""
-        while batch := await store.unaliased(tenant, scope, "fhir:Observation"):
+        done: set[str] = set()
+        while batch := [a for a in await store.unaliased(tenant, scope, "fhir:Observation") if a.id not in done]:
+            done.update(a.id for a in batch)  # a batch that did not stick is not retried forever
             aliases = {}
             for a in batch:
                 aliases[("fhir:Observation", observation_id(a.id, scope))] = a
