@@ -211,7 +211,8 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
             entry = resources.setdefault(resource_type, {"interactions": [], "search_params": []})
             entry["interactions"].append(interaction)
             if interaction == "search-type":
-                entry["search_params"] = [(name, kind, doc) for name, (kind, doc) in SEARCH_PARAMS.items()]
+                entry["search_params"] = [(name, kind, doc) for name, (kind, doc) in SEARCH_PARAMS.items()
+                                          if ":" not in name and not name.startswith("_")]
         return dict(sorted(resources.items()))
 
     try:

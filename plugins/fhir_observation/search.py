@@ -25,10 +25,12 @@ MAX_COUNT = 100
 """``_count`` above this is capped (not refused), as HAPI does; 100 Observations is ~250 kB of JSON."""
 DEFAULT_COUNT = 50
 
-# name -> (FHIR type, documentation): what the CapabilityStatement advertises, nothing more.
+# name -> (FHIR type, documentation): what the parser accepts. The CapabilityStatement lists the search
+# parameters proper (no modifier, no result parameter) and documents the modifiers on them.
 SEARCH_PARAMS: dict[str, tuple[str, str]] = {
-    "subject": ("reference", "Literal Patient/<id> reference in Observation.subject"),
-    "patient": ("reference", "Same as subject (Patient/<id> or <id>)"),
+    "subject": ("reference", "Patient/<id> matches a literal reference in Observation.subject; with the :identifier "
+                             "modifier (subject:identifier=system|value) the patient identifier our Observations carry"),
+    "patient": ("reference", "Same as subject (Patient/<id> or <id>; patient:identifier=system|value)"),
     "subject:identifier": ("token", "system|value or value of the patient identifier in Observation.subject.identifier"),
     "patient:identifier": ("token", "Same as subject:identifier"),
     "date": ("date", "effectivePeriod against the value's implicit range; prefixes eq ne gt lt ge le sa eb ap"),

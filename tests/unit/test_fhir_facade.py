@@ -159,7 +159,7 @@ def test_metadata_is_public_and_true(fhir):
                                           headers={**a, "Prefer": "handling=strict"}))
             assert not [e for e in response.get("entry", []) if e["search"]["mode"] == "outcome"], param
             advertised += 1
-    assert advertised >= 15
+    assert advertised >= 9
 
 
 def test_another_tenant_reads_nothing(fhir):
