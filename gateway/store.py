@@ -12,19 +12,27 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import msgspec
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
-from gateway.db.tables import AssessmentRow, TokenRow
+from gateway.db.tables import AssessmentAliasRow, AssessmentRow, TokenRow
 from gateway.domain import DEFAULT_TENANT, Assessment, InputError
 
 ROLES = ("integrator", "telehealth", "clinician", "admin")
 TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 AfterWrite = Callable[[AsyncConnection], Awaitable[None]]
+
+PeriodBound = tuple[Literal["start", "end"], Literal["<", "<=", ">", ">="], datetime]
+"""One comparison of the effective period's start or end with a moment."""
+
+_COMPARE = {"<": lambda c, v: c < v, "<=": lambda c, v: c <= v, ">": lambda c, v: c > v, ">=": lambda c, v: c >= v}
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,9 @@ class AssessmentQuery:
     value: str | None = None
     start_from: datetime | None = None  # inclusive lower bound on the effective start
     start_before: datetime | None = None  # exclusive upper bound
+    # Each clause is a disjunction of comparisons; every clause must hold (range searches need both ends).
+    period: tuple[tuple[PeriodBound, ...], ...] = ()
+    oldest_first: bool = False
     limit: int = 50
     offset: int = 0
 
@@ -105,16 +116,53 @@ class AssessmentStore:
             conditions.append(AssessmentRow.effective_start >= query.start_from)
         if query.start_before is not None:
             conditions.append(AssessmentRow.effective_start < query.start_before)
+        ends = {"start": AssessmentRow.effective_start, "end": AssessmentRow.effective_end}
+        for clause in query.period:
+            conditions.append(or_(*(_COMPARE[op](ends[end], moment) for end, op, moment in clause)))
+        order = AssessmentRow.effective_start.asc() if query.oldest_first else AssessmentRow.effective_start.desc()
         async with self.sessions() as session:
             total = await session.scalar(select(func.count()).select_from(AssessmentRow).where(*conditions))
+            if query.limit == 0:  # a count only
+                return [], int(total or 0)
             documents = await session.scalars(
                 select(AssessmentRow.document)
                 .where(*conditions)
-                .order_by(AssessmentRow.effective_start.desc(), AssessmentRow.id)
+                .order_by(order, AssessmentRow.id)
                 .limit(query.limit)
                 .offset(query.offset)
             )
             return [msgspec.convert(d, Assessment) for d in documents], int(total or 0)
+
+    async def by_alias(self, tenant: str, scope: str, kind: str, alias: str) -> Assessment | None:
+        """The assessment an output published as ``alias`` within ``tenant`` (an indexed primary-key lookup)."""
+        async with self.sessions() as session:
+            document = await session.scalar(
+                select(AssessmentRow.document)
+                .join(AssessmentAliasRow, AssessmentAliasRow.assessment_id == AssessmentRow.id)
+                .where(AssessmentAliasRow.tenant == tenant, AssessmentAliasRow.scope == scope,
+                       AssessmentAliasRow.kind == kind, AssessmentAliasRow.alias == alias, AssessmentRow.tenant == tenant)
+                .limit(1)
+            )
+        return None if document is None else msgspec.convert(document, Assessment)
+
+    async def unaliased(self, tenant: str, scope: str, kind: str, limit: int = 500) -> list[Assessment]:
+        """Assessments of ``tenant`` with no ``kind`` alias in ``scope`` yet: what an output still has to index."""
+        indexed = exists().where(AssessmentAliasRow.assessment_id == AssessmentRow.id, AssessmentAliasRow.tenant == tenant,
+                                 AssessmentAliasRow.scope == scope, AssessmentAliasRow.kind == kind)
+        async with self.sessions() as session:
+            documents = await session.scalars(
+                select(AssessmentRow.document).where(and_(AssessmentRow.tenant == tenant, ~indexed)).order_by(AssessmentRow.id).limit(limit)
+            )
+            return [msgspec.convert(d, Assessment) for d in documents]
+
+    async def add_aliases(self, scope: str, aliases: list[tuple[Assessment, str, str]]) -> None:
+        """Record ``(assessment, kind, alias)`` names; an alias already recorded keeps its first assessment."""
+        if not aliases:
+            return
+        rows = [{"tenant": a.tenant, "scope": scope, "kind": kind, "alias": alias, "assessment_id": a.id} for a, kind, alias in aliases]
+        insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        async with self.engine.begin() as connection:
+            await connection.execute(insert(AssessmentAliasRow).values(rows).on_conflict_do_nothing())
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

@@ -32,6 +32,22 @@ class AssessmentRow(Base):
     __table_args__ = (Index("ix_assessments_patient_identifier", "patient_system", "patient_value"),)
 
 
+class AssessmentAliasRow(Base):
+    """Other names an output publishes an assessment under (e.g. a FHIR resource id), for lookup by that name.
+
+    Derived data, filled by the output that owns ``scope`` (its base URL) and ``kind``: one alias may
+    name several assessments of a tenant (one AI Device for every assessment of a model); one row is kept.
+    """
+
+    __tablename__ = "assessment_aliases"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    assessment_id: Mapped[str] = mapped_column(String(36), index=True)
+
+
 class SubmissionRow(Base):
     """The job state of one submission; the source of truth that job engines only trigger."""
 

@@ -10,8 +10,9 @@ yields the same Bundle and re-delivery is idempotent (fhir.md §8).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from html import escape
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -92,6 +93,21 @@ def _model_card_url(model: ModelInfo) -> str:
     return model.model_card_url or f"/v1/models/{model.model_id}/card"
 
 
+def _narrative(*paragraphs: str) -> dict[str, str]:
+    """Generated XHTML narrative (dom-6): what a clinician's viewer shows when it renders no coded data.
+
+    Built only from the resource's own content, so the same assessment always gives the same text.
+    """
+    body = "".join(f"<p>{escape(p, quote=False)}</p>" for p in paragraphs)
+    return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{body}</div>'}
+
+
+def _patient_text(patient: PatientRef) -> str:
+    if patient.value:
+        return f"{patient.system}|{patient.value}" if patient.system else patient.value
+    return patient.reference or "unknown"
+
+
 def _dump(resource: dict[str, Any]) -> dict[str, Any]:
     """Validate against the R4B model and return its canonical JSON form."""
     model = get_fhir_model_class(resource["resourceType"])
@@ -122,10 +138,19 @@ def _observation(assessment: Assessment, mappings: PainMappings, base_url: str, 
     }
     if summary.level is None:
         obs["dataAbsentReason"] = codes.data_absent_reason.fhir()
+        result = f"no result: {codes.data_absent_reason.text or 'data absent'}"
     elif summary.level in LEVELS:
         obs["valueCodeableConcept"] = mappings.values[summary.level].fhir()
+        result = mappings.values[summary.level].text or summary.level
     else:
         raise ValueError(f"summary.level: unknown pain level {summary.level!r}, expected one of {LEVELS}")
+    peaks = ", ".join(f"{level} {summary.peak_probability[level]:.2f}" for level in LEVELS if level in summary.peak_probability)
+    obs["text"] = _narrative(
+        f"{codes.code.text or 'AI pain assessment'}: {result} (preliminary, AI-generated, not reviewed by a clinician).",
+        f"Patient {_patient_text(assessment.patient)}; clip {obs['effectivePeriod']['start']} to {obs['effectivePeriod']['end']}.",
+        *([f"Peak window probabilities: {peaks}."] if peaks else []),
+        f"Model {assessment.model.name} {assessment.model.version}. {assessment.disclaimer}",
+    )
     unit = {"unit": mappings.probability_unit.unit, "system": mappings.probability_unit.system,
             "code": mappings.probability_unit.code}
     components = [
@@ -143,6 +168,8 @@ def _device(model: ModelInfo, mappings: PainMappings, base_url: str) -> dict[str
     return {
         "resourceType": "Device",
         "id": device_id(model, base_url),
+        "text": _narrative(f"AI model {model.name} {model.version} ({model.model_id}), checkpoint sha256 {model.sha256}.",
+                           f"{model.disclaimer} Model card: {_model_card_url(model)}"),
         "extension": [{"url": codes.ai_kind_extension, "valueCodeableConcept": codes.ai_kind.fhir()}],
         "identifier": [{"system": _model_identifier_system(base_url), "value": model.sha256}],
         "status": "active",
@@ -162,6 +189,9 @@ def _provenance(assessment: Assessment, mappings: PainMappings, base_url: str, r
     return {
         "resourceType": "Provenance",
         "id": provenance_id(assessment.id, base_url),
+        "text": _narrative(f"Observation {observation_id(assessment.id, base_url)} was asserted by the AI model "
+                           f"{assessment.model.name} {assessment.model.version}, recorded {_instant(assessment.created_at, 'created_at')}.",
+                           clip),
         "target": [{"reference": ref("Observation", observation_id(assessment.id, base_url))}],
         "recorded": _instant(assessment.created_at, "created_at"),
         "activity": codes.activity.fhir(),
@@ -181,6 +211,16 @@ def _provenance(assessment: Assessment, mappings: PainMappings, base_url: str, r
 def observation_resource(assessment: Assessment, mappings: PainMappings, base_url: str) -> dict[str, Any]:
     """The Observation alone, with literal ``Type/id`` references, as served by FHIR read/search."""
     return _dump(_observation(assessment, mappings, base_url, _literal_ref))
+
+
+def device_resource(model: ModelInfo, mappings: PainMappings, base_url: str) -> dict[str, Any]:
+    """The AI Device, as served by FHIR read."""
+    return _dump(_device(model, mappings, base_url))
+
+
+def provenance_resource(assessment: Assessment, mappings: PainMappings, base_url: str) -> dict[str, Any]:
+    """The Provenance with literal references, as served by FHIR read."""
+    return _dump(_provenance(assessment, mappings, base_url, _literal_ref))
 
 
 def build_bundle(assessment: Assessment, mappings: PainMappings, base_url: str,
@@ -219,45 +259,72 @@ def build_bundle(assessment: Assessment, mappings: PainMappings, base_url: str,
     })
 
 
-def searchset(observations: list[dict[str, Any]], total: int, self_url: str) -> dict[str, Any]:
-    """Search result Bundle; ``self_url`` is ``[base]/Observation?...`` so fullUrls derive from it."""
-    base = self_url.split("?", 1)[0].rstrip("/")
-    return _dump({
+def searchset(observations: list[dict[str, Any]], total: int | None, links: dict[str, str], resource_base: str,
+              outcome: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Search result Bundle: ``links`` by relation (self, next, previous), fullUrls ``[resource_base]/Type/id``.
+
+    ``outcome`` (an OperationOutcome about the search itself, e.g. ignored parameters) goes last with
+    ``search.mode = outcome``, as R4 search.html §3.1.1.4 (handling errors) asks.
+    """
+    entries = [{"fullUrl": f"{resource_base}/{obs['resourceType']}/{obs['id']}", "resource": obs, "search": {"mode": "match"}}
+               for obs in observations]
+    if outcome is not None:  # a urn:uuid fullUrl keeps bdl-7/bdl-8 checkable on every entry
+        key = "|".join(issue.get("diagnostics", "") for issue in outcome["issue"])
+        entries.append({"fullUrl": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{resource_base}/outcome/{key}')}",
+                        "resource": outcome, "search": {"mode": "outcome"}})
+    bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
-        "total": total,
-        "link": [{"relation": "self", "url": self_url}],
-        "entry": [{"fullUrl": f"{base}/{obs['id']}", "resource": obs, "search": {"mode": "match"}}
-                  for obs in observations],
-    })
+        "link": [{"relation": relation, "url": url} for relation, url in links.items()],
+    }
+    if total is not None:
+        bundle["total"] = total
+    if entries:
+        bundle["entry"] = entries
+    return _dump(bundle)
 
 
-def capability_statement(base_url: str) -> dict[str, Any]:
-    """R4 CapabilityStatement of the read-only Observation facade (never 4.3.0: R4 clients reject it)."""
-    search_params = [
-        ("subject", "reference", "Patient/<id> reference or system|value patient identifier"),
-        ("patient", "reference", "Same as subject"),
-        ("patient.identifier", "token", "system|value of the patient's business identifier (chained)"),
-        ("date", "date", "Compared with effectivePeriod"),
-        ("code", "token", "system|code or code of Observation.code"),
-        ("identifier", "token", "system|value of Observation.identifier (the assessment id)"),
-    ]
+def operation_outcome(issues: Iterable[tuple[str, str, str]]) -> dict[str, Any]:
+    """OperationOutcome from ``(severity, code, diagnostics)`` issues (codes from R4 issue-type)."""
+    issues = list(issues)
+    return _dump({"resourceType": "OperationOutcome",
+                  "text": _narrative(*(f"{severity}: {diagnostics}" for severity, _, diagnostics in issues)),
+                  "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics} for severity, code, diagnostics in issues]})
+
+
+SECURITY = ("Every request except GET [base]/metadata needs 'Authorization: Bearer <token>' (tokens are issued per tenant "
+            "by an administrator with 'pain-gateway tokens create'); a token sees only its own tenant's data. "
+            "SMART on FHIR authorization is not offered.")
+
+
+def capability_statement(base_url: str, resources: dict[str, dict[str, Any]], software_version: str,
+                         date: str | None = None) -> dict[str, Any]:
+    """R4 CapabilityStatement of the read-only facade (never 4.3.0: R4 clients reject it).
+
+    ``resources`` maps a type to its ``interactions`` and ``search_params`` ((name, type, documentation)
+    triples); the routes pass exactly what they serve, so the statement cannot claim more.
+    """
+    rest_resources = []
+    for resource_type, served in resources.items():
+        entry: dict[str, Any] = {"type": resource_type, "interaction": [{"code": code} for code in served["interactions"]]}
+        if served.get("search_params"):
+            entry["searchParam"] = [{"name": n, "type": t, "documentation": d} for n, t, d in served["search_params"]]
+        rest_resources.append(entry)
+    summary = "; ".join(f"{t}: {', '.join(r['interactions'])}" for t, r in resources.items())
     return _dump({
         "resourceType": "CapabilityStatement",
+        "text": _narrative(f"Pain Gateway {software_version}, read-only FHIR R4 facade at {base_url}. {summary}.", SECURITY),
         "status": "active",
-        "date": datetime.now(UTC).isoformat(),
+        "date": date or datetime.now(UTC).isoformat(),
         "kind": "instance",
-        "software": {"name": "Pain Gateway"},
+        "software": {"name": "Pain Gateway", "version": software_version},
         "implementation": {"description": "Pain Gateway AI pain Observations (decision support)", "url": base_url},
         "fhirVersion": FHIR_VERSION,
-        "format": [MEDIA_TYPE],
+        "format": [MEDIA_TYPE, "json"],
         "rest": [{
             "mode": "server",
-            "resource": [{
-                "type": "Observation",
-                "interaction": [{"code": "read"}, {"code": "search-type"}],
-                "searchParam": [{"name": n, "type": t, "documentation": d} for n, t, d in search_params],
-            }],
+            "security": {"cors": False, "description": SECURITY},
+            "resource": rest_resources,
         }],
     })
 

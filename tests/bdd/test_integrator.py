@@ -107,7 +107,7 @@ def valid(story):
 
 @then("a search on the patient identifier finds the Observation")
 def found(api, story):
-    result = api.get("/fhir/Observation", params={"patient.identifier": story["identifier"]}).json()
+    result = api.get("/fhir/Observation", params={"patient:identifier": story["identifier"]}).json()
     assert result["type"] == "searchset" and result["total"] == 1
     assert result["entry"][0]["resource"]["id"] == story["resources"]["Observation"]["id"]
 
@@ -120,7 +120,7 @@ def same(story):
 
 @then(parsers.parse("a search on the patient identifier finds exactly {n:d} Observation"))
 def found_n(api, story, n):
-    assert api.get("/fhir/Observation", params={"patient.identifier": story["identifier"]}).json()["total"] == n
+    assert api.get("/fhir/Observation", params={"patient:identifier": story["identifier"]}).json()["total"] == n
 
 
 @then(parsers.parse('the gateway answers 422 naming the field "{field}"'))

@@ -15,16 +15,20 @@ def test_only_health_and_ready_are_open(api):
     assert api.client.get("/health").json() == {"status": "ok"}
     ready = api.client.get("/ready")
     assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "model": "ok"}
-    for path in ("/v1/assessments/x", "/fhir/Observation", "/fhir/metadata", "/schema/openapi.json", "/v1/models/sta-lstm-synthetic/card"):
+    for path in ("/v1/assessments/x", "/schema/openapi.json", "/v1/models/sta-lstm-synthetic/card"):
         response = api.client.get(path)
         assert response.status_code == 401, path
         assert response.headers["content-type"].startswith("application/problem+json")
         assert "Authorization" in response.json()["detail"]
+    fhir = api.client.get("/fhir/Observation")  # FHIR clients get an OperationOutcome
+    assert fhir.status_code == 401 and fhir.headers["content-type"].startswith("application/fhir+json")
+    assert "Authorization" in fhir.json()["issue"][0]["diagnostics"] and fhir.headers["www-authenticate"] == "Bearer"
+    assert api.client.get("/fhir/metadata").status_code == 200  # capability discovery is public (FHIR, SMART)
 
 
 def test_bad_and_revoked_tokens_are_401(api):
-    assert api.client.get("/fhir/metadata", headers={"Authorization": "Basic abc"}).status_code == 401
-    response = api.client.get("/fhir/metadata", headers={"Authorization": "Bearer pgw_wrong"})
+    assert api.client.get("/v1/assessments/x", headers={"Authorization": "Basic abc"}).status_code == 401
+    response = api.client.get("/v1/assessments/x", headers={"Authorization": "Bearer pgw_wrong"})
     assert response.status_code == 401 and "unknown or revoked" in response.json()["detail"]
 
 
@@ -59,7 +63,7 @@ def test_retrying_the_same_clip_returns_the_stored_assessment(api, keypoints_jso
     second = api.post("/v1/assessments", json=keypoints_json())
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.json()["id"] == second.json()["id"]
-    assert api.get("/fhir/Observation", params={"patient.identifier": "urn:oid:1.2.36.146.595.217.0.1|MRN-1234"}).json()["total"] == 1
+    assert api.get("/fhir/Observation", params={"patient:identifier": "urn:oid:1.2.36.146.595.217.0.1|MRN-1234"}).json()["total"] == 1
 
 
 def test_npz_upload_as_multipart(api, face_points):
@@ -95,7 +99,7 @@ def test_bad_input_is_422_naming_the_field_and_nothing_is_stored(api, keypoints_
     assert problem["field"] == field and words in problem["detail"]
     assert raw.headers["content-type"].startswith("application/problem+json")
     assert api.get("/fhir/Observation", params={"subject": "Patient/nobody"}).json()["total"] == 0
-    assert api.get("/fhir/Observation", params={"patient.identifier": "urn:oid:1.2.36.146.595.217.0.1|MRN-1234"}).json()["total"] == 0
+    assert api.get("/fhir/Observation", params={"patient:identifier": "urn:oid:1.2.36.146.595.217.0.1|MRN-1234"}).json()["total"] == 0
 
 
 def _json(body) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -148,3 +149,25 @@ def test_token_roles_are_checked(sqlite_url):
 
     with pytest.raises(InputError, match="role"):
         run(sqlite_url, lambda _s, tokens, _e: tokens.create("x", "superuser"))
+
+
+def test_aliases_resolve_within_the_tenant_and_period_clauses_filter(database_url):
+    """The alias index the FHIR reads use: tenant-scoped, first assessment kept, unaliased rows found by anti-join."""
+    async def act(store, _tokens, _engine):
+        first, second = scored(21, ALICE, T0), scored(22, ALICE, T0 + timedelta(hours=1))
+        other = msgspec.structs.replace(scored(23, ALICE, T0), tenant="other")
+        for a in (first, second, other):
+            await store.add(a)
+        before = {a.id for a in await store.unaliased("default", "urn:x", "obs")}
+        await store.add_aliases("urn:x", [(first, "obs", "o1"), (second, "obs", "o2"), (first, "dev", "d"), (second, "dev", "d")])
+        await store.add_aliases("urn:x", [(second, "dev", "d")])  # again: nothing changes, no error
+        after = await store.unaliased("default", "urn:x", "obs")
+        found = [await store.by_alias("default", "urn:x", kind, alias) for kind, alias in (("obs", "o2"), ("dev", "d"))]
+        hidden = await store.by_alias("other", "urn:x", "obs", "o1")
+        spanning = await store.search(AssessmentQuery(tenant="default", period=((("end", ">=", T0 + timedelta(hours=1, seconds=3)),),)))
+        return before, after, found, hidden, spanning
+
+    before, after, found, hidden, (spanning, total) = run(database_url, act)
+    assert before == {scored(21, ALICE, T0).id, scored(22, ALICE, T0).id} and after == []
+    assert [a.id for a in found] == [scored(22, ALICE, T0).id, scored(21, ALICE, T0).id] and hidden is None
+    assert total == 1 and spanning[0].id == scored(22, ALICE, T0).id

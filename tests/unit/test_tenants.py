@@ -19,6 +19,7 @@ from gateway.db.engine import create_engine
 from gateway.plugins import build_plugins
 from gateway.settings import Settings
 from gateway.store import ROLES, TokenStore
+from plugins.fhir_observation.resources import provenance_id
 
 MRN = "MRN-TENANT-A"
 
@@ -45,8 +46,12 @@ def world(sqlite_url, keypoints_json):
         body = keypoints_json(patient={"identifier": {"system": "urn:oid:1.2.3", "value": MRN}})
         assessment = client.post("/v1/assessments", headers=a["integrator"], json=body).json()
         [delivery] = client.get("/v1/deliveries", headers=a["integrator"], params={"assessment_id": assessment["id"]}).json()["items"]
+        fhir = client.get("/fhir/Observation", headers=a["integrator"], params={"identifier": assessment["id"]}).json()
+        observation = fhir["entry"][0]["resource"]
         ids = {"assessment_id": assessment["id"], "delivery_id": delivery["id"], "endpoint_id": endpoint["id"],
-               "message_id": f"msg_{delivery['id']}", "output": "fhir", "model_id": "sta-lstm-synthetic"}
+               "message_id": f"msg_{delivery['id']}", "output": "fhir", "model_id": "sta-lstm-synthetic",
+               "observation_id": observation["id"], "device_id": observation["device"]["reference"].split("/")[1],
+               "provenance_id": provenance_id(assessment["id"], "urn:pain-gateway"), "fhir_path": "Patient/1"}
         yield client, a, b, ids, body
 
 
@@ -63,7 +68,7 @@ def routes(client) -> list[tuple[str, str]]:
 def call(client, method: str, path: str, ids: dict[str, str], headers: dict[str, str], body: dict):
     url = path
     for name, value in ids.items():
-        url = url.replace(f"{{{name}:str}}", value).replace(f"{{{name}}}", value)
+        url = url.replace(f"{{{name}:str}}", value).replace(f"{{{name}:path}}", value).replace(f"{{{name}}}", value)
     assert "{" not in url, f"no id for a parameter of {path}"
     if method in ("POST", "PUT"):
         return client.request(method, url, headers={**headers, "content-type": "application/json"}, content=json.dumps(body))
@@ -89,6 +94,8 @@ def test_another_tenants_data_is_invisible_and_unchangeable_on_every_route(world
             assert not leaks(response, ids), (method, path, role, response.status_code, response.text[:300])
             if any(f"{{{name}" in path for name in ("assessment_id", "delivery_id", "endpoint_id")):
                 assert response.status_code in (403, 404), (method, path, role, response.status_code)
+            if any(f"{{{name}" in path for name in ("observation_id", "provenance_id")):  # read-only: other methods are 405 for all
+                assert response.status_code in ((403, 404) if method == "GET" else (405,)), (method, path, role, response.status_code)
     # tenant a's resources are untouched
     endpoint = client.get(f"/v1/webhook-endpoints/{ids['endpoint_id']}", headers=a["telehealth"])
     assert endpoint.status_code == 200 and endpoint.json()["enabled"] is True
