@@ -24,7 +24,7 @@ def mixed_video(path, face: int, faceless: int):
 
 
 def test_face_share_either_side_of_the_threshold(sqlite_url, tmp_path, api_tokens_for):
-    pass  # mutant run
+    assert FAILED_FACE_SHARE == 0.5
     under = mixed_video(tmp_path / "under.mp4", face=35, faceless=45)  # 0.44
     over = mixed_video(tmp_path / "over.mp4", face=42, faceless=18)  # 0.70
     settings = Settings(database_url=sqlite_url, data_dir=str(tmp_path / "data"), max_upload_mb=2)
