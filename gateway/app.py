@@ -14,7 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from gateway import problems
+from gateway import metrics, problems
 from gateway.auth import SCHEMA_PATH, BearerTokenMiddleware, FailureThrottle, role_guard
 from gateway.db.engine import create_engine
 from gateway.domain import SYNTHETIC_DISCLAIMER
@@ -82,8 +82,9 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[*assessments.ROUTES, *deliveries.ROUTES, baselines_routes.put_baseline, system.health, system.ready,
-                        system.model_card, system.plugin_list, *plugins.routes, *audit_routes.ROUTES],
-        state=State({"tokens": tokens, "auth_failures": FailureThrottle(settings.auth_failure_burst, settings.auth_failure_window_s)}),
+                        system.model_card, system.plugin_list, metrics.metrics, *plugins.routes, *audit_routes.ROUTES],
+        state=State({"tokens": tokens, "auth_failures": FailureThrottle(settings.auth_failure_burst, settings.auth_failure_window_s),
+                     "metrics_allowlist": metrics.parse_allowlist(settings.metrics_allowlist)}),
         dependencies={
             "store": provider(flow.assessments),
             "plugins": provider(plugins),
@@ -92,7 +93,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> Litestar:
             "jobs": provider(jobs),
             "flow": provider(flow),
         },
-        middleware=[request_id_middleware, DefineMiddleware(BearerTokenMiddleware, exclude_from_auth_key="exclude_from_auth")],
+        middleware=[request_id_middleware, metrics.metrics_middleware, DefineMiddleware(BearerTokenMiddleware, exclude_from_auth_key="exclude_from_auth")],
         guards=[role_guard],
         exception_handlers=problems.HANDLERS,
         request_max_body_size=(settings.max_upload_mb + 1) * 1024 * 1024,  # backstop; uploads.receive names the limit

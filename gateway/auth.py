@@ -1,6 +1,7 @@
 """Bearer-token authentication and role checks.
 
 Every route is closed unless it says ``opt={"public": True}`` (only ``/health`` and ``/ready`` do).
+``/metrics`` also opens, without a token, to addresses in ``PAIN_GATEWAY_METRICS_ALLOWLIST`` (``allow_scrapers``).
 A handler lists the roles that may call it in ``opt={"roles": {...}}``; ``admin`` may call anything;
 a handler without roles is admin-only, so a forgotten declaration fails closed.
 
@@ -17,6 +18,7 @@ import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import structlog
 from litestar.connection import ASGIConnection
@@ -25,7 +27,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import Receive, Scope, Send
 
-from gateway import audit
+from gateway import audit, metrics
 from gateway.store import TokenInfo, TokenStore
 
 log = structlog.get_logger(__name__)
@@ -91,6 +93,8 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
             )
         header = connection.headers.get("authorization", "")
         scheme, _, secret = header.partition(" ")
+        if not header and _allow_listed_scraper(connection, address):
+            return AuthenticationResult(user=SCRAPER, auth=None)
         if not header:  # no credential presented: nothing guessed, so neither counted nor audited
             raise NotAuthorizedException("missing Authorization header: send 'Authorization: Bearer <token>'; create a token with 'pain-gateway tokens create'")
         tokens: TokenStore = connection.app.state.tokens
@@ -127,6 +131,16 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
                 await audit.record(tokens.engine, "login_throttled", "client_address", address, outcome="failure", principal=principal)
         except Exception:  # the refusal stands even when the audit table cannot be written
             log.exception("audit_write_failed", action="login_failed")
+
+
+SCRAPER = TokenInfo("scraper", "allow-listed scraper", metrics.SCRAPER_ROLE, "default", datetime.fromtimestamp(0, UTC), None)
+"""Who an allow-listed address without a token is: a role that no token can hold, so only routes that
+name it (``/metrics``) let it in."""
+
+
+def _allow_listed_scraper(connection: ASGIConnection, address: str) -> bool:
+    """A route marked ``allow_scrapers`` called from an address in ``PAIN_GATEWAY_METRICS_ALLOWLIST``."""
+    return bool(connection.route_handler.opt.get("allow_scrapers")) and metrics.allowed(address, connection.app.state.get("metrics_allowlist", []))
 
 
 def _request_id() -> str | None:

@@ -9,13 +9,14 @@ that wants it and their jobs; sending happens in delivery jobs (``gateway.jobs.p
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from functools import partial
 from typing import Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway import audit
+from gateway import audit, metrics
 from gateway.baselines import BaselineStore
 from gateway.clip_checks import check_clip
 from gateway.contracts import CaptureRequest, CaptureSource, Progress
@@ -92,8 +93,17 @@ class AssessmentFlow:
                                                          self.queue.enqueue_processing, tenant)
             if created:
                 await audit.record(self.engine, "create", "submission", job.id, principal=audit.acting_for(tenant))
+            metrics.SUBMISSIONS.labels(source.name, "queued" if created else "duplicate").inc()
             return Submitted(created, job=job)
-        assessed = await self.assess(await self.capture(source, request), tenant)
+        started = time.perf_counter()
+        try:
+            clip = await self.capture(source, request)
+        except InputError:
+            metrics.SUBMISSIONS.labels(source.name, "rejected").inc()
+            raise
+        metrics.STAGE_SECONDS.labels("decode").observe(time.perf_counter() - started)
+        assessed = await self.assess(clip, tenant)
+        metrics.SUBMISSIONS.labels(source.name, "scored" if assessed.created else "duplicate").inc()
         return Submitted(assessed.created, assessed=assessed)
 
     async def capture(self, source: CaptureSource, request: CaptureRequest, progress: Progress | None = None) -> LandmarkClip:
@@ -114,6 +124,7 @@ class AssessmentFlow:
         the submission's completion, in one transaction."""
         baseline = await self.baselines.get(clip.patient, tenant)
         scored = await asyncio.to_thread(partial(score_clip, clip, self.plugins, tenant=tenant, assessment_id=submission_id, baseline=baseline))
+        metrics.observe_scored(scored.assessment.model.model_id, scored.model_s, scored.total_s)
         event = new_event("assessment.completed", scored.assessment.id, tenant)
 
         async def with_event(connection: AsyncConnection) -> None:

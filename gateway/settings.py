@@ -7,6 +7,7 @@ instead of surfacing as odd behaviour later. Plugins declare typed sections thro
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ import msgspec
 ENV_PREFIX = "PAIN_GATEWAY_"
 PLUGIN_ENV_PREFIX = ENV_PREFIX + "PLUGIN_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
-LIST_SETTINGS = {"enabled_plugins", "disabled_plugins", "webhook_allowlist", "delivery_retry_schedule_s"}
+LIST_SETTINGS = {"enabled_plugins", "disabled_plugins", "webhook_allowlist", "delivery_retry_schedule_s", "metrics_allowlist"}
 
 DELIVERY_RETRY_SCHEDULE_S = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
 """Waits before each retry (the Standard Webhooks example: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h,
@@ -55,6 +56,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
     tenant_max_running_jobs: int = 4
     auth_failure_burst: int = 10
     auth_failure_window_s: float = 60.0
+    metrics_allowlist: list[str] = msgspec.field(default_factory=list)  # who may scrape /metrics without a token (gateway.metrics)
     enabled_plugins: list[str] = msgspec.field(default_factory=list)
     disabled_plugins: list[str] = msgspec.field(default_factory=list)
     log_format: str = "auto"
@@ -88,6 +90,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("tenant_max_running_jobs", 1 <= self.tenant_max_running_jobs <= 1024, "must be between 1 and 1024 running submissions"),
             ("auth_failure_burst", 1 <= self.auth_failure_burst <= 10000, "must be between 1 and 10000 failed authentications"),
             ("auth_failure_window_s", 1 <= self.auth_failure_window_s <= 86400, "must be between 1 and 86400 seconds"),
+            ("metrics_allowlist", all(_is_network(e) for e in self.metrics_allowlist),
+             "must be IP addresses or CIDRs allowed to scrape /metrics without a token, e.g. 10.0.0.5,10.1.0.0/16"),
         ]
         for name, ok, message in checks:
             if not ok:
@@ -130,6 +134,14 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
                 bound[name] = msgspec.convert(raw, schema, strict=False)
             except msgspec.ValidationError as exc:
                 raise SettingsError(f"plugin {name!r} settings: {exc}") from None
+
+
+def _is_network(entry: str) -> bool:
+    try:
+        ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from litestar.testing import TestClient
+from support.ci import service_missing
 from support.fhir_server import FhirServer
 from support.gateway import Gateway
 
@@ -77,12 +78,10 @@ def postgres_available() -> str | None:
 
 @pytest.fixture
 def postgres_url() -> str:
-    """A freshly migrated schema on the real PostgreSQL; skips off CI without it, fails under CI=true."""
+    """A freshly migrated schema on the real PostgreSQL; skips off CI without it, fails under any truthy CI."""
     reason = postgres_available()
     if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must run the PostgreSQL tests (.ci/run starts the server)")
-        pytest.skip(reason)
+        service_missing(reason, "CI must run the PostgreSQL tests (.ci/run starts the server)")
     import psycopg
 
     with psycopg.connect(POSTGRES_URL.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:

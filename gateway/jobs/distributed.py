@@ -10,6 +10,7 @@ heartbeats (killed, crashed, lost its machine) and re-triggers anything due that
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 import procrastinate
@@ -25,6 +26,7 @@ log = structlog.get_logger(__name__)
 
 CPU_QUEUE, IO_QUEUE = "cpu", "io"
 HEARTBEAT_S = 2.0
+READY_TIMEOUT_S = 3.0
 
 
 def conninfo(database_url: str) -> str:
@@ -99,6 +101,14 @@ class DistributedJobs:
         for submission_id in await flow.submissions.waiting("queued", stalled_after):
             await self.enqueue_processing(None, submission_id)
         await self.enqueue_delivery(None, await flow.deliveries.due())
+
+    async def problem(self) -> str | None:
+        """Why procrastinate cannot reach PostgreSQL through its own connector, else None; ``/ready`` reports it."""
+        try:
+            await asyncio.wait_for(self.app.connector.execute_query_one_async("SELECT 1 AS ok"), READY_TIMEOUT_S)
+        except Exception as exc:
+            return f"unreachable: {type(exc).__name__}"
+        return None
 
     async def start(self) -> None:
         await self.app.open_async()

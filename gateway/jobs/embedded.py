@@ -82,6 +82,15 @@ class EmbeddedJobs:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
+    async def problem(self) -> str | None:
+        """Why this engine cannot run work (its scheduler task is not running), else None; ``/ready`` reports it."""
+        if self._task is None:
+            return "not started"
+        if self._task.done():
+            error = None if self._task.cancelled() else self._task.exception()
+            return f"scheduler stopped: {type(error).__name__ if error else 'cancelled'}"
+        return None
+
     async def _run(self) -> None:
         submissions = self.flow.submissions
         for submission_id in await submissions.stalled(0):  # nothing of ours runs yet: these were interrupted

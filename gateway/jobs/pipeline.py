@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import structlog
 
-from gateway import audit
+from gateway import audit, metrics
 from gateway.contracts import CaptureRequest, DeliveryRequest
 from gateway.deliveries import Delivery
 from gateway.domain import DeliveryResult, InputError, LandmarkClip
@@ -98,6 +98,7 @@ async def deliver(flow: AssessmentFlow, delivery_id: str) -> Delivery | None:
         return None
     started, clock = datetime.now(UTC), time.perf_counter()
     result = await _attempt(flow, delivery)
+    metrics.observe_delivery(delivery.destination, result.outcome, time.perf_counter() - clock)
     recorded = await flow.deliveries.record(delivery, started, (time.perf_counter() - clock) * 1000, result,
                                             settings.delivery_retry_schedule_s)
     log.info("delivery_attempt", delivery_id=delivery_id, destination=delivery.destination, attempt=delivery.attempts,

@@ -11,6 +11,7 @@ from litestar.params import FromPath
 
 from gateway.auth import PUBLIC
 from gateway.deliveries import DeliveryStore
+from gateway.flow import JobQueue
 from gateway.plugins import Plugins
 from gateway.store import AssessmentStore
 
@@ -24,8 +25,9 @@ async def health() -> dict[str, str]:
 
 
 @get("/ready", opt=PUBLIC, tags=["system"])
-async def ready(store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins], deliveries: NamedDependency[DeliveryStore]) -> Response:
-    """The database answers and the configured model is registered (else 503). ``destinations`` names
+async def ready(store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins], deliveries: NamedDependency[DeliveryStore],
+                jobs: NamedDependency[JobQueue]) -> Response:
+    """The database and the job engine answer and the configured model is registered (else 503). ``destinations`` names
     any destination failing for longer than ``PAIN_GATEWAY_DESTINATION_ALERT_AFTER_S`` (status
     ``degraded``, still 200: the gateway keeps accepting work and delivers once the receiver is back)."""
     checks = {}
@@ -38,6 +40,8 @@ async def ready(store: NamedDependency[AssessmentStore], plugins: NamedDependenc
                    if (now - since).total_seconds() > alert_after}
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
+    problem = await jobs.problem() if hasattr(jobs, "problem") else None
+    checks["jobs"] = problem or "ok"
     checks["model"] = "ok" if plugins.settings.model in plugins.models else f"model {plugins.settings.model!r} not registered"
     ok = all(v == "ok" for v in checks.values())
     status = "not ready" if not ok else "degraded" if failing else "ready"

@@ -1,13 +1,12 @@
 """A real FHIR R4 server (sekmet-fhir, SQLite) on loopback, startable and stoppable by tests.
 
 The server lives in its own venv under var/fhir-server so its pins never touch the gateway's.
-Without it the tests skip with the reason, except under CI=true where a missing server is a
+Without it the tests skip with the reason, except under any truthy CI where a missing server is a
 failure: CI must prove the EMR path, not skip it.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -15,16 +14,15 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
+
+from support.ci import service_missing
 
 EXECUTABLE = Path(__file__).parents[2] / "var" / "fhir-server" / "bin" / "sekmet"
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 
 
 def unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"FHIR test server unavailable under CI: {reason}")
-    pytest.skip(f"FHIR test server unavailable: {reason}")
+    service_missing(f"FHIR test server unavailable: {reason}", "CI must prove the EMR path (.ci/run installs sekmet-fhir)")
 
 
 def free_port() -> int:
