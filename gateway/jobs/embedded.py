@@ -90,6 +90,8 @@ class EmbeddedJobs:
             try:
                 await self._schedule()
             except Exception:
+                if asyncio.current_task().cancelling():  # stopped mid-query: a cleanup error must not swallow the stop
+                    raise
                 log.exception("job_scheduler_error")
             try:
                 await asyncio.wait_for(self._wake.wait(), POLL_S)
