@@ -66,15 +66,19 @@ READING_MODULES = ("plugins.keypoint_upload", "plugins.video_upload", "gateway.u
 """Where a request is read and parsed: errors raised there are the client's input, not our bug."""
 
 
-def parse_error(request: Request, exc: RecursionError | OverflowError) -> Response:
-    """Nesting past the parser's depth, or a number or date out of range (``9999-12-31T23:59:59-01:00``
-    is past year 9999 in UTC), raised while reading the request: 400/422 naming the problem. The
-    same errors anywhere else are bugs and stay 500 with a traceback."""
+def parse_error(request: Request, exc: RecursionError | OverflowError | MemoryError) -> Response:
+    """Nesting past the parser's depth, a number or date out of range (``9999-12-31T23:59:59-01:00``
+    is past year 9999 in UTC), or an allocation a forged header asked for (a ``.npy`` claiming 10⁸
+    frames), raised while reading the request: 4xx naming the problem. The same errors anywhere else
+    are bugs and stay 500 with a traceback."""
     if not _raised_while_reading(exc):
         return unexpected(request, exc)
     log.info("unparseable_request", path=request.url.path, error=type(exc).__name__)
     if isinstance(exc, RecursionError):
         return problem(400, "Bad Request", "the request body is nested too deeply to parse", field="body", instance=request.url.path)
+    if isinstance(exc, MemoryError):
+        return problem(413, "Content Too Large", "the upload declares more data than the gateway can hold (e.g. an array header's shape)",
+                       field="body", instance=request.url.path)
     return problem(422, "Invalid input", f"a value in the request is out of range ({exc}); dates must stay within years 1-9999 in UTC",
                    field="body", instance=request.url.path)
 
@@ -109,4 +113,5 @@ def _title(status: int) -> str:
 
 
 HANDLERS = {InputError: input_error, HTTPException: http_error, SettingsError: settings_error, OperationalError: database_error,
-            RecursionError: parse_error, OverflowError: parse_error, Exception: unexpected}
+            RecursionError: parse_error, OverflowError: parse_error,
+            MemoryError: parse_error, Exception: unexpected}

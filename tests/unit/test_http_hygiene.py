@@ -79,3 +79,11 @@ def test_sqlite_still_busy_after_the_timeout_is_503_with_retry_after(sqlite_url,
         assert response.headers["retry-after"] == "2" and "busy" in response.json()["detail"]
         retried = client.post("/v1/assessments", json=keypoints_json(), headers={"Authorization": f"Bearer {tokens['integrator']}"})
         assert retried.status_code == 201
+
+
+def test_a_forged_npy_header_claiming_terabytes_is_not_a_500(api):
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (100000000, 468, 3), }".ljust(118) + "\n"
+    forged = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + b"\0" * 100
+    form = {"patient_system": "urn:test", "patient_value": "p1", "fps": "30", "captured_at": "2026-11-23T10:00:00Z", "image_size": "640,480"}
+    response = api.post("/v1/assessments", files={"keypoints": ("k.npy", forged, "application/octet-stream")}, data=form)
+    assert 400 <= response.status_code < 500, response.text
