@@ -7,6 +7,7 @@ import uuid
 
 import structlog
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -53,6 +54,34 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+def http_hygiene(app: ASGIApp, cors: bool) -> ASGIApp:
+    """Outside Litestar's router: ``HEAD`` runs the ``GET`` handler (auth included) and sends no body;
+    without ``PAIN_GATEWAY_CORS_ORIGINS`` a CORS preflight is refused, so browsers get a clear 403."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS" and not cors:
+            headers = dict(scope["headers"])
+            if b"origin" in headers and b"access-control-request-method" in headers:
+                detail = "cross-origin requests are not enabled; an operator can allow origins with PAIN_GATEWAY_CORS_ORIGINS"
+                await problems.asgi_problem(send, 403, "Forbidden", detail)
+                return
+        if scope["method"] != "HEAD":
+            await app(scope, receive, send)
+            return
+
+        async def send_headers_only(message):
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await app({**scope, "method": "GET"}, receive, send_headers_only)
+
+    return middleware
+
+
 def create_app(settings: Settings, plugins: Plugins | None = None) -> Litestar:
     plugins = plugins or build_plugins(settings)
     engine = create_engine(settings.database_url)
@@ -80,7 +109,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> Litestar:
 
         return Provide(provide, use_cache=True)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[*assessments.ROUTES, *deliveries.ROUTES, baselines_routes.put_baseline, system.health, system.ready,
                         system.model_card, system.plugin_list, metrics.metrics, *plugins.routes, *audit_routes.ROUTES],
         state=State({"tokens": tokens, "auth_failures": FailureThrottle(settings.auth_failure_burst, settings.auth_failure_window_s),
@@ -108,4 +137,11 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> Litestar:
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
             security=[{"bearer": []}],
         ),
+        cors_config=CORSConfig(
+            allow_origins=settings.cors_origins, allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["Location", "Retry-After", "X-Request-ID", "Server-Timing"],
+        ) if settings.cors_origins else None,
     )
+    app.asgi_handler = http_hygiene(app.asgi_handler, cors=bool(settings.cors_origins))
+    return app

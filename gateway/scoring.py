@@ -17,7 +17,7 @@ import numpy as np
 import structlog
 
 from gateway.clip_checks import check_clip
-from gateway.domain import DEFAULT_TENANT, LEVELS, Assessment, LandmarkClip, Probabilities, WindowResult
+from gateway.domain import DEFAULT_TENANT, LEVELS, Assessment, InputError, LandmarkClip, Probabilities, WindowResult
 from gateway.landmarks import prepare
 from gateway.plugins import Plugins
 from gateway.quality import quality
@@ -110,4 +110,8 @@ def score_clip(
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
+    """``9999-12-31T23:59:59-01:00`` is valid ISO 8601 but past year 9999 in UTC: the client's mistake."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InputError("captured_at", "is out of range once converted to UTC (years 1-9999)") from None

@@ -19,7 +19,7 @@ import msgspec
 ENV_PREFIX = "PAIN_GATEWAY_"
 PLUGIN_ENV_PREFIX = ENV_PREFIX + "PLUGIN_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
-LIST_SETTINGS = {"enabled_plugins", "disabled_plugins", "webhook_allowlist", "delivery_retry_schedule_s", "metrics_allowlist"}
+LIST_SETTINGS = {"cors_origins", "enabled_plugins", "disabled_plugins", "webhook_allowlist", "delivery_retry_schedule_s", "metrics_allowlist"}
 
 DELIVERY_RETRY_SCHEDULE_S = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
 """Waits before each retry (the Standard Webhooks example: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h,
@@ -47,6 +47,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
     stalled_after_s: float = 60.0
     retain_video: bool = False
     public_url: str = ""
+    cors_origins: list[str] = msgspec.field(default_factory=list)
     webhook_allowlist: list[str] = msgspec.field(default_factory=list)
     delivery_retry_schedule_s: list[float] = msgspec.field(default_factory=lambda: list(DELIVERY_RETRY_SCHEDULE_S))
     delivery_timeout_s: float = 30.0
@@ -81,6 +82,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("log_level", self.log_level in {"debug", "info", "warning", "error"}, "must be debug, info, warning or error"),
             ("database_url", "://" in self.database_url, "must be an SQLAlchemy async URL, e.g. sqlite+aiosqlite:///var/pain-gateway.db"),
             ("public_url", not self.public_url or self.public_url.startswith(("http://", "https://")), "must be the gateway's external http(s) base URL, e.g. https://pain.example.org"),
+            ("cors_origins", all(o == "*" or (o.startswith(("http://", "https://")) and o.count("/") == 2) for o in self.cors_origins),
+             "must be browser origins without a path (e.g. https://portal.example.org) or *"),
             ("delivery_retry_schedule_s", all(0 < s <= 7 * 86400 for s in self.delivery_retry_schedule_s),
              "must be waits in seconds, each between 0 and 7 days, e.g. 5,300,1800"),
             ("delivery_timeout_s", 1 <= self.delivery_timeout_s <= 300, "must be between 1 and 300 seconds"),

@@ -10,7 +10,13 @@ worker would); deliveries are I/O and run on the gateway's event loop, at most
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -28,6 +34,35 @@ log = structlog.get_logger(__name__)
 POLL_S = 1.0
 
 _worker_plugins: Plugins | None = None
+
+
+PR_SET_PDEATHSIG = 1
+PARENT_CHECK_S = 1.0
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Pool initializer: a worker never outlives the gateway that started it.
+
+    A SIGKILLed ``serve`` runs no clean-up, and an orphaned worker would keep taking jobs. On Linux
+    the kernel sends SIGKILL when the parent goes (``PR_SET_PDEATHSIG``). It fires when the *thread*
+    that created the worker exits, not the process: the pool spawns workers from the thread that
+    submits (the event loop's, which lives as long as the gateway), so that is the same moment here.
+    Everywhere, a watcher thread exits when the worker is re-parented (``os.getppid()`` changes) —
+    the portable fallback, within ``PARENT_CHECK_S``."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl (e.g. a libc without it): the watcher still covers us
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="pain-gateway-parent-watch", daemon=True).start()
 
 
 def _process_in_worker(settings: Settings, submission_id: str) -> str:
@@ -69,7 +104,8 @@ class EmbeddedJobs:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: forking a process that already runs torch and event-loop threads can deadlock
-        return ProcessPoolExecutor(self.settings.workers, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(self.settings.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_die_with_parent, initargs=(os.getpid(),))
 
     async def start(self) -> None:
         self._pool = self._new_pool()
@@ -99,6 +135,8 @@ class EmbeddedJobs:
             try:
                 await self._schedule()
             except Exception:
+                if asyncio.current_task().cancelling():  # stopped mid-query: a cleanup error must not swallow the stop
+                    raise
                 log.exception("job_scheduler_error")
             try:
                 await asyncio.wait_for(self._wake.wait(), POLL_S)
