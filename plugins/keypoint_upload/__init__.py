@@ -8,6 +8,7 @@ Two forms, same metadata:
   (frames, 468, 2|3), NaN rows for frames without a face, plus form fields ``patient_system`` and
   ``patient_value`` (or ``patient_reference``), ``fps``, ``captured_at`` and optional ``image_size``
   as ``"w,h"``.
+* ``application/x-pain-keypoints``: the compact little-endian form for edge devices (``binary.py``).
 
 Limits (frames, duration, JSON size) are the ``keypoint_upload`` settings section (``limits.py``).
 """
@@ -18,6 +19,8 @@ from gateway.clip_checks import DEFAULT_CLOCK_SKEW_S
 from gateway.contracts import CaptureRequest
 from gateway.domain import LandmarkClip
 from gateway.hookspecs import hookimpl
+from plugins.keypoint_upload.binary import MEDIA_TYPE as BINARY_TYPE
+from plugins.keypoint_upload.binary import clip_from_binary
 from plugins.keypoint_upload.limits import KeypointLimits
 from plugins.keypoint_upload.parsing import clip_from_arrays_form, clip_from_json
 
@@ -35,7 +38,7 @@ class KeypointUpload:
         self.max_clock_skew_s = max_clock_skew_s
 
     def accepts(self, request: CaptureRequest) -> bool:
-        return request.media_type in JSON_TYPES or (request.media_type in FORM_TYPES and "keypoints" in request.files)
+        return request.media_type in JSON_TYPES or request.media_type == BINARY_TYPE or (request.media_type in FORM_TYPES and "keypoints" in request.files)
 
     def check(self, request: CaptureRequest) -> None:
         """Keypoints are parsed in full when captured, synchronously; nothing to check ahead."""
@@ -43,6 +46,8 @@ class KeypointUpload:
     def capture(self, request: CaptureRequest, progress=None) -> LandmarkClip:
         if request.media_type in JSON_TYPES:
             return clip_from_json(request.body, self.limits, self.max_clock_skew_s)
+        if request.media_type == BINARY_TYPE:
+            return clip_from_binary(request.body, self.limits, self.max_clock_skew_s)
         return clip_from_arrays_form(request.fields, request.files["keypoints"], self.limits, self.max_clock_skew_s)
 
 

@@ -15,6 +15,7 @@ from typing import IO, Any
 
 import msgspec
 import numpy as np
+import simdjson
 
 from gateway.clip_checks import DEFAULT_CLOCK_SKEW_S
 from gateway.contracts import UploadedFile
@@ -103,19 +104,55 @@ def _decode_frame(raw: msgspec.Raw, index: int) -> list | None:
         raise InputError("frames", f"frame {index} is nested too deeply; a frame is a list of [x, y] or [x, y, z] points") from None
 
 
+_NUMBER_AND_SPACE = b"0123456789.eE+- \t\r\n"
+_SKELETONS = {k: b"[" + b",".join([b"[" + b"," * (k - 1) + b"]"] * LANDMARK_COUNT) + b"]" for k in (2, 3)}
+"""A frame with its numbers and whitespace deleted: what a well-formed frame of [x, y] or [x, y, z] points
+leaves. ``as_buffer`` flattens any nesting, so only a frame whose skeleton matches is shaped by it."""
+
+
+def _fast_frame(raw: bytes, parser: simdjson.Parser, coords: int | None) -> np.ndarray | None:
+    """A well-formed frame as a (468, k) array without building Python floats, or None for the strict path.
+
+    simdjson validates the JSON (NaN, Infinity and out-of-range numbers fail it), ``as_buffer``
+    refuses any non-number leaf (strings, booleans, null, objects), and the skeleton check pins the
+    shape; anything else goes to ``_decode_frame`` so that errors and edge cases stay exactly its own.
+    """
+    skeleton = raw.translate(None, _NUMBER_AND_SPACE)
+    k = 3 if skeleton == _SKELETONS[3] else 2 if skeleton == _SKELETONS[2] else None
+    if k is None or (coords is not None and k != coords):
+        return None
+    try:
+        array = parser.parse(raw)
+        values = np.frombuffer(array.as_buffer(of_type="d"), dtype=np.float64)
+    except (ValueError, TypeError, RuntimeError):
+        return None
+    finally:
+        array = None  # the parser refuses to parse again while a proxy into its document is alive
+    return values.reshape(LANDMARK_COUNT, k) if values.size == LANDMARK_COUNT * k else None
+
+
 def _frames_array(frames: list[msgspec.Raw] | None, limits: KeypointLimits, fps: float) -> np.ndarray:
     """Frames as one float64 array, NaN rows for null frames, checked against the limits first.
 
-    Each frame is decoded on its own into a preallocated array, so only one frame's Python objects
-    exist at a time (decoded JSON numbers cost ~20x their text): memory is the body plus the array.
+    Each frame is decoded on its own into a preallocated array, so memory is the body plus the array.
+    Well-formed frames take the simdjson fast path (no Python float per coordinate, ~4x faster);
+    a frame it does not take is decoded strictly by msgspec, which words every refusal.
     """
     if not isinstance(frames, list) or not frames:
         raise InputError("frames", "must be a non-empty list of frames, each 468 [x, y] or [x, y, z] points or null")
     limits.check_frames(len(frames), fps, "frames")
+    parser = simdjson.Parser()  # one per clip: a Parser is not thread-safe
     out = None
     for i, raw in enumerate(frames):
-        frame = _decode_frame(raw, i)
         frames[i] = None
+        raw = bytes(raw)
+        fast = None if raw == b"null" else _fast_frame(raw, parser, None if out is None else out.shape[2])
+        if fast is not None:
+            if out is None:
+                out = np.full((len(frames), *fast.shape), np.nan)
+            out[i] = fast
+            continue
+        frame = _decode_frame(raw, i)
         if frame is None:
             continue
         if out is None:
