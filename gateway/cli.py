@@ -152,6 +152,57 @@ def score(file: Path, out: Path | None, tenant: str, **form: str | None) -> None
         click.echo(f"FHIR Bundle written to {out}", err=True)
 
 
+def keypoint_submission(points, fps: float, image_size, patient: dict, captured_at: str) -> dict:
+    """The JSON keypoint submission (README "Submitting keypoints"); 5 decimals (1e-5 of the frame, far below
+    Face Mesh's jitter) keep a 5-s clip near 2 MB; frames without a face become null."""
+    import numpy as np
+
+    frames = [None if np.isnan(f).all() else np.round(f.astype(np.float64), 5).tolist() for f in points]
+    return {"patient": patient, "fps": fps, "captured_at": captured_at, "image_size": list(image_size), "frames": frames}
+
+
+EXTRACT_OPTIONS = {"patient.reference": "--patient-reference", "patient.identifier.system": "--patient-system",
+                   "patient.identifier.value": "--patient-value", "captured_at": "--captured-at", "video": "VIDEO"}
+
+
+@main.command()
+@click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="keypoints.json (the JSON submission) or keypoints.npz (points plus the multipart form's fields).")
+@click.option("--patient-system", help="Patient identifier system.")
+@click.option("--patient-value", help="Patient identifier value.")
+@click.option("--patient-reference", help="'Patient/<id>' instead of an identifier.")
+@click.option("--captured-at", help="ISO-8601 start time with zone (default: now).")
+def extract(video: Path, out: Path, **form: str | None) -> None:
+    """Turn a face video into the keypoint submission an edge device sends instead of the video
+    (the video capture source's own Face Mesh extraction, so the server would score the same landmarks)."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+    from tqdm import tqdm
+
+    if out.suffix.lower() not in {".json", ".npz"}:
+        raise click.BadParameter("must end in .json or .npz", param_hint="--out")
+    if not form["patient_reference"] and not (form["patient_system"] or form["patient_value"]):
+        raise click.BadParameter("is required", param_hint="--patient-system/--patient-value or --patient-reference")
+    form["captured_at"] = form["captured_at"] or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    request = _file_request(video, form)
+    source = _plugins(_settings()).capture_source(request)
+    try:
+        source.check(request)
+        with tqdm(total=100, desc="landmarks", unit="%", disable=not sys.stderr.isatty(), file=sys.stderr) as bar:
+            clip = source.capture(request, lambda fraction: bar.update(round(fraction * 100) - bar.n))
+    except InputError as exc:
+        raise click.BadParameter(exc.message, param_hint=EXTRACT_OPTIONS.get(exc.field, exc.field)) from None
+    patient = json.loads(request.fields["metadata"])["patient"]
+    if out.suffix.lower() == ".json":
+        out.write_text(json.dumps(keypoint_submission(clip.points, clip.fps, clip.image_size, patient, form["captured_at"])))
+    else:
+        fields = {k: v for k, v in form.items() if v is not None} | {"fps": str(clip.fps), "image_size": "{},{}".format(*clip.image_size)}
+        np.savez_compressed(out, points=clip.points.astype(np.float32), **{k: np.array(v) for k, v in fields.items()})
+    click.echo(f"{len(clip.points)} frames ({int(np.isfinite(clip.points[:, 0, 0]).sum())} with a face) written to {out}", err=True)
+
+
 @main.command("plugins")
 def plugins_command() -> None:
     """List every plugin found, its hooks, what it registered and its status."""

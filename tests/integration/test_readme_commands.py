@@ -1,0 +1,127 @@
+"""The README's "First requests" run as written: its shell block against a live ``pain-gateway serve``.
+
+Only the port changes (a free one); the block runs with bash from the repository root, so
+``examples/...`` and ``.venv/bin/pain-gateway`` resolve exactly as they do for a reader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+CLI = Path(sys.executable).parent / "pain-gateway"
+
+
+def first_requests() -> str:
+    section = README.split("\n## First requests\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    assert blocks, "the First requests section has no sh block"
+    return "\n".join(blocks)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live_gateway(tmp_path_factory):
+    """A real ``pain-gateway serve`` on a free port with its own SQLite database; yields (port, env)."""
+    tmp_path = tmp_path_factory.mktemp("gateway")
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")},
+           "PAIN_GATEWAY_PORT": str(port), "PAIN_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/readme.db",
+           "PAIN_GATEWAY_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen([str(CLI), "serve"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "serve.log", "w"))
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.2)
+        yield port, env
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_first_requests_run_as_written(live_gateway):
+    port, env = live_gateway
+    block = first_requests().replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    result = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", block], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("{") and '"ok"' in lines[0], lines  # /health
+    assert lines[1] == "201", lines  # keypoints scored at once
+    assert re.fullmatch(rf"202 http://127\.0\.0\.1:{port}/v1/assessments/\S+", lines[2]), lines  # video queued
+    assert re.fullmatch(r'"status": ?"completed"', lines[3]), lines
+    assert re.fullmatch(r'"total": ?2', lines[4]), lines  # both Observations found by the example's identifier
+    assert len(lines) == 5, lines
+
+
+def test_extract_turns_a_video_into_keypoints_the_api_scores(live_gateway, tmp_path):
+    port, env = live_gateway
+
+    def cli(*args):
+        return subprocess.run([str(CLI), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+    token = cli("tokens", "create", "--name", "edge", "--role", "integrator").stdout.strip()
+    api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    video = str(ROOT / "examples" / "astronaut-3s.mp4")
+
+    extracted = cli("extract", video, "--out", str(tmp_path / "k.json"), "--patient-system", "urn:oid:1.2.3",
+                    "--patient-value", "MRN-EXTRACT-1", "--captured-at", "2026-11-23T11:00:00Z")
+    assert extracted.returncode == 0, extracted.stderr
+    assert "%|" not in extracted.stderr  # no progress bar when stderr is not a terminal
+    submission = (tmp_path / "k.json").read_text()
+    body = json.loads(submission)
+    assert (body["fps"], body["image_size"], len(body["frames"])) == (30, [320, 240], 90)
+    assert all(frame is not None for frame in body["frames"])
+    response = api.post("/v1/assessments", content=submission, headers={"content-type": "application/json"})
+    assert response.status_code == 201, response.text
+    assert response.json()["summary"]["scored_windows"] > 0
+
+    extracted = cli("extract", video, "--out", str(tmp_path / "k.npz"), "--patient-reference", "Patient/extract-1",
+                    "--captured-at", "2026-11-23T11:05:00Z")
+    assert extracted.returncode == 0, extracted.stderr
+    with np.load(tmp_path / "k.npz") as npz:
+        form = {k: str(npz[k]) for k in npz.files if k != "points"}
+    assert form == {"patient_reference": "Patient/extract-1", "captured_at": "2026-11-23T11:05:00Z", "fps": "30.0", "image_size": "320,240"}
+    response = api.post("/v1/assessments", data=form, files={"keypoints": (tmp_path / "k.npz").read_bytes()})
+    assert response.status_code == 201, response.text
+
+
+IDENTIFIER = ["--patient-system", "urn:oid:1.2.3", "--patient-value", "MRN-1"]
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    ([*IDENTIFIER, "--captured-at", "yesterday"], "--captured-at"),
+    (["--patient-reference", "nobody"], "--patient-reference"),
+    ([*IDENTIFIER, "--out", "k.csv"], "--out"),
+    ([], "--patient-system/--patient-value or --patient-reference"),
+])
+def test_extract_names_the_option_on_bad_input(args, option, tmp_path):
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")}, "PYTHONPATH": str(ROOT),
+           "PAIN_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db"}
+    result = subprocess.run([str(CLI), "extract", str(ROOT / "examples" / "astronaut-3s.mp4"), "--out", "k.json", *args],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and option in result.stderr, result.stderr
+    assert not (tmp_path / "k.json").exists()
