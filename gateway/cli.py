@@ -332,6 +332,7 @@ def db_upgrade() -> None:
 def worker(concurrency: int, queues: tuple[str, ...]) -> None:
     """Run a distributed worker (PAIN_GATEWAY_JOB_ENGINE=procrastinate, PostgreSQL)."""
     from gateway.jobs.distributed import DistributedJobs
+    from gateway.jobs.pipeline import warm_up
 
     settings = _settings()
     if settings.job_engine != "procrastinate":
@@ -339,6 +340,7 @@ def worker(concurrency: int, queues: tuple[str, ...]) -> None:
                                "in embedded mode use 'pain-gateway serve --workers N'")
     _upgrade(settings)
     jobs = DistributedJobs(_plugins(settings))
+    warm_up(jobs.plugins)  # before taking jobs: the first video must not pay MediaPipe's and torch's start-up
 
     async def run() -> None:
         async with jobs.app.open_async():
