@@ -1,6 +1,7 @@
 """A 10-second 1280x720 face video through the real HTTP API, in embedded mode and in distributed
-mode (procrastinate on PostgreSQL with one `pain-gateway worker`): wall time from upload to completed,
-the progress seen while polling, and the ratio to the clip's length (x real time).
+mode (procrastinate on PostgreSQL with one `pain-gateway worker`): wall time from upload to completed
+for the first job (the one a cold worker would pay start-up for) and a second, the progress seen while
+polling, and the ratio to the same pipeline in-process (extract + prepare + model, already loaded).
 
 Distributed mode uses PGW_BENCH_POSTGRES_URL (default: the test database), whose public schema it
 drops and recreates.
@@ -28,6 +29,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 CLI = Path(sys.executable).parent / "pain-gateway"
 SECONDS = 10.0
+JOBS = 2
+WORKER_START_S = 15.0  # how long the gateway / worker runs before the first upload
 
 
 def _port() -> int:
@@ -66,30 +69,39 @@ def run(mode: str, video: Path, tmp: Path) -> tuple[float, list[int]]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")}
         env |= {"PAIN_GATEWAY_DATABASE_URL": url, "PAIN_GATEWAY_JOB_ENGINE": "procrastinate",
                 "PAIN_GATEWAY_DATA_DIR": settings.data_dir, "PAIN_GATEWAY_LOG_LEVEL": "warning"}
+        token = asyncio.run(_token(url))  # before the worker starts, which migrates the same schema
         worker = subprocess.Popen([str(CLI), "worker", "--concurrency", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    token = asyncio.run(_token(url))
+    if worker is None:
+        token = asyncio.run(_token(url))
     port = _port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, build_plugins(settings, environ={})), host="127.0.0.1", port=port, log_config=None))
+    app = create_app(settings, build_plugins(settings, environ={}), warm_workers=True)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.05)
+    time.sleep(WORKER_START_S)  # a gateway or worker starts before videos arrive: its start-up is not the first job's
     headers = {"Authorization": f"Bearer {token}"}
     metadata = json.dumps({"patient": {"reference": "Patient/bench"}, "captured_at": "2026-11-23T10:00:00Z"})
-    progress = []
+    rounds = []
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
-        started = time.perf_counter()
-        with video.open("rb") as handle:
-            response = client.post("/v1/assessments", files={"video": (video.name, handle, "video/mp4")}, data={"metadata": metadata}, headers=headers)
-        response.raise_for_status()
-        while True:
-            body = client.get(response.headers["location"], headers=headers).json()
-            if not progress or progress[-1] != body["progress"]:
-                progress.append(body["progress"])
-            if body["status"] in ("completed", "failed"):
+        for _ in range(JOBS):
+            progress = []
+            started = time.perf_counter()
+            with video.open("rb") as handle:
+                response = client.post("/v1/assessments", files={"video": (video.name, handle, "video/mp4")}, data={"metadata": metadata}, headers=headers)
+            response.raise_for_status()
+            location = httpx.URL(response.headers["location"]).path  # absolute, on the configured public port
+            while True:
+                body = client.get(location, headers=headers).json()
+                if not progress or progress[-1] != body["progress"]:
+                    progress.append(body["progress"])
+                if body["status"] in ("completed", "failed"):
+                    break
+                time.sleep(0.25)
+            rounds.append(time.perf_counter() - started)
+            if body["status"] != "completed":
                 break
-            time.sleep(0.25)
-        elapsed = time.perf_counter() - started
     server.should_exit = True
     thread.join()
     if worker is not None:
@@ -97,7 +109,25 @@ def run(mode: str, video: Path, tmp: Path) -> tuple[float, list[int]]:
         worker.wait()
     if body["status"] != "completed":
         raise SystemExit(f"{mode}: {body['status']}: {body.get('error')}")
-    return elapsed, progress
+    return rounds, progress
+
+
+def in_process(video: Path) -> float:
+    """The same pipeline without HTTP, database or worker: best of two, model and MediaPipe loaded."""
+    from datetime import UTC, datetime
+
+    from gateway.domain import PatientRef
+    from gateway.landmarks import prepare
+    from plugins.sta_lstm import StaLstmModel
+    from plugins.video_upload.extract import extract_landmarks
+
+    model, best = StaLstmModel(), float("inf")
+    for _ in range(2):
+        started = time.perf_counter()
+        landmarks = extract_landmarks(video)
+        model.predict(prepare(landmarks.to_clip(PatientRef(value="bench"), datetime.now(UTC))))
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 def main() -> None:
@@ -108,10 +138,14 @@ def main() -> None:
     configure_logging("json", "warning")
     tmp = Path(tempfile.mkdtemp())
     video = face_video(tmp / "visit.mp4", seconds=SECONDS, size=(1280, 720))
-    print(f"{SECONDS:g}-second 1280x720 face video through the HTTP API (cold worker: includes loading MediaPipe and torch)")
-    for mode in ("embedded", "distributed"):
-        elapsed, progress = run(mode, video, tmp)
-        print(f"  {mode:<11}: completed in {elapsed:5.1f} s ({SECONDS / elapsed:.2f}x real time); progress seen: {progress}")
+    modes = sys.argv[1:] or ["embedded", "distributed"]
+    print(f"{SECONDS:g}-second 1280x720 face video through the HTTP API, {JOBS} jobs one after the other")
+    results = {mode: run(mode, video, tmp) for mode in modes}
+    base = in_process(video)
+    print(f"  in-process : {base:5.2f} s (extract + prepare + model, loaded)")
+    for mode, (rounds, progress) in results.items():
+        jobs = ", ".join(f"job {i + 1} {t:5.2f} s ({base / t:.2f}x in-process)" for i, t in enumerate(rounds))
+        print(f"  {mode:<11}: {jobs}; progress seen: {progress}")
 
 
 if __name__ == "__main__":

@@ -82,7 +82,9 @@ def http_hygiene(app: ASGIApp, cors: bool) -> ASGIApp:
     return middleware
 
 
-def create_app(settings: Settings, plugins: Plugins | None = None) -> Litestar:
+def create_app(settings: Settings, plugins: Plugins | None = None, *, warm_workers: bool = False) -> Litestar:
+    """``warm_workers``: embedded scoring processes start (and load MediaPipe and the model) with the
+    app rather than on the first video; ``pain-gateway serve`` asks for it."""
     plugins = plugins or build_plugins(settings)
     engine = create_engine(settings.database_url)
 
@@ -99,7 +101,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None) -> Litestar:
         4x slower (benchmarks/bench_api.py)."""
         gc.freeze()
 
-    jobs = DistributedJobs(plugins) if settings.job_engine == "procrastinate" else EmbeddedJobs(plugins, engine)
+    jobs = DistributedJobs(plugins) if settings.job_engine == "procrastinate" else EmbeddedJobs(plugins, engine, warm=warm_workers)
     flow = jobs.flow if isinstance(jobs, EmbeddedJobs) else AssessmentFlow(plugins, engine, jobs)
     tokens = TokenStore(engine)
 

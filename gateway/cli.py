@@ -85,7 +85,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         settings.workers = workers
     _upgrade(settings)
     host, port = host or settings.host, port or settings.port
-    app = create_app(settings, _plugins(settings))
+    app = create_app(settings, _plugins(settings), warm_workers=True)
     click.echo(f"Pain Gateway on http://{host}:{port}  API docs: http://{host}:{port}/schema (send a bearer token)", err=True)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
@@ -383,6 +383,7 @@ def db_upgrade() -> None:
 def worker(concurrency: int, queues: tuple[str, ...]) -> None:
     """Run a distributed worker (PAIN_GATEWAY_JOB_ENGINE=procrastinate, PostgreSQL)."""
     from gateway.jobs.distributed import DistributedJobs
+    from gateway.jobs.pipeline import warm_up
 
     settings = _settings()
     if settings.job_engine != "procrastinate":
@@ -390,6 +391,7 @@ def worker(concurrency: int, queues: tuple[str, ...]) -> None:
                                "in embedded mode use 'pain-gateway serve --workers N'")
     _upgrade(settings)
     jobs = DistributedJobs(_plugins(settings))
+    warm_up(jobs.plugins)  # before taking jobs: the first video must not pay MediaPipe's and torch's start-up
 
     async def run() -> None:
         async with jobs.app.open_async():

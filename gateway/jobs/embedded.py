@@ -2,8 +2,8 @@
 
 The database is the queue: queued submissions and due delivery ledger rows are the pending jobs, so
 a crash or restart loses nothing — on start every interrupted submission goes back to the queue.
-Processing runs in ``workers`` spawned processes (each builds its own plugins once, as a distributed
-worker would); deliveries are I/O and run on the gateway's event loop, at most
+Processing runs in ``workers`` spawned processes, started with the engine; each builds its own plugins
+and warms the model and capture sources before its first job, as a distributed worker does; deliveries are I/O and run on the gateway's event loop, at most
 ``delivery_concurrency`` at once.
 """
 
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.db.engine import create_engine
 from gateway.flow import AssessmentFlow, RowsAreTheQueue
-from gateway.jobs.pipeline import deliver, process
+from gateway.jobs.pipeline import deliver, process, warm_up
 from gateway.plugins import Plugins, build_plugins
 from gateway.settings import Settings
 
@@ -65,8 +65,29 @@ def _die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="pain-gateway-parent-watch", daemon=True).start()
 
 
+def _start_worker(parent_pid: int, settings: Settings) -> None:
+    """Pool initializer: tie the worker to the gateway, then build plugins and warm the model and
+    capture sources, so the first job does not pay seconds of MediaPipe and torch start-up. Nothing
+    here may raise (that would break the pool): on failure the job builds and loads lazily instead."""
+    global _worker_plugins
+    _die_with_parent(parent_pid)
+    try:
+        from gateway.log import configure_logging
+
+        configure_logging(settings.log_format, settings.log_level)
+        _worker_plugins = build_plugins(settings)
+        warm_up(_worker_plugins)
+    except Exception as exc:
+        log.warning("worker_warm_up_failed", part="plugins", error=f"{type(exc).__name__}: {exc}")
+
+
+def _worker_ready() -> int:
+    """A no-op task: submitting one per worker makes the pool spawn them all now."""
+    return os.getpid()
+
+
 def _process_in_worker(settings: Settings, submission_id: str) -> str:
-    """Entry point in a pool process: plugins are built on first use and kept for the process."""
+    """Entry point in a pool process: plugins are built on first use (if warm-up could not) and kept."""
     global _worker_plugins
     if _worker_plugins is None:
         from gateway.log import configure_logging
@@ -85,9 +106,12 @@ def _process_in_worker(settings: Settings, submission_id: str) -> str:
 
 
 class EmbeddedJobs:
-    def __init__(self, plugins: Plugins, engine) -> None:
+    def __init__(self, plugins: Plugins, engine, warm: bool = False) -> None:
+        """``warm``: spawn and warm the workers at start (``pain-gateway serve`` does), instead of on
+        the first job — seconds of CPU an embedding application may not want to spend up front."""
         self.plugins = plugins
         self.settings = plugins.settings
+        self.warm = warm
         self.flow = AssessmentFlow(plugins, engine, self)
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Future] = {}
@@ -103,9 +127,14 @@ class EmbeddedJobs:
         self._wake.set()
 
     def _new_pool(self) -> ProcessPoolExecutor:
+        """A pool whose workers warm up as they start; with ``warm`` they are spawned now, not on the first job."""
         # spawn, not fork: forking a process that already runs torch and event-loop threads can deadlock
-        return ProcessPoolExecutor(self.settings.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_die_with_parent, initargs=(os.getpid(),))
+        pool = ProcessPoolExecutor(self.settings.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker, initargs=(os.getpid(), self.settings))
+        if self.warm:
+            for _ in range(self.settings.workers):  # from the event loop's thread, as _die_with_parent requires
+                pool.submit(_worker_ready)
+        return pool
 
     async def start(self) -> None:
         self._pool = self._new_pool()

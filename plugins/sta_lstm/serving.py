@@ -69,6 +69,11 @@ class CheckpointModel:
     def model_card(self) -> str:
         return read_model_card(self.directory)
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the weights are in memory (workers warm them before their first job)."""
+        return self._model is not None
+
     def _loaded(self):
         with self._lock:
             if self._model is None:

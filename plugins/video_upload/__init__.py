@@ -52,6 +52,17 @@ class VideoUpload:
         self._metadata(request)
         probe(request.files[VIDEO_PART].path, self.limits)
 
+    def warm(self) -> None:
+        """Import OpenCV and MediaPipe and run one Face Mesh graph on a blank frame, so a worker pays
+        that start-up before its first video rather than inside it."""
+        import numpy as np
+
+        from gateway.facemesh import FaceMeshTracker
+        from plugins.video_upload.extract import extract_landmarks  # noqa: F401  (imports cv2 and the decoder)
+
+        with FaceMeshTracker() as tracker:
+            tracker.process(np.zeros((64, 64, 3), np.uint8))
+
     def capture(self, request: CaptureRequest, progress: Progress | None = None) -> LandmarkClip:
         from gateway.quality import FAILED_FACE_SHARE, no_face_message
         from plugins.video_upload.extract import extract_landmarks
