@@ -33,7 +33,7 @@ run: $(STAMP)
 	@echo ""
 	@echo "Pain Gateway starts on http://127.0.0.1:8000 (SQLite in var/, bundled synthetic-data model)."
 	@echo "  Get a token:  $(BIN)/pain-gateway tokens create --name me --role integrator"
-	@echo "  API docs:     http://127.0.0.1:8000/schema  (OpenAPI JSON at /schema/openapi.json; send 'Authorization: Bearer <token>')"
+	@echo "  API docs:     http://127.0.0.1:8000/docs  (OpenAPI JSON at /schema/openapi.json; calls need 'Authorization: Bearer <token>')"
 	@echo "  Health:       http://127.0.0.1:8000/health"
 	@echo ""
 	$(BIN)/pain-gateway serve

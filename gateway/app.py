@@ -23,7 +23,7 @@ from gateway.flow import AssessmentFlow
 from gateway.jobs.distributed import DistributedJobs
 from gateway.jobs.embedded import EmbeddedJobs
 from gateway.plugins import Plugins, build_plugins
-from gateway.routes import assessments, deliveries, system
+from gateway.routes import assessments, deliveries, pages, system
 from gateway.routes import audit as audit_routes
 from gateway.routes import baselines as baselines_routes
 from gateway.settings import Settings
@@ -113,7 +113,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm_worke
 
     app = Litestar(
         route_handlers=[*assessments.ROUTES, *deliveries.ROUTES, baselines_routes.put_baseline, system.health, system.ready,
-                        system.model_card, system.plugin_list, metrics.metrics, *plugins.routes, *audit_routes.ROUTES],
+                        system.model_card, system.plugin_list, metrics.metrics, *plugins.routes, *audit_routes.ROUTES, *pages.ROUTES],
         state=State({"tokens": tokens, "auth_failures": FailureThrottle(settings.auth_failure_burst, settings.auth_failure_window_s),
                      "metrics_allowlist": metrics.parse_allowlist(settings.metrics_allowlist)}),
         dependencies={
@@ -136,6 +136,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm_worke
             version="0.1.0",
             description="Automated pain assessment from facial landmarks. " + SYNTHETIC_DISCLAIMER,
             path=SCHEMA_PATH,
+            render_plugins=pages.SCHEMA_RENDERERS,
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
             security=[{"bearer": []}],
         ),

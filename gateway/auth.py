@@ -1,6 +1,8 @@
 """Bearer-token authentication and role checks.
 
-Every route is closed unless it says ``opt={"public": True}`` (only ``/health`` and ``/ready`` do).
+Every route is closed unless it says ``opt={"public": True}`` (``/health``, ``/ready`` and the pages a person
+opens: ``/``, ``/docs``). The OpenAPI document under ``SCHEMA_PATH`` is public too: it holds no patient data,
+and the docs page and client generators need it before anyone has a token.
 ``/metrics`` also opens, without a token, to addresses in ``PAIN_GATEWAY_METRICS_ALLOWLIST`` (``allow_scrapers``).
 A handler lists the roles that may call it in ``opt={"roles": {...}}``; ``admin`` may call anything;
 a handler without roles is admin-only, so a forgotten declaration fails closed.
@@ -36,6 +38,10 @@ PUBLIC = {"public": True, "exclude_from_auth": True}
 """Route ``opt`` for endpoints open without a token."""
 
 SCHEMA_PATH = "/schema"
+
+
+def is_schema(path: str) -> bool:
+    return path == SCHEMA_PATH or path.startswith(SCHEMA_PATH + "/")
 
 
 class FailureThrottle:
@@ -83,6 +89,8 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
             audit.current_principal.reset(reset)
 
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+        if is_schema(connection.url.path):  # Litestar's schema routes take no opt, so they are opened by path
+            return AuthenticationResult(user=None, auth=None)
         address = connection.client.host if connection.client else "unknown"
         throttle: FailureThrottle | None = connection.app.state.get("auth_failures")
         wait = throttle.retry_after(address) if throttle is not None else None
@@ -150,8 +158,7 @@ def _request_id() -> str | None:
 def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     if handler.opt.get("public") or getattr(handler.fn, "__name__", "") == "options_handler":  # Litestar's own OPTIONS: only Allow
         return
-    path = connection.url.path
-    if path == SCHEMA_PATH or path.startswith(SCHEMA_PATH + "/"):  # the API description holds no patient data
+    if is_schema(connection.url.path):  # the API description holds no patient data
         return
     token: TokenInfo = connection.user
     allowed = set(handler.opt.get("roles", ())) | {"admin"}

@@ -86,7 +86,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     _upgrade(settings)
     host, port = host or settings.host, port or settings.port
     app = create_app(settings, _plugins(settings), warm_workers=True)
-    click.echo(f"Pain Gateway on http://{host}:{port}  API docs: http://{host}:{port}/schema (send a bearer token)", err=True)
+    click.echo(f"Pain Gateway on http://{host}:{port}  API docs: http://{host}:{port}/docs", err=True)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
 

@@ -51,7 +51,8 @@ def world(sqlite_url, keypoints_json):
         ids = {"assessment_id": assessment["id"], "delivery_id": delivery["id"], "endpoint_id": endpoint["id"],
                "message_id": f"msg_{delivery['id']}", "output": "fhir", "model_id": "sta-lstm-synthetic",
                "observation_id": observation["id"], "device_id": observation["device"]["reference"].split("/")[1],
-               "provenance_id": provenance_id(assessment["id"], "urn:pain-gateway"), "fhir_path": "Patient/1"}
+               "provenance_id": provenance_id(assessment["id"], "urn:pain-gateway"), "fhir_path": "Patient/1",
+               "file_path": "swagger-ui.css"}  # /docs/assets: public, walked like the rest
         yield client, a, b, ids, body
 
 
