@@ -30,6 +30,7 @@ from litestar.middleware.authentication import AbstractAuthenticationMiddleware,
 from litestar.types import Receive, Scope, Send
 
 from gateway import audit, metrics
+from gateway.domain import DEFAULT_TENANT
 from gateway.store import TokenInfo, TokenStore
 
 log = structlog.get_logger(__name__)
@@ -166,3 +167,6 @@ def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
         raise PermissionDeniedException(
             f"role {token.role!r} may not call {connection.scope['method']} {connection.url.path}; allowed roles: {', '.join(sorted(allowed))}"
         )
+    if handler.opt.get("installation") and token.role == "admin" and getattr(token, "tenant", DEFAULT_TENANT) != DEFAULT_TENANT:
+        raise PermissionDeniedException(f"{connection.url.path} describes the whole installation; only admins of the "
+                                        f"'{DEFAULT_TENANT}' tenant (the operators) may call it")

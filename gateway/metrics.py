@@ -179,7 +179,7 @@ def _age(now: datetime, since: datetime | None) -> float:
     return max(0.0, (now - since).total_seconds())
 
 
-@get("/metrics", opt={"roles": {SCRAPER_ROLE}, "allow_scrapers": True}, tags=["system"])
+@get("/metrics", opt={"roles": {SCRAPER_ROLE}, "allow_scrapers": True, "installation": True}, tags=["system"])
 async def metrics(store: NamedDependency[AssessmentStore]) -> Response:
     """Prometheus text format: this process's observations plus the database's state (module docstring)."""
     registry = CollectorRegistry(auto_describe=False)

@@ -5,7 +5,7 @@ Reading the trail is itself audited, so who looked at whose access history is on
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import msgspec
 from litestar import Request, Response, get
@@ -56,6 +56,10 @@ def audit_query(
     for field, moment in (("since", since), ("until", until)):
         if moment is not None and moment.tzinfo is None:
             raise InputError(field, "needs a time zone, e.g. 2026-11-23T10:00:00Z")
+        try:
+            moment is not None and moment.astimezone(UTC)
+        except OverflowError:
+            raise InputError(field, "is outside the representable range once in UTC; use a year from 1 to 9998") from None
     return AuditQuery(_scope(request, tenant), token_id, action, patient, since, until, limit, offset)
 
 

@@ -14,6 +14,7 @@ from gateway.flow import AssessmentFlow
 
 READERS = {"integrator", "telehealth"}
 MAX_PAGE = 200
+MAX_OFFSET = 1_000_000
 
 
 class DeliveryDetail(Delivery, frozen=True):
@@ -37,7 +38,7 @@ async def list_deliveries(
     destination: str | None = Parameter(default=None, description="Destination name, e.g. fhir or webhooks"),
     assessment_id: str | None = Parameter(default=None, max_length=36),
     limit: int = Parameter(default=50, ge=1, le=MAX_PAGE),
-    offset: int = Parameter(default=0, ge=0),
+    offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET),
 ) -> DeliveryPage:
     """Deliveries, newest first, filtered by status, destination and assessment."""
     if status is not None and status not in STATUSES:

@@ -57,7 +57,7 @@ async def model_card(model_id: FromPath[str], plugins: NamedDependency[Plugins])
     return plugins.models[model_id].model_card()
 
 
-@get("/v1/plugins", opt={"roles": {"admin"}}, tags=["system"])
+@get("/v1/plugins", opt={"roles": {"admin"}, "installation": True}, tags=["system"])
 async def plugin_list(plugins: NamedDependency[Plugins]) -> list[dict]:
     """Every plugin found, its hooks, what it registered and whether it loaded."""
     return [vars(s) for s in plugins.statuses]

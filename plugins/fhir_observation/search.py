@@ -117,8 +117,14 @@ def period_clauses(prefix: str, low: datetime, high: datetime, now: datetime) ->
 
 def _date(search: Search, raw: str, now: datetime) -> None:
     prefix, value = (raw[:2], raw[2:]) if raw[:2] in PREFIXES else ("eq", raw)
-    low, high = _instant_range(value)
-    search.query = replace(search.query, period=search.query.period + period_clauses(prefix, low, high, now))
+    try:  # the calendar's edges (year 9999, year 1 east of UTC, ap around them) overflow datetime
+        low, high = _instant_range(value)
+        clauses = period_clauses(prefix, low, high, now)
+    except (OverflowError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError("date", f"{value!r} is outside the dates this server can compare (years 1 to 9998, in UTC)") from None
+    search.query = replace(search.query, period=search.query.period + clauses)
 
 
 def _token(name: str, raw: str) -> tuple[str | None, str]:
@@ -128,9 +134,12 @@ def _token(name: str, raw: str) -> tuple[str | None, str]:
     return (system if sep else None), value
 
 
+MAX_OFFSET = 1_000_000
+
+
 def _count(name: str, raw: str, maximum: int | None = None) -> int:
-    if not raw.isdigit():
-        raise InputError(name, "must be a whole number of 0 or more")
+    if not re.fullmatch(r"[0-9]{1,9}", raw):  # ASCII digits only: str.isdigit() accepts '²', which int() refuses
+        raise InputError(name, "must be a whole number from 0 to 999999999")
     return int(raw) if maximum is None else min(int(raw), maximum)
 
 
@@ -171,10 +180,12 @@ def parse_search(params: list[tuple[str, str]], identifier_system: str, tenant: 
             search.query = replace(search.query, assessment_id=value)
         elif name == "_count":
             search.count = _count(name, raw, MAX_COUNT)
-            if int(raw) > MAX_COUNT:
+            if _count(name, raw) > MAX_COUNT:
                 search.notes.append(("information", "informational", f"_count={raw} capped at {MAX_COUNT}"))
         elif name == "_offset":
             search.offset = _count(name, raw)
+            if search.offset > MAX_OFFSET:
+                raise InputError(name, f"must be at most {MAX_OFFSET}; narrow the search instead of paging that far")
         elif name == "_sort":
             if raw not in {"date", "-date"}:
                 raise InputError(name, "supported: date (oldest first) or -date (newest first)")

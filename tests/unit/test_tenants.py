@@ -149,3 +149,11 @@ def test_tokens_are_created_per_tenant_and_the_tenant_is_checked(sqlite_url):
 
     info, verified = asyncio.run(act())
     assert info.tenant == verified.tenant == "st-marys"
+
+
+def test_installation_wide_routes_are_for_the_operators_admins_only(world, api_tokens_for, sqlite_url):
+    client, _, b, _, _ = world
+    operators = tokens_for(sqlite_url, "default")
+    for path in ("/metrics", "/v1/plugins"):
+        assert client.get(path, headers=b["admin"]).status_code == 403, path
+        assert client.get(path, headers=operators["admin"]).status_code == 200, path
