@@ -51,6 +51,7 @@ class PluginCommandGroup(click.Group):
 
 
 @click.group(cls=PluginCommandGroup)
+@click.version_option(package_name="pain-gateway", message="%(prog)s %(version)s")
 def main() -> None:
     """Pain Gateway: AI pain assessment from facial landmarks, as FHIR. Decision support only."""
     from gateway.log import configure_logging

@@ -46,6 +46,8 @@ def _body(assessment_id: str, assessment: Assessment | None, sub: Submission | N
         body |= _job(sub) if assessment is None or sub.status != "completed" else {"status": "completed", "progress": 100}
     elif assessment is not None:
         body |= {"status": "completed", "progress": 100}
+    if assessment is None:  # queued, running or failed: there is nothing to render yet, so no output links
+        links = {name: url for name, url in links.items() if name in ("self", "deliveries")}
     return body | {"links": links}
 
 

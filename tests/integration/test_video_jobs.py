@@ -96,6 +96,7 @@ def test_a_video_without_a_face_fails_with_a_reason_and_can_be_retried(video_api
     response = post_video(video_api, videos["faceless"])
     body, _ = wait(video_api, response.headers["location"])
     assert body["status"] == "failed" and "no face found in" in body["error"]
+    assert set(body["links"]) == {"self", "deliveries"}  # nothing was rendered, so no output links
     assert "summary" not in body
     retried = video_api.post(f"{response.headers['location']}/retry", headers=video_api.auth_headers("telehealth"))
     assert retried.status_code == 409  # the upload is gone and the reason is final; nothing to rerun from

@@ -132,3 +132,10 @@ def test_scored_files_queue_deliveries_that_the_cli_lists_and_redelivers(cli, tm
 def test_outputs_test_names_the_configured_destinations(cli):
     result = cli("outputs", "test", "nowhere")
     assert result.returncode == 2 and "no destination 'nowhere'" in result.stderr
+
+
+def test_version(cli):
+    from importlib.metadata import version
+
+    result = cli("--version")
+    assert result.returncode == 0 and result.stdout.strip().endswith(version("pain-gateway"))
