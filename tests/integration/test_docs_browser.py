@@ -6,57 +6,22 @@ Playwright drives the system Chromium (``/usr/bin/chromium``); ``playwright inst
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from support.ci import service_missing
+from support.serve import live_gateway as running
 
 CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[2]
-CLI = Path(sys.executable).parent / "pain-gateway"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def live_gateway(tmp_path):
-    """A real ``pain-gateway serve`` on a free port with its own SQLite database; yields its origin."""
-    port = free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")},
-           "PAIN_GATEWAY_PORT": str(port), "PAIN_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/docs.db",
-           "PAIN_GATEWAY_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
-    log = open(tmp_path / "serve.log", "w")
-    server = subprocess.Popen([str(CLI), "serve"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
-    origin = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert server.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(f"{origin}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-            time.sleep(0.2)
-        yield origin
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
+    """A real ``pain-gateway serve``; yields its origin."""
+    with running(tmp_path) as gateway:
+        yield gateway.origin
 
 
 def test_docs_render_in_chromium_from_the_gateway_alone(live_gateway, tmp_path):

@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+from support.serve import live_gateway as running
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -31,36 +30,11 @@ def first_requests() -> str:
     return "\n".join(blocks)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live_gateway(tmp_path_factory):
-    """A real ``pain-gateway serve`` on a free port with its own SQLite database; yields (port, env)."""
-    tmp_path = tmp_path_factory.mktemp("gateway")
-    port = free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")},
-           "PAIN_GATEWAY_PORT": str(port), "PAIN_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/readme.db",
-           "PAIN_GATEWAY_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen([str(CLI), "serve"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "serve.log", "w"))
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert server.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-            time.sleep(0.2)
-        yield port, env
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    """A real ``pain-gateway serve``; yields (port, env)."""
+    with running(tmp_path_factory.mktemp("gateway")) as gateway:
+        yield gateway.port, gateway.env
 
 
 def test_first_requests_run_as_written(live_gateway):
