@@ -154,7 +154,17 @@ async def explanation_png_for(engine: AsyncEngine, tenant: str, assessment_id: s
     assessment = await _assessment(engine, tenant, assessment_id, "explanation")
     occlusion = _find(assessment, OCCLUSION_KIND)
     if occlusion is None or not occlusion.mesh:
-        raise NotFoundException(f"assessment {assessment_id!r} has no region occlusion explanation to draw (scored before it existed, or no window was scored)")
+        raise NotFoundException(
+            f"assessment {assessment_id!r} has no region occlusion explanation to draw (scored before it existed, or no window was scored)"
+        )
+    return explanation_png(assessment)
+
+
+def explanation_png(assessment: Assessment) -> bytes:
+    """``heatmap_png`` of an assessment's stored occlusion explanation (which must have a mesh)."""
+    occlusion = _find(assessment, OCCLUSION_KIND)
+    if occlusion is None or not occlusion.mesh:
+        raise ValueError(f"assessment {assessment.id} has no region occlusion mesh to draw")
     title = f"Region occlusion, {assessment.model.model_id} {assessment.model.version}"
     return heatmap_png(occlusion.mesh, {r.region: r.weight for r in occlusion.regions}, title=title, threshold=occlusion.threshold or 0.0)
 
