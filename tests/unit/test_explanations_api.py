@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from gateway.explanations import NOTICE
+from tests.unit.test_audit import rows as audit_rows
 
 
 def test_explanation_lists_every_region_by_occlusion_with_seconds_and_notice(api, keypoints_json):
@@ -21,6 +22,13 @@ def test_explanation_lists_every_region_by_occlusion_with_seconds_and_notice(api
     assert [(s["start"], s["end"]) for s in body["seconds"]] == [(w["start_s"], w["end_s"]) for w in scored]
     assert (body["top_region"] is None) == ("No region stands out" in body["verdict"])
     assert body["model_id"] == created["model"]["model_id"]
+
+
+def test_reading_an_explanation_is_audited_with_the_patient(api, keypoints_json, sqlite_url):
+    created = api.post("/v1/assessments", json=keypoints_json()).json()
+    assert api.get(f"/v1/assessments/{created['id']}/explanation", role="clinician").status_code == 200
+    [row] = [r for r in audit_rows(sqlite_url) if r["resource_type"] == "explanation"]
+    assert (row["action"], row["resource_id"], row["role"]) == ("read", created["id"], "clinician") and row["patient"]
 
 
 def test_heatmap_is_a_png_drawing(api, keypoints_json):
