@@ -40,11 +40,13 @@ class RegionExplanation(msgspec.Struct, frozen=True):
 
 
 class SecondExplanation(msgspec.Struct, frozen=True):
-    """A scored window (one second at the default stride): its pain probability above a neutral face."""
+    """A scored window (one second at the default stride): its pain probability above a neutral face, and
+    per region the drop in that window when the region is occluded (the per-window occlusion)."""
 
     start: float
     end: float
     importance: float
+    regions: dict[str, float] = msgspec.field(default_factory=dict)
 
 
 class Agreement(msgspec.Struct, frozen=True):
@@ -77,7 +79,7 @@ EXAMPLE = AssessmentExplanation(
     model_version="0.3.0",
     method="region_occlusion",
     regions=[RegionExplanation("brow", 0.41, 0.32), RegionExplanation("eyes", 0.06, 0.18)],
-    seconds=[SecondExplanation(0.0, 1.0, 0.02), SecondExplanation(1.0, 2.0, 0.71)],
+    seconds=[SecondExplanation(0.0, 1.0, 0.02, {"brow": 0.01, "eyes": 0.0}), SecondExplanation(1.0, 2.0, 0.71, {"brow": 0.55, "eyes": 0.04})],
     top_region="brow",
     verdict="brow stands out: occluding it lowers the pain probability by 0.41 on average.",
     threshold=0.05,
@@ -127,7 +129,9 @@ def explain(assessment: Assessment) -> AssessmentExplanation:
         model_version=assessment.model.version,
         method=OCCLUSION_KIND if occlusion else "none",
         regions=regions,
-        seconds=[SecondExplanation(s.start_s, s.end_s, s.importance) for s in (occlusion.seconds if occlusion else [])],
+        seconds=[
+            SecondExplanation(s.start_s, s.end_s, s.importance, {r.region: r.weight for r in s.regions}) for s in (occlusion.seconds if occlusion else [])
+        ],
         top_region=top,
         verdict=verdict,
         threshold=occlusion.threshold if occlusion else None,
@@ -154,9 +158,7 @@ async def explanation_png_for(engine: AsyncEngine, tenant: str, assessment_id: s
     assessment = await _assessment(engine, tenant, assessment_id, "explanation")
     occlusion = _find(assessment, OCCLUSION_KIND)
     if occlusion is None or not occlusion.mesh:
-        raise NotFoundException(
-            f"assessment {assessment_id!r} has no region occlusion explanation to draw (scored before it existed, or no window was scored)"
-        )
+        raise NotFoundException(f"assessment {assessment_id!r} has no region occlusion explanation to draw (scored before it existed, or no window was scored)")
     return explanation_png(assessment)
 
 

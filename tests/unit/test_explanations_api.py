@@ -20,6 +20,7 @@ def test_explanation_lists_every_region_by_occlusion_with_seconds_and_notice(api
     assert importances == sorted(importances, reverse=True)
     scored = [w for w in created["windows"] if w["scorable"]]
     assert [(s["start"], s["end"]) for s in body["seconds"]] == [(w["start_s"], w["end_s"]) for w in scored]
+    assert all(len(s["regions"]) == 7 for s in body["seconds"])  # per window, each region's drop
     assert (body["top_region"] is None) == ("No region stands out" in body["verdict"])
     assert body["model_id"] == created["model"]["model_id"]
 
@@ -43,3 +44,12 @@ def test_unknown_assessment_is_404_problem(api):
     for suffix in ("explanation", "explanation.png"):
         response = api.get(f"/v1/assessments/nope/{suffix}", role="clinician")
         assert response.status_code == 404 and response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_openapi_documents_both_routes_with_typed_answers(api):
+    paths = api.client.get("/schema/openapi.json").json()["paths"]
+    explanation = paths["/v1/assessments/{assessment_id}/explanation"]["get"]["responses"]
+    assert "AssessmentExplanation" in str(explanation["200"]) and "example" in str(explanation["200"]).lower()
+    assert "application/problem+json" in explanation["404"]["content"]
+    png = paths["/v1/assessments/{assessment_id}/explanation.png"]["get"]["responses"]
+    assert "image/png" in png["200"]["content"] and "404" in png
