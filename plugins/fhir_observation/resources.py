@@ -1,4 +1,5 @@
-"""FHIR R4 (4.0.1) resources for one assessment: Observation, AI Device and Provenance.
+"""FHIR R4 (4.0.1) resources for one assessment: Observation, AI Device, Provenance and, when the
+region occlusion explainer ran, the explanation as a DocumentReference (heatmap PNG + JSON).
 
 Resources are assembled as plain dicts from ``PainMappings`` (no code lives here) and round-tripped
 through ``fhir.resources.R4B`` models, which catch structural mistakes; only elements that exist
@@ -9,6 +10,8 @@ yields the same Bundle and re-delivery is idempotent (fhir.md §8).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -16,10 +19,12 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+import msgspec
 from fhir.resources.R4B import get_fhir_model_class
 
 from fhir_mappings import PainMappings, load_mappings
 from gateway.domain import LEVELS, Assessment, ModelInfo, OutputDocument, PatientRef
+from gateway.explanations import NOTICE, OCCLUSION_KIND, explain, explanation_png
 
 if TYPE_CHECKING:
     from plugins.fhir_observation import FhirSettings
@@ -58,6 +63,10 @@ def review_provenance_id(assessment_id: str, version: int, base_url: str) -> str
     return resource_id(base_url, "assessment", f"{assessment_id}/Provenance/{version}")
 
 
+def document_reference_id(assessment_id: str, base_url: str) -> str:
+    return resource_id(base_url, "assessment", f"{assessment_id}/DocumentReference")
+
+
 def device_id(model: ModelInfo, base_url: str) -> str:
     """Keyed by checkpoint hash, so every assessment of one model points at one Device."""
     return resource_id(base_url, "model", model.sha256)
@@ -65,6 +74,10 @@ def device_id(model: ModelInfo, base_url: str) -> str:
 
 def assessment_identifier_system(base_url: str) -> str:
     return f"{base_url}/assessment"
+
+
+def _explanation_identifier_system(base_url: str) -> str:
+    return f"{base_url}/explanation"
 
 
 def _model_identifier_system(base_url: str) -> str:
@@ -157,6 +170,12 @@ def _observation(assessment: Assessment, mappings: PainMappings, base_url: str, 
         "device": _device_ref(assessment.model, base_url, ref),
         "note": [{"text": assessment.disclaimer}],
     }
+    if has_explanation(assessment):  # R4 core extension: other information relevant to this event
+        obs["extension"] = [{
+            "url": SUPPORTING_INFO,
+            "valueReference": {"reference": ref("DocumentReference", document_reference_id(assessment.id, base_url)),
+                               "display": "Why the model scored this (model-internal signal, not a clinical finding)"},
+        }]
     if summary.level is None:
         ai_value: dict[str, Any] = {"dataAbsentReason": codes.data_absent_reason.fhir()}
         result = f"no result: {codes.data_absent_reason.text or 'data absent'}"
@@ -277,6 +296,50 @@ def _review_provenance(assessment: Assessment, mappings: PainMappings, base_url:
     }
 
 
+SUPPORTING_INFO = "http://hl7.org/fhir/StructureDefinition/workflow-supportingInfo"
+
+
+def has_explanation(assessment: Assessment) -> bool:
+    """Whether there is a drawable region occlusion explanation to send as a DocumentReference."""
+    return any(e.kind == OCCLUSION_KIND and e.mesh for e in assessment.explanations)
+
+
+def _attachment(content_type: str, data: bytes, title: str, created: str) -> dict[str, Any]:
+    return {"contentType": content_type, "data": base64.b64encode(data).decode(), "title": title, "creation": created,
+            "hash": base64.b64encode(hashlib.sha1(data).digest()).decode(), "size": len(data)}  # R4 Attachment.hash is SHA-1
+
+
+def _document_reference(assessment: Assessment, mappings: PainMappings, base_url: str, ref: Ref) -> dict[str, Any]:
+    """The explanation (``gateway.explanations``) as PNG and JSON attachments; deterministic like the rest."""
+    explained = explain(assessment)
+    created = _instant(assessment.created_at, "created_at")
+    png = explanation_png(assessment)
+    return {
+        "resourceType": "DocumentReference",
+        "id": document_reference_id(assessment.id, base_url),
+        "meta": {"security": [mappings.ai_asserted.fhir()]},
+        "text": _narrative(f"Explanation of the AI pain assessment {assessment.id} by {assessment.model.name} "
+                           f"{assessment.model.version}: {explained.verdict}", NOTICE),
+        "identifier": [{"system": _explanation_identifier_system(base_url), "value": assessment.id}],
+        "status": "current",
+        "type": {"text": "AI model explanation: region occlusion (model-internal signal, not a clinical finding)"},
+        "subject": _subject(assessment.patient),
+        "date": created,
+        "author": [_device_ref(assessment.model, base_url, ref)],
+        "description": f"{explained.verdict} {NOTICE}",
+        "content": [
+            {"attachment": _attachment("image/png", png, "Region occlusion heatmap on the clip's mean face mesh", created)},
+            {"attachment": _attachment("application/json", msgspec.json.encode(explained), "Region and second importances", created)},
+        ],
+        "context": {"related": [{"reference": ref("Observation", observation_id(assessment.id, base_url))}]},
+    }
+
+
+def document_reference_resource(assessment: Assessment, mappings: PainMappings, base_url: str) -> dict[str, Any]:
+    """The explanation DocumentReference with literal references, as served by FHIR read."""
+    return _dump(_document_reference(assessment, mappings, base_url, _literal_ref))
+
+
 def observation_resource(assessment: Assessment, mappings: PainMappings, base_url: str) -> dict[str, Any]:
     """The Observation alone, with literal ``Type/id`` references, as served by FHIR read/search."""
     return _dump(_observation(assessment, mappings, base_url, _literal_ref))
@@ -299,12 +362,14 @@ def review_provenance_resource(assessment: Assessment, mappings: PainMappings, b
 
 def build_bundle(assessment: Assessment, mappings: PainMappings, base_url: str,
                  bundle_type: str = "collection") -> dict[str, Any]:
-    """Device, Observation and Provenance for one assessment (plus the review's Provenance once reviewed).
+    """Device, Observation, Provenance, the explanation DocumentReference when explained, and the
+    review's Provenance once reviewed.
 
-    A ``transaction`` creates Device and Observation conditionally on their identifiers and PUTs the
-    Provenance under its deterministic id (R4 Provenance has no identifier), so resending it creates
-    nothing new on a server that allows update-as-create (fhir.md §8). A reviewed assessment's
-    Observation is a conditional update instead: the EMR's Observation gets a new version.
+    A ``transaction`` creates Device, DocumentReference and Observation conditionally on their
+    identifiers and PUTs the Provenance under its deterministic id (R4 Provenance has no identifier),
+    so resending it creates nothing new on a server that allows update-as-create (fhir.md §8). A
+    reviewed assessment's Observation is a conditional update instead: the EMR's Observation gets a
+    new version.
     """
     if bundle_type not in BUNDLE_TYPES:
         raise ValueError(f"bundle_type: expected one of {BUNDLE_TYPES}, got {bundle_type!r}")
@@ -313,22 +378,28 @@ def build_bundle(assessment: Assessment, mappings: PainMappings, base_url: str,
     observation = _observation(assessment, mappings, base_url, _bundle_ref)
     provenance = _provenance(assessment, mappings, base_url, _bundle_ref)
     identifier = urlencode({"identifier": f"{assessment_identifier_system(base_url)}|{assessment.id}"})
-    resources = [device, observation, provenance]
-    requests = [
-        {"method": "POST", "url": "Device",
-         "ifNoneExist": urlencode({"identifier": f"{_model_identifier_system(base_url)}|{model.sha256}"})},
-        {"method": "POST", "url": "Observation", "ifNoneExist": identifier},
-        {"method": "PUT", "url": f"Provenance/{provenance['id']}"},
-    ]
-    if assessment.clinical_version > 1:
-        requests[1] = {"method": "PUT", "url": f"Observation?{identifier}"}
+    reviewed = assessment.clinical_version > 1
+    observation_entry = observation
+    observation_request = {"method": "POST", "url": "Observation", "ifNoneExist": identifier}
+    if reviewed:
+        observation_request = {"method": "PUT", "url": f"Observation?{identifier}"}
         if bundle_type == "transaction":  # the EMR's id for it is its own
-            resources[1] = {k: v for k, v in observation.items() if k != "id"}
+            observation_entry = {k: v for k, v in observation.items() if k != "id"}
+    resources = [
+        (device, {"method": "POST", "url": "Device",
+                  "ifNoneExist": urlencode({"identifier": f"{_model_identifier_system(base_url)}|{model.sha256}"})}),
+        (observation_entry, observation_request),
+        (provenance, {"method": "PUT", "url": f"Provenance/{provenance['id']}"}),
+    ]
+    if has_explanation(assessment):
+        document = _document_reference(assessment, mappings, base_url, _bundle_ref)
+        resources.insert(1, (document, {"method": "POST", "url": "DocumentReference", "ifNoneExist": urlencode(
+            {"identifier": f"{_explanation_identifier_system(base_url)}|{assessment.id}"})}))
+    if reviewed:
         review = _review_provenance(assessment, mappings, base_url, _bundle_ref)
-        resources.append(review)
-        requests.append({"method": "PUT", "url": f"Provenance/{review['id']}"})
+        resources.append((review, {"method": "PUT", "url": f"Provenance/{review['id']}"}))
     entries = []
-    for resource, request in zip(resources, requests, strict=True):
+    for resource, request in resources:
         entry = {"fullUrl": _bundle_ref(resource["resourceType"], resource.get("id") or observation["id"]), "resource": resource}
         if bundle_type == "transaction":
             entry["request"] = request

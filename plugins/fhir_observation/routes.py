@@ -40,6 +40,9 @@ from plugins.fhir_observation.resources import (
     code_matches,
     device_id,
     device_resource,
+    document_reference_id,
+    document_reference_resource,
+    has_explanation,
     history_bundle,
     observation_id,
     observation_resource,
@@ -130,6 +133,8 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
             for a in batch:
                 aliases[("fhir:Observation", observation_id(a.id, scope))] = a
                 aliases[("fhir:Provenance", provenance_id(a.id, scope))] = a
+                if has_explanation(a):
+                    aliases[("fhir:DocumentReference", document_reference_id(a.id, scope))] = a
                 aliases.setdefault(("fhir:Device", device_id(a.model, scope)), a)
             await store.add_aliases(scope, [(a, kind, alias) for (kind, alias), a in aliases.items()])
 
@@ -183,6 +188,13 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
         await audit.record(store.engine, "read", "Provenance", provenance_id, patient=a.patient)
         return fhir_json(provenance_resource(a, output.mappings, scope))
 
+    @get("/fhir/DocumentReference/{document_reference_id:str}", summary="Read the explanation (heatmap PNG + JSON) of a pain Observation",
+         **reader(fhir=("DocumentReference", "read")))
+    async def read_document_reference(request: Request, document_reference_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
+        a = await resolve(store, request.user.tenant, "DocumentReference", document_reference_id)
+        await audit.record(store.engine, "read", "DocumentReference", document_reference_id, patient=a.patient)
+        return fhir_json(document_reference_resource(a, output.mappings, scope))
+
     @get("/fhir/Device/{device_id:str}", summary="Read the AI Device (model) behind Observations", **reader(fhir=("Device", "read")))
     async def read_device(request: Request, device_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         a = await resolve(store, request.user.tenant, "Device", device_id)
@@ -225,7 +237,8 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
         body = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
         return await run_search(request, store, [*request.query_params.multi_items(), *body])
 
-    served = [read_observation, observation_history, read_observation_version, read_provenance, read_device, search_observations]
+    served = [read_observation, observation_history, read_observation_version, read_provenance, read_document_reference, read_device,
+              search_observations]
 
     def capabilities() -> dict[str, dict[str, Any]]:
         """What the handlers above declare, so the CapabilityStatement cannot advertise an unrouted interaction."""

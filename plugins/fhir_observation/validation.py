@@ -154,7 +154,21 @@ def _check_provenance(prov: dict, m: PainMappings) -> list[str]:
     return errors + _check_period(prov.get("occurredPeriod"), "Provenance.occurredPeriod")
 
 
-_CHECKS = {"Observation": _check_observation, "Device": _check_device, "Provenance": _check_provenance}
+def _check_document_reference(doc: dict, m: PainMappings) -> list[str]:
+    """The explanation DocumentReference: AI-asserted, attachments typed, tied to its Observation."""
+    errors = []
+    labels = doc.get("meta", {}).get("security", [])
+    if not any((c.get("system"), c.get("code")) == (m.ai_asserted.system, m.ai_asserted.code) for c in labels):
+        errors.append(f"DocumentReference.meta.security: missing {m.ai_asserted.code}")
+    errors += [f"DocumentReference.content[{i}].attachment.contentType: required with data (att-1)"
+               for i, c in enumerate(doc.get("content", [])) if c.get("attachment", {}).get("data") and not c["attachment"].get("contentType")]
+    if not doc.get("context", {}).get("related"):
+        errors.append("DocumentReference.context.related: must name the Observation it explains")
+    return errors
+
+
+_CHECKS = {"Observation": _check_observation, "Device": _check_device, "Provenance": _check_provenance,
+           "DocumentReference": _check_document_reference}
 
 
 def _structural(resource: dict) -> list[str]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
@@ -72,3 +75,14 @@ def labelled(story):
     observation = story["observation"]
     assert observation["status"] == "preliminary"
     assert {"code": "AIAST"}.items() <= observation["meta"]["security"][0].items()
+
+
+@then("the Observation points to the explanation in the EMR: a heatmap PNG and its data, marked as no clinical finding")
+def explanation_in_emr(story, emr):
+    [reference] = [e["valueReference"]["reference"] for e in story["observation"]["extension"] if e["url"].endswith("workflow-supportingInfo")]
+    with emr.client() as client:
+        document = client.get(f"{emr.base}/{reference}", headers={"Accept": "application/fhir+json"}).json()
+    assert document["resourceType"] == "DocumentReference" and "not a clinical finding" in document["description"]
+    attachments = {c["attachment"]["contentType"]: base64.b64decode(c["attachment"]["data"]) for c in document["content"]}
+    assert attachments["image/png"].startswith(b"\x89PNG\r\n\x1a\n")
+    assert json.loads(attachments["application/json"])["assessment_id"] == story["assessment"]["id"]

@@ -78,11 +78,11 @@ def window_levels(story, n):
     assert len(windows) == n and all(w["level"] in ("none", "mild", "significant") for w in windows)
 
 
-@then("the FHIR Bundle holds an Observation, a Device and a Provenance")
+@then("the FHIR Bundle holds an Observation, a Device, a Provenance and the explanation DocumentReference")
 def bundle(api, story):
     story["bundle"] = api.get(story["response"].json()["links"]["fhir"]).json()
     story["resources"] = {e["resource"]["resourceType"]: e["resource"] for e in story["bundle"]["entry"]}
-    assert set(story["resources"]) == {"Observation", "Device", "Provenance"}
+    assert set(story["resources"]) == {"Observation", "Device", "Provenance", "DocumentReference"}
 
 
 @then("the Observation is preliminary and labelled AI-asserted")

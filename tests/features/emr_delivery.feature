@@ -11,6 +11,7 @@ Feature: The integrator's EMR receives each AI pain Observation, once
     Then the delivery ledger shows the assessment delivered to "fhir"
     And the EMR finds exactly 1 Observation for the patient by subject identifier
     And the Observation in the EMR is preliminary and labelled AI-asserted
+    And the Observation points to the explanation in the EMR: a heatmap PNG and its data, marked as no clinical finding
 
   Scenario: The EMR is down for a while and gets the result once it is back
     Given the EMR's FHIR server is down

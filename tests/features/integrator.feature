@@ -11,7 +11,7 @@ Feature: An EMR integrator receives FHIR pain Observations
     When the integrator submits the keypoints
     Then the gateway answers 201 with the assessment's location
     And the assessment has a pain level for each of the 5 one-second windows
-    And the FHIR Bundle holds an Observation, a Device and a Provenance
+    And the FHIR Bundle holds an Observation, a Device, a Provenance and the explanation DocumentReference
     And the Observation is preliminary and labelled AI-asserted
     And the Device names the model version and says it was trained on synthetic data
     And every resource passes the gateway's FHIR validation

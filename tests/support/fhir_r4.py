@@ -48,6 +48,7 @@ INVARIANTS: dict[str, list[tuple[str, str]]] = {
     ],
     "Provenance": [],
     "Device": [],
+    "DocumentReference": [("att-1", "content.attachment.all(data.empty() or contentType.exists())")],
     "OperationOutcome": [],
     "CapabilityStatement": [
         ("cpb-1", "rest.exists() or messaging.exists() or document.exists()"),

@@ -143,7 +143,8 @@ def test_metadata_is_public_and_true(fhir):
     page = fhir_ok(client.get("/fhir/Observation", params={"_count": "1"}, headers=a))
     observation = page["entry"][0]["resource"]
     ids = {"Observation": observation["id"], "Device": observation["device"]["reference"].split("/")[1],
-           "Provenance": _provenance_ids([(None, observation)])[0]}
+           "Provenance": _provenance_ids([(None, observation)])[0],
+           "DocumentReference": observation["extension"][0]["valueReference"]["reference"].split("/")[1]}
     samples = {"subject": "Patient/other", "patient": "other", "subject:identifier": f"{SYSTEM}|MRN-1234",
                "patient:identifier": f"{SYSTEM}|MRN-1234", "date": "ge2026-11-23", "identifier": observation["identifier"][0]["value"],
                "code": observation["code"]["coding"][0]["code"], "_count": "2", "_offset": "1", "_sort": "-date",
@@ -169,7 +170,7 @@ def test_another_tenant_reads_nothing(fhir):
     page = fhir_ok(client.get("/fhir/Observation", params={"_count": "1"}, headers=a))
     observation = page["entry"][0]["resource"]
     paths = [f"/fhir/Observation/{observation['id']}", f"/fhir/{observation['device']['reference']}",
-             f"/fhir/Provenance/{_provenance_ids([(None, observation)])[0]}"]
+             f"/fhir/Provenance/{_provenance_ids([(None, observation)])[0]}", f"/fhir/{observation['extension'][0]['valueReference']['reference']}"]
     for path in paths:
         fhir_ok(client.get(path, headers=a))
         refused = outcome(client.get(path, headers=b), 404)

@@ -52,6 +52,7 @@ def world(sqlite_url, keypoints_json):
                "message_id": f"msg_{delivery['id']}", "output": "fhir", "model_id": "sta-lstm-synthetic",
                "observation_id": observation["id"], "device_id": observation["device"]["reference"].split("/")[1],
                "provenance_id": provenance_id(assessment["id"], "urn:pain-gateway"), "fhir_path": "Patient/1", "version_id": "1",
+               "document_reference_id": observation["extension"][0]["valueReference"]["reference"].split("/")[1],
                "file_path": "swagger-ui.css"}  # /docs/assets: public, walked like the rest
         yield client, a, b, ids, body
 
@@ -96,7 +97,7 @@ def test_another_tenants_data_is_invisible_and_unchangeable_on_every_route(world
             assert not leaks(response, ids), (method, path, role, response.status_code, response.text[:300])
             if any(f"{{{name}" in path for name in ("assessment_id", "delivery_id", "endpoint_id")):
                 assert response.status_code in (403, 404), (method, path, role, response.status_code)
-            if any(f"{{{name}" in path for name in ("observation_id", "provenance_id")):  # read-only: other methods are 405 for all
+            if any(f"{{{name}" in path for name in ("observation_id", "provenance_id", "document_reference_id")):  # read-only: other methods are 405 for all
                 assert response.status_code in ((403, 404) if method == "GET" else (405,)), (method, path, role, response.status_code)
     # tenant a's resources are untouched
     endpoint = client.get(f"/v1/webhook-endpoints/{ids['endpoint_id']}", headers=a["telehealth"])
@@ -108,7 +109,9 @@ def test_another_tenants_data_is_invisible_and_unchangeable_on_every_route(world
 def test_the_owner_sees_its_own_data_on_the_read_routes(world):
     client, a, _, ids, _ = world
     for path in ("/v1/assessments/{assessment_id}", "/v1/assessments/{assessment_id}/fhir", "/v1/deliveries/{delivery_id}",
-                 "/v1/webhook-endpoints/{endpoint_id}", "/v1/webhook-endpoints/{endpoint_id}/attempts"):
+                 "/v1/webhook-endpoints/{endpoint_id}", "/v1/webhook-endpoints/{endpoint_id}/attempts",
+                 "/v1/assessments/{assessment_id}/explanation", "/v1/assessments/{assessment_id}/explanation.png",
+                 "/fhir/DocumentReference/{document_reference_id}"):
         role = "telehealth" if "webhook" in path else "integrator"
         response = call(client, "GET", path, ids, a[role], {})
         assert response.status_code == 200, (path, response.text)
