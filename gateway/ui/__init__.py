@@ -25,5 +25,6 @@ PAGES = [*signin.ROUTES, *worklist.ROUTES]
 
 def router() -> Router:
     static = create_static_files_router("/static", directories=[STATIC], opt=PUBLIC, name="ui-static", include_in_schema=False)
-    return Router("/ui", route_handlers=[*PAGES, static], guards=[session_guard], middleware=[security_headers],
-                  exception_handlers=HANDLERS, include_in_schema=False)
+    return Router(
+        "/ui", route_handlers=[*PAGES, static], guards=[session_guard], middleware=[security_headers], exception_handlers=HANDLERS, include_in_schema=False
+    )

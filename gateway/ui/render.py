@@ -15,8 +15,9 @@ from gateway import problems
 from gateway.domain import SYNTHETIC_DISCLAIMER, InputError
 from gateway.ui.guard import CSRF_FIELD, SignInRequired, current_session
 
-ENV = jinja2.Environment(loader=jinja2.PackageLoader("gateway.ui", "templates"), autoescape=True, undefined=jinja2.StrictUndefined,
-                         trim_blocks=True, lstrip_blocks=True)
+ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("gateway.ui", "templates"), autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+)
 
 
 def page(request: Request, template: str, *, status_code: int = 200, headers: dict[str, str] | None = None, **context) -> Response:
@@ -24,8 +25,12 @@ def page(request: Request, template: str, *, status_code: int = 200, headers: di
     session = current_session(request)
     csrf = session.csrf if session is not None else context.pop("sign_in_csrf", "")
     body = ENV.get_template(template).render(
-        session=session, path=request.url.path, disclaimer=SYNTHETIC_DISCLAIMER,
-        csrf_field=lambda: Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, csrf), **context)
+        session=session,
+        path=request.url.path,
+        disclaimer=SYNTHETIC_DISCLAIMER,
+        csrf_field=lambda: Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, csrf),
+        **context,
+    )
     return Response(body, media_type="text/html; charset=utf-8", status_code=status_code, headers=headers or {})
 
 
@@ -40,7 +45,9 @@ def sign_in_redirect(request: Request, exc: SignInRequired) -> Response:
 def http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code >= 500:
         return problems.http_error(request, exc)
-    return page(request, "error.html", status_code=exc.status_code, title=HTTPStatus(exc.status_code).phrase, detail=exc.detail, headers=dict(exc.headers or {}))
+    return page(
+        request, "error.html", status_code=exc.status_code, title=HTTPStatus(exc.status_code).phrase, detail=exc.detail, headers=dict(exc.headers or {})
+    )
 
 
 def input_error(request: Request, exc: InputError) -> Response:

@@ -42,8 +42,11 @@ class SessionStore:
         session = UISession(token, secrets.token_urlsafe(32), now + self.lifetime)
         async with self.engine.begin() as connection:
             await connection.execute(delete(UISessionRow).where(UISessionRow.expires_at <= now))  # sweep the expired
-            await connection.execute(UISessionRow.__table__.insert().values(
-                id_hash=_hash(secret), tenant=token.tenant, token_id=token.id, csrf=session.csrf, created_at=now, expires_at=session.expires_at))
+            await connection.execute(
+                UISessionRow.__table__.insert().values(
+                    id_hash=_hash(secret), tenant=token.tenant, token_id=token.id, csrf=session.csrf, created_at=now, expires_at=session.expires_at
+                )
+            )
         return secret, session
 
     async def get(self, secret: str) -> UISession | None:
@@ -51,11 +54,13 @@ class SessionStore:
         if not secret or len(secret) > 100:
             return None
         async with self.sessions() as orm:
-            found = (await orm.execute(
-                select(UISessionRow, TokenRow)
-                .join(TokenRow, TokenRow.id == UISessionRow.token_id)
-                .where(UISessionRow.id_hash == _hash(secret), TokenRow.tenant == UISessionRow.tenant)
-            )).first()
+            found = (
+                await orm.execute(
+                    select(UISessionRow, TokenRow)
+                    .join(TokenRow, TokenRow.id == UISessionRow.token_id)
+                    .where(UISessionRow.id_hash == _hash(secret), TokenRow.tenant == UISessionRow.tenant)
+                )
+            ).first()
         if found is None:
             return None
         row, token = found[0], _info(found[1])

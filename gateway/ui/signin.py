@@ -80,8 +80,7 @@ async def sign_in(request: Request, data: Annotated[SignInForm, Body(media_type=
     secret, session = await sessions.open(checked.info)
     await audit.record(tokens.engine, "login", "ui_session", checked.info.id, principal=audit.principal_for(checked.info, address, None))
     response = Redirect(_safe_next(data.next), status_code=303)
-    response.set_cookie(COOKIE, secret, path="/ui", httponly=True, samesite="strict", secure=secure(request),
-                        max_age=int(sessions.lifetime.total_seconds()))
+    response.set_cookie(COOKIE, secret, path="/ui", httponly=True, samesite="strict", secure=secure(request), max_age=int(sessions.lifetime.total_seconds()))
     response.delete_cookie(SIGN_IN_COOKIE, path="/ui/sign-in")
     return response
 

@@ -48,8 +48,16 @@ class Filters:
         system, _, value = self.patient.rpartition("|") if "|" in self.patient else (None, "", self.patient)
         start_from = datetime.combine(self.date_from, time(), UTC) if self.date_from else None
         start_before = datetime.combine(self.date_to + timedelta(days=1), time(), UTC) if self.date_to else None
-        return AssessmentQuery(tenant=tenant, system=system or None, value=value or None, level=self.level or None,
-                               start_from=start_from, start_before=start_before, limit=PAGE_SIZE, offset=(self.page - 1) * PAGE_SIZE)
+        return AssessmentQuery(
+            tenant=tenant,
+            system=system or None,
+            value=value or None,
+            level=self.level or None,
+            start_from=start_from,
+            start_before=start_before,
+            limit=PAGE_SIZE,
+            offset=(self.page - 1) * PAGE_SIZE,
+        )
 
     def link(self, page: int) -> str:
         """This worklist's URL at another page."""
@@ -76,9 +84,17 @@ async def worklist(request: Request, store: NamedDependency[AssessmentStore]) ->
     assessments, total = await store.search(filters.query(request.user.tenant))
     await audit.record(store.engine, "search", "assessment", None, patient=filters.patient or None)
     pages = max(1, -(-total // PAGE_SIZE))
-    return page(request, "worklist.html", assessments=assessments, total=total, filters=filters, pages=pages, levels=LEVELS,
-                previous=filters.link(filters.page - 1) if filters.page > 1 else None,
-                next=filters.link(filters.page + 1) if filters.page < pages else None)
+    return page(
+        request,
+        "worklist.html",
+        assessments=assessments,
+        total=total,
+        filters=filters,
+        pages=pages,
+        levels=LEVELS,
+        previous=filters.link(filters.page - 1) if filters.page > 1 else None,
+        next=filters.link(filters.page + 1) if filters.page < pages else None,
+    )
 
 
 ROUTES = [worklist]
