@@ -13,27 +13,16 @@ import json
 
 import pytest
 from litestar.testing import TestClient
+from support.gateway import tokens_for
 
 from gateway.app import create_app
 from gateway.db.engine import create_engine
 from gateway.plugins import build_plugins
 from gateway.settings import Settings
-from gateway.store import ROLES, TokenStore
+from gateway.store import TokenStore
 from plugins.fhir_observation.resources import provenance_id
 
 MRN = "MRN-TENANT-A"
-
-
-def tokens_for(database_url: str, tenant: str) -> dict[str, dict[str, str]]:
-    async def make():
-        engine = create_engine(database_url)
-        try:
-            store = TokenStore(engine)
-            return {role: {"Authorization": f"Bearer {(await store.create(f'{tenant}-{role}', role, tenant))[1]}"} for role in ROLES}
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(make())
 
 
 @pytest.fixture

@@ -1,0 +1,79 @@
+"""One assessment as a clinician reviews it: the study's Fig. 4 (level distribution and per-second
+probabilities), why the model scored it, input quality, the model and its card, and the review."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from litestar import Request, Response, get
+from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from gateway import audit
+from gateway.domain import Assessment
+from gateway.plugins import Plugins
+from gateway.store import AssessmentStore
+from gateway.ui import charts
+from gateway.ui.guard import ui_opt
+from gateway.ui.render import page
+
+LOW_FACE_SHARE = 0.9
+"""Below this share of frames with a face, the page flags the clip (scoring itself fails below 0.5)."""
+LARGE_HEAD_TURN_DEG = 30.0
+"""A head turned further than this is flagged: the model was trained on faces seen from the front."""
+
+CARD_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+"""Model cards are Markdown; raw HTML in them is shown as text, never rendered."""
+
+
+def quality_flags(assessment: Assessment) -> list[str]:
+    """What a reviewer should know about the input before trusting the result."""
+    flags = []
+    quality = assessment.quality
+    if quality is not None and quality.face_share < LOW_FACE_SHARE:
+        flags.append(f"A face was found in only {quality.face_share:.0%} of frames.")
+    if quality is not None and quality.max_head_turn_deg is not None and abs(quality.max_head_turn_deg) > LARGE_HEAD_TURN_DEG:
+        flags.append(f"The head turned up to {abs(quality.max_head_turn_deg):.0f}° from the camera; the model was trained on frontal faces.")
+    reasons = Counter(w.reason or "not scorable" for w in assessment.windows if not w.scorable)
+    flags.extend(f"{n} s could not be scored: {reason}." for reason, n in sorted(reasons.items()))
+    if assessment.personalised:
+        flags.append("Scored against this patient's stored neutral face (personalised).")
+    return flags
+
+
+async def _assessment(request: Request, store: AssessmentStore, assessment_id: str) -> Assessment:
+    """The signed-in tenant's assessment (another tenant's is a 404: its existence is not revealed)."""
+    assessment = await store.get(assessment_id, request.user.tenant)
+    if assessment is None:
+        raise NotFoundException(f"no assessment {assessment_id!r}")
+    return assessment
+
+
+@get("/assessments/{assessment_id:str}", opt=ui_opt())
+async def assessment_page(assessment_id: FromPath[str], request: Request, store: NamedDependency[AssessmentStore]) -> Response:
+    """The assessment page."""
+    assessment = await _assessment(request, store, assessment_id)
+    await audit.record(store.engine, "read", "assessment", assessment.id, patient=assessment.patient)
+    return page(
+        request,
+        "assessment.html",
+        a=assessment,
+        distribution=charts.level_distribution(assessment.windows),
+        timeline=charts.probability_timeline(assessment.windows),
+        flags=quality_flags(assessment),
+    )
+
+
+@get("/models/{model_id:str}/card", opt=ui_opt())
+async def model_card_page(model_id: FromPath[str], request: Request, plugins: NamedDependency[Plugins]) -> Response:
+    """The model card (``/v1/models/{model_id}/card``) as a page."""
+    if model_id not in plugins.models:
+        raise NotFoundException(f"no model {model_id!r}; known: {', '.join(sorted(plugins.models))}")
+    card = Markup(CARD_MARKDOWN.render(plugins.models[model_id].model_card()))  # raw HTML is disabled in CARD_MARKDOWN
+    return page(request, "model_card.html", model_id=model_id, card=card)
+
+
+ROUTES = [assessment_page, model_card_page]
