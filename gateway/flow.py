@@ -25,6 +25,7 @@ from gateway.domain import Assessment, InputError, LandmarkClip, OutputDocument,
 from gateway.events import Events, new_event
 from gateway.jobs.state import Submission, SubmissionStore
 from gateway.plugins import Plugins
+from gateway.reviews import Review, ReviewRequest, record_review
 from gateway.scoring import Scored, score_clip
 from gateway.store import AssessmentStore
 
@@ -140,6 +141,10 @@ class AssessmentFlow:
             return Assessed(await self.assessments.get(scored.assessment.id, tenant) or scored.assessment, False, scored)
         self.events.committed(event)
         return Assessed(scored.assessment, True, scored)
+
+    async def review(self, tenant: str, assessment_id: str, request: ReviewRequest, principal) -> Review:
+        """A clinician's confirm or override, committed with its ``assessment.reviewed`` event and deliveries."""
+        return await record_review(self.engine, tenant, assessment_id, request, principal, events=self.events)
 
     def render(self, output: str, assessment: Assessment) -> OutputDocument:
         """CPU work (12 ms for FHIR): callers on the event loop run it in a thread."""
