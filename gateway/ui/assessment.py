@@ -3,18 +3,26 @@ probabilities), why the model scored it, input quality, the model and its card, 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from typing import Annotated
 
-from litestar import Request, Response, get
+import msgspec
+from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
+from litestar.params import Body, FromPath
+from litestar.response import Redirect
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from gateway import audit
-from gateway.domain import Assessment
+from gateway.domain import LEVELS, Assessment, InputError
+from gateway.flow import AssessmentFlow
 from gateway.plugins import Plugins
+from gateway.reviews import REVIEW_REASONS, ReviewRequest, review_history
+from gateway.routes.reviews import REVIEWERS
 from gateway.store import AssessmentStore
 from gateway.ui import charts
 from gateway.ui.guard import ui_opt
@@ -27,6 +35,8 @@ LARGE_HEAD_TURN_DEG = 30.0
 
 CARD_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 """Model cards are Markdown; raw HTML in them is shown as text, never rendered."""
+FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.S)
+"""A Hugging Face style YAML header (licence, tags) at the top of a card: for machines, not shown."""
 
 
 def quality_flags(assessment: Assessment) -> list[str]:
@@ -52,19 +62,61 @@ async def _assessment(request: Request, store: AssessmentStore, assessment_id: s
     return assessment
 
 
-@get("/assessments/{assessment_id:str}", opt=ui_opt())
-async def assessment_page(assessment_id: FromPath[str], request: Request, store: NamedDependency[AssessmentStore]) -> Response:
-    """The assessment page."""
-    assessment = await _assessment(request, store, assessment_id)
+class ReviewForm(msgspec.Struct):
+    """The confirm / override form as posted (empty fields are absent choices)."""
+
+    decision: str = ""
+    level: str = ""
+    reason: str = ""
+    comment: str = ""
+    csrf: str = ""
+
+    def request(self) -> ReviewRequest:
+        return ReviewRequest(self.decision, self.level or None, self.reason or None, self.comment)
+
+
+async def _render(request: Request, store: AssessmentStore, assessment: Assessment, status_code: int = 200, **form) -> Response:
     await audit.record(store.engine, "read", "assessment", assessment.id, patient=assessment.patient)
     return page(
         request,
         "assessment.html",
+        status_code=status_code,
         a=assessment,
         distribution=charts.level_distribution(assessment.windows),
         timeline=charts.probability_timeline(assessment.windows),
         flags=quality_flags(assessment),
+        history=await review_history(store.engine, request.user.tenant, assessment.id),
+        reasons=REVIEW_REASONS,
+        levels=LEVELS,
+        may_review=request.user.role in REVIEWERS,
+        form=form.get("form") or ReviewForm(),
+        form_error=form.get("form_error"),
+        reviewed=request.query_params.get("reviewed") == "1",
     )
+
+
+@get("/assessments/{assessment_id:str}", opt=ui_opt())
+async def assessment_page(assessment_id: FromPath[str], request: Request, store: NamedDependency[AssessmentStore]) -> Response:
+    """The assessment page."""
+    return await _render(request, store, await _assessment(request, store, assessment_id))
+
+
+@post("/assessments/{assessment_id:str}/review", opt=ui_opt(roles=REVIEWERS))
+async def review(
+    assessment_id: FromPath[str],
+    request: Request,
+    store: NamedDependency[AssessmentStore],
+    flow: NamedDependency[AssessmentFlow],
+    data: Annotated[ReviewForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Response:
+    """Record the clinician's confirm or override (``AssessmentFlow.review``: the FHIR Observation and
+    every other destination follow), then show the page again with the review in its history."""
+    assessment = await _assessment(request, store, assessment_id)
+    try:
+        await flow.review(request.user.tenant, assessment_id, data.request(), request.user)
+    except InputError as exc:  # the form again, with the clinician's entries and what to fix
+        return await _render(request, store, assessment, status_code=422, form=data, form_error=exc)
+    return Redirect(f"/ui/assessments/{assessment_id}?reviewed=1#history", status_code=303)
 
 
 @get("/models/{model_id:str}/card", opt=ui_opt())
@@ -72,8 +124,8 @@ async def model_card_page(model_id: FromPath[str], request: Request, plugins: Na
     """The model card (``/v1/models/{model_id}/card``) as a page."""
     if model_id not in plugins.models:
         raise NotFoundException(f"no model {model_id!r}; known: {', '.join(sorted(plugins.models))}")
-    card = Markup(CARD_MARKDOWN.render(plugins.models[model_id].model_card()))  # raw HTML is disabled in CARD_MARKDOWN
+    card = Markup(CARD_MARKDOWN.render(FRONT_MATTER.sub("", plugins.models[model_id].model_card(), count=1)))  # raw HTML is disabled in CARD_MARKDOWN
     return page(request, "model_card.html", model_id=model_id, card=card)
 
 
-ROUTES = [assessment_page, model_card_page]
+ROUTES = [assessment_page, review, model_card_page]
