@@ -180,13 +180,41 @@ class RegionAttention(msgspec.Struct, frozen=True):
     weight: float
 
 
-class Explanation(msgspec.Struct, frozen=True):
-    """One explainer's view of the clip, e.g. attention share per face region."""
+class TimeWeight(msgspec.Struct, frozen=True, omit_defaults=True):
+    """How much one window (a second of the clip) drove the result, and each region's part in it."""
+
+    start_s: float
+    end_s: float
+    importance: float
+    regions: list[RegionAttention] = msgspec.field(default_factory=list)
+
+
+class MeshRegion(msgspec.Struct, frozen=True):
+    """One face region of the clip's mean normalised mesh: its points and outline polygons (one per
+    side for regions on both sides of the face), as (x, y) pairs in model coordinates (x right, y down,
+    about [-1, 1]); what a heatmap is drawn from."""
+
+    region: str
+    points: list[tuple[float, float]]
+    outlines: list[list[tuple[float, float]]]
+
+
+class Explanation(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One explainer's view of the clip, e.g. attention share per face region.
+
+    Optional parts: ``seconds`` (per scored window), ``mesh`` (for a heatmap), ``threshold`` (the
+    region weight below which no region stands out) and ``passed_checks`` (whether this method passed
+    its sanity checks for this model: None never checked).
+    """
 
     explainer: str
     kind: str
     regions: list[RegionAttention]
     note: str
+    seconds: list[TimeWeight] = msgspec.field(default_factory=list)
+    mesh: list[MeshRegion] = msgspec.field(default_factory=list)
+    threshold: float | None = None
+    passed_checks: bool | None = None
 
 
 class Assessment(msgspec.Struct, frozen=True, kw_only=True):
