@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from gateway import audit
 from gateway.domain import LEVELS, Assessment, InputError
+from gateway.explanations import OCCLUSION_KIND, explain, explanation_png_for
 from gateway.flow import AssessmentFlow
 from gateway.plugins import Plugins
 from gateway.reviews import REVIEW_REASONS, ReviewRequest, review_history
@@ -77,6 +78,7 @@ class ReviewForm(msgspec.Struct):
 
 async def _render(request: Request, store: AssessmentStore, assessment: Assessment, status_code: int = 200, **form) -> Response:
     await audit.record(store.engine, "read", "assessment", assessment.id, patient=assessment.patient)
+    explained = explain(assessment)
     return page(
         request,
         "assessment.html",
@@ -85,6 +87,9 @@ async def _render(request: Request, store: AssessmentStore, assessment: Assessme
         distribution=charts.level_distribution(assessment.windows),
         timeline=charts.probability_timeline(assessment.windows),
         flags=quality_flags(assessment),
+        why=explained,
+        seconds=charts.second_importance(explained.seconds),
+        heatmap=any(e.kind == OCCLUSION_KIND and e.mesh for e in assessment.explanations),
         history=await review_history(store.engine, request.user.tenant, assessment.id),
         reasons=REVIEW_REASONS,
         levels=LEVELS,
@@ -99,6 +104,12 @@ async def _render(request: Request, store: AssessmentStore, assessment: Assessme
 async def assessment_page(assessment_id: FromPath[str], request: Request, store: NamedDependency[AssessmentStore]) -> Response:
     """The assessment page."""
     return await _render(request, store, await _assessment(request, store, assessment_id))
+
+
+@get("/assessments/{assessment_id:str}/explanation.png", opt=ui_opt(), media_type="image/png")
+async def heatmap(assessment_id: FromPath[str], request: Request, store: NamedDependency[AssessmentStore]) -> Response:
+    """The region occlusion heatmap on the clip's mean mesh (points and outlines, never a photograph)."""
+    return Response(await explanation_png_for(store.engine, request.user.tenant, assessment_id), media_type="image/png")
 
 
 @post("/assessments/{assessment_id:str}/review", opt=ui_opt(roles=REVIEWERS))
@@ -128,4 +139,4 @@ async def model_card_page(model_id: FromPath[str], request: Request, plugins: Na
     return page(request, "model_card.html", model_id=model_id, card=card)
 
 
-ROUTES = [assessment_page, review, model_card_page]
+ROUTES = [assessment_page, heatmap, review, model_card_page]

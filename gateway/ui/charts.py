@@ -94,6 +94,32 @@ def probability_timeline(windows: list[WindowResult]) -> Markup:
     return _svg(width, height, label, body)
 
 
+def second_importance(seconds: list) -> Markup:
+    """Columns per scored second: how much it drove the result (its pain probability above a neutral
+    face, from the occlusion explainer); ``seconds`` have ``start``, ``end`` and ``importance``."""
+    width, height, left, top, bottom = 720, 180, 48, 12, 40
+    end = max((s.end for s in seconds), default=1.0) or 1.0
+    top_value = max([0.25, *(s.importance for s in seconds)])
+    plot_w, plot_h = width - left - 16, height - top - bottom
+    body = [f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#ffffff" stroke="#6b7480"/>']
+    for s in seconds:
+        x0, x1 = left + plot_w * s.start / end, left + plot_w * s.end / end
+        h = plot_h * max(s.importance, 0.0) / top_value
+        column = f'x="{x0 + 1:.1f}" y="{top + plot_h - h:.1f}" width="{max(x1 - x0 - 2, 1):.1f}" height="{h:.1f}" fill="{COLOURS["significant"]}"'
+        body.append(f"<rect {column}><title>{s.start:g}–{s.end:g} s: {s.importance:.2f}</title></rect>")
+    body.append(f'<text x="{left - 6}" y="{top + 10}" text-anchor="end">{top_value:.2g}</text>')
+    body.append(f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end">0</text>')
+    step = _tick_step(end)
+    tick = 0.0
+    while tick <= end + 1e-9:
+        body.append(f'<text x="{left + plot_w * tick / end:.1f}" y="{top + plot_h + 16}" text-anchor="middle">{tick:g}</text>')
+        tick += step
+    body.append(f'<text x="{left + plot_w / 2}" y="{height - 6}" text-anchor="middle">seconds into the clip</text>')
+    strongest = max(seconds, key=lambda s: s.importance, default=None)
+    label = f"How much each second drove the result; strongest {strongest.start:g}–{strongest.end:g} s" if strongest else "No scored seconds"
+    return _svg(width, height, label, body)
+
+
 def _runs(scored: list[WindowResult]) -> list[list[WindowResult]]:
     """Consecutive windows (the line breaks over unscorable seconds rather than bridging them)."""
     runs: list[list[WindowResult]] = []
