@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway import audit, metrics
+from gateway import audit, kept_landmarks, metrics
 from gateway.baselines import BaselineStore
 from gateway.clip_checks import check_clip
 from gateway.contracts import CaptureRequest, CaptureSource, Progress
@@ -135,6 +135,8 @@ class AssessmentFlow:
                 await self.submissions.advance(submission_id, "completed", 100, connection=connection)
 
         created = await self.assessments.add(scored.assessment, then=with_event)
+        if created and submission_id is None:  # a video job kept its landmarks when it extracted them
+            await asyncio.to_thread(kept_landmarks.keep, clip, self.settings.data_dir, scored.assessment.id)
         if not created:
             if submission_id is not None:  # an earlier attempt stored it and died before answering
                 await self.submissions.advance(submission_id, "completed", 100)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import audit
 from gateway.db.tables import AssessmentRow, ReviewRow, SubmissionRow
-from gateway.domain import LEVELS, AssessmentEvent, InputError, PatientRef
+from gateway.domain import LEVELS, Assessment, AssessmentEvent, InputError, PatientRef
 from gateway.events import new_event
 
 if TYPE_CHECKING:
@@ -166,3 +166,13 @@ async def review_history(engine: AsyncEngine, tenant: str, assessment_id: str) -
         return []
     await audit.record(engine, "read", "review", assessment_id, patient=msgspec.convert(document["patient"], PatientRef))
     return [_review(ReviewRow(**r._mapping)) for r in rows]
+
+
+def versions(assessment: Assessment, reviews: list[Review]) -> list[Assessment]:
+    """The assessment as it stood at each clinical version, oldest first: the AI's result
+    (``preliminary``, version 1), then one per review (what FHIR ``_history`` serves)."""
+    first = msgspec.structs.replace(assessment, clinical_status="preliminary", clinical_version=1, clinician_level=None,
+                                    reviewed_by=None, reviewed_at=None)
+    return [first, *(msgspec.structs.replace(assessment, clinical_status=STATUS_AFTER[r.decision], clinical_version=r.version,
+                                             clinician_level=r.level, reviewed_by=r.reviewer, reviewed_at=r.reviewed_at)
+                     for r in reviews)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -58,17 +58,6 @@ class ReviewRow(Base):
     reviewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
     __table_args__ = (UniqueConstraint("assessment_id", "version", name="uq_assessment_reviews_version"),)
-
-
-class LandmarksRow(Base):
-    """The landmarks an assessment was scored from (``numpy.savez_compressed``), so reviewed
-    assessments can be exported as a training dataset (``gateway.dataset``)."""
-
-    __tablename__ = "assessment_landmarks"
-
-    assessment_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(64), index=True)
-    npz: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class AssessmentAliasRow(Base):

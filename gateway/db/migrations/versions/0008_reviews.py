@@ -1,5 +1,5 @@
-"""Clinician reviews: an append-only ``assessment_reviews`` table, the clinical status of each
-assessment apart from its job status, and the scored landmarks kept for retraining on reviews.
+"""Clinician reviews: an append-only ``assessment_reviews`` table and the clinical status of each
+assessment apart from its job status.
 
 ``assessments.clinical_status`` / ``clinical_version`` / ``clinician_level`` point at the latest
 review (``preliminary``, version 1, none until a clinician confirms or overrides); the reviews
@@ -43,12 +43,6 @@ def upgrade() -> None:
         sa.Column("reviewed_at", sa.DateTime(timezone=True), nullable=False, index=True),
         sa.UniqueConstraint("assessment_id", "version", name="uq_assessment_reviews_version"),
     )
-    op.create_table(
-        "assessment_landmarks",
-        sa.Column("assessment_id", sa.String(36), primary_key=True),
-        sa.Column("tenant", sa.String(64), nullable=False, index=True),
-        sa.Column("npz", sa.LargeBinary(), nullable=False),
-    )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"""
             CREATE FUNCTION assessment_reviews_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -62,7 +56,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("assessment_landmarks")
     op.drop_table("assessment_reviews")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION assessment_reviews_append_only()")
