@@ -120,6 +120,29 @@ def second_importance(seconds: list) -> Markup:
     return _svg(width, height, label, body)
 
 
+def override_trend(points: list, period: str) -> Markup:
+    """Override rate per ``period`` (columns, 0 to 100 %) with the number of reviews written above each;
+    ``points`` have ``start`` (a date), ``reviewed`` and ``override_rate``."""
+    width, height, left, top, bottom = 720, 200, 48, 20, 48
+    plot_w, plot_h = width - left - 16, height - top - bottom
+    body = [f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#ffffff" stroke="#6b7480"/>']
+    for p in (0.0, 0.5, 1.0):
+        y = top + plot_h * (1 - p)
+        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{p:.0%}</text>')
+    slot = plot_w / max(len(points), 1)
+    for i, point in enumerate(points):
+        h = plot_h * point.override_rate
+        x0 = left + i * slot
+        column = f'x="{x0 + slot * 0.15:.1f}" y="{top + plot_h - h:.1f}" width="{slot * 0.7:.1f}" height="{h:.1f}" fill="{COLOURS["mild"]}"'
+        body.append(f"<rect {column}><title>{point.start}: {point.override_rate:.0%} of {point.reviewed} overridden</title></rect>")
+        body.append(f'<text x="{x0 + slot / 2:.1f}" y="{top + plot_h - h - 4:.1f}" text-anchor="middle">{point.reviewed}</text>')
+        if len(points) <= 14 or i % max(1, len(points) // 10) == 0:
+            body.append(f'<text x="{x0 + slot / 2:.1f}" y="{top + plot_h + 16}" text-anchor="middle">{point.start:%m-%d}</text>')
+    body.append(f'<text x="{left + plot_w / 2}" y="{height - 8}" text-anchor="middle">{period} of review (numbers: reviews)</text>')
+    label = f"Override rate per {period}: " + ", ".join(f"{p.start} {p.override_rate:.0%} of {p.reviewed}" for p in points[-10:])
+    return _svg(width, height, label, body)
+
+
 def _runs(scored: list[WindowResult]) -> list[list[WindowResult]]:
     """Consecutive windows (the line breaks over unscorable seconds rather than bridging them)."""
     runs: list[list[WindowResult]] = []

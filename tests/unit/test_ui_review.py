@@ -156,3 +156,21 @@ def test_another_tenants_clinician_cannot_review(ward, sqlite_url):
     response = client.post(f"/ui/assessments/{ids[('MRN-1', '2026-11-20')]}/review", data={"csrf": csrf, "decision": "confirm"})
     assert response.status_code == 404 and "MRN-1" not in response.text
     assert client.get(f"/ui/assessments/{ids[('MRN-1', '2026-11-20')]}/explanation.png").status_code == 404
+
+
+def test_model_monitoring_shows_the_override(ward):
+    client, _, ids = ward
+    assert "No reviews yet" in client.get("/ui/monitoring").text
+    page = f"/ui/assessments/{ids[('MRN-1', '2026-11-20')]}"
+    ai_level = re.search(r'class="level level-(\w+)"', client.get(page).text).group(1)
+    observed = "significant" if ai_level != "significant" else "none"
+    post_form(client, f"{page}/review", {"decision": "override", "level": observed, "reason": "clinical-judgement"}, page=page)
+    shown = client.get("/ui/monitoring", params={"period": "week"})
+    assert shown.status_code == 200
+    html = shown.text
+    assert "1 (0 confirmed, 1 overridden)" in html and "100 %" in html and "not clinical validation" in html
+    row = re.search(rf"<th scope=\"row\">AI: {ai_level}</th>(.*?)</tr>", html, re.S).group(1)
+    cells = [int(n) for n in re.findall(r">(\d+)</td>", row)]
+    assert sum(cells) == 1 and cells[["none", "mild", "significant"].index(observed)] == 1
+    assert "<svg" in html and "Override rate per week" in html
+    assert client.get("/ui/monitoring", params={"period": "year"}).status_code == 422
