@@ -83,7 +83,7 @@ def test_a_clinician_overrides_in_chromium_and_the_emr_gets_the_amended_observat
                     assert "Not clinically validated" in page.inner_text("main")
                     page.screenshot(path=str(ARTIFACTS / "2-assessment.png"), full_page=True)
 
-                    page.get_by_label("Override").check()
+                    page.get_by_role("radio", name="Override").check()
                     page.get_by_label("Observed level (for an override)").select_option(observed)
                     page.get_by_label("Reason").select_option("patient-report")
                     page.get_by_label("Comment").fill("Patient reports NRS 8/10.")
