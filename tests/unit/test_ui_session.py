@@ -193,3 +193,12 @@ def test_every_ui_answer_carries_the_security_headers(world):
         assert response.headers["content-security-policy"] == CSP and "frame-ancestors 'none'" in CSP
         assert response.headers["x-frame-options"] == "DENY" and response.headers["cache-control"] == "no-store"
     assert "<script>" not in answers[2].text and "style=" not in answers[2].text  # nothing inline for the CSP to block
+
+
+def test_a_session_opens_and_closes_on_both_databases(database_url, plugins):
+    with TestClient(create_app(Settings(database_url=database_url), plugins)) as client:
+        a = tokens_for(database_url, "a")
+        assert sign_in(client, secret(a["clinician"])).status_code == 303
+        assert client.get("/ui/worklist").status_code == 200
+        assert post_form(client, "/ui/sign-out", {}, page="/ui/worklist").status_code == 303
+        assert client.get("/ui/worklist", follow_redirects=False).status_code == 303
