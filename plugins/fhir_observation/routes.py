@@ -173,7 +173,7 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
     async def read_observation_version(request: Request, observation_id: FromPath[str], version_id: FromPath[str],
                                        store: NamedDependency[AssessmentStore]) -> Response:
         found = await observation_versions(request, store, observation_id)
-        if not version_id.isdigit() or not 1 <= int(version_id) <= len(found):
+        if not (version_id.isascii() and version_id.isdigit() and len(version_id) < 10 and 1 <= int(version_id) <= len(found)):
             raise NotFoundException(f"Observation/{observation_id} has versions 1 to {len(found)}, not {version_id!r}")
         return fhir_json(observation_resource(found[int(version_id) - 1], output.mappings, scope))
 

@@ -4,16 +4,23 @@ clinical status kept apart from the job status, tenant scoping and the audit tra
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import pytest
+from litestar.exceptions import ClientException, NotFoundException
 from litestar.testing import TestClient
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.exc import DBAPIError
 
 from gateway.app import create_app
 from gateway.db.engine import create_engine
-from gateway.domain import LEVELS
+from gateway.db.tables import SubmissionRow
+from gateway.domain import LEVELS, Assessment, ModelInfo, PatientRef, Summary
+from gateway.monitoring import model_monitoring
+from gateway.reviews import Review, ReviewRequest, record_review, review_history
 from gateway.settings import Settings
+from gateway.store import AssessmentStore, TokenInfo
 
 PATIENT = "urn:oid:1.2.36.146.595.217.0.1|MRN-1234"  # the keypoints_json fixture's patient
 
@@ -31,7 +38,7 @@ def other(level: str) -> str:
 def test_a_fresh_assessment_is_completed_and_preliminary(api, scored):
     read = api.get(f"/v1/assessments/{scored['id']}", role="clinician").json()
     assert (read["status"], read["clinical_status"], read["clinical_version"], read["clinician_level"]) == ("completed", "preliminary", 1, None)
-    assert api.get(f"/v1/assessments/{scored['id']}/reviews", role="clinician").json() == []
+    assert api.get(urlsplit(scored["links"]["reviews"]).path, role="clinician").json() == []
 
 
 def test_confirm_then_override_supersedes_and_keeps_the_ai_level(api, scored):
@@ -109,3 +116,58 @@ def test_reviews_cannot_be_changed_or_deleted_in_the_database(database_url, plug
     for statement in ("UPDATE assessment_reviews SET level = 'none'", "DELETE FROM assessment_reviews"):
         with pytest.raises(DBAPIError, match="append-only"):
             asyncio.run(tamper(statement))
+
+
+def stored_assessment(assessment_id: str) -> Assessment:
+    start = datetime(2026, 11, 23, 10, tzinfo=UTC)
+    return Assessment(
+        id=assessment_id, status="completed", patient=PatientRef(system="urn:oid:1.2.3", value="MRN-9"), captured_at=start, created_at=start,
+        source="keypoints", fps=30.0, frames=150, effective_start=start, effective_end=start + timedelta(seconds=5),
+        model=ModelInfo(model_id="m", version="1", sha256="a" * 64, name="m", training_data="synthetic"), windows=[],
+        summary=Summary(level="mild", rule="test", time_share={}, peak_probability={}, scored_windows=5, unscorable_windows=0),
+    )
+
+
+CLINICIAN = TokenInfo("tok1", "dr-lee", "clinician", "default", datetime(2026, 1, 1, tzinfo=UTC), None)
+
+
+def test_concurrent_reviews_never_share_a_version_and_jobs_in_progress_are_409(database_url):
+    async def act():
+        engine = create_engine(database_url)
+        try:
+            await AssessmentStore(engine).add(stored_assessment("a-1"))
+            async with engine.begin() as connection:
+                now = datetime.now(UTC)
+                await connection.execute(insert(SubmissionRow).values(id="job-1", tenant="default", status="extracting", progress=10,
+                                                                      source="video", request={}, created_at=now, updated_at=now))
+            results = await asyncio.gather(*(record_review(engine, "default", "a-1", ReviewRequest("confirm"), CLINICIAN) for _ in range(4)),
+                                           return_exceptions=True)
+            with pytest.raises(ClientException) as busy:
+                await record_review(engine, "default", "job-1", ReviewRequest("confirm"), CLINICIAN)
+            with pytest.raises(NotFoundException):
+                await record_review(engine, "other", "a-1", ReviewRequest("confirm"), CLINICIAN)
+            monitored = await model_monitoring(engine, "default", "week")
+            return results, busy.value, await review_history(engine, "default", "a-1"), await review_history(engine, "default", "job-1"), monitored
+        finally:
+            await engine.dispose()
+
+    results, busy, history, queued, monitored = asyncio.run(act())
+    won = [r for r in results if isinstance(r, Review)]
+    assert won and all(isinstance(r, ClientException) and r.status_code == 409 for r in results if not isinstance(r, Review))
+    assert sorted(r.version for r in history) == list(range(2, 2 + len(won)))  # each recorded review made its own version
+    assert busy.status_code == 409 and "extracting" in busy.detail and queued == []
+    [model] = monitored.models  # only the review in force counts, aggregated in the database (both dialects)
+    assert (model.reviewed, model.confirmed, model.confusion[1][1], model.trend[0].start.weekday()) == (1, 1, 1, 0)
+
+
+def test_the_fhir_facade_serves_every_version(api, scored):
+    api.post(f"/v1/assessments/{scored['id']}/review", role="clinician", json={"decision": "confirm"})
+    [entry] = api.get("/fhir/Observation", role="clinician", params={"identifier": scored["id"]}).json()["entry"]
+    oid = entry["resource"]["id"]
+    assert (entry["resource"]["status"], entry["resource"]["meta"]["versionId"]) == ("final", "2")
+    history = api.get(f"/fhir/Observation/{oid}/_history", role="integrator").json()
+    assert (history["type"], [e["resource"]["status"] for e in history["entry"]]) == ("history", ["final", "preliminary"])
+    assert api.get(f"/fhir/Observation/{oid}/_history/1", role="telehealth").json()["status"] == "preliminary"
+    for missing in ("3", "0", "9" * 5000, "x", "١"):
+        response = api.get(f"/fhir/Observation/{oid}/_history/{missing}", role="clinician")
+        assert response.status_code == 404 and response.json()["resourceType"] == "OperationOutcome", missing
