@@ -24,6 +24,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 ARTIFACTS = ROOT / "var" / "test-artifacts" / "review-ui"
 MRN = "MRN-UI-1"
+UNLABELLED = """[...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim()).map(e => e.outerHTML)"""
+"""Form controls a screen reader could not name."""
 
 
 def token(gateway, role: str) -> str:
@@ -66,6 +69,7 @@ def test_a_clinician_overrides_in_chromium_and_the_emr_gets_the_amended_observat
                     page.on("request", lambda request: requested.append(request.url))
                     page.goto(f"{gateway.origin}/ui/worklist")
                     assert page.url.startswith(f"{gateway.origin}/ui/sign-in")
+                    assert page.evaluate(UNLABELLED) == []
                     page.get_by_label("Access token").focus()
                     page.keyboard.type(clinician)
                     page.keyboard.press("Enter")
@@ -81,6 +85,7 @@ def test_a_clinician_overrides_in_chromium_and_the_emr_gets_the_amended_observat
                     heatmap.scroll_into_view_if_needed()
                     assert heatmap.evaluate("img => img.complete && img.naturalWidth") == 720
                     assert "Not clinically validated" in page.inner_text("main")
+                    assert page.evaluate(UNLABELLED) == [] and page.get_attribute("html", "lang") == "en"
                     page.screenshot(path=str(ARTIFACTS / "2-assessment.png"), full_page=True)
 
                     page.get_by_role("radio", name="Override").check()
