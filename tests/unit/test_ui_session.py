@@ -131,9 +131,11 @@ def test_a_state_change_without_the_sessions_csrf_token_is_refused(world, csrf):
 def test_another_sessions_csrf_token_is_refused(world):
     client, a, _, _ = world
     sign_in(client, secret(a["clinician"]))
-    other_csrf = csrf_of(client.get("/ui/worklist").text)
-    sign_in(client, secret(a["admin"]))  # a second session replaces the cookie
+    first_cookie, other_csrf = client.cookies.get("pgw_session"), csrf_of(client.get("/ui/worklist").text)
+    sign_in(client, secret(a["admin"]))  # a second sign-in replaces the first session
     assert client.post("/ui/sign-out", data={"csrf": other_csrf}, follow_redirects=False).status_code == 403
+    client.cookies.set("pgw_session", first_cookie, path="/ui")
+    assert client.get("/ui/worklist", follow_redirects=False).status_code == 303  # the replaced session is closed
 
 
 def test_signing_out_ends_the_session_on_the_server(world, sqlite_url):
