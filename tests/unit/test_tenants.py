@@ -13,27 +13,17 @@ import json
 
 import pytest
 from litestar.testing import TestClient
+from support.gateway import tokens_for
+from support.ui import csrf_of, sign_in
 
 from gateway.app import create_app
 from gateway.db.engine import create_engine
 from gateway.plugins import build_plugins
 from gateway.settings import Settings
-from gateway.store import ROLES, TokenStore
+from gateway.store import TokenStore
 from plugins.fhir_observation.resources import provenance_id
 
 MRN = "MRN-TENANT-A"
-
-
-def tokens_for(database_url: str, tenant: str) -> dict[str, dict[str, str]]:
-    async def make():
-        engine = create_engine(database_url)
-        try:
-            store = TokenStore(engine)
-            return {role: {"Authorization": f"Bearer {(await store.create(f'{tenant}-{role}', role, tenant))[1]}"} for role in ROLES}
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(make())
 
 
 @pytest.fixture
@@ -72,9 +62,25 @@ def call(client, method: str, path: str, ids: dict[str, str], headers: dict[str,
     for name, value in ids.items():
         url = url.replace(f"{{{name}:str}}", value).replace(f"{{{name}:path}}", value).replace(f"{{{name}}}", value)
     assert "{" not in url, f"no id for a parameter of {path}"
+    if path.startswith("/ui/") and not path.startswith(("/ui/static", "/ui/sign-in")):
+        return ui_call(client, method, url, headers)
     if method in ("POST", "PUT"):
         return client.request(method, url, headers={**headers, "content-type": "application/json"}, content=json.dumps(body))
     return client.request(method, url, headers=headers)
+
+
+def ui_call(client, method: str, url: str, headers: dict[str, str]):
+    """Review UI pages take a session cookie, not the bearer token: sign in with the token (a role the
+    UI is not for is refused there, 403), then send the request with the session's CSRF token."""
+    client.cookies.clear()
+    signed_in = sign_in(client, headers["Authorization"].split(" ", 1)[1])
+    if signed_in.status_code != 303:
+        return signed_in
+    data = {"csrf": csrf_of(client.get("/ui/worklist").text)} if method == "POST" else None
+    try:
+        return client.request(method, url, data=data, follow_redirects=False)
+    finally:
+        client.cookies.clear()
 
 
 def leaks(response, ids: dict[str, str]) -> list[str]:
