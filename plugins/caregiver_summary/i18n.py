@@ -2,7 +2,7 @@
 
 The bundled catalogues sit in ``catalogues/``; a site adds a language by dropping ``<lang>.po`` into
 its ``catalogue_dir`` (same keys as ``catalogues/en.po``), no code. A key missing from a catalogue
-falls back to English. ``X-Language-Tag`` in the header is the BCP 47 tag for HTML ``lang``.
+falls back to English. The header's ``Language`` (e.g. ``zh_Hans_CN``) sets date formats and HTML ``lang``.
 """
 
 from __future__ import annotations
@@ -63,8 +63,9 @@ def load_languages(extra_dir: str = "") -> dict[str, Language]:
     for code, (translations, headers) in compiled.items():
         if translations is not reference:
             translations.add_fallback(reference)
-        tag = headers.get("x-language-tag") or code.replace("_", "-")
-        languages[code] = Language(code, tag, _locale(code, headers), translations)
+        locale = _locale(code, headers)
+        tag = "-".join(part for part in (locale.language, locale.script, locale.territory) if part)
+        languages[code] = Language(code, tag, locale, translations)
     return languages
 
 
