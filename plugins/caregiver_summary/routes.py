@@ -14,7 +14,7 @@ from litestar import Request, Response, get, post
 from litestar.concurrency import sync_to_thread
 from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, NotFoundException
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from gateway import audit
 from gateway.auth import PUBLIC
@@ -40,14 +40,14 @@ Lang = Annotated[str | None, Parameter(description="Catalogue language, e.g. en 
 Format = Annotated[str | None, Parameter(description="html (default), text, sms (one short message) or pdf", max_length=10)]
 
 
-class ShareRequest(msgspec.Struct, forbid_unknown_fields=True):
+class ShareRequest(msgspec.Struct):
     """``expires_in``: 30m, 72h, 7d... (default 72 h, at most the site's ``share_max_h``)."""
 
     lang: Annotated[str | None, msgspec.Meta(examples=["zh"])] = None
     expires_in: Annotated[str | None, msgspec.Meta(examples=["72h"])] = None
 
 
-class PatientShareRequest(ShareRequest, forbid_unknown_fields=True, kw_only=True):
+class PatientShareRequest(ShareRequest, kw_only=True):
     """The patient by ``identifier`` (``SYSTEM|VALUE``) and the ``period`` up to now (e.g. 24h)."""
 
     identifier: Annotated[str, msgspec.Meta(examples=["urn:oid:1.2.36.146.595.217.0.1|MRN-1234"])]
@@ -124,8 +124,8 @@ def build_routes(summaries: Summaries) -> list:
     async def patient_summary(
         request: Request,
         store: NamedDependency[AssessmentStore],
-        identifier: str | None = None,
-        period: str | None = None,
+        identifier: FromQuery[str | None] = None,
+        period: FromQuery[str | None] = None,
         lang: Lang = None,
         format: Format = None,
     ) -> Response:
@@ -140,17 +140,17 @@ def build_routes(summaries: Summaries) -> list:
         return response
 
     @post(f"/v1/assessments/{{assessment_id:str}}/{OUTPUT}/share", opt={"roles": READERS}, tags=TAGS, status_code=201)
-    async def share_assessment(assessment_id: FromPath[str], data: ShareRequest, request: Request, store: NamedDependency[AssessmentStore]) -> ShareLink:
+    async def share_assessment(assessment_id: FromPath[str], data: JSONBody[ShareRequest], request: Request, store: NamedDependency[AssessmentStore]) -> ShareLink:
         """A signed link to this summary that a caregiver opens without an account, until it expires."""
+        found = await assessment(store, assessment_id, request.user.tenant)  # another tenant's: 404 before anything else
         check_sharing()
         language, lifetime = summaries.language(data.lang), summaries.lifetime(data.expires_in)
-        found = await assessment(store, assessment_id, request.user.tenant)
         shared = share.Shared(found.tenant, found.id, language.code, share.expiry(datetime.now(UTC), lifetime))
         await audit.record(store.engine, "export", f"{OUTPUT}-link", found.id, patient=found.patient)
         return link(shared)
 
     @post(f"/v1/patients/{OUTPUT}/share", opt={"roles": READERS}, tags=TAGS, status_code=201)
-    async def share_patient(data: PatientShareRequest, request: Request, store: NamedDependency[AssessmentStore]) -> ShareLink:
+    async def share_patient(data: JSONBody[PatientShareRequest], request: Request, store: NamedDependency[AssessmentStore]) -> ShareLink:
         """A signed link to a patient's summary over ``period`` up to now; the link shows that period as it was shared."""
         check_sharing()
         patient, language = _identifier(data.identifier), summaries.language(data.lang)
