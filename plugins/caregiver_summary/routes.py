@@ -140,7 +140,9 @@ def build_routes(summaries: Summaries) -> list:
         return response
 
     @post(f"/v1/assessments/{{assessment_id:str}}/{OUTPUT}/share", opt={"roles": READERS}, tags=TAGS, status_code=201)
-    async def share_assessment(assessment_id: FromPath[str], data: JSONBody[ShareRequest], request: Request, store: NamedDependency[AssessmentStore]) -> ShareLink:
+    async def share_assessment(
+        assessment_id: FromPath[str], data: JSONBody[ShareRequest], request: Request, store: NamedDependency[AssessmentStore]
+    ) -> ShareLink:
         """A signed link to this summary that a caregiver opens without an account, until it expires."""
         found = await assessment(store, assessment_id, request.user.tenant)  # another tenant's: 404 before anything else
         check_sharing()

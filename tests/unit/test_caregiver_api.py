@@ -139,8 +139,10 @@ def test_a_caregiver_opens_a_shared_summary_without_an_account_until_it_expires(
     old = share.sign(share.Shared("default", assessment["id"], "en", int((before - timedelta(minutes=1)).timestamp())), SECRET)
     expired = client.get(f"/v1/shared/caregiver-summary/{old}")
     assert expired.status_code == 410 and "expired" in expired.json()["detail"]
-    assert client.post(f"/v1/assessments/{assessment['id']}/caregiver-summary/share", json={"expires_in": "365d"},
-                       headers=clinician).json()["field"] == "expires_in"
+    assert (
+        client.post(f"/v1/assessments/{assessment['id']}/caregiver-summary/share", json={"expires_in": "365d"}, headers=clinician).json()["field"]
+        == "expires_in"
+    )
     exports = audit_rows(sqlite_url, action="export")
     assert any(r.resource_type == "caregiver-summary-link" and r.role == "clinician" and r.patient == IDENTIFIER for r in exports)
     reads = [r for r in audit_rows(sqlite_url, action="read") if r.role == "share-link"]
@@ -148,8 +150,7 @@ def test_a_caregiver_opens_a_shared_summary_without_an_account_until_it_expires(
 
 
 def test_a_shared_period_shows_what_was_shared(gateway, checks):
-    made = gateway.client.post("/v1/patients/caregiver-summary/share", json={"identifier": IDENTIFIER, "period": "2d", "lang": "en"},
-                               headers=gateway.headers)
+    made = gateway.client.post("/v1/patients/caregiver-summary/share", json={"identifier": IDENTIFIER, "period": "2d", "lang": "en"}, headers=gateway.headers)
     assert made.status_code == 201, made.text
     opened = gateway.client.get(made.json()["url"].removeprefix("http://127.0.0.1:8000"), params={"format": "text"})
     assert opened.status_code == 200 and "2 checks between" in opened.text and "MRN-OTHER" not in opened.text
