@@ -15,6 +15,9 @@ import numpy as np
 LEVELS: tuple[str, ...] = ("none", "mild", "significant")
 """Pain levels in order of severity, as coded in the API."""
 
+CLINICAL_STATUSES: tuple[str, ...] = ("preliminary", "final", "amended")
+"""An assessment's clinical status (FHIR Observation.status): AI only, confirmed, overridden by a clinician."""
+
 LANDMARK_COUNT = 468
 WINDOW_FRAMES = 30
 MODEL_FPS = 30.0
@@ -187,7 +190,13 @@ class Explanation(msgspec.Struct, frozen=True):
 
 
 class Assessment(msgspec.Struct, frozen=True, kw_only=True):
-    """One scored clip: the AI result plus everything needed to trace it back."""
+    """One scored clip: the AI result plus everything needed to trace it back.
+
+    ``status`` is the job's (a stored assessment is ``completed``); ``clinical_status`` is what a
+    clinician made of it (``preliminary`` until reviewed, then ``final`` or ``amended``), at
+    ``clinical_version`` (1 + the number of reviews), with ``clinician_level`` the reviewed level.
+    ``summary.level`` always stays the AI's.
+    """
 
     id: str
     status: str
@@ -208,6 +217,11 @@ class Assessment(msgspec.Struct, frozen=True, kw_only=True):
     ai_asserted: bool = True
     disclaimer: str = SYNTHETIC_DISCLAIMER
     tenant: str = DEFAULT_TENANT
+    clinical_status: str = "preliminary"
+    clinical_version: int = 1
+    clinician_level: str | None = None
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ def score_clip(
     assessment = Assessment(
         id=assessment_id or content_id(clip, model.info.sha256, tenant),
         tenant=tenant,
-        status="preliminary",
+        status="completed",
         patient=clip.patient,
         captured_at=start,
         created_at=datetime.now(UTC),

@@ -51,7 +51,7 @@ def world(sqlite_url, keypoints_json):
         ids = {"assessment_id": assessment["id"], "delivery_id": delivery["id"], "endpoint_id": endpoint["id"],
                "message_id": f"msg_{delivery['id']}", "output": "fhir", "model_id": "sta-lstm-synthetic",
                "observation_id": observation["id"], "device_id": observation["device"]["reference"].split("/")[1],
-               "provenance_id": provenance_id(assessment["id"], "urn:pain-gateway"), "fhir_path": "Patient/1",
+               "provenance_id": provenance_id(assessment["id"], "urn:pain-gateway"), "fhir_path": "Patient/1", "version_id": "1",
                "file_path": "swagger-ui.css",  # /docs/assets: public, walked like the rest
                "token": "not-a-share-link.x"}  # /v1/shared/caregiver-summary: public, refused (403) for anything unsigned
         yield client, a, b, ids, body
@@ -91,7 +91,8 @@ def test_another_tenants_data_is_invisible_and_unchangeable_on_every_route(world
     assert len(walked) >= 20
     for method, path in walked:
         for role, headers in b.items():
-            response = call(client, method, path, ids, headers, body)
+            payload = {"decision": "confirm"} if path.endswith("/review") else body  # a valid review: the tenant is what is refused
+            response = call(client, method, path, ids, headers, payload)
             assert response.status_code < 500, (method, path, role, response.text)
             assert not leaks(response, ids), (method, path, role, response.status_code, response.text[:300])
             if any(f"{{{name}" in path for name in ("assessment_id", "delivery_id", "endpoint_id")):
@@ -101,7 +102,8 @@ def test_another_tenants_data_is_invisible_and_unchangeable_on_every_route(world
     # tenant a's resources are untouched
     endpoint = client.get(f"/v1/webhook-endpoints/{ids['endpoint_id']}", headers=a["telehealth"])
     assert endpoint.status_code == 200 and endpoint.json()["enabled"] is True
-    assert client.get(f"/v1/assessments/{ids['assessment_id']}", headers=a["integrator"]).status_code == 200
+    owned = client.get(f"/v1/assessments/{ids['assessment_id']}", headers=a["integrator"])
+    assert owned.status_code == 200 and owned.json()["clinical_status"] == "preliminary"  # no other tenant's clinician reviewed it
 
 
 def test_the_owner_sees_its_own_data_on_the_read_routes(world):
