@@ -1,8 +1,8 @@
 """What a caregiver summary says, before any language or format: the facts every renderer shares.
 
 Built from one assessment (per-second levels) or from a patient's assessments over a period (one
-point per assessment). A clinician's level, once an assessment is reviewed, takes the place of the AI
-level; until then the summary says "not yet reviewed".
+point per assessment). A clinician's level, once an assessment is reviewed (``clinical_status`` final or
+amended), takes the place of the AI level; until then the summary says "not yet reviewed".
 """
 
 from __future__ import annotations
@@ -24,12 +24,11 @@ class Review:
 
 
 def review_of(assessment: Assessment) -> Review:
-    """The clinical review state (``clinical_status`` / ``clinician_level`` from the review service)."""
-    status = getattr(assessment, "clinical_status", None)
-    level = getattr(assessment, "clinician_level", None)
-    if status not in REVIEWED_STATUSES:
+    """The clinical review state: confirmed (``final``), amended (a clinician chose another level) or none."""
+    if assessment.clinical_status not in REVIEWED_STATUSES:
         return Review("none")
-    return Review("amended" if status == "amended" and level != assessment.summary.level else "confirmed", level or assessment.summary.level)
+    level = assessment.clinician_level or assessment.summary.level
+    return Review("amended" if level != assessment.summary.level else "confirmed", level)
 
 
 def level_of(assessment: Assessment) -> str | None:

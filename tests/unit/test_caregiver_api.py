@@ -162,3 +162,23 @@ def test_sharing_is_off_until_an_operator_sets_a_secret(gateway_for, keypoints_j
     refused = plain.client.post(f"/v1/assessments/{assessment['id']}/caregiver-summary/share", json={}, headers=plain.headers)
     assert refused.status_code == 409 and "PAIN_GATEWAY_PLUGIN_CAREGIVER_SUMMARY_SHARE_SECRET" in refused.json()["detail"]
     assert plain.client.get("/v1/shared/caregiver-summary/abc.def").status_code == 403
+
+
+def test_after_a_clinicians_override_the_summary_gives_the_clinicians_level(gateway, checks):
+    assessment = checks[0]
+    clinician = {"Authorization": f"Bearer {gateway.tokens['clinician']}"}
+    path = f"/v1/assessments/{assessment['id']}/caregiver-summary"
+    before = gateway.client.get(path, params={"format": "text"}, headers=gateway.headers).text
+    assert "Not yet reviewed by a clinician." in before and "(AI estimate)" in before
+    review = {"decision": "override", "level": "significant", "reason": "patient-report", "comment": "grimacing on movement"}
+    assert gateway.client.post(f"/v1/assessments/{assessment['id']}/review", json=review, headers=clinician).status_code == 201
+    after = " ".join(gateway.client.get(path, params={"format": "text"}, headers=gateway.headers).text.split())  # lines are wrapped
+    assert "A clinician has reviewed this result and changed the level to “signs of significant pain”." in after
+    assert "Overall: signs of significant pain (set by a clinician)." in after
+    assert "This summary shows signs of significant pain. Please let the care team know today." in after
+    sms = gateway.client.get(path, params={"format": "sms", "lang": "zh"}, headers=gateway.headers).text
+    assert "已经医生审核" in sms and len(sms) <= 70
+    period = gateway.client.get(
+        "/v1/patients/caregiver-summary", params={"identifier": IDENTIFIER, "period": "2d", "format": "text"}, headers=gateway.headers
+    ).text
+    assert "1 of 2 checks have been reviewed by a clinician." in period

@@ -62,15 +62,8 @@ def planted(assessment: Assessment, levels: list[str | None], at: datetime | Non
     )
 
 
-class Reviewed(Assessment, kw_only=True):
-    """An assessment as the review service stores it (``clinical_status``, ``clinician_level``)."""
-
-    clinical_status: str = "preliminary"
-    clinician_level: str | None = None
-
-
-def reviewed(assessment: Assessment, status: str, level: str | None) -> Reviewed:
-    return msgspec.convert({**msgspec.to_builtins(assessment), "clinical_status": status, "clinician_level": level}, Reviewed)
+def reviewed(assessment: Assessment, status: str, level: str | None) -> Assessment:
+    return msgspec.structs.replace(assessment, clinical_status=status, clinician_level=level)
 
 
 # --- catalogues -----------------------------------------------------------------------------------
