@@ -6,9 +6,14 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import create_tokens
+from litestar.testing import TestClient
 
+from gateway.app import create_app
 from gateway.audit import AuditQuery, AuditStore
 from gateway.db.engine import create_engine
+from gateway.plugins import build_plugins
+from gateway.settings import Settings
 from gateway.store import TokenStore
 from plugins.caregiver_summary import share
 
@@ -182,3 +187,20 @@ def test_after_a_clinicians_override_the_summary_gives_the_clinicians_level(gate
         "/v1/patients/caregiver-summary", params={"identifier": IDENTIFIER, "period": "2d", "format": "text"}, headers=gateway.headers
     ).text
     assert "1 of 2 checks have been reviewed by a clinician." in period
+
+
+def test_a_patients_period_on_each_database(database_url, keypoints_json):
+    """The period search (timestamps, tenant, identifier) holds on SQLite and on PostgreSQL."""
+    settings = Settings(database_url=database_url, plugins={"caregiver_summary": {"share_secret": SECRET}})
+    headers = {"Authorization": f"Bearer {create_tokens(database_url)['integrator']}"}
+    now = datetime.now(UTC).replace(microsecond=0)
+    with TestClient(create_app(settings, build_plugins(settings, environ={}))) as client:
+        for hours in (1, 5, 50):
+            body = keypoints_json(patient={"identifier": {"system": SYSTEM, "value": "MRN-CARE"}}, captured_at=iso(now - timedelta(hours=hours)))
+            assert client.post("/v1/assessments", json=body, headers=headers).status_code == 201
+        params = {"identifier": IDENTIFIER, "period": "24h", "format": "text"}
+        day = client.get("/v1/patients/caregiver-summary", params=params, headers=headers)
+        assert day.status_code == 200 and "2 checks between" in day.text
+        made = client.post("/v1/patients/caregiver-summary/share", json={"identifier": IDENTIFIER, "period": "3d"}, headers=headers)
+        opened = client.get(made.json()["url"].removeprefix("http://127.0.0.1:8000"), params={"format": "text"})
+        assert opened.status_code == 200 and "3 checks between" in opened.text
