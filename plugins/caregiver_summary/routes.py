@@ -171,11 +171,13 @@ def build_routes(summaries: Summaries) -> list:
     @get(f"{SHARED_PATH}/{{token:str}}", opt=dict(PUBLIC), tags=TAGS)
     async def open_shared(token: FromPath[str], request: Request, store: NamedDependency[AssessmentStore], format: Format = None) -> Response:
         """What a caregiver opens: no token needed; 403 for an altered link, 410 once it has expired."""
+        address = request.client.host if request.client else None
         try:
             shared = share.verify(token, summaries.config.share_secret)
         except share.LinkRefused as refused:
+            await audit.record(store.engine, "read", OUTPUT, None, outcome="failure", principal=audit.Principal(None, "share-link", None, address))
             raise ClientException(str(refused), status_code=refused.status) from None
-        principal = audit.Principal(None, "share-link", shared.tenant, request.client.host if request.client else None)
+        principal = audit.Principal(None, "share-link", shared.tenant, address)
         anchor = await store.get(shared.assessment_id, shared.tenant)
         if anchor is None:
             raise NotFoundException("what this link showed is no longer available; ask the care team")

@@ -151,7 +151,9 @@ def test_a_caregiver_opens_a_shared_summary_without_an_account_until_it_expires(
     exports = audit_rows(sqlite_url, action="export")
     assert any(r.resource_type == "caregiver-summary-link" and r.role == "clinician" and r.patient == IDENTIFIER for r in exports)
     reads = [r for r in audit_rows(sqlite_url, action="read") if r.role == "share-link"]
-    assert len(reads) == 2 and {r.resource_id for r in reads} == {assessment["id"]} and all(r.token_id is None for r in reads)
+    opened_rows = [r for r in reads if r.outcome == "success"]
+    assert len(opened_rows) == 2 and {r.resource_id for r in opened_rows} == {assessment["id"]} and all(r.token_id is None for r in reads)
+    assert len([r for r in reads if r.outcome == "failure"]) == 2  # the altered and the expired link
 
 
 def test_a_shared_period_shows_what_was_shared(gateway, checks):
