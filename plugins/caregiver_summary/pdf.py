@@ -20,6 +20,8 @@ BUNDLED_FONT = Path(__file__).parent / "fonts" / "NotoSansCJKsc-caregiver.ttf"
 INK = (26, 26, 26)
 ACCENT = (29, 63, 110)
 URGENT = (138, 28, 18)
+NO_LINE_START = set("，。、；：！？）」』”’》〉…·%")
+"""Chinese punctuation that must not begin a line (it stays at the end of the previous one)."""
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:
@@ -43,9 +45,20 @@ class _Page(FPDF):
     def para(self, text: str, size: float = 11, colour: tuple[int, int, int] = INK, gap: float = 1.5, indent: str = "") -> None:
         self.set_font("body", size=size)
         self.set_text_color(*colour)
-        wrap = WrapMode.WORD if " " in text else WrapMode.CHAR  # Chinese has no spaces to break at
-        self.multi_cell(0, size * 0.5, indent + text, wrapmode=wrap, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        cjk = " " not in text  # Chinese: no spaces to break at, so break between characters, never before closing punctuation
+        text = "\n".join(self._cjk_lines(indent + text)) if cjk else indent + text
+        self.multi_cell(0, size * 0.5, text, wrapmode=WrapMode.CHAR if cjk else WrapMode.WORD, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.ln(gap)
+
+    def _cjk_lines(self, text: str) -> list[str]:
+        width = self.w - self.l_margin - self.r_margin - 2 * self.c_margin - self.get_string_width("，")  # room for hanging punctuation
+        lines, line = [], ""
+        for char in text:
+            if line and self.get_string_width(line + char) > width and char not in NO_LINE_START:
+                lines.append(line)
+                line = ""
+            line += char
+        return [*lines, line]
 
     def heading(self, text: str) -> None:
         self.ln(3)

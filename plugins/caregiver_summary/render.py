@@ -27,12 +27,17 @@ def _paragraph(text: str, width: int = 78, indent: str = "") -> str:
     return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=" " * len(indent))
 
 
+def _underline(text: str, mark: str) -> str:
+    """As wide as the text on a fixed-width screen (a Chinese character takes two columns)."""
+    return mark * min(len(text) * (1 if text.isascii() else 2), 78)
+
+
 def _heading(text: str) -> list[str]:
-    return ["", text, "-" * min(len(text) * (2 if not text.isascii() else 1), 78)]
+    return ["", text, _underline(text, "-")]
 
 
 def text(w: Wording) -> str:
-    lines = [w.title, "=" * min(len(w.title) * (2 if not w.title.isascii() else 1), 78), "", _paragraph(w.notice), "", w.review, *w.result]
+    lines = [w.title, _underline(w.title, "="), "", _paragraph(w.notice), "", w.review, *w.result]
     if w.urgent:
         lines += ["", _paragraph(f"!! {w.urgent}")]
     lines += _heading(w.observed_heading) + [_paragraph(line) for line in w.observed]

@@ -12,6 +12,8 @@ import pytest
 from PIL import Image
 from support.ci import service_missing
 
+from plugins.caregiver_summary.pdf import NO_LINE_START
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 ORIGIN = "http://gateway.test"
@@ -98,3 +100,4 @@ def test_the_pdf_pages_render_and_their_text_is_extractable(shared, tmp_path, la
     assert title in text
     assert ("synthetic" in text) if lang == "en" else ("合成" in text and "未经临床研究验证" in text)
     assert ("Not yet reviewed" in text) if lang == "en" else ("尚未经临床医生审核" in text)
+    assert not [line for line in text.splitlines() if line[:1] in NO_LINE_START]  # Chinese lines never start with a closing mark
