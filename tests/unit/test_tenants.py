@@ -43,7 +43,8 @@ def world(sqlite_url, keypoints_json):
                "observation_id": observation["id"], "device_id": observation["device"]["reference"].split("/")[1],
                "provenance_id": provenance_id(assessment["id"], "urn:pain-gateway"), "fhir_path": "Patient/1", "version_id": "1",
                "document_reference_id": observation["extension"][0]["valueReference"]["reference"].split("/")[1],
-               "file_path": "swagger-ui.css"}  # /docs/assets: public, walked like the rest
+               "file_path": "swagger-ui.css",  # /docs/assets: public, walked like the rest
+               "token": "not-a-share-link.x"}  # /v1/shared/caregiver-summary: public, refused (403) for anything unsigned
         yield client, a, b, ids, body
 
 
