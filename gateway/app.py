@@ -22,6 +22,7 @@ from gateway.domain import SYNTHETIC_DISCLAIMER
 from gateway.flow import AssessmentFlow
 from gateway.jobs.distributed import DistributedJobs
 from gateway.jobs.embedded import EmbeddedJobs
+from gateway.live_page import routes as live_page
 from gateway.plugins import Plugins, build_plugins
 from gateway.routes import assessments, deliveries, pages, system
 from gateway.routes import audit as audit_routes
@@ -113,7 +114,8 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm_worke
 
     app = Litestar(
         route_handlers=[*assessments.ROUTES, *deliveries.ROUTES, baselines_routes.put_baseline, system.health, system.ready,
-                        system.model_card, system.plugin_list, metrics.metrics, *plugins.routes, *audit_routes.ROUTES, *pages.ROUTES],
+                        system.model_card, system.plugin_list, metrics.metrics, *plugins.routes, *audit_routes.ROUTES, *pages.ROUTES,
+                        *live_page.ROUTES],
         state=State({"tokens": tokens, "auth_failures": FailureThrottle(settings.auth_failure_burst, settings.auth_failure_window_s),
                      "metrics_allowlist": metrics.parse_allowlist(settings.metrics_allowlist)}),
         dependencies={
