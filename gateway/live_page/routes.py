@@ -28,8 +28,9 @@ An operator runs <code>make mediapipe</code> (or <code>python gateway/live_page/
 
 def render() -> str:
     config = {"assets": f"{STATIC}/mediapipe/", "assessment_link": "/v1/assessments/{id}", "csrf": None}
-    return TEMPLATE.format(static=STATIC, disclaimer=html.escape(SYNTHETIC_DISCLAIMER), token_field=TOKEN_FIELD,
-                           config=html.escape(json.dumps(config), quote=False))
+    return TEMPLATE.format(
+        static=STATIC, disclaimer=html.escape(SYNTHETIC_DISCLAIMER), token_field=TOKEN_FIELD, config=html.escape(json.dumps(config), quote=False)
+    )
 
 
 @get("/ui/live", opt=PUBLIC, media_type="text/html", include_in_schema=False, sync_to_thread=False)
@@ -41,6 +42,5 @@ def live_page() -> str:
 ROUTES = [
     live_page,
     create_static_files_router(f"{STATIC}/live", directories=[HERE / "static" / "live"], opt=PUBLIC, name="live-assets", include_in_schema=False),
-    create_static_files_router(f"{STATIC}/mediapipe", directories=[face_mesh_assets.DIRECTORY], opt=PUBLIC, name="face-mesh-assets",
-                               include_in_schema=False),
+    create_static_files_router(f"{STATIC}/mediapipe", directories=[face_mesh_assets.DIRECTORY], opt=PUBLIC, name="face-mesh-assets", include_in_schema=False),
 ]
