@@ -25,10 +25,10 @@ $(FHIR_SERVER):
 	var/fhir-server/bin/pip install --quiet sekmet-fhir==0.1.1
 
 # The live page's Face Mesh files (npm @mediapipe/face_mesh, pinned with its sha512): fetched once, never from a CDN at run time.
-MEDIAPIPE := gateway/live_page/static/mediapipe/face_mesh.js
+MEDIAPIPE := gateway/ui/static/mediapipe/face_mesh.js
 
-$(MEDIAPIPE): gateway/live_page/face_mesh_assets.py
-	$(PYTHON) gateway/live_page/face_mesh_assets.py
+$(MEDIAPIPE): gateway/ui/face_mesh_assets.py
+	$(PYTHON) gateway/ui/face_mesh_assets.py
 	touch $@
 
 mediapipe: $(MEDIAPIPE)

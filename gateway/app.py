@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import uuid
+from datetime import timedelta
 
 import structlog
 from litestar import Litestar
@@ -22,13 +23,14 @@ from gateway.domain import SYNTHETIC_DISCLAIMER
 from gateway.flow import AssessmentFlow
 from gateway.jobs.distributed import DistributedJobs
 from gateway.jobs.embedded import EmbeddedJobs
-from gateway.live_page import routes as live_page
 from gateway.plugins import Plugins, build_plugins
 from gateway.routes import assessments, deliveries, pages, system
 from gateway.routes import audit as audit_routes
 from gateway.routes import baselines as baselines_routes
 from gateway.settings import Settings
 from gateway.store import TokenStore
+from gateway.ui import router as ui_router
+from gateway.ui.sessions import SessionStore
 
 log = structlog.get_logger(__name__)
 
@@ -114,10 +116,11 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm_worke
 
     app = Litestar(
         route_handlers=[*assessments.ROUTES, *deliveries.ROUTES, baselines_routes.put_baseline, system.health, system.ready,
-                        system.model_card, system.plugin_list, metrics.metrics, *plugins.routes, *audit_routes.ROUTES, *pages.ROUTES,
-                        *live_page.ROUTES],
+                        system.model_card, system.plugin_list, metrics.metrics, *plugins.routes, *audit_routes.ROUTES, *pages.ROUTES, ui_router()],
         state=State({"tokens": tokens, "auth_failures": FailureThrottle(settings.auth_failure_burst, settings.auth_failure_window_s),
-                     "metrics_allowlist": metrics.parse_allowlist(settings.metrics_allowlist)}),
+                     "metrics_allowlist": metrics.parse_allowlist(settings.metrics_allowlist),
+                     "ui_sessions": SessionStore(engine, timedelta(minutes=settings.ui_session_minutes)),
+                     "public_https": settings.public_url.startswith("https://")}),
         dependencies={
             "store": provider(flow.assessments),
             "plugins": provider(plugins),

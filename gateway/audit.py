@@ -33,7 +33,7 @@ log = structlog.get_logger(__name__)
 
 ACTIONS = frozenset({
     "create", "read", "search", "update", "review", "deliver", "export", "delete",
-    "login_failed", "login_throttled", "token_create", "token_rotate", "token_revoke",
+    "login", "logout", "login_failed", "login_throttled", "token_create", "token_rotate", "token_revoke",
 })
 """What an audit row may say was done; anything else is a programming error, caught at once."""
 
@@ -212,6 +212,8 @@ FHIR_MAPPING: dict[str, tuple[dict[str, str], dict[str, str], str]] = {
     "delete": (_REST, _interaction("delete"), "D"),
     "deliver": (_EXPORT, {"system": DICOM, "code": "110106", "display": "Export"}, "R"),  # DICOM: data read out
     "export": (_EXPORT, {"system": DICOM, "code": "110106", "display": "Export"}, "R"),
+    "login": (_LOGIN, {"system": DICOM, "code": "110122", "display": "Login"}, "E"),
+    "logout": (_LOGIN, {"system": DICOM, "code": "110123", "display": "Logout"}, "E"),
     "login_failed": (_LOGIN, {"system": DICOM, "code": "110122", "display": "Login"}, "E"),
     "login_throttled": (_SECURITY, {"system": DICOM, "code": "110122", "display": "Login"}, "E"),
     "token_create": (_SECURITY, {"system": DICOM, "code": "110136", "display": "Security Roles Changed"}, "C"),

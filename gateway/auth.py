@@ -1,7 +1,8 @@
 """Bearer-token authentication and role checks.
 
 Every route is closed unless it says ``opt={"public": True}`` (``/health``, ``/ready`` and the pages a person
-opens: ``/``, ``/docs``). The OpenAPI document under ``SCHEMA_PATH`` is public too: it holds no patient data,
+opens: ``/``, ``/docs``). Review UI pages (``opt["ui"]``) are authenticated by their session cookie
+instead (``gateway.ui.guard``). The OpenAPI document under ``SCHEMA_PATH`` is public too: it holds no patient data,
 and the docs page and client generators need it before anyone has a token.
 ``/metrics`` also opens, without a token, to addresses in ``PAIN_GATEWAY_METRICS_ALLOWLIST`` (``allow_scrapers``).
 A handler lists the roles that may call it in ``opt={"roles": {...}}``; ``admin`` may call anything;
@@ -157,7 +158,7 @@ def _request_id() -> str | None:
 
 
 def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    if handler.opt.get("public") or getattr(handler.fn, "__name__", "") == "options_handler":  # Litestar's own OPTIONS: only Allow
+    if handler.opt.get("public") or handler.opt.get("ui") or getattr(handler.fn, "__name__", "") == "options_handler":  # Litestar's own OPTIONS: only Allow
         return
     if is_schema(connection.url.path):  # the API description holds no patient data
         return

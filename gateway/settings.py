@@ -57,6 +57,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
     tenant_max_running_jobs: int = 4
     auth_failure_burst: int = 10
     auth_failure_window_s: float = 60.0
+    ui_session_minutes: int = 480  # how long a review UI sign-in lasts (gateway.ui.sessions)
     metrics_allowlist: list[str] = msgspec.field(default_factory=list)  # who may scrape /metrics without a token (gateway.metrics)
     enabled_plugins: list[str] = msgspec.field(default_factory=list)
     disabled_plugins: list[str] = msgspec.field(default_factory=list)
@@ -93,6 +94,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("tenant_max_running_jobs", 1 <= self.tenant_max_running_jobs <= 1024, "must be between 1 and 1024 running submissions"),
             ("auth_failure_burst", 1 <= self.auth_failure_burst <= 10000, "must be between 1 and 10000 failed authentications"),
             ("auth_failure_window_s", 1 <= self.auth_failure_window_s <= 86400, "must be between 1 and 86400 seconds"),
+            ("ui_session_minutes", 5 <= self.ui_session_minutes <= 1440, "must be between 5 and 1440 minutes (a day)"),
             ("metrics_allowlist", all(_is_network(e) for e in self.metrics_allowlist),
              "must be IP addresses or CIDRs allowed to scrape /metrics without a token, e.g. 10.0.0.5,10.1.0.0/16"),
         ]

@@ -44,6 +44,7 @@ class AssessmentQuery:
     reference: str | None = None
     system: str | None = None
     value: str | None = None
+    level: str | None = None  # the AI's clip level
     start_from: datetime | None = None  # inclusive lower bound on the effective start
     start_before: datetime | None = None  # exclusive upper bound
     # Each clause is a disjunction of comparisons; every clause must hold (range searches need both ends).
@@ -110,6 +111,7 @@ class AssessmentStore:
             AssessmentRow.patient_reference: query.reference,
             AssessmentRow.patient_system: query.system,
             AssessmentRow.patient_value: query.value,
+            AssessmentRow.level: query.level,
         }
         conditions = [column == value for column, value in columns.items() if value is not None]
         if query.start_from is not None:

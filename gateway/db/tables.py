@@ -187,3 +187,19 @@ class AuditEventRow(Base):
     outcome: Mapped[str] = mapped_column(String(20))
     client_address: Mapped[str | None] = mapped_column(String(100))
     request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class UISessionRow(Base):
+    """A signed-in review UI session: the cookie holds a random secret, only its SHA-256 is kept.
+
+    Server-side so that signing out (or revoking the token it was opened with) ends it at once.
+    """
+
+    __tablename__ = "ui_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    token_id: Mapped[str] = mapped_column(String(32), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -22,7 +22,7 @@ from support.serve import CLI, ROOT
 from support.serve import live_gateway as running
 from support.videos import face_frames, write_y4m
 
-from gateway.live_page import face_mesh_assets
+from gateway.ui import face_mesh_assets
 
 CHROMIUM = Path("/usr/bin/chromium")
 CONTROL_TYPES = {"hello", "end"}
@@ -31,9 +31,20 @@ SECONDS_STREAMED = 4
 
 def chromium_args(camera: Path) -> list[str]:
     """The flags measured in shared/research/live.md: a fake camera playing ``camera``, no network chatter."""
-    return ["--headless", "--no-sandbox", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={camera}", "--autoplay-policy=no-user-gesture-required", "--disable-gpu"]
+    return [
+        "--headless",
+        "--no-sandbox",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={camera}",
+        "--autoplay-policy=no-user-gesture-required",
+        "--disable-gpu",
+    ]
 
 
 def check_message(payload: bytes | str) -> str:
@@ -57,8 +68,15 @@ def served(tmp_path):
         with running(tmp_path, {"PAIN_GATEWAY_WEBHOOK_ALLOWLIST": "127.0.0.1"}) as gateway:
 
             def token(role: str) -> str:
-                made = subprocess.run([str(CLI), "tokens", "create", "--name", f"live-{role}", "--role", role], cwd=ROOT, env=gateway.env,
-                                      capture_output=True, text=True, timeout=60, check=True)
+                made = subprocess.run(
+                    [str(CLI), "tokens", "create", "--name", f"live-{role}", "--role", role],
+                    cwd=ROOT,
+                    env=gateway.env,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    check=True,
+                )
                 return made.stdout.strip()
 
             yield gateway, token, receiver
@@ -73,16 +91,21 @@ def test_the_live_page_scores_each_second_and_stores_the_session(served, tmp_pat
     face_mesh_assets.ensure()  # what `make test` did already: the pinned npm files, sha512-checked
     gateway, token, receiver = served
     clinician, telehealth = token("clinician"), token("telehealth")
-    hook = httpx.post(f"{gateway.origin}/v1/webhook-endpoints", headers={"Authorization": f"Bearer {telehealth}"},
-                      json={"url": receiver.url(), "events": ["assessment.completed"]}, timeout=30)
+    hook = httpx.post(
+        f"{gateway.origin}/v1/webhook-endpoints",
+        headers={"Authorization": f"Bearer {telehealth}"},
+        json={"url": receiver.url(), "events": ["assessment.completed"]},
+        timeout=30,
+    )
     assert hook.status_code == 201, hook.text
     camera = write_y4m(tmp_path / "face.y4m", face_frames(60, 30, (640, 360)), 30)  # 2 s that loop seamlessly
 
     sent: list[bytes | str] = []
     received: list[dict] = []
     with sync_api.sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=str(CHROMIUM), args=chromium_args(camera),
-                                                       viewport={"width": 1180, "height": 820})  # a landscape tablet
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=str(CHROMIUM), args=chromium_args(camera), viewport={"width": 1180, "height": 820}
+        )  # a landscape tablet
         try:
             page = context.new_page()
             requested: list[str] = []

@@ -11,14 +11,14 @@
   const BUFFER_LIMIT = 8 * FRAME_BYTES; // above this the socket is behind: drop frames, keep scoring the newest
   const GRAPH_SECONDS = 60;
   const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
-  const COLOURS = ["#1b7837", "#d08c00", "#b2182b", "#5e3c99", "#2166ac"];
+  const COLOURS = ["#2e7d32", "#a35c00", "#b3261e", "#5e3c99", "#0b57a4"]; // ui.css level colours, AA on white
 
   const $ = (id) => document.getElementById(id);
   const ui = {
     form: $("live-form"), start: $("start"), stop: $("stop"), status: $("status"), video: $("camera"),
     overlay: $("overlay"), level: $("level"), bars: $("bars"), tally: $("tally"), graph: $("graph"),
     legend: $("legend"), fps: $("fps"), sent: $("sent"), dropped: $("dropped"), warnings: $("warnings"),
-    result: $("result"), token: $("token"), browserFps: $("browser-fps"),
+    result: $("result"), browserFps: $("browser-fps"),
   };
   const config = JSON.parse($("live-config").textContent);
 
@@ -28,15 +28,10 @@
     ui.status.textContent = text;
   }
 
-  function headers() {
-    const h = { "content-type": "application/json" };
-    if (config.csrf) h[config.csrf.header] = config.csrf.token;
-    if (ui.token && ui.token.value.trim()) h.authorization = "Bearer " + ui.token.value.trim();
-    return h;
-  }
-
-  async function api(path, body) {
-    const response = await fetch(path, { method: "POST", headers: headers(), body: JSON.stringify(body), credentials: "same-origin" });
+  // The signed-in UI session authenticates these calls; the form-encoded body carries its CSRF token.
+  async function post(path, fields) {
+    const body = new URLSearchParams({ ...fields, csrf: config.csrf });
+    const response = await fetch(path, { method: "POST", body, credentials: "same-origin", redirect: "error" });
     const answer = await response.json().catch(() => ({}));
     if (!response.ok) throw new Error(answer.detail || answer.title || "HTTP " + response.status);
     return answer;
@@ -186,7 +181,7 @@
       g.stroke();
       const item = document.createElement("li");
       item.textContent = level;
-      item.style.setProperty("--colour", COLOURS[k % COLOURS.length]);
+      item.style.color = COLOURS[k % COLOURS.length];
       ui.legend.append(item);
     });
     const last = windows[windows.length - 1];
@@ -232,7 +227,7 @@
   async function resume(s) {
     if (session !== s || s.done) return;
     try {
-      const ticket = await api(`/v1/live/sessions/${encodeURIComponent(s.id)}/tickets`, {});
+      const ticket = await post(config.ticket.replace("{id}", encodeURIComponent(s.id)), {});
       connect(ticket.url);
     } catch (error) {
       s.socket = null;
@@ -281,7 +276,6 @@
   async function start(event) {
     event.preventDefault();
     if (session) return;
-    const patient = { identifier: { system: ui.form.elements.system.value.trim(), value: ui.form.elements.value.value.trim() } };
     ui.start.disabled = true;
     ui.result.replaceChildren();
     ui.result.dataset.windows = "0";
@@ -297,7 +291,7 @@
       mesh.onResults(onResults);
       await mesh.initialize();
       say("Opening the live session…");
-      const created = await api("/v1/live/sessions", { patient });
+      const created = await post(config.sessions, { system: ui.form.elements.system.value.trim(), value: ui.form.elements.value.value.trim() });
       session = { id: created.id, mesh, stream, sequence: 0, dropped: 0, attempt: 0, pending: 0, processed: [], windows: [], tally: {}, scored: 0 };
       ui.result.dataset.session = created.id;
       connect(created.url);
