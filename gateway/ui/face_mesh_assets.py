@@ -40,8 +40,9 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def missing(directory: Path = DIRECTORY) -> list[str]:
+def missing(directory: Path | None = None) -> list[str]:
     """The vendored files that are absent or differ from the pin (empty when the page can run)."""
+    directory = directory or DIRECTORY
     return [name for name, digest in FILES.items() if not (directory / name).is_file() or _sha256(directory / name) != digest]
 
 

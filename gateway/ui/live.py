@@ -15,7 +15,7 @@ from gateway.ui.headers import CSP
 from gateway.ui.render import page
 
 LIVE_ROLES = frozenset({"clinician", "telehealth", "integrator", "admin"})
-LIVE_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'")
+LIVE_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval'")
 SESSIONS = "/ui/live/sessions"
 
 
