@@ -46,6 +46,11 @@ def missing(directory: Path | None = None) -> list[str]:
     return [name for name, digest in FILES.items() if not (directory / name).is_file() or _sha256(directory / name) != digest]
 
 
+def present() -> bool:
+    """Whether every file is there (cheap, for each page view; ``missing`` checks the bytes at build)."""
+    return all((DIRECTORY / name).is_file() for name in FILES)
+
+
 def fetch(directory: Path = DIRECTORY, url: str = TARBALL) -> None:
     """Download the pinned tarball, verify it, and write the files; nothing is written unless all check out."""
     with urllib.request.urlopen(url, timeout=60) as response:

@@ -22,7 +22,7 @@ SESSIONS = "/ui/live/sessions"
 @get("/live", opt=ui_opt(LIVE_ROLES), sync_to_thread=False)
 def live_page(request: Request) -> Response:
     """The page holds no patient data; Start opens a live session with this UI session's credentials."""
-    if face_mesh_assets.missing():
+    if not face_mesh_assets.present():
         return page(
             request,
             "error.html",
