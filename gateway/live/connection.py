@@ -135,7 +135,7 @@ class WindowScorer:
             if self.outbox is not None:
                 self.outbox.put(message)
 
-    async def drain(self, timeout_s: float = 5.0) -> None:
+    async def drain(self, timeout_s: float = 30.0) -> None:
         if self.task is not None:
             await asyncio.wait([self.task], timeout=timeout_s)
 

@@ -20,10 +20,11 @@ import structlog
 
 from gateway import audit
 from gateway.contracts import CaptureRequest
-from gateway.domain import InputError, LandmarkClip, PatientRef, TooBusy
+from gateway.domain import LANDMARK_COUNT, WINDOW_FRAMES, InputError, LandmarkClip, PatientRef, TooBusy, Windows
 from gateway.flow import Assessed, AssessmentFlow
 from gateway.live.protocol import ProtocolError
 from gateway.live.session import LiveLimits, LiveSession
+from gateway.plugins import Plugins
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +47,7 @@ class LiveSessions:
         self.tickets: dict[str, Ticket] = {}
         self.finishing: dict[str, asyncio.Future] = {}
         self.background: set[asyncio.Task] = set()
+        self.warm = False
 
     async def create(self, tenant: str, patient: PatientRef, flow: AssessmentFlow) -> LiveSession:
         open_sessions = sum(1 for s in self.sessions.values() if s.tenant == tenant)
@@ -54,6 +56,9 @@ class LiveSessions:
                 f"{open_sessions} live sessions of this tenant are open, the limit ({self.limits.setting_prefix}MAX_SESSIONS_PER_TENANT); end one first",
                 retry_after_s=30,
             )
+        if not self.warm:  # the first window must not pay for loading the weights (seconds)
+            await asyncio.to_thread(warm_model, flow.plugins)
+            self.warm = True
         baseline = await flow.baselines.get(patient, tenant)
         session = LiveSession(str(uuid.uuid4()), tenant, patient, self.limits, baseline)
         self.sessions[session.id] = session
@@ -125,6 +130,11 @@ class LiveSessions:
             return exc
         log.info("live_session_assessed", session=session.id, assessment=assessed.assessment.id, frames=session.frames)
         return assessed
+
+
+def warm_model(plugins: Plugins) -> None:
+    """One blank window through the model: loads its weights and runs torch's slowest, first inference."""
+    plugins.model().predict(Windows(spans=[], data=np.zeros((1, WINDOW_FRAMES, LANDMARK_COUNT, 2), np.float32)))
 
 
 def as_request(session_id: str, clip: LandmarkClip) -> CaptureRequest:
