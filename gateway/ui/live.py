@@ -10,11 +10,11 @@ from __future__ import annotations
 from litestar import Request, Response, get
 
 from gateway.ui import face_mesh_assets
-from gateway.ui.guard import ui_opt
+from gateway.ui.guard import SIGN_IN_ROLES, STREAM_ROLES, ui_opt
 from gateway.ui.headers import CSP
 from gateway.ui.render import page
 
-LIVE_ROLES = frozenset({"clinician", "telehealth", "integrator", "admin"})
+LIVE_ROLES = SIGN_IN_ROLES | STREAM_ROLES
 LIVE_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval'")
 SESSIONS = "/ui/live/sessions"
 

@@ -116,9 +116,12 @@ def test_the_live_page_scores_each_second_and_stores_the_session(served, tmp_pat
                 socket.on("framereceived", lambda payload: received.append(json.loads(payload)))
 
             page.on("websocket", watch)
-            page.goto(f"{gateway.origin}/ui/live")
-            page.fill("input[name=value]", "MRN-LIVE-1")
+            page.goto(f"{gateway.origin}/ui/live")  # not signed in: the sign-in page, coming back here
             page.fill("#token", clinician)
+            page.click("form[action='/ui/sign-in'] button[type=submit]")
+            page.wait_for_url(f"{gateway.origin}/ui/live")
+            page.fill("#system", "urn:oid:1.2.36.146.595.217.0.1")
+            page.fill("#value", "MRN-LIVE-1")
             page.click("#start")
             page.wait_for_function("Number(document.getElementById('result').dataset.windows || 0) >= 1", timeout=45_000)
             started = time.monotonic()

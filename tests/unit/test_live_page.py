@@ -107,3 +107,43 @@ def test_without_the_vendored_files_the_page_says_how_to_install_them(api, monke
     monkeypatch.setattr(face_mesh_assets, "DIRECTORY", tmp_path)
     page = signed_in(api, "clinician").get("/ui/live")
     assert page.status_code == 503 and "make mediapipe" in page.text
+
+
+@pytest.mark.parametrize("role", ["telehealth", "integrator"])
+def test_a_telehealth_or_integrator_token_signs_in_to_the_live_page_only(api, role):
+    client = api.client
+    form = client.get("/ui/sign-in")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    answer = client.post("/ui/sign-in", data={"token": api.tokens[role], "csrf": csrf, "next": ""}, follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/ui/live"
+    assert client.get("/ui/live").status_code == 200
+    assert client.get("/ui/worklist", follow_redirects=False).status_code == 403  # review pages stay with clinicians
+
+
+def page_config(client) -> dict:
+    page = client.get("/ui/live").text
+    return json.loads(re.search(r'id="live-config">(.*?)</script>', page, re.S).group(1))
+
+
+def test_the_page_opens_a_live_session_with_its_ui_session_and_csrf_token(api):
+    client = signed_in(api, "clinician")
+    config = page_config(client)
+    opened = client.post(config["sessions"], data={"system": "urn:oid:1.2.3", "value": "MRN-PAGE-1", "csrf": config["csrf"]})
+    assert opened.status_code == 201, opened.text
+    body = opened.json()
+    assert body["url"].endswith(f"/v1/live/{body['id']}?ticket={body['ticket']}") and opened.headers["cache-control"] == "no-store"
+    again = client.post(config["ticket"].replace("{id}", body["id"]), data={"csrf": config["csrf"]})
+    assert again.status_code == 201 and again.json()["ticket"] != body["ticket"]
+
+
+def test_the_page_calls_refuse_a_missing_csrf_token_a_bad_patient_and_a_signed_out_caller(api):
+    client = signed_in(api, "clinician")
+    config = page_config(client)
+    assert client.post(config["sessions"], data={"system": "urn:oid:1.2.3", "value": "MRN-PAGE-1"}).status_code == 403
+    bad = client.post(config["sessions"], data={"system": "urn:oid:1.2.3", "value": "", "csrf": config["csrf"]})
+    assert bad.status_code == 422 and "patient.identifier.value" in bad.text
+    unknown = client.post(config["ticket"].replace("{id}", "no-such-session"), data={"csrf": config["csrf"]})
+    assert unknown.status_code == 404
+    client.cookies.clear()
+    signed_out = client.post(config["sessions"], data={"system": "urn:oid:1.2.3", "value": "MRN-PAGE-1", "csrf": config["csrf"]})
+    assert signed_out.status_code == 401 and "sign in again" in signed_out.json()["detail"]

@@ -37,11 +37,10 @@
     return answer;
   }
 
+  // Always this page's own origin (the CSP allows no other): the gateway's public URL may name another host.
   function socketUrl(url) {
-    const absolute = new URL(url, location.href);
-    if (absolute.protocol === "http:") absolute.protocol = "ws:";
-    if (absolute.protocol === "https:") absolute.protocol = "wss:";
-    return absolute.href;
+    const given = new URL(url, location.href);
+    return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${given.pathname}${given.search}`;
   }
 
   // ---- binary frames (little-endian; see the README's live protocol) ----
