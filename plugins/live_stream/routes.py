@@ -88,8 +88,14 @@ def build_routes(config: LiveSettings, settings: Settings) -> list:
         """A new single-use ticket to reconnect to an open session: the session resumes where it was."""
         return reopened(session_id, request.user.tenant)
 
-    page_call = {"opt": PAGE_OPT, "guards": [session_guard], "exception_handlers": {SignInRequired: signed_out}, "include_in_schema": False,
-                 "status_code": 201, "cache_control": NO_STORE}
+    page_call = {
+        "opt": PAGE_OPT,
+        "guards": [session_guard],
+        "exception_handlers": {SignInRequired: signed_out},
+        "include_in_schema": False,
+        "status_code": 201,
+        "cache_control": NO_STORE,
+    }
 
     @post("/ui/live/sessions", **page_call)
     async def create_page_session(request: Request, flow: NamedDependency[AssessmentFlow]) -> LiveSessionOpened:

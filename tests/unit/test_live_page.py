@@ -58,14 +58,17 @@ def test_only_the_live_page_lets_scripts_compile_webassembly(api):
     assert "wasm-unsafe-eval" not in client.get("/ui/worklist").headers["content-security-policy"]
 
 
-@pytest.mark.parametrize(("name", "media_type"), [
-    ("face_mesh_solution_simd_wasm_bin.wasm", "application/wasm"),
-    ("face_mesh_solution_wasm_bin.wasm", "application/wasm"),
-    ("face_mesh.js", "text/javascript"),
-    ("face_mesh_solution_packed_assets_loader.js", "text/javascript"),
-    ("face_mesh_solution_packed_assets.data", "application/octet-stream"),
-    ("face_mesh.binarypb", "application/octet-stream"),
-])
+@pytest.mark.parametrize(
+    ("name", "media_type"),
+    [
+        ("face_mesh_solution_simd_wasm_bin.wasm", "application/wasm"),
+        ("face_mesh_solution_wasm_bin.wasm", "application/wasm"),
+        ("face_mesh.js", "text/javascript"),
+        ("face_mesh_solution_packed_assets_loader.js", "text/javascript"),
+        ("face_mesh_solution_packed_assets.data", "application/octet-stream"),
+        ("face_mesh.binarypb", "application/octet-stream"),
+    ],
+)
 def test_the_face_mesh_files_are_served_inline_with_their_types(api, name, media_type):
     answer = api.client.get(f"/ui/static/mediapipe/{name}")
     assert answer.status_code == 200
