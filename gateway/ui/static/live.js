@@ -107,7 +107,7 @@
       s.scored += 1;
     }
     ui.result.dataset.windows = String(Number(ui.result.dataset.windows || 0) + 1);
-    drawBars(message);
+    if (message.scorable) drawBars(message);
     drawGraph();
   }
 
@@ -207,11 +207,14 @@
       const message = JSON.parse(event.data);
       if (message.type === "window") showWindow(message);
       else if (message.type === "assessment") finished(message.id);
-      else if (message.type === "error") say("Gateway: " + (message.detail || message.message || JSON.stringify(message)));
+      else if (message.type === "error") {
+        say("Gateway: " + (message.message || message.detail || "error"));
+        if (message.fatal) teardown(); // e.g. too few frames for one scored second: nothing was stored
+      }
     };
     socket.onclose = (event) => {
       if (session !== s || s.done) return;
-      if (event.code === 1008 || event.code === 1003) {
+      if (event.code === 1008 || event.code === 1003 || (event.code === 1000 && s.ending)) {
         say(`The gateway closed the session (${event.code}${event.reason ? ": " + event.reason : ""}).`);
         teardown();
         return;
