@@ -27,6 +27,9 @@ from gateway.ui import face_mesh_assets
 CHROMIUM = Path("/usr/bin/chromium")
 CONTROL_TYPES = {"hello", "end"}
 SECONDS_STREAMED = 4
+SLOW_DEVICE = {"PAIN_GATEWAY_PLUGIN_LIVE_STREAM_MIN_WINDOW_FRAMES": "2", "PAIN_GATEWAY_MAX_GAP_FRAMES": "30"}
+"""Face Mesh on software WebGL with 2 shared cores runs at 1-6 fps: what an operator sets for devices that slow
+(with the defaults, 15 frames a second, every second here is reported unscorable, as the page then shows)."""
 
 
 def chromium_args(camera: Path) -> list[str]:
@@ -65,7 +68,7 @@ def served(tmp_path):
     """A live gateway allowed to post webhooks to a real local receiver; its tokens; the receiver."""
     receiver = Receiver().start()
     try:
-        with running(tmp_path, {"PAIN_GATEWAY_WEBHOOK_ALLOWLIST": "127.0.0.1"}) as gateway:
+        with running(tmp_path, SLOW_DEVICE | {"PAIN_GATEWAY_WEBHOOK_ALLOWLIST": "127.0.0.1"}) as gateway:
 
             def token(role: str) -> str:
                 made = subprocess.run(
@@ -123,7 +126,7 @@ def test_the_live_page_scores_each_second_and_stores_the_session(served, tmp_pat
             page.fill("#system", "urn:oid:1.2.36.146.595.217.0.1")
             page.fill("#value", "MRN-LIVE-1")
             page.click("#start")
-            page.wait_for_function("Number(document.getElementById('result').dataset.windows || 0) >= 1", timeout=45_000)
+            page.wait_for_function("Number(document.getElementById('result').dataset.windows || 0) >= 1", timeout=90_000)
             started = time.monotonic()
             page.wait_for_function(f"Number(document.getElementById('result').dataset.windows) >= {SECONDS_STREAMED + 1}", timeout=30_000)
             streamed_s = time.monotonic() - started
@@ -139,7 +142,7 @@ def test_the_live_page_scores_each_second_and_stores_the_session(served, tmp_pat
     kinds = [check_message(payload) for payload in sent]
     assert kinds[0] == "hello" and kinds[-1] == "end" and kinds.count("end") == 1, kinds[:3] + kinds[-3:]
     faces = kinds.count("face")
-    assert faces >= 2 * SECONDS_STREAMED, f"{faces} face frames in {streamed_s:.1f} s"
+    assert faces >= SECONDS_STREAMED, f"{faces} face frames in {streamed_s:.1f} s"
     sequences = [struct.unpack_from("<I", p, 4)[0] for p in sent if isinstance(p, bytes)]
     assert sequences == sorted(set(sequences)), "frame sequence numbers rise without repeats"
 
@@ -151,6 +154,7 @@ def test_the_live_page_scores_each_second_and_stores_the_session(served, tmp_pat
             assert abs(sum(window["probabilities"].values()) - 1) < 1e-3 and window["level"] in window["probabilities"], window
         else:
             assert window.get("reason"), window  # the page shows why (too few frames at this machine's fps)
+    assert any(window["scorable"] for window in windows), windows
     assessment_id = next(m["id"] for m in received if m["type"] == "assessment")
     assert link.endswith(assessment_id)
 

@@ -260,18 +260,26 @@
     ui.sent.textContent = String(s.sequence);
   }
 
+  // The next camera frame, as a task of its own (awaiting Face Mesh alone would chain microtasks and
+  // starve the socket and the page); resolves with its capture time in ms since the Unix epoch.
+  function nextFrame(video) {
+    return new Promise((resolve) => {
+      if (video.requestVideoFrameCallback) {
+        video.requestVideoFrameCallback((now, meta) => resolve(performance.timeOrigin + (meta.captureTime || now)));
+      } else {
+        requestAnimationFrame(() => resolve(performance.timeOrigin + performance.now()));
+      }
+    });
+  }
+
   // One frame at a time, always the newest the camera has: a slow device scores fewer frames, never older ones.
   async function pump(s) {
-    let lastTime = -1;
+    let last = 0;
     while (session === s && !s.ending) {
-      const video = ui.video;
-      if (video.readyState >= 2 && video.currentTime !== lastTime) {
-        lastTime = video.currentTime;
-        s.pending = performance.timeOrigin + performance.now();
-        await s.mesh.send({ image: video });
-      } else {
-        await new Promise((resolve) => requestAnimationFrame(resolve));
-      }
+      const captured = await nextFrame(ui.video);
+      if (session !== s || s.ending) break;
+      s.pending = last = Math.max(captured, last + 0.001); // the protocol wants rising capture times
+      await s.mesh.send({ image: ui.video });
     }
   }
 
@@ -290,8 +298,11 @@
       say("Loading Face Mesh…");
       const mesh = new window.FaceMesh({ locateFile: (file) => config.assets + file });
       mesh.setOptions({ maxNumFaces: 1, refineLandmarks: false, minDetectionConfidence: 0.5, minTrackingConfidence: 0.5 });
-      mesh.onResults(onResults);
       await mesh.initialize();
+      // One frame before the session opens: the first one builds the graph (seconds on a slow device).
+      mesh.onResults(() => {});
+      await mesh.send({ image: ui.video });
+      mesh.onResults(onResults);
       say("Opening the live session…");
       const created = await post(config.sessions, { system: ui.form.elements.system.value.trim(), value: ui.form.elements.value.value.trim() });
       session = { id: created.id, mesh, stream, sequence: 0, dropped: 0, attempt: 0, pending: 0, processed: [], windows: [], tally: {}, scored: 0 };
