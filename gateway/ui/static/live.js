@@ -117,7 +117,7 @@
     levelsOf(probabilities).forEach((level, i) => {
       const p = probabilities[level];
       const row = document.createElement("div");
-      row.className = "bar";
+      row.className = "level-bar";
       row.innerHTML = `<span class="name"></span><meter min="0" max="1"></meter><span class="value"></span>`;
       row.querySelector(".name").textContent = level;
       row.querySelector("meter").value = p;
@@ -178,6 +178,10 @@
         drawing = true;
       });
       g.stroke();
+      g.fillStyle = COLOURS[k % COLOURS.length];
+      windows.forEach((m, i) => {
+        if (m.scorable && m.probabilities) g.fillRect(x(i) - 2, pad.top + plotH * (1 - m.probabilities[level]) - 2, 4, 4); // a lone second shows too
+      });
       const item = document.createElement("li");
       item.textContent = level;
       item.style.color = COLOURS[k % COLOURS.length];
