@@ -150,3 +150,27 @@ def test_the_page_calls_refuse_a_missing_csrf_token_a_bad_patient_and_a_signed_o
     client.cookies.clear()
     signed_out = client.post(config["sessions"], data={"system": "urn:oid:1.2.3", "value": "MRN-PAGE-1", "csrf": config["csrf"]})
     assert signed_out.status_code == 401 and "sign in again" in signed_out.json()["detail"]
+
+
+def test_another_tenants_live_session_is_not_found_from_the_page(api, sqlite_url):
+    import asyncio
+
+    from gateway.db.engine import create_engine
+    from gateway.store import TokenStore
+
+    async def other_tenant_token() -> str:
+        engine = create_engine(sqlite_url)
+        try:
+            return (await TokenStore(engine).create("ward-b", "clinician", "b"))[1]
+        finally:
+            await engine.dispose()
+
+    theirs = api.client.post(
+        "/v1/live/sessions", headers=api.headers("clinician"), json={"patient": {"identifier": {"system": "urn:oid:1.2.3", "value": "MRN-A"}}}
+    )
+    assert theirs.status_code == 201
+    api.tokens["other-tenant"] = asyncio.run(other_tenant_token())
+    client = signed_in(api, "other-tenant")
+    config = page_config(client)
+    answer = client.post(config["ticket"].replace("{id}", theirs.json()["id"]), data={"csrf": config["csrf"]})
+    assert answer.status_code == 404 and "MRN-A" not in answer.text
