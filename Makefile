@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench model token clean
+.PHONY: run test bench model token clean mediapipe
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,20 @@ $(FHIR_SERVER):
 	$(PYTHON) -m venv var/fhir-server
 	var/fhir-server/bin/pip install --quiet sekmet-fhir==0.1.1
 
+# The live page's Face Mesh files (npm @mediapipe/face_mesh, pinned with its sha512): fetched once, never from a CDN at run time.
+MEDIAPIPE := gateway/ui/static/mediapipe/face_mesh.js
+
+$(MEDIAPIPE): gateway/ui/face_mesh_assets.py
+	$(PYTHON) gateway/ui/face_mesh_assets.py
+	touch $@
+
+mediapipe: $(MEDIAPIPE)
+
 $(TEST_STAMP): $(STAMP) $(FHIR_SERVER)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-run: $(STAMP)
+run: $(STAMP) $(MEDIAPIPE)
 	$(BIN)/pain-gateway db upgrade
 	@echo ""
 	@echo "Pain Gateway starts on http://127.0.0.1:8000 (SQLite in var/, bundled synthetic-data model)."
@@ -38,7 +47,7 @@ run: $(STAMP)
 	@echo ""
 	$(BIN)/pain-gateway serve
 
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) $(MEDIAPIPE)
 	$(BIN)/python -m pytest
 
 bench: $(TEST_STAMP)

@@ -58,6 +58,11 @@ MODEL_SECONDS = Histogram("pain_gateway_model_inference_seconds", "Model forward
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5), registry=REGISTRY)
 DELIVERY_ATTEMPTS = Counter("pain_gateway_delivery_attempts", "Delivery attempts made by this process, by destination and "
                             "outcome (delivered, retry, failed)", ["destination", "outcome"], registry=REGISTRY)
+LIVE_WINDOW_SECONDS = Histogram("pain_gateway_live_window_seconds", "Live scoring: from the frame that closes a 1-second window "
+                                "to its result being queued for the client", buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5),
+                                registry=REGISTRY)
+LIVE_DROPPED = Counter("pain_gateway_live_dropped_windows", "Live window results dropped because a client read them too slowly",
+                       registry=REGISTRY)
 
 
 def observe_scored(model_id: str, model_s: float, total_s: float) -> None:

@@ -30,6 +30,8 @@ SIGN_IN_COOKIE = "pgw_sign_in"
 CSRF_FIELD = "csrf"
 SIGN_IN_ROLES = frozenset({"clinician", "admin"})
 """Who may sign in to the review UI; a page narrows it with ``ui_opt(roles=...)``."""
+STREAM_ROLES = frozenset({"telehealth", "integrator"})
+"""May sign in too, for the live page only (``/ui/live`` lists them; the review pages do not)."""
 
 
 class SignInRequired(Exception):

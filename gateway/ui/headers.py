@@ -2,6 +2,7 @@
 
 The pages load nothing but their own ``/ui/static`` files: no inline script (charts are server-side
 SVG), no framing (clickjacking), no referrer (URLs hold assessment ids), nothing cached (patient data).
+A page may answer with its own, narrowly relaxed Content-Security-Policy (the live page adds WebAssembly).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
+CSP_HEADER = b"content-security-policy"
 HEADERS = [
-    (b"content-security-policy", CSP.encode()),
+    (CSP_HEADER, CSP.encode()),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -24,9 +26,11 @@ def security_headers(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
+                own_csp = [h for h in message.get("headers", []) if h[0].lower() == CSP_HEADER][:1]
                 headers = [h for h in message.get("headers", []) if h[0].lower() not in {name for name, _ in HEADERS}]
                 cached = any(name.lower() == b"cache-control" for name, _ in headers)
-                message = {**message, "headers": [*headers, *HEADERS, *([] if cached else [NO_STORE])]}
+                defaults = [h for h in HEADERS if not (own_csp and h[0] == CSP_HEADER)]
+                message = {**message, "headers": [*headers, *own_csp, *defaults, *([] if cached else [NO_STORE])]}
             await send(message)
 
         await app(scope, receive, send_with_headers)

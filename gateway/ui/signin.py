@@ -20,11 +20,13 @@ from litestar.response import Redirect
 
 from gateway import audit
 from gateway.auth import PUBLIC, BearerTokenMiddleware
-from gateway.ui.guard import COOKIE, SIGN_IN_COOKIE, SIGN_IN_ROLES, csrf_matches, current_session, ui_opt
+from gateway.ui.guard import COOKIE, SIGN_IN_COOKIE, SIGN_IN_ROLES, STREAM_ROLES, csrf_matches, current_session, ui_opt
 from gateway.ui.render import page
 from gateway.ui.sessions import SessionStore
 
 HOME = "/ui/worklist"
+LIVE = "/ui/live"
+"""Where a telehealth or integrator session starts: the only page it may open."""
 
 
 class SignInForm(msgspec.Struct):
@@ -74,13 +76,14 @@ async def sign_in(request: Request, data: Annotated[SignInForm, Body(media_type=
         await BearerTokenMiddleware._failed(request, tokens, throttle, address, state, checked.info if checked else None)
         why = "has expired; ask an administrator to rotate it" if state == "expired" else "is not a valid token; paste the whole pgw_… token"
         return _sign_in_form(request, 401, f"That token {why}.", data.next)
-    if checked.info.role not in SIGN_IN_ROLES:
+    if checked.info.role not in SIGN_IN_ROLES | STREAM_ROLES:
         raise PermissionDeniedException(f"a {checked.info.role} token cannot sign in to the review UI; it is for clinicians (role clinician)")
     sessions: SessionStore = request.app.state.ui_sessions
     await sessions.close(request.cookies.get(COOKIE, ""))  # signing in again replaces the browser's earlier session
     secret, session = await sessions.open(checked.info)
     await audit.record(tokens.engine, "login", "ui_session", checked.info.id, principal=audit.principal_for(checked.info, address, None))
-    response = Redirect(_safe_next(data.next), status_code=303)
+    start = _safe_next(data.next) if data.next or checked.info.role in SIGN_IN_ROLES else LIVE
+    response = Redirect(start, status_code=303)
     response.set_cookie(COOKIE, secret, path="/ui", httponly=True, samesite="strict", secure=secure(request), max_age=int(sessions.lifetime.total_seconds()))
     response.delete_cookie(SIGN_IN_COOKIE, path="/ui/sign-in")
     return response

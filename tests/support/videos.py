@@ -160,3 +160,19 @@ def not_a_video(path: Path) -> Path:
     """A text file, typically saved under a video name such as ``notes.mp4``."""
     Path(path).write_text("Patient notes: not a video.\n" * 40)
     return Path(path)
+
+
+def write_y4m(path: Path, frames: Iterable[np.ndarray], fps: int) -> Path:
+    """Raw YUV 4:2:0 frames in a YUV4MPEG2 file: what Chromium's fake camera plays (and loops).
+
+    Written with OpenCV's colour conversion alone, so no ffmpeg is needed; ``face_frames`` at 30 fps
+    for 2 s loops without a jump (its motion repeats every 2 s).
+    """
+    frames = iter(frames)
+    first = next(frames)
+    h, w = first.shape[:2]
+    with Path(path).open("wb") as out:
+        out.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in chain([first], frames):
+            out.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return Path(path)
