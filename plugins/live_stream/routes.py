@@ -73,7 +73,7 @@ def build_routes(config: LiveSettings, settings: Settings) -> list:
         return opened(session)
 
     @websocket("/v1/live/{session_id:str}", opt=PUBLIC)
-    async def stream(socket: WebSocket, session_id: str, flow: NamedDependency[AssessmentFlow]) -> None:
+    async def stream(socket: WebSocket, session_id: FromPath[str], flow: NamedDependency[AssessmentFlow]) -> None:
         """Binary landmark frames in, ``window`` results out each second, ``assessment`` after ``end``."""
         await socket.accept()
         try:
