@@ -48,7 +48,8 @@ def world(sqlite_url, keypoints_json):
         [delivery] = client.get("/v1/deliveries", headers=a["integrator"], params={"assessment_id": assessment["id"]}).json()["items"]
         fhir = client.get("/fhir/Observation", headers=a["integrator"], params={"identifier": assessment["id"]}).json()
         observation = fhir["entry"][0]["resource"]
-        ids = {"assessment_id": assessment["id"], "delivery_id": delivery["id"], "endpoint_id": endpoint["id"],
+        live_session = client.post("/v1/live/sessions", headers=a["clinician"], json={"patient": body["patient"]}).json()
+        ids = {"session_id": live_session["id"], "assessment_id": assessment["id"], "delivery_id": delivery["id"], "endpoint_id": endpoint["id"],
                "message_id": f"msg_{delivery['id']}", "output": "fhir", "model_id": "sta-lstm-synthetic",
                "observation_id": observation["id"], "device_id": observation["device"]["reference"].split("/")[1],
                "provenance_id": provenance_id(assessment["id"], "urn:pain-gateway"), "fhir_path": "Patient/1",
@@ -93,7 +94,7 @@ def test_another_tenants_data_is_invisible_and_unchangeable_on_every_route(world
             response = call(client, method, path, ids, headers, body)
             assert response.status_code < 500, (method, path, role, response.text)
             assert not leaks(response, ids), (method, path, role, response.status_code, response.text[:300])
-            if any(f"{{{name}" in path for name in ("assessment_id", "delivery_id", "endpoint_id")):
+            if any(f"{{{name}" in path for name in ("assessment_id", "delivery_id", "endpoint_id", "session_id")):
                 assert response.status_code in (403, 404), (method, path, role, response.status_code)
             if any(f"{{{name}" in path for name in ("observation_id", "provenance_id")):  # read-only: other methods are 405 for all
                 assert response.status_code in ((403, 404) if method == "GET" else (405,)), (method, path, role, response.status_code)
