@@ -155,7 +155,12 @@ async def serve_connection(socket: WebSocket, session: LiveSession, live: LiveSe
     errors = 0
     try:
         while True:
-            message = await socket.receive()
+            try:
+                async with asyncio.timeout(live.idle_timeout_s):
+                    message = await socket.receive()
+            except TimeoutError:  # connected but silent: the session ends as if the client had sent "end"
+                await end(socket, session, live, flow, outbox)
+                return
             if session.socket is not socket:
                 return
             if message["type"] == "websocket.disconnect":
@@ -188,6 +193,7 @@ async def serve_connection(socket: WebSocket, session: LiveSession, live: LiveSe
         if session.socket is socket:
             session.socket = None
             scorer.outbox = None
+            session.last_activity = time.monotonic()  # the idle clock of a session without a client starts now
         outbox.close()
 
 

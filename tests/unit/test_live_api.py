@@ -209,3 +209,19 @@ def test_too_short_a_session_ends_without_an_assessment(live):
         messages, code = closed_with(socket)
     assert messages[-1]["type"] == "error" and messages[-1]["fatal"] and "not assessed" in messages[-1]["message"]
     assert code == 1000
+
+
+def test_an_idle_session_ends_as_an_assessment_connected_or_not(gateway_for):
+    live = gateway_for(live_stream={"idle_timeout_s": 1.0})
+    opened = open_session(live)
+    with connect(live.client, opened) as socket:  # connected, then silent
+        for _, frame in frames(2.0):
+            socket.send_bytes(frame)
+        messages, code = closed_with(socket)
+    assert messages[-1]["type"] == "assessment" and code == 1000
+    left = open_session(live)
+    with connect(live.client, left) as socket:  # the client goes away without "end"
+        for _, frame in frames(2.0):
+            socket.send_bytes(frame)
+    time.sleep(1.5)
+    assert live.client.post(f"/v1/live/sessions/{left['id']}/ticket", headers=live.headers).status_code == 404
