@@ -225,3 +225,20 @@ def test_an_idle_session_ends_as_an_assessment_connected_or_not(gateway_for):
             socket.send_bytes(frame)
     time.sleep(1.5)
     assert live.client.post(f"/v1/live/sessions/{left['id']}/ticket", headers=live.headers).status_code == 404
+
+
+def test_a_new_connection_takes_over_a_session_whose_old_one_is_still_open(live):
+    opened = open_session(live)
+    sent = list(frames(2.5))
+    with connect(live.client, opened) as old:
+        for _, frame in sent[:40]:
+            old.send_bytes(frame)
+        assert old.receive_json()["index"] == 0
+        ticket = live.client.post(f"/v1/live/sessions/{opened['id']}/ticket", headers=live.headers).json()
+        with connect(live.client, ticket) as new:
+            assert closed_with(old)[1] == 1000
+            for _, frame in sent[40:]:
+                new.send_bytes(frame)
+            new.send_text('{"type": "end"}')
+            messages = until(new, "assessment")
+    assert [m["index"] for m in messages[:-1]] == [1, 2]
