@@ -225,6 +225,10 @@ def test_an_idle_session_ends_as_an_assessment_connected_or_not(gateway_for):
             socket.send_bytes(frame)
     time.sleep(1.5)
     assert live.client.post(f"/v1/live/sessions/{left['id']}/ticket", headers=live.headers).status_code == 404
+    admin = {"Authorization": f"Bearer {live.tokens['admin']}"}
+    audit = live.client.get("/v1/audit", params={"action": "create", "patient": "urn:oid:1.2.36.146.595.217.0.1|MRN-LIVE-1"}, headers=admin).json()
+    created = [(e["resource_type"], e["resource_id"]) for e in audit["items"]]
+    assert ("live_session", left["id"]) in created and sum(kind == "assessment" for kind, _ in created) == 2, created
 
 
 def test_a_new_connection_takes_over_a_session_whose_old_one_is_still_open(live):
