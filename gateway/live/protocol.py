@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
-from typing import Literal
 
 import msgspec
 import numpy as np
@@ -28,10 +27,16 @@ HEADER_BYTES = HEADER.size  # 16
 FACE_BYTES = HEADER_BYTES + LANDMARK_COUNT * 3 * 4  # 5,632
 FLAG_FACE = 0x01
 MAX_TEXT_BYTES = 1024
+MAX_MESSAGE_BYTES = 64 * 1024
+"""What the server's WebSocket reads at most (``pain-gateway serve``): ten times the largest valid message."""
 
 
 class ProtocolError(ValueError):
     """A message the client must fix; the text names what is wrong and is sent back as an ``error``."""
+
+
+class UnsupportedData(ProtocolError):
+    """Not this protocol at all (another version, or text that is not JSON): repeated, close code 1003."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,7 @@ def parse_frame(data: bytes) -> Frame:
         raise ProtocolError(f"binary frame is {len(data)} bytes; the header alone is {HEADER_BYTES}")
     version, flags, reserved, sequence, captured_ms = HEADER.unpack_from(data)
     if version != VERSION:
-        raise ProtocolError(f"protocol version {version} is not supported; byte 0 must be {VERSION}")
+        raise UnsupportedData(f"protocol version {version} is not supported; byte 0 must be {VERSION}")
     if flags & ~FLAG_FACE or reserved:
         raise ProtocolError("unknown flags: only bit 0 of byte 1 (a face is present) may be set, and bytes 2-3 must be zero")
     face = bool(flags & FLAG_FACE)
@@ -99,7 +104,7 @@ def parse_text(text: str) -> Hello | End:
     except msgspec.ValidationError as exc:
         raise ProtocolError(f'control message: {exc}; send {{"type": "hello", "image_size": [w, h], "fps": F}} or {{"type": "end"}}') from None
     except msgspec.DecodeError:
-        raise ProtocolError('text messages must be JSON: {"type": "hello", ...} or {"type": "end"}; landmark frames go as binary') from None
+        raise UnsupportedData('text messages must be JSON: {"type": "hello", ...} or {"type": "end"}; landmark frames go as binary') from None
     if isinstance(message, Hello):
         if message.image_size is not None and not all(0 < v <= 65_536 for v in message.image_size):
             raise ProtocolError("hello.image_size must be [width, height] in pixels, each 1..65536")
@@ -134,8 +139,5 @@ class ErrorMessage(msgspec.Struct, tag="error", tag_field="type"):
     message: str
     fatal: bool = False
 
-
-ServerMessage = WindowMessage | AssessmentMessage | ErrorMessage
-CloseCode = Literal[1000, 1003, 1008, 1011]
 
 encode = msgspec.json.encode

@@ -23,6 +23,7 @@ CLI = Path(sys.executable).parent / "pain-gateway"
 class LiveGateway:
     port: int
     env: dict[str, str]  # the environment it runs with, for CLI commands against the same database
+    pid: int = 0
 
     @property
     def origin(self) -> str:
@@ -40,7 +41,7 @@ def live_gateway(workdir: Path, settings: dict[str, str] | None = None) -> Itera
     log_path = workdir / "serve.log"
     with log_path.open("w") as log:
         server = subprocess.Popen([str(CLI), "serve"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
-        gateway = LiveGateway(port, env)
+        gateway = LiveGateway(port, env, server.pid)
         try:
             deadline = time.monotonic() + 30
             while True:
