@@ -50,7 +50,8 @@ class SecondExplanation(msgspec.Struct, frozen=True):
 
 
 class Agreement(msgspec.Struct, frozen=True):
-    """Occlusion against attention over the seven regions: Spearman rank correlation and top-region match."""
+    """Occlusion against attention over the seven regions: Spearman rank correlation and top-region match
+    (given only when attention is shown and a region stands out)."""
 
     rank_correlation: float
     top_region_match: bool
@@ -135,7 +136,8 @@ def explain(assessment: Assessment) -> AssessmentExplanation:
         top_region=top,
         verdict=verdict,
         threshold=occlusion.threshold if occlusion else None,
-        agreement=agreement({r.region: r.importance for r in regions}, shares) if shares else None,
+        # Ranking noise against attention says nothing: agreement only when a region stands out.
+        agreement=agreement({r.region: r.importance for r in regions}, shares) if shares and top else None,
         attention=(attention.note if attention else "This model reported no attention."),
     )
 

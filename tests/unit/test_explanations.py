@@ -86,8 +86,10 @@ def test_attention_is_shown_beside_occlusion_only_when_the_model_passed_its_chec
 
 
 def test_no_region_stands_out_below_the_threshold_and_without_the_explainer():
-    flat = explain(assessment(occlusion({r: 0.01 for r in REGIONS})))
+    shares = {r: 1 / 7 for r in REGIONS}
+    flat = explain(assessment(occlusion({r: 0.01 for r in REGIONS}), attention(shares, True)))
     assert flat.top_region is None and flat.verdict.startswith("No region stands out")
+    assert flat.agreement is None and flat.regions[0].attention_share == pytest.approx(1 / 7)  # shown, but nothing to agree on
     missing = explain(assessment())
     assert missing.method == "none" and missing.regions == [] and missing.top_region is None
 
