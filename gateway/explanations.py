@@ -10,6 +10,7 @@ the clip's mean normalised mesh: points and outlines, never a photograph.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 
 import cv2
@@ -161,7 +162,7 @@ async def explanation_png_for(engine: AsyncEngine, tenant: str, assessment_id: s
     occlusion = _find(assessment, OCCLUSION_KIND)
     if occlusion is None or not occlusion.mesh:
         raise NotFoundException(f"assessment {assessment_id!r} has no region occlusion explanation to draw (scored before it existed, or no window was scored)")
-    return explanation_png(assessment)
+    return await asyncio.to_thread(explanation_png, assessment)  # ~0.1 s of drawing: off the event loop
 
 
 def explanation_png(assessment: Assessment) -> bytes:

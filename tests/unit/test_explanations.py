@@ -39,9 +39,18 @@ def attention(shares: dict[str, float], passed: bool | None) -> Explanation:
 
 def assessment(*explanations: Explanation) -> Assessment:
     return Assessment(
-        id="5b1c0d1e-0000-5000-8000-000000000001", status="preliminary", patient=PatientRef(system="urn:oid:1.2.3", value="MRN-1"),
-        captured_at=START, created_at=START + timedelta(seconds=3), source="keypoints", fps=30.0, frames=60, effective_start=START,
-        effective_end=START + timedelta(seconds=2), model=MODEL, windows=[],
+        id="5b1c0d1e-0000-5000-8000-000000000001",
+        status="preliminary",
+        patient=PatientRef(system="urn:oid:1.2.3", value="MRN-1"),
+        captured_at=START,
+        created_at=START + timedelta(seconds=3),
+        source="keypoints",
+        fps=30.0,
+        frames=60,
+        effective_start=START,
+        effective_end=START + timedelta(seconds=2),
+        model=MODEL,
+        windows=[],
         summary=Summary("significant", "test", {"significant": 1.0}, {"none": 0.1, "mild": 0.2, "significant": 0.7}, 2, 0),
         explanations=list(explanations),
     )
@@ -94,10 +103,13 @@ def test_no_region_stands_out_below_the_threshold_and_without_the_explainer():
     assert missing.method == "none" and missing.regions == [] and missing.top_region is None
 
 
-@pytest.mark.parametrize(("shares", "rho", "match"), [
-    ({"a": 3.0, "b": 2.0, "c": 1.0}, 1.0, True),
-    ({"a": 1.0, "b": 2.0, "c": 3.0}, -1.0, False),
-])
+@pytest.mark.parametrize(
+    ("shares", "rho", "match"),
+    [
+        ({"a": 3.0, "b": 2.0, "c": 1.0}, 1.0, True),
+        ({"a": 1.0, "b": 2.0, "c": 3.0}, -1.0, False),
+    ],
+)
 def test_agreement_is_the_rank_correlation_and_top_match(shares, rho, match):
     result = agreement({"a": 0.3, "b": 0.2, "c": 0.1}, shares)
     assert (result.rank_correlation, result.top_region_match) == (rho, match)
