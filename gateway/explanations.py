@@ -10,6 +10,7 @@ the clip's mean normalised mesh: points and outlines, never a photograph.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 
 import cv2
@@ -50,7 +51,8 @@ class SecondExplanation(msgspec.Struct, frozen=True):
 
 
 class Agreement(msgspec.Struct, frozen=True):
-    """Occlusion against attention over the seven regions: Spearman rank correlation and top-region match."""
+    """Occlusion against attention over the seven regions: Spearman rank correlation and top-region match
+    (given only when attention is shown and a region stands out)."""
 
     rank_correlation: float
     top_region_match: bool
@@ -135,7 +137,8 @@ def explain(assessment: Assessment) -> AssessmentExplanation:
         top_region=top,
         verdict=verdict,
         threshold=occlusion.threshold if occlusion else None,
-        agreement=agreement({r.region: r.importance for r in regions}, shares) if shares else None,
+        # Ranking noise against attention says nothing: agreement only when a region stands out.
+        agreement=agreement({r.region: r.importance for r in regions}, shares) if shares and top else None,
         attention=(attention.note if attention else "This model reported no attention."),
     )
 
@@ -159,7 +162,7 @@ async def explanation_png_for(engine: AsyncEngine, tenant: str, assessment_id: s
     occlusion = _find(assessment, OCCLUSION_KIND)
     if occlusion is None or not occlusion.mesh:
         raise NotFoundException(f"assessment {assessment_id!r} has no region occlusion explanation to draw (scored before it existed, or no window was scored)")
-    return explanation_png(assessment)
+    return await asyncio.to_thread(explanation_png, assessment)  # ~0.1 s of drawing: off the event loop
 
 
 def explanation_png(assessment: Assessment) -> bytes:

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 import structlog
 from litestar import Request, Response, get, post, route
+from litestar.concurrency import sync_to_thread
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException, ValidationException
@@ -193,7 +194,7 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
     async def read_document_reference(request: Request, document_reference_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         a = await resolve(store, request.user.tenant, "DocumentReference", document_reference_id)
         await audit.record(store.engine, "read", "DocumentReference", document_reference_id, patient=a.patient)
-        return fhir_json(document_reference_resource(a, output.mappings, scope))
+        return fhir_json(await sync_to_thread(document_reference_resource, a, output.mappings, scope))  # draws the PNG
 
     @get("/fhir/Device/{device_id:str}", summary="Read the AI Device (model) behind Observations", **reader(fhir=("Device", "read")))
     async def read_device(request: Request, device_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:

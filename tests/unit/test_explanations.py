@@ -39,9 +39,18 @@ def attention(shares: dict[str, float], passed: bool | None) -> Explanation:
 
 def assessment(*explanations: Explanation) -> Assessment:
     return Assessment(
-        id="5b1c0d1e-0000-5000-8000-000000000001", status="preliminary", patient=PatientRef(system="urn:oid:1.2.3", value="MRN-1"),
-        captured_at=START, created_at=START + timedelta(seconds=3), source="keypoints", fps=30.0, frames=60, effective_start=START,
-        effective_end=START + timedelta(seconds=2), model=MODEL, windows=[],
+        id="5b1c0d1e-0000-5000-8000-000000000001",
+        status="preliminary",
+        patient=PatientRef(system="urn:oid:1.2.3", value="MRN-1"),
+        captured_at=START,
+        created_at=START + timedelta(seconds=3),
+        source="keypoints",
+        fps=30.0,
+        frames=60,
+        effective_start=START,
+        effective_end=START + timedelta(seconds=2),
+        model=MODEL,
+        windows=[],
         summary=Summary("significant", "test", {"significant": 1.0}, {"none": 0.1, "mild": 0.2, "significant": 0.7}, 2, 0),
         explanations=list(explanations),
     )
@@ -86,16 +95,21 @@ def test_attention_is_shown_beside_occlusion_only_when_the_model_passed_its_chec
 
 
 def test_no_region_stands_out_below_the_threshold_and_without_the_explainer():
-    flat = explain(assessment(occlusion({r: 0.01 for r in REGIONS})))
+    shares = {r: 1 / 7 for r in REGIONS}
+    flat = explain(assessment(occlusion({r: 0.01 for r in REGIONS}), attention(shares, True)))
     assert flat.top_region is None and flat.verdict.startswith("No region stands out")
+    assert flat.agreement is None and flat.regions[0].attention_share == pytest.approx(1 / 7)  # shown, but nothing to agree on
     missing = explain(assessment())
     assert missing.method == "none" and missing.regions == [] and missing.top_region is None
 
 
-@pytest.mark.parametrize(("shares", "rho", "match"), [
-    ({"a": 3.0, "b": 2.0, "c": 1.0}, 1.0, True),
-    ({"a": 1.0, "b": 2.0, "c": 3.0}, -1.0, False),
-])
+@pytest.mark.parametrize(
+    ("shares", "rho", "match"),
+    [
+        ({"a": 3.0, "b": 2.0, "c": 1.0}, 1.0, True),
+        ({"a": 1.0, "b": 2.0, "c": 3.0}, -1.0, False),
+    ],
+)
 def test_agreement_is_the_rank_correlation_and_top_match(shares, rho, match):
     result = agreement({"a": 0.3, "b": 0.2, "c": 0.1}, shares)
     assert (result.rank_correlation, result.top_region_match) == (rho, match)

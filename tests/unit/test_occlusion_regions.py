@@ -86,3 +86,32 @@ def test_cost_is_one_batched_pass_of_eight_variants_per_window(brow_model):
     elapsed = time.perf_counter() - started
     assert calls[1:] == [8 * len(data)]  # 24 windows fit one chunk: 7 regions + the whole face, one call
     assert elapsed < 30, elapsed
+
+
+def test_occlusion_uses_the_patients_baseline_and_bounded_batches():
+    """A model-agnostic check with a transparent scorer: pain grows with how far the brow is from the
+    patient's baseline, so occluding the brow with that baseline removes all of it and nothing else does."""
+    rng = np.random.default_rng(3)
+    baseline = rng.normal(0, 0.3, (468, 2)).astype(np.float32)
+    brow = list(REGIONS["brow"])
+    n = 70
+    data = np.repeat(baseline[None, None], n, axis=0).repeat(30, axis=1)
+    lift = np.linspace(0.0, 0.2, n, dtype=np.float32)
+    data[:, :, brow, 1] -= lift[:, None, None]  # brows raised more and more over the clip
+    batches = []
+
+    def predict(windows: Windows) -> ModelOutput:
+        batches.append(len(windows.data))
+        distance = np.abs(windows.data[:, :, brow] - windows.baseline[brow]).mean(axis=(1, 2, 3))
+        pain = np.clip(distance * 10, 0, 1)
+        zeros = np.zeros((len(pain), 30, 468))
+        return ModelOutput(np.stack([1 - pain, pain, np.zeros_like(pain)], axis=1), zeros, zeros[..., 0])
+
+    windows = Windows([WindowSpan(i, float(i), i + 1.0, True) for i in range(n)], data, baseline=baseline)
+    explanation = OcclusionRegions().explain(windows, predict(windows), predict)
+    weights = {r.region: r.weight for r in explanation.regions}
+    assert weights["brow"] > 0.3 and all(abs(w) < 1e-6 for r, w in weights.items() if r != "brow"), weights
+    assert batches[1:] == [8 * 32, 8 * 32, 8 * 6]  # 32 windows x 8 variants per call, whatever the clip's length
+    assert "patient's stored baseline" in explanation.note and "not a clinical finding" in explanation.note
+    pain = [s.importance for s in explanation.seconds]
+    assert pain == sorted(pain) and pain[0] == 0.0  # the seconds with the highest brows drove the result most
