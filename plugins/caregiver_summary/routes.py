@@ -19,6 +19,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from gateway import audit
 from gateway.auth import PUBLIC
 from gateway.domain import Assessment, InputError, PatientRef
+from gateway.openapi import ok, problems
 from gateway.store import AssessmentQuery, AssessmentStore
 from plugins.caregiver_summary import share
 from plugins.caregiver_summary.content import Facts, for_assessment, for_period
@@ -60,6 +61,17 @@ class ShareLink(msgspec.Struct):
     url: Annotated[str, msgspec.Meta(examples=["https://pain.example.org/v1/shared/caregiver-summary/eyJ0ZW5hbnQiOi....Zk3Q"])]
     expires_at: datetime
     lang: Annotated[str, msgspec.Meta(examples=["zh"])]
+
+
+SHARE_EXAMPLE = ShareLink(
+    "https://pain.example.org/v1/shared/caregiver-summary/eyJ0ZW5hbnQiOiJkZWZhdWx0Ii....Zk3Q", datetime(2026, 12, 1, 10, 0, tzinfo=UTC), "zh"
+)
+SUMMARY = ok(
+    str,
+    '<!doctype html>\n<html lang="en">...<h1>Pain check summary</h1>...',
+    media_type="text/html",
+    description="The summary as HTML; format=text or sms answer text/plain, format=pdf application/pdf",
+)
 
 
 def _identifier(text: str | None) -> PatientRef:
@@ -110,7 +122,7 @@ def build_routes(summaries: Summaries) -> list:
         token = share.sign(shared, summaries.config.share_secret)
         return ShareLink(f"{summaries.base_url}{SHARED_PATH}/{token}", datetime.fromtimestamp(shared.expires, UTC), shared.lang)
 
-    @get(f"/v1/assessments/{{assessment_id:str}}/{OUTPUT}", opt={"roles": READERS}, tags=TAGS)
+    @get(f"/v1/assessments/{{assessment_id:str}}/{OUTPUT}", opt={"roles": READERS}, tags=TAGS, responses=SUMMARY | problems(400, 404, 422))
     async def assessment_summary(
         assessment_id: FromPath[str], request: Request, store: NamedDependency[AssessmentStore], lang: Lang = None, format: Format = None
     ) -> Response:
@@ -120,7 +132,7 @@ def build_routes(summaries: Summaries) -> list:
         await audit.record(store.engine, "export", OUTPUT, assessment_id, patient=found.patient)
         return response
 
-    @get(f"/v1/patients/{OUTPUT}", opt={"roles": READERS}, tags=TAGS)
+    @get(f"/v1/patients/{OUTPUT}", opt={"roles": READERS}, tags=TAGS, responses=SUMMARY | problems(400, 404, 422))
     async def patient_summary(
         request: Request,
         store: NamedDependency[AssessmentStore],
@@ -139,7 +151,13 @@ def build_routes(summaries: Summaries) -> list:
         await audit.record(store.engine, "export", OUTPUT, None, patient=patient)
         return response
 
-    @post(f"/v1/assessments/{{assessment_id:str}}/{OUTPUT}/share", opt={"roles": READERS}, tags=TAGS, status_code=201)
+    @post(
+        f"/v1/assessments/{{assessment_id:str}}/{OUTPUT}/share",
+        opt={"roles": READERS},
+        tags=TAGS,
+        status_code=201,
+        responses=ok(ShareLink, SHARE_EXAMPLE, status=201) | problems(400, 404, 409, 415, 422),
+    )
     async def share_assessment(
         assessment_id: FromPath[str], data: JSONBody[ShareRequest], request: Request, store: NamedDependency[AssessmentStore]
     ) -> ShareLink:
@@ -151,7 +169,13 @@ def build_routes(summaries: Summaries) -> list:
         await audit.record(store.engine, "export", f"{OUTPUT}-link", found.id, patient=found.patient)
         return link(shared)
 
-    @post(f"/v1/patients/{OUTPUT}/share", opt={"roles": READERS}, tags=TAGS, status_code=201)
+    @post(
+        f"/v1/patients/{OUTPUT}/share",
+        opt={"roles": READERS},
+        tags=TAGS,
+        status_code=201,
+        responses=ok(ShareLink, SHARE_EXAMPLE, status=201) | problems(400, 404, 409, 415, 422),
+    )
     async def share_patient(data: JSONBody[PatientShareRequest], request: Request, store: NamedDependency[AssessmentStore]) -> ShareLink:
         """A signed link to a patient's summary over ``period`` up to now; the link shows that period as it was shared."""
         check_sharing()
@@ -168,7 +192,7 @@ def build_routes(summaries: Summaries) -> list:
         await audit.record(store.engine, "export", f"{OUTPUT}-link", None, patient=patient)
         return link(shared)
 
-    @get(f"{SHARED_PATH}/{{token:str}}", opt=dict(PUBLIC), tags=TAGS)
+    @get(f"{SHARED_PATH}/{{token:str}}", opt=dict(PUBLIC), tags=TAGS, responses=SUMMARY | problems(400, 403, 404, 410, 422, public=True))
     async def open_shared(token: FromPath[str], request: Request, store: NamedDependency[AssessmentStore], format: Format = None) -> Response:
         """What a caregiver opens: no token needed; 403 for an altered link, 410 once it has expired."""
         address = request.client.host if request.client else None
