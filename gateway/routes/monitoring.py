@@ -38,8 +38,12 @@ async def export(request: Request, flow: NamedDependency[AssessmentFlow]) -> Fil
     """The tenant's reviewed assessments as a zip of training clips (``gateway.dataset`` format, labelled
     with the clinician's level, patients as pseudonyms): unzip and run ``pain-gateway train DIR``."""
     work = Path(tempfile.mkdtemp(prefix="pgw-export-"))
-    summary = await export_reviewed(flow.engine, request.user.tenant, flow.settings.data_dir, work / "clips")
-    archive = await sync_to_thread(shutil.make_archive, str(work / "reviewed"), "zip", work / "clips")
+    try:
+        summary = await export_reviewed(flow.engine, request.user.tenant, flow.settings.data_dir, work / "clips")
+        archive = await sync_to_thread(shutil.make_archive, str(work / "reviewed"), "zip", work / "clips")
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     await audit.record(flow.engine, "export", "review_dataset", f"{summary.written} clips")
     return File(archive, filename="reviewed-dataset.zip", media_type="application/zip",
                 headers={"X-Exported-Clips": str(summary.written), "X-Skipped-Clips": str(len(summary.skipped))},

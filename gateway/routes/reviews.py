@@ -18,18 +18,22 @@ READERS = {"integrator", "telehealth", "clinician"}
 TAGS = ["reviews"]
 
 
-@post("/v1/assessments/{assessment_id:str}/review", opt={"roles": REVIEWERS}, tags=TAGS, status_code=201)
+REVIEW_DESCRIPTION = (
+    "A clinician confirms the AI's level (clinical status `final`) or overrides it (`amended`, with the observed `level` and "
+    f"a `reason`: {', '.join(REVIEW_REASONS)}). Append-only: a later review supersedes an earlier one. The change goes to every "
+    "destination (FHIR, HL7 v2, webhooks) as `assessment.reviewed`. 404: no such assessment; 409: not completed yet."
+)
+
+
+@post("/v1/assessments/{assessment_id:str}/review", opt={"roles": REVIEWERS}, tags=TAGS, status_code=201, description=REVIEW_DESCRIPTION)
 async def review(
     assessment_id: FromPath[str], request: Request, flow: NamedDependency[AssessmentFlow],
     data: Annotated[ReviewRequest, Body(examples=[Example(summary="An override", value=REVIEW_EXAMPLE)])],
 ) -> Review:
-    """A clinician confirms the AI's level (clinical status ``final``) or overrides it (``amended``,
-    with the observed ``level`` and a ``reason``: """ + ", ".join(REVIEW_REASONS) + """). Append-only:
-    a later review supersedes an earlier one. The change goes to every destination (FHIR, HL7 v2,
-    webhooks) as ``assessment.reviewed``. 404 for no such assessment, 409 until it is completed."""
+    """Confirm or override the AI's level (clinician tokens only)."""
     if request.user.role not in REVIEWERS:  # admins may call anything else, but a clinical decision needs a clinician
         raise PermissionDeniedException("only a clinician token may review an assessment; create one with "
-                                        "'pain-gateway tokens create NAME --role clinician'")
+                                        "'pain-gateway tokens create --name NAME --role clinician'")
     return await flow.review(request.user.tenant, assessment_id, data, request.user)
 
 

@@ -71,7 +71,7 @@ def test_confirmed_observation_is_final_ai_asserted_and_verified():
 def test_overridden_observation_is_amended_clinician_asserted_with_the_ai_value_kept():
     obs = observation_resource(OVERRIDDEN, MAPPINGS, BASE)
     assert (obs["status"], obs["meta"]["versionId"], obs["meta"]["security"][0]["code"]) == ("amended", "3", "CLINAST")
-    assert "significant-pain" in codes(obs["valueCodeableConcept"])
+    assert "significant-pain" in codes(obs["valueCodeableConcept"]) and obs["issued"].startswith("2026-01-01T14:00")  # the review's time
     assert "mild-pain" in codes(ai_original(obs)["valueCodeableConcept"])  # the AI's value is never lost
     assert "the AI had asserted Mild pain" in obs["text"]["div"] and "synthetic" in obs["note"][0]["text"]
     provenance = review_provenance_resource(OVERRIDDEN, MAPPINGS, BASE)
