@@ -23,6 +23,7 @@ from plugins.keypoint_upload.binary import MEDIA_TYPE as BINARY_TYPE
 from plugins.keypoint_upload.binary import clip_from_binary
 from plugins.keypoint_upload.limits import KeypointLimits
 from plugins.keypoint_upload.parsing import clip_from_arrays_form, clip_from_json
+from plugins.keypoint_upload.schema import FORMS
 
 JSON_TYPES = {"application/json"}
 FORM_TYPES = {"multipart/form-data"}
@@ -32,6 +33,7 @@ PLUGIN = "keypoint_upload"
 class KeypointUpload:
     name = PLUGIN
     deferred = False
+    forms = FORMS
 
     def __init__(self, limits: KeypointLimits | None = None, max_clock_skew_s: float = DEFAULT_CLOCK_SKEW_S) -> None:
         self.limits = limits or KeypointLimits()

@@ -16,6 +16,7 @@ from gateway.domain import InputError, LandmarkClip, PatientRef
 from gateway.hookspecs import hookimpl
 from gateway.metadata import parse_captured_at, parse_patient
 from plugins.video_upload.limits import VideoLimits
+from plugins.video_upload.schema import FORMS
 
 VIDEO_PART, METADATA_PART = "video", "metadata"
 PLUGIN = "video_upload"
@@ -24,6 +25,7 @@ PLUGIN = "video_upload"
 class VideoUpload:
     name = PLUGIN
     deferred = True
+    forms = FORMS
 
     def __init__(self, limits: VideoLimits | None = None, max_clock_skew_s: float = DEFAULT_CLOCK_SKEW_S) -> None:
         self.limits = limits or VideoLimits()

@@ -108,9 +108,10 @@ def _json(body) -> bytes:
     return json.dumps(body, allow_nan=True).encode()
 
 
-def test_unsupported_content_type_is_named(api):
+def test_unsupported_content_type_lists_the_accepted_ones(api):
     response = api.post("/v1/assessments", content=b"x", headers={**api.headers("integrator"), "content-type": "text/plain"})
-    assert response.status_code == 422 and response.json()["field"] == "content-type"
+    assert response.status_code == 415 and response.json()["field"] == "content-type"
+    assert "send one of application/json, application/x-pain-keypoints, multipart/form-data" in response.json()["detail"]
 
 
 def test_unknown_assessment_and_output(api):
