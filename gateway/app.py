@@ -161,4 +161,4 @@ def document_capture_bodies(app: Litestar, plugins: Plugins) -> None:
             kind = handler.opt.get("capture_body")
             if kind:
                 forms = [f for s in plugins.capture_sources if kind == "any" or not s.deferred for f in getattr(s, "forms", ())]
-                handler.operation_class = openapi.body(*forms, description="A clip as one of these forms")
+                handler.operation_class = openapi.documented(*forms, description="A clip as one of these forms")

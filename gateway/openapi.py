@@ -16,8 +16,9 @@ How a new route passes that test:
   JSON); ``problems(...)`` adds the listed statuses and, unless ``public=True``, 401 and 403; a route with
   parameters or a body gets 400 as well. A ``204`` route needs no ``ok``.
 * A JSON body taken as ``data: Struct`` is typed by Litestar; add ``422`` (and ``413``/``415``).
-  A body the handler reads itself (streamed uploads) is documented with
-  ``operation_class=body(Form(...), ...)``: each ``Form`` is a media type, a Struct and an example.
+  A body or query parameters the handler reads itself (streamed uploads, FHIR search) are documented
+  with ``operation_class=documented(Form(...), parameters=(query(...),))``: each ``Form`` is a media
+  type, a Struct (or JSON Schema) and an example.
 * The test requires: a 2xx with a schema and an example (or a 204), 401/403 unless public, 404 for a
   path parameter, 422 for a request body, every documented 4xx with a schema.
 """
@@ -31,7 +32,7 @@ from typing import Any
 
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example, OpenAPIMediaType, Operation, RequestBody
+from litestar.openapi.spec import Example, OpenAPIMediaType, Operation, Parameter, RequestBody
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -146,9 +147,26 @@ def json_schema(schema: type | dict[str, Any]) -> dict[str, Any]:
     return inline(document)
 
 
-def body(*forms: Form, description: str = "") -> type[Operation]:
-    """An ``operation_class`` documenting a body the handler reads itself (uploads stream to disk, so
-    Litestar never parses it). Forms sharing a media type become ``oneOf``."""
+def query(name: str, description: str, kind: str = "string") -> Parameter:
+    """A query parameter the handler reads from the request itself (e.g. FHIR search parameters)."""
+    return Parameter(name=name, param_in="query", required=False, description=description, schema={"type": kind})
+
+
+def documented(*forms: Form, parameters: tuple[Parameter, ...] = (), description: str = "") -> type[Operation]:
+    """An ``operation_class`` documenting a body or query parameters the handler reads itself (uploads
+    stream to disk, so Litestar never parses them). Forms sharing a media type become ``oneOf``."""
+    request_body = _request_body(forms, description) if forms else None
+
+    @dataclass
+    class Documented(Operation):
+        def __post_init__(self) -> None:
+            self.request_body = request_body or self.request_body
+            self.parameters = [*(self.parameters or []), *parameters] or None
+
+    return Documented
+
+
+def _request_body(forms: tuple[Form, ...], description: str) -> RequestBody:
     content: dict[str, OpenAPIMediaType] = {}
     for media_type in dict.fromkeys(f.media_type for f in forms):
         same = [f for f in forms if f.media_type == media_type]
@@ -162,11 +180,4 @@ def body(*forms: Form, description: str = "") -> type[Operation]:
         content[media_type] = OpenAPIMediaType(
             schema=schemas[0] if len(schemas) == 1 else {"oneOf": schemas}, examples=examples or None, encoding=encoding or None
         )
-    request_body = RequestBody(content=content, required=True, description=description or None)
-
-    @dataclass
-    class DocumentedBody(Operation):
-        def __post_init__(self) -> None:
-            self.request_body = request_body
-
-    return DocumentedBody
+    return RequestBody(content=content, required=True, description=description or None)

@@ -29,9 +29,12 @@ from litestar.params import FromPath
 from gateway import audit
 from gateway.auth import PUBLIC
 from gateway.domain import Assessment, InputError, TooBusy, UnsupportedMediaError
+from gateway.openapi import documented, ok, problems
+from gateway.routes.schemas import EXAMPLE_ASSESSMENT
 from gateway.settings import SettingsError
 from gateway.store import AssessmentStore
 from plugins.fhir_observation.resources import (
+    ISSUE_CODES,
     MEDIA_TYPE,
     FhirObservationOutput,
     assessment_identifier_system,
@@ -46,6 +49,7 @@ from plugins.fhir_observation.resources import (
     provenance_resource,
     searchset,
 )
+from plugins.fhir_observation.schema import SEARCH_FORM, SEARCH_PARAMETERS, OperationOutcome, Resource, outcome_example
 from plugins.fhir_observation.search import SEARCH_PARAMS, parse_search
 
 log = structlog.get_logger(__name__)
@@ -53,12 +57,10 @@ log = structlog.get_logger(__name__)
 READERS = {"integrator", "telehealth", "clinician"}
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-_ISSUE_CODE = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported", 406: "not-supported",
-               409: "conflict", 413: "too-costly", 415: "not-supported", 422: "processing", 429: "throttled"}
 
 
 def outcome_response(status: int, diagnostics: str, headers: dict[str, str] | None = None) -> Response:
-    code = _ISSUE_CODE.get(status, "exception")
+    code = ISSUE_CODES.get(status, "exception")
     severity = "error" if status < 500 else "fatal"
     return Response(operation_outcome([(severity, code, diagnostics)]), status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
@@ -119,6 +121,14 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
     def reader(**opt: Any) -> dict[str, Any]:
         return {"opt": {"roles": READERS, **opt}, **fhir}
 
+    def doc(example: dict[str, Any], *errors: int, public: bool = False) -> dict[str, Any]:
+        """Success as ``application/fhir+json`` with an example, errors as ``OperationOutcome``."""
+        return {"responses": ok(Resource, example, media_type=MEDIA_TYPE) | problems(406, *errors, public=public, container=OperationOutcome,
+                                                                                    media_type=MEDIA_TYPE, example=outcome_example)}
+
+    observation_example = observation_resource(EXAMPLE_ASSESSMENT, output.mappings, scope)
+    searchset_example = searchset([observation_example], 1, {"self": f"{base}/Observation?subject:identifier=urn:oid:1.2.3%7CMRN-1234"}, base)
+
     async def index_tenant(store: AssessmentStore, tenant: str) -> None:
         """Alias every assessment of ``tenant`` not aliased yet (Observation, Provenance, Device ids)."""
         done: set[str] = set()
@@ -147,19 +157,22 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
     def fhir_json(resource: dict[str, Any]) -> Response:
         return Response(resource, media_type=MEDIA_TYPE)
 
-    @get("/fhir/Observation/{observation_id:str}", summary="Read a pain Observation", **reader(fhir=("Observation", "read")))
+    @get("/fhir/Observation/{observation_id:str}", summary="Read a pain Observation", **reader(fhir=("Observation", "read")),
+         **doc(observation_example, 400, 404))
     async def read_observation(request: Request, observation_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         a = await resolve(store, request.user.tenant, "Observation", observation_id)
         await audit.record(store.engine, "read", "Observation", observation_id, patient=a.patient)
         return fhir_json(observation_resource(a, output.mappings, scope))
 
-    @get("/fhir/Provenance/{provenance_id:str}", summary="Read the Provenance of a pain Observation", **reader(fhir=("Provenance", "read")))
+    @get("/fhir/Provenance/{provenance_id:str}", summary="Read the Provenance of a pain Observation", **reader(fhir=("Provenance", "read")),
+         **doc(provenance_resource(EXAMPLE_ASSESSMENT, output.mappings, scope), 400, 404))
     async def read_provenance(request: Request, provenance_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         a = await resolve(store, request.user.tenant, "Provenance", provenance_id)
         await audit.record(store.engine, "read", "Provenance", provenance_id, patient=a.patient)
         return fhir_json(provenance_resource(a, output.mappings, scope))
 
-    @get("/fhir/Device/{device_id:str}", summary="Read the AI Device (model) behind Observations", **reader(fhir=("Device", "read")))
+    @get("/fhir/Device/{device_id:str}", summary="Read the AI Device (model) behind Observations", **reader(fhir=("Device", "read")),
+         **doc(device_resource(EXAMPLE_ASSESSMENT.model, output.mappings, scope), 400, 404))
     async def read_device(request: Request, device_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         a = await resolve(store, request.user.tenant, "Device", device_id)
         return fhir_json(device_resource(a.model, output.mappings, scope))
@@ -186,12 +199,14 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
         outcome = operation_outcome(search.notes) if search.notes else None
         return fhir_json(searchset(observations, total, links, base, outcome))
 
-    @get("/fhir/Observation", summary="Search pain Observations", **reader(fhir=("Observation", "search-type")))
+    @get("/fhir/Observation", summary="Search pain Observations", **reader(fhir=("Observation", "search-type")),
+         **doc(searchset_example, 400), operation_class=documented(parameters=SEARCH_PARAMETERS))
     async def search_observations(request: Request, store: NamedDependency[AssessmentStore]) -> Response:
         """Searchset Bundle of pain Observations, newest first; parameters in ``search.py``."""
         return await run_search(request, store, list(request.query_params.multi_items()))
 
-    @post("/fhir/Observation/_search", status_code=200, summary="Search pain Observations (form-encoded POST)", **reader())
+    @post("/fhir/Observation/_search", status_code=200, summary="Search pain Observations (form-encoded POST)", **reader(),
+          **doc(searchset_example, 400, 415), operation_class=documented(SEARCH_FORM))
     async def search_observations_post(request: Request, store: NamedDependency[AssessmentStore]) -> Response:
         """Same search with the parameters in an ``application/x-www-form-urlencoded`` body (R4 http.html#search)."""
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -220,7 +235,8 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
     except importlib.metadata.PackageNotFoundError:
         version = "0+unknown"
 
-    @get("/fhir/metadata", summary="CapabilityStatement (no token needed)", opt=PUBLIC, **fhir)
+    @get("/fhir/metadata", summary="CapabilityStatement (no token needed)", opt=PUBLIC, **fhir,
+         **doc(capability_statement(base, {"Observation": {"interactions": ["read"], "search_params": []}}, "0.1.0"), public=True))
     async def metadata() -> Response:
         return fhir_json(capability_statement(base, capabilities(), version))
 
