@@ -19,6 +19,7 @@ from gateway.clip_checks import DEFAULT_CLOCK_SKEW_S
 from gateway.contracts import CaptureRequest
 from gateway.domain import LandmarkClip
 from gateway.hookspecs import hookimpl
+from gateway.keys import refuse_unknown
 from plugins.keypoint_upload.binary import MEDIA_TYPE as BINARY_TYPE
 from plugins.keypoint_upload.binary import clip_from_binary
 from plugins.keypoint_upload.limits import KeypointLimits
@@ -50,6 +51,7 @@ class KeypointUpload:
             return clip_from_json(request.body, self.limits, self.max_clock_skew_s)
         if request.media_type == BINARY_TYPE:
             return clip_from_binary(request.body, self.limits, self.max_clock_skew_s)
+        refuse_unknown("", request.files, ("keypoints",))
         return clip_from_arrays_form(request.fields, request.files["keypoints"], self.limits, self.max_clock_skew_s)
 
 

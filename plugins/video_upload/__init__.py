@@ -14,9 +14,10 @@ from gateway.clip_checks import DEFAULT_CLOCK_SKEW_S
 from gateway.contracts import CaptureRequest, Progress
 from gateway.domain import InputError, LandmarkClip, PatientRef
 from gateway.hookspecs import hookimpl
+from gateway.keys import refuse_unknown
 from gateway.metadata import parse_captured_at, parse_patient
 from plugins.video_upload.limits import VideoLimits
-from plugins.video_upload.schema import FORMS
+from plugins.video_upload.schema import FORMS, METADATA_KEYS
 
 VIDEO_PART, METADATA_PART = "video", "metadata"
 PLUGIN = "video_upload"
@@ -46,6 +47,8 @@ class VideoUpload:
             raise InputError(METADATA_PART, "JSON is nested too deeply; the metadata nests at most 3 levels") from None
         if not isinstance(metadata, dict):
             raise InputError(METADATA_PART, "must be a JSON object with patient and captured_at")
+        refuse_unknown(METADATA_PART, metadata, METADATA_KEYS)
+        refuse_unknown("", [*request.fields, *request.files], (VIDEO_PART, METADATA_PART))
         return parse_patient(metadata.get("patient")), parse_captured_at(metadata.get("captured_at"), self.max_clock_skew_s)
 
     def check(self, request: CaptureRequest) -> None:
