@@ -15,7 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from gateway import metrics, openapi, problems
+from gateway import metrics, openapi, problems, strict
 from gateway.auth import SCHEMA_PATH, BearerTokenMiddleware, FailureThrottle, role_guard
 from gateway.db.engine import create_engine
 from gateway.domain import SYNTHETIC_DISCLAIMER
@@ -125,7 +125,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm_worke
             "flow": provider(flow),
         },
         middleware=[request_id_middleware, metrics.metrics_middleware, DefineMiddleware(BearerTokenMiddleware, exclude_from_auth_key="exclude_from_auth")],
-        guards=[role_guard],
+        guards=[role_guard, strict.json_body_only],
         exception_handlers=problems.HANDLERS,
         request_max_body_size=(settings.max_upload_mb + 1) * 1024 * 1024,  # backstop; uploads.receive names the limit
         on_startup=[freeze_heap, start_jobs],

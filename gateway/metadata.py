@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway.clip_checks import DEFAULT_CLOCK_SKEW_S, check_captured_at, check_identifier
 from gateway.domain import InputError, PatientRef
-from gateway.keys import refuse_unknown
+from gateway.strict import refuse_unknown
 
 _REFERENCE = re.compile(r"^Patient/[A-Za-z0-9\-.]{1,64}$")
 PATIENT_FORMS = (

@@ -54,7 +54,8 @@ def _body(assessment_id: str, assessment: Assessment | None, sub: Submission | N
 
 
 @post("/v1/assessments", opt={"roles": SUBMITTERS, "capture_body": "any"}, tags=["assessments"], status_code=201,
-      responses=ok(AssessmentView, EXAMPLE_VIEW, 201, description="Keypoints scored (200: the same clip was already scored)")
+      responses=ok(AssessmentView, EXAMPLE_VIEW, 201, description="Keypoints scored")
+      | ok(AssessmentView, EXAMPLE_VIEW, 200, description="The same clip, or Idempotency-Key, was already submitted: the stored assessment")
       | ok(AssessmentView, EXAMPLE_JOB, 202, description="Video accepted; poll Location") | problems(400, 413, 415, 422, 429, 503))
 async def submit(request: Request, flow: NamedDependency[AssessmentFlow], plugins: NamedDependency[Plugins]) -> Response[AssessmentView]:
     """Submit keypoints (scored now) or a video (scored by a background job).

@@ -19,7 +19,7 @@ from gateway.clip_checks import DEFAULT_CLOCK_SKEW_S
 from gateway.contracts import CaptureRequest
 from gateway.domain import LandmarkClip
 from gateway.hookspecs import hookimpl
-from gateway.keys import refuse_unknown
+from gateway.strict import refuse_unknown
 from plugins.keypoint_upload.binary import MEDIA_TYPE as BINARY_TYPE
 from plugins.keypoint_upload.binary import clip_from_binary
 from plugins.keypoint_upload.limits import KeypointLimits

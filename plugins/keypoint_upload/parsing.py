@@ -20,8 +20,8 @@ import simdjson
 from gateway.clip_checks import DEFAULT_CLOCK_SKEW_S
 from gateway.contracts import UploadedFile
 from gateway.domain import LANDMARK_COUNT, InputError, LandmarkClip
-from gateway.keys import refuse_unknown
 from gateway.metadata import parse_captured_at, parse_patient
+from gateway.strict import refuse_unknown
 from plugins.keypoint_upload.limits import PREFIX, KeypointLimits
 
 NPY_MAGIC = b"\x93NUMPY"

@@ -14,8 +14,8 @@ from gateway.clip_checks import DEFAULT_CLOCK_SKEW_S
 from gateway.contracts import CaptureRequest, Progress
 from gateway.domain import InputError, LandmarkClip, PatientRef
 from gateway.hookspecs import hookimpl
-from gateway.keys import refuse_unknown
 from gateway.metadata import parse_captured_at, parse_patient
+from gateway.strict import refuse_unknown
 from plugins.video_upload.limits import VideoLimits
 from plugins.video_upload.schema import FORMS, METADATA_KEYS
 

@@ -62,7 +62,7 @@ def build_routes(config: WebhookSettings, allowlist: Allowlist) -> list:
         return endpoint
 
     @post(PATH, opt=OPT, tags=TAGS, status_code=201, summary="Register a webhook endpoint",
-          responses=ok(EndpointCreated, EXAMPLE_CREATED, 201) | problems(400, 422))
+          responses=ok(EndpointCreated, EXAMPLE_CREATED, 201) | problems(400, 415, 422))
     async def create_endpoint(request: Request, data: JSONBody[EndpointCreate], store: NamedDependency[AssessmentStore]) -> EndpointCreated:
         """Events the endpoint subscribes to are POSTed to ``url``, signed per Standard Webhooks with
         the returned ``secret``. URLs resolving to private, loopback or link-local addresses are refused
