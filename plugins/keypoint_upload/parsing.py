@@ -185,6 +185,16 @@ def _frames_array(frames: list[msgspec.Raw] | None, limits: KeypointLimits, fps:
     return out
 
 
+def _refuse_unknown_keys(body: bytes, message: str) -> None:
+    """Name every unknown top-level key with a hint (keys only: the values stay raw), or the one msgspec
+    found when the rest of the body does not parse."""
+    try:
+        keys = list(msgspec.json.decode(body, type=dict[str, msgspec.Raw]))
+    except (msgspec.DecodeError, RecursionError):
+        keys = [message.split("`")[1]]
+    refuse_unknown("", keys, _JsonSubmission.__struct_fields__)
+
+
 def clip_from_json(body: bytes, limits: KeypointLimits | None = None, max_clock_skew_s: float = DEFAULT_CLOCK_SKEW_S) -> LandmarkClip:
     limits = limits or KeypointLimits()
     if len(body) > limits.max_json_mb * 1024 * 1024:
@@ -196,8 +206,8 @@ def clip_from_json(body: bytes, limits: KeypointLimits | None = None, max_clock_
     try:
         raw = msgspec.json.decode(body, type=_JsonSubmission)
     except msgspec.ValidationError as exc:
-        if str(exc).startswith("Object contains unknown field"):  # name them all, with a hint: keys only, frames stay raw
-            refuse_unknown("", msgspec.json.decode(body, type=dict[str, msgspec.Raw]), _JsonSubmission.__struct_fields__)
+        if str(exc).startswith("Object contains unknown field"):
+            _refuse_unknown_keys(body, str(exc))
         raise _decode_error(exc) from None
     except msgspec.DecodeError as exc:
         if any(token in body for token in (b"NaN", b"Infinity")):
