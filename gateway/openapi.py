@@ -59,7 +59,7 @@ DETAILS = {
     404: ("no assessment 'a1b2c3'", None),
     409: ("assessment is completed; only failed assessments can be retried", None),
     413: ("upload exceeds the 200 MB limit (PAIN_GATEWAY_MAX_UPLOAD_MB); send a shorter clip", None),
-    415: ("no capture source reads 'text/plain'; send one of application/json, application/x-pain-keypoints, multipart/form-data", "content-type"),
+    415: ("text/plain is not accepted here; send one of application/json, application/x-pain-keypoints, multipart/form-data", "content-type"),
     422: ("unknown key 'image_sise' (did you mean 'image_size'?)", "image_sise"),
     429: ("30 submissions of this tenant are waiting to be processed (PAIN_GATEWAY_TENANT_MAX_QUEUED_JOBS); retry later", None),
     503: ("the database is busy; retry shortly", None),

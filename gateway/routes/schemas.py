@@ -20,8 +20,6 @@ from gateway.domain import (
 )
 from gateway.plugins import PluginStatus
 
-JOB_STATUSES = ("queued", "extracting", "scoring", "completed", "failed")
-
 
 class AssessmentView(msgspec.Struct, kw_only=True):
     """An assessment, or while its job runs only ``id``, ``status``, ``progress``, ``eta_s``, ``error`` (if
@@ -29,7 +27,7 @@ class AssessmentView(msgspec.Struct, kw_only=True):
     synthetic data: see ``disclaimer``."""
 
     id: str
-    status: str = msgspec.field(default="completed")
+    status: str = "completed"
     progress: int = 100
     links: dict[str, str]
     eta_s: float | None = None
