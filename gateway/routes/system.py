@@ -12,7 +12,7 @@ from litestar.params import FromPath
 from gateway.auth import PUBLIC
 from gateway.deliveries import DeliveryStore
 from gateway.flow import JobQueue
-from gateway.openapi import ok, problems
+from gateway.openapi import NO_TOKEN, ok, problems
 from gateway.plugins import Plugins, PluginStatus
 from gateway.routes.schemas import EXAMPLE_PLUGINS, EXAMPLE_READY, Health, Readiness
 from gateway.store import AssessmentStore
@@ -20,13 +20,13 @@ from gateway.store import AssessmentStore
 ALL_ROLES = {"integrator", "telehealth", "clinician"}
 
 
-@get("/health", opt=PUBLIC, tags=["system"], responses=ok(Health, Health("ok")))
+@get("/health", opt=PUBLIC, security=NO_TOKEN, tags=["system"], responses=ok(Health, Health("ok")))
 async def health() -> Health:
     """The process is up."""
     return Health("ok")
 
 
-@get("/ready", opt=PUBLIC, tags=["system"], responses=ok(Readiness, EXAMPLE_READY)
+@get("/ready", opt=PUBLIC, security=NO_TOKEN, tags=["system"], responses=ok(Readiness, EXAMPLE_READY)
      | ok(Readiness, Readiness("not ready", {"database": "unavailable: OperationalError", "jobs": "ok", "model": "ok"}, {}), 503,
           description="Not ready: a check failed"))
 async def ready(store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins], deliveries: NamedDependency[DeliveryStore],

@@ -29,7 +29,7 @@ from litestar.params import FromPath
 from gateway import audit
 from gateway.auth import PUBLIC
 from gateway.domain import Assessment, InputError, TooBusy, UnsupportedMediaError
-from gateway.openapi import documented, ok, problems
+from gateway.openapi import NO_TOKEN, documented, ok, problems
 from gateway.routes.schemas import EXAMPLE_ASSESSMENT
 from gateway.settings import SettingsError
 from gateway.store import AssessmentStore
@@ -235,7 +235,7 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
     except importlib.metadata.PackageNotFoundError:
         version = "0+unknown"
 
-    @get("/fhir/metadata", summary="CapabilityStatement (no token needed)", opt=PUBLIC, **fhir,
+    @get("/fhir/metadata", summary="CapabilityStatement (no token needed)", opt=PUBLIC, security=NO_TOKEN, **fhir,
          **doc(capability_statement(base, {"Observation": {"interactions": ["read"], "search_params": []}}, "0.1.0"), public=True))
     async def metadata() -> Response:
         return fhir_json(capability_statement(base, capabilities(), version))

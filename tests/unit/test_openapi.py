@@ -52,6 +52,8 @@ def gaps(app) -> list[str]:
         required = set()
         if not handler.opt.get("exclude_from_auth"):
             required |= {"401", "403"}
+        elif operation.get("security") != [{}]:
+            problems.append(f"{where}: public, but the document asks for a token (security=NO_TOKEN)")
         if re.search(r"\{[^}]+\}", path):
             required.add("404")
         if "requestBody" in operation:
