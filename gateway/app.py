@@ -16,7 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from gateway import metrics, problems
+from gateway import metrics, openapi, problems, strict
 from gateway.auth import SCHEMA_PATH, BearerTokenMiddleware, FailureThrottle, role_guard
 from gateway.db.engine import create_engine
 from gateway.domain import SYNTHETIC_DISCLAIMER
@@ -131,7 +131,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm_worke
             "flow": provider(flow),
         },
         middleware=[request_id_middleware, metrics.metrics_middleware, DefineMiddleware(BearerTokenMiddleware, exclude_from_auth_key="exclude_from_auth")],
-        guards=[role_guard],
+        guards=[role_guard, strict.json_body_only],
         exception_handlers=problems.HANDLERS,
         request_max_body_size=(settings.max_upload_mb + 1) * 1024 * 1024,  # backstop; uploads.receive names the limit
         on_startup=[freeze_heap, start_jobs],
@@ -145,6 +145,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm_worke
             render_plugins=pages.SCHEMA_RENDERERS,
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
             security=[{"bearer": []}],
+            use_handler_docstrings=True,
         ),
         cors_config=CORSConfig(
             allow_origins=settings.cors_origins, allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
@@ -152,5 +153,18 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm_worke
             expose_headers=["Location", "Retry-After", "X-Request-ID", "Server-Timing"],
         ) if settings.cors_origins else None,
     )
+    document_capture_bodies(app, plugins)
     app.asgi_handler = http_hygiene(app.asgi_handler, cors=bool(settings.cors_origins))
     return app
+
+
+def document_capture_bodies(app: Litestar, plugins: Plugins) -> None:
+    """Routes that read a submission themselves (``opt={"capture_body": "any" | "immediate"}``) get the
+    request bodies the loaded capture sources read in the OpenAPI document; ``immediate`` leaves out
+    deferred (video) sources. Each app holds its own copy of a handler, so this stays per app."""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            kind = handler.opt.get("capture_body")
+            if kind:
+                forms = [f for s in plugins.capture_sources if kind == "any" or not s.deferred for f in getattr(s, "forms", ())]
+                handler.operation_class = openapi.documented(*forms, description="A clip as one of these forms")

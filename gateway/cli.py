@@ -112,9 +112,46 @@ def _file_request(file: Path, form: dict[str, str | None]):
     return CaptureRequest("multipart/form-data", fields={"metadata": metadata}, files={"video": UploadedFile(file.name, "video/*", file)})
 
 
+OPTIONS = {"patient": "--patient-system/--patient-value or --patient-reference", "patient.reference": "--patient-reference",
+           "patient.identifier.system": "--patient-system", "patient.identifier.value": "--patient-value",
+           "captured_at": "--captured-at", "fps": "--fps", "image_size": "--image-size"}
+"""Submission fields that ``score`` and ``extract`` take from options (not from a JSON file)."""
+
+
+def bad_input(exc: InputError, argument: str, from_options: bool = True) -> click.BadParameter:
+    """An input error as click's usage error (exit 2), naming the option the user set, else the file argument."""
+    option = OPTIONS.get(exc.field) if from_options else None
+    return click.BadParameter(exc.message if option else f"{exc.field}: {exc.message}", param_hint=option or argument)
+
+
+def progress_bar(enabled: bool):
+    """tqdm on stderr only when it is a terminal: redirected to a file or a log collector, a bar is noise."""
+    from tqdm import tqdm
+
+    return tqdm(total=100, desc="landmarks", unit="%", disable=not (enabled and sys.stderr.isatty()), file=sys.stderr)
+
+
+def human_summary(assessment, stored: str, queued: int) -> str:
+    """``Level: mild — held 3 s; 10 windows scored`` plus where it went and the synthetic-data notice."""
+    from gateway.summary import held_s
+
+    s = assessment.summary
+    unscorable = f" ({s.unscorable_windows} unscorable)" if s.unscorable_windows else ""
+    level = (f"Level: {s.level} — held {held_s(assessment.windows, s.level):g} s; {s.scored_windows} windows scored{unscorable}"
+             if s.level else f"Level: none could be given — no scorable window{unscorable}")
+    face = f"; face in {assessment.quality.face_share:.0%} of frames" if assessment.quality else ""
+    return "\n".join([
+        level,
+        f"Assessment {assessment.id} ({stored}); model {assessment.model.model_id} {assessment.model.version}{face}",
+        f"Deliveries queued: {queued}",
+        assessment.disclaimer,
+    ])
+
+
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the FHIR Bundle here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (for scripts) instead of the human summary.")
 @click.option("--patient-system", help="Patient identifier system (for .npy/.npz and video files).")
 @click.option("--patient-value", help="Patient identifier value (for .npy/.npz and video files).")
 @click.option("--patient-reference", help="'Patient/<id>' instead of an identifier.")
@@ -122,11 +159,9 @@ def _file_request(file: Path, form: dict[str, str | None]):
 @click.option("--captured-at", help="ISO-8601 start time with zone (for .npy/.npz and video files).")
 @click.option("--image-size", help="'width,height' of the source video (optional, .npy/.npz).")
 @click.option("--tenant", default=DEFAULT_TENANT, show_default=True, help="The tenant the assessment belongs to.")
-def score(file: Path, out: Path | None, tenant: str, **form: str | None) -> None:
+def score(file: Path, out: Path | None, as_json: bool, tenant: str, **form: str | None) -> None:
     """Score a keypoints file (JSON, .npy, .npz) or a video, store it like an API submission and queue its
-    deliveries (a running gateway sends them): summary on stdout, FHIR Bundle to --out."""
-    from tqdm import tqdm
-
+    deliveries (a running gateway sends them): a summary on stdout (--json for machines), FHIR Bundle to --out."""
     from gateway.deliveries import DeliveryQuery
 
     settings = _settings()
@@ -136,20 +171,27 @@ def score(file: Path, out: Path | None, tenant: str, **form: str | None) -> None
     request = _file_request(file, form)
 
     async def run(flow):
-        source = plugins.capture_source(request)
-        source.check(request)
-        with tqdm(total=100, desc="landmarks", unit="%", disable=not source.deferred, file=sys.stderr) as bar:
-            clip = await flow.capture(source, request, lambda fraction: bar.update(round(fraction * 100) - bar.n))
-        assessed = await flow.assess(clip, tenant)
+        try:
+            source = plugins.capture_source(request)
+            source.check(request)
+            with progress_bar(source.deferred) as bar:
+                clip = await flow.capture(source, request, lambda fraction: bar.update(round(fraction * 100) - bar.n))
+            assessed = await flow.assess(clip, tenant)
+        except InputError as exc:
+            raise bad_input(exc, "FILE", from_options=request.media_type != "application/json") from None
         queued = (await flow.deliveries.search(DeliveryQuery(assessment_id=assessed.assessment.id)))[1]
         document = flow.render("fhir", assessed.assessment) if out is not None else None
         return assessed, queued, document
 
     assessed, queued, document = _with_flow(settings, plugins, run)
     a = assessed.assessment
-    click.echo(json.dumps({"assessment_id": a.id, "summary": msgspec.to_builtins(a.summary), "quality": msgspec.to_builtins(a.quality),
-                           "model": f"{a.model.model_id} {a.model.version}", "stored": "new" if assessed.created else "already stored",
-                           "deliveries": queued, "disclaimer": a.disclaimer}, indent=2))
+    stored = "new" if assessed.created else "already stored"
+    if as_json:
+        click.echo(json.dumps({"assessment_id": a.id, "summary": msgspec.to_builtins(a.summary), "quality": msgspec.to_builtins(a.quality),
+                               "model": f"{a.model.model_id} {a.model.version}", "stored": stored, "deliveries": queued,
+                               "disclaimer": a.disclaimer}, indent=2))
+    else:
+        click.echo(human_summary(a, stored, queued))
     if document is not None:
         out.write_bytes(document.content)
         click.echo(f"FHIR Bundle written to {out}", err=True)
@@ -162,10 +204,6 @@ def keypoint_submission(points, fps: float, image_size, patient: dict, captured_
 
     frames = [None if np.isnan(f).all() else np.round(f.astype(np.float64), 5).tolist() for f in points]
     return {"patient": patient, "fps": fps, "captured_at": captured_at, "image_size": list(image_size), "frames": frames}
-
-
-EXTRACT_OPTIONS = {"patient.reference": "--patient-reference", "patient.identifier.system": "--patient-system",
-                   "patient.identifier.value": "--patient-value", "captured_at": "--captured-at", "video": "VIDEO"}
 
 
 @main.command()
@@ -182,28 +220,27 @@ def extract(video: Path, out: Path, **form: str | None) -> None:
     from datetime import UTC, datetime
 
     import numpy as np
-    from tqdm import tqdm
 
     if out.suffix.lower() not in {".json", ".npz"}:
         raise click.BadParameter("must end in .json or .npz", param_hint="--out")
     if not form["patient_reference"] and not (form["patient_system"] or form["patient_value"]):
-        raise click.BadParameter("is required", param_hint="--patient-system/--patient-value or --patient-reference")
+        raise click.BadParameter("is required", param_hint=OPTIONS["patient"])
     form["captured_at"] = form["captured_at"] or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     request = _file_request(video, form)
     source = _plugins(_settings()).capture_source(request)
     try:
         source.check(request)
-        with tqdm(total=100, desc="landmarks", unit="%", disable=not sys.stderr.isatty(), file=sys.stderr) as bar:
+        with progress_bar(True) as bar:
             clip = source.capture(request, lambda fraction: bar.update(round(fraction * 100) - bar.n))
     except InputError as exc:
-        raise click.BadParameter(exc.message, param_hint=EXTRACT_OPTIONS.get(exc.field, exc.field)) from None
+        raise bad_input(exc, "VIDEO") from None
     patient = json.loads(request.fields["metadata"])["patient"]
     if out.suffix.lower() == ".json":
         out.write_text(json.dumps(keypoint_submission(clip.points, clip.fps, clip.image_size, patient, form["captured_at"])))
     else:
         fields = {k: v for k, v in form.items() if v is not None} | {"fps": str(clip.fps), "image_size": "{},{}".format(*clip.image_size)}
         np.savez_compressed(out, points=clip.points.astype(np.float32), **{k: np.array(v) for k, v in fields.items()})
-    click.echo(f"{len(clip.points)} frames ({int(np.isfinite(clip.points[:, 0, 0]).sum())} with a face) written to {out}", err=True)
+    click.echo(f"{len(clip.points)} frames ({int(np.isfinite(clip.points[:, 0, 0]).sum())} with a face) written to {out}")
 
 
 @main.command("plugins")

@@ -70,10 +70,13 @@ class CaptureSource(Protocol):
 
     ``deferred`` sources (video) are captured by a background job: ``check`` runs at submission time and
     must be cheap (metadata, container probe), so bad uploads are refused before they are accepted.
+    ``forms`` (``gateway.openapi.Form``) document the request bodies it reads: they type the OpenAPI
+    document and name the accepted media types in a 415.
     """
 
     name: str
     deferred: bool
+    forms: tuple
 
     def accepts(self, request: CaptureRequest) -> bool: ...
 

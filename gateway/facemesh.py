@@ -4,6 +4,8 @@ Uses MediaPipe's legacy FaceMesh solution because the study's landmarks came fro
 ships inside the wheel (no download, works offline). Tracking mode (``static_image_mode=False``)
 smooths landmarks across frames as in a live capture. mediapipe is imported on first use so that
 processes that never see video do not pay for it.
+
+MediaPipe's C++ writes to fd 2 behind our logs: ``gateway.native_stderr`` captures it while a graph lives.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from gateway import native_stderr
 from gateway.domain import LANDMARK_COUNT
 
 NO_FACE = np.full((LANDMARK_COUNT, 3), np.nan, dtype=np.float32)
@@ -30,7 +33,12 @@ class FaceMeshTracker:
     def __init__(self) -> None:
         from mediapipe.python.solutions.face_mesh import FaceMesh
 
-        self._mesh = FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=False)
+        native_stderr.begin()
+        try:
+            self._mesh = FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=False)
+        except BaseException:
+            native_stderr.end()
+            raise
 
     def process(self, rgb: np.ndarray) -> np.ndarray:
         """(468, 3) float32 for one RGB uint8 frame: x, y normalised by width and height, z relative depth.
@@ -43,7 +51,10 @@ class FaceMeshTracker:
         return np.array([(p.x, p.y, p.z) for p in faces[0].landmark], dtype=np.float32)
 
     def close(self) -> None:
-        self._mesh.close()
+        try:
+            self._mesh.close()
+        finally:
+            native_stderr.end()
 
     def __enter__(self) -> FaceMeshTracker:
         return self

@@ -68,7 +68,9 @@ def register_capture_sources(register: Callable[[CaptureSource], None], settings
     ``accepts(request)`` is true captures it; ``capture`` raises ``InputError`` for bad input. A source
     with ``deferred = True`` (video) is captured by a background job: ``check(request)`` runs in the
     request (cheap checks only, so a bad upload is refused before it is accepted) and
-    ``capture(request, progress)`` later in a worker, reporting progress as a fraction.
+    ``capture(request, progress)`` later in a worker, reporting progress as a fraction. The source's
+    ``forms`` (``gateway.openapi.Form``: media type, Struct, example) type ``POST /v1/assessments`` in the
+    OpenAPI document, and a submission in a media type no form names is answered 415 listing them.
 
     ``register(source)`` takes a ``CaptureSource``; ``settings`` is the validated ``Settings``.
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway.clip_checks import DEFAULT_CLOCK_SKEW_S, check_captured_at, check_identifier
 from gateway.domain import InputError, PatientRef
+from gateway.strict import refuse_unknown
 
 _REFERENCE = re.compile(r"^Patient/[A-Za-z0-9\-.]{1,64}$")
 PATIENT_FORMS = (
@@ -18,6 +19,7 @@ PATIENT_FORMS = (
 def parse_patient(raw: Any) -> PatientRef:
     if not isinstance(raw, dict) or not raw:
         raise InputError("patient", f"is required; {PATIENT_FORMS}")
+    refuse_unknown("patient", raw, ("identifier", "reference"), PATIENT_FORMS)
     if set(raw) == {"reference"}:
         reference = raw["reference"]
         if not isinstance(reference, str) or len(reference) > 128 or not _REFERENCE.match(reference):
@@ -25,16 +27,15 @@ def parse_patient(raw: Any) -> PatientRef:
         return PatientRef(reference=reference)
     if set(raw) == {"identifier"} and isinstance(raw["identifier"], dict):
         ident = raw["identifier"]
+        refuse_unknown("patient.identifier", ident, ("system", "value"))
         system, value = ident.get("system"), ident.get("value")
         for key, item in (("system", system), ("value", value)):
             if not isinstance(item, str) or not item.strip():
                 raise InputError(f"patient.identifier.{key}", "must be a non-empty string")
-        if set(ident) - {"system", "value"}:
-            raise InputError("patient.identifier", "takes only 'system' and 'value'")
         for key, item in (("system", system), ("value", value)):
             check_identifier(f"patient.identifier.{key}", item.strip())
         return PatientRef(system=system.strip(), value=value.strip())
-    raise InputError("patient", f"unknown form with keys {sorted(raw)}; {PATIENT_FORMS}")
+    raise InputError("patient", f"takes one of 'identifier' (an object) or 'reference', not {sorted(raw)}; {PATIENT_FORMS}")
 
 
 def parse_captured_at(raw: Any, max_skew_s: float = DEFAULT_CLOCK_SKEW_S) -> datetime:

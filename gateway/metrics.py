@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.db.tables import DeliveryAttemptRow, DeliveryRow, SubmissionRow
 from gateway.jobs.state import STAGES
+from gateway.openapi import ok, problems
 from gateway.store import AssessmentStore
 
 SCRAPER_ROLE = "scraper"
@@ -184,7 +185,11 @@ def _age(now: datetime, since: datetime | None) -> float:
     return max(0.0, (now - since).total_seconds())
 
 
-@get("/metrics", opt={"roles": {SCRAPER_ROLE}, "allow_scrapers": True, "installation": True}, tags=["system"])
+@get("/metrics", opt={"roles": {SCRAPER_ROLE}, "allow_scrapers": True, "installation": True}, tags=["system"],
+     responses=ok(str, "# HELP pain_gateway_submissions_total Submissions by source and outcome\n"
+                       "# TYPE pain_gateway_submissions_total counter\n"
+                       'pain_gateway_submissions_total{outcome="scored",source="keypoint_upload"} 12.0\n',
+                  media_type=CONTENT_TYPE_PLAIN_0_0_4) | problems())
 async def metrics(store: NamedDependency[AssessmentStore]) -> Response:
     """Prometheus text format: this process's observations plus the database's state (module docstring)."""
     registry = CollectorRegistry(auto_describe=False)

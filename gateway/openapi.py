@@ -20,6 +20,7 @@ How a new route passes that test:
   A body or query parameters the handler reads itself (streamed uploads, FHIR search) are documented
   with ``operation_class=documented(Form(...), parameters=(query(...),))``: each ``Form`` is a media
   type, a Struct (or JSON Schema) and an example.
+* A public route (``opt=PUBLIC``) passes ``security=NO_TOKEN`` and ``problems(..., public=True)``.
 * The test requires: a 2xx with a schema and an example (or a 204), 401/403 unless public, 404 for a
   path parameter, 415 and 422 (or 400) for a request body, every documented 4xx with a schema.
 """
@@ -65,6 +66,8 @@ DETAILS = {
     503: ("the database is busy; retry shortly", None),
 }
 AUTH_ERRORS = (401, 403)
+NO_TOKEN = [{}]
+"""``security=NO_TOKEN`` on a public route (``opt=PUBLIC``): the document says it needs no bearer token."""
 
 
 def problem_example(status: int) -> dict[str, Any]:

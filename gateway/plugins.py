@@ -17,7 +17,7 @@ import structlog
 
 from gateway import hookspecs
 from gateway.contracts import CaptureRequest, CaptureSource, Destination, Explainer, Output, PainModel
-from gateway.domain import AssessmentEvent, InputError
+from gateway.domain import AssessmentEvent, InputError, UnsupportedMediaError
 from gateway.settings import Settings, SettingsError
 
 log = structlog.get_logger(__name__)
@@ -76,11 +76,24 @@ class Plugins:
             known = ", ".join(sorted(self.models)) or "none loaded"
             raise SettingsError(f"PAIN_GATEWAY_MODEL: no model {model_id!r} is registered ({known})") from None
 
+    @property
+    def capture_forms(self) -> list:
+        """Every request body the capture sources read (``gateway.openapi.Form``), in registration order."""
+        return [form for source in self.capture_sources for form in getattr(source, "forms", ())]
+
     def capture_source(self, request: CaptureRequest) -> CaptureSource:
+        """The source that reads ``request``; else 415 listing the accepted media types, or 422 naming the
+        file parts a multipart submission needs."""
         for source in self.capture_sources:
             if source.accepts(request):
                 return source
-        raise InputError("content-type", f"no capture source accepts {request.media_type!r}")
+        forms = [f for f in self.capture_forms if f.media_type == request.media_type]
+        if not forms:
+            accepted = ", ".join(sorted({f.media_type for f in self.capture_forms}))
+            raise UnsupportedMediaError("content-type", f"{request.media_type or 'no Content-Type'} is not accepted here; send one of {accepted}")
+        parts = " or ".join(f"'{part}'" for form in forms for part in form.file_parts)
+        got = ", ".join(f"'{name}'" for name in sorted(request.files)) or "none"
+        raise InputError("body", f"a {request.media_type} submission needs a {parts} file part; file parts received: {got}")
 
 
 def _entry_point_plugins() -> list[tuple[str, Callable[[], object], str, str | None]]:

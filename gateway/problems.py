@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from gateway.domain import InputError, TooBusy, UnsupportedMediaError
 from gateway.settings import SettingsError
+from gateway.strict import unknown_field
 
 log = structlog.get_logger(__name__)
 
@@ -29,6 +30,8 @@ def input_error(request: Request, exc: InputError) -> Response:
 
 
 def http_error(request: Request, exc: HTTPException) -> Response:
+    if isinstance(exc, ValidationException) and (unknown := unknown_field(request.scope.get("route_handler"), exc)):
+        return input_error(request, unknown)
     if exc.status_code >= 500:
         log.error("server_error", path=request.url.path, error=repr(exc.__cause__ or exc), exc_info=exc)
     extra = {}

@@ -34,6 +34,22 @@ def _longest_run(mask: list[bool]) -> int:
     return best
 
 
+def held_s(windows: list[WindowResult], level: str | None) -> float:
+    """Seconds spanned by the longest run of consecutive scorable windows at ``level`` or higher (what "held"
+    means in the rule), from the first window's start to the last one's end, whatever the stride."""
+    if level is None:
+        return 0.0
+    rank = LEVELS.index(level)
+    start, best = None, 0.0
+    for w in windows:
+        if w.scorable and w.level is not None and LEVELS.index(w.level) >= rank:
+            start = w.start_s if start is None else start
+            best = max(best, w.end_s - start)
+        else:
+            start = None
+    return round(best, 1)
+
+
 def summarise(windows: list[WindowResult], sustained_windows: int = 2) -> Summary:
     scored = [w for w in windows if w.scorable and w.level is not None]
     ranks = [LEVELS.index(w.level) if w.scorable and w.level is not None else -1 for w in windows]

@@ -17,7 +17,9 @@ from gateway.contracts import CaptureRequest
 from gateway.domain import Assessment, InputError
 from gateway.flow import AssessmentFlow, JobQueue
 from gateway.jobs.state import Submission, SubmissionStore
+from gateway.openapi import ok, problems
 from gateway.plugins import Plugins
+from gateway.routes.schemas import EXAMPLE_JOB, EXAMPLE_VIEW, AssessmentView
 from gateway.store import AssessmentStore, TokenInfo
 from gateway.uploads import received
 
@@ -52,8 +54,11 @@ def _body(assessment_id: str, assessment: Assessment | None, sub: Submission | N
     return body | {"links": links}
 
 
-@post("/v1/assessments", opt={"roles": SUBMITTERS}, tags=["assessments"], status_code=201)
-async def submit(request: Request, flow: NamedDependency[AssessmentFlow], plugins: NamedDependency[Plugins]) -> Response:
+@post("/v1/assessments", opt={"roles": SUBMITTERS, "capture_body": "any"}, tags=["assessments"], status_code=201,
+      responses=ok(AssessmentView, EXAMPLE_VIEW, 201, description="Keypoints scored")
+      | ok(AssessmentView, EXAMPLE_VIEW, 200, description="The same clip, or Idempotency-Key, was already submitted: the stored assessment")
+      | ok(AssessmentView, EXAMPLE_JOB, 202, description="Video accepted; poll Location") | problems(400, 413, 415, 422, 429, 503))
+async def submit(request: Request, flow: NamedDependency[AssessmentFlow], plugins: NamedDependency[Plugins]) -> Response[AssessmentView]:
     """Submit keypoints (scored now) or a video (scored by a background job).
 
     Keypoints: 201 with the assessment and ``Location``; 200 with the stored assessment when the same
@@ -87,7 +92,8 @@ async def submit(request: Request, flow: NamedDependency[AssessmentFlow], plugin
     )
 
 
-@get("/v1/assessments/{assessment_id:str}", opt={"roles": READERS}, tags=["assessments"])
+@get("/v1/assessments/{assessment_id:str}", opt={"roles": READERS}, tags=["assessments"],
+     responses=ok(AssessmentView, EXAMPLE_VIEW) | problems(400, 404))
 async def read(
     assessment_id: FromPath[str], request: Request, store: NamedDependency[AssessmentStore],
     plugins: NamedDependency[Plugins], submissions: NamedDependency[SubmissionStore],
@@ -102,7 +108,8 @@ async def read(
     return _body(assessment_id, assessment, sub, _links(assessment_id, plugins))
 
 
-@post("/v1/assessments/{assessment_id:str}/retry", opt={"roles": SUBMITTERS}, tags=["assessments"], status_code=202)
+@post("/v1/assessments/{assessment_id:str}/retry", opt={"roles": SUBMITTERS}, tags=["assessments"], status_code=202,
+      responses=ok(AssessmentView, EXAMPLE_JOB | {"status": "queued", "progress": 0}, 202) | problems(400, 404, 409))
 async def retry(
     assessment_id: FromPath[str], request: Request, plugins: NamedDependency[Plugins],
     submissions: NamedDependency[SubmissionStore], jobs: NamedDependency[JobQueue],
@@ -121,7 +128,9 @@ async def retry(
     return Response(_body(assessment_id, None, requeued, links), status_code=202, headers={"Location": links["self"]})
 
 
-@get("/v1/assessments/{assessment_id:str}/{output:str}", opt={"roles": READERS}, tags=["assessments"])
+@get("/v1/assessments/{assessment_id:str}/{output:str}", opt={"roles": READERS}, tags=["assessments"],
+     responses=ok(dict[str, Any], {"resourceType": "Bundle", "type": "collection", "entry": ["..."]}, description="The document in "
+                  "the output's media type: application/fhir+json for fhir, text/plain HL7 v2 for hl7v2, ...") | problems(400, 404))
 async def read_output(
     assessment_id: FromPath[str], output: FromPath[str], request: Request, flow: NamedDependency[AssessmentFlow], plugins: NamedDependency[Plugins],
 ) -> Response:

@@ -9,12 +9,15 @@ from litestar.di import NamedDependency
 from gateway import audit
 from gateway.baselines import reference_from_clip
 from gateway.flow import AssessmentFlow
+from gateway.openapi import ok, problems
 from gateway.plugins import Plugins
+from gateway.routes.schemas import EXAMPLE_BASELINE, BaselineStored
 from gateway.uploads import received
 
 
-@put("/v1/patients/baseline", opt={"roles": {"integrator", "telehealth", "clinician"}}, tags=["patients"])
-async def put_baseline(request: Request, plugins: NamedDependency[Plugins], flow: NamedDependency[AssessmentFlow]) -> dict:
+@put("/v1/patients/baseline", opt={"roles": {"integrator", "telehealth", "clinician"}, "capture_body": "immediate"}, tags=["patients"],
+     responses=ok(BaselineStored, EXAMPLE_BASELINE) | problems(400, 413, 415, 422))
+async def put_baseline(request: Request, plugins: NamedDependency[Plugins], flow: NamedDependency[AssessmentFlow]) -> BaselineStored:
     """Store the neutral face of a clip recorded with the patient at rest (same forms as keypoint
     submissions). Later assessments of this patient pass it to the model; models trained with
     personalisation use it and say so (``personalised: true``)."""
@@ -23,4 +26,4 @@ async def put_baseline(request: Request, plugins: NamedDependency[Plugins], flow
         reference, frames = await sync_to_thread(reference_from_clip, clip)
     updated_at = await flow.baselines.put(clip.patient, request.user.tenant, reference, frames)
     await audit.record(flow.engine, "update", "patient_baseline", patient=clip.patient)
-    return {"patient": clip.patient, "frames": frames, "updated_at": updated_at.isoformat()}
+    return BaselineStored(clip.patient, frames, updated_at)

@@ -12,21 +12,25 @@ from litestar.params import FromPath
 from gateway.auth import PUBLIC
 from gateway.deliveries import DeliveryStore
 from gateway.flow import JobQueue
-from gateway.plugins import Plugins
+from gateway.openapi import NO_TOKEN, ok, problems
+from gateway.plugins import Plugins, PluginStatus
+from gateway.routes.schemas import EXAMPLE_PLUGINS, EXAMPLE_READY, Health, Readiness
 from gateway.store import AssessmentStore
 
 ALL_ROLES = {"integrator", "telehealth", "clinician"}
 
 
-@get("/health", opt=PUBLIC, tags=["system"])
-async def health() -> dict[str, str]:
+@get("/health", opt=PUBLIC, security=NO_TOKEN, tags=["system"], responses=ok(Health, Health("ok")))
+async def health() -> Health:
     """The process is up."""
-    return {"status": "ok"}
+    return Health("ok")
 
 
-@get("/ready", opt=PUBLIC, tags=["system"])
+@get("/ready", opt=PUBLIC, security=NO_TOKEN, tags=["system"], responses=ok(Readiness, EXAMPLE_READY)
+     | ok(Readiness, Readiness("not ready", {"database": "unavailable: OperationalError", "jobs": "ok", "model": "ok"}, {}), 503,
+          description="Not ready: a check failed"))
 async def ready(store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins], deliveries: NamedDependency[DeliveryStore],
-                jobs: NamedDependency[JobQueue]) -> Response:
+                jobs: NamedDependency[JobQueue]) -> Response[Readiness]:
     """The database and the job engine answer and the configured model is registered (else 503). ``destinations`` names
     any destination failing for longer than ``PAIN_GATEWAY_DESTINATION_ALERT_AFTER_S`` (status
     ``degraded``, still 200: the gateway keeps accepting work and delivers once the receiver is back)."""
@@ -43,13 +47,15 @@ async def ready(store: NamedDependency[AssessmentStore], plugins: NamedDependenc
     problem = await jobs.problem() if hasattr(jobs, "problem") else None
     checks["jobs"] = problem or "ok"
     checks["model"] = "ok" if plugins.settings.model in plugins.models else f"model {plugins.settings.model!r} not registered"
-    ok = all(v == "ok" for v in checks.values())
-    status = "not ready" if not ok else "degraded" if failing else "ready"
+    healthy = all(v == "ok" for v in checks.values())
+    status = "not ready" if not healthy else "degraded" if failing else "ready"
     destinations = {name: failing.get(name, "ok") for name in sorted(plugins.destinations)}
-    return Response({"status": status, "checks": checks, "destinations": destinations}, status_code=200 if ok else 503)
+    return Response(Readiness(status, checks, destinations), status_code=200 if healthy else 503)
 
 
-@get("/v1/models/{model_id:str}/card", opt={"roles": ALL_ROLES}, media_type="text/markdown; charset=utf-8", tags=["models"])
+@get("/v1/models/{model_id:str}/card", opt={"roles": ALL_ROLES}, media_type="text/markdown; charset=utf-8", tags=["models"],
+     responses=ok(str, "# Model card: sta-lstm-synthetic\n\n**Trained on synthetic data; not clinically validated.** ...",
+                  media_type="text/markdown; charset=utf-8") | problems(400, 404))
 async def model_card(model_id: FromPath[str], plugins: NamedDependency[Plugins]) -> str:
     """The model card: intended use, training data (synthetic), metrics and limitations."""
     if model_id not in plugins.models:
@@ -57,7 +63,8 @@ async def model_card(model_id: FromPath[str], plugins: NamedDependency[Plugins])
     return plugins.models[model_id].model_card()
 
 
-@get("/v1/plugins", opt={"roles": {"admin"}, "installation": True}, tags=["system"])
-async def plugin_list(plugins: NamedDependency[Plugins]) -> list[dict]:
+@get("/v1/plugins", opt={"roles": {"admin"}, "installation": True}, tags=["system"], responses=ok(list[PluginStatus], EXAMPLE_PLUGINS)
+     | problems())
+async def plugin_list(plugins: NamedDependency[Plugins]) -> list[PluginStatus]:
     """Every plugin found, its hooks, what it registered and whether it loaded."""
-    return [vars(s) for s in plugins.statuses]
+    return plugins.statuses

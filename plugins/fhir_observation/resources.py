@@ -453,6 +453,11 @@ def searchset(observations: list[dict[str, Any]], total: int | None, links: dict
     return _dump(bundle)
 
 
+ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported", 406: "not-supported",
+               409: "conflict", 413: "too-costly", 415: "not-supported", 422: "processing", 429: "throttled"}
+"""R4 issue-type code for an HTTP error status."""
+
+
 def operation_outcome(issues: Iterable[tuple[str, str, str]]) -> dict[str, Any]:
     """OperationOutcome from ``(severity, code, diagnostics)`` issues (codes from R4 issue-type)."""
     issues = list(issues)

@@ -30,10 +30,13 @@ from litestar.params import FromPath
 from gateway import audit
 from gateway.auth import PUBLIC
 from gateway.domain import Assessment, InputError, TooBusy, UnsupportedMediaError
+from gateway.openapi import NO_TOKEN, documented, ok, problems
 from gateway.reviews import review_history, versions
+from gateway.routes.schemas import EXAMPLE_ASSESSMENT
 from gateway.settings import SettingsError
 from gateway.store import AssessmentStore
 from plugins.fhir_observation.resources import (
+    ISSUE_CODES,
     MEDIA_TYPE,
     FhirObservationOutput,
     assessment_identifier_system,
@@ -52,6 +55,7 @@ from plugins.fhir_observation.resources import (
     provenance_resource,
     searchset,
 )
+from plugins.fhir_observation.schema import SEARCH_FORM, SEARCH_PARAMETERS, OperationOutcome, Resource, outcome_example
 from plugins.fhir_observation.search import SEARCH_PARAMS, parse_search
 
 log = structlog.get_logger(__name__)
@@ -59,12 +63,10 @@ log = structlog.get_logger(__name__)
 READERS = {"integrator", "telehealth", "clinician"}
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-_ISSUE_CODE = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported", 406: "not-supported",
-               409: "conflict", 413: "too-costly", 415: "not-supported", 422: "processing", 429: "throttled"}
 
 
 def outcome_response(status: int, diagnostics: str, headers: dict[str, str] | None = None) -> Response:
-    code = _ISSUE_CODE.get(status, "exception")
+    code = ISSUE_CODES.get(status, "exception")
     severity = "error" if status < 500 else "fatal"
     return Response(operation_outcome([(severity, code, diagnostics)]), status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
@@ -116,6 +118,14 @@ def negotiate(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
         raise HTTPException(status_code=406, detail="this server returns application/fhir+json only; XML is not supported")
 
 
+DOCUMENT_REFERENCE_EXAMPLE = {
+    "resourceType": "DocumentReference", "id": "example", "status": "current",
+    "type": {"text": "AI model explanation: region occlusion (model-internal signal, not a clinical finding)"},
+    "content": [{"attachment": {"contentType": "image/png", "title": "Region occlusion heatmap on the clip's mean face mesh"}},
+                {"attachment": {"contentType": "application/json", "title": "Region and second importances"}}],
+}
+
+
 def build_routes(output: FhirObservationOutput, public_base: str) -> list:
     """``public_base`` (``PAIN_GATEWAY_PUBLIC_URL``) makes every URL we hand out; the ``Host`` header never does."""
     base = f"{public_base}/fhir"
@@ -124,6 +134,14 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
 
     def reader(**opt: Any) -> dict[str, Any]:
         return {"opt": {"roles": READERS, **opt}, **fhir}
+
+    def doc(example: dict[str, Any], *errors: int, public: bool = False) -> dict[str, Any]:
+        """Success as ``application/fhir+json`` with an example, errors as ``OperationOutcome``."""
+        return {"responses": ok(Resource, example, media_type=MEDIA_TYPE) | problems(406, *errors, public=public, container=OperationOutcome,
+                                                                                    media_type=MEDIA_TYPE, example=outcome_example)}
+
+    observation_example = observation_resource(EXAMPLE_ASSESSMENT, output.mappings, scope)
+    searchset_example = searchset([observation_example], 1, {"self": f"{base}/Observation?subject:identifier=urn:oid:1.2.3%7CMRN-1234"}, base)
 
     async def index_tenant(store: AssessmentStore, tenant: str) -> None:
         """Alias every assessment of ``tenant`` not aliased yet (Observation, Provenance, Device ids)."""
@@ -155,7 +173,8 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
     def fhir_json(resource: dict[str, Any]) -> Response:
         return Response(resource, media_type=MEDIA_TYPE)
 
-    @get("/fhir/Observation/{observation_id:str}", summary="Read a pain Observation", **reader(fhir=("Observation", "read")))
+    @get("/fhir/Observation/{observation_id:str}", summary="Read a pain Observation", **reader(fhir=("Observation", "read")),
+         **doc(observation_example, 400, 404))
     async def read_observation(request: Request, observation_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         a = await resolve(store, request.user.tenant, "Observation", observation_id)
         await audit.record(store.engine, "read", "Observation", observation_id, patient=a.patient)
@@ -167,7 +186,8 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
         return versions(a, await review_history(store.engine, request.user.tenant, a.id))
 
     @get("/fhir/Observation/{observation_id:str}/_history", summary="Every version of a pain Observation (clinician reviews)",
-         **reader(fhir=("Observation", "history-instance")))
+         **reader(fhir=("Observation", "history-instance")),
+         **doc(history_bundle([observation_example], f"{base}/Observation/example/_history", base), 400, 404))
     async def observation_history(request: Request, observation_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         """A ``history`` Bundle, newest version first: the AI's preliminary result is version 1, each review adds one."""
         found = await observation_versions(request, store, observation_id)
@@ -175,7 +195,7 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
         return fhir_json(history_bundle(resources, f"{base}/Observation/{observation_id}/_history", base))
 
     @get("/fhir/Observation/{observation_id:str}/_history/{version_id:str}", summary="One version of a pain Observation",
-         **reader(fhir=("Observation", "vread")))
+         **reader(fhir=("Observation", "vread")), **doc(observation_example, 400, 404))
     async def read_observation_version(request: Request, observation_id: FromPath[str], version_id: FromPath[str],
                                        store: NamedDependency[AssessmentStore]) -> Response:
         found = await observation_versions(request, store, observation_id)
@@ -183,20 +203,23 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
             raise NotFoundException(f"Observation/{observation_id} has versions 1 to {len(found)}, not {version_id!r}")
         return fhir_json(observation_resource(found[int(version_id) - 1], output.mappings, scope))
 
-    @get("/fhir/Provenance/{provenance_id:str}", summary="Read the Provenance of a pain Observation", **reader(fhir=("Provenance", "read")))
+    @get("/fhir/Provenance/{provenance_id:str}", summary="Read the Provenance of a pain Observation", **reader(fhir=("Provenance", "read")),
+         **doc(provenance_resource(EXAMPLE_ASSESSMENT, output.mappings, scope), 400, 404))
     async def read_provenance(request: Request, provenance_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         a = await resolve(store, request.user.tenant, "Provenance", provenance_id)
         await audit.record(store.engine, "read", "Provenance", provenance_id, patient=a.patient)
         return fhir_json(provenance_resource(a, output.mappings, scope))
 
     @get("/fhir/DocumentReference/{document_reference_id:str}", summary="Read the explanation (heatmap PNG + JSON) of a pain Observation",
-         **reader(fhir=("DocumentReference", "read")))
+         **reader(fhir=("DocumentReference", "read")),
+         **doc(DOCUMENT_REFERENCE_EXAMPLE, 400, 404))
     async def read_document_reference(request: Request, document_reference_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         a = await resolve(store, request.user.tenant, "DocumentReference", document_reference_id)
         await audit.record(store.engine, "read", "DocumentReference", document_reference_id, patient=a.patient)
         return fhir_json(await sync_to_thread(document_reference_resource, a, output.mappings, scope))  # draws the PNG
 
-    @get("/fhir/Device/{device_id:str}", summary="Read the AI Device (model) behind Observations", **reader(fhir=("Device", "read")))
+    @get("/fhir/Device/{device_id:str}", summary="Read the AI Device (model) behind Observations", **reader(fhir=("Device", "read")),
+         **doc(device_resource(EXAMPLE_ASSESSMENT.model, output.mappings, scope), 400, 404))
     async def read_device(request: Request, device_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         a = await resolve(store, request.user.tenant, "Device", device_id)
         return fhir_json(device_resource(a.model, output.mappings, scope))
@@ -223,12 +246,14 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
         outcome = operation_outcome(search.notes) if search.notes else None
         return fhir_json(searchset(observations, total, links, base, outcome))
 
-    @get("/fhir/Observation", summary="Search pain Observations", **reader(fhir=("Observation", "search-type")))
+    @get("/fhir/Observation", summary="Search pain Observations", **reader(fhir=("Observation", "search-type")),
+         **doc(searchset_example, 400), operation_class=documented(parameters=SEARCH_PARAMETERS))
     async def search_observations(request: Request, store: NamedDependency[AssessmentStore]) -> Response:
         """Searchset Bundle of pain Observations, newest first; parameters in ``search.py``."""
         return await run_search(request, store, list(request.query_params.multi_items()))
 
-    @post("/fhir/Observation/_search", status_code=200, summary="Search pain Observations (form-encoded POST)", **reader())
+    @post("/fhir/Observation/_search", status_code=200, summary="Search pain Observations (form-encoded POST)", **reader(),
+          **doc(searchset_example, 400, 415), operation_class=documented(SEARCH_FORM))
     async def search_observations_post(request: Request, store: NamedDependency[AssessmentStore]) -> Response:
         """Same search with the parameters in an ``application/x-www-form-urlencoded`` body (R4 http.html#search)."""
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -258,7 +283,8 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
     except importlib.metadata.PackageNotFoundError:
         version = "0+unknown"
 
-    @get("/fhir/metadata", summary="CapabilityStatement (no token needed)", opt=PUBLIC, **fhir)
+    @get("/fhir/metadata", summary="CapabilityStatement (no token needed)", opt=PUBLIC, security=NO_TOKEN, **fhir,
+         **doc(capability_statement(base, {"Observation": {"interactions": ["read"], "search_params": []}}, "0.1.0"), public=True))
     async def metadata() -> Response:
         return fhir_json(capability_statement(base, capabilities(), version))
 

@@ -19,10 +19,12 @@ from gateway.clip_checks import DEFAULT_CLOCK_SKEW_S
 from gateway.contracts import CaptureRequest
 from gateway.domain import LandmarkClip
 from gateway.hookspecs import hookimpl
+from gateway.strict import refuse_unknown
 from plugins.keypoint_upload.binary import MEDIA_TYPE as BINARY_TYPE
 from plugins.keypoint_upload.binary import clip_from_binary
 from plugins.keypoint_upload.limits import KeypointLimits
 from plugins.keypoint_upload.parsing import clip_from_arrays_form, clip_from_json
+from plugins.keypoint_upload.schema import FORMS
 
 JSON_TYPES = {"application/json"}
 FORM_TYPES = {"multipart/form-data"}
@@ -32,6 +34,7 @@ PLUGIN = "keypoint_upload"
 class KeypointUpload:
     name = PLUGIN
     deferred = False
+    forms = FORMS
 
     def __init__(self, limits: KeypointLimits | None = None, max_clock_skew_s: float = DEFAULT_CLOCK_SKEW_S) -> None:
         self.limits = limits or KeypointLimits()
@@ -48,6 +51,7 @@ class KeypointUpload:
             return clip_from_json(request.body, self.limits, self.max_clock_skew_s)
         if request.media_type == BINARY_TYPE:
             return clip_from_binary(request.body, self.limits, self.max_clock_skew_s)
+        refuse_unknown("", request.files, ("keypoints",))
         return clip_from_arrays_form(request.fields, request.files["keypoints"], self.limits, self.max_clock_skew_s)
 
 

@@ -21,6 +21,7 @@ from gateway.clip_checks import DEFAULT_CLOCK_SKEW_S
 from gateway.contracts import UploadedFile
 from gateway.domain import LANDMARK_COUNT, InputError, LandmarkClip
 from gateway.metadata import parse_captured_at, parse_patient
+from gateway.strict import refuse_unknown
 from plugins.keypoint_upload.limits import PREFIX, KeypointLimits
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -30,6 +31,8 @@ MAX_NPZ_MEMBERS = 16
 zip directory reader, refused from the end-of-directory record."""
 
 MAX_DIMENSION = 65_536
+FORM_FIELDS = ("keypoints", "patient_system", "patient_value", "patient_reference", "fps", "captured_at", "image_size")
+"""The multipart form's parts (``schema.KeypointArrayForm`` documents the same)."""
 
 
 def parse_fps(raw: Any) -> float:
@@ -63,7 +66,7 @@ def parse_image_size(raw: Any) -> tuple[int, int] | None:
 Point = tuple[float, ...]
 
 
-class _JsonSubmission(msgspec.Struct):
+class _JsonSubmission(msgspec.Struct, forbid_unknown_fields=True):
     patient: Any = None
     fps: Any = None
     captured_at: Any = None
@@ -182,6 +185,16 @@ def _frames_array(frames: list[msgspec.Raw] | None, limits: KeypointLimits, fps:
     return out
 
 
+def _refuse_unknown_keys(body: bytes, message: str) -> None:
+    """Name every unknown top-level key with a hint (keys only: the values stay raw), or the one msgspec
+    found when the rest of the body does not parse."""
+    try:
+        keys = list(msgspec.json.decode(body, type=dict[str, msgspec.Raw]))
+    except (msgspec.DecodeError, RecursionError):
+        keys = [message.split("`")[1]]
+    refuse_unknown("", keys, _JsonSubmission.__struct_fields__)
+
+
 def clip_from_json(body: bytes, limits: KeypointLimits | None = None, max_clock_skew_s: float = DEFAULT_CLOCK_SKEW_S) -> LandmarkClip:
     limits = limits or KeypointLimits()
     if len(body) > limits.max_json_mb * 1024 * 1024:
@@ -193,6 +206,8 @@ def clip_from_json(body: bytes, limits: KeypointLimits | None = None, max_clock_
     try:
         raw = msgspec.json.decode(body, type=_JsonSubmission)
     except msgspec.ValidationError as exc:
+        if str(exc).startswith("Object contains unknown field"):
+            _refuse_unknown_keys(body, str(exc))
         raise _decode_error(exc) from None
     except msgspec.DecodeError as exc:
         if any(token in body for token in (b"NaN", b"Infinity")):
@@ -308,6 +323,7 @@ def clip_from_arrays_form(
     fields: dict[str, str], upload: UploadedFile, limits: KeypointLimits | None = None, max_clock_skew_s: float = DEFAULT_CLOCK_SKEW_S
 ) -> LandmarkClip:
     limits = limits or KeypointLimits()
+    refuse_unknown("", fields, FORM_FIELDS)
     if fields.get("patient_reference"):
         patient = parse_patient({"reference": fields["patient_reference"]})
     elif fields.get("patient_system") or fields.get("patient_value"):

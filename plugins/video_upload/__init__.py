@@ -15,7 +15,9 @@ from gateway.contracts import CaptureRequest, Progress
 from gateway.domain import InputError, LandmarkClip, PatientRef
 from gateway.hookspecs import hookimpl
 from gateway.metadata import parse_captured_at, parse_patient
+from gateway.strict import refuse_unknown
 from plugins.video_upload.limits import VideoLimits
+from plugins.video_upload.schema import FORMS, METADATA_KEYS
 
 VIDEO_PART, METADATA_PART = "video", "metadata"
 PLUGIN = "video_upload"
@@ -24,6 +26,7 @@ PLUGIN = "video_upload"
 class VideoUpload:
     name = PLUGIN
     deferred = True
+    forms = FORMS
 
     def __init__(self, limits: VideoLimits | None = None, max_clock_skew_s: float = DEFAULT_CLOCK_SKEW_S) -> None:
         self.limits = limits or VideoLimits()
@@ -44,6 +47,8 @@ class VideoUpload:
             raise InputError(METADATA_PART, "JSON is nested too deeply; the metadata nests at most 3 levels") from None
         if not isinstance(metadata, dict):
             raise InputError(METADATA_PART, "must be a JSON object with patient and captured_at")
+        refuse_unknown(METADATA_PART, metadata, METADATA_KEYS)
+        refuse_unknown("", [*request.fields, *request.files], (VIDEO_PART, METADATA_PART))
         return parse_patient(metadata.get("patient")), parse_captured_at(metadata.get("captured_at"), self.max_clock_skew_s)
 
     def check(self, request: CaptureRequest) -> None:

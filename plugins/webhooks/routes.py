@@ -6,7 +6,7 @@ re-queue rows of the core's delivery ledger for this endpoint only.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import msgspec
 from litestar import Request, delete, get, post
@@ -16,68 +16,31 @@ from litestar.params import FromPath, JSONBody, Parameter
 
 from gateway.domain import EVENT_TYPES, InputError
 from gateway.flow import AssessmentFlow
+from gateway.openapi import ok, problems
 from gateway.store import AssessmentStore
 from plugins.webhooks import WebhookSettings
 from plugins.webhooks.egress import Allowlist, check_url
-from plugins.webhooks.endpoints import Attempt, Endpoint, EndpointStore, ReplayRefused
+from plugins.webhooks.endpoints import Endpoint, EndpointStore, ReplayRefused
+from plugins.webhooks.schema import (
+    EXAMPLE_ATTEMPTS,
+    EXAMPLE_CREATED,
+    EXAMPLE_ENDPOINT,
+    EXAMPLE_REPLAY,
+    EXAMPLE_ROTATED,
+    AttemptList,
+    EndpointCreate,
+    EndpointCreated,
+    EndpointList,
+    EndpointOut,
+    ReplayAccepted,
+    SecretRotated,
+)
 
 MANAGERS = {"telehealth", "integrator"}
 OPT = {"roles": MANAGERS}
 TAGS = ["webhooks"]
 MAX_ATTEMPTS_LIMIT = 500
 PATH = "/v1/webhook-endpoints"
-
-
-class EndpointCreate(msgspec.Struct, forbid_unknown_fields=True):
-    """``events``: one or more of ``assessment.completed``, ``assessment.failed``, ``assessment.reviewed``."""
-
-    url: str
-    events: list[str]
-    description: str = ""
-
-
-class EndpointOut(msgspec.Struct):
-    id: str
-    url: str
-    events: list[str]
-    description: str
-    enabled: bool
-    created_at: datetime
-    updated_at: datetime
-    disabled_reason: str | None = None
-    created_by: str | None = None
-
-    @classmethod
-    def of(cls, e: Endpoint) -> EndpointOut:
-        return cls(e.id, e.url, e.events, e.description, e.enabled, e.created_at, e.updated_at, e.disabled_reason, e.created_by)
-
-
-class EndpointCreated(EndpointOut, kw_only=True):
-    """``secret`` (``whsec_...``) verifies our signatures; it is shown only now: store it."""
-
-    secret: str
-
-
-class EndpointList(msgspec.Struct):
-    endpoints: list[EndpointOut]
-
-
-class SecretRotated(msgspec.Struct):
-    """The new ``secret``; the previous one also signs until ``previous_secret_expires_at``."""
-
-    id: str
-    secret: str
-    previous_secret_expires_at: datetime | None
-
-
-class AttemptList(msgspec.Struct):
-    endpoint_id: str
-    attempts: list[Attempt]
-
-
-class ReplayAccepted(msgspec.Struct):
-    message_id: str
-    status: str
 
 
 def check_events(events: list[str]) -> list[str]:
@@ -98,7 +61,8 @@ def build_routes(config: WebhookSettings, allowlist: Allowlist) -> list:
             raise NotFoundException(f"no webhook endpoint {endpoint_id}")
         return endpoint
 
-    @post(PATH, opt=OPT, tags=TAGS, status_code=201, summary="Register a webhook endpoint")
+    @post(PATH, opt=OPT, tags=TAGS, status_code=201, summary="Register a webhook endpoint",
+          responses=ok(EndpointCreated, EXAMPLE_CREATED, 201) | problems(400, 415, 422))
     async def create_endpoint(request: Request, data: JSONBody[EndpointCreate], store: NamedDependency[AssessmentStore]) -> EndpointCreated:
         """Events the endpoint subscribes to are POSTed to ``url``, signed per Standard Webhooks with
         the returned ``secret``. URLs resolving to private, loopback or link-local addresses are refused
@@ -115,15 +79,18 @@ def build_routes(config: WebhookSettings, allowlist: Allowlist) -> list:
         return EndpointCreated(e.id, e.url, e.events, e.description, e.enabled, e.created_at, e.updated_at,
                                e.disabled_reason, e.created_by, secret=e.secret)
 
-    @get(PATH, opt=OPT, tags=TAGS, summary="List webhook endpoints")
+    @get(PATH, opt=OPT, tags=TAGS, summary="List webhook endpoints", responses=ok(EndpointList, EndpointList([EXAMPLE_ENDPOINT])) | problems())
     async def list_endpoints(request: Request, store: NamedDependency[AssessmentStore]) -> EndpointList:
         return EndpointList([EndpointOut.of(e) for e in await EndpointStore(store.engine, request.user.tenant).list()])
 
-    @get(PATH + "/{endpoint_id:str}", opt=OPT, tags=TAGS, summary="Read a webhook endpoint")
+    @get(PATH + "/{endpoint_id:str}", opt=OPT, tags=TAGS, summary="Read a webhook endpoint",
+         responses=ok(EndpointOut, EXAMPLE_ENDPOINT) | problems(400, 404))
     async def get_endpoint(request: Request, endpoint_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> EndpointOut:
         return EndpointOut.of(await found(EndpointStore(store.engine, request.user.tenant), endpoint_id))
 
-    @post(PATH + "/{endpoint_id:str}/disable", opt=OPT, tags=TAGS, status_code=200, summary="Stop sending to an endpoint")
+    @post(PATH + "/{endpoint_id:str}/disable", opt=OPT, tags=TAGS, status_code=200, summary="Stop sending to an endpoint",
+          responses=ok(EndpointOut, msgspec.structs.replace(EXAMPLE_ENDPOINT, enabled=False, disabled_reason="disabled by token a1b2c3d4"))
+          | problems(400, 404))
     async def disable_endpoint(request: Request, endpoint_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> EndpointOut:
         """Pending deliveries to a disabled endpoint fail with that reason when they come due."""
         endpoints = EndpointStore(store.engine, request.user.tenant)
@@ -132,7 +99,8 @@ def build_routes(config: WebhookSettings, allowlist: Allowlist) -> list:
             raise NotFoundException(f"no webhook endpoint {endpoint_id}")
         return EndpointOut.of(endpoint)
 
-    @post(PATH + "/{endpoint_id:str}/enable", opt=OPT, tags=TAGS, status_code=200, summary="Resume sending to an endpoint")
+    @post(PATH + "/{endpoint_id:str}/enable", opt=OPT, tags=TAGS, status_code=200, summary="Resume sending to an endpoint",
+          responses=ok(EndpointOut, EXAMPLE_ENDPOINT) | problems(400, 404))
     async def enable_endpoint(request: Request, endpoint_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> EndpointOut:
         """Messages that failed while the endpoint was disabled can be sent again with replay."""
         endpoint = await EndpointStore(store.engine, request.user.tenant).set_enabled(endpoint_id, True)
@@ -140,7 +108,8 @@ def build_routes(config: WebhookSettings, allowlist: Allowlist) -> list:
             raise NotFoundException(f"no webhook endpoint {endpoint_id}")
         return EndpointOut.of(endpoint)
 
-    @post(PATH + "/{endpoint_id:str}/rotate-secret", opt=OPT, tags=TAGS, status_code=200, summary="Rotate the signing secret")
+    @post(PATH + "/{endpoint_id:str}/rotate-secret", opt=OPT, tags=TAGS, status_code=200, summary="Rotate the signing secret",
+          responses=ok(SecretRotated, EXAMPLE_ROTATED) | problems(400, 404))
     async def rotate_secret(request: Request, endpoint_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> SecretRotated:
         """Both secrets sign every message until ``previous_secret_expires_at``, so the receiver can
         switch without dropping a webhook."""
@@ -149,12 +118,14 @@ def build_routes(config: WebhookSettings, allowlist: Allowlist) -> list:
             raise NotFoundException(f"no webhook endpoint {endpoint_id}")
         return SecretRotated(endpoint.id, endpoint.secret, endpoint.previous_secret_expires_at)
 
-    @delete(PATH + "/{endpoint_id:str}", opt=OPT, tags=TAGS, status_code=204, summary="Delete a webhook endpoint")
+    @delete(PATH + "/{endpoint_id:str}", opt=OPT, tags=TAGS, status_code=204, summary="Delete a webhook endpoint",
+            responses=problems(400, 404))
     async def delete_endpoint(request: Request, endpoint_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> None:
         if not await EndpointStore(store.engine, request.user.tenant).delete(endpoint_id):
             raise NotFoundException(f"no webhook endpoint {endpoint_id}")
 
-    @get(PATH + "/{endpoint_id:str}/attempts", opt=OPT, tags=TAGS, summary="Delivery attempts, newest first")
+    @get(PATH + "/{endpoint_id:str}/attempts", opt=OPT, tags=TAGS, summary="Delivery attempts, newest first",
+         responses=ok(AttemptList, EXAMPLE_ATTEMPTS) | problems(400, 404, 422))
     async def list_attempts(
         request: Request,
         endpoint_id: FromPath[str],
@@ -169,7 +140,7 @@ def build_routes(config: WebhookSettings, allowlist: Allowlist) -> list:
         return AttemptList(endpoint_id, await endpoints.attempts(endpoint_id, limit))
 
     @post(PATH + "/{endpoint_id:str}/messages/{message_id:str}/replay", opt=OPT, tags=TAGS, status_code=202,
-          summary="Send one message again")
+          summary="Send one message again", responses=ok(ReplayAccepted, EXAMPLE_REPLAY, 202) | problems(400, 404, 409))
     async def replay_message(request: Request, endpoint_id: FromPath[str], message_id: FromPath[str], flow: NamedDependency[AssessmentFlow]) -> ReplayAccepted:
         """Sends the message again now, with the same ``webhook-id`` (a receiver that already has it
         can drop the copy) and a fresh retry budget, like ``POST /v1/deliveries/{id}/redeliver``."""

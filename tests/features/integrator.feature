@@ -37,4 +37,4 @@ Feature: An EMR integrator receives FHIR pain Observations
       | a NaN coordinate             | frames  |
       | only 20 frames with a face   | frames  |
       | 200 frames per second        | fps     |
-      | a patient given by name only | patient |
+      | a patient given by name only | patient.name |

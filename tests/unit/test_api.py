@@ -84,8 +84,11 @@ BAD_INPUTS = [
     ("fewer than 30 usable frames", lambda f: {"frames": f["frames"][:29]}, "frames", "at least 30"),
     ("fps too low", lambda f: {"fps": 2}, "fps", "between 5 and 120"),
     ("fps too high", lambda f: {"fps": 240}, "fps", "between 5 and 120"),
-    ("unknown patient form", lambda f: {"patient": {"mrn": "1234"}}, "patient", "unknown form"),
+    ("unknown patient form", lambda f: {"patient": {"mrn": "1234"}}, "patient.mrn", "unknown key 'mrn' in patient"),
     ("no time zone", lambda f: {"captured_at": "2026-11-23T10:00:00"}, "captured_at", "time zone"),
+    ("typo in an optional key", lambda f: {"image_sise": [640, 480]}, "image_sise", "unknown key 'image_sise' (did you mean 'image_size'?)"),
+    ("typo in a nested key", lambda f: {"patient": {"identifier": {"system": "urn:s", "valeu": "x"}}}, "patient.identifier.valeu",
+     "(did you mean 'value'?) in patient.identifier"),
 ]
 
 
@@ -108,9 +111,23 @@ def _json(body) -> bytes:
     return json.dumps(body, allow_nan=True).encode()
 
 
-def test_unsupported_content_type_is_named(api):
+def test_form_typos_and_wrong_parts_are_named(api, face_points):
+    """Multipart part names are checked like JSON keys; a form without a known file part says which it needs."""
+    array = io.BytesIO()
+    np.save(array, face_points.astype(np.float32))
+    fields = {"patient_sytem": "urn:s", "patient_value": "v", "fps": "30", "captured_at": "2026-11-23T11:00:00Z"}
+    typo = api.post("/v1/assessments", files={"keypoints": ("k.npy", array.getvalue())}, data=fields)
+    assert typo.status_code == 422 and typo.json()["field"] == "patient_sytem"
+    assert "did you mean 'patient_system'?" in typo.json()["detail"]
+    wrong_part = api.post("/v1/assessments", files={"keypoint": ("k.npy", array.getvalue())}, data=fields)
+    assert wrong_part.status_code == 422 and wrong_part.json()["field"] == "body"
+    assert "needs a 'keypoints' or 'video' file part; file parts received: 'keypoint'" in wrong_part.json()["detail"]
+
+
+def test_unsupported_content_type_lists_the_accepted_ones(api):
     response = api.post("/v1/assessments", content=b"x", headers={**api.headers("integrator"), "content-type": "text/plain"})
-    assert response.status_code == 422 and response.json()["field"] == "content-type"
+    assert response.status_code == 415 and response.json()["field"] == "content-type"
+    assert "send one of application/json, application/x-pain-keypoints, multipart/form-data" in response.json()["detail"]
 
 
 def test_unknown_assessment_and_output(api):

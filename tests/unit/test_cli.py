@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,7 @@ def cli(tmp_path):
 def test_score_a_json_keypoints_file(cli, tmp_path, keypoints_json):
     source = tmp_path / "clip.json"
     source.write_text(json.dumps(keypoints_json()))
-    result = cli("score", str(source), "--out", str(tmp_path / "bundle.json"))
+    result = cli("score", str(source), "--json", "--out", str(tmp_path / "bundle.json"))
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["summary"]["scored_windows"] == 5 and "synthetic" in summary["disclaimer"]
@@ -37,8 +38,19 @@ def test_score_a_json_keypoints_file(cli, tmp_path, keypoints_json):
     assert validate_bundle(bundle) == []
     assert "MRN-1234" not in result.stderr
     assert summary["stored"] == "new"
-    again = json.loads(cli("score", str(source)).stdout)
+    again = json.loads(cli("score", str(source), "--json").stdout)
     assert again["stored"] == "already stored" and again["assessment_id"] == summary["assessment_id"]
+
+
+def test_score_prints_a_summary_a_person_reads(cli, tmp_path, keypoints_json):
+    source = tmp_path / "clip.json"
+    source.write_text(json.dumps(keypoints_json()))
+    result = cli("score", str(source))
+    assert result.returncode == 0, result.stderr
+    level, assessment, deliveries, notice = result.stdout.splitlines()
+    assert re.fullmatch(r"Level: (none|mild|significant) — held [1-5] s; 5 windows scored", level), level
+    assert assessment.startswith("Assessment ") and "(new); model sta-lstm-synthetic" in assessment and "face in 100% of frames" in assessment
+    assert deliveries == "Deliveries queued: 0" and "trained on synthetic data" in notice
 
 
 def test_score_an_npz_file_with_metadata_options(cli, tmp_path, face_points):
@@ -46,16 +58,18 @@ def test_score_an_npz_file_with_metadata_options(cli, tmp_path, face_points):
 
     np.savez_compressed(tmp_path / "clip.npz", points=face_points)
     result = cli("score", str(tmp_path / "clip.npz"), "--patient-reference", "Patient/p1", "--fps", "30",
-                 "--captured-at", "2026-11-23T10:00:00Z", "--image-size", "640,480")
+                 "--captured-at", "2026-11-23T10:00:00Z", "--image-size", "640,480", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["summary"]["level"] in ("none", "mild", "significant")
+    wrong = cli("score", str(tmp_path / "clip.npz"), "--patient-reference", "Patient/p1", "--fps", "500", "--captured-at", "2026-11-23T10:00:00Z")
+    assert wrong.returncode == 2 and "Invalid value for --fps: must be between 5 and 120" in wrong.stderr, wrong.stderr
 
 
 def test_bad_input_exits_2_naming_the_field(cli, tmp_path, keypoints_json):
     source = tmp_path / "clip.json"
     source.write_text(json.dumps(keypoints_json(fps=500)))
     result = cli("score", str(source))
-    assert result.returncode == 2 and "fps" in result.stderr
+    assert result.returncode == 2 and "Invalid value for FILE: fps:" in result.stderr, result.stderr
 
 
 def test_plugins_lists_status_and_hooks(cli):
@@ -93,17 +107,69 @@ def test_db_upgrade_is_repeatable(cli):
     assert "up to date" in cli("db", "upgrade").stdout
 
 
-def test_score_a_video_with_progress(cli, tmp_path):
+def on_a_terminal(cli_args: list[str], env: dict[str, str], cwd) -> tuple[int, str, str]:
+    """Run the CLI with stderr on a pseudo-terminal, as in a person's shell: (exit code, stdout, what the terminal showed)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    import threading
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns: a new pty has 0, and tqdm draws nothing
+    shown = bytearray()
+
+    def read() -> None:
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal side closed
+                return
+            if not chunk:
+                return
+            shown.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    result = subprocess.run([str(CLI), *cli_args], stdout=subprocess.PIPE, stderr=terminal, text=True, env=env, timeout=300, cwd=cwd)
+    os.close(terminal)
+    reader.join(10)
+    os.close(controller)
+    return result.returncode, result.stdout, shown.decode("utf-8", "replace")
+
+
+def test_score_a_video_with_progress_on_a_terminal_only(cli, tmp_path):
+    """The bar shows on a terminal and nowhere else; MediaPipe's native lines reach neither the bar nor the log."""
     from support.videos import face_video
 
     video = face_video(tmp_path / "visit.mp4", seconds=2.0, size=(320, 240))
-    result = cli("score", str(video), "--patient-reference", "Patient/v1", "--captured-at", "2026-11-23T10:00:00Z",
-                 "--out", str(tmp_path / "bundle.json"))
+    args = ["score", str(video), "--patient-reference", "Patient/v1", "--captured-at", "2026-11-23T10:00:00Z"]
+    result = cli(*args, "--json", "--out", str(tmp_path / "bundle.json"))
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["summary"]["scored_windows"] == 2 and summary["quality"]["face_share"] > 0.9
-    assert "landmarks" in result.stderr and "100%" in result.stderr
+    assert "%|" not in result.stderr and "W0000" not in result.stderr
     assert validate_bundle(json.loads((tmp_path / "bundle.json").read_text())) == []
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")},
+           "PAIN_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/tty.db"}
+    code, stdout, terminal = on_a_terminal(args, env, tmp_path)
+    assert code == 0, terminal
+    assert "landmarks" in terminal and "100%" in terminal and "W0000" not in terminal and "INFO: Created" not in terminal
+    assert stdout.startswith("Level: ") and "synthetic" in stdout
+
+
+def test_extract_with_json_logs_keeps_native_stderr_inside_the_log(cli, tmp_path):
+    """Real MediaPipe writes absl/TFLite lines to fd 2; with JSON logs every stderr line still parses, and
+    the native lines are there as debug events."""
+    video = Path(__file__).parents[2] / "examples" / "astronaut-3s.mp4"
+    result = cli("extract", str(video), "--out", str(tmp_path / "k.json"), "--patient-reference", "Patient/x",
+                 PAIN_GATEWAY_LOG_LEVEL="debug")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("90 frames (90 with a face) written to")
+    events = [json.loads(line) for line in result.stderr.splitlines()]  # raises on any line that is not JSON
+    native = [e["line"] for e in events if e["event"] == "native_stderr"]
+    assert any(line.startswith("W0000") for line in native), native
+    assert all(e["level"] == "debug" for e in events if e["event"] == "native_stderr")
 
 
 def test_score_a_non_video_exits_2(cli, tmp_path):
@@ -117,7 +183,7 @@ def test_scored_files_queue_deliveries_that_the_cli_lists_and_redelivers(cli, tm
     emr = {"PAIN_GATEWAY_PLUGIN_FHIR_DELIVERY_BASE_URL": "http://127.0.0.1:9/fhir"}
     source = tmp_path / "clip.json"
     source.write_text(json.dumps(keypoints_json()))
-    scored = cli("score", str(source), **emr)
+    scored = cli("score", str(source), "--json", **emr)
     assert scored.returncode == 0, scored.stderr
     assert json.loads(scored.stdout)["deliveries"] == 1  # queued: a running gateway sends it
     listed = cli("deliveries", "list", "--status", "pending", **emr)

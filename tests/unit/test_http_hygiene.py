@@ -58,9 +58,11 @@ def test_a_date_past_year_9999_in_utc_is_422_naming_the_field(api, keypoints_jso
 
 
 def test_json_nested_past_the_parser_depth_is_a_4xx_naming_the_body(api):
-    body = '{"a":' * 100_000 + "1" + "}" * 100_000
+    body = '{"patient":' * 100_000 + "1" + "}" * 100_000
     response = api.post("/v1/assessments", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422 and response.json()["field"] == "body" and "nested" in response.json()["detail"]
+    unknown = api.post("/v1/assessments", content=body.replace("patient", "a"), headers={"content-type": "application/json"})
+    assert unknown.status_code == 422 and unknown.json()["field"] == "a"  # refused at its first key, before the depth matters
 
 
 def test_sqlite_still_busy_after_the_timeout_is_503_with_retry_after(sqlite_url, plugins, keypoints_json, monkeypatch):

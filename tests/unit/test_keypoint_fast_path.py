@@ -79,3 +79,14 @@ def test_xy_then_xyz_frames_are_refused_as_unequal():
     with pytest.raises(InputError) as error:
         clip_from_json(body(frames))
     assert "frame 9 has 468 points of [3] coordinates, the first frame 468 of 2" in str(error.value)
+
+
+def test_fast_frames_do_not_let_an_unknown_key_or_an_object_point_through():
+    """The keys are checked before any frame is decoded, and a point written as an object never takes the fast path."""
+    frames = np.random.default_rng(2).uniform(0.2, 0.8, size=(40, 468, 3)).tolist()
+    typo = body(frames)[:-1] + b',"image_sise":[640,480]}'
+    error = refusal(typo)
+    assert error.field == "image_sise" and "did you mean 'image_size'?" in error.message
+    frames[3][10] = {"x": 0.5, "y": 0.5}
+    error = refusal(body(frames))
+    assert error.field == "frames" and "frames[3][10]" in error.message

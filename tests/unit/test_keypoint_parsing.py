@@ -44,7 +44,7 @@ def test_identifier_patient_and_xyz_points():
 @pytest.mark.parametrize(
     ("overrides", "field", "words"),
     [
-        ({"patient": {"name": "Jane"}}, "patient", "unknown form"),
+        ({"patient": {"name": "Jane"}}, "patient.name", "unknown key 'name' in patient"),
         ({"patient": {"reference": "Jane Doe"}}, "patient.reference", "Patient/<id>"),
         ({"patient": {"identifier": {"system": "urn:s"}}}, "patient.identifier.value", "non-empty"),
         ({"patient": None}, "patient", "required"),

@@ -15,6 +15,7 @@ from litestar.testing import TestClient
 from gateway.app import create_app
 from gateway.domain import DeliveryResult, Explanation, LandmarkClip, ModelInfo, ModelOutput, OutputDocument, PatientRef, RegionAttention
 from gateway.hookspecs import hookimpl
+from gateway.openapi import Form
 from gateway.plugins import build_plugins
 from gateway.settings import Settings, SettingsError
 
@@ -31,6 +32,8 @@ class ExampleCapture:
 
     name = "example_capture"
     deferred = False
+    forms = (Form(EXAMPLE_MEDIA_TYPE, {"type": "object", "required": ["ref", "points", "start"]}, summary="The site's own dialect",
+                  example={"ref": "Patient/x", "points": [], "start": "2026-11-23T09:00:00+00:00"}),)
 
     def accepts(self, request):
         return request.media_type == EXAMPLE_MEDIA_TYPE
@@ -199,6 +202,8 @@ def test_hook_register_capture_sources_and_models(sqlite_url, face_points, api_t
         body = response.json()
         assert body["source"] == "example" and body["model"]["model_id"] == "example-motion"
         assert body["summary"]["scored_windows"] == 2
+        documented = app.openapi_schema.to_schema()["paths"]["/v1/assessments"]["post"]["requestBody"]["content"]
+        assert EXAMPLE_MEDIA_TYPE in documented and "application/json" in documented  # the plugin's form sits beside the built-in ones
 
 
 def test_hook_register_explainers(sqlite_url, face_points):

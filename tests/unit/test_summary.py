@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.domain import LEVELS, Probabilities, WindowResult
-from gateway.summary import summarise
+from gateway.summary import held_s, summarise
 
 ONE_HOT = {lvl: Probabilities(*(0.8 if i == LEVELS.index(lvl) else 0.1 for i in range(3))) for lvl in LEVELS}
 
@@ -82,3 +82,10 @@ def test_level_is_the_highest_sustained_one(levels, n):
     assert _longest(levels, rank) >= needed
     assert all(_longest(levels, higher) < needed for higher in range(rank + 1, len(LEVELS)))
     assert abs(sum(summary.time_share.values()) - 1.0) < 1e-3
+
+
+def test_held_is_the_longest_run_at_the_level_or_higher_in_seconds():
+    clip = windows(["none", "mild", "significant", "mild", "-", "mild", "none"])
+    assert (held_s(clip, "mild"), held_s(clip, "significant"), held_s(clip, "none"), held_s(clip, None)) == (3.0, 1.0, 4.0, 0.0)
+    overlapping = [WindowResult(i, i * 0.5, i * 0.5 + 1.0, True, "mild", ONE_HOT["mild"]) for i in range(4)]  # stride 0.5 s
+    assert held_s(overlapping, "mild") == 2.5

@@ -151,3 +151,11 @@ def test_allowlisted_internal_receivers_can_register(loopback_api):
     assert create(loopback_api, url="http://10.0.0.1/hook").status_code == 422
 
 
+
+
+def test_a_typo_in_a_key_is_named_with_a_hint_and_other_content_types_are_415(api):
+    typo = api.post(PATH, role="telehealth", json={"url": PUBLIC_URL, "event": ["assessment.completed"]})
+    assert typo.status_code == 422 and typo.json()["field"] == "event"
+    assert "did you mean 'events'?" in typo.json()["detail"]
+    text = api.post(PATH, role="telehealth", headers={"content-type": "text/plain"}, content=b"url=x")
+    assert text.status_code == 415 and "send application/json" in text.json()["detail"]

@@ -1,0 +1,37 @@
+"""What native code writes to fd 2 while a Face Mesh graph lives goes to the log; our own output passes in order."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from structlog.testing import capture_logs
+
+from gateway import native_stderr
+
+ABSL = b"W0000 00:00:1795909387.145499     872 inference_feedback_manager.cc:114] Feedback manager requires a model\n"
+
+
+def test_native_lines_become_debug_events_and_other_output_passes_through(capfd):
+    with capture_logs() as events:
+        native_stderr.begin()
+        native_stderr.begin()  # a second user (another tracker) shares the capture
+        os.write(2, ABSL)
+        print('{"event": "request", "level": "info"}', file=sys.stderr, flush=True)
+        os.write(2, b"\rlandmarks:  40%|####      |")  # a progress bar's update: no newline, shown at once
+        time.sleep(0.2)  # a pipe keeps no write boundaries: a native line glued to a bar's text would pass as the bar's
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
+        native_stderr.end()
+        os.write(2, b"E0000 00:00:1.5 873 graph.cc:1] still captured\n")
+        native_stderr.end()
+    shown = capfd.readouterr().err
+    assert shown == '{"event": "request", "level": "info"}\n\rlandmarks:  40%|####      |'
+    assert [(e["log_level"], e["line"][:14]) for e in events] == [("debug", "W0000 00:00:17"), ("debug", "INFO: Created "), ("warning", "E0000 00:00:1.")]
+
+
+def test_after_the_last_user_fd_2_is_the_terminal_again(capfd):
+    native_stderr.begin()
+    native_stderr.end()
+    os.write(2, ABSL)
+    assert capfd.readouterr().err == ABSL.decode()
