@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from support.ci import service_missing
 from support.receiver import Receiver
@@ -143,6 +144,9 @@ def test_the_live_page_scores_each_second_and_stores_the_session(served, tmp_pat
     assert kinds[0] == "hello" and kinds[-1] == "end" and kinds.count("end") == 1, kinds[:3] + kinds[-3:]
     faces = kinds.count("face")
     assert faces >= SECONDS_STREAMED, f"{faces} face frames in {streamed_s:.1f} s"
+    for payload in (p for p in sent if isinstance(p, bytes) and len(p) == 5632):
+        xyz = np.frombuffer(payload, "<f4", offset=16).reshape(468, 3)
+        assert np.isfinite(xyz).all() and ((xyz[:, :2] > -0.5) & (xyz[:, :2] < 1.5)).all(), "normalised Face Mesh landmarks"
     sequences = [struct.unpack_from("<I", p, 4)[0] for p in sent if isinstance(p, bytes)]
     assert sequences == sorted(set(sequences)), "frame sequence numbers rise without repeats"
 
