@@ -59,6 +59,7 @@ class ObservationCodes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     category: Concept
     method: Concept
     data_absent_reason: Concept
+    ai_original: Concept
 
 
 class DeviceCodes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -71,6 +72,9 @@ class ProvenanceCodes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     activity: Concept
     agent_type: Concept
     agent_role: Concept
+    review_activity: Concept
+    verifier_type: Concept
+    informant_type: Concept
 
 
 class FhirR4Codes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -85,6 +89,7 @@ class PainMappings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     probability_components: dict[str, Concept]
     probability_unit: Quantity
     ai_asserted: Coding
+    clinician_asserted: Coding
     device: DeviceCodes
     provenance: ProvenanceCodes
     fhir_r4: FhirR4Codes

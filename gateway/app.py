@@ -24,7 +24,7 @@ from gateway.flow import AssessmentFlow
 from gateway.jobs.distributed import DistributedJobs
 from gateway.jobs.embedded import EmbeddedJobs
 from gateway.plugins import Plugins, build_plugins
-from gateway.routes import assessments, deliveries, pages, system
+from gateway.routes import assessments, deliveries, explanations, monitoring, pages, reviews, system
 from gateway.routes import audit as audit_routes
 from gateway.routes import baselines as baselines_routes
 from gateway.settings import Settings
@@ -115,8 +115,9 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm_worke
         return Provide(provide, use_cache=True)
 
     app = Litestar(
-        route_handlers=[*assessments.ROUTES, *deliveries.ROUTES, baselines_routes.put_baseline, system.health, system.ready,
-                        system.model_card, system.plugin_list, metrics.metrics, *plugins.routes, *audit_routes.ROUTES, *pages.ROUTES, ui_router()],
+        route_handlers=[*assessments.ROUTES, *reviews.ROUTES, *monitoring.ROUTES, *explanations.ROUTES, *deliveries.ROUTES, baselines_routes.put_baseline,
+                        system.health, system.ready, system.model_card, system.plugin_list, metrics.metrics, *plugins.routes, *audit_routes.ROUTES,
+                        *pages.ROUTES, ui_router()],
         state=State({"tokens": tokens, "auth_failures": FailureThrottle(settings.auth_failure_burst, settings.auth_failure_window_s),
                      "metrics_allowlist": metrics.parse_allowlist(settings.metrics_allowlist),
                      "ui_sessions": SessionStore(engine, timedelta(minutes=settings.ui_session_minutes)),

@@ -460,3 +460,32 @@ def outputs_test(destination: str) -> None:
     click.echo(f"{destination}: {result.outcome} {detail}".rstrip())
     if result.outcome != "delivered":
         sys.exit(1)
+
+
+@main.group()
+def reviews() -> None:
+    """Clinician reviews: export them as a training dataset."""
+
+
+@reviews.command("export")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Directory to write the .npz clips to.")
+@click.option("--tenant", default=DEFAULT_TENANT, show_default=True, help="Whose reviewed assessments to export.")
+def reviews_export(out: Path, tenant: str) -> None:
+    """Write every reviewed assessment with kept landmarks as a labelled clip (the clinician's level), ready
+    for 'pain-gateway train OUT'. Patients appear as pseudonyms."""
+    from gateway import audit
+    from gateway.review_export import export_reviewed
+
+    settings = _settings()
+
+    async def export(engine):
+        summary = await export_reviewed(engine, tenant, settings.data_dir, out)
+        await audit.record(engine, "export", "review_dataset", str(out), principal=audit.acting_for(tenant))
+        return summary
+
+    summary = _with_database(export, settings)
+    for assessment_id, why in summary.skipped.items():
+        click.echo(f"skipped {assessment_id}: {why}", err=True)
+    click.echo(f"wrote {summary.written} reviewed clips to {out}")
+    if summary.written:
+        click.echo(f"next: pain-gateway train {out} --out CHECKPOINT_DIR")

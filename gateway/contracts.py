@@ -94,13 +94,21 @@ class PainModel(Protocol):
     def model_card(self) -> str: ...
 
 
+Predict = Callable[[Windows], ModelOutput]
+"""The scoring model's ``predict``: explainers call it to score variants of the windows (e.g. occluded)."""
+
+
 @runtime_checkable
 class Explainer(Protocol):
-    """Summarises why the model said what it said, in terms a clinician can check."""
+    """Summarises why the model said what it said, in terms a clinician can check.
+
+    ``predict`` is the model that produced ``output``; a model-agnostic explainer scores perturbed copies
+    of ``windows`` with it (keep the cost bounded: it runs where scoring runs, on every assessment).
+    """
 
     name: str
 
-    def explain(self, windows: Windows, output: ModelOutput) -> Explanation: ...
+    def explain(self, windows: Windows, output: ModelOutput, predict: Predict) -> Explanation: ...
 
 
 @runtime_checkable

@@ -15,6 +15,9 @@ import numpy as np
 LEVELS: tuple[str, ...] = ("none", "mild", "significant")
 """Pain levels in order of severity, as coded in the API."""
 
+CLINICAL_STATUSES: tuple[str, ...] = ("preliminary", "final", "amended")
+"""An assessment's clinical status (FHIR Observation.status): AI only, confirmed, overridden by a clinician."""
+
 LANDMARK_COUNT = 468
 WINDOW_FRAMES = 30
 MODEL_FPS = 30.0
@@ -177,17 +180,51 @@ class RegionAttention(msgspec.Struct, frozen=True):
     weight: float
 
 
-class Explanation(msgspec.Struct, frozen=True):
-    """One explainer's view of the clip, e.g. attention share per face region."""
+class TimeWeight(msgspec.Struct, frozen=True, omit_defaults=True):
+    """How much one window (a second of the clip) drove the result, and each region's part in it."""
+
+    start_s: float
+    end_s: float
+    importance: float
+    regions: list[RegionAttention] = msgspec.field(default_factory=list)
+
+
+class MeshRegion(msgspec.Struct, frozen=True):
+    """One face region of the clip's mean normalised mesh: its points and outline polygons (one per
+    side for regions on both sides of the face), as (x, y) pairs in model coordinates (x right, y down,
+    about [-1, 1]); what a heatmap is drawn from."""
+
+    region: str
+    points: list[tuple[float, float]]
+    outlines: list[list[tuple[float, float]]]
+
+
+class Explanation(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One explainer's view of the clip, e.g. attention share per face region.
+
+    Optional parts: ``seconds`` (per scored window), ``mesh`` (for a heatmap), ``threshold`` (the
+    region weight below which no region stands out) and ``passed_checks`` (whether this method passed
+    its sanity checks for this model: None never checked).
+    """
 
     explainer: str
     kind: str
     regions: list[RegionAttention]
     note: str
+    seconds: list[TimeWeight] = msgspec.field(default_factory=list)
+    mesh: list[MeshRegion] = msgspec.field(default_factory=list)
+    threshold: float | None = None
+    passed_checks: bool | None = None
 
 
 class Assessment(msgspec.Struct, frozen=True, kw_only=True):
-    """One scored clip: the AI result plus everything needed to trace it back."""
+    """One scored clip: the AI result plus everything needed to trace it back.
+
+    ``status`` is the job's (a stored assessment is ``completed``); ``clinical_status`` is what a
+    clinician made of it (``preliminary`` until reviewed, then ``final`` or ``amended``), at
+    ``clinical_version`` (1 + the number of reviews), with ``clinician_level`` the reviewed level.
+    ``summary.level`` always stays the AI's.
+    """
 
     id: str
     status: str
@@ -208,6 +245,11 @@ class Assessment(msgspec.Struct, frozen=True, kw_only=True):
     ai_asserted: bool = True
     disclaimer: str = SYNTHETIC_DISCLAIMER
     tenant: str = DEFAULT_TENANT
+    clinical_status: str = "preliminary"
+    clinical_version: int = 1
+    clinician_level: str | None = None
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
 
 
 @dataclass(frozen=True)

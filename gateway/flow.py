@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway import audit, metrics
+from gateway import audit, kept_landmarks, metrics
 from gateway.baselines import BaselineStore
 from gateway.clip_checks import check_clip
 from gateway.contracts import CaptureRequest, CaptureSource, Progress
@@ -25,6 +25,7 @@ from gateway.domain import Assessment, InputError, LandmarkClip, OutputDocument,
 from gateway.events import Events, new_event
 from gateway.jobs.state import Submission, SubmissionStore
 from gateway.plugins import Plugins
+from gateway.reviews import Review, ReviewRequest, record_review
 from gateway.scoring import Scored, score_clip
 from gateway.store import AssessmentStore
 
@@ -134,12 +135,18 @@ class AssessmentFlow:
                 await self.submissions.advance(submission_id, "completed", 100, connection=connection)
 
         created = await self.assessments.add(scored.assessment, then=with_event)
+        if created and submission_id is None:  # a video job kept its landmarks when it extracted them
+            await asyncio.to_thread(kept_landmarks.keep, clip, self.settings.data_dir, scored.assessment.id)
         if not created:
             if submission_id is not None:  # an earlier attempt stored it and died before answering
                 await self.submissions.advance(submission_id, "completed", 100)
             return Assessed(await self.assessments.get(scored.assessment.id, tenant) or scored.assessment, False, scored)
         self.events.committed(event)
         return Assessed(scored.assessment, True, scored)
+
+    async def review(self, tenant: str, assessment_id: str, request: ReviewRequest, principal) -> Review:
+        """A clinician's confirm or override, committed with its ``assessment.reviewed`` event and deliveries."""
+        return await record_review(self.engine, tenant, assessment_id, request, principal, events=self.events)
 
     def render(self, output: str, assessment: Assessment) -> OutputDocument:
         """CPU work (12 ms for FHIR): callers on the event loop run it in a thread."""

@@ -101,8 +101,9 @@ def register_models(register: Callable[[PainModel], None], settings: Settings) -
 def register_explainers(register: Callable[[Explainer], None], settings: Settings) -> None:
     """Register explainers (``gateway.contracts.Explainer``) run on every scored assessment.
 
-    Fires once at start-up. Each explainer receives the normalised windows and the model output and
-    returns an ``Explanation`` stored with the assessment.
+    Fires once at start-up. Each explainer receives the normalised windows, the model output and the
+    model's ``predict`` (to score perturbed windows, e.g. with a face region occluded) and returns an
+    ``Explanation`` stored with the assessment. It runs where scoring runs, so keep its cost bounded.
 
     ``register(explainer)`` takes an ``Explainer``; ``settings`` is the validated ``Settings``.
 
@@ -110,7 +111,7 @@ def register_explainers(register: Callable[[Explainer], None], settings: Setting
 
         @hookimpl
         def register_explainers(register: Callable[[Explainer], None], settings: Settings) -> None:
-            register(AttentionRegions())
+            register(OcclusionRegions())  # explain(windows, output, predict) -> Explanation
     """
 
 

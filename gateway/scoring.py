@@ -81,7 +81,7 @@ def score_clip(
     for explainer in plugins.explainers:
         try:
             if len(windows.data):
-                explanations.append(explainer.explain(windows, output))
+                explanations.append(explainer.explain(windows, output, model.predict))
         except Exception as exc:  # an explainer bug must not lose the score
             log.warning("explainer_failed", explainer=explainer.name, error=f"{type(exc).__name__}: {exc}")
 
@@ -89,7 +89,7 @@ def score_clip(
     assessment = Assessment(
         id=assessment_id or content_id(clip, model.info.sha256, tenant),
         tenant=tenant,
-        status="preliminary",
+        status="completed",
         patient=clip.patient,
         captured_at=start,
         created_at=datetime.now(UTC),

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
-from gateway.db.tables import AssessmentAliasRow, AssessmentRow, TokenRow
+from gateway.db.tables import AssessmentAliasRow, AssessmentRow, ReviewRow, TokenRow
 from gateway.domain import DEFAULT_TENANT, Assessment, InputError
 
 ROLES = ("integrator", "telehealth", "clinician", "admin")
@@ -45,6 +45,7 @@ class AssessmentQuery:
     system: str | None = None
     value: str | None = None
     level: str | None = None  # the AI's clip level
+    clinical_status: str | None = None  # preliminary (not reviewed yet), final or amended
     start_from: datetime | None = None  # inclusive lower bound on the effective start
     start_before: datetime | None = None  # exclusive upper bound
     # Each clause is a disjunction of comparisons; every clause must hold (range searches need both ends).
@@ -52,6 +53,21 @@ class AssessmentQuery:
     oldest_first: bool = False
     limit: int = 50
     offset: int = 0
+
+
+def _with_review():
+    """Assessments joined to their latest review (the one that produced the current clinical version)."""
+    latest = and_(ReviewRow.assessment_id == AssessmentRow.id, ReviewRow.version == AssessmentRow.clinical_version)
+    return (select(AssessmentRow.document, AssessmentRow.clinical_status, AssessmentRow.clinical_version, AssessmentRow.clinician_level,
+                   ReviewRow.reviewer, ReviewRow.reviewed_at).select_from(AssessmentRow).outerjoin(ReviewRow, latest))
+
+
+def _assessment(row) -> Assessment:
+    """The stored AI result with its current clinical status laid over it (the document is never rewritten)."""
+    document, status, version, level, reviewer, reviewed_at = row
+    return msgspec.convert({**document, "status": "completed", "clinical_status": status, "clinical_version": version,
+                            "clinician_level": level, "reviewed_by": reviewer,
+                            "reviewed_at": _utc(reviewed_at).isoformat() if reviewed_at else None}, Assessment)
 
 
 class AssessmentStore:
@@ -97,11 +113,10 @@ class AssessmentStore:
 
     async def get(self, assessment_id: str, tenant: str | None = None) -> Assessment | None:
         """The assessment; with ``tenant``, only if it belongs to that tenant (callers' reads always pass it)."""
+        conditions = [AssessmentRow.id == assessment_id] + ([] if tenant is None else [AssessmentRow.tenant == tenant])
         async with self.sessions() as session:
-            row = await session.get(AssessmentRow, assessment_id)
-        if row is None or tenant not in (None, row.tenant):
-            return None
-        return msgspec.convert(row.document, Assessment)
+            row = (await session.execute(_with_review().where(*conditions))).first()
+        return None if row is None else _assessment(row)
 
     async def search(self, query: AssessmentQuery) -> tuple[list[Assessment], int]:
         """Matching assessments, most recent clip first, plus the total count before paging."""
@@ -112,6 +127,7 @@ class AssessmentStore:
             AssessmentRow.patient_system: query.system,
             AssessmentRow.patient_value: query.value,
             AssessmentRow.level: query.level,
+            AssessmentRow.clinical_status: query.clinical_status,
         }
         conditions = [column == value for column, value in columns.items() if value is not None]
         if query.start_from is not None:
@@ -126,36 +142,28 @@ class AssessmentStore:
             total = await session.scalar(select(func.count()).select_from(AssessmentRow).where(*conditions))
             if query.limit == 0:  # a count only
                 return [], int(total or 0)
-            documents = await session.scalars(
-                select(AssessmentRow.document)
-                .where(*conditions)
-                .order_by(order, AssessmentRow.id)
-                .limit(query.limit)
-                .offset(query.offset)
-            )
-            return [msgspec.convert(d, Assessment) for d in documents], int(total or 0)
+            rows = await session.execute(_with_review().where(*conditions).order_by(order, AssessmentRow.id).limit(query.limit).offset(query.offset))
+            return [_assessment(r) for r in rows], int(total or 0)
 
     async def by_alias(self, tenant: str, scope: str, kind: str, alias: str) -> Assessment | None:
         """The assessment an output published as ``alias`` within ``tenant`` (an indexed primary-key lookup)."""
         async with self.sessions() as session:
-            document = await session.scalar(
-                select(AssessmentRow.document)
+            row = (await session.execute(
+                _with_review()
                 .join(AssessmentAliasRow, AssessmentAliasRow.assessment_id == AssessmentRow.id)
                 .where(AssessmentAliasRow.tenant == tenant, AssessmentAliasRow.scope == scope,
                        AssessmentAliasRow.kind == kind, AssessmentAliasRow.alias == alias, AssessmentRow.tenant == tenant)
                 .limit(1)
-            )
-        return None if document is None else msgspec.convert(document, Assessment)
+            )).first()
+        return None if row is None else _assessment(row)
 
     async def unaliased(self, tenant: str, scope: str, kind: str, limit: int = 500) -> list[Assessment]:
         """Assessments of ``tenant`` with no ``kind`` alias in ``scope`` yet: what an output still has to index."""
         indexed = exists().where(AssessmentAliasRow.assessment_id == AssessmentRow.id, AssessmentAliasRow.tenant == tenant,
                                  AssessmentAliasRow.scope == scope, AssessmentAliasRow.kind == kind)
         async with self.sessions() as session:
-            documents = await session.scalars(
-                select(AssessmentRow.document).where(and_(AssessmentRow.tenant == tenant, ~indexed)).order_by(AssessmentRow.id).limit(limit)
-            )
-            return [msgspec.convert(d, Assessment) for d in documents]
+            rows = await session.execute(_with_review().where(and_(AssessmentRow.tenant == tenant, ~indexed)).order_by(AssessmentRow.id).limit(limit))
+            return [_assessment(r) for r in rows]
 
     async def add_aliases(self, scope: str, aliases: list[tuple[Assessment, str, str]]) -> None:
         """Record ``(assessment, kind, alias)`` names; an alias already recorded keeps its first assessment."""

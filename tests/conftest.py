@@ -28,9 +28,9 @@ PATIENT_SYSTEM = "urn:oid:1.2.36.146.595.217.0.1"
 
 
 @pytest.fixture(scope="session")
-def plugins() -> Plugins:
-    """The installed plugins through their entry points, as the gateway loads them."""
-    return build_plugins(Settings(), environ={})
+def plugins(tmp_path_factory) -> Plugins:
+    """The installed plugins through their entry points, as the gateway loads them (kept landmarks go to a temporary directory)."""
+    return build_plugins(Settings(data_dir=str(tmp_path_factory.mktemp("data"))), environ={})
 
 
 @pytest.fixture(scope="session")
@@ -139,7 +139,7 @@ def api_tokens_for():
 
 @pytest.fixture
 def api(sqlite_url, plugins) -> Iterator[Api]:
-    settings = Settings(database_url=sqlite_url)
+    settings = Settings(database_url=sqlite_url, data_dir=plugins.settings.data_dir)
     tokens = create_tokens(sqlite_url)
     with TestClient(create_app(settings, plugins)) as client:
         yield Api(client, tokens)
@@ -158,13 +158,13 @@ def emr(tmp_path) -> Iterator[FhirServer]:
 
 
 @pytest.fixture
-def gateway_for(sqlite_url):
+def gateway_for(sqlite_url, tmp_path):
     """A running gateway built from plugin settings as an operator writes them, e.g.
     ``gateway_for(fhir_delivery={"base_url": ...})``; extra core settings as keywords of ``core``."""
     clients = []
 
     def make(core: dict | None = None, **plugin_settings) -> Gateway:
-        settings = Settings(database_url=sqlite_url, plugins=plugin_settings, **(core or {}))
+        settings = Settings(database_url=sqlite_url, plugins=plugin_settings, **{"data_dir": str(tmp_path / "data"), **(core or {})})
         client = TestClient(create_app(settings, build_plugins(settings, environ={})))
         client.__enter__()
         clients.append(client)

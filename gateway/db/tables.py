@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -28,8 +28,36 @@ class AssessmentRow(Base):
     level: Mapped[str | None] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20))
     document: Mapped[dict] = mapped_column(JSON)
+    # The latest review's outcome; the document keeps the AI result as scored (gateway.reviews).
+    clinical_status: Mapped[str] = mapped_column(String(20), server_default="preliminary")
+    clinical_version: Mapped[int] = mapped_column(Integer, server_default="1")
+    clinician_level: Mapped[str | None] = mapped_column(String(20))
 
     __table_args__ = (Index("ix_assessments_patient_identifier", "patient_system", "patient_value"),)
+
+
+class ReviewRow(Base):
+    """A clinician's confirm or override of one assessment: append-only (the migration adds triggers
+    refusing UPDATE and DELETE); ``version`` is the clinical version it produced (2, 3, ...)."""
+
+    __tablename__ = "assessment_reviews"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    assessment_id: Mapped[str] = mapped_column(String(36), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str] = mapped_column(String(20))
+    level: Mapped[str] = mapped_column(String(20))
+    ai_level: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(40))
+    comment: Mapped[str] = mapped_column(Text, server_default="")
+    reviewer: Mapped[str] = mapped_column(String(100))
+    reviewer_token: Mapped[str | None] = mapped_column(String(32))
+    model_id: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str] = mapped_column(String(50))
+    reviewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+    __table_args__ = (UniqueConstraint("assessment_id", "version", name="uq_assessment_reviews_version"),)
 
 
 class AssessmentAliasRow(Base):

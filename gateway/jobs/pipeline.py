@@ -12,15 +12,14 @@ import asyncio
 import shutil
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import structlog
 
-from gateway import audit, metrics
+from gateway import audit, kept_landmarks, metrics
 from gateway.contracts import CaptureRequest, DeliveryRequest
 from gateway.deliveries import Delivery
-from gateway.domain import DeliveryResult, InputError, LandmarkClip
+from gateway.domain import DeliveryResult, InputError
 from gateway.flow import AssessmentFlow
 from gateway.jobs.state import ACTIVE
 
@@ -47,17 +46,6 @@ def warm_up(plugins) -> None:
             except Exception as exc:
                 log.warning("worker_warm_up_failed", part=source.name, error=f"{type(exc).__name__}: {exc}")
     log.info("worker_warmed_up", seconds=round(time.perf_counter() - started, 2))
-
-
-def landmarks_path(data_dir: str, submission_id: str) -> Path:
-    return Path(data_dir) / "landmarks" / f"{submission_id}.npz"
-
-
-def _keep_landmarks(clip: LandmarkClip, path: Path) -> None:
-    """Landmarks outlive the video: clinicians review them and sites retrain on them."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, points=clip.points.astype(np.float32), fps=clip.fps,
-                        image_size=np.array(clip.image_size or (0, 0)), captured_at=clip.captured_at.isoformat())
 
 
 def _remove_uploads(request: CaptureRequest) -> None:
@@ -90,7 +78,7 @@ async def process(flow: AssessmentFlow, submission_id: str) -> str:
             await submissions.advance(submission_id, "failed", 0, f"capture source {sub.source!r} is not loaded in this worker")
             return "failed"
         clip = await flow.capture(source, request, progress)
-        _keep_landmarks(clip, landmarks_path(settings.data_dir, submission_id))
+        kept_landmarks.keep(clip, settings.data_dir, submission_id)
         await submissions.advance(submission_id, "scoring", EXTRACTION_SHARE + 5, expect="extracting")
         assessed = await flow.assess(clip, sub.tenant, submission_id)
         if not settings.retain_video:  # only now: until the assessment is stored, a retry needs the video

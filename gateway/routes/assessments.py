@@ -32,6 +32,7 @@ def _links(assessment_id: str, plugins: Plugins) -> dict[str, str]:
     links = {"self": f"{base}/v1/assessments/{assessment_id}"}
     links.update({name: f"{links['self']}/{name}" for name in plugins.outputs})
     links["deliveries"] = f"{base}/v1/deliveries?assessment_id={assessment_id}"
+    links["reviews"] = f"{links['self']}/reviews"
     return links
 
 

@@ -13,14 +13,14 @@ from litestar import Router
 from litestar.static_files import create_static_files_router
 
 from gateway.auth import PUBLIC
-from gateway.ui import live, signin, worklist
+from gateway.ui import assessment, live, monitoring_page, signin, worklist
 from gateway.ui.guard import session_guard
 from gateway.ui.headers import security_headers
 from gateway.ui.render import HANDLERS
 
 STATIC = Path(__file__).parent / "static"
 
-PAGES = [*signin.ROUTES, *worklist.ROUTES, *live.ROUTES]
+PAGES = [*signin.ROUTES, *worklist.ROUTES, *assessment.ROUTES, *monitoring_page.ROUTES, *live.ROUTES]
 
 
 def router() -> Router:

@@ -79,6 +79,7 @@ async def sign_in(request: Request, data: Annotated[SignInForm, Body(media_type=
     if checked.info.role not in SIGN_IN_ROLES | STREAM_ROLES:
         raise PermissionDeniedException(f"a {checked.info.role} token cannot sign in to the review UI; it is for clinicians (role clinician)")
     sessions: SessionStore = request.app.state.ui_sessions
+    await sessions.close(request.cookies.get(COOKIE, ""))  # signing in again replaces the browser's earlier session
     secret, session = await sessions.open(checked.info)
     await audit.record(tokens.engine, "login", "ui_session", checked.info.id, principal=audit.principal_for(checked.info, address, None))
     start = _safe_next(data.next) if data.next or checked.info.role in SIGN_IN_ROLES else LIVE

@@ -25,6 +25,7 @@ ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 class Filters:
     """The worklist's query string, validated (a bad value names its field)."""
 
+    needs_review: bool = False
     level: str = ""
     patient: str = ""
     date_from: date | None = None
@@ -42,7 +43,10 @@ class Filters:
         page_text = params.get("page", "1")
         if not (page_text.isascii() and page_text.isdigit() and 1 <= int(page_text) <= MAX_PAGE):
             raise InputError("page", f"must be a page number from 1 to {MAX_PAGE}, got {page_text[:20]!r}")
-        return cls(level, patient, _date(params, "from"), _date(params, "to"), int(page_text))
+        needs_review = params.get("needs_review", "")
+        if needs_review not in ("", "1"):
+            raise InputError("needs_review", f"must be 1 (only assessments no clinician has reviewed) or absent, got {needs_review[:20]!r}")
+        return cls(needs_review == "1", level, patient, _date(params, "from"), _date(params, "to"), int(page_text))
 
     def query(self, tenant: str) -> AssessmentQuery:
         system, _, value = self.patient.rpartition("|") if "|" in self.patient else (None, "", self.patient)
@@ -53,6 +57,7 @@ class Filters:
             system=system or None,
             value=value or None,
             level=self.level or None,
+            clinical_status="preliminary" if self.needs_review else None,
             start_from=start_from,
             start_before=start_before,
             limit=PAGE_SIZE,
@@ -61,7 +66,14 @@ class Filters:
 
     def link(self, page: int) -> str:
         """This worklist's URL at another page."""
-        params = {"level": self.level, "patient": self.patient, "from": self.date_from or "", "to": self.date_to or "", "page": page}
+        params = {
+            "needs_review": "1" if self.needs_review else "",
+            "level": self.level,
+            "patient": self.patient,
+            "from": self.date_from or "",
+            "to": self.date_to or "",
+            "page": page,
+        }
         return "/ui/worklist?" + urlencode({k: v for k, v in params.items() if v})
 
 

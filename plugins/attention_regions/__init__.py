@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gateway.contracts import Predict
 from gateway.domain import Explanation, ModelOutput, RegionAttention, Windows
 from gateway.hookspecs import hookimpl
 from gateway.landmarks import ANCHORS
@@ -59,17 +60,18 @@ class AttentionRegions:
 
     name = "attention_regions"
 
-    def explain(self, windows: Windows, output: ModelOutput) -> Explanation:
+    def explain(self, windows: Windows, output: ModelOutput, predict: Predict | None = None) -> Explanation:
+        """Reads the attention already in ``output``; ``predict`` is not needed."""
         informative = getattr(output, "attention_informative", None)
         if informative is False:
-            return Explanation(self.name, "spatial_attention", [], NOT_INFORMATIVE)
+            return Explanation(self.name, "spatial_attention", [], NOT_INFORMATIVE, passed_checks=False)
         note = NOTE + (PASSED if informative else UNCHECKED)
         if np.shape(output.alpha)[0] == 0:
-            return Explanation(self.name, "spatial_attention", [], note + " No window was scored.")
+            return Explanation(self.name, "spatial_attention", [], note + " No window was scored.", passed_checks=informative)
         shares = region_shares(output.alpha, output.beta)
         regions = [RegionAttention(name, round(float(w), 6)) for name, w in zip(REGIONS, shares, strict=False)]
         return Explanation(
-            self.name, "spatial_attention", sorted(regions, key=lambda r: r.weight, reverse=True), note
+            self.name, "spatial_attention", sorted(regions, key=lambda r: r.weight, reverse=True), note, passed_checks=informative
         )
 
 

@@ -53,6 +53,11 @@ def provenance_id(assessment_id: str, base_url: str) -> str:
     return resource_id(base_url, "assessment", f"{assessment_id}/Provenance")
 
 
+def review_provenance_id(assessment_id: str, version: int, base_url: str) -> str:
+    """The Provenance of the review that made clinical ``version`` (2, 3, ...)."""
+    return resource_id(base_url, "assessment", f"{assessment_id}/Provenance/{version}")
+
+
 def device_id(model: ModelInfo, base_url: str) -> str:
     """Keyed by checkpoint hash, so every assessment of one model points at one Device."""
     return resource_id(base_url, "model", model.sha256)
@@ -114,16 +119,32 @@ def _dump(resource: dict[str, Any]) -> dict[str, Any]:
     return model.model_validate(resource).model_dump(mode="json", exclude_none=True)
 
 
+def _overridden(assessment: Assessment) -> bool:
+    return assessment.clinical_status == "amended"
+
+
+def _review_text(assessment: Assessment, ai_result: str, mappings: PainMappings) -> str:
+    """What the clinician did, for the narrative: who, when, and the AI's result beside theirs."""
+    when = _instant(assessment.reviewed_at, "reviewed_at") if assessment.reviewed_at else "unknown time"
+    if _overridden(assessment):
+        level = assessment.clinician_level or ""
+        clinician = mappings.values[level].text or level if level in mappings.values else level
+        return f"amended: clinician {assessment.reviewed_by} recorded {clinician} on {when}; the AI had asserted {ai_result}."
+    return f"final: confirmed by clinician {assessment.reviewed_by} on {when}."
+
+
 def _observation(assessment: Assessment, mappings: PainMappings, base_url: str, ref: Ref) -> dict[str, Any]:
     codes = mappings.observation
     summary = assessment.summary
+    reviewed = assessment.clinical_version > 1
+    label = mappings.clinician_asserted if _overridden(assessment) else mappings.ai_asserted
     obs: dict[str, Any] = {
         "resourceType": "Observation",
         "id": observation_id(assessment.id, base_url),
-        "meta": {"security": [mappings.ai_asserted.fhir()]},
+        "meta": {"versionId": str(assessment.clinical_version), "security": [label.fhir()]},
         "identifier": [{"system": assessment_identifier_system(base_url), "value": assessment.id}],
-        # AI output stays preliminary until a clinician reviews it (fhir.md §3.2).
-        "status": "preliminary",
+        # AI output stays preliminary until a clinician reviews it: final on confirm, amended on override (fhir.md §3.2).
+        "status": assessment.clinical_status,
         "category": [codes.category.fhir()],
         "code": codes.code.fhir(),
         "subject": _subject(assessment.patient),
@@ -137,16 +158,21 @@ def _observation(assessment: Assessment, mappings: PainMappings, base_url: str, 
         "note": [{"text": assessment.disclaimer}],
     }
     if summary.level is None:
-        obs["dataAbsentReason"] = codes.data_absent_reason.fhir()
+        ai_value: dict[str, Any] = {"dataAbsentReason": codes.data_absent_reason.fhir()}
         result = f"no result: {codes.data_absent_reason.text or 'data absent'}"
     elif summary.level in LEVELS:
-        obs["valueCodeableConcept"] = mappings.values[summary.level].fhir()
+        ai_value = {"valueCodeableConcept": mappings.values[summary.level].fhir()}
         result = mappings.values[summary.level].text or summary.level
     else:
         raise ValueError(f"summary.level: unknown pain level {summary.level!r}, expected one of {LEVELS}")
+    if reviewed and assessment.clinician_level in LEVELS:
+        obs["valueCodeableConcept"] = mappings.values[assessment.clinician_level].fhir()
+    else:
+        obs.update(ai_value)
+    status = _review_text(assessment, result, mappings) if reviewed else "preliminary, AI-generated, not reviewed by a clinician"
     peaks = ", ".join(f"{level} {summary.peak_probability[level]:.2f}" for level in LEVELS if level in summary.peak_probability)
     obs["text"] = _narrative(
-        f"{codes.code.text or 'AI pain assessment'}: {result} (preliminary, AI-generated, not reviewed by a clinician).",
+        f"{codes.code.text or 'AI pain assessment'}: {result} ({status}).",
         f"Patient {_patient_text(assessment.patient)}; clip {obs['effectivePeriod']['start']} to {obs['effectivePeriod']['end']}.",
         *([f"Peak window probabilities: {peaks}."] if peaks else []),
         f"Model {assessment.model.name} {assessment.model.version}. {assessment.disclaimer}",
@@ -158,6 +184,9 @@ def _observation(assessment: Assessment, mappings: PainMappings, base_url: str, 
         for level in LEVELS
         if (peak := summary.peak_probability.get(level)) is not None
     ]
+    if reviewed:  # the AI's original value stays next to the clinician's
+        components.append({"code": codes.ai_original.fhir(), **ai_value})
+        obs["note"].append({"text": f"Clinical status {status}"})
     if components:
         obs["component"] = components
     return obs
@@ -208,6 +237,46 @@ def _provenance(assessment: Assessment, mappings: PainMappings, base_url: str, r
     }
 
 
+def _clinician(assessment: Assessment, base_url: str) -> dict[str, Any]:
+    return {"identifier": {"system": f"{base_url}/reviewer", "value": assessment.reviewed_by or "unknown"},
+            "display": f"clinician {assessment.reviewed_by}"}
+
+
+def _review_provenance(assessment: Assessment, mappings: PainMappings, base_url: str, ref: Ref) -> dict[str, Any]:
+    """The review that made the current version (fhir.md §3.2): an UPDATE by the clinician, who
+    verifies a confirmed value (the AI Device stays author) or authors an override (the AI Device
+    becomes informant); the previous version is the entity it revised."""
+    codes = mappings.provenance
+    version = assessment.clinical_version
+    obs = observation_id(assessment.id, base_url)
+    versioned = ref is _literal_ref  # inside a Bundle the EMR assigns ids and versions
+    target = f"Observation/{obs}/_history/{version}" if versioned else ref("Observation", obs)
+    previous = f"Observation/{obs}/_history/{version - 1}" if versioned else ref("Observation", obs)
+    when = _instant(assessment.reviewed_at or assessment.created_at, "reviewed_at")
+    ai = _device_ref(assessment.model, base_url, ref)
+    if _overridden(assessment):
+        agents = [{"type": codes.agent_type.fhir(), "who": _clinician(assessment, base_url)},
+                  {"type": codes.informant_type.fhir(), "role": [codes.agent_role.fhir()], "who": ai}]
+        reasons = [mappings.ai_asserted, mappings.clinician_asserted]
+    else:
+        agents = [{"type": codes.agent_type.fhir(), "role": [codes.agent_role.fhir()], "who": ai},
+                  {"type": codes.verifier_type.fhir(), "who": _clinician(assessment, base_url)}]
+        reasons = [mappings.ai_asserted]
+    return {
+        "resourceType": "Provenance",
+        "id": review_provenance_id(assessment.id, version, base_url),
+        "text": _narrative(f"Observation {obs} version {version}: "
+                           f"{'overridden' if _overridden(assessment) else 'confirmed'} by clinician {assessment.reviewed_by} at {when}; "
+                           f"it revises version {version - 1}."),
+        "target": [{"reference": target}],
+        "recorded": when,
+        "activity": codes.review_activity.fhir(),
+        "reason": [{"coding": [reason.fhir()]} for reason in reasons],
+        "agent": agents,
+        "entity": [{"role": "revision", "what": {"reference": previous, "display": f"Observation version {version - 1}"}}],
+    }
+
+
 def observation_resource(assessment: Assessment, mappings: PainMappings, base_url: str) -> dict[str, Any]:
     """The Observation alone, with literal ``Type/id`` references, as served by FHIR read/search."""
     return _dump(_observation(assessment, mappings, base_url, _literal_ref))
@@ -223,13 +292,19 @@ def provenance_resource(assessment: Assessment, mappings: PainMappings, base_url
     return _dump(_provenance(assessment, mappings, base_url, _literal_ref))
 
 
+def review_provenance_resource(assessment: Assessment, mappings: PainMappings, base_url: str) -> dict[str, Any]:
+    """The Provenance of the review that made the assessment's current clinical version (2 or more)."""
+    return _dump(_review_provenance(assessment, mappings, base_url, _literal_ref))
+
+
 def build_bundle(assessment: Assessment, mappings: PainMappings, base_url: str,
                  bundle_type: str = "collection") -> dict[str, Any]:
-    """Device, Observation and Provenance for one assessment.
+    """Device, Observation and Provenance for one assessment (plus the review's Provenance once reviewed).
 
     A ``transaction`` creates Device and Observation conditionally on their identifiers and PUTs the
     Provenance under its deterministic id (R4 Provenance has no identifier), so resending it creates
-    nothing new on a server that allows update-as-create (fhir.md §8).
+    nothing new on a server that allows update-as-create (fhir.md §8). A reviewed assessment's
+    Observation is a conditional update instead: the EMR's Observation gets a new version.
     """
     if bundle_type not in BUNDLE_TYPES:
         raise ValueError(f"bundle_type: expected one of {BUNDLE_TYPES}, got {bundle_type!r}")
@@ -237,26 +312,48 @@ def build_bundle(assessment: Assessment, mappings: PainMappings, base_url: str,
     device = _device(model, mappings, base_url)
     observation = _observation(assessment, mappings, base_url, _bundle_ref)
     provenance = _provenance(assessment, mappings, base_url, _bundle_ref)
-    requests = (
+    identifier = urlencode({"identifier": f"{assessment_identifier_system(base_url)}|{assessment.id}"})
+    resources = [device, observation, provenance]
+    requests = [
         {"method": "POST", "url": "Device",
          "ifNoneExist": urlencode({"identifier": f"{_model_identifier_system(base_url)}|{model.sha256}"})},
-        {"method": "POST", "url": "Observation",
-         "ifNoneExist": urlencode({"identifier": f"{assessment_identifier_system(base_url)}|{assessment.id}"})},
+        {"method": "POST", "url": "Observation", "ifNoneExist": identifier},
         {"method": "PUT", "url": f"Provenance/{provenance['id']}"},
-    )
+    ]
+    if assessment.clinical_version > 1:
+        requests[1] = {"method": "PUT", "url": f"Observation?{identifier}"}
+        if bundle_type == "transaction":  # the EMR's id for it is its own
+            resources[1] = {k: v for k, v in observation.items() if k != "id"}
+        review = _review_provenance(assessment, mappings, base_url, _bundle_ref)
+        resources.append(review)
+        requests.append({"method": "PUT", "url": f"Provenance/{review['id']}"})
     entries = []
-    for resource, request in zip((device, observation, provenance), requests, strict=True):
-        entry = {"fullUrl": _bundle_ref(resource["resourceType"], resource["id"]), "resource": resource}
+    for resource, request in zip(resources, requests, strict=True):
+        entry = {"fullUrl": _bundle_ref(resource["resourceType"], resource.get("id") or observation["id"]), "resource": resource}
         if bundle_type == "transaction":
             entry["request"] = request
         entries.append(entry)
     return _dump({
         "resourceType": "Bundle",
-        "id": resource_id(base_url, "assessment", f"{assessment.id}/Bundle/{bundle_type}"),
+        "id": resource_id(base_url, "assessment", f"{assessment.id}/Bundle/{bundle_type}"
+                          + (f"/{assessment.clinical_version}" if assessment.clinical_version > 1 else "")),
         "type": bundle_type,
         "timestamp": _instant(assessment.created_at, "created_at"),
         "entry": entries,
     })
+
+
+def history_bundle(resources: list[dict[str, Any]], self_url: str, resource_base: str) -> dict[str, Any]:
+    """An R4 ``history`` Bundle of one resource's versions, newest first (each entry with request and response)."""
+    entries = []
+    for resource in resources:
+        version = resource["meta"]["versionId"]
+        url = f"{resource['resourceType']}/{resource['id']}"
+        entries.append({"fullUrl": f"{resource_base}/{url}", "resource": resource,
+                        "request": {"method": "POST" if version == "1" else "PUT", "url": resource["resourceType"] if version == "1" else url},
+                        "response": {"status": "201 Created" if version == "1" else "200 OK", "etag": f'W/"{version}"'}})
+    return _dump({"resourceType": "Bundle", "type": "history", "total": len(entries), "link": [{"relation": "self", "url": self_url}],
+                  "entry": entries})
 
 
 def searchset(observations: list[dict[str, Any]], total: int | None, links: dict[str, str], resource_base: str,

@@ -29,6 +29,7 @@ from litestar.params import FromPath
 from gateway import audit
 from gateway.auth import PUBLIC
 from gateway.domain import Assessment, InputError, TooBusy, UnsupportedMediaError
+from gateway.reviews import review_history, versions
 from gateway.settings import SettingsError
 from gateway.store import AssessmentStore
 from plugins.fhir_observation.resources import (
@@ -39,6 +40,7 @@ from plugins.fhir_observation.resources import (
     code_matches,
     device_id,
     device_resource,
+    history_bundle,
     observation_id,
     observation_resource,
     operation_outcome,
@@ -153,6 +155,28 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
         await audit.record(store.engine, "read", "Observation", observation_id, patient=a.patient)
         return fhir_json(observation_resource(a, output.mappings, scope))
 
+    async def observation_versions(request: Request, store: AssessmentStore, observation_id: str) -> list[Assessment]:
+        a = await resolve(store, request.user.tenant, "Observation", observation_id)
+        await audit.record(store.engine, "read", "Observation", observation_id, patient=a.patient)
+        return versions(a, await review_history(store.engine, request.user.tenant, a.id))
+
+    @get("/fhir/Observation/{observation_id:str}/_history", summary="Every version of a pain Observation (clinician reviews)",
+         **reader(fhir=("Observation", "history-instance")))
+    async def observation_history(request: Request, observation_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
+        """A ``history`` Bundle, newest version first: the AI's preliminary result is version 1, each review adds one."""
+        found = await observation_versions(request, store, observation_id)
+        resources = [observation_resource(a, output.mappings, scope) for a in reversed(found)]
+        return fhir_json(history_bundle(resources, f"{base}/Observation/{observation_id}/_history", base))
+
+    @get("/fhir/Observation/{observation_id:str}/_history/{version_id:str}", summary="One version of a pain Observation",
+         **reader(fhir=("Observation", "vread")))
+    async def read_observation_version(request: Request, observation_id: FromPath[str], version_id: FromPath[str],
+                                       store: NamedDependency[AssessmentStore]) -> Response:
+        found = await observation_versions(request, store, observation_id)
+        if not (version_id.isascii() and version_id.isdigit() and len(version_id) < 10 and 1 <= int(version_id) <= len(found)):
+            raise NotFoundException(f"Observation/{observation_id} has versions 1 to {len(found)}, not {version_id!r}")
+        return fhir_json(observation_resource(found[int(version_id) - 1], output.mappings, scope))
+
     @get("/fhir/Provenance/{provenance_id:str}", summary="Read the Provenance of a pain Observation", **reader(fhir=("Provenance", "read")))
     async def read_provenance(request: Request, provenance_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         a = await resolve(store, request.user.tenant, "Provenance", provenance_id)
@@ -201,7 +225,7 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
         body = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
         return await run_search(request, store, [*request.query_params.multi_items(), *body])
 
-    served = [read_observation, read_provenance, read_device, search_observations]
+    served = [read_observation, observation_history, read_observation_version, read_provenance, read_device, search_observations]
 
     def capabilities() -> dict[str, dict[str, Any]]:
         """What the handlers above declare, so the CapabilityStatement cannot advertise an unrouted interaction."""

@@ -109,8 +109,9 @@ def _check_observation(obs: dict, m: PainMappings) -> list[str]:
         if any(k.startswith("value") for k in component) and "dataAbsentReason" in component:
             errors.append(f"Observation.component[{i}].dataAbsentReason: only allowed without a value (obs-6)")
     security = (obs.get("meta") or {}).get("security", [])
-    if (m.ai_asserted.system, m.ai_asserted.code) not in [(s.get("system"), s.get("code")) for s in security]:
-        errors.append(f"Observation.meta.security: missing the {m.ai_asserted.code} label")
+    label = m.clinician_asserted if obs.get("status") == "amended" else m.ai_asserted  # a clinician's override is theirs
+    if (label.system, label.code) not in [(s.get("system"), s.get("code")) for s in security]:
+        errors.append(f"Observation.meta.security: missing the {label.code} label")
     subject = obs.get("subject") or {}
     if not subject.get("reference") and not (subject.get("identifier") or {}).get("value"):
         errors.append("Observation.subject: needs a reference or an identifier value")
@@ -195,8 +196,9 @@ def validate_bundle(bundle: dict, mappings: PainMappings | None = None) -> list[
         errors.append("Bundle.total: only for searchset or history (bdl-1)")
     entries = bundle.get("entry", [])
     full_urls = [e["fullUrl"] for e in entries if "fullUrl" in e]
-    errors += [f"Bundle.entry.fullUrl: {u!r} appears more than once (bdl-7)"
-               for u in sorted({u for u in full_urls if full_urls.count(u) > 1})]
+    if btype != "history":  # a history holds one resource's versions under one fullUrl
+        errors += [f"Bundle.entry.fullUrl: {u!r} appears more than once (bdl-7)"
+                   for u in sorted({u for u in full_urls if full_urls.count(u) > 1})]
     for i, entry in enumerate(entries):
         where = f"Bundle.entry[{i}]"
         if "/_history/" in entry.get("fullUrl", ""):
@@ -204,11 +206,11 @@ def validate_bundle(bundle: dict, mappings: PainMappings | None = None) -> list[
         if "search" in entry and btype != "searchset":
             errors.append(f"{where}.search: only in a searchset (bdl-2)")
         request = entry.get("request")
-        if btype in ("transaction", "batch"):
+        if btype in ("transaction", "batch", "history"):
             if not request or request.get("method") not in HTTP_VERB or not request.get("url"):
                 errors.append(f"{where}.request: method and url are required in a {btype} (bdl-3)")
         elif request:
-            errors.append(f"{where}.request: only in a batch or transaction (bdl-3)")
+            errors.append(f"{where}.request: only in a batch, transaction or history (bdl-3)")
         resource = entry.get("resource")
         if resource is None:
             continue

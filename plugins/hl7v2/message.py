@@ -33,7 +33,7 @@ MEDIA_TYPE = "x-application/hl7-v2+er7"
 CHARSET = "UNICODE UTF-8"
 
 RESULT_STATUS = {"preliminary": "P", "final": "F", "amended": "C", "corrected": "C"}
-"""Assessment status -> OBR-25 / OBX-11. Anything else (scored, unreviewed) is ``P``: never claim a
+"""Clinical status -> OBR-25 / OBX-11. Anything else (scored, unreviewed) is ``P``: never claim a
 review that did not happen."""
 
 NO_VALUE_STATUS = "X"
@@ -120,8 +120,13 @@ def _unit(mappings: PainMappings) -> str:
 
 
 def _disclaimer(assessment: Assessment, status: str) -> str:
-    who = "AI-asserted result" if assessment.ai_asserted else "Result"
-    review = "; not reviewed by a clinician" if status == "P" else "; reviewed by a clinician"
+    who = "AI-asserted result" if assessment.ai_asserted and assessment.clinical_status != "amended" else "Result"
+    if status == "P":
+        review = "; not reviewed by a clinician"
+    elif assessment.clinical_status == "amended":
+        review = f"; overridden by clinician {assessment.reviewed_by or ''} (the AI-asserted level is in the last OBX)"
+    else:
+        review = f"; confirmed by clinician {assessment.reviewed_by or ''}".rstrip()
     return escape(f"{who}{review}. {assessment.disclaimer}")
 
 
@@ -135,8 +140,8 @@ class Oru:
 def build_oru(assessment: Assessment, mappings: PainMappings, settings: Hl7v2Settings,
               processing_id: str | None = None) -> Oru:
     """The ORU^R01 for ``assessment``; raises ``ValueError`` when it cannot be made valid."""
-    status = result_status(assessment.status)
-    level = assessment.summary.level
+    status = result_status(assessment.clinical_status)
+    level = assessment.clinician_level or assessment.summary.level  # after a review, the clinician's level
     if level is not None and level not in LEVELS:
         raise ValueError(f"summary.level: unknown pain level {level!r}, expected one of {LEVELS}")
     processing = processing_id or settings.processing_id
@@ -193,6 +198,17 @@ def build_oru(assessment: Assessment, mappings: PainMappings, settings: Hl7v2Set
             obx.obx_3 = _coded(mappings.probability_components[lvl])
             obx.obx_5 = _number(peak, f"summary.peak_probability.{lvl}")
             obx.obx_6 = _unit(mappings)
+            obx.obx_11 = status
+            obx.obx_14 = timestamp(assessment.effective_start, "effective_start")
+
+        ai_level = assessment.summary.level
+        if assessment.clinician_level is not None and ai_level is not None:  # the AI's original stays next to the clinician's
+            set_id += 1
+            obx = order.add_group("ORU_R01_OBSERVATION").obx
+            obx.obx_1 = str(set_id)
+            obx.obx_2 = "CWE"
+            obx.obx_3 = _coded(mappings.observation.ai_original)
+            obx.obx_5 = _coded(mappings.values[ai_level])
             obx.obx_11 = status
             obx.obx_14 = timestamp(assessment.effective_start, "effective_start")
 

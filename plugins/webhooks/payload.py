@@ -1,7 +1,7 @@
 """The webhook body: a Standard Webhooks envelope around a small, self-describing result.
 
-``data`` carries what a telehealth platform shows without calling back (status, summary, model,
-disclaimer), links to the full result, and the FHIR Observation for platforms that store FHIR. Bodies
+``data`` carries what a telehealth platform shows without calling back (job status, clinical status
+with the AI's and any clinician's level, summary, model, disclaimer), links to the full result, and the FHIR Observation for platforms that store FHIR. Bodies
 stay under the spec's ~20 kB advice: when the Observation would cross it, it is left out and the
 ``fhir`` link still leads to it.
 """
@@ -56,6 +56,10 @@ def event_payload(event: AssessmentEvent, assessment: Assessment | None, documen
     if assessment is not None:
         if not failed:
             data["summary"] = msgspec.to_builtins(assessment.summary)
+        data["clinical"] = {"status": assessment.clinical_status, "version": assessment.clinical_version,
+                            "ai_level": assessment.summary.level, "clinician_level": assessment.clinician_level,
+                            "reviewed_by": assessment.reviewed_by,
+                            "reviewed_at": None if assessment.reviewed_at is None else _iso(assessment.reviewed_at)}
         data["model"] = {"id": assessment.model.model_id, "version": assessment.model.version}
         data["disclaimer"] = assessment.disclaimer
     else:

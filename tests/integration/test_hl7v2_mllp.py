@@ -91,7 +91,7 @@ def configured(port: int) -> Settings:
 
 def assessment(status: str = "preliminary") -> Assessment:
     return Assessment(
-        id="7d3f0b8e-1111-4222-8333-444455556666", status=status, patient=PatientRef(system="urn:oid:1.2.3", value="MRN-7"),
+        id="7d3f0b8e-1111-4222-8333-444455556666", status="completed", clinical_status=status, patient=PatientRef(system="urn:oid:1.2.3", value="MRN-7"),
         captured_at=START, created_at=START + timedelta(seconds=6), source="keypoints", fps=30.0, frames=150,
         effective_start=START, effective_end=START + timedelta(seconds=5),
         model=ModelInfo(model_id="sta-lstm-synth", version="1.0.0", sha256="cd" * 32, name="STA-LSTM",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
 from litestar.testing import TestClient
+
+from gateway.db.engine import create_engine
+from gateway.store import ROLES, TokenStore
 
 
 class Gateway:
@@ -31,3 +35,15 @@ class Gateway:
                 return self.client.get(f"/v1/deliveries/{items[0]['id']}", headers=self.headers).json()
             assert time.monotonic() < deadline, f"still {items} after {timeout_s} s"
             time.sleep(0.2)
+
+
+def tokens_for(database_url: str, tenant: str) -> dict[str, dict[str, str]]:
+    async def make():
+        engine = create_engine(database_url)
+        try:
+            store = TokenStore(engine)
+            return {role: {"Authorization": f"Bearer {(await store.create(f'{tenant}-{role}', role, tenant))[1]}"} for role in ROLES}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(make())

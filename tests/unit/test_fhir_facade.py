@@ -151,7 +151,9 @@ def test_metadata_is_public_and_true(fhir):
     advertised = 0
     for resource in statement["rest"][0]["resource"]:
         for interaction in resource["interaction"]:
-            path = f"/fhir/{resource['type']}" + (f"/{ids[resource['type']]}" if interaction["code"] == "read" else "")
+            suffix = {"read": f"/{ids[resource['type']]}", "vread": f"/{ids[resource['type']]}/_history/1",
+                      "history-instance": f"/{ids[resource['type']]}/_history"}.get(interaction["code"], "")
+            path = f"/fhir/{resource['type']}" + suffix
             fhir_ok(client.get(path, headers=a))
             advertised += 1
         for param in resource.get("searchParam", []):

@@ -28,7 +28,7 @@ KNOWN_TABLE_GAPS = {"Value CWE not in table HL70125 in element OBX.OBX_2",
 
 def assessment(level: str | None = "mild", status: str = "preliminary", **changes) -> Assessment:
     base = Assessment(
-        id="0f1c2d3e-aaaa-4bbb-8ccc-0123456789ab", status=status,
+        id="0f1c2d3e-aaaa-4bbb-8ccc-0123456789ab", status="completed", clinical_status=status,
         patient=PatientRef(system="urn:oid:1.2.36.146.595.217.0.1", value="MRN-7"),
         captured_at=START, created_at=START + timedelta(seconds=6), source="keypoints", fps=30.0, frames=150,
         effective_start=START, effective_end=START + timedelta(seconds=5),
@@ -201,3 +201,16 @@ def test_any_result_renders_a_strictly_valid_message(level, status, peaks, value
     strictly_valid(content, tmp_path)
     assert len([s for s in segments(content) if s[0] == "OBX"]) == 1 + len(peaks)
     assert b"\x0b" not in content and b"\x1c" not in content  # nothing can break MLLP framing
+
+
+def test_an_override_sends_the_clinicians_level_as_a_correction_with_the_ai_level_kept(tmp_path):
+    ai = assessment("mild")
+    overridden = assessment("mild", status="amended", clinical_version=2, clinician_level="significant", reviewed_by="dr-kim")
+    content = render(overridden)
+    assert field(content, "OBR", 25) == "C" and {s[11] for s in segments(content) if s[0] == "OBX"} == {"C"}
+    assert field(content, "OBX", 5) == "significant-pain^Significant pain^L"  # OBX-5: the clinician's level
+    last = [s for s in segments(content) if s[0] == "OBX"][-1]
+    assert last[3].startswith("ai-original-class^") and last[5].startswith("mild-pain^Mild pain^L")  # and the AI's beside it
+    assert "overridden by clinician dr-kim" in content.decode()
+    assert field(content, "MSH", 10) != field(render(ai), "MSH", 10)  # a new message, not a resend
+    strictly_valid(content, tmp_path)

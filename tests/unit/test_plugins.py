@@ -65,8 +65,10 @@ class MotionModel:
 class ExampleExplainer:
     name = "example_explainer"
 
-    def explain(self, windows, output):
-        return Explanation("example_explainer", "constant", [RegionAttention("whole_face", 1.0)], "example")
+    def explain(self, windows, output, predict):
+        """Scores the windows again with ``predict``: explainers get the model that scored them."""
+        same = bool(np.allclose(predict(windows).probabilities, output.probabilities))
+        return Explanation("example_explainer", "rescored", [RegionAttention("whole_face", 1.0)], f"rescored identically: {same}")
 
 
 class CaregiverNote:
@@ -205,7 +207,8 @@ def test_hook_register_explainers(sqlite_url, face_points):
 
     clip = ExampleCapture().capture(type("R", (), {"body": msgspec.json.encode(example_submission(face_points))})())
     scored = score_clip(clip, plugins)
-    assert "example_explainer" in [e.explainer for e in scored.assessment.explanations]
+    example = next(e for e in scored.assessment.explanations if e.explainer == "example_explainer")
+    assert example.note == "rescored identically: True"
 
 
 def test_hook_register_outputs(sqlite_url, face_points, api_tokens_for):
@@ -330,7 +333,7 @@ def test_a_plugin_that_fails_to_import_does_not_stop_the_gateway(sqlite_url, mon
 
 
 def test_plugins_can_be_disabled_and_enabled_by_name(sqlite_url):
-    disabled = build_plugins(Settings(database_url=sqlite_url, disabled_plugins=["attention_regions"]), environ={})
+    disabled = build_plugins(Settings(database_url=sqlite_url, disabled_plugins=["attention_regions", "occlusion_regions"]), environ={})
     assert next(s for s in disabled.statuses if s.name == "attention_regions").status == "disabled"
     assert disabled.explainers == []
     only = build_plugins(Settings(database_url=sqlite_url, enabled_plugins=["keypoint_upload"]), environ={})

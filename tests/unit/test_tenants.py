@@ -13,27 +13,17 @@ import json
 
 import pytest
 from litestar.testing import TestClient
+from support.gateway import tokens_for
+from support.ui import csrf_of, sign_in
 
 from gateway.app import create_app
 from gateway.db.engine import create_engine
 from gateway.plugins import build_plugins
 from gateway.settings import Settings
-from gateway.store import ROLES, TokenStore
+from gateway.store import TokenStore
 from plugins.fhir_observation.resources import provenance_id
 
 MRN = "MRN-TENANT-A"
-
-
-def tokens_for(database_url: str, tenant: str) -> dict[str, dict[str, str]]:
-    async def make():
-        engine = create_engine(database_url)
-        try:
-            store = TokenStore(engine)
-            return {role: {"Authorization": f"Bearer {(await store.create(f'{tenant}-{role}', role, tenant))[1]}"} for role in ROLES}
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(make())
 
 
 @pytest.fixture
@@ -52,7 +42,7 @@ def world(sqlite_url, keypoints_json):
         ids = {"assessment_id": assessment["id"], "delivery_id": delivery["id"], "endpoint_id": endpoint["id"],
                "message_id": f"msg_{delivery['id']}", "output": "fhir", "model_id": "sta-lstm-synthetic",
                "observation_id": observation["id"], "device_id": observation["device"]["reference"].split("/")[1],
-               "provenance_id": provenance_id(assessment["id"], "urn:pain-gateway"), "fhir_path": "Patient/1",
+               "provenance_id": provenance_id(assessment["id"], "urn:pain-gateway"), "fhir_path": "Patient/1", "version_id": "1",
                "file_path": "swagger-ui.css", "session_id": live["id"]}  # /docs/assets: public, walked like the rest
         yield client, a, b, ids, body
 
@@ -72,9 +62,25 @@ def call(client, method: str, path: str, ids: dict[str, str], headers: dict[str,
     for name, value in ids.items():
         url = url.replace(f"{{{name}:str}}", value).replace(f"{{{name}:path}}", value).replace(f"{{{name}}}", value)
     assert "{" not in url, f"no id for a parameter of {path}"
+    if path.startswith("/ui/") and not path.startswith(("/ui/static", "/ui/sign-in")):
+        return ui_call(client, method, url, headers)
     if method in ("POST", "PUT"):
         return client.request(method, url, headers={**headers, "content-type": "application/json"}, content=json.dumps(body))
     return client.request(method, url, headers=headers)
+
+
+def ui_call(client, method: str, url: str, headers: dict[str, str]):
+    """Review UI pages take a session cookie, not the bearer token: sign in with the token (a role the
+    UI is not for is refused there, 403), then send the request with the session's CSRF token."""
+    client.cookies.clear()
+    signed_in = sign_in(client, headers["Authorization"].split(" ", 1)[1])
+    if signed_in.status_code != 303:
+        return signed_in
+    data = {"csrf": csrf_of(client.get("/ui/worklist").text)} if method == "POST" else None
+    try:
+        return client.request(method, url, data=data, follow_redirects=False)
+    finally:
+        client.cookies.clear()
 
 
 def leaks(response, ids: dict[str, str]) -> list[str]:
@@ -91,7 +97,8 @@ def test_another_tenants_data_is_invisible_and_unchangeable_on_every_route(world
     assert len(walked) >= 20
     for method, path in walked:
         for role, headers in b.items():
-            response = call(client, method, path, ids, headers, body)
+            payload = {"decision": "confirm"} if path.endswith("/review") else body  # a valid review: the tenant is what is refused
+            response = call(client, method, path, ids, headers, payload)
             assert response.status_code < 500, (method, path, role, response.text)
             assert not leaks(response, ids), (method, path, role, response.status_code, response.text[:300])
             if any(f"{{{name}" in path for name in ("assessment_id", "delivery_id", "endpoint_id", "session_id")):
@@ -102,7 +109,8 @@ def test_another_tenants_data_is_invisible_and_unchangeable_on_every_route(world
     # tenant a's resources are untouched
     endpoint = client.get(f"/v1/webhook-endpoints/{ids['endpoint_id']}", headers=a["telehealth"])
     assert endpoint.status_code == 200 and endpoint.json()["enabled"] is True
-    assert client.get(f"/v1/assessments/{ids['assessment_id']}", headers=a["integrator"]).status_code == 200
+    owned = client.get(f"/v1/assessments/{ids['assessment_id']}", headers=a["integrator"])
+    assert owned.status_code == 200 and owned.json()["clinical_status"] == "preliminary"  # no other tenant's clinician reviewed it
 
 
 def test_the_owner_sees_its_own_data_on_the_read_routes(world):

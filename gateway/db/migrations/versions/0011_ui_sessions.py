@@ -1,14 +1,14 @@
 """Review UI sessions (``ui_sessions``): server-side, so signing out or revoking the token ends them.
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0007"
+down_revision = "0008"  # the lead re-chains migrations at merge
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,78 @@
+"""Reviewed assessments as a training dataset (``gateway.dataset``), labelled by the clinician.
+
+Each reviewed assessment whose landmarks were kept (``gateway.kept_landmarks``) becomes one clip:
+every whole second labelled with the level of the review in force (the clinician's, whether they
+confirmed or overrode the AI), so ``pain-gateway train`` / ``evaluate`` retrain a site's model on its
+own reviewed data. ``patient_id`` is a pseudonym (a keyed hash of the tenant and the patient), never
+the identifier: splits stay by patient without the dataset naming anyone. Clips are written one at a
+time, so memory stays that of one clip however many are exported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import msgspec
+import numpy as np
+from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway import kept_landmarks
+from gateway.dataset import DatasetError, LabelledClip, save_clip
+from gateway.db.tables import AssessmentRow, ReviewRow
+from gateway.domain import LEVELS
+
+
+class ExportSummary(msgspec.Struct, frozen=True):
+    """``written`` clips; reviewed assessments left out because their landmarks were not kept or
+    were unusable (``skipped``, with why per assessment id)."""
+
+    written: int
+    skipped: dict[str, str]
+    out: str
+
+
+def pseudonym(tenant: str, system: str | None, value: str | None, reference: str | None) -> str:
+    return hashlib.sha256(f"pain-gateway/{tenant}/{system or ''}|{value or ''}|{reference or ''}".encode()).hexdigest()[:16]
+
+
+async def reviewed(engine: AsyncEngine, tenant: str) -> AsyncIterator[tuple]:
+    """The review in force of every reviewed assessment of ``tenant``, oldest review first (streamed)."""
+    latest = and_(ReviewRow.assessment_id == AssessmentRow.id, ReviewRow.version == AssessmentRow.clinical_version)
+    query = (select(AssessmentRow.id, AssessmentRow.patient_system, AssessmentRow.patient_value, AssessmentRow.patient_reference,
+                    ReviewRow.level, ReviewRow.ai_level, ReviewRow.decision, ReviewRow.model_id, ReviewRow.model_version, ReviewRow.reviewed_at)
+             .join(AssessmentRow, latest).where(AssessmentRow.tenant == tenant, ReviewRow.tenant == tenant)
+             .order_by(ReviewRow.reviewed_at, ReviewRow.id))
+    async with engine.connect() as connection:
+        result = await connection.stream(query)
+        async for row in result:
+            yield row
+
+
+async def export_reviewed(engine: AsyncEngine, tenant: str, data_dir: str, out: Path) -> ExportSummary:
+    """Write one ``<assessment id>.npz`` per exportable reviewed assessment into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    written, skipped = 0, {}
+    async for assessment_id, system, value, reference, level, ai_level, decision, model_id, model_version, reviewed_at in reviewed(engine, tenant):
+        kept = kept_landmarks.load(data_dir, assessment_id)
+        if kept is None:
+            skipped[assessment_id] = "its landmarks were not kept"
+            continue
+        seconds = math.floor(len(kept.points) / kept.fps)
+        clip = LabelledClip(
+            landmarks=kept.points, fps=kept.fps, labels=np.full(seconds, LEVELS.index(level), dtype=np.int8),
+            patient_id=pseudonym(tenant, system, value, reference), image_size=kept.image_size,
+            metadata={"source": "clinician-review", "assessment_id": assessment_id, "decision": decision, "clinician_level": level,
+                      "ai_level": ai_level, "model_id": model_id, "model_version": model_version,
+                      "reviewed_at": reviewed_at.isoformat()},
+        )
+        try:
+            save_clip(out / f"{assessment_id}.npz", clip)
+        except DatasetError as exc:
+            skipped[assessment_id] = str(exc)
+            continue
+        written += 1
+    return ExportSummary(written, skipped, str(out))

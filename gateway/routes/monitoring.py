@@ -1,0 +1,49 @@
+"""Model monitoring: agreement between the AI and reviewing clinicians, and the reviewed dataset export."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from litestar import Request, get
+from litestar.background_tasks import BackgroundTask
+from litestar.concurrency import sync_to_thread
+from litestar.di import NamedDependency
+from litestar.params import Parameter
+from litestar.response import File
+
+from gateway import audit
+from gateway.flow import AssessmentFlow
+from gateway.monitoring import PERIODS, ModelMonitoring, model_monitoring
+from gateway.review_export import export_reviewed
+
+WATCHERS = {"clinician", "integrator"}
+EXPORTERS = {"integrator"}  # and admin: landmarks of patients, for the site's own retraining
+TAGS = ["model monitoring"]
+
+
+@get("/v1/model-monitoring", opt={"roles": WATCHERS}, tags=TAGS)
+async def monitoring(
+    request: Request, flow: NamedDependency[AssessmentFlow],
+    period: str = Parameter(default="day", description=f"trend bucket: {' or '.join(PERIODS)}"),
+) -> ModelMonitoring:
+    """Per model version: confusion matrix AI x clinician, override rate, quadratic-weighted kappa and
+    its trend, from the latest review of each reviewed assessment of the caller's tenant."""
+    return await model_monitoring(flow.engine, request.user.tenant, period)
+
+
+@get("/v1/model-monitoring/export", opt={"roles": EXPORTERS}, tags=TAGS, media_type="application/zip")
+async def export(request: Request, flow: NamedDependency[AssessmentFlow]) -> File:
+    """The tenant's reviewed assessments as a zip of training clips (``gateway.dataset`` format, labelled
+    with the clinician's level, patients as pseudonyms): unzip and run ``pain-gateway train DIR``."""
+    work = Path(tempfile.mkdtemp(prefix="pgw-export-"))
+    summary = await export_reviewed(flow.engine, request.user.tenant, flow.settings.data_dir, work / "clips")
+    archive = await sync_to_thread(shutil.make_archive, str(work / "reviewed"), "zip", work / "clips")
+    await audit.record(flow.engine, "export", "review_dataset", f"{summary.written} clips")
+    return File(archive, filename="reviewed-dataset.zip", media_type="application/zip",
+                headers={"X-Exported-Clips": str(summary.written), "X-Skipped-Clips": str(len(summary.skipped))},
+                background=BackgroundTask(shutil.rmtree, work, ignore_errors=True))
+
+
+ROUTES = [monitoring, export]

@@ -1,0 +1,42 @@
+"""Clinician review of an assessment: confirm or override, and the review history (``gateway.reviews``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.exceptions import PermissionDeniedException
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath
+
+from gateway.flow import AssessmentFlow
+from gateway.reviews import REVIEW_EXAMPLE, REVIEW_REASONS, Review, ReviewRequest, review_history
+
+REVIEWERS = {"clinician"}
+READERS = {"integrator", "telehealth", "clinician"}
+TAGS = ["reviews"]
+
+
+@post("/v1/assessments/{assessment_id:str}/review", opt={"roles": REVIEWERS}, tags=TAGS, status_code=201)
+async def review(
+    assessment_id: FromPath[str], request: Request, flow: NamedDependency[AssessmentFlow],
+    data: Annotated[ReviewRequest, Body(examples=[Example(summary="An override", value=REVIEW_EXAMPLE)])],
+) -> Review:
+    """A clinician confirms the AI's level (clinical status ``final``) or overrides it (``amended``,
+    with the observed ``level`` and a ``reason``: """ + ", ".join(REVIEW_REASONS) + """). Append-only:
+    a later review supersedes an earlier one. The change goes to every destination (FHIR, HL7 v2,
+    webhooks) as ``assessment.reviewed``. 404 for no such assessment, 409 until it is completed."""
+    if request.user.role not in REVIEWERS:  # admins may call anything else, but a clinical decision needs a clinician
+        raise PermissionDeniedException("only a clinician token may review an assessment; create one with "
+                                        "'pain-gateway tokens create NAME --role clinician'")
+    return await flow.review(request.user.tenant, assessment_id, data, request.user)
+
+
+@get("/v1/assessments/{assessment_id:str}/reviews", opt={"roles": READERS}, tags=TAGS)
+async def reviews(assessment_id: FromPath[str], request: Request, flow: NamedDependency[AssessmentFlow]) -> list[Review]:
+    """Every review of the assessment, oldest first; the last one is in force."""
+    return await review_history(flow.engine, request.user.tenant, assessment_id)
+
+
+ROUTES = [review, reviews]

@@ -1,0 +1,93 @@
+"""Explainer plugin: region occlusion, the gateway's primary explanation (model-agnostic).
+
+Per scored window, each of the seven face regions (``plugins.attention_regions.regions``) is replaced
+by the neutral face and the window scored again (``occlusion.py`` defines the numbers). The
+explanation lists the regions by importance, the seconds by importance, and the clip's mean mesh per
+region for the heatmap. A region *stands out* only when occluding it lowers the pain probability by
+at least ``STANDS_OUT`` (5 percentage points); a model with randomised weights stays below it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gateway.contracts import Predict
+from gateway.domain import Explanation, MeshRegion, ModelOutput, RegionAttention, TimeWeight, Windows
+from gateway.hookspecs import hookimpl
+from plugins.attention_regions.regions import REGIONS
+from plugins.occlusion_regions.occlusion import mean_mesh, occlude, pain_probability
+
+STANDS_OUT = 0.05
+"""Least pain-probability drop (weighted mean over windows) for a region to be named as driving the result."""
+
+NOTE = (
+    "Region occlusion: how much the model's pain probability (P(mild) + P(significant)) drops when each "
+    "face region is replaced by the neutral face ({neutral}), weighted towards the seconds the model "
+    "scored as painful. A model-internal signal, not a clinical finding; the model was trained on "
+    "synthetic data only."
+)
+
+
+def _hull(points: np.ndarray) -> np.ndarray:
+    """Convex hull (Andrew's monotone chain), counter-clockwise; the outline drawn around a region."""
+    pts = sorted(map(tuple, points))
+    if len(pts) < 3:
+        return np.asarray(pts)
+
+    def half(seq):
+        chain: list[tuple[float, float]] = []
+        for p in seq:
+            while len(chain) >= 2 and np.cross(np.subtract(chain[-1], chain[-2]), np.subtract(p, chain[-2])) <= 0:
+                chain.pop()
+            chain.append(p)
+        return chain[:-1]
+
+    return np.asarray(half(pts) + half(pts[::-1]))
+
+
+def _pairs(points: np.ndarray) -> list[tuple[float, float]]:
+    return [(round(float(x), 4), round(float(y), 4)) for x, y in points]
+
+
+def mesh_regions(mesh: np.ndarray) -> list[MeshRegion]:
+    """The mean mesh split by region, each with its outline. Regions whose landmarks are split across
+    the face (brow, eyes, cheeks) get one outline per side so the outline does not cover the nose."""
+    out = []
+    centre = float(np.median(mesh[:, 0]))
+    for name, members in REGIONS.items():
+        points = mesh[list(members)]
+        sides = [points[points[:, 0] < centre], points[points[:, 0] >= centre]] if name in ("brow", "eyes", "cheeks") else [points]
+        out.append(MeshRegion(name, _pairs(points), [_pairs(_hull(side)) for side in sides if len(side)]))
+    return out
+
+
+class OcclusionRegions:
+    name = "occlusion_regions"
+
+    def explain(self, windows: Windows, output: ModelOutput, predict: Predict) -> Explanation:
+        neutral = "the patient's stored baseline" if windows.baseline is not None else "the population neutral face"
+        pain = pain_probability(output.probabilities)
+        occlusion = occlude(windows, predict, pain)
+        importance = occlusion.region_importance()
+        regions = sorted(
+            (RegionAttention(name, round(float(w), 6)) for name, w in zip(REGIONS, importance, strict=True)),
+            key=lambda r: r.weight,
+            reverse=True,
+        )
+        spans = windows.scorable
+        seconds = [
+            TimeWeight(
+                span.start_s,
+                span.end_s,
+                round(float(whole), 6),
+                [RegionAttention(name, round(float(d), 6)) for name, d in zip(REGIONS, drops, strict=True)],
+            )
+            for span, whole, drops in zip(spans, occlusion.whole_face, occlusion.drops, strict=True)
+        ]
+        mesh = mesh_regions(mean_mesh(windows)) if len(windows.data) else []
+        return Explanation(self.name, "region_occlusion", regions, NOTE.format(neutral=neutral), seconds, mesh, STANDS_OUT)
+
+
+@hookimpl
+def register_explainers(register, settings):
+    register(OcclusionRegions())
