@@ -10,6 +10,7 @@ reads slower than one message a second. ``error`` and ``assessment`` messages ar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from dataclasses import replace
@@ -18,12 +19,24 @@ from datetime import UTC, datetime
 import numpy as np
 import structlog
 from litestar import WebSocket
+from litestar.exceptions import WebSocketDisconnect
 
 from gateway import metrics
 from gateway.domain import LEVELS, InputError, LandmarkClip, Probabilities
 from gateway.flow import AssessmentFlow
 from gateway.landmarks import prepare
-from gateway.live.protocol import AssessmentMessage, End, ErrorMessage, Hello, ProtocolError, WindowMessage, encode, parse_frame, parse_text
+from gateway.live.protocol import (
+    AssessmentMessage,
+    End,
+    ErrorMessage,
+    Hello,
+    ProtocolError,
+    UnsupportedData,
+    WindowMessage,
+    encode,
+    parse_frame,
+    parse_text,
+)
 from gateway.live.registry import LiveSessions
 from gateway.live.session import WINDOW_MS, ClosedWindow, LiveSession, SessionFull
 from gateway.plugins import Plugins
@@ -90,12 +103,15 @@ class Outbox:
         self.ready.set()
 
     async def _send(self) -> None:
-        while True:
-            await self.ready.wait()
-            while self.queue:
-                data, _ = self.queue.popleft()
-                await self.socket.send_text(data.decode())
-            self.ready.clear()
+        try:
+            while True:
+                await self.ready.wait()
+                while self.queue:
+                    data, _ = self.queue.popleft()
+                    await self.socket.send_text(data.decode())
+                self.ready.clear()
+        except (WebSocketDisconnect, RuntimeError, OSError):  # the client left; the reader sees it too
+            self.queue.clear()
 
     async def flush(self, timeout_s: float = 5.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -145,17 +161,20 @@ async def serve_connection(socket: WebSocket, session: LiveSession, live: LiveSe
     previous: WebSocket | None = session.socket
     session.socket = socket
     if previous is not None:  # a reconnect takes the session over; the old socket is told why
-        try:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):  # already gone
             await previous.close(1000, "replaced by a new connection to this session")
-        except Exception:  # already gone
-            pass
     scorer: WindowScorer = session.scorer or WindowScorer(session, flow.plugins)
     session.scorer = scorer
     outbox = scorer.outbox = Outbox(socket, send_queue)
     errors = 0
     try:
         while True:
-            message = await socket.receive()
+            try:
+                async with asyncio.timeout(live.idle_timeout_s):
+                    message = await socket.receive()
+            except TimeoutError:  # connected but silent: the session ends as if the client had sent "end"
+                await end(socket, session, live, flow, outbox)
+                return
             if session.socket is not socket:
                 return
             if message["type"] == "websocket.disconnect":
@@ -181,13 +200,14 @@ async def serve_connection(socket: WebSocket, session: LiveSession, live: LiveSe
                 outbox.put(ErrorMessage(str(exc), fatal=fatal))
                 if fatal:
                     await outbox.flush(1.0)
-                    code = UNSUPPORTED_DATA if "version" in str(exc) or "JSON" in str(exc) else POLICY_VIOLATION
+                    code = UNSUPPORTED_DATA if isinstance(exc, UnsupportedData) else POLICY_VIOLATION
                     await socket.close(code, f"{errors} malformed messages; the last: {exc}"[:120])
                     return
     finally:
         if session.socket is socket:
             session.socket = None
             scorer.outbox = None
+            session.last_activity = time.monotonic()  # the idle clock of a session without a client starts now
         outbox.close()
 
 
@@ -204,4 +224,5 @@ async def end(socket: WebSocket, session: LiveSession, live: LiveSessions, flow:
         url = f"{flow.settings.base_url}/v1/assessments/{assessment.id}"
         outbox.put(AssessmentMessage(assessment.id, url, assessment.summary.level, len(assessment.windows)))
     await outbox.flush()
-    await socket.close(1000, "session ended")
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):  # the client may have left meanwhile
+        await socket.close(1000, "session ended")

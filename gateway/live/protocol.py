@@ -34,6 +34,10 @@ class ProtocolError(ValueError):
     """A message the client must fix; the text names what is wrong and is sent back as an ``error``."""
 
 
+class UnsupportedData(ProtocolError):
+    """Not this protocol at all (another version, or text that is not JSON): repeated, close code 1003."""
+
+
 @dataclass(frozen=True)
 class Frame:
     sequence: int
@@ -47,7 +51,7 @@ def parse_frame(data: bytes) -> Frame:
         raise ProtocolError(f"binary frame is {len(data)} bytes; the header alone is {HEADER_BYTES}")
     version, flags, reserved, sequence, captured_ms = HEADER.unpack_from(data)
     if version != VERSION:
-        raise ProtocolError(f"protocol version {version} is not supported; byte 0 must be {VERSION}")
+        raise UnsupportedData(f"protocol version {version} is not supported; byte 0 must be {VERSION}")
     if flags & ~FLAG_FACE or reserved:
         raise ProtocolError("unknown flags: only bit 0 of byte 1 (a face is present) may be set, and bytes 2-3 must be zero")
     face = bool(flags & FLAG_FACE)
@@ -99,7 +103,7 @@ def parse_text(text: str) -> Hello | End:
     except msgspec.ValidationError as exc:
         raise ProtocolError(f'control message: {exc}; send {{"type": "hello", "image_size": [w, h], "fps": F}} or {{"type": "end"}}') from None
     except msgspec.DecodeError:
-        raise ProtocolError('text messages must be JSON: {"type": "hello", ...} or {"type": "end"}; landmark frames go as binary') from None
+        raise UnsupportedData('text messages must be JSON: {"type": "hello", ...} or {"type": "end"}; landmark frames go as binary') from None
     if isinstance(message, Hello):
         if message.image_size is not None and not all(0 < v <= 65_536 for v in message.image_size):
             raise ProtocolError("hello.image_size must be [width, height] in pixels, each 1..65536")

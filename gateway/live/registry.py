@@ -94,16 +94,17 @@ class LiveSessions:
         return session
 
     def expire_when_idle(self, session: LiveSession, flow: AssessmentFlow) -> None:
-        """Without frames for ``idle_timeout_s`` (no client connected, or a silent one) the session ends."""
+        """With no client connected for ``idle_timeout_s`` the session ends (a connected, silent client is
+        ended by its connection, which can still tell it)."""
 
         async def watch() -> None:
             while session.id in self.sessions:
                 idle = time.monotonic() - session.last_activity
-                if idle >= self.idle_timeout_s:
+                if session.socket is None and idle >= self.idle_timeout_s:
                     log.info("live_session_idle", session=session.id, idle_s=round(idle, 1))
                     await self.finish(session, flow)
                     return
-                await asyncio.sleep(self.idle_timeout_s - idle + 0.05)
+                await asyncio.sleep((self.idle_timeout_s - idle if idle < self.idle_timeout_s else self.idle_timeout_s) + 0.05)
 
         task = asyncio.get_running_loop().create_task(watch())
         self.background.add(task)

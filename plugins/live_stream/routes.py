@@ -8,14 +8,16 @@ session (cookie and CSRF form field) instead of a token, which a page must never
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, WebSocket, post, websocket
 from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, JSONBody
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath
 
 from gateway import problems
 from gateway.auth import PUBLIC
@@ -56,6 +58,27 @@ class LiveSessionOpened(msgspec.Struct):
     expires_in_s: float
 
 
+SESSION_ID = "3f0c2a9e-5b1d-4c6e-9a7f-2d8b1e4c6a10"
+OPENED_EXAMPLE = {"id": SESSION_ID, "ticket": "Vy4tGG_UxP0IollH8wedLDn7RnMboYmw", "expires_in_s": 60.0,
+                  "url": f"wss://gateway.example.org/v1/live/{SESSION_ID}?ticket=Vy4tGG_UxP0IollH8wedLDn7RnMboYmw"}  # fmt: skip
+CREATE_EXAMPLE = Example(summary="A patient by MRN", value={"patient": {"identifier": {"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "MRN-1234"}}})
+
+
+def problem(status: int, title: str, detail: str, description: str) -> ResponseSpec:
+    """An RFC 9457 problem (``gateway.problems``) in the OpenAPI document."""
+    value = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return ResponseSpec(dict[str, Any], description=description, media_type="application/problem+json", examples=[Example(title, value=value)])
+
+
+OPENED = ResponseSpec(LiveSessionOpened, description="Open the WebSocket at url with the ticket, once", examples=[Example("opened", value=OPENED_EXAMPLE)])
+CREATE_RESPONSES = {
+    201: OPENED,
+    422: problem(422, "Invalid input", "must be a non-empty string", "The patient is malformed; field names it"),
+    429: problem(429, "Too many requests", "20 live sessions of this tenant are open, the limit (...MAX_SESSIONS_PER_TENANT)", "Too many open sessions"),
+}
+TICKET_RESPONSES = {201: OPENED, 404: problem(404, "Not found", f"no open live session {SESSION_ID!r}", "No open session of the caller's tenant")}
+
+
 def build_routes(config: LiveSettings, settings: Settings) -> list:
     live = LiveSessions(
         config.limits(settings.max_gap_frames),
@@ -75,15 +98,17 @@ def build_routes(config: LiveSettings, settings: Settings) -> list:
             raise NotFoundException(f"no open live session {session_id!r}; sessions end on 'end' or after idle_timeout_s without frames")
         return opened(session)
 
-    @post("/v1/live/sessions", opt={"roles": STREAMERS}, tags=TAGS, status_code=201)
-    async def create_session(request: Request, data: JSONBody[LiveSessionCreate], flow: NamedDependency[AssessmentFlow]) -> LiveSessionOpened:
+    @post("/v1/live/sessions", opt={"roles": STREAMERS}, tags=TAGS, status_code=201, responses=CREATE_RESPONSES)
+    async def create_session(
+        request: Request, data: Annotated[LiveSessionCreate, Body(examples=[CREATE_EXAMPLE])], flow: NamedDependency[AssessmentFlow]
+    ) -> LiveSessionOpened:
         """Open a live session for a patient; stream landmark frames to ``url`` (README: Live scoring protocol).
 
         429 when the tenant has ``max_sessions_per_tenant`` sessions open."""
         session = await live.create(request.user.tenant, parse_patient(data.patient), flow)
         return opened(session)
 
-    @post("/v1/live/sessions/{session_id:str}/ticket", opt={"roles": STREAMERS}, tags=TAGS, status_code=201)
+    @post("/v1/live/sessions/{session_id:str}/ticket", opt={"roles": STREAMERS}, tags=TAGS, status_code=201, responses=TICKET_RESPONSES)
     async def new_ticket(session_id: FromPath[str], request: Request) -> LiveSessionOpened:
         """A new single-use ticket to reconnect to an open session: the session resumes where it was."""
         return reopened(session_id, request.user.tenant)
@@ -111,7 +136,7 @@ def build_routes(config: LiveSettings, settings: Settings) -> list:
         return reopened(session_id, request.user.tenant)
 
     @websocket("/v1/live/{session_id:str}", opt=PUBLIC)
-    async def stream(socket: WebSocket, session_id: str, flow: NamedDependency[AssessmentFlow]) -> None:
+    async def stream(socket: WebSocket, session_id: FromPath[str], flow: NamedDependency[AssessmentFlow]) -> None:
         """Binary landmark frames in, ``window`` results out each second, ``assessment`` after ``end``."""
         await socket.accept()
         try:

@@ -1,4 +1,4 @@
-"""Built-in model workflow plugin: ``pain-gateway synth``, ``train`` and ``evaluate``.
+"""Built-in model workflow plugin: ``pain-gateway synth``, ``train``, ``evaluate`` and ``frame-rates``.
 
 A site trains and evaluates on its own clips (``gateway.dataset`` format) and serves the result by
 pointing ``PAIN_GATEWAY_PLUGIN_STA_LSTM_CHECKPOINT`` at the checkpoint directory.

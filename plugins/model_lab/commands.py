@@ -114,6 +114,22 @@ def real_faces(checkpoint):
         click.echo(f"{name}: {shown}  {'graded' if record['graded'][name] else 'NOT graded'}")
 
 
+@click.command("frame-rates")
+@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=False)
+@click.option("--seed", default=0, show_default=True, help="Seed of the simulated frame drops.")
+def frame_rates(checkpoint, data_dir, seed):
+    """Test-split metrics at 30, 15 and 8 fps with frames dropped as slow live clients drop them; recorded in model.json and card.
+
+    Without DATA_DIR a synthetic checkpoint's test patients are regenerated from its recorded generator settings."""
+    from plugins.model_lab.evaluation import record_in_checkpoint
+    from plugins.model_lab.frame_rates import evaluate_frame_rates, table
+
+    record = evaluate_frame_rates(checkpoint, data_dir, seed=seed)
+    record_in_checkpoint(checkpoint, "frame_rates", record)
+    click.echo(table(record))
+
+
 @click.command()
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated training seeds.")
@@ -149,4 +165,4 @@ def _command() -> str:
     return shlex.join(parts)
 
 
-COMMANDS = (synth, train, evaluate, attention_check, real_faces, acceptance)
+COMMANDS = (synth, train, evaluate, attention_check, real_faces, acceptance, frame_rates)

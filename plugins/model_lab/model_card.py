@@ -100,6 +100,15 @@ def _real_faces(manifest: dict[str, Any]) -> str:
     return record["note"] + " Without a stored baseline identity differences between real faces can outweigh the expression.\n\n" + "\n".join(rows)
 
 
+def _frame_rates(manifest: dict[str, Any]) -> str:
+    record = manifest.get("frame_rates")
+    if record is None:
+        return "Not measured yet: run `pain-gateway frame-rates <checkpoint> <dataset>`."
+    from plugins.model_lab.frame_rates import table
+
+    return table(record)
+
+
 def _performance(evaluation: dict[str, Any] | None) -> str:
     if evaluation is None:
         return "Not evaluated yet: run `pain-gateway evaluate <checkpoint> <dataset>`."
@@ -190,6 +199,9 @@ Reproduce: `{training["command"]}`.
 
 ## Evaluation
 {_performance(evaluation)}
+
+## Frame rates (live scoring)
+{_frame_rates(manifest)}
 
 ## Seed study (STA-LSTM against the plain LSTM)
 {_seed_study(manifest)}

@@ -23,6 +23,7 @@ CLI = Path(sys.executable).parent / "pain-gateway"
 class LiveGateway:
     port: int
     env: dict[str, str]  # the environment it runs with, for CLI commands against the same database
+    pid: int = 0
 
     @property
     def origin(self) -> str:
@@ -32,7 +33,7 @@ class LiveGateway:
 @contextmanager
 def live_gateway(workdir: Path, settings: dict[str, str] | None = None) -> Iterator[LiveGateway]:
     """Started from the repository root (as the README's commands run) and stopped afterwards;
-    ``settings`` adds ``PAIN_GATEWAY_*`` variables."""
+    ``settings``: extra ``PAIN_GATEWAY_*`` variables."""
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")},
            "PAIN_GATEWAY_PORT": str(port), "PAIN_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/gateway.db",
@@ -40,7 +41,7 @@ def live_gateway(workdir: Path, settings: dict[str, str] | None = None) -> Itera
     log_path = workdir / "serve.log"
     with log_path.open("w") as log:
         server = subprocess.Popen([str(CLI), "serve"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
-        gateway = LiveGateway(port, env)
+        gateway = LiveGateway(port, env, server.pid)
         try:
             deadline = time.monotonic() + 30
             while True:

@@ -38,12 +38,12 @@ def world(sqlite_url, keypoints_json):
         [delivery] = client.get("/v1/deliveries", headers=a["integrator"], params={"assessment_id": assessment["id"]}).json()["items"]
         fhir = client.get("/fhir/Observation", headers=a["integrator"], params={"identifier": assessment["id"]}).json()
         observation = fhir["entry"][0]["resource"]
-        live = client.post("/v1/live/sessions", headers=a["clinician"], json={"patient": body["patient"]}).json()
-        ids = {"assessment_id": assessment["id"], "delivery_id": delivery["id"], "endpoint_id": endpoint["id"],
+        live_session = client.post("/v1/live/sessions", headers=a["clinician"], json={"patient": body["patient"]}).json()
+        ids = {"session_id": live_session["id"], "assessment_id": assessment["id"], "delivery_id": delivery["id"], "endpoint_id": endpoint["id"],
                "message_id": f"msg_{delivery['id']}", "output": "fhir", "model_id": "sta-lstm-synthetic",
                "observation_id": observation["id"], "device_id": observation["device"]["reference"].split("/")[1],
                "provenance_id": provenance_id(assessment["id"], "urn:pain-gateway"), "fhir_path": "Patient/1", "version_id": "1",
-               "file_path": "swagger-ui.css", "session_id": live["id"]}  # /docs/assets: public, walked like the rest
+               "file_path": "swagger-ui.css"}  # /docs/assets: public, walked like the rest
         yield client, a, b, ids, body
 
 
