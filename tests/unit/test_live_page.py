@@ -161,3 +161,11 @@ def test_another_tenants_live_session_is_not_found_from_the_page(api, sqlite_url
     config = page_config(client)
     answer = client.post(config["ticket"].replace("{id}", theirs.json()["id"]), data={"csrf": config["csrf"]})
     assert answer.status_code == 404 and "MRN-A" not in answer.text
+
+
+def test_a_telehealth_user_streams_but_is_not_sent_to_the_clinicians_review_page(api):
+    clinician = page_config(signed_in(api, "clinician"))
+    api.client.cookies.clear()
+    telehealth = page_config(signed_in(api, "telehealth"))
+    assert clinician["assessment_link"] == "/ui/assessments/{id}" and telehealth["assessment_link"] is None
+    assert telehealth["csrf"] != clinician["csrf"]
