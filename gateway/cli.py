@@ -88,7 +88,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     host, port = host or settings.host, port or settings.port
     app = create_app(settings, _plugins(settings), warm_workers=True)
     click.echo(f"Pain Gateway on http://{host}:{port}  API docs: http://{host}:{port}/docs", err=True)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    from gateway.live.protocol import MAX_MESSAGE_BYTES
+
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, ws_max_size=MAX_MESSAGE_BYTES)
 
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi"}

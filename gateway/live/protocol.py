@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
-from typing import Literal
 
 import msgspec
 import numpy as np
@@ -28,6 +27,8 @@ HEADER_BYTES = HEADER.size  # 16
 FACE_BYTES = HEADER_BYTES + LANDMARK_COUNT * 3 * 4  # 5,632
 FLAG_FACE = 0x01
 MAX_TEXT_BYTES = 1024
+MAX_MESSAGE_BYTES = 64 * 1024
+"""What the server's WebSocket reads at most (``pain-gateway serve``): ten times the largest valid message."""
 
 
 class ProtocolError(ValueError):
@@ -138,8 +139,5 @@ class ErrorMessage(msgspec.Struct, tag="error", tag_field="type"):
     message: str
     fatal: bool = False
 
-
-ServerMessage = WindowMessage | AssessmentMessage | ErrorMessage
-CloseCode = Literal[1000, 1003, 1008, 1011]
 
 encode = msgspec.json.encode

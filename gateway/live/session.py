@@ -158,7 +158,3 @@ class LiveSession:
         times, points = self._faces(0, self.frames)
         grid = to_grid(times, points, start, count, self.limits.max_gap_frames)
         return LandmarkClip(self.patient, datetime.fromtimestamp(start / 1000, UTC), MODEL_FPS, grid, self.image_size, source="live_stream")
-
-    def nbytes(self) -> int:
-        """Memory held by frames (for the benchmark and the frame cap's arithmetic)."""
-        return sum(p.nbytes for p in self.points if p is not None) + 80 * len(self.times)

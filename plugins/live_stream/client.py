@@ -61,6 +61,7 @@ def live(camera: str, patient_system: str, patient_value: str, url: str, token: 
 
     AI decision support trained on synthetic data; not clinically validated."""
     import cv2
+    import numpy as np
     from websockets.sync.client import connect
 
     from gateway.facemesh import FaceMeshTracker
@@ -91,7 +92,7 @@ def live(camera: str, patient_system: str, patient_value: str, url: str, token: 
                 if seconds is not None and captured_ms - started_ms > seconds * 1000:
                     break
                 points = tracker.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-                face = None if bool(points[0, 0] != points[0, 0]) else points
+                face = points if np.isfinite(points).all() else None  # NO_FACE is all NaN
                 socket.send(encode_frame(sequence, captured_ms, face))
                 sequence += 1
         except KeyboardInterrupt:

@@ -9,12 +9,17 @@ import struct
 import time
 
 import pytest
+from conftest import create_tokens
 from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
 from litestar.testing.websocket_test_session import WebSocketTestSession
+from support.gateway import Gateway
 from support.live import PATIENT, frames
 
+from gateway.app import create_app
 from gateway.live.protocol import HEADER, encode_frame
+from gateway.plugins import build_plugins
+from gateway.settings import Settings
 
 
 @pytest.fixture
@@ -50,7 +55,16 @@ def closed_with(socket: WebSocketTestSession) -> tuple[list[dict], int]:
     return messages, raised.value.code
 
 
-def test_a_client_gets_one_window_per_second_of_capture_and_an_assessment(live):
+@pytest.fixture
+def live_on(database_url):
+    """The gateway on each supported database (the session's end is stored like an upload)."""
+    settings = Settings(database_url=database_url)
+    with TestClient(create_app(settings, build_plugins(settings, environ={}))) as client:
+        yield Gateway(client, create_tokens(database_url))
+
+
+def test_a_client_gets_one_window_per_second_of_capture_and_an_assessment(live_on):
+    live = live_on
     opened = open_session(live, "telehealth")
     assert opened["url"].startswith("ws://") and opened["url"].endswith(f"/v1/live/{opened['id']}?ticket={opened['ticket']}")
     with connect(live.client, opened) as socket:
