@@ -37,7 +37,7 @@ def live_page(request: Request) -> Response:
         "csrf": session.csrf,
         "sessions": SESSIONS,
         "ticket": SESSIONS + "/{id}/ticket",
-        "assessment_link": "/ui/assessments/{id}",
+        "assessment_link": "/ui/assessments/{id}" if session.token.role in SIGN_IN_ROLES else None,  # the review page is for clinicians
     }
     return page(request, "live.html", config=config, headers={"content-security-policy": LIVE_CSP})
 

@@ -2,6 +2,7 @@
 camera, Face Mesh runs in the page on the vendored files, and a live ``pain-gateway serve`` answers each
 second of capture; Stop turns the session into one stored assessment, delivered to a webhook like any upload.
 
+Midway the connection is cut: the page reconnects to the same session with a new ticket.
 Every WebSocket message the page sends is recorded: each must be a landmark frame (16 or 5,632 bytes,
 version 1) or a JSON control message, so no image can leave the page unnoticed.
 """
@@ -9,12 +10,14 @@ version 1) or a JSON control message, so no image can leave the page unnoticed.
 from __future__ import annotations
 
 import json
+import re
 import struct
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from support.ci import service_missing
 from support.receiver import Receiver
@@ -119,6 +122,12 @@ def test_the_live_page_scores_each_second_and_stores_the_session(served, tmp_pat
                 socket.on("framereceived", lambda payload: received.append(json.loads(payload)))
 
             page.on("websocket", watch)
+            relays = []  # each page <-> gateway connection, passed through so the test can cut one
+
+            def relay(socket):
+                relays.append((socket, socket.connect_to_server()))
+
+            page.route_web_socket(re.compile(r".*/v1/live/.*"), relay)
             page.goto(f"{gateway.origin}/ui/live")  # not signed in: the sign-in page, coming back here
             page.fill("#token", clinician)
             page.click("form[action='/ui/sign-in'] button[type=submit]")
@@ -130,6 +139,12 @@ def test_the_live_page_scores_each_second_and_stores_the_session(served, tmp_pat
             started = time.monotonic()
             page.wait_for_function(f"Number(document.getElementById('result').dataset.windows) >= {SECONDS_STREAMED + 1}", timeout=30_000)
             streamed_s = time.monotonic() - started
+            page_side, gateway_side = relays[0]
+            gateway_side.close()
+            page_side.close(code=4000, reason="network lost")  # like a dropped Wi-Fi: the page reconnects to the same session
+            page.wait_for_function("document.getElementById('status').textContent.startsWith('Streaming')", timeout=30_000)
+            resumed_at = len(received)
+            page.wait_for_function(f"Number(document.getElementById('result').dataset.windows) >= {SECONDS_STREAMED + 3}", timeout=30_000)
             browser_fps = float(page.inner_text("#browser-fps"))
             page.screenshot(path=str(tmp_path / "live-streaming.png"))
             page.click("#stop")
@@ -143,6 +158,9 @@ def test_the_live_page_scores_each_second_and_stores_the_session(served, tmp_pat
     assert kinds[0] == "hello" and kinds[-1] == "end" and kinds.count("end") == 1, kinds[:3] + kinds[-3:]
     faces = kinds.count("face")
     assert faces >= SECONDS_STREAMED, f"{faces} face frames in {streamed_s:.1f} s"
+    for payload in (p for p in sent if isinstance(p, bytes) and len(p) == 5632):
+        xyz = np.frombuffer(payload, "<f4", offset=16).reshape(468, 3)
+        assert np.isfinite(xyz).all() and ((xyz[:, :2] > -0.5) & (xyz[:, :2] < 1.5)).all(), "normalised Face Mesh landmarks"
     sequences = [struct.unpack_from("<I", p, 4)[0] for p in sent if isinstance(p, bytes)]
     assert sequences == sorted(set(sequences)), "frame sequence numbers rise without repeats"
 
@@ -155,6 +173,8 @@ def test_the_live_page_scores_each_second_and_stores_the_session(served, tmp_pat
         else:
             assert window.get("reason"), window  # the page shows why (too few frames at this machine's fps)
     assert any(window["scorable"] for window in windows), windows
+    assert len(relays) == 2 and relays[1][0].url.split("?")[0] == relays[0][0].url.split("?")[0], "reconnected to the same session"
+    assert sum(m["type"] == "window" for m in received[resumed_at:]) >= 1, "windows keep coming after the reconnect"
     assessment_id = next(m["id"] for m in received if m["type"] == "assessment")
     assert link.endswith(assessment_id)
 

@@ -10,6 +10,7 @@ import re
 import tarfile
 
 import pytest
+from support.ui import sign_in
 
 from gateway.ui import face_mesh_assets
 from gateway.ui.live import LIVE_CSP
@@ -23,13 +24,10 @@ def vendored():
 
 
 def signed_in(api, role: str):
-    """Sign in through the UI's own form, as a person does; returns the client carrying the session cookie."""
-    client = api.client
-    form = client.get("/ui/sign-in?next=/ui/live")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
-    answer = client.post("/ui/sign-in", data={"token": api.tokens[role], "csrf": csrf, "next": "/ui/live"}, follow_redirects=False)
+    """Signed in through the UI's own form, as a person does; the client carries the session cookie."""
+    answer = sign_in(api.client, api.tokens[role], "/ui/live")
     assert answer.status_code == 303, answer.text
-    return client
+    return api.client
 
 
 def test_the_live_page_needs_a_signed_in_session(api):
@@ -112,17 +110,6 @@ def test_without_the_vendored_files_the_page_says_how_to_install_them(api, monke
     assert page.status_code == 503 and "make mediapipe" in page.text
 
 
-@pytest.mark.parametrize("role", ["telehealth", "integrator"])
-def test_a_telehealth_or_integrator_token_signs_in_to_the_live_page_only(api, role):
-    client = api.client
-    form = client.get("/ui/sign-in")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
-    answer = client.post("/ui/sign-in", data={"token": api.tokens[role], "csrf": csrf, "next": ""}, follow_redirects=False)
-    assert answer.status_code == 303 and answer.headers["location"] == "/ui/live"
-    assert client.get("/ui/live").status_code == 200
-    assert client.get("/ui/worklist", follow_redirects=False).status_code == 403  # review pages stay with clinicians
-
-
 def page_config(client) -> dict:
     page = client.get("/ui/live").text
     return json.loads(re.search(r'id="live-config">(.*?)</script>', page, re.S).group(1))
@@ -174,3 +161,11 @@ def test_another_tenants_live_session_is_not_found_from_the_page(api, sqlite_url
     config = page_config(client)
     answer = client.post(config["ticket"].replace("{id}", theirs.json()["id"]), data={"csrf": config["csrf"]})
     assert answer.status_code == 404 and "MRN-A" not in answer.text
+
+
+def test_a_telehealth_user_streams_but_is_not_sent_to_the_clinicians_review_page(api):
+    clinician = page_config(signed_in(api, "clinician"))
+    api.client.cookies.clear()
+    telehealth = page_config(signed_in(api, "telehealth"))
+    assert clinician["assessment_link"] == "/ui/assessments/{id}" and telehealth["assessment_link"] is None
+    assert telehealth["csrf"] != clinician["csrf"]

@@ -333,9 +333,9 @@
   function finished(id) {
     const s = session;
     s.done = true;
-    const link = document.createElement("a");
-    link.href = config.assessment_link.replace("{id}", encodeURIComponent(id));
-    link.textContent = "Open the assessment " + id;
+    const link = document.createElement(config.assessment_link ? "a" : "code");
+    if (config.assessment_link) link.href = config.assessment_link.replace("{id}", encodeURIComponent(id));
+    link.textContent = config.assessment_link ? "Open the assessment " + id : id;
     link.id = "assessment-link";
     ui.result.replaceChildren("Stored as one assessment: ", link);
     say("Session stored.");
