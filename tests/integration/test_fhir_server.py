@@ -132,9 +132,12 @@ def test_a_real_face_scored_through_the_api_lands_in_the_emr(client, api, keypoi
     bundle = api.get(created.json()["links"]["fhir"]).json()
 
     responses = post_transaction(client, bundle)
-    assert [r["status"].split()[0] for r in responses] == ["201", "201", "201"]
-    observation = read(client, responses[1]["location"])
+    assert [r["status"].split()[0] for r in responses] == ["201"] * 4  # Device, explanation DocumentReference, Observation, Provenance
+    created_by_type = {e["resource"]["resourceType"]: r for e, r in zip(bundle["entry"], responses, strict=True)}
+    observation = read(client, created_by_type["Observation"]["location"])
     assert server_validates(client, observation) == []
+    document = read(client, created_by_type["DocumentReference"]["location"])
+    assert server_validates(client, document) == [] and "not a clinical finding" in document["description"]
     assert observation["subject"] == {"reference": "Patient/emr-42"}
     assert observation["meta"]["security"][0]["code"] == "AIAST"
     searched = client.get("Observation", params={"subject": "Patient/emr-42"}).json()
