@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable
 
 from litestar.connection import ASGIConnection
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import ValidationException
 from litestar.handlers.base import BaseRouteHandler
 
@@ -55,8 +56,12 @@ def unknown_field(handler: BaseRouteHandler | None, exc: ValidationException) ->
 
 
 def json_body_only(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """Guard: a handler that takes a JSON ``data`` body refuses another declared content type with 415."""
-    if "data" not in handler.parsed_fn_signature.parameters or connection.method in ("GET", "HEAD", "DELETE"):
+    """Guard: a handler that takes a JSON ``data`` body refuses another declared content type with 415
+    (a body declared as a form, ``Body(media_type=RequestEncodingType.URL_ENCODED)``, is the UI's: left alone)."""
+    data = handler.parsed_fn_signature.parameters.get("data")
+    if data is None or connection.method in ("GET", "HEAD", "DELETE"):
+        return
+    if getattr(data.kwarg_definition, "media_type", RequestEncodingType.JSON) != RequestEncodingType.JSON:
         return
     media_type = connection.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type and media_type != JSON and not media_type.endswith("+json"):
