@@ -13,15 +13,20 @@ How a new route passes that test:
       async def read_thing(...) -> Thing: ...
 
   ``ok`` documents the success body with its example (``status=``, ``media_type=`` for others than 200
-  JSON); ``problems(...)`` adds the listed statuses and, unless ``public=True``, 401 and 403; a route with
-  parameters or a body gets 400 as well. A ``204`` route needs no ``ok``.
+  JSON); ``problems(...)`` adds the listed statuses and, unless ``public=True``, 401 and 403; list 400 for a
+  route with parameters or a body (Litestar's own 400 is not problem+json). A ``204`` route needs no ``ok``.
+  ``details={status: (detail, field)}`` gives an example the route's own wording (what it really sends).
+* A file answer (PNG, zip, PDF) uses ``binary(media_type, description)``: its schema is
+  ``{type: string, format: binary}`` and, bytes having no JSON example, the description says what the
+  file holds. The test accepts a 2xx without an example only for such a binary schema under a media
+  type that is neither JSON nor text.
 * A JSON body taken as ``data: Struct`` is typed by Litestar; add ``415`` and ``422`` (``gateway.strict``
   answers them: another content type, an unknown key).
   A body or query parameters the handler reads itself (streamed uploads, FHIR search) are documented
   with ``operation_class=documented(Form(...), parameters=(query(...),))``: each ``Form`` is a media
   type, a Struct (or JSON Schema) and an example.
 * A public route (``opt=PUBLIC``) passes ``security=NO_TOKEN`` and ``problems(..., public=True)``.
-* The test requires: a 2xx with a schema and an example (or a 204), 401/403 unless public, 404 for a
+* The test requires: a 2xx with a schema and an example (or a 204, or a binary file), 401/403 unless public, 404 for a
   path parameter, 415 and 422 (or 400) for a request body, every documented 4xx with a schema.
 """
 
@@ -30,11 +35,12 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example, OpenAPIMediaType, Operation, Parameter, RequestBody
+from litestar.openapi.spec import Example, OpenAPIFormat, OpenAPIMediaType, Operation, Parameter, RequestBody
+from litestar.params import KwargDefinition
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -70,27 +76,34 @@ NO_TOKEN = [{}]
 """``security=NO_TOKEN`` on a public route (``opt=PUBLIC``): the document says it needs no bearer token."""
 
 
-def problem_example(status: int) -> dict[str, Any]:
-    detail, field = DETAILS.get(status, (HTTPStatus(status).description, None))
+def problem_example(status: int, details: dict[int, tuple[str, str | None]] = DETAILS) -> dict[str, Any]:
+    detail, field = details.get(status) or DETAILS.get(status, (HTTPStatus(status).description, None))
     example = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
     return example | ({"field": field} if field else {})
 
 
 def problems(
-    *statuses: int, public: bool = False, container: type = Problem, media_type: str = PROBLEM_MEDIA_TYPE, example=problem_example
+    *statuses: int,
+    public: bool = False,
+    container: type = Problem,
+    media_type: str = PROBLEM_MEDIA_TYPE,
+    example=problem_example,
+    details: dict[int, tuple[str, str | None]] | None = None,
 ) -> dict[int, ResponseSpec]:
     """Error responses for ``statuses`` (plus 401 and 403 unless ``public``), each with its schema and an example.
 
+    ``details`` gives some statuses the route's own ``(detail, field)`` in place of the generic ``DETAILS``.
     ``container``, ``media_type`` and ``example(status)`` let a facade with its own error shape (FHIR's
     ``OperationOutcome``) use the same builder."""
     wanted = sorted(set(statuses) | (set() if public else set(AUTH_ERRORS)))
+    own = details or {}
     return {
         status: ResponseSpec(
             data_container=container,
             description=HTTPStatus(status).phrase,
             media_type=media_type,
             generate_examples=False,
-            examples=[Example(summary=HTTPStatus(status).phrase, value=example(status))],
+            examples=[Example(summary=HTTPStatus(status).phrase, value=problem_example(status, own) if status in own else example(status))],
         )
         for status in wanted
     }
@@ -108,6 +121,18 @@ def ok(container: Any, example: Any, status: int = 200, media_type: str = "appli
             examples=[Example(summary="Example", value=value)],
         )
     }
+
+
+FileBytes = Annotated[bytes, KwargDefinition(format=OpenAPIFormat.BINARY)]
+"""Raw file bytes: ``{type: string, format: binary}`` in the document."""
+
+
+def binary(media_type: str, description: str, status: int = 200) -> dict[int, ResponseSpec]:
+    """A file answer (``image/png``, ``application/zip``, ``application/pdf``): raw bytes, so no JSON example;
+    ``description`` says what the file holds and how to use it."""
+    if media_type.startswith("text/") or "json" in media_type:
+        raise ValueError(f"{media_type} is not a binary media type; use ok() with an example")
+    return {status: ResponseSpec(data_container=FileBytes, description=description, media_type=media_type, generate_examples=False)}
 
 
 @dataclass(frozen=True)

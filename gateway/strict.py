@@ -56,9 +56,8 @@ def unknown_field(handler: BaseRouteHandler | None, exc: ValidationException) ->
 
 
 def json_body_only(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """Guard: a handler that takes a JSON ``data`` body refuses another declared content type with 415.
-
-    A handler whose ``Body`` declares another encoding (the UI's url-encoded forms) is left to Litestar."""
+    """Guard: a handler that takes a JSON ``data`` body refuses another declared content type with 415
+    (a body declared as a form, ``Body(media_type=RequestEncodingType.URL_ENCODED)``, is the UI's: left alone)."""
     data = handler.parsed_fn_signature.parameters.get("data")
     if data is None or connection.method in ("GET", "HEAD", "DELETE"):
         return

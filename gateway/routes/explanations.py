@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-import msgspec
 from litestar import Request, Response, get
 from litestar.di import NamedDependency
-from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example
 from litestar.params import FromPath
 
 from gateway.explanations import EXAMPLE, AssessmentExplanation, explanation_for, explanation_png_for
+from gateway.openapi import binary, ok, problems
 from gateway.routes.assessments import READERS
 from gateway.store import AssessmentStore
 
-
-class Problem(msgspec.Struct):
-    """RFC 9457 problem details, as ``gateway.problems`` writes them."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    instance: str | None = None
-
-
-NOT_FOUND = ResponseSpec(
-    Problem,
-    description="No such assessment for the caller's tenant, or (PNG) nothing to draw",
-    media_type="application/problem+json",
-    examples=[Example("not found", value={"type": "about:blank", "title": "Not found", "status": 404, "detail": "no assessment 'x'"})],
-)
-EXPLAINED = ResponseSpec(AssessmentExplanation, description="The explanation", examples=[Example("brow", value=msgspec.to_builtins(EXAMPLE))])
-JSON_RESPONSES = {200: EXPLAINED, 404: NOT_FOUND}
-PNG_RESPONSES = {404: NOT_FOUND}
+PNG_NOT_FOUND = {404: ("assessment 'a1b2c3' has no region occlusion explanation to draw (scored before it existed, or no window was scored)", None)}
+JSON_RESPONSES = ok(AssessmentExplanation, EXAMPLE, description="The explanation") | problems(400, 404)
+PNG_RESPONSES = binary(
+    "image/png",
+    "A heatmap PNG of the occlusion importances on the clip's mean face mesh, with its legend and the 'not a clinical finding' notice",
+) | problems(400, 404, details=PNG_NOT_FOUND)
 
 
 @get("/v1/assessments/{assessment_id:str}/explanation", opt={"roles": READERS}, tags=["assessments"], responses=JSON_RESPONSES)

@@ -19,7 +19,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from gateway import audit
 from gateway.auth import PUBLIC
 from gateway.domain import Assessment, InputError, PatientRef
-from gateway.openapi import ok, problems
+from gateway.openapi import NO_TOKEN, ok, problems
 from gateway.store import AssessmentQuery, AssessmentStore
 from plugins.caregiver_summary import share
 from plugins.caregiver_summary.content import Facts, for_assessment, for_period
@@ -192,7 +192,7 @@ def build_routes(summaries: Summaries) -> list:
         await audit.record(store.engine, "export", f"{OUTPUT}-link", None, patient=patient)
         return link(shared)
 
-    @get(f"{SHARED_PATH}/{{token:str}}", opt=dict(PUBLIC), tags=TAGS, responses=SUMMARY | problems(400, 403, 404, 410, 422, public=True))
+    @get(f"{SHARED_PATH}/{{token:str}}", opt=dict(PUBLIC), security=NO_TOKEN, tags=TAGS, responses=SUMMARY | problems(400, 403, 404, 410, 422, public=True))
     async def open_shared(token: FromPath[str], request: Request, store: NamedDependency[AssessmentStore], format: Format = None) -> Response:
         """What a caregiver opens: no token needed; 403 for an altered link, 410 once it has expired."""
         address = request.client.host if request.client else None

@@ -15,11 +15,10 @@ from litestar import Request, Response, WebSocket, post, websocket
 from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath
 
-from gateway import problems
+from gateway import openapi, problems
 from gateway.auth import PUBLIC
 from gateway.flow import AssessmentFlow
 from gateway.live.connection import POLICY_VIOLATION, serve_connection
@@ -59,24 +58,27 @@ class LiveSessionOpened(msgspec.Struct):
 
 
 SESSION_ID = "3f0c2a9e-5b1d-4c6e-9a7f-2d8b1e4c6a10"
-OPENED_EXAMPLE = {"id": SESSION_ID, "ticket": "Vy4tGG_UxP0IollH8wedLDn7RnMboYmw", "expires_in_s": 60.0,
-                  "url": f"wss://gateway.example.org/v1/live/{SESSION_ID}?ticket=Vy4tGG_UxP0IollH8wedLDn7RnMboYmw"}  # fmt: skip
+OPENED_EXAMPLE = LiveSessionOpened(SESSION_ID, "Vy4tGG_UxP0IollH8wedLDn7RnMboYmw",
+                                   f"wss://gateway.example.org/v1/live/{SESSION_ID}?ticket=Vy4tGG_UxP0IollH8wedLDn7RnMboYmw", 60.0)  # fmt: skip
 CREATE_EXAMPLE = Example(summary="A patient by MRN", value={"patient": {"identifier": {"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "MRN-1234"}}})
-
-
-def problem(status: int, title: str, detail: str, description: str) -> ResponseSpec:
-    """An RFC 9457 problem (``gateway.problems``) in the OpenAPI document."""
-    value = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    return ResponseSpec(dict[str, Any], description=description, media_type="application/problem+json", examples=[Example(title, value=value)])
-
-
-OPENED = ResponseSpec(LiveSessionOpened, description="Open the WebSocket at url with the ticket, once", examples=[Example("opened", value=OPENED_EXAMPLE)])
-CREATE_RESPONSES = {
-    201: OPENED,
-    422: problem(422, "Invalid input", "must be a non-empty string", "The patient is malformed; field names it"),
-    429: problem(429, "Too many requests", "20 live sessions of this tenant are open, the limit (...MAX_SESSIONS_PER_TENANT)", "Too many open sessions"),
-}
-TICKET_RESPONSES = {201: OPENED, 404: problem(404, "Not found", f"no open live session {SESSION_ID!r}", "No open session of the caller's tenant")}
+OPENED = openapi.ok(LiveSessionOpened, OPENED_EXAMPLE, 201, description="Open the WebSocket at url with the ticket, once")
+CREATE_RESPONSES = OPENED | openapi.problems(
+    400,
+    415,
+    422,
+    429,
+    details={
+        422: ("must be a non-empty string", "patient.identifier.value"),
+        429: ("20 live sessions of this tenant are open, the limit (PAIN_GATEWAY_PLUGIN_LIVE_STREAM_MAX_SESSIONS_PER_TENANT); end one first", None),
+    },
+)
+TICKET_RESPONSES = OPENED | openapi.problems(
+    400,
+    404,
+    details={
+        404: (f"no open live session {SESSION_ID!r}; sessions end on 'end' or after idle_timeout_s without frames", None),
+    },
+)
 
 
 def build_routes(config: LiveSettings, settings: Settings) -> list:

@@ -10,12 +10,12 @@ import re
 
 import msgspec
 import pytest
-from litestar import get
+from litestar import Response, get
 from litestar.params import FromPath
 from litestar.testing import TestClient
 
 from gateway.app import create_app
-from gateway.openapi import PROBLEM_MEDIA_TYPE, Problem
+from gateway.openapi import PROBLEM_MEDIA_TYPE, Problem, binary, problems
 from gateway.plugins import Plugins
 from gateway.settings import Settings
 
@@ -28,6 +28,12 @@ def operations(app) -> list[tuple[str, str, object]]:
             if method not in ("HEAD", "OPTIONS") and handler.resolve_include_in_schema():
                 found.append((method.lower(), route.path_format or "/", handler))
     return found
+
+
+def is_file(media_type: str, content: dict) -> bool:
+    """A binary file answer (``gateway.openapi.binary``): bytes, which carry no JSON example."""
+    textual = media_type.startswith("text/") or "json" in media_type
+    return not textual and (content.get("schema") or {}).get("format") == "binary"
 
 
 def gaps(app) -> list[str]:
@@ -47,7 +53,7 @@ def gaps(app) -> list[str]:
             for media_type, content in (response.get("content") or {"(none)": {}}).items():
                 if not content.get("schema"):
                     problems.append(f"{where}: {code} {media_type} has no schema")
-                if not content.get("examples") and not content.get("example"):
+                if not content.get("examples") and not content.get("example") and not is_file(media_type, content):
                     problems.append(f"{where}: {code} {media_type} has no example")
         required = set()
         if not handler.opt.get("exclude_from_auth"):
@@ -91,6 +97,26 @@ def test_an_undocumented_route_is_caught(plugins, tmp_path):
         "GET /v1/untyped/{thing_id}: 401 not documented",
         "GET /v1/untyped/{thing_id}: 404 not documented",
     } <= set(found)
+
+
+def test_only_a_binary_file_answer_goes_without_an_example(plugins, tmp_path):
+    """``binary`` documents PNG/zip/PDF bytes; the same route undocumented, or JSON passed off as binary, is caught."""
+
+    @get("/v1/figure.png", opt={"roles": {"integrator"}}, media_type="image/png", responses=binary("image/png", "A chart") | problems())
+    async def figure() -> Response:
+        return Response(b"", media_type="image/png")
+
+    @get("/v1/bare.png", opt={"roles": {"integrator"}}, media_type="image/png", responses=problems())
+    async def bare() -> Response:
+        return Response(b"", media_type="image/png")
+
+    extended = Plugins(**{**vars(plugins), "routes": [*plugins.routes, figure, bare]})
+    found = gaps(create_app(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/g.db"), extended))
+    assert not [gap for gap in found if gap.startswith("GET /v1/figure.png")]
+    assert {"GET /v1/bare.png: 200 image/png has no schema", "GET /v1/bare.png: 200 image/png has no example"} <= set(found)
+    assert not is_file("application/json", {"schema": {"type": "string", "format": "binary"}})
+    with pytest.raises(ValueError, match="not a binary media type"):
+        binary("text/html", "a page")
 
 
 def test_submission_bodies_are_documented_from_the_capture_sources(app):
