@@ -151,3 +151,20 @@ def test_installation_routes_are_for_the_default_tenants_admins_only(world):
 
 def test_public_routes_need_no_token(world):
     assert world.get("/health").status_code == 200
+
+
+def test_an_allow_listed_scraper_reads_metrics_without_a_token_and_nothing_else(sqlite_url, plugins):
+    settings = Settings(database_url=sqlite_url, metrics_allowlist=["203.0.113.0/24"])
+    app = create_app(settings, plugins)
+
+    async def from_header(scope, receive, send):  # the client address a proxy-free deployment would see
+        if scope["type"] == "http" and (address := dict(scope["headers"]).get(b"x-test-client")):
+            scope = {**scope, "client": (address.decode(), 40000)}
+        await app(scope, receive, send)
+
+    with TestClient(from_header) as client:
+        scraper, stranger = {"x-test-client": "203.0.113.9"}, {"x-test-client": "198.51.100.7"}
+        assert client.get("/metrics", headers=scraper).status_code == 200
+        assert client.get("/metrics", headers=stranger).status_code == 401
+        assert client.get("/v1/deliveries", headers=scraper).status_code == 401  # only routes that invite scrapers
+        assert client.get("/v1/plugins", headers=scraper).status_code == 401

@@ -5,6 +5,7 @@ retried, released or failed, and what each tenant sees. Each test fails if one g
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,6 +22,20 @@ CLAIM = {"stalled_after_s": 60, "max_attempts": 3, "max_running_per_tenant": 4}
 
 async def nothing(connection, submission_id):
     return None
+
+
+@pytest.fixture(autouse=True)
+def away_from_utc(monkeypatch):
+    """The process clock in another zone (UTC+05:30), so a timestamp taken without a zone shows."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def recent(moment: datetime) -> bool:
+    return moment.tzinfo is not None and abs((moment - datetime.now(UTC)).total_seconds()) < 60
 
 
 def run(database_url, action, events=None):
@@ -63,7 +78,7 @@ def test_a_new_submission_is_queued_and_enqueued_in_the_same_transaction(databas
         {"a": 1},
         "t1",
     )
-    assert sub.error is None and sub.started_at is None and sub.created_at.tzinfo is not None
+    assert sub.error is None and sub.started_at is None and recent(sub.created_at) and recent(sub.updated_at)
     assert not created_again and again.id == "job-1" and second is None  # the key's first submission, nothing new
     assert seen == [("job-1", "queued")]
 
@@ -116,7 +131,7 @@ def test_claiming_counts_the_attempt_and_starts_the_clock(database_url):
 
     before, claimed, again, missing = run(database_url, action)
     assert (claimed.status, claimed.progress, claimed.attempts, claimed.error) == ("extracting", 0, 1, None)
-    assert claimed.started_at >= before - timedelta(seconds=1)
+    assert claimed.started_at >= before - timedelta(seconds=1) and recent(claimed.started_at) and recent(claimed.updated_at)
     assert again is None and missing is None  # its worker is alive: nobody else takes it
 
 
@@ -200,7 +215,7 @@ def test_advance_moves_forward_only_as_expected_and_never_out_of_a_final_state(d
     at_40, scoring, final = run(database_url, action)
     assert (at_40.status, at_40.progress) == ("extracting", 40)
     assert (scoring.status, scoring.progress) == ("scoring", 85)
-    assert (final.status, final.progress, final.error) == ("completed", 100, None)
+    assert (final.status, final.progress, final.error) == ("completed", 100, None) and recent(final.updated_at)
 
 
 def test_failing_records_the_reason_and_one_event(database_url, plugins):
@@ -214,7 +229,7 @@ def test_failing_records_the_reason_and_one_event(database_url, plugins):
         return await store.get("job-1"), events
 
     final, events = run(database_url, action, Events(plugins, RowsAreTheQueue()))
-    assert (final.status, final.error) == ("failed", "video: no face found")
+    assert (final.status, final.error) == ("failed", "video: no face found") and recent(final.updated_at)
     assert [tuple(e) for e in events] == [("assessment.failed", "video: no face found")]
 
 
@@ -270,7 +285,7 @@ def test_an_interruption_released_spends_no_attempt(database_url):
 
     released, queued, again, claimed, finished = run(database_url, action)
     assert released == [True] * 5
-    assert (queued.status, queued.progress, queued.attempts) == ("queued", 0, 0)
+    assert (queued.status, queued.progress, queued.attempts) == ("queued", 0, 0) and recent(queued.updated_at)
     assert queued.error == "interrupted, will retry: interrupted by a gateway restart"
     assert again is False and finished is False  # only a running job can be released
     assert claimed.attempts == 1
@@ -303,20 +318,24 @@ def test_only_a_failed_submission_of_the_tenant_can_be_retried(database_url):
 
     async def action(store, engine):
         async def enqueue(connection, submission_id):
-            enqueued.append(submission_id)
+            enqueued.append((submission_id, await connection.scalar(select(SubmissionRow.status).where(SubmissionRow.id == submission_id))))
 
-        await store.create("job-1", "video_upload", {}, None, nothing, tenant="t1")
+        for sid in ("job-1", "job-2"):
+            await store.create(sid, "video_upload", {}, None, nothing, tenant="t1")
         running = await store.retry("job-1", enqueue, "t1")
-        await store.claim("job-1", **CLAIM)
-        await store.advance("job-1", "failed", 30, "boom")
+        for sid in ("job-1", "job-2"):
+            await store.claim(sid, **CLAIM)
+            await store.advance(sid, "extracting", 40)
+            await store.advance(sid, "failed", 40, "boom")
         other = await store.retry("job-1", enqueue, "t2")
         mine = await store.retry("job-1", enqueue, "t1")
-        return running, other, mine
+        return running, other, mine, await store.get("job-2")
 
-    running, other, mine = run(database_url, action)
+    running, other, mine, untouched = run(database_url, action)
     assert running is None and other is None
-    assert (mine.status, mine.progress, mine.attempts, mine.error) == ("queued", 0, 0, None)
-    assert enqueued == ["job-1"]
+    assert (mine.status, mine.progress, mine.attempts, mine.error) == ("queued", 0, 0, None) and recent(mine.updated_at)
+    assert enqueued == [("job-1", "queued")]  # enqueued inside the transaction that re-queued it
+    assert (untouched.status, untouched.error) == ("failed", "boom")
 
 
 def _submission(status="extracting", progress=25, started_s_ago=10.0) -> Submission:
@@ -330,6 +349,8 @@ def _submission(status="extracting", progress=25, started_s_ago=10.0) -> Submiss
     [
         (_submission(progress=25, started_s_ago=10), 30.0),
         (_submission(progress=50, started_s_ago=10), 10.0),
+        (_submission(progress=30, started_s_ago=10), 23.3),  # one decimal
+        (_submission(progress=1, started_s_ago=10), 990.0),
         (_submission(progress=0), None),
         (_submission(status="completed", progress=100), None),
         (_submission(status="failed", progress=40), None),
