@@ -168,3 +168,62 @@ def test_an_allow_listed_scraper_reads_metrics_without_a_token_and_nothing_else(
         assert client.get("/metrics", headers=stranger).status_code == 401
         assert client.get("/v1/deliveries", headers=scraper).status_code == 401  # only routes that invite scrapers
         assert client.get("/v1/plugins", headers=scraper).status_code == 401
+
+
+def audit_rows(sqlite_url) -> list[tuple]:
+    async def go():
+        engine = create_engine(sqlite_url)
+        try:
+            async with engine.connect() as connection:
+                query = "select action, resource_type, resource_id, token_id, role, tenant, outcome, client_address from audit_events order by id"
+                return [tuple(r) for r in (await connection.execute(text(query))).all()]
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def test_failures_are_logged_and_audited_with_who_but_never_the_token(world, sqlite_url):
+    import structlog
+
+    with structlog.testing.capture_logs() as logs:
+        world.get("/v1/deliveries", headers={"Authorization": "Bearer pgw_guess"})
+        world.get("/v1/deliveries", headers={"Authorization": "Basic x"})
+    failed = [entry for entry in logs if entry["event"] in ("auth_failed", "auth_throttled")]
+    assert failed == [
+        {"event": "auth_failed", "reason": "unknown", "client": "testclient", "token_id": None, "path": "/v1/deliveries", "log_level": "warning"},
+        {"event": "auth_failed", "reason": "malformed", "client": "testclient", "token_id": None, "path": "/v1/deliveries", "log_level": "warning"},
+        {"event": "auth_throttled", "client": "testclient", "burst": 2, "window_s": 60, "log_level": "warning"},
+    ]
+    assert "pgw_guess" not in repr(logs)
+    anonymous = ("api_token", None, None, "anonymous", None, "failure", "testclient")
+    assert audit_rows(sqlite_url) == [
+        ("login_failed", *anonymous),
+        ("login_failed", *anonymous),
+        ("login_throttled", "client_address", "testclient", None, "anonymous", None, "failure", "testclient"),
+    ]
+
+
+def test_an_expired_tokens_failure_names_the_token_and_its_role(sqlite_url, plugins):
+    from datetime import timedelta
+
+    async def expired() -> tuple[str, str]:
+        engine = create_engine(sqlite_url)
+        try:
+            info, secret = await TokenStore(engine).create("old", "clinician", tenant="b", expires_in=timedelta(seconds=1))
+            return info.id, secret
+        finally:
+            await engine.dispose()
+
+    token_id, secret = asyncio.run(expired())
+    import time
+
+    time.sleep(1.1)
+    with TestClient(create_app(Settings(database_url=sqlite_url), plugins)) as client:
+        response = client.get("/v1/deliveries", headers={"Authorization": f"Bearer {secret}"})
+    assert response.status_code == 401
+    detail = response.json()["detail"]
+    assert detail.startswith(f"token {token_id} expired at 20") and detail.endswith(
+        f"; ask an administrator for a new one ('pain-gateway tokens rotate {token_id}' keeps its name and role)"
+    )
+    assert audit_rows(sqlite_url)[-1] == ("login_failed", "api_token", token_id, token_id, "clinician", "b", "failure", "testclient")
