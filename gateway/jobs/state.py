@@ -210,9 +210,8 @@ class SubmissionStore:
         async with self.sessions() as session:
             result = await session.execute(
                 update(SubmissionRow)
-                .where(SubmissionRow.id == submission_id, SubmissionRow.status.in_(ACTIVE), SubmissionRow.attempts > 0)
-                .values(status="queued", progress=0, attempts=SubmissionRow.attempts - 1, heartbeat_at=now, updated_at=now,
-                        error=f"interrupted, will retry: {reason}")
+                .where(SubmissionRow.id == submission_id, SubmissionRow.status.in_(ACTIVE))  # active: claimed, so attempts >= 1
+                .values(status="queued", progress=0, attempts=SubmissionRow.attempts - 1, updated_at=now, error=f"interrupted, will retry: {reason}")
             )
             await session.commit()
         return result.rowcount == 1
