@@ -251,18 +251,20 @@ def test_a_failed_attempt_is_retried_until_the_attempts_are_spent(database_url):
             await store.claim("job-1", **CLAIM)
             await store.advance("job-1", "scoring", 85)
             statuses.append(await store.requeue_or_fail("job-1", "boom", 3))
-            statuses.append((await store.get("job-1")).error)
+            after = await store.get("job-1")
+            statuses.append((after.progress, after.error))
         return statuses, await store.get("job-1"), await store.requeue_or_fail("job-1", "late", 3), await store.requeue_or_fail("nope", "x", 3)
 
     statuses, final, late, missing = run(database_url, action)
     assert statuses == [
         "queued",
-        "attempt 1 failed, will retry: boom",
+        (0, "attempt 1 failed, will retry: boom"),
         "queued",
-        "attempt 2 failed, will retry: boom",
+        (0, "attempt 2 failed, will retry: boom"),
         "failed",
-        "gave up after 3 attempts: boom",
+        (85, "gave up after 3 attempts: boom"),
     ]
+
     assert (final.status, final.progress) == ("failed", 85)
     assert late == "failed" and missing == "missing"
 
