@@ -149,7 +149,7 @@ name it (``/metrics``) let it in."""
 
 def _allow_listed_scraper(connection: ASGIConnection, address: str) -> bool:
     """A route marked ``allow_scrapers`` called from an address in ``PAIN_GATEWAY_METRICS_ALLOWLIST``."""
-    return bool(connection.route_handler.opt.get("allow_scrapers")) and metrics.allowed(address, connection.app.state.get("metrics_allowlist", []))
+    return bool(connection.route_handler.opt.get("allow_scrapers")) and metrics.allowed(address, connection.app.state.metrics_allowlist)
 
 
 def _request_id() -> str | None:

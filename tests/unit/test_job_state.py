@@ -329,6 +329,7 @@ def test_only_a_failed_submission_of_the_tenant_can_be_retried(database_url):
             await store.claim(sid, **CLAIM)
             await store.advance(sid, "extracting", 40)
             await store.advance(sid, "failed", 40, "boom")
+        await age(engine, 3600)
         other = await store.retry("job-1", enqueue, "t2")
         mine = await store.retry("job-1", enqueue, "t1")
         return running, other, mine, await store.get("job-2")
