@@ -19,9 +19,13 @@ def main(path: str) -> int:
     total = stats["total"]
     score = killed / total if total else 0.0
     print(
-        f"mutation score: {killed} / {total} killed ({score:.1%}); survived {stats['survived']}, no tests {stats['no_tests']}, "
-        f"suspicious {stats['suspicious']}, skipped {stats['skipped']}"
+        f"mutation score: {killed} / {total} killed ({score:.1%}; {stats['timeout']} of them by timeout); survived {stats['survived']}, "
+        f"no tests {stats['no_tests']}, suspicious {stats['suspicious']}, skipped {stats['skipped']}"
     )
+    unchecked = total - killed - stats["survived"] - stats["no_tests"] - stats["suspicious"] - stats["skipped"] - stats["segfault"]
+    if unchecked > 0:  # an interrupted run: say so, rather than let the unchecked pass as survivors unremarked
+        checked = total - unchecked
+        print(f"  run incomplete: {checked} of {total} checked, {killed / checked if checked else 0:.1%} of those killed")
     return 0 if score >= TARGET else 1
 
 
