@@ -174,3 +174,9 @@ def test_malformed_multipart_is_422_naming_the_part_and_leaves_nothing(client, b
 def test_a_field_exactly_at_its_limit_is_accepted(client):
     body, headers = multipart(part("metadata", b"x" * MAX_FIELD_BYTES))
     assert len(client.post("/upload", content=body, headers=headers).json()["fields"]["metadata"]) == MAX_FIELD_BYTES
+
+
+def test_a_part_name_that_is_not_utf8_is_read_not_a_crash(client):
+    body, headers = multipart(b'Content-Disposition: form-data; name="caf\xe9"\r\n\r\nx')
+    response = client.post("/upload", content=body, headers=headers)
+    assert response.status_code == 200 and response.json()["fields"] == {"caf\ufffd": "x"}
