@@ -180,3 +180,45 @@ def test_a_part_name_that_is_not_utf8_is_read_not_a_crash(client):
     body, headers = multipart(b'Content-Disposition: form-data; name="caf\xe9"\r\n\r\nx')
     response = client.post("/upload", content=body, headers=headers)
     assert response.status_code == 200 and response.json()["fields"] == {"caf\ufffd": "x"}
+
+
+def test_a_file_name_that_is_not_utf8_is_read_not_a_crash(client):
+    body, headers = multipart(b'Content-Disposition: form-data; name="video"; filename="caf\xe9.mp4"\r\n\r\nx')
+    assert client.post("/upload", content=body, headers=headers).json()["files"]["video"]["filename"] == "caf\ufffd.mp4"
+
+
+def test_a_body_without_a_content_type_is_read_as_such(client):
+    response = client.post("/upload", content=b"raw")
+    assert response.json()["media_type"] == "" and response.json()["body"] == "raw"
+
+
+async def test_the_limit_counts_every_chunk_of_a_streamed_body(tmp_path):
+    """Bodies arrive in many ASGI messages: the limit applies to their sum, not to each one."""
+    from litestar.exceptions import ClientException
+
+    from gateway.uploads import receive
+
+    async def over(content_type: bytes, chunks: list[bytes]):
+        messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+
+        async def next_message():
+            return messages.pop(0)
+
+        app = Litestar([upload])
+        handler = next(r for r in app.routes if r.path == "/upload").route_handlers[0]
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/upload",
+            "query_string": b"",
+            "headers": [(b"content-type", content_type)],
+            "app": app,
+            "route_handler": handler,
+        }
+        return await receive(Request(scope, next_message), tmp_path / "u", max_bytes=10)
+
+    assert (await over(b"text/plain", [b"12345", b"67890"])).body == b"1234567890"
+    for content_type, chunks in ((b"text/plain", [b"123456", b"78901"]), (b"multipart/form-data; boundary=b0undary", [b"--b0undary\r\n", b"x" * 5])):
+        with pytest.raises(ClientException) as refused:
+            await over(content_type, chunks)
+        assert refused.value.status_code == 413
