@@ -227,3 +227,8 @@ def test_an_expired_tokens_failure_names_the_token_and_its_role(sqlite_url, plug
         f"; ask an administrator for a new one ('pain-gateway tokens rotate {token_id}' keeps its name and role)"
     )
     assert audit_rows(sqlite_url)[-1] == ("login_failed", "api_token", token_id, token_id, "clinician", "b", "failure", "testclient")
+
+
+def test_options_answers_any_token_with_allow_whatever_its_role(world):
+    response = world.options("/v1/deliveries", headers=world.bearer("clinician"))
+    assert response.status_code == 204 and "GET" in response.headers["allow"]

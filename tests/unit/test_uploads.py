@@ -10,6 +10,7 @@ from litestar import Litestar, Request, post
 from litestar.testing import TestClient
 
 from gateway import problems
+from gateway.domain import InputError
 from gateway.settings import Settings
 from gateway.uploads import MAX_FIELD_BYTES, received
 
@@ -218,6 +219,8 @@ async def test_the_limit_counts_every_chunk_of_a_streamed_body(tmp_path):
         return await receive(Request(scope, next_message), tmp_path / "u", max_bytes=10)
 
     assert (await over(b"text/plain", [b"12345", b"67890"])).body == b"1234567890"
+    with pytest.raises(InputError):  # exactly at the limit: read, then found cut short (not 413)
+        await over(b"multipart/form-data; boundary=b0undary", [b"--b0un", b"dary"])
     for content_type, chunks in ((b"text/plain", [b"123456", b"78901"]), (b"multipart/form-data; boundary=b0undary", [b"--b0undary\r\n", b"x" * 5])):
         with pytest.raises(ClientException) as refused:
             await over(content_type, chunks)
