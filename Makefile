@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench model token clean mediapipe
+.PHONY: run test bench mutation model token clean mediapipe
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,15 @@ test: $(TEST_STAMP) $(MEDIAPIPE)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# Mutation testing of the core modules (not part of `make test`): mutmut mutates gateway/jobs/state.py,
+# auth, scoring, summary, landmarks, uploads and quality ([tool.mutmut] in pyproject.toml) and runs, for
+# each mutant, only the fast unit tests that reach the mutated function. Prints killed / total at the end.
+mutation: $(TEST_STAMP)
+	rm -rf mutants
+	CI=true $(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut export-cicd-stats
+	$(BIN)/python scripts/mutation_score.py mutants/mutmut-cicd-stats.json
 
 # Synthetic data only (see the README's model section): regenerates the dataset, the bundled STA-LSTM
 # checkpoint with its metrics, attention sanity checks, real-face dose-response, plots and card, and the

@@ -125,10 +125,15 @@ class Gateway:
 
 
 def _faults(gateway: Gateway, stop: threading.Event, t0: float, rng: random.Random) -> None:
-    """Random SIGKILLs, 2-8 s apart; the API is the favourite target since it owns the embedded pool."""
+    """Random SIGKILLs, 2-8 s apart; the API is the favourite target since it owns the embedded pool.
+
+    The gap counts from when a killed API answers again: on a loaded machine its start-up alone can
+    take longer than the gap, and killing it before it is up again tests nothing but the client's patience."""
     while not stop.wait(rng.uniform(2.0, 8.0)):
-        names = gateway.names()
-        gateway.kill(rng.choice(names + ["serve"]), t0)
+        name = rng.choice(gateway.names() + ["serve"])
+        gateway.kill(name, t0)
+        if name == "serve":
+            gateway.wait_ready()
 
 
 def _submit(client: httpx.Client, headers: dict, key: str, deadline: float, **request) -> tuple[str | None, int, str]:

@@ -132,7 +132,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         token_id = info.id if info is not None else None
         log.warning("auth_failed", reason=reason, client=address, token_id=token_id, path=connection.url.path)
         principal = audit.Principal(token_id, info.role if info is not None else "anonymous",
-                                    getattr(info, "tenant", "default") if info is not None else None, address, _request_id())
+                                    info.tenant if info is not None else None, address, _request_id())
         started = throttle is not None and throttle.failed(address)
         try:
             await audit.record(tokens.engine, "login_failed", "api_token", token_id, outcome="failure", principal=principal)
@@ -150,7 +150,7 @@ name it (``/metrics``) let it in."""
 
 def _allow_listed_scraper(connection: ASGIConnection, address: str) -> bool:
     """A route marked ``allow_scrapers`` called from an address in ``PAIN_GATEWAY_METRICS_ALLOWLIST``."""
-    return bool(connection.route_handler.opt.get("allow_scrapers")) and metrics.allowed(address, connection.app.state.get("metrics_allowlist", []))
+    return bool(connection.route_handler.opt.get("allow_scrapers")) and metrics.allowed(address, connection.app.state.metrics_allowlist)
 
 
 def _request_id() -> str | None:
@@ -168,6 +168,6 @@ def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
         raise PermissionDeniedException(
             f"role {token.role!r} may not call {connection.scope['method']} {connection.url.path}; allowed roles: {', '.join(sorted(allowed))}"
         )
-    if handler.opt.get("installation") and token.role == "admin" and getattr(token, "tenant", DEFAULT_TENANT) != DEFAULT_TENANT:
+    if handler.opt.get("installation") and token.role == "admin" and token.tenant != DEFAULT_TENANT:
         raise PermissionDeniedException(f"{connection.url.path} describes the whole installation; only admins of the "
                                         f"'{DEFAULT_TENANT}' tenant (the operators) may call it")

@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -115,6 +116,10 @@ class EmbeddedJobs:
         self.flow = AssessmentFlow(plugins, engine, self)
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Future] = {}
+        # which submissions each pool is running: when a worker dies, the whole pool breaks, and only
+        # a job that was running alone in it can be the one that killed it
+        self._in_pool: weakref.WeakKeyDictionary[ProcessPoolExecutor, set[str]] = weakref.WeakKeyDictionary()
+        self._suspects: set[str] = set()  # were in a pool that broke with others: each runs alone next
         self._delivering: set[str] = set()
         self._pool: ProcessPoolExecutor | None = None
         self._task: asyncio.Task | None = None
@@ -159,7 +164,8 @@ class EmbeddedJobs:
     async def _run(self) -> None:
         submissions = self.flow.submissions
         for submission_id in await submissions.stalled(0):  # nothing of ours runs yet: these were interrupted
-            await submissions.requeue_or_fail(submission_id, "interrupted by a gateway restart", self.settings.max_attempts)
+            # jobs run in our child workers, which cannot take the gateway down: a restart is not their doing
+            await submissions.release(submission_id, "interrupted by a gateway restart")
         while True:
             try:
                 await self._schedule()
@@ -190,9 +196,12 @@ class EmbeddedJobs:
                 break
             if submission_id in self._running:
                 continue
+            if self._running and (submission_id in self._suspects or not self._suspects.isdisjoint(self._running)):
+                break  # a suspect runs alone: let the pool drain, start nothing beside it
             pool = self._pool
             future = loop.run_in_executor(pool, _process_in_worker, self.settings, submission_id)
             self._running[submission_id] = future
+            self._in_pool.setdefault(pool, set()).add(submission_id)
             future.add_done_callback(lambda f, sid=submission_id, pool=pool: self._finished(sid, f, pool))
             free -= 1
         room = self.settings.delivery_concurrency - len(self._delivering)
@@ -207,12 +216,20 @@ class EmbeddedJobs:
         self._wake.set()
         error = future.exception() if not future.cancelled() else None
         if isinstance(error, BrokenProcessPool):  # a worker died (OOM killer, SIGKILL): replace the pool once
-            log.error("job_worker_died", submission_id=submission_id)
+            alone = self._in_pool.get(pool, set()) == {submission_id}  # the set stays as it was when the pool broke
+            log.error("job_worker_died", submission_id=submission_id, alone=alone)
             if pool is self._pool:
                 self._pool = self._new_pool()
                 pool.shutdown(wait=False, cancel_futures=True)
-            self._spawn(self.flow.submissions.requeue_or_fail(submission_id, "worker process died", self.settings.max_attempts))
-        elif error is not None:
+            if alone:  # its own worker died under it: that spends an attempt, so a poison job ends failed
+                self._spawn(self.flow.submissions.requeue_or_fail(submission_id, "worker process died", self.settings.max_attempts))
+            else:  # any of the pool's jobs may have killed it: none is charged, each runs alone next to find out
+                self._suspects.add(submission_id)
+                self._spawn(self.flow.submissions.release(submission_id, "a worker process died"))
+            return
+        self._in_pool.get(pool, set()).discard(submission_id)
+        self._suspects.discard(submission_id)
+        if error is not None:
             log.error("job_crashed", submission_id=submission_id, error=f"{type(error).__name__}: {error}")
 
     async def _deliver(self, delivery_id: str) -> None:

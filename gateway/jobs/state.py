@@ -199,6 +199,23 @@ class SubmissionStore:
         await self.advance(submission_id, "queued", 0, f"attempt {sub.attempts} failed, will retry: {error}", expect=sub.status)
         return "queued"
 
+    async def release(self, submission_id: str, reason: str) -> bool:
+        """Put an interrupted submission back on the queue *without* spending an attempt.
+
+        For interruptions that are not the job's doing (its gateway was restarted, or another job's
+        worker broke the pool): the attempt its claim counted is given back, so only a job that kills
+        its own worker again and again runs out of attempts. False if it was no longer running.
+        """
+        now = datetime.now(UTC)
+        async with self.sessions() as session:
+            result = await session.execute(
+                update(SubmissionRow)
+                .where(SubmissionRow.id == submission_id, SubmissionRow.status.in_(ACTIVE))  # active: claimed, so attempts >= 1
+                .values(status="queued", progress=0, attempts=SubmissionRow.attempts - 1, updated_at=now, error=f"interrupted, will retry: {reason}")
+            )
+            await session.commit()
+        return result.rowcount == 1
+
     async def stalled(self, stalled_after_s: float) -> list[str]:
         """Active submissions whose worker stopped sending heartbeats (crashed or killed)."""
         async with self.sessions() as session:

@@ -101,7 +101,9 @@ async def read(
     """The assessment, or while it is being processed: ``status`` (queued → extracting → scoring →
     completed | failed), ``progress`` (0–100), ``eta_s`` and, if failed, ``error``."""
     tenant = request.user.tenant
-    assessment, sub = await store.get(assessment_id, tenant), await submissions.get(assessment_id, tenant)
+    # the job first: read after it, an assessment stored in between is seen (never "completed" without a result)
+    sub = await submissions.get(assessment_id, tenant)
+    assessment = await store.get(assessment_id, tenant)
     if assessment is None and sub is None:
         raise NotFoundException(f"no assessment {assessment_id!r}")
     await audit.record(store.engine, "read", "assessment", assessment_id, patient=assessment.patient if assessment else None)

@@ -178,7 +178,7 @@ def test_work_interrupted_by_a_crash_resumes_on_restart(sqlite_url, tmp_path, vi
     with TestClient(create_app(settings, build_plugins(settings, environ={})), timeout=60) as client:
         client.auth_headers = headers
         body, _ = wait(client, f"/v1/assessments/{submission_id}")
-    assert body["status"] == "completed" and body["summary"]["scored_windows"] >= 2
+    assert body["status"] == "completed" and body["summary"]["scored_windows"] >= 2, body
 
     async def attempts() -> int:
         engine = create_engine(sqlite_url)
@@ -187,7 +187,7 @@ def test_work_interrupted_by_a_crash_resumes_on_restart(sqlite_url, tmp_path, vi
         finally:
             await engine.dispose()
 
-    assert asyncio.run(attempts()) == 2  # the interrupted attempt counts; it ran once more, not twice more
+    assert asyncio.run(attempts()) == 1  # the restart was not the job's doing: it spent no attempt, and ran once more
 
 
 def test_a_killed_embedded_worker_process_is_replaced_and_the_job_completes_once(video_api, videos):
@@ -209,6 +209,71 @@ def test_a_killed_embedded_worker_process_is_replaced_and_the_job_completes_once
     assert body["status"] == "completed", body
     fhir = video_api.get(body["links"]["fhir"], headers=video_api.auth_headers("integrator"))
     assert fhir.status_code == 200
+
+
+def _kill_workers_while_extracting(client, location: str, deadline: float) -> str:
+    """Wait for the job to run, SIGKILL the gateway's worker processes under it; the status after."""
+    import multiprocessing
+    import os
+    import signal
+
+    while (status := client.get(location, headers=client.auth_headers("telehealth")).json()["status"]) == "queued":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    if status == "extracting":
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGKILL)
+    return status
+
+
+def test_a_job_that_kills_its_worker_every_time_fails_after_max_attempts(video_api, videos):
+    """A poison job (here: its worker is SIGKILLed whenever it runs it) spends an attempt per death,
+    so it ends failed with the reason instead of taking workers down forever."""
+    location = post_video(video_api, videos["face"]).headers["location"]
+    deadline = time.monotonic() + 180
+    kills = 0
+    while _kill_workers_while_extracting(video_api, location, deadline) == "extracting":
+        kills += 1
+        while video_api.get(location, headers=video_api.auth_headers("telehealth")).json()["status"] == "extracting":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    body = video_api.get(location, headers=video_api.auth_headers("telehealth")).json()
+    assert body["status"] == "failed" and kills == 3, (kills, body)
+    assert "gave up after 3 attempts" in body["error"] and body["attempts"] == 3
+
+
+def test_jobs_whose_shared_pool_broke_are_not_charged_and_complete(sqlite_url, tmp_path, api_tokens_for):
+    """Two workers, two jobs running, one worker SIGKILLed: the pool breaks under both, and either could
+    have caused it; neither is charged an attempt, each reruns alone and completes."""
+    from gateway.db.engine import create_engine
+    from gateway.jobs.state import SubmissionStore
+    from gateway.plugins import build_plugins
+
+    settings = Settings(database_url=sqlite_url, data_dir=str(tmp_path / "data"), workers=2, max_upload_mb=20)
+    long_video = face_video(tmp_path / "long.mp4", seconds=12.0, size=(480, 360))  # both still running when the worker dies
+    with TestClient(create_app(settings, build_plugins(settings, environ={})), timeout=60) as client:
+        client.auth_headers = api_tokens_for(sqlite_url)
+        locations = [post_video(client, long_video).headers["location"] for _ in range(2)]
+        deadline = time.monotonic() + 120
+        while [client.get(x, headers=client.auth_headers("telehealth")).json()["status"] for x in locations] != ["extracting"] * 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        import multiprocessing
+        import os
+        import signal
+
+        os.kill(multiprocessing.active_children()[0].pid, signal.SIGKILL)
+        bodies = [wait(client, x)[0] for x in locations]
+    assert [b["status"] for b in bodies] == ["completed", "completed"], bodies
+
+    async def attempts() -> list[int]:
+        engine = create_engine(sqlite_url)
+        try:
+            return [(await SubmissionStore(engine).get(b["id"])).attempts for b in bodies]
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(attempts()) == [1, 1]
 
 
 def test_a_multipart_body_cut_short_is_refused(video_api, videos):
