@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
 
+import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from gateway import native_stderr
@@ -13,7 +16,16 @@ from gateway import native_stderr
 ABSL = b"W0000 00:00:1795909387.145499     872 inference_feedback_manager.cc:114] Feedback manager requires a model\n"
 
 
-def test_native_lines_become_debug_events_and_other_output_passes_through(capfd):
+@pytest.fixture
+def debug_level():
+    """Debug events reach the log whatever level an earlier test configured (``gateway.log`` filters by level)."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    yield
+    structlog.configure(**saved)
+
+
+def test_native_lines_become_debug_events_and_other_output_passes_through(capfd, debug_level):
     with capture_logs() as events:
         native_stderr.begin()
         native_stderr.begin()  # a second user (another tracker) shares the capture

@@ -53,7 +53,8 @@ def test_the_assessment_carries_the_clip_the_model_and_the_disclaimer(clip, plug
     scored = score_clip(clip, plugins, tenant="t1")
     a = scored.assessment
     model = plugins.model().info
-    assert a.id == content_id(clip, model.sha256, "t1") and a.tenant == "t1" and a.status == "preliminary"
+    assert a.id == content_id(clip, model.sha256, "t1") and a.tenant == "t1"
+    assert a.status == "completed" and a.clinical_status == "preliminary" and a.clinical_version == 1
     assert a.patient == PATIENT and a.source == clip.source and a.fps == 30.0 and a.frames == clip.frames
     assert a.captured_at == a.effective_start == datetime(2026, 11, 23, 10, 0, tzinfo=UTC) and a.captured_at.tzinfo == UTC
     assert a.effective_end == a.effective_start + timedelta(seconds=clip.duration_s)
@@ -86,7 +87,7 @@ def test_an_unscorable_clip_is_refused_before_the_model_runs(clip, plugins):
 class BrokenExplainer:
     name = "broken"
 
-    def explain(self, windows, output):
+    def explain(self, windows, output, predict):
         raise RuntimeError("explainer bug")
 
 
