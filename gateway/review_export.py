@@ -3,15 +3,19 @@
 Each reviewed assessment whose landmarks were kept (``gateway.kept_landmarks``) becomes one clip:
 every whole second labelled with the level of the review in force (the clinician's, whether they
 confirmed or overrode the AI), so ``pain-gateway train`` / ``evaluate`` retrain a site's model on its
-own reviewed data. ``patient_id`` is a pseudonym (a keyed hash of the tenant and the patient), never
-the identifier: splits stay by patient without the dataset naming anyone. Clips are written one at a
-time, so memory stays that of one clip however many are exported.
+own reviewed data. ``patient_id`` is a pseudonym (an HMAC of the tenant and the patient under a random key
+drawn for each export and never stored), never the identifier: splits stay by patient within the export
+without the dataset naming anyone, and nobody — us included — can try identifiers against it. Clip names
+are pseudonyms of the assessment ids the same way (an id would lead back to the patient through the API).
+Clips are written one at a time, so memory stays that of one clip however many are exported.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -35,8 +39,8 @@ class ExportSummary(msgspec.Struct, frozen=True):
     out: str
 
 
-def pseudonym(tenant: str, system: str | None, value: str | None, reference: str | None) -> str:
-    return hashlib.sha256(f"pain-gateway/{tenant}/{system or ''}|{value or ''}|{reference or ''}".encode()).hexdigest()[:16]
+def pseudonym(key: bytes, *parts: str | None) -> str:
+    return hmac.new(key, "|".join(part or "" for part in parts).encode(), hashlib.sha256).hexdigest()[:16]
 
 
 async def reviewed(engine: AsyncEngine, tenant: str) -> AsyncIterator[tuple]:
@@ -53,8 +57,10 @@ async def reviewed(engine: AsyncEngine, tenant: str) -> AsyncIterator[tuple]:
 
 
 async def export_reviewed(engine: AsyncEngine, tenant: str, data_dir: str, out: Path) -> ExportSummary:
-    """Write one ``<assessment id>.npz`` per exportable reviewed assessment into ``out``."""
+    """Write one ``<pseudonym>.npz`` per exportable reviewed assessment into ``out``; ``skipped`` (for
+    the exporting user, not in the dataset) names assessments by id."""
     out.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
     written, skipped = 0, {}
     async for assessment_id, system, value, reference, level, ai_level, decision, model_id, model_version, reviewed_at in reviewed(engine, tenant):
         kept = kept_landmarks.load(data_dir, assessment_id)
@@ -64,13 +70,13 @@ async def export_reviewed(engine: AsyncEngine, tenant: str, data_dir: str, out: 
         seconds = math.floor(len(kept.points) / kept.fps)
         clip = LabelledClip(
             landmarks=kept.points, fps=kept.fps, labels=np.full(seconds, LEVELS.index(level), dtype=np.int8),
-            patient_id=pseudonym(tenant, system, value, reference), image_size=kept.image_size,
-            metadata={"source": "clinician-review", "assessment_id": assessment_id, "decision": decision, "clinician_level": level,
+            patient_id=pseudonym(key, "patient", tenant, system, value, reference), image_size=kept.image_size,
+            metadata={"source": "clinician-review", "decision": decision, "clinician_level": level,
                       "ai_level": ai_level, "model_id": model_id, "model_version": model_version,
                       "reviewed_at": reviewed_at.isoformat()},
         )
         try:
-            save_clip(out / f"{assessment_id}.npz", clip)
+            save_clip(out / f"{pseudonym(key, 'assessment', tenant, assessment_id)}.npz", clip)
         except DatasetError as exc:
             skipped[assessment_id] = str(exc)
             continue

@@ -30,6 +30,7 @@ class LiveLimits:
     """The ``live_stream`` settings this module needs (see ``plugins.live_stream.settings``)."""
 
     max_session_frames: int = 9000
+    max_session_s: float = 600.0
     max_window_frames: int = 120
     min_window_frames: int = 15
     min_face_share: float = 0.8
@@ -88,6 +89,12 @@ class LiveSession:
             raise SessionFull(
                 f"the session holds {self.frames} frames, the limit ({self.limits.setting_prefix}MAX_SESSION_FRAMES); "
                 "it ends here: start a new session to go on"
+            )
+        if self.times and frame.captured_ms - self.times[0] > self.limits.max_session_s * 1000.0:
+            # the assessment is resampled to 30 fps over the whole span: two frames hours apart must not size a grid of hours
+            raise SessionFull(
+                f"frame {frame.sequence}: the session would span more than {self.limits.max_session_s:g} s of capture time, the limit "
+                f"({self.limits.setting_prefix}MAX_SESSION_S); it ends here: start a new session to go on"
             )
         closed: list[ClosedWindow] = []
         if self.window_start_ms is None:

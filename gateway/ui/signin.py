@@ -89,7 +89,7 @@ async def sign_in(request: Request, data: Annotated[SignInForm, Body(media_type=
     return response
 
 
-@post("/sign-out", opt=ui_opt(), include_in_schema=False)
+@post("/sign-out", opt=ui_opt(SIGN_IN_ROLES | STREAM_ROLES), include_in_schema=False)  # whoever may sign in may sign out
 async def sign_out(request: Request) -> Response:
     """End the session (server-side: the cookie is useless afterwards even if copied)."""
     sessions: SessionStore = request.app.state.ui_sessions

@@ -13,7 +13,7 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.concurrency import sync_to_thread
 from litestar.di import NamedDependency
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException, NotFoundException, TooManyRequestsException
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from gateway import audit
@@ -192,13 +192,22 @@ def build_routes(summaries: Summaries) -> list:
         await audit.record(store.engine, "export", f"{OUTPUT}-link", None, patient=patient)
         return link(shared)
 
-    @get(f"{SHARED_PATH}/{{token:str}}", opt=dict(PUBLIC), security=NO_TOKEN, tags=TAGS, responses=SUMMARY | problems(400, 403, 404, 410, 422, public=True))
+    @get(f"{SHARED_PATH}/{{token:str}}", opt=dict(PUBLIC), security=NO_TOKEN, tags=TAGS,
+         responses=SUMMARY | problems(400, 403, 404, 410, 422, 429, public=True))
     async def open_shared(token: FromPath[str], request: Request, store: NamedDependency[AssessmentStore], format: Format = None) -> Response:
-        """What a caregiver opens: no token needed; 403 for an altered link, 410 once it has expired."""
+        """What a caregiver opens: no token needed; 403 for an altered link, 410 once it has expired; an
+        address refused too often is throttled like failed token logins (429), so guessing writes no
+        unbounded audit trail."""
         address = request.client.host if request.client else None
+        throttle = request.app.state.get("auth_failures")
+        wait = throttle.retry_after(address or "unknown") if throttle is not None else None
+        if wait is not None:
+            raise TooManyRequestsException(f"too many refused links from this address; try again in {wait} s", headers={"Retry-After": str(wait)})
         try:
             shared = share.verify(token, summaries.config.share_secret)
         except share.LinkRefused as refused:
+            if throttle is not None:
+                throttle.failed(address or "unknown")
             await audit.record(store.engine, "read", OUTPUT, None, outcome="failure", principal=audit.Principal(None, "share-link", None, address))
             raise ClientException(str(refused), status_code=refused.status) from None
         principal = audit.Principal(None, "share-link", shared.tenant, address)

@@ -171,6 +171,12 @@ def test_sharing_is_off_until_an_operator_sets_a_secret(gateway_for, keypoints_j
     assert plain.client.get("/v1/shared/caregiver-summary/abc.def").status_code == 403
 
 
+def test_guessing_links_is_throttled_like_failed_logins(gateway_for):
+    guesser = gateway_for(core={"auth_failure_burst": 3})
+    answers = [guesser.client.get(f"/v1/shared/caregiver-summary/guess{i}.x").status_code for i in range(5)]
+    assert answers == [403, 403, 403, 429, 429]
+
+
 def test_after_a_clinicians_override_the_summary_gives_the_clinicians_level(gateway, checks):
     assessment = checks[0]
     clinician = {"Authorization": f"Bearer {gateway.tokens['clinician']}"}

@@ -169,3 +169,13 @@ def test_a_telehealth_user_streams_but_is_not_sent_to_the_clinicians_review_page
     telehealth = page_config(signed_in(api, "telehealth"))
     assert clinician["assessment_link"] == "/ui/assessments/{id}" and telehealth["assessment_link"] is None
     assert telehealth["csrf"] != clinician["csrf"]
+
+
+@pytest.mark.parametrize("role", ["telehealth", "integrator"])
+def test_a_live_only_user_signs_out_of_a_shared_tablet(api, role):
+    client = signed_in(api, role)
+    config = page_config(client)
+    out = client.post("/ui/sign-out", data={"csrf": config["csrf"]}, follow_redirects=False)
+    assert out.status_code == 303, out.text
+    again = client.get("/ui/live", follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"].startswith("/ui/sign-in")

@@ -68,8 +68,17 @@ def test_a_pause_reports_empty_seconds_and_a_long_one_restarts_the_windows():
     live.add(Frame(0, 1e12, None))
     empty = live.add(Frame(1, 1e12 + 3500, None))
     assert [(w.index, w.frames) for w in empty] == [(0, 1), (1, 0), (2, 0)] and all(w.reason for w in empty)
-    later = live.add(Frame(2, 1e12 + 3_600_000, None))
-    assert [w.index for w in later] == [3] and live.window_index == 4 and live.window_start_ms == 1e12 + 3_600_000
+    later = live.add(Frame(2, 1e12 + 60_000, None))
+    assert [w.index for w in later] == [3] and live.window_index == 4 and live.window_start_ms == 1e12 + 60_000
+
+
+def test_two_frames_hours_apart_cannot_size_an_hours_long_grid():
+    live = session(max_session_s=600)
+    live.add(Frame(0, 1e12, FACE[:, :2]))
+    live.add(Frame(1, 1e12 + 600_000, FACE[:, :2]))  # exactly the limit: kept
+    with pytest.raises(SessionFull, match="MAX_SESSION_S"):
+        live.add(Frame(2, 1e12 + 10 * 3_600_000, FACE[:, :2]))
+    assert live.frames == 2 and len(live.clip().points) == 600 * 30 + 1
 
 
 def test_a_session_and_a_second_hold_bounded_frames():
