@@ -17,11 +17,6 @@ SYSTEM = "urn:oid:1.2.36.146.595.217.0.1"
 BASE = "http://127.0.0.1:8000"
 
 
-@pytest.fixture
-def story():
-    return {}
-
-
 @given("the gateway is running with caregiver sharing turned on", target_fixture="gateway")
 def gateway(gateway_for):
     return gateway_for(caregiver_summary={"share_secret": SECRET, "timezone": "Asia/Shanghai"})

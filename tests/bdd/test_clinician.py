@@ -6,27 +6,13 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
-from support.receiver import Receiver
 
 from gateway.domain import LEVELS
 
 scenarios("clinician.feature")
 
 SYSTEM = "urn:oid:1.2.36.146.595.217.0.1"
-
-
-@pytest.fixture
-def story():
-    return {}
-
-
-@pytest.fixture
-def receiver():
-    running = Receiver().start()
-    yield running
-    running.stop()
 
 
 def codes(concept: dict) -> set[str]:

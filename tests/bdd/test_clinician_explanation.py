@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 from pytest_bdd import given, scenarios, then, when
 
 from tests.unit.test_tenants import tokens_for
@@ -12,11 +11,6 @@ from tests.unit.test_tenants import tokens_for
 scenarios("clinician_explanation.feature")
 
 MRN = "MRN-EXPLAIN-1"
-
-
-@pytest.fixture
-def story():
-    return {}
 
 
 @given("the gateway is running with the bundled synthetic-data model")

@@ -5,15 +5,9 @@ from __future__ import annotations
 import base64
 import json
 
-import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 scenarios("emr_delivery.feature")
-
-
-@pytest.fixture
-def story():
-    return {}
 
 
 @given("the EMR's FHIR server is the gateway's FHIR delivery destination")

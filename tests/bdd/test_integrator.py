@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from plugins.fhir_observation.validation import validate_bundle, validate_resource
 
 scenarios("integrator.feature")
-
-
-@pytest.fixture
-def story():
-    return {}
 
 
 @given("the gateway is running with the bundled synthetic-data model")

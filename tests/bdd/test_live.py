@@ -13,7 +13,6 @@ import httpx
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 from support.live import frames
-from support.receiver import Receiver
 from support.serve import live_gateway
 from support.videos import face_video
 
@@ -21,18 +20,6 @@ scenarios("live.feature")
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "pain-gateway"
-
-
-@pytest.fixture
-def story():
-    return {}
-
-
-@pytest.fixture
-def receiver():
-    running = Receiver().start()
-    yield running
-    running.stop()
 
 
 @given(parsers.parse('the platform\'s webhook receiver is registered for "{event}"'))

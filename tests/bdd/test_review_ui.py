@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 from support.ui import post_form, sign_in
 
 scenarios("review_ui.feature")
 
 SYSTEM = "urn:oid:1.2.36.146.595.217.0.1"
-
-
-@pytest.fixture
-def story():
-    return {}
 
 
 def listed(html: str) -> list[str]:

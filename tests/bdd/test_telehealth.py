@@ -19,11 +19,6 @@ scenarios("telehealth.feature")
 
 
 @pytest.fixture
-def story():
-    return {}
-
-
-@pytest.fixture
 def gateway(sqlite_url, tmp_path, api_tokens_for):
     settings = Settings(database_url=sqlite_url, data_dir=str(tmp_path / "data"))
     with TestClient(create_app(settings, build_plugins(settings, environ={})), timeout=60) as client:

@@ -3,24 +3,11 @@ reference Standard Webhooks verifier, the bundled model and the shipped retry sc
 
 from __future__ import annotations
 
-import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 from standardwebhooks.webhooks import Webhook
-from support.receiver import Receiver, Reply
+from support.receiver import Reply
 
 scenarios("telehealth_webhooks.feature")
-
-
-@pytest.fixture
-def story():
-    return {}
-
-
-@pytest.fixture
-def receiver():
-    running = Receiver().start()
-    yield running
-    running.stop()
 
 
 @given("the platform's webhook receiver runs on an address the gateway is allowed to reach")
