@@ -74,7 +74,7 @@ def run(mode: str, video: Path, tmp: Path) -> tuple[float, list[int]]:
     if worker is None:
         token = asyncio.run(_token(url))
     port = _port()
-    app = create_app(settings, build_plugins(settings, environ={}), warm_workers=True)
+    app = create_app(settings, build_plugins(settings, environ={}), warm=True)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -98,7 +98,7 @@ def run(mode: str, video: Path, tmp: Path) -> tuple[float, list[int]]:
                     progress.append(body["progress"])
                 if body["status"] in ("completed", "failed"):
                     break
-                time.sleep(0.25)
+                time.sleep(0.05)
             rounds.append(time.perf_counter() - started)
             if body["status"] != "completed":
                 break

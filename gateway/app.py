@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import uuid
 from datetime import timedelta
@@ -21,6 +22,7 @@ from gateway.auth import SCHEMA_PATH, BearerTokenMiddleware, FailureThrottle, ro
 from gateway.db.engine import create_engine
 from gateway.domain import SYNTHETIC_DISCLAIMER
 from gateway.flow import AssessmentFlow
+from gateway.jobs import pipeline
 from gateway.jobs.distributed import DistributedJobs
 from gateway.jobs.embedded import EmbeddedJobs
 from gateway.plugins import Plugins, build_plugins
@@ -85,26 +87,31 @@ def http_hygiene(app: ASGIApp, cors: bool) -> ASGIApp:
     return middleware
 
 
-def create_app(settings: Settings, plugins: Plugins | None = None, *, warm_workers: bool = False) -> Litestar:
-    """``warm_workers``: embedded scoring processes start (and load MediaPipe and the model) with the
-    app rather than on the first video; ``pain-gateway serve`` asks for it."""
+def create_app(settings: Settings, plugins: Plugins | None = None, *, warm: bool = False) -> Litestar:
+    """``warm``: the model loads in this process (which scores keypoint submissions) and the embedded
+    scoring processes start (loading MediaPipe and the model) with the app, rather than on the first
+    submission; ``pain-gateway serve`` asks for it."""
     plugins = plugins or build_plugins(settings)
     engine = create_engine(settings.database_url)
 
     async def start_jobs(app: Litestar) -> None:
         await jobs.start()
 
+    async def warm_model(app: Litestar) -> None:
+        if warm:
+            await asyncio.to_thread(pipeline.warm_model, plugins)
+
     async def dispose(app: Litestar) -> None:
         await jobs.stop()
         await engine.dispose()
 
     def freeze_heap(app: Litestar) -> None:
-        """Move start-up objects (torch, plugins) out of the cyclic GC's view: decoding one keypoint
-        submission allocates ~200k objects, and full collections over the whole heap made JSON parsing
-        4x slower (benchmarks/bench_api.py)."""
+        """Move start-up objects (torch, the model, plugins) out of the cyclic GC's view: decoding one
+        keypoint submission allocates ~200k objects, and full collections over the whole heap made JSON
+        parsing 4x slower (benchmarks/bench_api.py)."""
         gc.freeze()
 
-    jobs = DistributedJobs(plugins) if settings.job_engine == "procrastinate" else EmbeddedJobs(plugins, engine, warm=warm_workers)
+    jobs = DistributedJobs(plugins) if settings.job_engine == "procrastinate" else EmbeddedJobs(plugins, engine, warm=warm)
     flow = jobs.flow if isinstance(jobs, EmbeddedJobs) else AssessmentFlow(plugins, engine, jobs)
     tokens = TokenStore(engine)
 
@@ -134,7 +141,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm_worke
         guards=[role_guard, strict.json_body_only],
         exception_handlers=problems.HANDLERS,
         request_max_body_size=(settings.max_upload_mb + 1) * 1024 * 1024,  # backstop; uploads.receive names the limit
-        on_startup=[freeze_heap, start_jobs],
+        on_startup=[warm_model, freeze_heap, start_jobs],
         on_shutdown=[dispose],
         logging_config=None,  # gateway.log configures logging once for us and the libraries
         openapi_config=OpenAPIConfig(

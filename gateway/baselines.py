@@ -15,6 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from gateway.db.engine import read_only
 from gateway.db.tables import BaselineRow
 from gateway.domain import InputError, LandmarkClip, PatientRef
 from gateway.landmarks import normalise_frames
@@ -45,6 +46,7 @@ def reference_from_clip(clip: LandmarkClip) -> tuple[np.ndarray, int]:
 class BaselineStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.reads = async_sessionmaker(read_only(engine), expire_on_commit=False)
 
     async def put(self, patient: PatientRef, tenant: str, reference: np.ndarray, frames: int) -> datetime:
         """Store (or replace) the patient's neutral reference."""
@@ -64,6 +66,6 @@ class BaselineStore:
         return now
 
     async def get(self, patient: PatientRef, tenant: str) -> np.ndarray | None:
-        async with self.sessions() as session:
+        async with self.reads() as session:
             row = await session.get(BaselineRow, patient_key(patient, tenant))
         return None if row is None else np.asarray(row.reference, dtype=np.float32)

@@ -86,7 +86,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         settings.workers = workers
     _upgrade(settings)
     host, port = host or settings.host, port or settings.port
-    app = create_app(settings, _plugins(settings), warm_workers=True)
+    app = create_app(settings, _plugins(settings), warm=True)
     click.echo(f"Pain Gateway on http://{host}:{port}  API docs: http://{host}:{port}/docs", err=True)
     from gateway.live.protocol import MAX_MESSAGE_BYTES
 

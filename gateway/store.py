@@ -21,6 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
+from gateway.db.engine import read_only
 from gateway.db.tables import AssessmentAliasRow, AssessmentRow, ReviewRow, TokenRow
 from gateway.domain import DEFAULT_TENANT, Assessment, InputError
 
@@ -74,6 +75,7 @@ class AssessmentStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.reads = async_sessionmaker(read_only(engine), expire_on_commit=False)
 
     async def add(self, a: Assessment, then: AfterWrite | None = None) -> bool:
         """Store an assessment; False when the same assessment already exists.
@@ -114,7 +116,7 @@ class AssessmentStore:
     async def get(self, assessment_id: str, tenant: str | None = None) -> Assessment | None:
         """The assessment; with ``tenant``, only if it belongs to that tenant (callers' reads always pass it)."""
         conditions = [AssessmentRow.id == assessment_id] + ([] if tenant is None else [AssessmentRow.tenant == tenant])
-        async with self.sessions() as session:
+        async with self.reads() as session:
             row = (await session.execute(_with_review().where(*conditions))).first()
         return None if row is None else _assessment(row)
 
@@ -138,7 +140,7 @@ class AssessmentStore:
         for clause in query.period:
             conditions.append(or_(*(_COMPARE[op](ends[end], moment) for end, op, moment in clause)))
         order = AssessmentRow.effective_start.asc() if query.oldest_first else AssessmentRow.effective_start.desc()
-        async with self.sessions() as session:
+        async with self.reads() as session:
             total = await session.scalar(select(func.count()).select_from(AssessmentRow).where(*conditions))
             if query.limit == 0:  # a count only
                 return [], int(total or 0)
@@ -232,6 +234,7 @@ class TokenStore:
     def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.reads = async_sessionmaker(read_only(engine), expire_on_commit=False)
         self.clock = clock  # injectable so tests can move time past an expiry or a grace period
 
     async def create(self, name: str, role: str, tenant: str = DEFAULT_TENANT, expires_in: timedelta | None = None) -> tuple[TokenInfo, str]:
@@ -262,7 +265,7 @@ class TokenStore:
 
         A revocation may lie in the future (a rotation's grace period): until then the token works.
         """
-        async with self.sessions() as session:
+        async with self.reads() as session:
             row = await session.scalar(select(TokenRow).where(TokenRow.token_hash == hash_token(secret)))
         if row is None:
             return TokenCheck("unknown")

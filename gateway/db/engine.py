@@ -16,6 +16,16 @@ SQLITE_BUSY_TIMEOUT_S = 5.0
 """How long a SQLite transaction waits for the write lock before "database is locked" (a 503)."""
 
 
+READ_ONLY_OPTION = "pain_gateway_read_only"
+
+
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine (and pool) for transactions that only read. On SQLite they begin deferred, beside
+    the writer (WAL lets readers run while one connection writes), instead of queueing for the write
+    lock: a token lookup on every request must not wait behind other requests' writes."""
+    return engine.execution_options(**{READ_ONLY_OPTION: True})
+
+
 def create_engine(database_url: str) -> AsyncEngine:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
@@ -55,7 +65,8 @@ class _SqliteWriteLock:
     16 concurrent requests polling SQLite's busy handler (sleeps of up to 100 ms, no queue) starved
     some past the timeout; an asyncio lock queues them fairly without holding pool connections.
     Transactions here are short and never nest, so serialising them costs little; PostgreSQL is the
-    database for heavy load. Past ``SQLITE_BUSY_TIMEOUT_S`` the wait ends in "database is locked",
+    database for heavy load. Reads through ``read_only(engine)`` skip the queue (a plain deferred
+    ``BEGIN``): they never upgrade to a write. Past ``SQLITE_BUSY_TIMEOUT_S`` the wait ends in "database is locked",
     which the API answers with 503 and ``Retry-After``.
     """
 
@@ -64,6 +75,9 @@ class _SqliteWriteLock:
         self._owners: dict[asyncio.Lock, tuple[asyncio.Task | None, object]] = {}  # lock -> (task, connection record)
 
     def begin(self, connection) -> None:
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+            return
         record = connection.connection._connection_record
         if in_greenlet():  # async use (the app, workers, migrations); a plain sync engine has no loop to queue on
             loop = asyncio.get_running_loop()

@@ -28,17 +28,23 @@ log = structlog.get_logger(__name__)
 EXTRACTION_SHARE = 80  # progress points for landmark extraction; scoring takes the rest
 
 
-def warm_up(plugins) -> None:
-    """Load the configured model's weights and warm every capture source that can be warmed, so a
-    worker's first job does not pay MediaPipe's and torch's start-up (seconds). Best effort: a failure
-    is logged and the job loads lazily as before (and reports the real error then)."""
+def warm_model(plugins) -> None:
+    """Load the configured model's weights and run torch's first (slowest) inference on one blank window,
+    so the first assessment does not pay for them (seconds). Best effort: a failure is logged and the
+    model loads lazily as before (and reports the real error then)."""
     from gateway.domain import LANDMARK_COUNT, WINDOW_FRAMES, Windows
 
-    started = time.perf_counter()
-    try:  # one blank window: loads the weights and runs torch's first (slowest) inference
+    try:
         plugins.model().predict(Windows(spans=[], data=np.zeros((1, WINDOW_FRAMES, LANDMARK_COUNT, 2), np.float32)))
     except Exception as exc:
         log.warning("worker_warm_up_failed", part="model", error=f"{type(exc).__name__}: {exc}")
+
+
+def warm_up(plugins) -> None:
+    """Warm the model and every capture source that can be warmed, so a worker's first job does not pay
+    MediaPipe's and torch's start-up. Best effort, like ``warm_model``."""
+    started = time.perf_counter()
+    warm_model(plugins)
     for source in plugins.capture_sources:
         if hasattr(source, "warm"):
             try:

@@ -9,6 +9,7 @@ at least ``STANDS_OUT`` (5 percentage points); a model with randomised weights s
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from gateway.contracts import Predict
@@ -29,20 +30,12 @@ NOTE = (
 
 
 def _hull(points: np.ndarray) -> np.ndarray:
-    """Convex hull (Andrew's monotone chain), counter-clockwise; the outline drawn around a region."""
-    pts = sorted(map(tuple, points))
-    if len(pts) < 3:
-        return np.asarray(pts)
+    """Convex hull vertices (OpenCV, counter-clockwise in x right / y down); the outline drawn around a region.
 
-    def half(seq):
-        chain: list[tuple[float, float]] = []
-        for p in seq:
-            while len(chain) >= 2 and np.cross(np.subtract(chain[-1], chain[-2]), np.subtract(p, chain[-2])) <= 0:
-                chain.pop()
-            chain.append(p)
-        return chain[:-1]
-
-    return np.asarray(half(pts) + half(pts[::-1]))
+    Part of every scored assessment, so it is C, not a Python loop (which cost 30 ms of a 5-s clip's 45 ms)."""
+    if len(points) < 3:
+        return np.asarray(points, dtype=np.float64)
+    return cv2.convexHull(np.asarray(points, dtype=np.float32), clockwise=False)[:, 0].astype(np.float64)
 
 
 def _pairs(points: np.ndarray) -> list[tuple[float, float]]:

@@ -65,3 +65,42 @@ def test_100_submissions_at_concurrency_16_on_sqlite_give_no_5xx(sqlite_url, plu
     print(f"{REQUESTS} submissions at concurrency {CONCURRENCY} in {elapsed:.1f} s: {counts}")
     assert not [s for s in statuses if s >= 500], counts
     assert counts == {201: REQUESTS}, counts
+
+
+def test_reads_do_not_queue_behind_an_open_write_transaction(sqlite_url, monkeypatch):
+    """Every request looks its token up: on SQLite that read must not wait for another request's write
+    (WAL lets readers run beside the one writer), while a second writer still queues for the lock."""
+    from sqlalchemy import text
+
+    from gateway.baselines import BaselineStore
+    from gateway.db import engine as db_engine
+    from gateway.db.engine import create_engine
+    from gateway.domain import PatientRef
+    from gateway.store import AssessmentQuery, AssessmentStore, TokenStore
+
+    monkeypatch.setattr(db_engine, "SQLITE_BUSY_TIMEOUT_S", 1.0)
+    secret = create_tokens(sqlite_url)["integrator"]
+
+    async def scenario():
+        engine = create_engine(sqlite_url)
+        try:
+            async with engine.begin() as writer:  # holds the gateway's write lock until the block ends
+                await writer.execute(text("UPDATE api_tokens SET name = name"))
+                started = time.perf_counter()
+                token = await TokenStore(engine).check(secret)
+                assessments = AssessmentStore(engine)
+                await assessments.get("no-such-assessment")
+                await assessments.search(AssessmentQuery(tenant="default", limit=0))
+                await BaselineStore(engine).get(PatientRef(system="urn:test", value="p1"), "default")
+                reads_s = time.perf_counter() - started
+                second_writer = asyncio.create_task(TokenStore(engine).revoke(token.info.id))
+                await asyncio.sleep(0.2)
+                queued = not second_writer.done()
+            assert await second_writer  # it ran once the first writer committed
+            return token.state, reads_s, queued
+        finally:
+            await engine.dispose()
+
+    state, reads_s, queued = asyncio.run(scenario())
+    assert state == "ok" and reads_s < 0.5, f"reads waited {reads_s:.2f} s behind the writer"
+    assert queued, "a second writer must wait for the write lock"

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import time
 
+import cv2
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from gateway.domain import ModelOutput, Windows, WindowSpan
 from plugins.attention_regions.regions import REGIONS
 from plugins.model_lab.synthetic import SynthConfig, generate_clip
 from plugins.model_lab.training import PRESETS, build_network, fit, standardise_on
 from plugins.model_lab.windows import window_set
-from plugins.occlusion_regions import STANDS_OUT, OcclusionRegions
+from plugins.occlusion_regions import STANDS_OUT, OcclusionRegions, _hull
 from plugins.sta_lstm.network import infer
 
 SHIPPED = PRESETS["default"]
@@ -115,3 +119,19 @@ def test_occlusion_uses_the_patients_baseline_and_bounded_batches():
     assert "patient's stored baseline" in explanation.note and "not a clinical finding" in explanation.note
     pain = [s.importance for s in explanation.seconds]
     assert pain == sorted(pain) and pain[0] == 0.0  # the seconds with the highest brows drove the result most
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 40), st.just(2)), elements=st.floats(-1, 1, allow_nan=False, width=32)))
+def test_a_region_outline_is_the_convex_hull_of_its_points(points):
+    """Every landmark of a region lies inside or on its outline, the outline's corners are landmarks,
+    and it turns one way only: what the heatmap draws around a region."""
+    outline = _hull(points)
+    assert all(any(np.allclose(corner, p, atol=1e-6) for p in points) for corner in outline)
+    if len(points) < 3 or len(outline) < 3:
+        return
+    polygon = outline.astype(np.float32)
+    assert all(cv2.pointPolygonTest(polygon, (float(x), float(y)), True) >= -1e-4 for x, y in points)
+    edges = np.roll(outline, -1, axis=0) - outline
+    turns = edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1] - edges[:, 1] * np.roll(edges, -1, axis=0)[:, 0]
+    assert (turns >= -1e-9).all() or (turns <= 1e-9).all()
