@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import uuid
 from datetime import timedelta
@@ -22,13 +21,13 @@ from gateway.auth import SCHEMA_PATH, BearerTokenMiddleware, FailureThrottle, ro
 from gateway.db.engine import create_engine
 from gateway.domain import SYNTHETIC_DISCLAIMER
 from gateway.flow import AssessmentFlow
-from gateway.jobs import pipeline
 from gateway.jobs.distributed import DistributedJobs
 from gateway.jobs.embedded import EmbeddedJobs
 from gateway.plugins import Plugins, build_plugins
 from gateway.routes import assessments, deliveries, explanations, monitoring, pages, reviews, system
 from gateway.routes import audit as audit_routes
 from gateway.routes import baselines as baselines_routes
+from gateway.scoring_pool import scoring_for
 from gateway.settings import Settings
 from gateway.store import TokenStore
 from gateway.ui import router as ui_router
@@ -88,21 +87,22 @@ def http_hygiene(app: ASGIApp, cors: bool) -> ASGIApp:
 
 
 def create_app(settings: Settings, plugins: Plugins | None = None, *, warm: bool = False) -> Litestar:
-    """``warm``: the model loads in this process (which scores keypoint submissions) and the embedded
-    scoring processes start (loading MediaPipe and the model) with the app, rather than on the first
-    submission; ``pain-gateway serve`` asks for it."""
+    """``warm``: ``PAIN_GATEWAY_SCORING_PROCESSES`` processes start to parse and score submissions
+    (``gateway.scoring_pool``; with 0 this process does, its model loaded now) and the embedded workers
+    start (loading MediaPipe and the model) with the app, rather than on the first submission;
+    ``pain-gateway serve`` asks for it. Without it the app starts nothing and scores in its threads."""
     plugins = plugins or build_plugins(settings)
     engine = create_engine(settings.database_url)
+
+    async def start_scoring(app: Litestar) -> None:
+        await scoring.start()
 
     async def start_jobs(app: Litestar) -> None:
         await jobs.start()
 
-    async def warm_model(app: Litestar) -> None:
-        if warm:
-            await asyncio.to_thread(pipeline.warm_model, plugins)
-
     async def dispose(app: Litestar) -> None:
         await jobs.stop()
+        await scoring.stop()
         await engine.dispose()
 
     def freeze_heap(app: Litestar) -> None:
@@ -111,8 +111,9 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm: bool
         parsing 4x slower (benchmarks/bench_api.py)."""
         gc.freeze()
 
-    jobs = DistributedJobs(plugins) if settings.job_engine == "procrastinate" else EmbeddedJobs(plugins, engine, warm=warm)
-    flow = jobs.flow if isinstance(jobs, EmbeddedJobs) else AssessmentFlow(plugins, engine, jobs)
+    scoring = scoring_for(plugins, warm)
+    jobs = DistributedJobs(plugins) if settings.job_engine == "procrastinate" else EmbeddedJobs(plugins, engine, warm=warm, scoring=scoring)
+    flow = jobs.flow if isinstance(jobs, EmbeddedJobs) else AssessmentFlow(plugins, engine, jobs, scoring)
     tokens = TokenStore(engine)
 
     def provider(value):
@@ -125,7 +126,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm: bool
         route_handlers=[*assessments.ROUTES, *reviews.ROUTES, *monitoring.ROUTES, *explanations.ROUTES, *deliveries.ROUTES, baselines_routes.put_baseline,
                         system.health, system.ready, system.model_card, system.plugin_list, metrics.metrics, *plugins.routes, *audit_routes.ROUTES,
                         *pages.ROUTES, ui_router()],
-        state=State({"tokens": tokens, "auth_failures": FailureThrottle(settings.auth_failure_burst, settings.auth_failure_window_s),
+        state=State({"tokens": tokens, "scoring": scoring, "auth_failures": FailureThrottle(settings.auth_failure_burst, settings.auth_failure_window_s),
                      "metrics_allowlist": metrics.parse_allowlist(settings.metrics_allowlist),
                      "ui_sessions": SessionStore(engine, timedelta(minutes=settings.ui_session_minutes)),
                      "public_https": settings.public_url.startswith("https://")}),
@@ -141,7 +142,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm: bool
         guards=[role_guard, strict.json_body_only],
         exception_handlers=problems.HANDLERS,
         request_max_body_size=(settings.max_upload_mb + 1) * 1024 * 1024,  # backstop; uploads.receive names the limit
-        on_startup=[warm_model, freeze_heap, start_jobs],
+        on_startup=[start_scoring, freeze_heap, start_jobs],
         on_shutdown=[dispose],
         logging_config=None,  # gateway.log configures logging once for us and the libraries
         openapi_config=OpenAPIConfig(

@@ -39,6 +39,9 @@ class InputError(ValueError):
         self.field = field
         self.message = message
 
+    def __reduce__(self):  # crosses from scoring processes as itself (the default would pass one argument)
+        return type(self), (self.field, self.message)
+
 
 class UnsupportedMediaError(InputError):
     """The upload is not a kind of media any capture source reads (HTTP 415)."""

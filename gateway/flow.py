@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from functools import partial
 from typing import Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -26,7 +25,8 @@ from gateway.events import Events, new_event
 from gateway.jobs.state import Submission, SubmissionStore
 from gateway.plugins import Plugins
 from gateway.reviews import Review, ReviewRequest, record_review
-from gateway.scoring import Scored, score_clip
+from gateway.scoring import Scored
+from gateway.scoring_pool import InThreads, Scoring
 from gateway.store import AssessmentStore
 
 
@@ -67,8 +67,10 @@ class Submitted:
 
 
 class AssessmentFlow:
-    def __init__(self, plugins: Plugins, engine: AsyncEngine, queue: JobQueue) -> None:
+    def __init__(self, plugins: Plugins, engine: AsyncEngine, queue: JobQueue, scoring: Scoring | None = None) -> None:
+        """``scoring``: where parsing and scoring run (default: this process's threads)."""
         self.plugins = plugins
+        self.scoring = scoring or InThreads(plugins)
         self.engine = engine
         self.queue = queue
         self.events = Events(plugins, queue)
@@ -109,7 +111,7 @@ class AssessmentFlow:
 
     async def capture(self, source: CaptureSource, request: CaptureRequest, progress: Progress | None = None) -> LandmarkClip:
         """Landmarks from any source, off the event loop; scoring checks them (``check_clip``)."""
-        return await asyncio.to_thread(source.capture, request, progress)
+        return await self.scoring.capture(source, request, progress)
 
     async def capture_keypoints(self, request: CaptureRequest) -> LandmarkClip:
         """For callers that need landmarks at once (baselines): video is refused, not queued."""
@@ -124,7 +126,7 @@ class AssessmentFlow:
         """Score with the patient's baseline and store with the event, its deliveries and (for a job)
         the submission's completion, in one transaction."""
         baseline = await self.baselines.get(clip.patient, tenant)
-        scored = await asyncio.to_thread(partial(score_clip, clip, self.plugins, tenant=tenant, assessment_id=submission_id, baseline=baseline))
+        scored = await self.scoring.score(clip, tenant, submission_id, baseline)
         metrics.observe_scored(scored.assessment.model.model_id, scored.model_s, scored.total_s)
         event = new_event("assessment.completed", scored.assessment.id, tenant)
 

@@ -17,7 +17,7 @@ import numpy as np
 import structlog
 
 from gateway.clip_checks import check_clip
-from gateway.domain import DEFAULT_TENANT, LEVELS, Assessment, InputError, LandmarkClip, Probabilities, WindowResult
+from gateway.domain import DEFAULT_TENANT, LANDMARK_COUNT, LEVELS, WINDOW_FRAMES, Assessment, InputError, LandmarkClip, Probabilities, WindowResult, Windows
 from gateway.landmarks import prepare
 from gateway.plugins import Plugins
 from gateway.quality import quality
@@ -115,3 +115,13 @@ def _utc(moment: datetime) -> datetime:
         return moment.astimezone(UTC)
     except OverflowError:
         raise InputError("captured_at", "is out of range once converted to UTC (years 1-9999)") from None
+
+
+def warm_model(plugins: Plugins) -> None:
+    """Load the configured model's weights and run torch's first (slowest) inference on one blank window,
+    so the first assessment does not pay for them (seconds). Best effort: a failure is logged and the
+    model loads lazily as before (and reports the real error then)."""
+    try:
+        plugins.model().predict(Windows(spans=[], data=np.zeros((1, WINDOW_FRAMES, LANDMARK_COUNT, 2), np.float32)))
+    except Exception as exc:
+        log.warning("model_warm_up_failed", model=plugins.settings.model, error=f"{type(exc).__name__}: {exc}")

@@ -43,6 +43,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
     data_dir: str = "var/data"
     job_engine: str = "embedded"
     workers: int = 1
+    scoring_processes: int = 2  # serve: processes that parse and score keypoint submissions (gateway.scoring_pool); 0: the API process's threads
     max_attempts: int = 3
     stalled_after_s: float = 60.0
     retain_video: bool = False
@@ -77,6 +78,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
              "must be embedded (in-process, any database) or procrastinate (PostgreSQL, separate workers)"),
             ("job_engine", self.job_engine == "embedded" or self.database_url.startswith("postgresql"), "procrastinate needs PAIN_GATEWAY_DATABASE_URL=postgresql+psycopg://..."),
             ("workers", 1 <= self.workers <= 64, "must be between 1 and 64 worker processes"),
+            ("scoring_processes", 0 <= self.scoring_processes <= 64, "must be between 0 (score in the API process) and 64 processes"),
             ("max_attempts", 1 <= self.max_attempts <= 20, "must be between 1 and 20"),
             ("stalled_after_s", self.stalled_after_s >= 5, "must be at least 5 seconds"),
             ("log_format", self.log_format in {"auto", "json", "console"}, "must be auto, json or console"),

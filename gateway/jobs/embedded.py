@@ -28,6 +28,7 @@ from gateway.db.engine import create_engine
 from gateway.flow import AssessmentFlow, RowsAreTheQueue
 from gateway.jobs.pipeline import deliver, process, warm_up
 from gateway.plugins import Plugins, build_plugins
+from gateway.scoring_pool import Scoring
 from gateway.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -41,7 +42,7 @@ PR_SET_PDEATHSIG = 1
 PARENT_CHECK_S = 1.0
 
 
-def _die_with_parent(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
     """Pool initializer: a worker never outlives the gateway that started it.
 
     A SIGKILLed ``serve`` runs no clean-up, and an orphaned worker would keep taking jobs. On Linux
@@ -71,7 +72,7 @@ def _start_worker(parent_pid: int, settings: Settings) -> None:
     capture sources, so the first job does not pay seconds of MediaPipe and torch start-up. Nothing
     here may raise (that would break the pool): on failure the job builds and loads lazily instead."""
     global _worker_plugins
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     try:
         from gateway.log import configure_logging
 
@@ -107,13 +108,14 @@ def _process_in_worker(settings: Settings, submission_id: str) -> str:
 
 
 class EmbeddedJobs:
-    def __init__(self, plugins: Plugins, engine, warm: bool = False) -> None:
+    def __init__(self, plugins: Plugins, engine, warm: bool = False, scoring: Scoring | None = None) -> None:
         """``warm``: spawn and warm the workers at start (``pain-gateway serve`` does), instead of on
-        the first job — seconds of CPU an embedding application may not want to spend up front."""
+        the first job — seconds of CPU an embedding application may not want to spend up front.
+        ``scoring``: where the gateway's own flow parses and scores (``gateway.scoring_pool``)."""
         self.plugins = plugins
         self.settings = plugins.settings
         self.warm = warm
-        self.flow = AssessmentFlow(plugins, engine, self)
+        self.flow = AssessmentFlow(plugins, engine, self, scoring)
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Future] = {}
         # which submissions each pool is running: when a worker dies, the whole pool breaks, and only
@@ -137,7 +139,7 @@ class EmbeddedJobs:
         pool = ProcessPoolExecutor(self.settings.workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_start_worker, initargs=(os.getpid(), self.settings))
         if self.warm:
-            for _ in range(self.settings.workers):  # from the event loop's thread, as _die_with_parent requires
+            for _ in range(self.settings.workers):  # from the event loop's thread, as die_with_parent requires
                 pool.submit(_worker_ready)
         return pool
 

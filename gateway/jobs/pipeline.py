@@ -13,7 +13,6 @@ import shutil
 import time
 from datetime import UTC, datetime
 
-import numpy as np
 import structlog
 
 from gateway import audit, kept_landmarks, metrics
@@ -22,27 +21,16 @@ from gateway.deliveries import Delivery
 from gateway.domain import DeliveryResult, InputError
 from gateway.flow import AssessmentFlow
 from gateway.jobs.state import ACTIVE
+from gateway.scoring import warm_model
 
 log = structlog.get_logger(__name__)
 
 EXTRACTION_SHARE = 80  # progress points for landmark extraction; scoring takes the rest
 
 
-def warm_model(plugins) -> None:
-    """Load the configured model's weights and run torch's first (slowest) inference on one blank window,
-    so the first assessment does not pay for them (seconds). Best effort: a failure is logged and the
-    model loads lazily as before (and reports the real error then)."""
-    from gateway.domain import LANDMARK_COUNT, WINDOW_FRAMES, Windows
-
-    try:
-        plugins.model().predict(Windows(spans=[], data=np.zeros((1, WINDOW_FRAMES, LANDMARK_COUNT, 2), np.float32)))
-    except Exception as exc:
-        log.warning("worker_warm_up_failed", part="model", error=f"{type(exc).__name__}: {exc}")
-
-
 def warm_up(plugins) -> None:
     """Warm the model and every capture source that can be warmed, so a worker's first job does not pay
-    MediaPipe's and torch's start-up. Best effort, like ``warm_model``."""
+    MediaPipe's and torch's start-up. Best effort, like ``gateway.scoring.warm_model``."""
     started = time.perf_counter()
     warm_model(plugins)
     for source in plugins.capture_sources:

@@ -20,11 +20,11 @@ import structlog
 
 from gateway import audit
 from gateway.contracts import CaptureRequest
-from gateway.domain import LANDMARK_COUNT, WINDOW_FRAMES, InputError, LandmarkClip, PatientRef, TooBusy, Windows
+from gateway.domain import InputError, LandmarkClip, PatientRef, TooBusy
 from gateway.flow import Assessed, AssessmentFlow
 from gateway.live.protocol import ProtocolError
 from gateway.live.session import LiveLimits, LiveSession
-from gateway.plugins import Plugins
+from gateway.scoring import warm_model
 
 log = structlog.get_logger(__name__)
 
@@ -131,11 +131,6 @@ class LiveSessions:
             return exc
         log.info("live_session_assessed", session=session.id, assessment=assessed.assessment.id, frames=session.frames)
         return assessed
-
-
-def warm_model(plugins: Plugins) -> None:
-    """One blank window through the model: loads its weights and runs torch's slowest, first inference."""
-    plugins.model().predict(Windows(spans=[], data=np.zeros((1, WINDOW_FRAMES, LANDMARK_COUNT, 2), np.float32)))
 
 
 def as_request(session_id: str, clip: LandmarkClip) -> CaptureRequest:

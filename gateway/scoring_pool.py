@@ -1,0 +1,155 @@
+"""Where the gateway process parses and scores submissions: in its own threads, or in scoring processes.
+
+Parsing a 5-s keypoint clip and scoring it is about 30 ms of CPU, much of it Python holding the GIL.
+In the API process's threads, concurrent submissions took turns on one core however many the
+machine had, and slowed the event loop (HTTP, the database) while they ran. ``pain-gateway serve``
+therefore hands that work to ``PAIN_GATEWAY_SCORING_PROCESSES`` spawned processes (``ScoringPool``),
+each with its own plugins and a warmed model; an application that embeds ``create_app`` without
+``warm`` keeps the threads (``InThreads``), which start nothing.
+
+Only picklable domain values cross: the submission as received, the clip, the patient's baseline
+and the ``Scored`` result; errors the caller must fix (``InputError``) cross as themselves. A scoring
+process that dies (killed, out of memory) breaks its pool: the pool is replaced and the work tried
+once more in the new one, so one lost process costs a retry, not the requests behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+
+import numpy as np
+import structlog
+
+from gateway.contracts import CaptureRequest, CaptureSource, Progress
+from gateway.domain import LandmarkClip
+from gateway.plugins import Plugins, build_plugins
+from gateway.scoring import Scored, score_clip, warm_model
+from gateway.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+_process_plugins: Plugins | None = None
+
+
+class InThreads:
+    """Parse and score in the calling process, off the event loop in a thread; ``warm``: load the model at start."""
+
+    def __init__(self, plugins: Plugins, warm: bool = False) -> None:
+        self.plugins = plugins
+        self.warm = warm
+
+    async def start(self) -> None:
+        if self.warm:
+            await asyncio.to_thread(warm_model, self.plugins)
+
+    async def stop(self) -> None:
+        pass
+
+    async def capture(self, source: CaptureSource, request: CaptureRequest, progress: Progress | None = None) -> LandmarkClip:
+        return await asyncio.to_thread(source.capture, request, progress)
+
+    async def score(self, clip: LandmarkClip, tenant: str, assessment_id: str | None, baseline: np.ndarray | None) -> Scored:
+        return await asyncio.to_thread(partial(score_clip, clip, self.plugins, tenant=tenant, assessment_id=assessment_id, baseline=baseline))
+
+
+def _start_process(parent_pid: int, settings: Settings) -> None:
+    """Pool initializer: tie the process to the gateway, build plugins, warm the model. Never raises
+    (that would break the pool): on failure the first call builds the plugins and reports the error."""
+    global _process_plugins
+    from gateway.jobs.embedded import die_with_parent
+    from gateway.log import configure_logging
+
+    die_with_parent(parent_pid)
+    try:
+        configure_logging(settings.log_format, settings.log_level)
+        _process_plugins = build_plugins(settings)
+        warm_model(_process_plugins)
+    except Exception as exc:
+        log.warning("scoring_process_warm_up_failed", error=f"{type(exc).__name__}: {exc}")
+
+
+def _plugins(settings: Settings) -> Plugins:
+    global _process_plugins
+    if _process_plugins is None:
+        _process_plugins = build_plugins(settings)
+    return _process_plugins
+
+
+def _capture_in_process(settings: Settings, source_name: str, request: CaptureRequest) -> LandmarkClip:
+    sources = {s.name: s for s in _plugins(settings).capture_sources}
+    if source_name not in sources:
+        raise RuntimeError(f"capture source {source_name!r} is not loaded in this scoring process")
+    return sources[source_name].capture(request, None)
+
+
+def _score_in_process(settings: Settings, clip: LandmarkClip, tenant: str, assessment_id: str | None, baseline: np.ndarray | None) -> Scored:
+    return score_clip(clip, _plugins(settings), tenant=tenant, assessment_id=assessment_id, baseline=baseline)
+
+
+def _ready() -> int:
+    """A no-op task: one per process makes the pool spawn (and warm) them all at start."""
+    return os.getpid()
+
+
+class ScoringPool:
+    """Parse and score in ``processes`` spawned processes (``PAIN_GATEWAY_SCORING_PROCESSES``)."""
+
+    def __init__(self, plugins: Plugins, processes: int) -> None:
+        self.plugins = plugins
+        self.settings = plugins.settings
+        self.processes = processes
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # spawn, not fork: forking a process that already runs torch and event-loop threads can deadlock
+        pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_process, initargs=(os.getpid(), self.settings))
+        for _ in range(self.processes):  # from the event loop's thread, which lives as long as the gateway
+            pool.submit(_ready)
+        return pool
+
+    async def start(self) -> None:
+        self._pool = self._new_pool()
+
+    async def stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    async def _run(self, fn, *args):
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            pool = self._pool
+            if pool is None:
+                raise RuntimeError("the scoring processes are not running (the gateway is starting or stopping)")
+            try:
+                return await loop.run_in_executor(pool, fn, self.settings, *args)
+            except BrokenProcessPool:
+                if self._pool is pool:  # the first caller to see it replaces it; the others retry in the new one
+                    self._pool = self._new_pool()
+                    pool.shutdown(wait=False, cancel_futures=True)
+                log.warning("scoring_process_died", attempt=attempt)
+                if attempt == 2:
+                    raise
+
+    async def capture(self, source: CaptureSource, request: CaptureRequest, progress: Progress | None = None) -> LandmarkClip:
+        if progress is not None:  # progress reports cannot cross processes; only background jobs ask for them
+            return await asyncio.to_thread(source.capture, request, progress)
+        return await self._run(_capture_in_process, source.name, request)
+
+    async def score(self, clip: LandmarkClip, tenant: str, assessment_id: str | None, baseline: np.ndarray | None) -> Scored:
+        return await self._run(_score_in_process, clip, tenant, assessment_id, baseline)
+
+
+Scoring = InThreads | ScoringPool
+
+
+def scoring_for(plugins: Plugins, warm: bool) -> Scoring:
+    """Scoring processes for a gateway that warms up (``serve``) and is configured to have them."""
+    processes = plugins.settings.scoring_processes
+    return ScoringPool(plugins, processes) if warm and processes > 0 else InThreads(plugins, warm)
