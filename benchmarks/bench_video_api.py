@@ -1,7 +1,7 @@
 """A 10-second 1280x720 face video through the real HTTP API, in embedded mode and in distributed
 mode (procrastinate on PostgreSQL with one `pain-gateway worker`): wall time from upload to completed
 for the first job (the one a cold worker would pay start-up for) and a second, the progress seen while
-polling, and the ratio to the same pipeline in-process (extract + prepare + model, already loaded).
+polling (every 50 ms), and the ratio to the same pipeline in-process (extract + score, already loaded).
 
 Distributed mode uses PGW_BENCH_POSTGRES_URL (default: the test database), whose public schema it
 drops and recreates.
@@ -113,19 +113,21 @@ def run(mode: str, video: Path, tmp: Path) -> tuple[float, list[int]]:
 
 
 def in_process(video: Path) -> float:
-    """The same pipeline without HTTP, database or worker: best of two, model and MediaPipe loaded."""
+    """The same pipeline without HTTP, database or worker — extract, then score as a job does (windows,
+    model, explainers, quality, summary) — best of two, model and MediaPipe loaded."""
     from datetime import UTC, datetime
 
     from gateway.domain import PatientRef
-    from gateway.landmarks import prepare
-    from plugins.sta_lstm import StaLstmModel
+    from gateway.plugins import build_plugins
+    from gateway.scoring import score_clip
+    from gateway.settings import Settings
     from plugins.video_upload.extract import extract_landmarks
 
-    model, best = StaLstmModel(), float("inf")
+    plugins, best = build_plugins(Settings(), environ={}), float("inf")
     for _ in range(2):
         started = time.perf_counter()
         landmarks = extract_landmarks(video)
-        model.predict(prepare(landmarks.to_clip(PatientRef(value="bench"), datetime.now(UTC))))
+        score_clip(landmarks.to_clip(PatientRef(value="bench"), datetime.now(UTC)), plugins)
         best = min(best, time.perf_counter() - started)
     return best
 
@@ -142,7 +144,7 @@ def main() -> None:
     print(f"{SECONDS:g}-second 1280x720 face video through the HTTP API, {JOBS} jobs one after the other")
     results = {mode: run(mode, video, tmp) for mode in modes}
     base = in_process(video)
-    print(f"  in-process : {base:5.2f} s (extract + prepare + model, loaded)")
+    print(f"  in-process : {base:5.2f} s (extract + score, loaded)")
     for mode, (rounds, progress) in results.items():
         jobs = ", ".join(f"job {i + 1} {t:5.2f} s ({base / t:.2f}x in-process)" for i, t in enumerate(rounds))
         print(f"  {mode:<11}: {jobs}; progress seen: {progress}")

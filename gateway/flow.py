@@ -100,12 +100,12 @@ class AssessmentFlow:
             return Submitted(created, job=job)
         started = time.perf_counter()
         try:
-            clip = await self.capture(source, request)
+            scored = await self.scoring.capture_and_score(source, request, tenant, self.baselines)
         except InputError:
             metrics.SUBMISSIONS.labels(source.name, "rejected").inc()
             raise
-        metrics.STAGE_SECONDS.labels("decode").observe(time.perf_counter() - started)
-        assessed = await self.assess(clip, tenant)
+        metrics.STAGE_SECONDS.labels("decode").observe(max(time.perf_counter() - started - scored.total_s, 0.0))
+        assessed = await self._store(scored, tenant)
         metrics.SUBMISSIONS.labels(source.name, "scored" if assessed.created else "duplicate").inc()
         return Submitted(assessed.created, assessed=assessed)
 
@@ -123,22 +123,27 @@ class AssessmentFlow:
         return clip
 
     async def assess(self, clip: LandmarkClip, tenant: str, submission_id: str | None = None) -> Assessed:
-        """Score with the patient's baseline and store with the event, its deliveries and (for a job)
-        the submission's completion, in one transaction."""
+        """Score with the patient's baseline and store (``_store``); landmarks are kept once stored."""
         baseline = await self.baselines.get(clip.patient, tenant)
         scored = await self.scoring.score(clip, tenant, submission_id, baseline)
+        assessed = await self._store(scored, tenant, submission_id)
+        if assessed.created and submission_id is None:  # a video job kept its landmarks when it extracted them
+            await asyncio.to_thread(kept_landmarks.keep, clip, self.settings.data_dir, scored.assessment.id)
+        return assessed
+
+    async def _store(self, scored: Scored, tenant: str, submission_id: str | None = None) -> Assessed:
+        """Store with the event, its deliveries and (for a job) the submission's completion, in one transaction."""
         metrics.observe_scored(scored.assessment.model.model_id, scored.model_s, scored.total_s)
         event = new_event("assessment.completed", scored.assessment.id, tenant)
+        patient = scored.assessment.patient
 
         async def with_event(connection: AsyncConnection) -> None:
             await self.events.record(connection, event)
-            await audit.record(connection, "create", "assessment", scored.assessment.id, patient=clip.patient, principal=audit.acting_for(tenant))
+            await audit.record(connection, "create", "assessment", scored.assessment.id, patient=patient, principal=audit.acting_for(tenant))
             if submission_id is not None:
                 await self.submissions.advance(submission_id, "completed", 100, connection=connection)
 
         created = await self.assessments.add(scored.assessment, then=with_event)
-        if created and submission_id is None:  # a video job kept its landmarks when it extracted them
-            await asyncio.to_thread(kept_landmarks.keep, clip, self.settings.data_dir, scored.assessment.id)
         if not created:
             if submission_id is not None:  # an earlier attempt stored it and died before answering
                 await self.submissions.advance(submission_id, "completed", 100)

@@ -124,4 +124,4 @@ def warm_model(plugins: Plugins) -> None:
     try:
         plugins.model().predict(Windows(spans=[], data=np.zeros((1, WINDOW_FRAMES, LANDMARK_COUNT, 2), np.float32)))
     except Exception as exc:
-        log.warning("model_warm_up_failed", model=plugins.settings.model, error=f"{type(exc).__name__}: {exc}")
+        log.warning("worker_warm_up_failed", part="model", error=f"{type(exc).__name__}: {exc}")

@@ -7,26 +7,36 @@ therefore hands that work to ``PAIN_GATEWAY_SCORING_PROCESSES`` spawned processe
 each with its own plugins and a warmed model; an application that embeds ``create_app`` without
 ``warm`` keeps the threads (``InThreads``), which start nothing.
 
-Only picklable domain values cross: the submission as received, the clip, the patient's baseline
-and the ``Scored`` result; errors the caller must fix (``InputError``) cross as themselves. A scoring
-process that dies (killed, out of memory) breaks its pool: the pool is replaced and the work tried
-once more in the new one, so one lost process costs a retry, not the requests behind it.
+A submission crosses once: its body through a file beside the uploads (pickling 4 MB through the
+pool's pipe cost 9 ms, more than parsing it), and the ``Scored`` result back. The scoring process
+parses, reads the patient's baseline through its own engine (a read: it never waits for the writer),
+scores and keeps the landmarks; the gateway stores the result, so every write stays in one process.
+Errors the caller must fix (``InputError``) cross as themselves. A scoring process that dies (killed,
+out of memory) breaks its pool: the pool is replaced and the work tried once more in the new one, so
+one lost process costs a retry, not the requests behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import structlog
 
+from gateway import kept_landmarks
+from gateway.baselines import BaselineStore
 from gateway.contracts import CaptureRequest, CaptureSource, Progress
-from gateway.domain import LandmarkClip
+from gateway.db.engine import create_engine
+from gateway.domain import LandmarkClip, PatientRef
 from gateway.plugins import Plugins, build_plugins
 from gateway.scoring import Scored, score_clip, warm_model
 from gateway.settings import Settings
@@ -34,6 +44,7 @@ from gateway.settings import Settings
 log = structlog.get_logger(__name__)
 
 _process_plugins: Plugins | None = None
+_reader: tuple[asyncio.AbstractEventLoop, BaselineStore] | None = None
 
 
 class InThreads:
@@ -56,6 +67,14 @@ class InThreads:
     async def score(self, clip: LandmarkClip, tenant: str, assessment_id: str | None, baseline: np.ndarray | None) -> Scored:
         return await asyncio.to_thread(partial(score_clip, clip, self.plugins, tenant=tenant, assessment_id=assessment_id, baseline=baseline))
 
+    async def capture_and_score(self, source: CaptureSource, request: CaptureRequest, tenant: str, baselines: BaselineStore) -> Scored:
+        """A submission scored now: landmarks, the patient's baseline, the score; the landmarks are kept."""
+        clip = await self.capture(source, request)
+        baseline = await baselines.get(clip.patient, tenant)
+        scored = await self.score(clip, tenant, None, baseline)
+        await asyncio.to_thread(kept_landmarks.keep, clip, self.plugins.settings.data_dir, scored.assessment.id)
+        return scored
+
 
 def _start_process(parent_pid: int, settings: Settings) -> None:
     """Pool initializer: tie the process to the gateway, build plugins, warm the model. Never raises
@@ -71,6 +90,7 @@ def _start_process(parent_pid: int, settings: Settings) -> None:
         warm_model(_process_plugins)
     except Exception as exc:
         log.warning("scoring_process_warm_up_failed", error=f"{type(exc).__name__}: {exc}")
+    gc.freeze()  # torch and the plugins out of the collector's view, as in the gateway (gateway.app)
 
 
 def _plugins(settings: Settings) -> Plugins:
@@ -80,15 +100,39 @@ def _plugins(settings: Settings) -> Plugins:
     return _process_plugins
 
 
-def _capture_in_process(settings: Settings, source_name: str, request: CaptureRequest) -> LandmarkClip:
+def _score_in_process(settings: Settings, clip: LandmarkClip, tenant: str, assessment_id: str | None, baseline: np.ndarray | None) -> Scored:
+    return score_clip(clip, _plugins(settings), tenant=tenant, assessment_id=assessment_id, baseline=baseline)
+
+
+def _baseline(settings: Settings, patient: PatientRef, tenant: str) -> np.ndarray | None:
+    """The patient's stored baseline, read through this process's own engine on its own event loop."""
+    global _reader
+    if _reader is None:
+        loop = asyncio.new_event_loop()
+        _reader = (loop, BaselineStore(create_engine(settings.database_url)))
+    loop, store = _reader
+    return loop.run_until_complete(store.get(patient, tenant))
+
+
+def _capture_and_score_in_process(settings: Settings, source_name: str, request: CaptureRequest, body_file: str | None, tenant: str) -> Scored:
     sources = {s.name: s for s in _plugins(settings).capture_sources}
     if source_name not in sources:
         raise RuntimeError(f"capture source {source_name!r} is not loaded in this scoring process")
-    return sources[source_name].capture(request, None)
+    if body_file is not None:
+        request = replace(request, body=Path(body_file).read_bytes())
+    clip = sources[source_name].capture(request, None)
+    scored = score_clip(clip, _plugins(settings), tenant=tenant, baseline=_baseline(settings, clip.patient, tenant))
+    kept_landmarks.keep(clip, settings.data_dir, scored.assessment.id)
+    return scored
 
 
-def _score_in_process(settings: Settings, clip: LandmarkClip, tenant: str, assessment_id: str | None, baseline: np.ndarray | None) -> Scored:
-    return score_clip(clip, _plugins(settings), tenant=tenant, assessment_id=assessment_id, baseline=baseline)
+def _spill(body: bytes, data_dir: str) -> Path:
+    """The body in a file beside the uploads (page cache, removed once scored), named at random."""
+    directory = Path(data_dir) / "uploads"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{uuid.uuid4().hex}.body"
+    path.write_bytes(body)
+    return path
 
 
 def _ready() -> int:
@@ -138,12 +182,21 @@ class ScoringPool:
                     raise
 
     async def capture(self, source: CaptureSource, request: CaptureRequest, progress: Progress | None = None) -> LandmarkClip:
-        if progress is not None:  # progress reports cannot cross processes; only background jobs ask for them
-            return await asyncio.to_thread(source.capture, request, progress)
-        return await self._run(_capture_in_process, source.name, request)
+        """Landmarks wanted here (a baseline, a live session's clip): parsed in a thread of this process."""
+        return await asyncio.to_thread(source.capture, request, progress)
 
     async def score(self, clip: LandmarkClip, tenant: str, assessment_id: str | None, baseline: np.ndarray | None) -> Scored:
         return await self._run(_score_in_process, clip, tenant, assessment_id, baseline)
+
+    async def capture_and_score(self, source: CaptureSource, request: CaptureRequest, tenant: str, baselines: BaselineStore) -> Scored:
+        """One trip to a scoring process; ``baselines`` is read there, through that process's engine."""
+        if not request.body:
+            return await self._run(_capture_and_score_in_process, source.name, request, None, tenant)
+        spill = await asyncio.to_thread(_spill, request.body, self.settings.data_dir)
+        try:
+            return await self._run(_capture_and_score_in_process, source.name, replace(request, body=b""), str(spill), tenant)
+        finally:
+            spill.unlink(missing_ok=True)
 
 
 Scoring = InThreads | ScoringPool

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from gateway.db.engine import create_engine
 from gateway.jobs import embedded
 from gateway.plugins import build_plugins
 from gateway.settings import Settings
@@ -17,7 +18,7 @@ def _worker_state() -> dict:
 
 
 async def _state_after_start(settings: Settings) -> dict:
-    jobs = embedded.EmbeddedJobs(build_plugins(settings, environ={}), engine=None, warm=True)
+    jobs = embedded.EmbeddedJobs(build_plugins(settings, environ={}), create_engine(settings.database_url), warm=True)
     jobs._run = lambda: asyncio.sleep(3600)  # only the pool: no database scheduler here
     await jobs.start()
     try:

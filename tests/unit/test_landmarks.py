@@ -198,3 +198,67 @@ def test_prepare_rejects_non_positive_stride():
     with pytest.raises(InputError) as err:
         prepare(clip(FACE[:40]), stride_s=0)
     assert err.value.field == "stride_s"
+
+
+def test_umeyama_never_returns_a_mirror_image_even_for_mirrored_points():
+    """A mirrored face (x flipped) is fitted by the best proper rotation, det +1, never by a reflection."""
+    src = FACE_PX[list(ANCHORS)]
+    mirrored = src * [-1.0, 1.0]
+    _, r, _ = umeyama(src, mirrored)
+    assert np.linalg.det(r) == pytest.approx(1.0)
+    _, r_batch, _ = umeyama(np.stack([src, src]), np.stack([mirrored, src @ rotation(0.3).T]))
+    assert np.allclose(np.linalg.det(r_batch), 1.0)
+    np.testing.assert_allclose(r_batch[1], rotation(0.3), atol=1e-9)
+
+
+def test_every_refusal_says_what_is_needed():
+    with pytest.raises(InputError, match=r"expected shape \(frames, 468, 2 or 3\), got \(3, 68, 2\)"):
+        normalise_frames(np.zeros((3, 68, 2)))
+    with pytest.raises(InputError, match="must be a positive number, got 0"):
+        resample(FACE[:30], 0.0)
+    with pytest.raises(InputError, match="must be a positive number of seconds, got -1"):
+        prepare(clip(FACE), stride_s=-1)
+    with pytest.raises(InputError, match=r"clip is 0\.97 s; at least 1 s is needed"):
+        prepare(clip(FACE[:29]))
+
+
+def test_a_clip_of_exactly_one_second_is_one_window():
+    windows = prepare(clip(FACE[:30]))
+    assert [(s.start_s, s.end_s, s.scorable) for s in windows.spans] == [(0.0, 1.0, True)]
+
+
+def test_a_slow_clip_is_resampled_up_and_holds_its_last_frame():
+    """Below 1 fps is still a rate; upsampling interpolates between frames and ends on the last one."""
+    slow = FACE[:4, :, :2]
+    out = resample(slow, 0.5, target_fps=1.0)
+    assert out.shape == (8, 468, 2)
+    np.testing.assert_allclose(out[1], (slow[0] + slow[1]) / 2)
+    np.testing.assert_allclose(out[-1], slow[-1])
+    half = resample(FACE[:15, :, :2], 15.0)  # 15 fps -> 30 fps: 30 frames, the last one held
+    assert half.shape == (30, 468, 2)
+    np.testing.assert_allclose(half[-1], FACE[14, :, :2])
+    np.testing.assert_allclose(half[-2], FACE[14, :, :2])
+
+
+def test_a_gap_right_after_the_first_frame_is_bridged():
+    points = FACE[:6, :, :2].copy()
+    points[1:3] = np.nan
+    filled, interpolated = fill_gaps(points, 2)
+    assert interpolated.tolist() == [False, True, True, False, False, False]
+    np.testing.assert_allclose(filled[1], points[0] + (points[3] - points[0]) / 3)
+
+
+def test_an_unscorable_window_names_the_missing_frames_and_the_gap_rule():
+    points = FACE[:60].copy()
+    points[40:50] = np.nan
+    spans = prepare(clip(points), max_gap_frames=5).spans
+    assert spans[1].reason == ("no face in 10 of 30 frames (gaps longer than 5 frames, "
+                               "or at the start or end of the clip, are not filled)")
+
+
+def test_the_image_size_reaches_the_normalisation():
+    """Without it x is squeezed by the 4:3 frame (see above); ``prepare`` must pass it on."""
+    with_size = prepare(clip(FACE[:30], image_size=SIZE)).data
+    without = prepare(clip(FACE[:30], image_size=None)).data
+    np.testing.assert_allclose(with_size[0], normalise_frames(FACE[:30], SIZE), atol=1e-6)
+    assert np.ptp(without[0, 0, :, 0]) < 0.95 * np.ptp(with_size[0, 0, :, 0])

@@ -64,3 +64,14 @@ def test_failed_state_message_never_rounds_a_found_face_away():
 def test_bad_shapes_are_rejected():
     with pytest.raises(ValueError, match="468"):
         head_turn_deg(np.zeros((3, 10, 2)))
+
+
+def test_the_image_size_reaches_the_head_turn_and_values_are_rounded_as_documented(frontal):
+    """A rolled, turned face in a 4:3 frame reads differently without the frame's size (per-axis
+    normalisation skews it), and the reported turn is rounded to 0.1 degree, the face share to 1e-4."""
+    face = turned(frontal, 35, roll_deg=40)[None]
+    with_size = quality(face, (640, 480)).max_head_turn_deg
+    assert with_size == round(float(abs(head_turn_deg(face, (640, 480))[0])), 1)
+    assert abs(with_size - quality(face).max_head_turn_deg) > 1.0
+    three = np.stack([turned(frontal, 20)] * 2 + [np.full_like(frontal, np.nan)] * 1)
+    assert quality(np.concatenate([three] * 3)).face_share == 0.6667

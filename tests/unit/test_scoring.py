@@ -123,4 +123,46 @@ def test_times_are_converted_to_utc_and_past_year_9999_is_the_clients_error():
     assert _utc(datetime(2026, 1, 1, 1, 0, tzinfo=timezone(timedelta(hours=1)))) == datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
     with pytest.raises(InputError) as refused:
         _utc(datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-1))))
-    assert refused.value.field == "captured_at" and "years 1-9999" in refused.value.message
+    assert refused.value.field == "captured_at" and refused.value.message == "is out of range once converted to UTC (years 1-9999)"
+
+
+def test_the_content_id_is_stable_across_releases(face_points):
+    """Stored assessments are found again by this id (a retried submission after an upgrade must not
+    be scored twice): the same clip, patient, model and tenant must keep giving this exact id."""
+    clip = LandmarkClip(patient=PATIENT, captured_at=CAPTURED, fps=30.0, points=face_points, image_size=(640, 480))
+    assert content_id(clip, "0" * 64, "t1") == "a31259ed-cd45-5eb1-8cab-0e5d930160fa"
+    assert content_id(dataclasses.replace(clip, points=face_points.astype(np.float32)), "0" * 64, "t1") == "a31259ed-cd45-5eb1-8cab-0e5d930160fa"
+
+
+def test_the_gateways_settings_shape_the_windows_the_gaps_the_summary_and_the_checks(clip, plugins):
+    from gateway.settings import Settings
+
+    custom = dataclasses.replace(plugins, settings=Settings(window_stride_s=0.5, max_gap_frames=7, sustained_windows=3,
+                                                           max_clock_skew_s=0))
+    a = score_clip(clip, custom).assessment
+    assert [w.start_s for w in a.windows][:3] == [0.0, 0.5, 1.0]  # half-second stride
+    assert all(w.scorable for w in a.windows)  # the 7-frame gap is bridged
+    assert a.summary == summarise(a.windows, 3) and "at least 3 consecutive" in a.summary.rule
+    future = dataclasses.replace(clip, captured_at=datetime.now(UTC) + timedelta(seconds=120))
+    score_clip(future, plugins)  # within the default 300 s of clock skew
+    with pytest.raises(InputError) as refused:
+        score_clip(future, custom)
+    assert refused.value.field == "captured_at"
+
+
+class SevereModel(ShortModel):
+    """Answers "significant" for every window, whatever it sees."""
+
+    def predict(self, windows):
+        output = self.real.predict(windows)
+        return dataclasses.replace(output, probabilities=np.tile(np.array([0.05, 0.15, 0.8], np.float32), (len(windows.data), 1)))
+
+
+def test_each_windows_level_is_its_most_probable_class_and_the_timings_are_real(clip, plugins):
+    real = plugins.model()
+    severe = dataclasses.replace(plugins)
+    severe.model = lambda model_id=None: SevereModel(real)
+    scored = score_clip(clip, severe)
+    assert {w.level for w in scored.assessment.windows if w.scorable} == {"significant"}
+    assert scored.assessment.summary.level == "significant"
+    assert 0 < scored.model_s <= scored.total_s < 60

@@ -89,3 +89,21 @@ def test_held_is_the_longest_run_at_the_level_or_higher_in_seconds():
     assert (held_s(clip, "mild"), held_s(clip, "significant"), held_s(clip, "none"), held_s(clip, None)) == (3.0, 1.0, 4.0, 0.0)
     overlapping = [WindowResult(i, i * 0.5, i * 0.5 + 1.0, True, "mild", ONE_HOT["mild"]) for i in range(4)]  # stride 0.5 s
     assert held_s(overlapping, "mild") == 2.5
+
+
+def test_a_clip_without_a_scored_window_has_no_level_and_zero_peaks():
+    summary = summarise(windows(["-", "-"]))
+    assert summary.level is None and summary.scored_windows == 0 and summary.unscorable_windows == 2
+    assert summary.peak_probability == dict.fromkeys(LEVELS, 0.0) and summary.time_share == dict.fromkeys(LEVELS, 0.0)
+    assert held_s(windows(["-", "-"]), None) == 0.0
+
+
+def test_peaks_and_held_time_are_reported_as_measured():
+    result = windows(["none", "mild", "mild", "none"])
+    result[2] = WindowResult(2, 2.0, 3.0, True, "mild", Probabilities(0.1234567, 0.7654321, 0.1111112))
+    summary = summarise(result)
+    assert summary.peak_probability == {"none": 0.8, "mild": 0.8, "significant": 0.111111}
+    assert held_s(result, "mild") == 2.0 and held_s(result, "none") == 4.0
+    staggered = [WindowResult(i, i * 0.5, i * 0.5 + 1.0, True, "mild", ONE_HOT["mild"]) for i in range(4)]
+    assert held_s(staggered, "mild") == 2.5  # from the first start to the last end, whatever the stride
+    assert held_s([WindowResult(0, 0.0, 0.25, True, "mild", ONE_HOT["mild"])], "mild") == 0.2  # rounded to 0.1 s
