@@ -1,9 +1,9 @@
 """The plugin contract: every hook a Pain Gateway plugin can implement.
 
 All hooks but one are *registration* hooks. They fire once, when ``gateway.plugins.build_plugins``
-builds the plugin manager at start-up (in the API process, the CLI and every worker), and they only
-hand typed objects to a ``register`` callable. The work happens later in those objects' methods, so a
-plugin's heavy imports (torch, mediapipe) can wait until first use. ``handle_event`` is the exception:
+builds the plugin manager at start-up (in the API process and its scoring processes, the CLI and every
+worker), and they only hand typed objects to a ``register`` callable. The work happens later in those
+objects' methods, so a plugin's heavy imports (torch, mediapipe) can wait until first use. ``handle_event`` is the exception:
 it fires for every domain event, after the transaction that caused it commits.
 
 A plugin is a module (or object) with functions decorated by ``hookimpl``, exposed through the
