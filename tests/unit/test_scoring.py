@@ -166,3 +166,17 @@ def test_each_windows_level_is_its_most_probable_class_and_the_timings_are_real(
     assert {w.level for w in scored.assessment.windows if w.scorable} == {"significant"}
     assert scored.assessment.summary.level == "significant"
     assert 0 < scored.model_s <= scored.total_s < 60
+
+
+def test_warming_loads_the_weights_and_a_missing_model_is_only_logged(plugins):
+    """``serve`` warms the model before its first request; a warm-up that fails must not stop the start."""
+    from gateway.scoring import warm_model
+    from gateway.settings import Settings
+
+    warm_model(plugins)
+    assert plugins.model().loaded
+    missing = dataclasses.replace(plugins, settings=Settings(model="no-such-model"))
+    with structlog.testing.capture_logs() as logs:
+        warm_model(missing)
+    assert [(e["event"], e["part"], e["log_level"]) for e in logs] == [("worker_warm_up_failed", "model", "warning")]
+    assert "no-such-model" in logs[0]["error"]
