@@ -12,6 +12,7 @@ import os
 import pickle
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,14 +72,16 @@ def test_serve_scores_keypoints_in_its_scoring_processes_with_the_in_thread_answ
     assert again.status_code == 200 and again.json()["id"] == expected.id
 
 
-def test_errors_the_caller_must_fix_still_name_the_field(served, keypoints_json):
-    client, headers, _ = served
+def test_errors_the_caller_must_fix_still_name_the_field_and_leave_no_file_behind(served, keypoints_json):
+    client, headers, app = served
     response = client.post("/v1/assessments", json=keypoints_json(fps="fast"), headers=headers)
     assert response.status_code == 422 and response.json()["field"] == "fps"
     frames = keypoints_json()["frames"]
     frames[3] = [[0.1, 0.2]] * 10
     response = client.post("/v1/assessments", json=keypoints_json(frames=frames), headers=headers)
     assert response.status_code == 422 and response.json()["field"] == "frames" and "frame 3" in response.json()["detail"]
+    spilled = Path(_pool(app).settings.data_dir) / "uploads"
+    assert spilled.is_dir() and list(spilled.glob("*.body")) == []  # each body handed over through a file is removed once scored or refused
 
 
 def test_an_array_upload_and_a_stored_baseline_cross_to_the_scoring_processes(served, face_points):
