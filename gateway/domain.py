@@ -58,6 +58,10 @@ class TooBusy(Exception):
         self.retry_after_s = retry_after_s
 
 
+class ScoringUnavailable(Exception):
+    """No scoring process could take a submission, even after replacing them (HTTP 503): retry shortly."""
+
+
 class PatientRef(msgspec.Struct, frozen=True, omit_defaults=True):
     """Who the clip belongs to: a business identifier or a literal FHIR reference, never both empty."""
 

@@ -9,7 +9,6 @@ that wants it and their jobs; sending happens in delivery jobs (``gateway.jobs.p
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -98,13 +97,12 @@ class AssessmentFlow:
                 await audit.record(self.engine, "create", "submission", job.id, principal=audit.acting_for(tenant))
             metrics.SUBMISSIONS.labels(source.name, "queued" if created else "duplicate").inc()
             return Submitted(created, job=job)
-        started = time.perf_counter()
         try:
             scored = await self.scoring.capture_and_score(source, request, tenant, self.baselines)
         except InputError:
             metrics.SUBMISSIONS.labels(source.name, "rejected").inc()
             raise
-        metrics.STAGE_SECONDS.labels("decode").observe(max(time.perf_counter() - started - scored.total_s, 0.0))
+        metrics.STAGE_SECONDS.labels("decode").observe(scored.decode_s)
         assessed = await self._store(scored, tenant)
         metrics.SUBMISSIONS.labels(source.name, "scored" if assessed.created else "duplicate").inc()
         return Submitted(assessed.created, assessed=assessed)

@@ -6,6 +6,7 @@ retrains on its reviewed assessments (``gateway.review_export``). Landmarks, nev
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,9 @@ def path(data_dir: str, assessment_id: str) -> Path:
 def keep(clip: LandmarkClip, data_dir: str, assessment_id: str) -> Path:
     target = path(data_dir, assessment_id)
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial.npz")  # a crash mid-write never leaves a truncated file under the real name
+    # a crash mid-write never leaves a truncated file under the real name, and two writers of the same
+    # assessment (a retried submission scored twice at once) never share a partial file
+    partial = target.with_name(f"{assessment_id}.{uuid.uuid4().hex}.partial.npz")
     # Uncompressed: zlib saves 8 % of float32 landmarks and costs 20 ms per assessment on the request path.
     np.savez(partial, points=clip.points.astype(np.float32), fps=clip.fps,
                         image_size=np.array(clip.image_size or (0, 0)), captured_at=clip.captured_at.isoformat())

@@ -10,7 +10,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from sqlalchemy.exc import OperationalError
 
-from gateway.domain import InputError, TooBusy, UnsupportedMediaError
+from gateway.domain import InputError, ScoringUnavailable, TooBusy, UnsupportedMediaError
 from gateway.settings import SettingsError
 from gateway.strict import unknown_field
 
@@ -92,7 +92,13 @@ def parse_error(request: Request, exc: RecursionError | OverflowError | MemoryEr
                    field="body", instance=request.url.path)
 
 
+WHILE_READING = "pain_gateway_while_reading"
+"""Set on such an error raised while reading in a scoring process: its frames stay there, the attribute crosses."""
+
+
 def _raised_while_reading(exc: BaseException) -> bool:
+    if getattr(exc, WHILE_READING, False):
+        return True
     tb = exc.__traceback__
     while tb is not None:
         module = tb.tb_frame.f_globals.get("__name__", "")
@@ -110,6 +116,14 @@ async def asgi_problem(send, status: int, title: str, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def scoring_unavailable(request: Request, exc: ScoringUnavailable) -> Response:
+    """No scoring process could take the submission (they kept dying): the client may retry."""
+    log.warning("scoring_unavailable", path=request.url.path)
+    response = problem(503, "Service Unavailable", "no scoring process could take the submission; retry shortly", instance=request.url.path)
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
 def unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled_error", path=request.url.path)
     return problem(500, "Internal error", "the gateway failed; the error is logged with this request's id", instance=request.url.path)
@@ -122,5 +136,5 @@ def _title(status: int) -> str:
 
 
 HANDLERS = {InputError: input_error, HTTPException: http_error, TooBusy: too_busy, SettingsError: settings_error,
-            OperationalError: database_error, RecursionError: parse_error, OverflowError: parse_error,
+            OperationalError: database_error, ScoringUnavailable: scoring_unavailable, RecursionError: parse_error, OverflowError: parse_error,
             MemoryError: parse_error, Exception: unexpected}

@@ -33,6 +33,7 @@ class Scored:
     assessment: Assessment
     model_s: float = 0.0
     total_s: float = 0.0
+    decode_s: float = 0.0  # landmarks from the submission, when the same call captured them
 
 
 def content_id(clip: LandmarkClip, model_sha256: str, tenant: str) -> str:

@@ -11,9 +11,11 @@ A submission crosses once: its body through a file beside the uploads (pickling 
 pool's pipe cost 9 ms, more than parsing it), and the ``Scored`` result back. The scoring process
 parses, reads the patient's baseline through its own engine (a read: it never waits for the writer),
 scores and keeps the landmarks; the gateway stores the result, so every write stays in one process.
-Errors the caller must fix (``InputError``) cross as themselves. A scoring process that dies (killed,
-out of memory) breaks its pool: the pool is replaced and the work tried once more in the new one, so
-one lost process costs a retry, not the requests behind it.
+Errors the caller must fix cross as themselves (``InputError``) or marked as raised while reading
+(``gateway.problems.WHILE_READING``), so they stay 4xx. A scoring process that dies (killed, out of
+memory) breaks its pool: the pool is replaced and the work tried once more in the new one, so one
+lost process costs a retry, not the requests behind it; a second death answers 503 with Retry-After.
+Body files a killed gateway left behind are removed when the next one starts.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import asyncio
 import gc
 import multiprocessing
 import os
+import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -36,8 +39,9 @@ from gateway import kept_landmarks
 from gateway.baselines import BaselineStore
 from gateway.contracts import CaptureRequest, CaptureSource, Progress
 from gateway.db.engine import create_engine
-from gateway.domain import LandmarkClip, PatientRef
+from gateway.domain import LandmarkClip, PatientRef, ScoringUnavailable
 from gateway.plugins import Plugins, build_plugins
+from gateway.problems import WHILE_READING
 from gateway.scoring import Scored, score_clip, warm_model
 from gateway.settings import Settings
 
@@ -69,11 +73,13 @@ class InThreads:
 
     async def capture_and_score(self, source: CaptureSource, request: CaptureRequest, tenant: str, baselines: BaselineStore) -> Scored:
         """A submission scored now: landmarks, the patient's baseline, the score; the landmarks are kept."""
+        started = time.perf_counter()
         clip = await self.capture(source, request)
+        decode_s = time.perf_counter() - started
         baseline = await baselines.get(clip.patient, tenant)
         scored = await self.score(clip, tenant, None, baseline)
         await asyncio.to_thread(kept_landmarks.keep, clip, self.plugins.settings.data_dir, scored.assessment.id)
-        return scored
+        return replace(scored, decode_s=decode_s)
 
 
 def _start_process(parent_pid: int, settings: Settings) -> None:
@@ -118,21 +124,43 @@ def _capture_and_score_in_process(settings: Settings, source_name: str, request:
     sources = {s.name: s for s in _plugins(settings).capture_sources}
     if source_name not in sources:
         raise RuntimeError(f"capture source {source_name!r} is not loaded in this scoring process")
+    started = time.perf_counter()
     if body_file is not None:
         request = replace(request, body=Path(body_file).read_bytes())
-    clip = sources[source_name].capture(request, None)
+    try:
+        clip = sources[source_name].capture(request, None)
+    except (RecursionError, OverflowError, MemoryError) as exc:  # the client's input: say so, the frames stay here
+        setattr(exc, WHILE_READING, True)
+        raise
+    decode_s = time.perf_counter() - started
     scored = score_clip(clip, _plugins(settings), tenant=tenant, baseline=_baseline(settings, clip.patient, tenant))
     kept_landmarks.keep(clip, settings.data_dir, scored.assessment.id)
-    return scored
+    return replace(scored, decode_s=decode_s)
 
 
-def _spill(body: bytes, data_dir: str) -> Path:
-    """The body in a file beside the uploads (page cache, removed once scored), named at random."""
+SPILL_SUFFIX = ".body"
+STALE_SPILL_S = 600.0
+"""A body file lives as long as its request; older ones were left by a killed gateway (they hold patient data)."""
+
+
+def _spill_path(data_dir: str) -> Path:
+    """Where a body waits for its scoring process: beside the uploads (page cache), named at random."""
     directory = Path(data_dir) / "uploads"
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{uuid.uuid4().hex}.body"
-    path.write_bytes(body)
-    return path
+    return directory / f"{uuid.uuid4().hex}{SPILL_SUFFIX}"
+
+
+def remove_stale_spills(data_dir: str, older_than_s: float = STALE_SPILL_S) -> int:
+    """Remove body files a killed gateway left behind; another gateway sharing the directory keeps its live ones."""
+    removed, cutoff = 0, time.time() - older_than_s
+    for path in (Path(data_dir) / "uploads").glob(f"*{SPILL_SUFFIX}"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def _ready() -> int:
@@ -159,6 +187,9 @@ class ScoringPool:
 
     async def start(self) -> None:
         self._pool = self._new_pool()
+        removed = await asyncio.to_thread(remove_stale_spills, self.settings.data_dir)
+        if removed:
+            log.info("stale_spills_removed", count=removed)
 
     async def stop(self) -> None:
         if self._pool is not None:
@@ -179,7 +210,7 @@ class ScoringPool:
                     pool.shutdown(wait=False, cancel_futures=True)
                 log.warning("scoring_process_died", attempt=attempt)
                 if attempt == 2:
-                    raise
+                    raise ScoringUnavailable("the scoring processes died twice in a row") from None
 
     async def capture(self, source: CaptureSource, request: CaptureRequest, progress: Progress | None = None) -> LandmarkClip:
         """Landmarks wanted here (a baseline, a live session's clip): parsed in a thread of this process."""
@@ -192,11 +223,16 @@ class ScoringPool:
         """One trip to a scoring process; ``baselines`` is read there, through that process's engine."""
         if not request.body:
             return await self._run(_capture_and_score_in_process, source.name, request, None, tenant)
-        spill = await asyncio.to_thread(_spill, request.body, self.settings.data_dir)
+        spill = _spill_path(self.settings.data_dir)
+        written = asyncio.ensure_future(asyncio.to_thread(spill.write_bytes, request.body))
         try:
+            await asyncio.shield(written)  # a cancelled request must not lose track of a write still under way
             return await self._run(_capture_and_score_in_process, source.name, replace(request, body=b""), str(spill), tenant)
         finally:
-            spill.unlink(missing_ok=True)
+            if written.done():
+                spill.unlink(missing_ok=True)
+            else:  # cancelled while the thread still writes: remove the file once it is written
+                written.add_done_callback(lambda _: spill.unlink(missing_ok=True))
 
 
 Scoring = InThreads | ScoringPool

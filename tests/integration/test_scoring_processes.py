@@ -7,6 +7,7 @@ still name the field, and a scoring process killed under it must cost nothing bu
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import pickle
@@ -126,3 +127,59 @@ def _npz(points: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, points=points.astype(np.float32))
     return buffer.getvalue()
+
+
+def test_a_reading_error_in_a_scoring_process_stays_the_clients_error(plugins, monkeypatch, tmp_path):
+    """Its frames stay in the scoring process; the mark crosses, so the API still answers 4xx, not 500."""
+    from gateway import problems, scoring_pool
+
+    class Overflowing:
+        name = "overflowing"
+
+        def capture(self, request, progress=None):
+            raise OverflowError("date value out of range")
+
+    monkeypatch.setattr(scoring_pool, "_process_plugins", dataclasses.replace(plugins, capture_sources=[Overflowing()]))
+    with pytest.raises(OverflowError) as raised:
+        scoring_pool._capture_and_score_in_process(plugins.settings, "overflowing", CaptureRequest("application/json", body=b"{}"), None, "t1")
+    crossed = pickle.loads(pickle.dumps(raised.value))
+    crossed.__traceback__ = None
+    assert problems._raised_while_reading(crossed)
+    assert not problems._raised_while_reading(OverflowError("raised by our own code"))
+
+
+def test_body_files_a_killed_gateway_left_are_removed_and_live_ones_kept(tmp_path):
+    from gateway.scoring_pool import STALE_SPILL_S, remove_stale_spills
+
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    stale, live, other = uploads / "a.body", uploads / "b.body", uploads / "c.npy"
+    for path in (stale, live, other):
+        path.write_bytes(b"{}")
+    old = time.time() - STALE_SPILL_S - 60
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    assert remove_stale_spills(str(tmp_path)) == 1
+    assert not stale.exists() and live.exists() and other.exists()
+
+
+def test_scoring_processes_that_keep_dying_answer_503_with_retry_after(served, keypoints_json, monkeypatch):
+    from concurrent.futures.process import BrokenProcessPool
+
+    class Dying:
+        def submit(self, *args, **kwargs):
+            raise BrokenProcessPool("a scoring process was killed")
+
+        def shutdown(self, **kwargs):
+            pass
+
+    client, headers, app = served
+    pool = _pool(app)
+    working = pool._pool
+    monkeypatch.setattr(pool, "_new_pool", Dying)
+    pool._pool = Dying()
+    try:
+        response = client.post("/v1/assessments", json=keypoints_json(), headers=headers)
+    finally:
+        pool._pool = working
+    assert response.status_code == 503 and response.headers["retry-after"] and "scoring" in response.json()["detail"]
