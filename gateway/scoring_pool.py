@@ -15,7 +15,7 @@ Errors the caller must fix cross as themselves (``InputError``) or marked as rai
 (``gateway.problems.WHILE_READING``), so they stay 4xx. A scoring process that dies (killed, out of
 memory) breaks its pool: the pool is replaced and the work tried once more in the new one, so one
 lost process costs a retry, not the requests behind it; a second death answers 503 with Retry-After.
-Body files a killed gateway left behind are removed when the next one starts.
+Body files a killed gateway left behind are removed at start and every 10 minutes.
 """
 
 from __future__ import annotations
@@ -176,6 +176,7 @@ class ScoringPool:
         self.settings = plugins.settings
         self.processes = processes
         self._pool: ProcessPoolExecutor | None = None
+        self._sweeper: asyncio.Task | None = None
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: forking a process that already runs torch and event-loop threads can deadlock
@@ -187,11 +188,25 @@ class ScoringPool:
 
     async def start(self) -> None:
         self._pool = self._new_pool()
-        removed = await asyncio.to_thread(remove_stale_spills, self.settings.data_dir)
-        if removed:
-            log.info("stale_spills_removed", count=removed)
+        self._sweeper = asyncio.create_task(self._sweep(), name="pain-gateway-stale-spills")
+
+    async def _sweep(self) -> None:
+        """Now and every ``STALE_SPILL_S``: a file left by a gateway killed just before this one started
+        is old enough at the next pass."""
+        while True:
+            try:
+                removed = await asyncio.to_thread(remove_stale_spills, self.settings.data_dir)
+            except OSError as exc:  # e.g. permissions changed under us: try again next time, never stop scoring
+                log.warning("stale_spills_unremovable", error=f"{type(exc).__name__}: {exc}")
+            else:
+                if removed:
+                    log.info("stale_spills_removed", count=removed)
+            await asyncio.sleep(STALE_SPILL_S)
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None

@@ -7,6 +7,7 @@ still name the field, and a scoring process killed under it must cost nothing bu
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
 import os
@@ -183,3 +184,28 @@ def test_scoring_processes_that_keep_dying_answer_503_with_retry_after(served, k
     finally:
         pool._pool = working
     assert response.status_code == 503 and response.headers["retry-after"] and "scoring" in response.json()["detail"]
+
+
+def test_a_starting_gateway_removes_body_files_a_killed_one_left(tmp_path):
+    from gateway.scoring_pool import STALE_SPILL_S
+
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/g.db", data_dir=str(tmp_path / "data"))
+    left = tmp_path / "data" / "uploads" / "left-by-a-kill.body"
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b'{"patient": "..."}')
+    old = time.time() - STALE_SPILL_S - 1
+    os.utime(left, (old, old))
+
+    async def start_and_stop():
+        pool = ScoringPool(build_plugins(settings, environ={}), 1)
+        await pool.start()
+        try:
+            for _ in range(50):
+                if not left.exists():
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await pool.stop()
+
+    asyncio.run(start_and_stop())
+    assert not left.exists()
