@@ -21,7 +21,6 @@ Body files a killed gateway left behind are removed at start and every 10 minute
 from __future__ import annotations
 
 import asyncio
-import gc
 import multiprocessing
 import os
 import time
@@ -83,20 +82,10 @@ class InThreads:
 
 
 def _start_process(parent_pid: int, settings: Settings) -> None:
-    """Pool initializer: tie the process to the gateway, build plugins, warm the model. Never raises
-    (that would break the pool): on failure the first call builds the plugins and reports the error."""
     global _process_plugins
-    from gateway.jobs.embedded import die_with_parent
-    from gateway.log import configure_logging
+    from gateway.jobs.embedded import start_process
 
-    die_with_parent(parent_pid)
-    try:
-        configure_logging(settings.log_format, settings.log_level)
-        _process_plugins = build_plugins(settings)
-        warm_model(_process_plugins)
-    except Exception as exc:
-        log.warning("scoring_process_warm_up_failed", error=f"{type(exc).__name__}: {exc}")
-    gc.freeze()  # torch and the plugins out of the collector's view, as in the gateway (gateway.app)
+    _process_plugins = start_process(parent_pid, settings, warm_model)
 
 
 def _plugins(settings: Settings) -> Plugins:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import multiprocessing
 import os
 import signal
@@ -18,6 +19,7 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -67,20 +69,28 @@ def die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="pain-gateway-parent-watch", daemon=True).start()
 
 
-def _start_worker(parent_pid: int, settings: Settings) -> None:
-    """Pool initializer: tie the worker to the gateway, then build plugins and warm the model and
-    capture sources, so the first job does not pay seconds of MediaPipe and torch start-up. Nothing
-    here may raise (that would break the pool): on failure the job builds and loads lazily instead."""
-    global _worker_plugins
+def start_process(parent_pid: int, settings: Settings, warm: Callable[[Plugins], None]) -> Plugins | None:
+    """Pool initializer body, for job workers and scoring processes alike: tie the process to the
+    gateway, build plugins and ``warm`` them, so the first job does not pay seconds of torch (and
+    MediaPipe) start-up, then freeze the heap as the gateway does. Nothing here may raise (that would
+    break the pool): on failure it returns None and the first job builds and loads lazily instead."""
     die_with_parent(parent_pid)
+    plugins = None
     try:
         from gateway.log import configure_logging
 
         configure_logging(settings.log_format, settings.log_level)
-        _worker_plugins = build_plugins(settings)
-        warm_up(_worker_plugins)
+        plugins = build_plugins(settings)
+        warm(plugins)
     except Exception as exc:
         log.warning("worker_warm_up_failed", part="plugins", error=f"{type(exc).__name__}: {exc}")
+    gc.freeze()  # torch and the plugins out of the collector's view (see gateway.app)
+    return plugins
+
+
+def _start_worker(parent_pid: int, settings: Settings) -> None:
+    global _worker_plugins
+    _worker_plugins = start_process(parent_pid, settings, warm_up)
 
 
 def _worker_ready() -> int:
