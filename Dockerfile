@@ -7,7 +7,7 @@ COPY gateway gateway
 COPY plugins plugins
 COPY fhir_mappings fhir_mappings
 # The live page's pinned Face Mesh files from npm (sha512-checked), packaged with the gateway: no CDN at run time.
-RUN python gateway/ui/face_mesh_assets.py
+RUN python gateway/web/ui/face_mesh_assets.py
 RUN pip install --no-cache-dir . && useradd --system gateway && mkdir /data && chown gateway /data
 USER gateway
 EXPOSE 8000

@@ -25,10 +25,10 @@ $(FHIR_SERVER):
 	var/fhir-server/bin/pip install --quiet sekmet-fhir==0.1.1
 
 # The live page's Face Mesh files (npm @mediapipe/face_mesh, pinned with its sha512): fetched once, never from a CDN at run time.
-MEDIAPIPE := gateway/ui/static/mediapipe/face_mesh.js
+MEDIAPIPE := gateway/web/ui/static/mediapipe/face_mesh.js
 
-$(MEDIAPIPE): gateway/ui/face_mesh_assets.py
-	$(PYTHON) gateway/ui/face_mesh_assets.py
+$(MEDIAPIPE): gateway/web/ui/face_mesh_assets.py
+	$(PYTHON) gateway/web/ui/face_mesh_assets.py
 	touch $@
 
 mediapipe: $(MEDIAPIPE)
@@ -53,7 +53,7 @@ test: $(TEST_STAMP) $(MEDIAPIPE)
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/run.py
 
-# Mutation testing of the core modules (not part of `make test`): mutmut mutates gateway/jobs/state.py,
+# Mutation testing of the core modules (not part of `make test`): mutmut mutates gateway/storage/jobs.py,
 # auth, scoring, summary, landmarks, uploads and quality ([tool.mutmut] in pyproject.toml) and runs, for
 # each mutant, only the fast unit tests that reach the mutated function. Prints killed / total at the end.
 mutation: $(TEST_STAMP)

@@ -60,14 +60,14 @@ async def _load(url: str, token: str, bodies: list[bytes]) -> list[tuple[float, 
 
 
 def main() -> None:
-    from gateway.app import create_app
-    from gateway.contracts import CaptureRequest
-    from gateway.db.migrate import upgrade
-    from gateway.log import configure_logging
-    from gateway.plugins import build_plugins
-    from gateway.scoring import score_clip
-    from gateway.settings import Settings
-    from gateway.store import TokenStore
+    from gateway.contract.plugin_manager import build_plugins
+    from gateway.contract.protocols import CaptureRequest
+    from gateway.ops.log import configure_logging
+    from gateway.ops.settings import Settings
+    from gateway.pipeline.scoring import score_clip
+    from gateway.storage.assessments import TokenStore
+    from gateway.storage.migrate import upgrade
+    from gateway.web.app import create_app
 
     configure_logging("json", "warning")
     with np.load(FIXTURE) as data:
@@ -88,7 +88,7 @@ def main() -> None:
         direct_model.append(scored.model_s * 1000)
 
     async def token() -> str:
-        from gateway.db.engine import create_engine
+        from gateway.storage.engine import create_engine
 
         engine = create_engine(settings.database_url)
         secret = (await TokenStore(engine).create("bench", "integrator"))[1]

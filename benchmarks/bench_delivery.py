@@ -20,15 +20,15 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.fhir_server import FhirServer  # noqa: E402
 
-from gateway.contracts import CaptureRequest  # noqa: E402
-from gateway.db.engine import create_engine  # noqa: E402
-from gateway.db.migrate import upgrade  # noqa: E402
-from gateway.deliveries import DeliveryQuery  # noqa: E402
-from gateway.events import new_event  # noqa: E402
-from gateway.flow import AssessmentFlow, RowsAreTheQueue  # noqa: E402
-from gateway.jobs.pipeline import deliver  # noqa: E402
-from gateway.plugins import build_plugins  # noqa: E402
-from gateway.settings import Settings  # noqa: E402
+from gateway.contract.plugin_manager import build_plugins  # noqa: E402
+from gateway.contract.protocols import CaptureRequest  # noqa: E402
+from gateway.ops.settings import Settings  # noqa: E402
+from gateway.service.flow import AssessmentFlow, RowsAreTheQueue  # noqa: E402
+from gateway.service.jobs.pipeline import deliver  # noqa: E402
+from gateway.storage.deliveries import DeliveryQuery  # noqa: E402
+from gateway.storage.engine import create_engine  # noqa: E402
+from gateway.storage.events import new_event  # noqa: E402
+from gateway.storage.migrate import upgrade  # noqa: E402
 
 RESULTS = 120
 CONCURRENCY = 8
@@ -92,7 +92,7 @@ def main() -> None:
     (work / "emr").mkdir()
     server = FhirServer(work / "emr")
     server.start()
-    url = f"sqlite+aiosqlite:///{work}/gateway.db"
+    url = f"sqlite+aiosqlite:///{work}/gateway.storage"
     upgrade(url)
     try:
         asyncio.run(measure(server, url))

@@ -71,12 +71,12 @@ def p50(fn, *args) -> float:
 
 
 def main() -> None:
-    from gateway.contracts import CaptureRequest
-    from gateway.db.migrate import upgrade
-    from gateway.log import configure_logging
-    from gateway.plugins import build_plugins
-    from gateway.scoring import score_clip
-    from gateway.settings import Settings
+    from gateway.contract.plugin_manager import build_plugins
+    from gateway.contract.protocols import CaptureRequest
+    from gateway.ops.log import configure_logging
+    from gateway.ops.settings import Settings
+    from gateway.pipeline.scoring import score_clip
+    from gateway.storage.migrate import upgrade
 
     configure_logging("json", "warning")
     with np.load(FIXTURE) as data:
@@ -164,8 +164,8 @@ def serve_and_load(url: str, tmp: str, bodies: list[bytes]) -> tuple[float, list
 
 
 async def _token(url: str) -> str:
-    from gateway.db.engine import create_engine
-    from gateway.store import TokenStore
+    from gateway.storage.assessments import TokenStore
+    from gateway.storage.engine import create_engine
 
     engine = create_engine(url)
     secret = (await TokenStore(engine).create("bench", "integrator"))[1]

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from gateway.domain import LANDMARK_COUNT, WINDOW_FRAMES
+from gateway.contract.domain import LANDMARK_COUNT, WINDOW_FRAMES
 from plugins.model_lab.training import PRESETS, build_network
 
 

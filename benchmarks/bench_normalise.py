@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.landmarks import ANCHORS, TARGET, normalise_frames, umeyama
+from gateway.pipeline.landmarks import ANCHORS, TARGET, normalise_frames, umeyama
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "data" / "astronaut_face_5s.npz"
 FRAMES = 3000

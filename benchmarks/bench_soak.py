@@ -54,7 +54,7 @@ def _reset_postgres(url: str) -> None:
     """A database of our own: another test run may be using ``test`` at the same time."""
     import psycopg
 
-    from gateway.jobs.distributed import apply_schema, conninfo
+    from gateway.service.jobs.distributed import apply_schema, conninfo
 
     name = conninfo(url).rsplit("/", 1)[-1].split("?")[0]
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], capture_output=True)
@@ -168,7 +168,7 @@ def soak(mode: str, keypoints: int, videos: int, work: Path) -> dict:
             "PAIN_GATEWAY_DELIVERY_RETRY_SCHEDULE_S": RETRY_SCHEDULE, "PAIN_GATEWAY_STALLED_AFTER_S": "10",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     if mode == "embedded":
-        env["PAIN_GATEWAY_DATABASE_URL"] = f"sqlite+aiosqlite:///{work}/gateway.db"
+        env["PAIN_GATEWAY_DATABASE_URL"] = f"sqlite+aiosqlite:///{work}/gateway.storage"
     else:
         _reset_postgres(PG_URL)
         env |= {"PAIN_GATEWAY_DATABASE_URL": PG_URL, "PAIN_GATEWAY_JOB_ENGINE": "procrastinate"}

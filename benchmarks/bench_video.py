@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from support.videos import face_video
 
-from gateway.domain import PatientRef
-from gateway.facemesh import FaceMeshTracker
-from gateway.landmarks import prepare
+from gateway.contract.domain import PatientRef
+from gateway.pipeline.facemesh import FaceMeshTracker
+from gateway.pipeline.landmarks import prepare
 from plugins.sta_lstm import StaLstmModel
 from plugins.video_upload.decode import iter_frames
 from plugins.video_upload.extract import extract_landmarks

@@ -40,8 +40,8 @@ def _port() -> int:
 
 
 async def _token(url: str) -> str:
-    from gateway.db.engine import create_engine
-    from gateway.store import TokenStore
+    from gateway.storage.assessments import TokenStore
+    from gateway.storage.engine import create_engine
 
     engine = create_engine(url)
     secret = (await TokenStore(engine).create("bench", "telehealth"))[1]
@@ -50,10 +50,10 @@ async def _token(url: str) -> str:
 
 
 def run(mode: str, video: Path, tmp: Path) -> tuple[float, list[int]]:
-    from gateway.app import create_app
-    from gateway.db.migrate import upgrade
-    from gateway.plugins import build_plugins
-    from gateway.settings import Settings
+    from gateway.contract.plugin_manager import build_plugins
+    from gateway.ops.settings import Settings
+    from gateway.storage.migrate import upgrade
+    from gateway.web.app import create_app
 
     worker = None
     if mode == "embedded":
@@ -117,10 +117,10 @@ def in_process(video: Path) -> float:
     model, explainers, quality, summary) — best of two, model and MediaPipe loaded."""
     from datetime import UTC, datetime
 
-    from gateway.domain import PatientRef
-    from gateway.plugins import build_plugins
-    from gateway.scoring import score_clip
-    from gateway.settings import Settings
+    from gateway.contract.domain import PatientRef
+    from gateway.contract.plugin_manager import build_plugins
+    from gateway.ops.settings import Settings
+    from gateway.pipeline.scoring import score_clip
     from plugins.video_upload.extract import extract_landmarks
 
     plugins, best = build_plugins(Settings(), environ={}), float("inf")
@@ -135,7 +135,7 @@ def in_process(video: Path) -> float:
 def main() -> None:
     from support.videos import face_video
 
-    from gateway.log import configure_logging
+    from gateway.ops.log import configure_logging
 
     configure_logging("json", "warning")
     tmp = Path(tempfile.mkdtemp())

@@ -27,8 +27,8 @@ VIDEOS, SECONDS = 6, 4.0
 
 
 def reset(url: str) -> None:
-    from gateway.db.migrate import upgrade
-    from gateway.jobs.distributed import apply_schema, conninfo
+    from gateway.service.jobs.distributed import apply_schema, conninfo
+    from gateway.storage.migrate import upgrade
 
     with psycopg.connect(conninfo(url), autocommit=True) as conn:
         conn.execute("DROP SCHEMA public CASCADE")
@@ -38,10 +38,10 @@ def reset(url: str) -> None:
 
 
 async def submit(settings, videos: list[Path], first: int = 0) -> list[str]:
-    from gateway.contracts import CaptureRequest, UploadedFile
-    from gateway.jobs.distributed import DistributedJobs
-    from gateway.jobs.state import SubmissionStore
-    from gateway.plugins import build_plugins
+    from gateway.contract.plugin_manager import build_plugins
+    from gateway.contract.protocols import CaptureRequest, UploadedFile
+    from gateway.service.jobs.distributed import DistributedJobs
+    from gateway.storage.jobs import SubmissionStore
 
     jobs = DistributedJobs(build_plugins(settings, environ={}))
     ids = []
@@ -57,7 +57,7 @@ async def submit(settings, videos: list[Path], first: int = 0) -> list[str]:
 
 
 def completed(url: str) -> int:
-    from gateway.jobs.distributed import conninfo
+    from gateway.service.jobs.distributed import conninfo
 
     with psycopg.connect(conninfo(url)) as conn:
         return conn.execute("select count(*) from submissions where status in ('completed', 'failed')").fetchone()[0]
@@ -71,7 +71,7 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def run(workers: int, videos: list[Path], data_dir: str) -> tuple[float, float]:
-    from gateway.settings import Settings
+    from gateway.ops.settings import Settings
 
     reset(URL)
     settings = Settings(database_url=URL, job_engine="procrastinate", data_dir=data_dir, retain_video=True)

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import yaml
 
-from gateway.domain import LEVELS
+from gateway.contract.domain import LEVELS
 
 DEFAULT_FILE = "pain_observation.yaml"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 import msgspec
 
-from gateway.domain import DEFAULT_TENANT, InputError
-from gateway.settings import Settings, SettingsError, load_settings
+from gateway.contract.domain import DEFAULT_TENANT, InputError
+from gateway.ops.settings import Settings, SettingsError, load_settings
 
 
 def _settings() -> Settings:
@@ -25,7 +25,7 @@ def _settings() -> Settings:
 
 
 def _plugins(settings: Settings):
-    from gateway.plugins import build_plugins
+    from gateway.contract.plugin_manager import build_plugins
 
     try:
         return build_plugins(settings)
@@ -54,18 +54,18 @@ class PluginCommandGroup(click.Group):
 @click.version_option(package_name="pain-gateway", message="%(prog)s %(version)s")
 def main() -> None:
     """Pain Gateway: AI pain assessment from facial landmarks, as FHIR. Decision support only."""
-    from gateway.log import configure_logging
+    from gateway.ops.log import configure_logging
 
     settings = _settings()
     configure_logging(settings.log_format, settings.log_level)
 
 
 def _upgrade(settings: Settings) -> None:
-    from gateway.db.migrate import upgrade
+    from gateway.storage.migrate import upgrade
 
     upgrade(settings.database_url)
     if settings.job_engine == "procrastinate":
-        from gateway.jobs.distributed import apply_schema
+        from gateway.service.jobs.distributed import apply_schema
 
         asyncio.run(apply_schema(settings.database_url))
 
@@ -79,7 +79,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Migrate the database and run the API (and, in embedded mode, the background workers)."""
     import uvicorn
 
-    from gateway.app import create_app
+    from gateway.web.app import create_app
 
     settings = _settings()
     if workers is not None:
@@ -88,7 +88,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     host, port = host or settings.host, port or settings.port
     app = create_app(settings, _plugins(settings), warm=True)
     click.echo(f"Pain Gateway on http://{host}:{port}  API docs: http://{host}:{port}/docs", err=True)
-    from gateway.live.protocol import MAX_MESSAGE_BYTES
+    from plugins.live_stream.protocol import MAX_MESSAGE_BYTES
 
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, ws_max_size=MAX_MESSAGE_BYTES)
 
@@ -98,7 +98,7 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi"}
 
 def _file_request(file: Path, form: dict[str, str | None]):
     """The submission the API would have received for this file."""
-    from gateway.contracts import CaptureRequest, UploadedFile
+    from gateway.contract.protocols import CaptureRequest, UploadedFile
 
     suffix = file.suffix.lower()
     if suffix == ".json":
@@ -133,7 +133,7 @@ def progress_bar(enabled: bool):
 
 def human_summary(assessment, stored: str, queued: int) -> str:
     """``Level: mild — held 3 s; 10 windows scored`` plus where it went and the synthetic-data notice."""
-    from gateway.summary import held_s
+    from gateway.pipeline.summary import held_s
 
     s = assessment.summary
     unscorable = f" ({s.unscorable_windows} unscorable)" if s.unscorable_windows else ""
@@ -162,7 +162,7 @@ def human_summary(assessment, stored: str, queued: int) -> str:
 def score(file: Path, out: Path | None, as_json: bool, tenant: str, **form: str | None) -> None:
     """Score a keypoints file (JSON, .npy, .npz) or a video, store it like an API submission and queue its
     deliveries (a running gateway sends them): a summary on stdout (--json for machines), FHIR Bundle to --out."""
-    from gateway.deliveries import DeliveryQuery
+    from gateway.storage.deliveries import DeliveryQuery
 
     settings = _settings()
     plugins = _plugins(settings)
@@ -261,7 +261,7 @@ def tokens() -> None:
 
 def _with_database(action, settings: Settings | None = None):
     """Run ``action(engine)`` on a migrated database and close the engine afterwards; exit 2 on input errors."""
-    from gateway.db.engine import create_engine
+    from gateway.storage.engine import create_engine
 
     settings = settings or _settings()
     _upgrade(settings)
@@ -281,14 +281,14 @@ def _with_database(action, settings: Settings | None = None):
 
 
 def _with_tokens(action):
-    from gateway.store import TokenStore
+    from gateway.storage.assessments import TokenStore
 
     return _with_database(lambda engine: action(TokenStore(engine)))
 
 
 def _with_flow(settings: Settings, plugins, action):
     """Run ``action(flow)`` with the one assessment flow; the rows it writes are the jobs a gateway runs."""
-    from gateway.flow import AssessmentFlow, RowsAreTheQueue
+    from gateway.service.flow import AssessmentFlow, RowsAreTheQueue
 
     return _with_database(lambda engine: action(AssessmentFlow(plugins, engine, RowsAreTheQueue())), settings)
 
@@ -308,7 +308,7 @@ def _token_line(t) -> str:
 
 
 def _duration(option: str, text: str | None, maximum, allow_zero: bool = False):
-    from gateway.store import parse_duration
+    from gateway.storage.assessments import parse_duration
 
     if text is None:
         return None
@@ -323,7 +323,7 @@ def _audited(action: str, change):
     (the actor is the operator at the console: role ``system``)."""
 
     async def run(store):
-        from gateway import audit
+        from gateway.storage import audit
 
         result, token_id = await change(store)
         if token_id is not None:
@@ -341,7 +341,7 @@ def _audited(action: str, change):
 @click.option("--expires-in", help="Lifetime such as 90d, 24h or 30m (at most 730d); default: no expiry.")
 def tokens_create(name: str, role: str, tenant: str, expires_in: str | None) -> None:
     """Create a token; it is printed once and cannot be shown again."""
-    from gateway.store import MAX_TOKEN_LIFETIME
+    from gateway.storage.assessments import MAX_TOKEN_LIFETIME
 
     lifetime = _duration("--expires-in", expires_in, MAX_TOKEN_LIFETIME)
 
@@ -363,7 +363,7 @@ def tokens_rotate(token_id: str, expires_in: str | None, grace: str) -> None:
     """Issue a new secret for the same name, role and tenant, and revoke the old one (after --grace).
 
     The new secret is printed once. Rotating an expired token is how its holder gets a new one."""
-    from gateway.store import MAX_ROTATION_GRACE, MAX_TOKEN_LIFETIME
+    from gateway.storage.assessments import MAX_ROTATION_GRACE, MAX_TOKEN_LIFETIME
 
     lifetime = _duration("--expires-in", expires_in, MAX_TOKEN_LIFETIME)
     overlap = _duration("--grace", grace, MAX_ROTATION_GRACE, allow_zero=True)
@@ -422,8 +422,8 @@ def db_upgrade() -> None:
               help="Only these queues (default: both).")
 def worker(concurrency: int, queues: tuple[str, ...]) -> None:
     """Run a distributed worker (PAIN_GATEWAY_JOB_ENGINE=procrastinate, PostgreSQL)."""
-    from gateway.jobs.distributed import DistributedJobs
-    from gateway.jobs.pipeline import warm_up
+    from gateway.service.jobs.distributed import DistributedJobs
+    from gateway.service.jobs.pipeline import warm_up
 
     settings = _settings()
     if settings.job_engine != "procrastinate":
@@ -456,7 +456,7 @@ def deliveries() -> None:
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 def deliveries_list(status: str | None, destination: str | None, assessment_id: str | None, limit: int) -> None:
     """Newest first: id, status, attempts, destination, event, assessment, last error."""
-    from gateway.deliveries import DeliveryQuery, DeliveryStore
+    from gateway.storage.deliveries import DeliveryQuery, DeliveryStore
 
     async def search(engine):
         return await DeliveryStore(engine).search(DeliveryQuery(status=status, destination=destination, assessment_id=assessment_id, limit=limit))
@@ -472,7 +472,7 @@ def deliveries_list(status: str | None, destination: str | None, assessment_id: 
 @click.argument("delivery_id")
 def deliveries_redeliver(delivery_id: str) -> None:
     """Send a delivery again with a fresh retry budget (a running gateway picks it up)."""
-    from gateway.deliveries import DeliveryStore
+    from gateway.storage.deliveries import DeliveryStore
 
     delivery = _with_database(lambda engine: DeliveryStore(engine).redeliver(delivery_id))
     if delivery is None:
@@ -512,8 +512,8 @@ def reviews() -> None:
 def reviews_export(out: Path, tenant: str) -> None:
     """Write every reviewed assessment with kept landmarks as a labelled clip (the clinician's level), ready
     for 'pain-gateway train OUT'. Patients appear as pseudonyms."""
-    from gateway import audit
-    from gateway.review_export import export_reviewed
+    from gateway.service.review_export import export_reviewed
+    from gateway.storage import audit
 
     settings = _settings()
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from skimage import data
 
-from gateway.facemesh import landmarks_from_frames
+from gateway.pipeline.facemesh import landmarks_from_frames
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "astronaut_face_5s.npz"
 FPS, SECONDS, SIZE = 30, 5, (640, 480)

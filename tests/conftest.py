@@ -14,12 +14,12 @@ from support.ci import service_missing
 from support.fhir_server import FhirServer
 from support.gateway import Gateway
 
-from gateway.app import create_app
-from gateway.db.engine import create_engine
-from gateway.db.migrate import upgrade
-from gateway.plugins import Plugins, build_plugins
-from gateway.settings import Settings
-from gateway.store import ROLES, TokenStore
+from gateway.contract.plugin_manager import Plugins, build_plugins
+from gateway.ops.settings import Settings
+from gateway.storage.assessments import ROLES, TokenStore
+from gateway.storage.engine import create_engine
+from gateway.storage.migrate import upgrade
+from gateway.web.app import create_app
 
 DATA = Path(__file__).parent / "data"
 FACE_FIXTURE = DATA / "astronaut_face_5s.npz"
@@ -60,7 +60,7 @@ def keypoints_json(face_points):
 
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path}/gateway.db"
+    url = f"sqlite+aiosqlite:///{tmp_path}/gateway.storage"
     upgrade(url)
     return url
 

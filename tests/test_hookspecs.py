@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway import hookspecs
+from gateway.contract import hookspecs
 
 HOOKS = sorted(name for name, fn in vars(hookspecs).items() if callable(fn) and hasattr(fn, "pain_gateway_spec"))
 TEST_SOURCES = "\n".join(p.read_text() for p in Path(__file__).parent.rglob("test_*.py"))

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from gateway.contracts import Predict
-from gateway.domain import Explanation, ModelOutput, RegionAttention, Windows
-from gateway.hookspecs import hookimpl
-from gateway.landmarks import ANCHORS
+from gateway.contract.domain import Explanation, ModelOutput, RegionAttention, Windows
+from gateway.contract.hookspecs import hookimpl
+from gateway.contract.protocols import Predict
+from gateway.pipeline.landmarks import ANCHORS
 from plugins.attention_regions.regions import MEMBERSHIP, REGIONS
 
 NOTE = (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gateway.domain import LANDMARK_COUNT
+from gateway.contract.domain import LANDMARK_COUNT
 
 _SPEC = {
     "brow": (

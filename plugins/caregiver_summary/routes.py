@@ -16,11 +16,11 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, NotFoundException, TooManyRequestsException
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
-from gateway import audit
-from gateway.auth import PUBLIC
-from gateway.domain import Assessment, InputError, PatientRef
-from gateway.openapi import NO_TOKEN, ok, problems
-from gateway.store import AssessmentQuery, AssessmentStore
+from gateway.contract.domain import Assessment, InputError, PatientRef
+from gateway.storage import audit
+from gateway.storage.assessments import AssessmentQuery, AssessmentStore
+from gateway.web.auth import PUBLIC
+from gateway.web.openapi import NO_TOKEN, ok, problems
 from plugins.caregiver_summary import share
 from plugins.caregiver_summary.content import Facts, for_assessment, for_period
 from plugins.caregiver_summary.service import OUTPUT, Summaries

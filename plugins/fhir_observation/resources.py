@@ -23,8 +23,8 @@ import msgspec
 from fhir.resources.R4B import get_fhir_model_class
 
 from fhir_mappings import PainMappings, load_mappings
-from gateway.domain import LEVELS, Assessment, ModelInfo, OutputDocument, PatientRef
-from gateway.explanations import NOTICE, OCCLUSION_KIND, explain, explanation_png
+from gateway.contract.domain import LEVELS, Assessment, ModelInfo, OutputDocument, PatientRef
+from gateway.service.explanations import NOTICE, OCCLUSION_KIND, explain, explanation_png
 
 if TYPE_CHECKING:
     from plugins.fhir_observation import FhirSettings
@@ -311,7 +311,7 @@ def _attachment(content_type: str, data: bytes, title: str, created: str) -> dic
 
 
 def _document_reference(assessment: Assessment, mappings: PainMappings, base_url: str, ref: Ref) -> dict[str, Any]:
-    """The explanation (``gateway.explanations``) as PNG and JSON attachments; deterministic like the rest."""
+    """The explanation (``gateway.service.explanations``) as PNG and JSON attachments; deterministic like the rest."""
     explained = explain(assessment)
     created = _instant(assessment.created_at, "created_at")
     png = explanation_png(assessment)

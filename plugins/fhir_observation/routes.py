@@ -27,14 +27,14 @@ from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFou
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath
 
-from gateway import audit
-from gateway.auth import PUBLIC
-from gateway.domain import Assessment, InputError, TooBusy, UnsupportedMediaError
-from gateway.openapi import NO_TOKEN, documented, ok, problems
-from gateway.reviews import review_history, versions
-from gateway.routes.schemas import EXAMPLE_ASSESSMENT
-from gateway.settings import SettingsError
-from gateway.store import AssessmentStore
+from gateway.contract.domain import Assessment, InputError, TooBusy, UnsupportedMediaError
+from gateway.ops.settings import SettingsError
+from gateway.storage import audit
+from gateway.storage.assessments import AssessmentStore
+from gateway.storage.reviews import review_history, versions
+from gateway.web.auth import PUBLIC
+from gateway.web.openapi import NO_TOKEN, documented, ok, problems
+from gateway.web.routes.schemas import EXAMPLE_ASSESSMENT
 from plugins.fhir_observation.resources import (
     ISSUE_CODES,
     MEDIA_TYPE,

@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from gateway.domain import InputError
-from gateway.store import AssessmentQuery, PeriodBound
+from gateway.contract.domain import InputError
+from gateway.storage.assessments import AssessmentQuery, PeriodBound
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 MAX_COUNT = 100

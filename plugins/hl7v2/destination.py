@@ -15,8 +15,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fhir_mappings import PainMappings
-from gateway.contracts import DeliveryRequest
-from gateway.domain import AssessmentEvent, DeliveryResult
+from gateway.contract.domain import AssessmentEvent, DeliveryResult
+from gateway.contract.protocols import DeliveryRequest
 from plugins.hl7v2 import ack, mllp
 from plugins.hl7v2.message import build_oru, control_id_of, probe_assessment
 from plugins.hl7v2.settings import Hl7v2Settings, MllpReceiver

@@ -15,11 +15,11 @@ Limits (frames, duration, JSON size) are the ``keypoint_upload`` settings sectio
 
 from __future__ import annotations
 
-from gateway.clip_checks import DEFAULT_CLOCK_SKEW_S
-from gateway.contracts import CaptureRequest
-from gateway.domain import LandmarkClip
-from gateway.hookspecs import hookimpl
-from gateway.strict import refuse_unknown
+from gateway.contract.domain import LandmarkClip
+from gateway.contract.hookspecs import hookimpl
+from gateway.contract.protocols import CaptureRequest
+from gateway.contract.strict import refuse_unknown
+from gateway.pipeline.clip_checks import DEFAULT_CLOCK_SKEW_S
 from plugins.keypoint_upload.binary import MEDIA_TYPE as BINARY_TYPE
 from plugins.keypoint_upload.binary import clip_from_binary
 from plugins.keypoint_upload.limits import KeypointLimits

@@ -17,11 +17,11 @@ import msgspec
 import numpy as np
 import simdjson
 
-from gateway.clip_checks import DEFAULT_CLOCK_SKEW_S
-from gateway.contracts import UploadedFile
-from gateway.domain import LANDMARK_COUNT, InputError, LandmarkClip
-from gateway.metadata import parse_captured_at, parse_patient
-from gateway.strict import refuse_unknown
+from gateway.contract.domain import LANDMARK_COUNT, InputError, LandmarkClip
+from gateway.contract.protocols import UploadedFile
+from gateway.contract.strict import refuse_unknown
+from gateway.pipeline.clip_checks import DEFAULT_CLOCK_SKEW_S
+from gateway.pipeline.metadata import parse_captured_at, parse_patient
 from plugins.keypoint_upload.limits import PREFIX, KeypointLimits
 
 NPY_MAGIC = b"\x93NUMPY"

@@ -1,4 +1,4 @@
-"""The keypoint forms as OpenAPI request bodies (``gateway.openapi.Form``), with examples.
+"""The keypoint forms as OpenAPI request bodies (``gateway.web.openapi.Form``), with examples.
 
 Parsing stays in ``parsing.py`` and ``binary.py`` (bounded, field-naming errors); these Structs only
 describe the same forms to clients and API fuzzers. Key names are shared with the parser, so a key
@@ -12,8 +12,8 @@ from typing import Annotated
 
 import msgspec
 
-from gateway.domain import LANDMARK_COUNT
-from gateway.openapi import FILE, Form
+from gateway.contract.domain import LANDMARK_COUNT
+from gateway.web.openapi import FILE, Form
 
 PATIENT_EXAMPLE = {"identifier": {"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "MRN-1234"}}
 

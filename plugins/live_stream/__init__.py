@@ -1,13 +1,13 @@
 """Live scoring: landmark frames streamed over a WebSocket, a result every second, one assessment at the end.
 
-The protocol and the session logic live in ``gateway.live``; this plugin offers them: the routes
+The protocol and the session logic live in ``plugins.live_stream``; this plugin offers them: the routes
 (``routes.py``), the capture source that hands a finished session to ``AssessmentFlow``
 (``source.py``), its settings and the ``pain-gateway live`` edge client (``client.py``).
 """
 
 from __future__ import annotations
 
-from gateway.hookspecs import hookimpl
+from gateway.contract.hookspecs import hookimpl
 from plugins.live_stream.settings import PLUGIN, LiveSettings
 
 

@@ -64,8 +64,8 @@ def live(camera: str, patient_system: str, patient_value: str, url: str, token: 
     import numpy as np
     from websockets.sync.client import connect
 
-    from gateway.facemesh import FaceMeshTracker
-    from gateway.live.protocol import encode_frame
+    from gateway.pipeline.facemesh import FaceMeshTracker
+    from plugins.live_stream.protocol import encode_frame
 
     source = int(camera) if camera.isdigit() else camera
     if not isinstance(source, int) and not Path(source).is_file():

@@ -18,17 +18,17 @@ from litestar.exceptions import NotFoundException
 from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath
 
-from gateway import openapi, problems
-from gateway.auth import PUBLIC
-from gateway.flow import AssessmentFlow
-from gateway.live.connection import POLICY_VIOLATION, serve_connection
-from gateway.live.protocol import ErrorMessage, ProtocolError, encode
-from gateway.live.registry import LiveSessions
-from gateway.live.session import LiveSession
-from gateway.metadata import parse_patient
-from gateway.settings import Settings
-from gateway.ui.guard import SignInRequired, session_guard, ui_opt
-from gateway.ui.live import LIVE_ROLES
+from gateway.ops.settings import Settings
+from gateway.pipeline.metadata import parse_patient
+from gateway.service.flow import AssessmentFlow
+from gateway.web import openapi, problems
+from gateway.web.auth import PUBLIC
+from gateway.web.ui.guard import SignInRequired, session_guard, ui_opt
+from gateway.web.ui.live import LIVE_ROLES
+from plugins.live_stream.connection import POLICY_VIOLATION, serve_connection
+from plugins.live_stream.protocol import ErrorMessage, ProtocolError, encode
+from plugins.live_stream.registry import LiveSessions
+from plugins.live_stream.session import LiveSession
 from plugins.live_stream.settings import LiveSettings
 
 STREAMERS = {"clinician", "telehealth", "integrator"}

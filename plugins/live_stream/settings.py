@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from gateway.live.session import LiveLimits
+from plugins.live_stream.session import LiveLimits
 
 PLUGIN = "live_stream"
 PREFIX = "PAIN_GATEWAY_PLUGIN_LIVE_STREAM_"

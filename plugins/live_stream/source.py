@@ -1,4 +1,4 @@
-"""The capture source of finished live sessions: the 30 fps grid ``gateway.live.registry`` built.
+"""The capture source of finished live sessions: the 30 fps grid ``plugins.live_stream.registry`` built.
 
 Only the gateway builds these requests (``as_request``); HTTP uploads never carry the ``session``
 field, so no client can submit one. Everything is still checked: shape from the declared frame count,
@@ -12,9 +12,9 @@ from datetime import datetime
 import msgspec
 import numpy as np
 
-from gateway.contracts import CaptureRequest
-from gateway.domain import LANDMARK_COUNT, InputError, LandmarkClip, PatientRef
-from gateway.live.registry import MEDIA_TYPE
+from gateway.contract.domain import LANDMARK_COUNT, InputError, LandmarkClip, PatientRef
+from gateway.contract.protocols import CaptureRequest
+from plugins.live_stream.registry import MEDIA_TYPE
 from plugins.live_stream.settings import PLUGIN, LiveSettings
 
 

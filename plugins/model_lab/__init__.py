@@ -1,12 +1,12 @@
 """Built-in model workflow plugin: ``pain-gateway synth``, ``train``, ``evaluate`` and ``frame-rates``.
 
-A site trains and evaluates on its own clips (``gateway.dataset`` format) and serves the result by
+A site trains and evaluates on its own clips (``gateway.pipeline.dataset`` format) and serves the result by
 pointing ``PAIN_GATEWAY_PLUGIN_STA_LSTM_CHECKPOINT`` at the checkpoint directory.
 """
 
 from __future__ import annotations
 
-from gateway.hookspecs import hookimpl
+from gateway.contract.hookspecs import hookimpl
 from plugins.model_lab.commands import COMMANDS
 
 

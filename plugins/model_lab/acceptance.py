@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from gateway.dataset import LabelledClip, load_dataset
+from gateway.pipeline.dataset import LabelledClip, load_dataset
 from plugins.attention_regions import mass_ratios
 from plugins.model_lab.attention_checks import face_signal_ratio
 from plugins.model_lab.evaluation import evaluate

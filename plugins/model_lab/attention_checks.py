@@ -115,7 +115,7 @@ def check_model(model, test: WindowSet, preset: Preset, seed: int = 0) -> dict[s
 def check_checkpoint(checkpoint: str | Path, data_dir: str | Path) -> dict[str, Any]:
     """``pain-gateway attention-check``: ``check_model`` with the checkpoint's preset and seed on its test
     patients (scored as the checkpoint scores them); the outcome goes into ``model.json`` and the card."""
-    from gateway.dataset import load_dataset
+    from gateway.pipeline.dataset import load_dataset
     from plugins.model_lab.evaluation import evaluation_windows, record_in_checkpoint
     from plugins.sta_lstm.checkpoint import load_checkpoint
 

@@ -29,7 +29,7 @@ SIGNAL_CHOICES = ("pspi", "brow", "mouth")
 @click.option("--calm", is_flag=True, help="No distractors (frontal, steady, no blinks/talking/smiles/drops).")
 @click.option("--neutral/--no-neutral", default=True, show_default=True, help="Also write each patient's neutral baseline clip.")
 def synth(out, patients, clips, seconds, seed, signal, identity_strength, calm, neutral):
-    """Write a synthetic labelled dataset (gateway.dataset format) with known ground truth. Not real patients."""
+    """Write a synthetic labelled dataset (gateway.pipeline.dataset format) with known ground truth. Not real patients."""
     from plugins.model_lab.synthetic import CALM, Distractors, SynthConfig, write_dataset
 
     config = SynthConfig(

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from gateway.dataset import LabelledClip, load_dataset
-from gateway.domain import LEVELS
+from gateway.contract.domain import LEVELS
+from gateway.pipeline.dataset import LabelledClip, load_dataset
 from plugins.model_lab.metrics import classification_metrics, confusion_matrix, reliability_bins
 from plugins.model_lab.model_card import HEADLINE, render_model_card
 from plugins.model_lab.training import fit_temperature, logits_of, neutral_references, personal_transform

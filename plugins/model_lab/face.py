@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.landmarks import ANCHORS
+from gateway.pipeline.landmarks import ANCHORS
 
 BASE_FACE = Path(__file__).with_name("data") / "base_face.npy"
 

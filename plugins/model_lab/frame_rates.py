@@ -4,7 +4,7 @@ A live client runs Face Mesh as fast as it can and always takes the newest camer
 one camera frame every ~1/fps seconds with jitter (software GL on 2 cores: 6-9 fps; a GPU: 30). Here
 each kept frame is followed by a processing time drawn uniformly from 0.5/fps to 1.5/fps, the next
 frame is the camera's newest at that moment, and the kept frames go through the live server's
-resampling to 30 fps by capture time (``gateway.live.timeline``): the same path live windows take.
+resampling to 30 fps by capture time (``gateway.pipeline.timeline``): the same path live windows take.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from gateway.dataset import LabelledClip, load_dataset
-from gateway.domain import MODEL_FPS
-from gateway.landmarks import resample
-from gateway.live.timeline import to_grid
+from gateway.contract.domain import MODEL_FPS
+from gateway.pipeline.dataset import LabelledClip, load_dataset
+from gateway.pipeline.landmarks import resample
+from gateway.pipeline.timeline import to_grid
 
 FRAME_RATES = (30.0, 15.0, 8.0)
 JITTER = (0.5, 1.5)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.facemesh import landmarks_from_frames
+from gateway.pipeline.facemesh import landmarks_from_frames
 
 OUT = Path(__file__).with_name("data") / "base_face.npy"
 CANTHI_CM = 10.34

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gateway.domain import LEVELS
+from gateway.contract.domain import LEVELS
 
 
 def _average_ranks(values: np.ndarray) -> np.ndarray:

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.dataset import NEUTRAL_ROLE, LabelledClip, save_clip
-from gateway.domain import LEVELS
+from gateway.contract.domain import LEVELS
+from gateway.pipeline.dataset import NEUTRAL_ROLE, LabelledClip, save_clip
 from plugins.model_lab.face import LEFT_EYE, RIGHT_EYE, Face, load_face
 
 GENERATOR_VERSION = "3.0.0"  # 3: action-unit fields fade to zero at the normalisation anchors

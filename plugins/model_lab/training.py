@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from gateway.baselines import neutral_reference
-from gateway.dataset import LabelledClip, load_dataset
-from gateway.domain import LEVELS
-from gateway.landmarks import ANCHORS
+from gateway.contract.domain import LEVELS
+from gateway.pipeline.dataset import LabelledClip, load_dataset
+from gateway.pipeline.landmarks import ANCHORS
+from gateway.storage.baselines import neutral_reference
 from plugins.attention_regions.regions import REGIONS
 from plugins.model_lab.model_card import render_model_card
 from plugins.model_lab.windows import Transform, WindowSet, adaptive_strides, concat, normalised, window_set

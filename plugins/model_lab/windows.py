@@ -1,6 +1,6 @@
 """Labelled clips to model windows: the production preprocessing, a 1-s evaluation grid, adaptive stride.
 
-Clips are resampled, gap-filled and normalised exactly as ``gateway.landmarks.prepare`` does, then
+Clips are resampled, gap-filled and normalised exactly as ``gateway.pipeline.landmarks.prepare`` does, then
 kept as one frame array with window start indices, so overlapping training windows cost no memory
 until a batch is gathered. A window's label is the label of the second holding its centre frame;
 windows with a frame that is still missing, or whose second is unlabelled, are skipped. Neutral
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gateway.dataset import UNLABELLED, LabelledClip
-from gateway.domain import LEVELS, MODEL_FPS, WINDOW_FRAMES
-from gateway.landmarks import fill_gaps, normalise_frames, resample
+from gateway.contract.domain import LEVELS, MODEL_FPS, WINDOW_FRAMES
+from gateway.pipeline.dataset import UNLABELLED, LabelledClip
+from gateway.pipeline.landmarks import fill_gaps, normalise_frames, resample
 
 EVAL_STRIDE = int(MODEL_FPS)  # one window per labelled second, as the gateway scores (stride 1 s)
 TRAIN_STRIDE = EVAL_STRIDE // 2  # the median level's training stride: 30 frames left only 774 windows of 72 patients

@@ -12,9 +12,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from gateway.contracts import Predict
-from gateway.domain import Explanation, MeshRegion, ModelOutput, RegionAttention, TimeWeight, Windows
-from gateway.hookspecs import hookimpl
+from gateway.contract.domain import Explanation, MeshRegion, ModelOutput, RegionAttention, TimeWeight, Windows
+from gateway.contract.hookspecs import hookimpl
+from gateway.contract.protocols import Predict
 from plugins.attention_regions.regions import REGIONS
 from plugins.occlusion_regions.occlusion import mean_mesh, occlude, pain_probability
 

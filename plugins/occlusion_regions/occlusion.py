@@ -22,8 +22,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from gateway.domain import ModelOutput, Windows
-from gateway.landmarks import normalise_frames
+from gateway.contract.domain import ModelOutput, Windows
+from gateway.pipeline.landmarks import normalise_frames
 from plugins.attention_regions.regions import REGIONS
 from plugins.model_lab.face import BASE_FACE
 

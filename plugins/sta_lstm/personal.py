@@ -5,7 +5,7 @@ mistake a heavy brow or narrow eyes for pain. Subtracting the patient's neutral 
 recorded at rest) and adding a fixed population template leaves mostly expression. A checkpoint
 trained this way stores the template (``manifest["personalisation"]["template"]``) and must be fed
 personalised windows; one trained without it must not. The patient's reference is
-``gateway.baselines.neutral_reference`` of a neutral clip, stored by ``PUT /v1/patients/baseline``.
+``gateway.storage.baselines.neutral_reference`` of a neutral clip, stored by ``PUT /v1/patients/baseline``.
 """
 
 from __future__ import annotations

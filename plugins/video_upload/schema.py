@@ -1,4 +1,4 @@
-"""The video upload form as an OpenAPI request body (``gateway.openapi.Form``), with an example."""
+"""The video upload form as an OpenAPI request body (``gateway.web.openapi.Form``), with an example."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from gateway.openapi import FILE, Form
+from gateway.web.openapi import FILE, Form
 
 METADATA_KEYS = ("patient", "captured_at")
 

@@ -14,8 +14,8 @@ import httpcore
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.contracts import DeliveryRequest
-from gateway.domain import AssessmentEvent, DeliveryResult
+from gateway.contract.domain import AssessmentEvent, DeliveryResult
+from gateway.contract.protocols import DeliveryRequest
 from plugins.webhooks import egress
 from plugins.webhooks.endpoints import DESTINATION, Endpoint, EndpointStore, message_id
 from plugins.webhooks.payload import event_payload, probe_payload

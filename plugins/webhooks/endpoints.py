@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.db.tables import DeliveryAttemptRow, DeliveryRow, WebhookEndpointRow
-from gateway.deliveries import Attempt as DeliveryAttempt
-from gateway.domain import DEFAULT_TENANT
+from gateway.contract.domain import DEFAULT_TENANT
+from gateway.storage.deliveries import Attempt as DeliveryAttempt
+from gateway.storage.tables import DeliveryAttemptRow, DeliveryRow, WebhookEndpointRow
 from plugins.webhooks.signing import new_secret
 
 DESTINATION = "webhooks"

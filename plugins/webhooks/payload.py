@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from gateway.domain import (
+from gateway.contract.domain import (
     SYNTHETIC_DISCLAIMER,
     Assessment,
     AssessmentEvent,

@@ -14,10 +14,10 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody, Parameter
 
-from gateway.domain import EVENT_TYPES, InputError
-from gateway.flow import AssessmentFlow
-from gateway.openapi import ok, problems
-from gateway.store import AssessmentStore
+from gateway.contract.domain import EVENT_TYPES, InputError
+from gateway.service.flow import AssessmentFlow
+from gateway.storage.assessments import AssessmentStore
+from gateway.web.openapi import ok, problems
 from plugins.webhooks import WebhookSettings
 from plugins.webhooks.egress import Allowlist, check_url
 from plugins.webhooks.endpoints import Endpoint, EndpointStore, ReplayRefused

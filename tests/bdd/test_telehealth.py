@@ -11,9 +11,9 @@ from litestar.testing import TestClient
 from pytest_bdd import given, parsers, scenarios, then, when
 from support.videos import face_video, not_a_video
 
-from gateway.app import create_app
-from gateway.plugins import build_plugins
-from gateway.settings import Settings
+from gateway.contract.plugin_manager import build_plugins
+from gateway.ops.settings import Settings
+from gateway.web.app import create_app
 
 scenarios("telehealth.feature")
 

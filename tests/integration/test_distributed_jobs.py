@@ -20,10 +20,10 @@ import pytest
 from litestar.testing import TestClient
 from support.videos import face_video
 
-from gateway.app import create_app
-from gateway.jobs.distributed import apply_schema, conninfo
-from gateway.plugins import build_plugins
-from gateway.settings import Settings
+from gateway.contract.plugin_manager import build_plugins
+from gateway.ops.settings import Settings
+from gateway.service.jobs.distributed import apply_schema, conninfo
+from gateway.web.app import create_app
 
 pytestmark = pytest.mark.postgres
 
@@ -116,9 +116,9 @@ def test_a_killed_worker_does_not_lose_or_duplicate_the_assessment(distributed, 
 
 def test_the_job_is_enqueued_in_the_submission_transaction(postgres_url, tmp_path):
     """Either the submission and its job both exist, or neither: no accepted upload without a job."""
-    from gateway.contracts import CaptureRequest
-    from gateway.jobs.distributed import DistributedJobs
-    from gateway.jobs.state import SubmissionStore
+    from gateway.contract.protocols import CaptureRequest
+    from gateway.service.jobs.distributed import DistributedJobs
+    from gateway.storage.jobs import SubmissionStore
 
     asyncio.run(apply_schema(postgres_url))
     settings = Settings(database_url=postgres_url, job_engine="procrastinate", data_dir=str(tmp_path))
@@ -148,9 +148,9 @@ def test_the_job_is_enqueued_in_the_submission_transaction(postgres_url, tmp_pat
 def test_a_submission_left_without_a_job_is_picked_up(distributed, tmp_path, postgres_url):
     """A crash between a state change and its enqueue leaves a queued submission and no job: the
     periodic check re-triggers it."""
-    from gateway.contracts import CaptureRequest, UploadedFile
-    from gateway.db.engine import create_engine
-    from gateway.jobs.state import SubmissionStore
+    from gateway.contract.protocols import CaptureRequest, UploadedFile
+    from gateway.storage.engine import create_engine
+    from gateway.storage.jobs import SubmissionStore
 
     video = face_video(tmp_path / "orphan.mp4", seconds=2.0, size=(320, 240))
     record = CaptureRequest("multipart/form-data", fields={"metadata": METADATA},

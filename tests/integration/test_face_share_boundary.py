@@ -1,4 +1,4 @@
-"""The failed-face-share threshold (``gateway.quality.FAILED_FACE_SHARE``, 0.5) through the API, on real video
+"""The failed-face-share threshold (``gateway.pipeline.quality.FAILED_FACE_SHARE``, 0.5) through the API, on real video
 with MediaPipe: a clip with a face in under half its frames fails with the reason; one above half is scored."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from itertools import chain
 from litestar.testing import TestClient
 from support.videos import face_frames, faceless_frames, write_video
 
-from gateway.app import create_app
-from gateway.plugins import build_plugins
-from gateway.quality import FAILED_FACE_SHARE
-from gateway.settings import Settings
+from gateway.contract.plugin_manager import build_plugins
+from gateway.ops.settings import Settings
+from gateway.pipeline.quality import FAILED_FACE_SHARE
+from gateway.web.app import create_app
 
 METADATA = json.dumps({"patient": {"reference": "Patient/face-share"}, "captured_at": "2026-11-23T09:30:00Z"})
 SIZE = (320, 240)

@@ -10,7 +10,7 @@ import pytest
 from support.fhir_server import FHIR_JSON, FhirServer
 
 from fhir_mappings import load_mappings
-from gateway.domain import Assessment, ModelInfo, PatientRef, Summary
+from gateway.contract.domain import Assessment, ModelInfo, PatientRef, Summary
 from plugins.fhir_observation.resources import build_bundle
 from plugins.fhir_observation.validation import validate_resource
 

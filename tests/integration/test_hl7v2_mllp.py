@@ -18,9 +18,9 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
 import plugins.hl7v2 as hl7v2
-from gateway.contracts import DeliveryRequest
-from gateway.domain import Assessment, AssessmentEvent, ModelInfo, PatientRef, Summary
-from gateway.settings import Settings, load_settings
+from gateway.contract.domain import Assessment, AssessmentEvent, ModelInfo, PatientRef, Summary
+from gateway.contract.protocols import DeliveryRequest
+from gateway.ops.settings import Settings, load_settings
 from plugins.hl7v2.destination import MllpDestination
 
 START = datetime(2026, 1, 1, 11, 55, tzinfo=UTC)

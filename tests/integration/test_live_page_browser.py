@@ -25,7 +25,7 @@ from support.serve import CLI, ROOT
 from support.serve import live_gateway as running
 from support.videos import face_frames, write_y4m
 
-from gateway.ui import face_mesh_assets
+from gateway.web.ui import face_mesh_assets
 
 CHROMIUM = Path("/usr/bin/chromium")
 CONTROL_TYPES = {"hello", "end"}

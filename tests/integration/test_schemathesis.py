@@ -17,8 +17,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from gateway.app import create_app
-from gateway.settings import Settings
+from gateway.ops.settings import Settings
+from gateway.web.app import create_app
 
 MAX_EXAMPLES = 6
 """Per operation: with ~30 operations this stays well under two minutes on two cores."""
@@ -37,10 +37,10 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, plugins):
-    from gateway.db.migrate import upgrade
+    from gateway.storage.migrate import upgrade
 
     root = tmp_path_factory.mktemp("schemathesis")
-    url = f"sqlite+aiosqlite:///{root}/gateway.db"
+    url = f"sqlite+aiosqlite:///{root}/gateway.storage"
     upgrade(url)
     settings_ = Settings(database_url=url, data_dir=str(root / "data"), max_upload_mb=2)
     token = create_tokens(url)["integrator"]

@@ -21,20 +21,20 @@ import pytest
 from conftest import create_tokens
 from litestar.testing import TestClient
 
-from gateway.app import create_app
-from gateway.contracts import CaptureRequest
-from gateway.domain import InputError, UnsupportedMediaError
-from gateway.plugins import build_plugins
-from gateway.scoring import score_clip
-from gateway.scoring_pool import ScoringPool
-from gateway.settings import Settings
+from gateway.contract.domain import InputError, UnsupportedMediaError
+from gateway.contract.plugin_manager import build_plugins
+from gateway.contract.protocols import CaptureRequest
+from gateway.ops.settings import Settings
+from gateway.pipeline.scoring import score_clip
+from gateway.service.scoring_pool import ScoringPool
+from gateway.web.app import create_app
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("served")
-    url = f"sqlite+aiosqlite:///{tmp}/gateway.db"
-    from gateway.db.migrate import upgrade
+    url = f"sqlite+aiosqlite:///{tmp}/gateway.storage"
+    from gateway.storage.migrate import upgrade
 
     upgrade(url)
     settings = Settings(database_url=url, data_dir=str(tmp / "data"))
@@ -132,7 +132,8 @@ def _npz(points: np.ndarray) -> bytes:
 
 def test_a_reading_error_in_a_scoring_process_stays_the_clients_error(plugins, monkeypatch, tmp_path):
     """Its frames stay in the scoring process; the mark crosses, so the API still answers 4xx, not 500."""
-    from gateway import problems, scoring_pool
+    from gateway.service import scoring_pool
+    from gateway.web import problems
 
     class Overflowing:
         name = "overflowing"
@@ -150,7 +151,7 @@ def test_a_reading_error_in_a_scoring_process_stays_the_clients_error(plugins, m
 
 
 def test_body_files_a_killed_gateway_left_are_removed_and_live_ones_kept(tmp_path):
-    from gateway.scoring_pool import STALE_SPILL_S, remove_stale_spills
+    from gateway.service.scoring_pool import STALE_SPILL_S, remove_stale_spills
 
     uploads = tmp_path / "uploads"
     uploads.mkdir()
@@ -187,7 +188,7 @@ def test_scoring_processes_that_keep_dying_answer_503_with_retry_after(served, k
 
 
 def test_a_starting_gateway_removes_body_files_a_killed_one_left(tmp_path):
-    from gateway.scoring_pool import STALE_SPILL_S
+    from gateway.service.scoring_pool import STALE_SPILL_S
 
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/g.db", data_dir=str(tmp_path / "data"))
     left = tmp_path / "data" / "uploads" / "left-by-a-kill.body"

@@ -17,8 +17,8 @@ import httpx
 import uvicorn
 from conftest import create_tokens
 
-from gateway.app import create_app
-from gateway.settings import Settings
+from gateway.ops.settings import Settings
+from gateway.web.app import create_app
 
 REQUESTS = 100
 CONCURRENCY = 16
@@ -72,11 +72,11 @@ def test_reads_do_not_queue_behind_an_open_write_transaction(sqlite_url, monkeyp
     (WAL lets readers run beside the one writer), while a second writer still queues for the lock."""
     from sqlalchemy import text
 
-    from gateway.baselines import BaselineStore
-    from gateway.db import engine as db_engine
-    from gateway.db.engine import create_engine
-    from gateway.domain import PatientRef
-    from gateway.store import AssessmentQuery, AssessmentStore, TokenStore
+    from gateway.contract.domain import PatientRef
+    from gateway.storage import engine as db_engine
+    from gateway.storage.assessments import AssessmentQuery, AssessmentStore, TokenStore
+    from gateway.storage.baselines import BaselineStore
+    from gateway.storage.engine import create_engine
 
     monkeypatch.setattr(db_engine, "SQLITE_BUSY_TIMEOUT_S", 1.0)
     secret = create_tokens(sqlite_url)["integrator"]

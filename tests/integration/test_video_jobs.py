@@ -12,8 +12,8 @@ import pytest
 from litestar.testing import TestClient
 from support.videos import face_video, faceless_video, not_a_video, truncated_copy, vfr_face_video
 
-from gateway.app import create_app
-from gateway.settings import Settings
+from gateway.ops.settings import Settings
+from gateway.web.app import create_app
 from plugins.fhir_observation.validation import validate_bundle
 
 METADATA = json.dumps({"patient": {"identifier": {"system": "urn:example:mrn", "value": "TH-1"}}, "captured_at": "2026-11-23T09:30:00Z"})
@@ -37,7 +37,7 @@ def videos(tmp_path_factory) -> dict[str, Path]:
 def video_api(sqlite_url, plugins, tmp_path, api_tokens_for):
     settings = Settings(database_url=sqlite_url, data_dir=str(tmp_path / "data"), max_upload_mb=2)
     headers = api_tokens_for(sqlite_url)
-    from gateway.plugins import build_plugins
+    from gateway.contract.plugin_manager import build_plugins
 
     plugins = build_plugins(settings, environ={})
     with TestClient(create_app(settings, plugins), timeout=60) as client:
@@ -149,10 +149,10 @@ def test_work_interrupted_by_a_crash_resumes_on_restart(sqlite_url, tmp_path, vi
     import asyncio
     import shutil
 
-    from gateway.contracts import CaptureRequest, UploadedFile
-    from gateway.db.engine import create_engine
-    from gateway.jobs.state import SubmissionStore
-    from gateway.plugins import build_plugins
+    from gateway.contract.plugin_manager import build_plugins
+    from gateway.contract.protocols import CaptureRequest, UploadedFile
+    from gateway.storage.engine import create_engine
+    from gateway.storage.jobs import SubmissionStore
 
     settings = Settings(database_url=sqlite_url, data_dir=str(tmp_path / "data"))
     upload = tmp_path / "data" / "uploads" / "crashed" / "visit.mp4"
@@ -245,9 +245,9 @@ def test_a_job_that_kills_its_worker_every_time_fails_after_max_attempts(video_a
 def test_jobs_whose_shared_pool_broke_rerun_alone_and_complete(sqlite_url, tmp_path, api_tokens_for):
     """Two workers, two jobs running, one worker SIGKILLed: the pool breaks under both, and either could
     have caused it; each reruns alone and completes, and they are not both charged an attempt."""
-    from gateway.db.engine import create_engine
-    from gateway.jobs.state import SubmissionStore
-    from gateway.plugins import build_plugins
+    from gateway.contract.plugin_manager import build_plugins
+    from gateway.storage.engine import create_engine
+    from gateway.storage.jobs import SubmissionStore
 
     settings = Settings(database_url=sqlite_url, data_dir=str(tmp_path / "data"), workers=2, max_upload_mb=20)
     long_video = face_video(tmp_path / "long.mp4", seconds=24.0, size=(480, 360))  # both still running when the worker dies
@@ -295,8 +295,8 @@ def test_a_multipart_body_cut_short_is_refused(video_api, videos):
 def test_a_submission_that_keeps_killing_its_worker_is_failed_not_retried_forever(sqlite_url):
     import asyncio
 
-    from gateway.db.engine import create_engine
-    from gateway.jobs.state import SubmissionStore
+    from gateway.storage.engine import create_engine
+    from gateway.storage.jobs import SubmissionStore
 
     async def scenario():
         engine = create_engine(sqlite_url)
@@ -319,10 +319,10 @@ def test_a_submission_that_keeps_killing_its_worker_is_failed_not_retried_foreve
 
 def test_a_tenants_queue_depth_is_bounded_with_429_and_retry_after(sqlite_url, tmp_path, videos, api_tokens_for):
     """A tenant cannot flood the queue: past PAIN_GATEWAY_TENANT_MAX_QUEUED_JOBS it is told to come back."""
-    from gateway.contracts import CaptureRequest
-    from gateway.db.engine import create_engine
-    from gateway.jobs.state import SubmissionStore
-    from gateway.plugins import build_plugins
+    from gateway.contract.plugin_manager import build_plugins
+    from gateway.contract.protocols import CaptureRequest
+    from gateway.storage.engine import create_engine
+    from gateway.storage.jobs import SubmissionStore
 
     record = CaptureRequest("multipart/form-data", fields={"metadata": METADATA}).as_record()
 
@@ -345,9 +345,9 @@ def test_a_tenants_queue_depth_is_bounded_with_429_and_retry_after(sqlite_url, t
 
 
 def test_one_tenant_cannot_take_every_worker(sqlite_url):
-    from gateway.contracts import CaptureRequest
-    from gateway.db.engine import create_engine
-    from gateway.jobs.state import SubmissionStore
+    from gateway.contract.protocols import CaptureRequest
+    from gateway.storage.engine import create_engine
+    from gateway.storage.jobs import SubmissionStore
 
     record = CaptureRequest("multipart/form-data", fields={"metadata": METADATA}).as_record()
 

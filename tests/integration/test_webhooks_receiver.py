@@ -12,10 +12,10 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from support.receiver import Receiver, Reply
 
-from gateway.contracts import DeliveryRequest
-from gateway.db.engine import create_engine
-from gateway.db.migrate import upgrade
-from gateway.domain import AssessmentEvent
+from gateway.contract.domain import AssessmentEvent
+from gateway.contract.protocols import DeliveryRequest
+from gateway.storage.engine import create_engine
+from gateway.storage.migrate import upgrade
 from plugins.webhooks import egress
 from plugins.webhooks.destination import WebhookDestination
 from plugins.webhooks.endpoints import EndpointStore

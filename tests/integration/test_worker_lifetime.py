@@ -17,7 +17,7 @@ from conftest import create_tokens
 from support.fhir_server import free_port
 from support.videos import face_video
 
-from gateway.db.migrate import upgrade
+from gateway.storage.migrate import upgrade
 
 CLI = Path(sys.executable).parent / "pain-gateway"
 METADATA = json.dumps({"patient": {"identifier": {"system": "urn:example:mrn", "value": "TH-9"}}, "captured_at": "2026-11-23T09:30:00Z"})
@@ -50,7 +50,7 @@ def _is_pool_worker(pid: int) -> bool:
 
 
 def test_workers_die_with_a_sigkilled_serve(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path}/gateway.db"
+    url = f"sqlite+aiosqlite:///{tmp_path}/gateway.storage"
     upgrade(url)
     token = create_tokens(url)["telehealth"]
     video = face_video(tmp_path / "face.mp4", seconds=3.0, size=(320, 240))

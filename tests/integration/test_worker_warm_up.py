@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.db.engine import create_engine
-from gateway.jobs import embedded
-from gateway.plugins import build_plugins
-from gateway.settings import Settings
+from gateway.contract.plugin_manager import build_plugins
+from gateway.ops.settings import Settings
+from gateway.service.jobs import embedded
+from gateway.storage.engine import create_engine
 
 
 def _worker_state() -> dict:
@@ -35,7 +35,7 @@ def test_pool_workers_are_warm_before_their_first_job(tmp_path):
 def test_a_failed_warm_up_is_logged_and_the_worker_still_takes_jobs(tmp_path):
     from structlog.testing import capture_logs
 
-    from gateway.jobs.pipeline import warm_up
+    from gateway.service.jobs.pipeline import warm_up
 
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/g.db", data_dir=str(tmp_path), model="no-such-model",
                         log_format="json")

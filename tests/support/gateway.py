@@ -8,8 +8,8 @@ import time
 import httpx
 from litestar.testing import TestClient
 
-from gateway.db.engine import create_engine
-from gateway.store import ROLES, TokenStore
+from gateway.storage.assessments import ROLES, TokenStore
+from gateway.storage.engine import create_engine
 
 
 class Gateway:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.live.protocol import encode_frame
+from plugins.live_stream.protocol import encode_frame
 
 FACE = Path(__file__).resolve().parents[1] / "data" / "astronaut_face_5s.npz"
 PATIENT = {"identifier": {"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "MRN-LIVE-1"}}

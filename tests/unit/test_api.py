@@ -151,9 +151,9 @@ def test_links_and_location_come_from_the_public_url_never_the_host_header(sqlit
     from conftest import create_tokens
     from litestar.testing import TestClient
 
-    from gateway.app import create_app
-    from gateway.plugins import build_plugins
-    from gateway.settings import Settings
+    from gateway.contract.plugin_manager import build_plugins
+    from gateway.ops.settings import Settings
+    from gateway.web.app import create_app
 
     settings = Settings(database_url=sqlite_url, public_url="https://pain.example.org")
     plugins = build_plugins(settings, environ={})

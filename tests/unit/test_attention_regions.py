@@ -11,10 +11,10 @@ from hypothesis.strategies import floats
 from mediapipe.python.solutions import face_mesh_connections as official
 
 import plugins.attention_regions as plugin
-from gateway import hookspecs
-from gateway.contracts import Explainer
-from gateway.domain import ModelOutput, Windows
-from gateway.landmarks import ANCHORS
+from gateway.contract import hookspecs
+from gateway.contract.domain import ModelOutput, Windows
+from gateway.contract.protocols import Explainer
+from gateway.pipeline.landmarks import ANCHORS
 from plugins.attention_regions import NOT_INFORMATIVE, AttentionRegions
 from plugins.attention_regions.regions import MEMBERSHIP, REGIONS
 from plugins.sta_lstm.serving import CheckedOutput

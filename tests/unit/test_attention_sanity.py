@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from gateway.landmarks import ANCHORS
+from gateway.pipeline.landmarks import ANCHORS
 from plugins.attention_regions import LANDMARK_SHARES, mass_ratios
 from plugins.attention_regions.regions import MEMBERSHIP, REGIONS
 from plugins.model_lab.attention_checks import PLANTED_MIN, RANDOM_RANGE, planted_check, planted_sets, randomised_check, ratios_on

@@ -11,10 +11,10 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from gateway import audit
-from gateway.audit import ACTIONS, OUTCOMES, AuditEntry, AuditQuery, AuditStore, Principal
-from gateway.db.engine import create_engine
-from gateway.domain import PatientRef
+from gateway.contract.domain import PatientRef
+from gateway.storage import audit
+from gateway.storage.audit import ACTIONS, OUTCOMES, AuditEntry, AuditQuery, AuditStore, Principal
+from gateway.storage.engine import create_engine
 from plugins.fhir_observation.validation import validate_bundle, validate_resource
 
 ALICE = PatientRef(system="urn:oid:1.2.36.146.595.217.0.1", value="MRN-1234")
@@ -55,7 +55,7 @@ def test_a_failed_login_is_audited_and_logged_without_the_token(api, sqlite_url)
 
 def test_a_revoked_token_is_audited_with_its_id(api, sqlite_url):
     async def revoke(engine):
-        from gateway.store import TokenStore
+        from gateway.storage.assessments import TokenStore
 
         store = TokenStore(engine)
         info = await store.verify(api.tokens["clinician"])
@@ -91,7 +91,7 @@ def test_reading_the_trail_is_itself_recorded_with_the_callers_identity(api, sql
 
 
 async def _token_id(engine, secret):
-    from gateway.store import TokenStore
+    from gateway.storage.assessments import TokenStore
 
     return (await TokenStore(engine).verify(secret)).id
 

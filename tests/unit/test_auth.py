@@ -10,11 +10,11 @@ from conftest import create_tokens
 from litestar.testing import TestClient
 from sqlalchemy import text
 
-from gateway.app import create_app
-from gateway.auth import FailureThrottle, is_schema
-from gateway.db.engine import create_engine
-from gateway.settings import Settings
-from gateway.store import TokenStore
+from gateway.ops.settings import Settings
+from gateway.storage.assessments import TokenStore
+from gateway.storage.engine import create_engine
+from gateway.web.app import create_app
+from gateway.web.auth import FailureThrottle, is_schema
 
 
 class Clock:

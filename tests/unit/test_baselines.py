@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from litestar.testing import TestClient
 
-from gateway.app import create_app
-from gateway.baselines import neutral_reference, patient_key
-from gateway.domain import InputError, ModelInfo, ModelOutput, PatientRef
-from gateway.hookspecs import hookimpl
-from gateway.plugins import build_plugins
-from gateway.settings import Settings
+from gateway.contract.domain import InputError, ModelInfo, ModelOutput, PatientRef
+from gateway.contract.hookspecs import hookimpl
+from gateway.contract.plugin_manager import build_plugins
+from gateway.ops.settings import Settings
+from gateway.storage.baselines import neutral_reference, patient_key
+from gateway.web.app import create_app
 
 
 class BaselineProbe:

@@ -9,12 +9,12 @@ import pytest
 from conftest import create_tokens
 from litestar.testing import TestClient
 
-from gateway.app import create_app
-from gateway.audit import AuditQuery, AuditStore
-from gateway.db.engine import create_engine
-from gateway.plugins import build_plugins
-from gateway.settings import Settings
-from gateway.store import TokenStore
+from gateway.contract.plugin_manager import build_plugins
+from gateway.ops.settings import Settings
+from gateway.storage.assessments import TokenStore
+from gateway.storage.audit import AuditQuery, AuditStore
+from gateway.storage.engine import create_engine
+from gateway.web.app import create_app
 from plugins.caregiver_summary import share
 
 SECRET = "caregiver-share-secret-for-tests-0123456789"

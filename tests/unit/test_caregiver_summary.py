@@ -17,11 +17,11 @@ from fontTools.ttLib import TTFont
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.domain import Assessment, LandmarkClip, PatientRef, Probabilities, WindowResult
-from gateway.plugins import build_plugins
-from gateway.scoring import score_clip
-from gateway.settings import Settings, SettingsError
-from gateway.summary import summarise
+from gateway.contract.domain import Assessment, LandmarkClip, PatientRef, Probabilities, WindowResult
+from gateway.contract.plugin_manager import build_plugins
+from gateway.ops.settings import Settings, SettingsError
+from gateway.pipeline.scoring import score_clip
+from gateway.pipeline.summary import summarise
 from plugins.caregiver_summary import CaregiverSettings, share
 from plugins.caregiver_summary.content import for_assessment, for_period, review_of
 from plugins.caregiver_summary.i18n import BUNDLED, catalogue_keys, load_languages

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from gateway.cli import main
-from gateway.settings import load_settings
+from gateway.ops.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())

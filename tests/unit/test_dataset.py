@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from gateway.dataset import FORMAT, DatasetError, LabelledClip, clip_problems, load_clip, load_dataset, save_clip
-from gateway.landmarks import prepare
+from gateway.pipeline.dataset import FORMAT, DatasetError, LabelledClip, clip_problems, load_clip, load_dataset, save_clip
+from gateway.pipeline.landmarks import prepare
 
 
 def make_clip(patient: str = "p1", seconds: int = 3, fps: float = 30.0, **overrides) -> LabelledClip:

@@ -10,12 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import text, update
 
-from gateway.db.engine import create_engine
-from gateway.db.tables import DeliveryRow
-from gateway.deliveries import DeliveryQuery, DeliveryStore, delivery_id, next_wait_s
-from gateway.domain import DeliveryResult
-from gateway.events import new_event
-from gateway.settings import DELIVERY_RETRY_SCHEDULE_S
+from gateway.contract.domain import DeliveryResult
+from gateway.ops.settings import DELIVERY_RETRY_SCHEDULE_S
+from gateway.storage.deliveries import DeliveryQuery, DeliveryStore, delivery_id, next_wait_s
+from gateway.storage.engine import create_engine
+from gateway.storage.events import new_event
+from gateway.storage.tables import DeliveryRow
 
 SCHEDULE = list(DELIVERY_RETRY_SCHEDULE_S)
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from fhir_mappings import load_mappings
-from gateway.domain import Assessment, Explanation, ModelInfo, PatientRef, RegionAttention, Summary, TimeWeight
-from gateway.explanations import FACE, LEGEND, NOTICE, WIDTH, agreement, explain, explanation_png, heatmap_png
+from gateway.contract.domain import Assessment, Explanation, ModelInfo, PatientRef, RegionAttention, Summary, TimeWeight
+from gateway.service.explanations import FACE, LEGEND, NOTICE, WIDTH, agreement, explain, explanation_png, heatmap_png
 from plugins.attention_regions.regions import REGIONS
 from plugins.fhir_observation.resources import build_bundle, document_reference_resource
 from plugins.fhir_observation.validation import validate_bundle, validate_resource

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from gateway.explanations import NOTICE
+from gateway.service.explanations import NOTICE
 from tests.unit.test_audit import rows as audit_rows
 
 

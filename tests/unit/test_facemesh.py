@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 from skimage import data
 
-from gateway.facemesh import landmarks_from_frames
+from gateway.pipeline.facemesh import landmarks_from_frames
 
 
 def test_face_mesh_finds_468_landmarks_on_a_real_face_and_nan_without_one():

@@ -13,7 +13,7 @@ import pytest
 from support.fhir_r4 import validate
 
 from fhir_mappings import load_mappings
-from gateway.domain import Assessment, ModelInfo, PatientRef, Summary
+from gateway.contract.domain import Assessment, ModelInfo, PatientRef, Summary
 from plugins.fhir_observation.resources import (
     build_bundle,
     capability_statement,

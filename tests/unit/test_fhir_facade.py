@@ -12,11 +12,11 @@ import pytest
 from litestar.testing import TestClient
 from support.fhir_r4 import validate
 
-from gateway.app import create_app
-from gateway.db.engine import create_engine
-from gateway.plugins import build_plugins
-from gateway.settings import Settings
-from gateway.store import TokenStore
+from gateway.contract.plugin_manager import build_plugins
+from gateway.ops.settings import Settings
+from gateway.storage.assessments import TokenStore
+from gateway.storage.engine import create_engine
+from gateway.web.app import create_app
 from plugins.fhir_observation.search import MAX_COUNT
 
 PUBLIC = "https://gw.example.org"

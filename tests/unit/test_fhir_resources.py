@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fhir_mappings import MappingError, load_mappings
-from gateway.contracts import Output
-from gateway.domain import LEVELS, Assessment, ModelInfo, PatientRef, Summary
+from gateway.contract.domain import LEVELS, Assessment, ModelInfo, PatientRef, Summary
+from gateway.contract.protocols import Output
 from plugins.fhir_observation import FhirSettings
 from plugins.fhir_observation.resources import (
     FhirObservationOutput,

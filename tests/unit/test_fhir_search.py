@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.domain import InputError
+from gateway.contract.domain import InputError
 from plugins.fhir_observation.search import MAX_COUNT, PREFIXES, parse_search
 
 ID_SYSTEM = "urn:pain-gateway/assessment"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from support.live import recorded_points
 
-from gateway.dataset import LabelledClip
+from gateway.pipeline.dataset import LabelledClip
 from plugins.model_lab.frame_rates import slow_client
 
 

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fhir_mappings import load_mappings
-from gateway.contracts import Output
-from gateway.domain import LEVELS, Assessment, ModelInfo, PatientRef, Summary
+from gateway.contract.domain import LEVELS, Assessment, ModelInfo, PatientRef, Summary
+from gateway.contract.protocols import Output
 from plugins.hl7v2.message import MEDIA_TYPE, Hl7v2Output, control_id_of, probe_assessment
 from plugins.hl7v2.settings import Hl7v2Settings
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import plugins.hl7v2 as hl7v2
-from gateway.contracts import Destination, Output
-from gateway.settings import Settings, SettingsError, load_settings
+from gateway.contract.protocols import Destination, Output
+from gateway.ops.settings import Settings, SettingsError, load_settings
 from plugins.hl7v2.settings import Hl7v2Settings
 
 ENV = "PAIN_GATEWAY_PLUGIN_HL7V2_"

@@ -23,10 +23,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.clip_checks import check_captured_at, check_clip, check_identifier
-from gateway.contracts import UploadedFile
-from gateway.domain import InputError, LandmarkClip, PatientRef
-from gateway.settings import Settings, SettingsError, load_settings
+from gateway.contract.domain import InputError, LandmarkClip, PatientRef
+from gateway.contract.protocols import UploadedFile
+from gateway.ops.settings import Settings, SettingsError, load_settings
+from gateway.pipeline.clip_checks import check_captured_at, check_clip, check_identifier
 from plugins.keypoint_upload.limits import KeypointLimits
 from plugins.keypoint_upload.parsing import clip_from_arrays_form, clip_from_json
 
@@ -305,7 +305,7 @@ def test_identifier_check_accepts_exactly_short_printable_text(text):
 
 
 def test_keypoint_limits_are_settings_with_names():
-    from gateway.plugins import build_plugins
+    from gateway.contract.plugin_manager import build_plugins
 
     settings = Settings()
     build_plugins(settings, environ={"PAIN_GATEWAY_PLUGIN_KEYPOINT_UPLOAD_MAX_FRAMES": "100", "PAIN_GATEWAY_PLUGIN_VIDEO_UPLOAD_MAX_SIDE_PX": "1080"})

@@ -8,9 +8,9 @@ import pytest
 from conftest import create_tokens
 from litestar.testing import TestClient
 
-from gateway.app import create_app
-from gateway.db import engine as db_engine
-from gateway.settings import Settings, SettingsError
+from gateway.ops.settings import Settings, SettingsError
+from gateway.storage import engine as db_engine
+from gateway.web.app import create_app
 
 PREFLIGHT = {"Origin": "https://portal.example.org", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
 

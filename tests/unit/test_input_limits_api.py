@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from litestar.testing import TestClient
 
-from gateway.app import create_app
-from gateway.plugins import build_plugins
-from gateway.settings import Settings
+from gateway.contract.plugin_manager import build_plugins
+from gateway.ops.settings import Settings
+from gateway.web.app import create_app
 
 PATIENT = {"identifier": {"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "MRN-1234"}}
 

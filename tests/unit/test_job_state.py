@@ -1,6 +1,6 @@
 """The submission job state machine on SQLite and PostgreSQL: what a worker may claim, when a job is
 retried, released or failed, and what each tenant sees. Each test fails if one guard is dropped
-(``make mutation`` runs them against gateway/jobs/state.py)."""
+(``make mutation`` runs them against gateway/storage/jobs.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from gateway.db.engine import create_engine
-from gateway.db.tables import EventRow, SubmissionRow
-from gateway.events import Events
-from gateway.flow import RowsAreTheQueue
-from gateway.jobs.state import Submission, SubmissionStore
+from gateway.service.flow import RowsAreTheQueue
+from gateway.storage.engine import create_engine
+from gateway.storage.events import Events
+from gateway.storage.jobs import Submission, SubmissionStore
+from gateway.storage.tables import EventRow, SubmissionRow
 
 CLAIM = {"stalled_after_s": 60, "max_attempts": 3, "max_running_per_tenant": 4}
 

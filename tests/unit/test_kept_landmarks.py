@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from gateway import kept_landmarks
-from gateway.domain import LandmarkClip, PatientRef
+from gateway.contract.domain import LandmarkClip, PatientRef
+from gateway.storage import kept_landmarks
 
 
 def test_the_same_assessment_kept_by_concurrent_writers_is_whole_and_leaves_no_partial_file(tmp_path, face_points):

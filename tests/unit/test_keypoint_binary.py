@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from gateway.domain import InputError, PatientRef
+from gateway.contract.domain import InputError, PatientRef
 from plugins.keypoint_upload.binary import HEADER, MEDIA_TYPE, clip_from_binary, encode_clip
 
 PATIENT = {"identifier": {"system": "urn:s", "value": "v"}}

@@ -9,7 +9,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from gateway.domain import InputError
+from gateway.contract.domain import InputError
 from plugins.keypoint_upload.parsing import clip_from_json
 
 

@@ -10,9 +10,9 @@ import msgspec
 import numpy as np
 import pytest
 
-from gateway.clip_checks import check_clip
-from gateway.contracts import UploadedFile
-from gateway.domain import InputError, PatientRef
+from gateway.contract.domain import InputError, PatientRef
+from gateway.contract.protocols import UploadedFile
+from gateway.pipeline.clip_checks import check_clip
 from plugins.keypoint_upload.parsing import clip_from_arrays_form, clip_from_json
 
 

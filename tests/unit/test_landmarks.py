@@ -11,8 +11,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from gateway.domain import InputError, LandmarkClip, PatientRef
-from gateway.landmarks import ANCHORS, TARGET, fill_gaps, normalise_frames, prepare, resample, umeyama
+from gateway.contract.domain import InputError, LandmarkClip, PatientRef
+from gateway.pipeline.landmarks import ANCHORS, TARGET, fill_gaps, normalise_frames, prepare, resample, umeyama
 
 FIXTURE = np.load(Path(__file__).parents[1] / "data" / "astronaut_face_5s.npz")
 SIZE = tuple(int(v) for v in FIXTURE["image_size"])

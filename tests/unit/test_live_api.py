@@ -16,10 +16,10 @@ from litestar.testing.websocket_test_session import WebSocketTestSession
 from support.gateway import Gateway
 from support.live import PATIENT, frames
 
-from gateway.app import create_app
-from gateway.live.protocol import HEADER, encode_frame
-from gateway.plugins import build_plugins
-from gateway.settings import Settings
+from gateway.contract.plugin_manager import build_plugins
+from gateway.ops.settings import Settings
+from gateway.web.app import create_app
+from plugins.live_stream.protocol import HEADER, encode_frame
 
 
 @pytest.fixture

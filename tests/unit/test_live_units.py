@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.live import recorded_points
 
-from gateway.domain import PatientRef
-from gateway.live.connection import Outbox
-from gateway.live.protocol import FACE_BYTES, HEADER_BYTES, ErrorMessage, Frame, ProtocolError, WindowMessage, encode_frame, parse_frame
-from gateway.live.session import LiveLimits, LiveSession, SessionFull
-from gateway.live.timeline import to_grid
+from gateway.contract.domain import PatientRef
+from gateway.pipeline.timeline import to_grid
+from plugins.live_stream.connection import Outbox
+from plugins.live_stream.protocol import FACE_BYTES, HEADER_BYTES, ErrorMessage, Frame, ProtocolError, WindowMessage, encode_frame, parse_frame
+from plugins.live_stream.session import LiveLimits, LiveSession, SessionFull
 
 FACE = recorded_points()[0]
 

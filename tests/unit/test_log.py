@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import structlog
 
-from gateway.log import REDACTED, configure_logging
+from gateway.ops.log import REDACTED, configure_logging
 
 
 @pytest.fixture(autouse=True)

@@ -11,11 +11,11 @@ from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from support.receiver import Receiver, Reply
 
-from gateway.app import create_app
-from gateway.jobs.distributed import DistributedJobs
-from gateway.metrics import allowed, parse_allowlist
-from gateway.plugins import build_plugins
-from gateway.settings import Settings, SettingsError
+from gateway.contract.plugin_manager import build_plugins
+from gateway.ops.metrics import allowed, parse_allowlist
+from gateway.ops.settings import Settings, SettingsError
+from gateway.service.jobs.distributed import DistributedJobs
+from gateway.web.app import create_app
 
 FAMILIES = {
     "pain_gateway_request_duration_seconds", "pain_gateway_submissions", "pain_gateway_stage_duration_seconds",
@@ -88,9 +88,9 @@ def test_queue_depth_and_age_count_waiting_video_jobs(sqlite_url, plugins):
     """A queued submission shows in depth and age without a worker having touched it."""
     from datetime import UTC, datetime, timedelta
 
-    from gateway.db.engine import create_engine
-    from gateway.jobs.state import SubmissionStore
-    from gateway.metrics import database_families
+    from gateway.ops.metrics import database_families
+    from gateway.storage.engine import create_engine
+    from gateway.storage.jobs import SubmissionStore
 
     async def go():
         engine = create_engine(sqlite_url)
@@ -166,7 +166,7 @@ def test_ready_is_503_when_the_embedded_scheduler_died(sqlite_url, plugins):
 
 
 def test_ready_is_503_when_the_database_is_unreachable(tmp_path, plugins):
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/missing-dir/gateway.db")
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/missing-dir/gateway.storage")
     with TestClient(create_app(settings, plugins)) as client:
         response = client.get("/ready")
         assert response.status_code == 503 and response.json()["checks"]["database"].startswith("unavailable")

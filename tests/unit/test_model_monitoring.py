@@ -14,9 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.cli import main
-from gateway.dataset import load_dataset
-from gateway.domain import LEVELS
-from gateway.monitoring import quadratic_kappa
+from gateway.contract.domain import LEVELS
+from gateway.pipeline.dataset import load_dataset
+from gateway.storage.monitoring import quadratic_kappa
 from plugins.model_lab.commands import evaluate, train
 
 matrices = st.lists(st.lists(st.integers(0, 50), min_size=3, max_size=3), min_size=3, max_size=3)

@@ -11,14 +11,14 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from gateway import native_stderr
+from gateway.ops import native_stderr
 
 ABSL = b"W0000 00:00:1795909387.145499     872 inference_feedback_manager.cc:114] Feedback manager requires a model\n"
 
 
 @pytest.fixture
 def debug_level():
-    """Debug events reach the log whatever level an earlier test configured (``gateway.log`` filters by level)."""
+    """Debug events reach the log whatever level an earlier test configured (``gateway.ops.log`` filters by level)."""
     saved = structlog.get_config()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
     yield

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from gateway.domain import ModelOutput, Windows, WindowSpan
+from gateway.contract.domain import ModelOutput, Windows, WindowSpan
 from plugins.attention_regions.regions import REGIONS
 from plugins.model_lab.synthetic import SynthConfig, generate_clip
 from plugins.model_lab.training import PRESETS, build_network, fit, standardise_on

@@ -1,4 +1,4 @@
-"""The OpenAPI document types every operation the app routes (``gateway.openapi`` says how a route complies).
+"""The OpenAPI document types every operation the app routes (``gateway.web.openapi`` says how a route complies).
 
 The walk is over the app's own routes, core and plugins alike, so a route added anywhere is checked
 without being listed here; a deliberately undocumented route shows that the check fails.
@@ -14,10 +14,10 @@ from litestar import Response, get
 from litestar.params import FromPath
 from litestar.testing import TestClient
 
-from gateway.app import create_app
-from gateway.openapi import PROBLEM_MEDIA_TYPE, Problem, binary, problems
-from gateway.plugins import Plugins
-from gateway.settings import Settings
+from gateway.contract.plugin_manager import Plugins
+from gateway.ops.settings import Settings
+from gateway.web.app import create_app
+from gateway.web.openapi import PROBLEM_MEDIA_TYPE, Problem, binary, problems
 
 
 def operations(app) -> list[tuple[str, str, object]]:
@@ -31,13 +31,13 @@ def operations(app) -> list[tuple[str, str, object]]:
 
 
 def is_file(media_type: str, content: dict) -> bool:
-    """A binary file answer (``gateway.openapi.binary``): bytes, which carry no JSON example."""
+    """A binary file answer (``gateway.web.openapi.binary``): bytes, which carry no JSON example."""
     textual = media_type.startswith("text/") or "json" in media_type
     return not textual and (content.get("schema") or {}).get("format") == "binary"
 
 
 def gaps(app) -> list[str]:
-    """Every way an operation falls short of the typed-OpenAPI rules in ``gateway.openapi``."""
+    """Every way an operation falls short of the typed-OpenAPI rules in ``gateway.web.openapi``."""
     document = app.openapi_schema.to_schema()
     problems = []
     for method, path, handler in operations(app):
@@ -76,7 +76,7 @@ def gaps(app) -> list[str]:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, plugins):
-    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('openapi')}/gateway.db"
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('openapi')}/gateway.storage"
     return create_app(Settings(database_url=url), plugins)
 
 

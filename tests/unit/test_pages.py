@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from gateway.routes.pages import DISCLAIMER
+from gateway.web.routes.pages import DISCLAIMER
 
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
 

@@ -21,16 +21,16 @@ from sqlalchemy import update
 from support.ci import service_missing, under_ci
 from support.fhir_server import unavailable
 
-from gateway.app import create_app
-from gateway.db.engine import create_engine
-from gateway.db.tables import SubmissionRow
-from gateway.domain import LANDMARK_COUNT, LandmarkClip, PatientRef
-from gateway.hookspecs import hookimpl
-from gateway.jobs.state import SubmissionStore
-from gateway.plugins import build_plugins
-from gateway.scoring import content_id
-from gateway.settings import Settings
-from gateway.store import ROLES
+from gateway.contract.domain import LANDMARK_COUNT, LandmarkClip, PatientRef
+from gateway.contract.hookspecs import hookimpl
+from gateway.contract.plugin_manager import build_plugins
+from gateway.ops.settings import Settings
+from gateway.pipeline.scoring import content_id
+from gateway.storage.assessments import ROLES
+from gateway.storage.engine import create_engine
+from gateway.storage.jobs import SubmissionStore
+from gateway.storage.tables import SubmissionRow
+from gateway.web.app import create_app
 
 # --- job state guards, on SQLite and PostgreSQL -------------------------------------------------
 

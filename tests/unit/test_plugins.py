@@ -12,12 +12,12 @@ import pytest
 from litestar import get
 from litestar.testing import TestClient
 
-from gateway.app import create_app
-from gateway.domain import DeliveryResult, Explanation, LandmarkClip, ModelInfo, ModelOutput, OutputDocument, PatientRef, RegionAttention
-from gateway.hookspecs import hookimpl
-from gateway.openapi import Form
-from gateway.plugins import build_plugins
-from gateway.settings import Settings, SettingsError
+from gateway.contract.domain import DeliveryResult, Explanation, LandmarkClip, ModelInfo, ModelOutput, OutputDocument, PatientRef, RegionAttention
+from gateway.contract.hookspecs import hookimpl
+from gateway.contract.plugin_manager import build_plugins
+from gateway.ops.settings import Settings, SettingsError
+from gateway.web.app import create_app
+from gateway.web.openapi import Form
 
 EXAMPLE_MEDIA_TYPE = "application/vnd.example.keypoints+json"
 
@@ -208,7 +208,7 @@ def test_hook_register_capture_sources_and_models(sqlite_url, face_points, api_t
 
 def test_hook_register_explainers(sqlite_url, face_points):
     plugins, _ = example_app(sqlite_url)
-    from gateway.scoring import score_clip
+    from gateway.pipeline.scoring import score_clip
 
     clip = ExampleCapture().capture(type("R", (), {"body": msgspec.json.encode(example_submission(face_points))})())
     scored = score_clip(clip, plugins)
@@ -324,7 +324,7 @@ def test_a_failing_plugin_is_reported_and_registers_nothing(sqlite_url):
 
 
 def test_a_plugin_that_fails_to_import_does_not_stop_the_gateway(sqlite_url, monkeypatch):
-    from gateway import plugins as loader
+    from gateway.contract import plugin_manager as loader
 
     def explode():
         raise ImportError("No module named 'site_secrets'")

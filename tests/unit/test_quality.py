@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.quality import FAILED_FACE_SHARE, head_turn_deg, no_face_message, quality
+from gateway.pipeline.quality import FAILED_FACE_SHARE, head_turn_deg, no_face_message, quality
 
 SIZE = np.array([640, 480, 640])  # MediaPipe scales x and z by the width, y by the height
 

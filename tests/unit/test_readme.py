@@ -9,8 +9,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from gateway.plugins import build_plugins
-from gateway.settings import CONFIG_ENV, ENV_PREFIX, PLUGIN_ENV_PREFIX, Settings, load_settings
+from gateway.contract.plugin_manager import build_plugins
+from gateway.ops.settings import CONFIG_ENV, ENV_PREFIX, PLUGIN_ENV_PREFIX, Settings, load_settings
 
 README = (Path(__file__).parents[2] / "README.md").read_text()
 

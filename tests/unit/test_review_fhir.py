@@ -11,8 +11,8 @@ import pytest
 from support.fhir_r4 import validate
 
 from fhir_mappings import load_mappings
-from gateway.domain import Assessment, ModelInfo, PatientRef, Summary
-from gateway.reviews import Review, versions
+from gateway.contract.domain import Assessment, ModelInfo, PatientRef, Summary
+from gateway.storage.reviews import Review, versions
 from plugins.fhir_observation.resources import (
     build_bundle,
     history_bundle,

@@ -13,14 +13,14 @@ from litestar.testing import TestClient
 from sqlalchemy import insert, text
 from sqlalchemy.exc import DBAPIError
 
-from gateway.app import create_app
-from gateway.db.engine import create_engine
-from gateway.db.tables import SubmissionRow
-from gateway.domain import LEVELS, Assessment, ModelInfo, PatientRef, Summary
-from gateway.monitoring import model_monitoring
-from gateway.reviews import Review, ReviewRequest, record_review, review_history
-from gateway.settings import Settings
-from gateway.store import AssessmentStore, TokenInfo
+from gateway.contract.domain import LEVELS, Assessment, ModelInfo, PatientRef, Summary
+from gateway.ops.settings import Settings
+from gateway.storage.assessments import AssessmentStore, TokenInfo
+from gateway.storage.engine import create_engine
+from gateway.storage.monitoring import model_monitoring
+from gateway.storage.reviews import Review, ReviewRequest, record_review, review_history
+from gateway.storage.tables import SubmissionRow
+from gateway.web.app import create_app
 
 PATIENT = "urn:oid:1.2.36.146.595.217.0.1|MRN-1234"  # the keypoints_json fixture's patient
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import structlog
 
-from gateway.domain import LEVELS, InputError, LandmarkClip, PatientRef
-from gateway.landmarks import prepare
-from gateway.quality import quality
-from gateway.scoring import _utc, content_id, score_clip
-from gateway.summary import summarise
+from gateway.contract.domain import LEVELS, InputError, LandmarkClip, PatientRef
+from gateway.pipeline.landmarks import prepare
+from gateway.pipeline.quality import quality
+from gateway.pipeline.scoring import _utc, content_id, score_clip
+from gateway.pipeline.summary import summarise
 
 PATIENT = PatientRef(system="urn:oid:1.2.3", value="MRN-1")
 CAPTURED = datetime(2026, 11, 23, 12, 0, tzinfo=timezone(timedelta(hours=2)))
@@ -135,7 +135,7 @@ def test_the_content_id_is_stable_across_releases(face_points):
 
 
 def test_the_gateways_settings_shape_the_windows_the_gaps_the_summary_and_the_checks(clip, plugins):
-    from gateway.settings import Settings
+    from gateway.ops.settings import Settings
 
     custom = dataclasses.replace(plugins, settings=Settings(window_stride_s=0.5, max_gap_frames=7, sustained_windows=3,
                                                            max_clock_skew_s=0))
@@ -170,8 +170,8 @@ def test_each_windows_level_is_its_most_probable_class_and_the_timings_are_real(
 
 def test_warming_loads_the_weights_and_a_missing_model_is_only_logged(plugins):
     """``serve`` warms the model before its first request; a warm-up that fails must not stop the start."""
-    from gateway.scoring import warm_model
-    from gateway.settings import Settings
+    from gateway.ops.settings import Settings
+    from gateway.pipeline.scoring import warm_model
 
     warm_model(plugins)
     assert plugins.model().loaded

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from gateway.settings import Settings, SettingsError, load_settings
+from gateway.ops.settings import Settings, SettingsError, load_settings
 
 
 def test_embedded_defaults_need_nothing():

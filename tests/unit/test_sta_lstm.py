@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from gateway.contracts import PainModel
-from gateway.domain import LEVELS, Windows
-from gateway.landmarks import ANCHORS
+from gateway.contract.domain import LEVELS, Windows
+from gateway.contract.protocols import PainModel
+from gateway.pipeline.landmarks import ANCHORS
 from plugins.attention_regions.regions import REGIONS
 from plugins.model_lab.evaluation import unresponsive_windows
 from plugins.model_lab.synthetic import SynthConfig, generate_clip

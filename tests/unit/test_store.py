@@ -11,9 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
-from gateway.db.engine import create_engine
-from gateway.db.tables import Base
-from gateway.domain import (
+from gateway.contract.domain import (
     Assessment,
     ModelInfo,
     PatientRef,
@@ -21,7 +19,9 @@ from gateway.domain import (
     Summary,
     WindowResult,
 )
-from gateway.store import AssessmentQuery, AssessmentStore, TokenStore, hash_token
+from gateway.storage.assessments import AssessmentQuery, AssessmentStore, TokenStore, hash_token
+from gateway.storage.engine import create_engine
+from gateway.storage.tables import Base
 
 MODEL = ModelInfo(model_id="m", version="1", sha256="a" * 64, name="m", training_data="synthetic")
 
@@ -145,7 +145,7 @@ def test_tokens_are_stored_hashed_and_can_be_revoked(database_url):
 
 
 def test_token_roles_are_checked(sqlite_url):
-    from gateway.domain import InputError
+    from gateway.contract.domain import InputError
 
     with pytest.raises(InputError, match="role"):
         run(sqlite_url, lambda _s, tokens, _e: tokens.create("x", "superuser"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.domain import LEVELS, Probabilities, WindowResult
-from gateway.summary import held_s, summarise
+from gateway.contract.domain import LEVELS, Probabilities, WindowResult
+from gateway.pipeline.summary import held_s, summarise
 
 ONE_HOT = {lvl: Probabilities(*(0.8 if i == LEVELS.index(lvl) else 0.1 for i in range(3))) for lvl in LEVELS}
 

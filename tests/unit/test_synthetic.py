@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gateway.dataset import load_dataset
-from gateway.landmarks import prepare
+from gateway.pipeline.dataset import load_dataset
+from gateway.pipeline.landmarks import prepare
 from plugins.attention_regions.regions import REGIONS
 from plugins.model_lab import make_base_face
 from plugins.model_lab.commands import synth

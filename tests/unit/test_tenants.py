@@ -16,11 +16,11 @@ from litestar.testing import TestClient
 from support.gateway import tokens_for
 from support.ui import csrf_of, sign_in
 
-from gateway.app import create_app
-from gateway.db.engine import create_engine
-from gateway.plugins import build_plugins
-from gateway.settings import Settings
-from gateway.store import TokenStore
+from gateway.contract.plugin_manager import build_plugins
+from gateway.ops.settings import Settings
+from gateway.storage.assessments import TokenStore
+from gateway.storage.engine import create_engine
+from gateway.web.app import create_app
 from plugins.fhir_observation.resources import provenance_id
 
 MRN = "MRN-TENANT-A"
@@ -148,7 +148,7 @@ def test_a_tenants_webhooks_carry_only_its_own_events(world):
 
 
 def test_tokens_are_created_per_tenant_and_the_tenant_is_checked(sqlite_url):
-    from gateway.domain import InputError
+    from gateway.contract.domain import InputError
 
     async def act():
         engine = create_engine(sqlite_url)

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 from sqlalchemy import text
 
-from gateway.app import create_app
-from gateway.auth import FailureThrottle
-from gateway.db.engine import create_engine
-from gateway.settings import Settings, SettingsError, load_settings
-from gateway.store import TokenStore, parse_duration
+from gateway.ops.settings import Settings, SettingsError, load_settings
+from gateway.storage.assessments import TokenStore, parse_duration
+from gateway.storage.engine import create_engine
+from gateway.web.app import create_app
+from gateway.web.auth import FailureThrottle
 
 CLI = Path(sys.executable).parent / "pain-gateway"
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -203,7 +203,7 @@ def test_an_expired_token_can_be_rotated_and_a_revoke_ends_a_grace_period(databa
                                            ("730d", timedelta(days=730)), ("731d", None), ("0d", None), ("5y", None), ("", None),
                                            ("-1d", None), ("1.5d", None)])
 def test_durations_are_bounded(text_, ok):
-    from gateway.domain import InputError
+    from gateway.contract.domain import InputError
 
     if ok is None:
         with pytest.raises(InputError):

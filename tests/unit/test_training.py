@@ -9,9 +9,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from gateway.baselines import neutral_reference
-from gateway.dataset import load_dataset
-from gateway.domain import Windows
+from gateway.contract.domain import Windows
+from gateway.pipeline.dataset import load_dataset
+from gateway.storage.baselines import neutral_reference
 from plugins.model_lab.commands import evaluate, synth, train
 from plugins.model_lab.synthetic import SynthConfig, generate_clip
 from plugins.model_lab.training import (

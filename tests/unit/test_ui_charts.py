@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from xml.etree import ElementTree
 
-from gateway.domain import Probabilities, WindowResult
-from gateway.ui import charts
+from gateway.contract.domain import Probabilities, WindowResult
+from gateway.web.ui import charts
 
 
 def window(i: int, level: str | None, p: tuple[float, float, float] | None = None, reason: str | None = None) -> WindowResult:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from gateway.ui import STATIC
+from gateway.web.ui import STATIC
 
 CSS = (STATIC / "ui.css").read_text()
 VARIABLES = dict(re.findall(r"--([\w-]+):\s*(#[0-9a-f]{6})", CSS))

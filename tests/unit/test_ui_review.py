@@ -11,9 +11,9 @@ from litestar.testing import TestClient
 from support.gateway import tokens_for
 from support.ui import post_form, sign_in
 
-from gateway.app import create_app
-from gateway.settings import Settings
-from gateway.ui.worklist import PAGE_SIZE
+from gateway.ops.settings import Settings
+from gateway.web.app import create_app
+from gateway.web.ui.worklist import PAGE_SIZE
 
 
 def secret(headers: dict[str, str]) -> str:

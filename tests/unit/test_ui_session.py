@@ -15,12 +15,12 @@ from litestar.testing import TestClient
 from support.gateway import tokens_for
 from support.ui import csrf_of, post_form, sign_in
 
-from gateway.app import create_app
-from gateway.audit import AuditQuery, AuditStore
-from gateway.db.engine import create_engine
-from gateway.settings import Settings
-from gateway.store import TokenStore
-from gateway.ui.headers import CSP
+from gateway.ops.settings import Settings
+from gateway.storage.assessments import TokenStore
+from gateway.storage.audit import AuditQuery, AuditStore
+from gateway.storage.engine import create_engine
+from gateway.web.app import create_app
+from gateway.web.ui.headers import CSP
 
 
 def secret(headers: dict[str, str]) -> str:

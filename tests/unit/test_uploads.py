@@ -9,10 +9,10 @@ import pytest
 from litestar import Litestar, Request, post
 from litestar.testing import TestClient
 
-from gateway import problems
-from gateway.domain import InputError
-from gateway.settings import Settings
-from gateway.uploads import MAX_FIELD_BYTES, received
+from gateway.contract.domain import InputError
+from gateway.ops.settings import Settings
+from gateway.web import problems
+from gateway.web.uploads import MAX_FIELD_BYTES, received
 
 LIMIT_MB = 2
 
@@ -85,7 +85,7 @@ def test_parts_split_across_network_chunks_are_whole(tmp_path):
     """python-multipart hands data over per chunk received: a field or file must be the sum of them."""
     from python_multipart.multipart import MultipartParser
 
-    from gateway.uploads import _Parts
+    from gateway.web.uploads import _Parts
 
     text = "line 1\r\nline 2\r\n" + "é" * 3000
     body, _ = multipart(part("notes", text.encode()), part("video", b"v" * 5000, "a.mp4"))
@@ -197,7 +197,7 @@ async def test_the_limit_counts_every_chunk_of_a_streamed_body(tmp_path):
     """Bodies arrive in many ASGI messages: the limit applies to their sum, not to each one."""
     from litestar.exceptions import ClientException
 
-    from gateway.uploads import receive
+    from gateway.web.uploads import receive
 
     async def over(content_type: bytes, chunks: list[bytes]):
         messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]

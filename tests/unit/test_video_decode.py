@@ -18,7 +18,7 @@ from support.videos import (
     write_video,
 )
 
-from gateway.domain import InputError, UnsupportedMediaError
+from gateway.contract.domain import InputError, UnsupportedMediaError
 from plugins.video_upload.decode import iter_frames, probe, sniff_container
 from plugins.video_upload.limits import VideoLimits
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from support.videos import face_frames, face_video, faceless_video, set_rotation, vfr_face_video, write_video
 
-from gateway.quality import FAILED_FACE_SHARE, head_turn_deg, quality
+from gateway.pipeline.quality import FAILED_FACE_SHARE, head_turn_deg, quality
 from plugins.video_upload.extract import extract_landmarks
 
 EYES, MOUTH = [33, 263], [13, 14]

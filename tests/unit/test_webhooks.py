@@ -13,10 +13,10 @@ from sqlalchemy import insert
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from fhir_mappings import load_mappings
-from gateway.db.engine import create_engine
-from gateway.db.migrate import upgrade
-from gateway.db.tables import DeliveryAttemptRow, DeliveryRow, EventRow
-from gateway.domain import Assessment, AssessmentEvent, ModelInfo, OutputDocument, PatientRef, Summary
+from gateway.contract.domain import Assessment, AssessmentEvent, ModelInfo, OutputDocument, PatientRef, Summary
+from gateway.storage.engine import create_engine
+from gateway.storage.migrate import upgrade
+from gateway.storage.tables import DeliveryAttemptRow, DeliveryRow, EventRow
 from plugins import webhooks
 from plugins.fhir_observation.resources import build_bundle
 from plugins.webhooks import egress, payload, signing
@@ -234,8 +234,8 @@ def test_settings_defaults_and_bounds():
 
 
 def test_register_destinations_gives_a_fhir_destination_named_webhooks():
-    from gateway.contracts import Destination
-    from gateway.settings import Settings
+    from gateway.contract.protocols import Destination
+    from gateway.ops.settings import Settings
 
     settings = Settings()
     settings.bind_plugin_settings({"webhooks": webhooks.WebhookSettings}, {"PAIN_GATEWAY_PLUGIN_WEBHOOKS_TIMEOUT_S": "20"})

@@ -8,12 +8,12 @@ import asyncio
 import pytest
 
 try:
-    from gateway.app import create_app
+    from gateway.web.app import create_app
 except ImportError as exc:  # pragma: no cover - only while the core is being rewritten
-    pytest.skip(f"gateway.app does not import ({exc})", allow_module_level=True)
+    pytest.skip(f"gateway.web.app does not import ({exc})", allow_module_level=True)
 
-from gateway.db.engine import create_engine
-from gateway.db.tables import DeliveryRow
+from gateway.storage.engine import create_engine
+from gateway.storage.tables import DeliveryRow
 from tests.unit.test_webhooks import _ledger
 
 PATH = "/v1/webhook-endpoints"
@@ -135,8 +135,8 @@ def loopback_api(sqlite_url):
     from conftest import Api, create_tokens
     from litestar.testing import TestClient
 
-    from gateway.plugins import build_plugins
-    from gateway.settings import load_settings
+    from gateway.contract.plugin_manager import build_plugins
+    from gateway.ops.settings import load_settings
 
     settings = load_settings({"PAIN_GATEWAY_DATABASE_URL": sqlite_url, "PAIN_GATEWAY_WEBHOOK_ALLOWLIST": "127.0.0.0/8,localhost"})
     plugins = build_plugins(settings, environ={})

@@ -1,0 +1,234 @@
+"""The plugin contract: every hook a Pain Gateway plugin can implement.
+
+All hooks but one are *registration* hooks. They fire once, when ``gateway.contract.plugin_manager.build_plugins``
+builds the plugin manager at start-up (in the API process and its scoring processes, the CLI and every
+worker), and they only hand typed objects to a ``register`` callable. The work happens later in those
+objects' methods, so a plugin's heavy imports (torch, mediapipe) can wait until first use. ``handle_event`` is the exception:
+it fires for every domain event, after the transaction that caused it commits.
+
+A plugin is a module (or object) with functions decorated by ``hookimpl``, exposed through the
+``pain_gateway`` entry-point group — built-in plugins in ``plugins/`` are declared exactly like
+third-party ones in ``pyproject.toml``::
+
+    [project.entry-points.pain_gateway]
+    my_site = "my_site_plugin"
+
+Each hook below receives ``settings`` (``gateway.ops.settings.Settings``); a plugin reads its own typed
+section with ``settings.plugin_config("<plugin name>")`` after declaring it in ``register_settings``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from gateway.contract.domain import AssessmentEvent
+    from gateway.contract.protocols import CaptureSource, Destination, Explainer, Output, PainModel
+    from gateway.ops.settings import Settings
+
+PROJECT = "pain_gateway"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_settings(register: Callable[[str, type], None]) -> None:
+    """Declare the plugin's configuration schema.
+
+    Fires first, before any other hook, so the values are validated and bound before they are used.
+
+    ``register(plugin_name, struct_type)`` takes a msgspec Struct type with defaults for every field.
+    Values come from the ``[plugins.<plugin_name>]`` table of the TOML settings file and from
+    ``PAIN_GATEWAY_PLUGIN_<PLUGIN_NAME>_<FIELD>`` environment variables (environment wins). Invalid
+    values stop start-up with a message that names the setting.
+
+    Example::
+
+        class WebhookSettings(msgspec.Struct):
+            url: str = ""
+            timeout_s: float = 5.0
+
+        @hookimpl
+        def register_settings(register: Callable[[str, type], None]) -> None:
+            register("my_webhook", WebhookSettings)
+    """
+
+
+@hookspec
+def register_capture_sources(register: Callable[[CaptureSource], None], settings: Settings) -> None:
+    """Register objects that turn a submission into landmarks (``gateway.contract.protocols.CaptureSource``).
+
+    Fires once at start-up. When a submission arrives, the first registered source whose
+    ``accepts(request)`` is true captures it; ``capture`` raises ``InputError`` for bad input. A source
+    with ``deferred = True`` (video) is captured by a background job: ``check(request)`` runs in the
+    request (cheap checks only, so a bad upload is refused before it is accepted) and
+    ``capture(request, progress)`` later in a worker, reporting progress as a fraction. The source's
+    ``forms`` (``gateway.web.openapi.Form``: media type, Struct, example) type ``POST /v1/assessments`` in the
+    OpenAPI document, and a submission in a media type no form names is answered 415 listing them.
+
+    ``register(source)`` takes a ``CaptureSource``; ``settings`` is the validated ``Settings``.
+
+    Example::
+
+        @hookimpl
+        def register_capture_sources(register: Callable[[CaptureSource], None], settings: Settings) -> None:
+            register(CsvKeypoints())
+    """
+
+
+@hookspec
+def register_models(register: Callable[[PainModel], None], settings: Settings) -> None:
+    """Register pain models (``gateway.contract.protocols.PainModel``).
+
+    Fires once at start-up. ``settings.model`` names the model id that scores submissions; a model is
+    selected by ``model.info.model_id``. Load weights lazily, on first ``predict``.
+
+    ``register(model)`` takes a ``PainModel``; ``settings`` is the validated ``Settings``.
+
+    Example::
+
+        @hookimpl
+        def register_models(register: Callable[[PainModel], None], settings: Settings) -> None:
+            register(MyModel(checkpoint=settings.plugin_config("my_model").checkpoint))
+    """
+
+
+@hookspec
+def register_explainers(register: Callable[[Explainer], None], settings: Settings) -> None:
+    """Register explainers (``gateway.contract.protocols.Explainer``) run on every scored assessment.
+
+    Fires once at start-up. Each explainer receives the normalised windows, the model output and the
+    model's ``predict`` (to score perturbed windows, e.g. with a face region occluded) and returns an
+    ``Explanation`` stored with the assessment. It runs where scoring runs, so keep its cost bounded.
+
+    ``register(explainer)`` takes an ``Explainer``; ``settings`` is the validated ``Settings``.
+
+    Example::
+
+        @hookimpl
+        def register_explainers(register: Callable[[Explainer], None], settings: Settings) -> None:
+            register(OcclusionRegions())  # explain(windows, output, predict) -> Explanation
+    """
+
+
+@hookspec
+def register_outputs(register: Callable[[Output], None], settings: Settings) -> None:
+    """Register outputs (``gateway.contract.protocols.Output``) rendered for every assessment.
+
+    Fires once at start-up. ``render(assessment)`` returns an ``OutputDocument`` (bytes and a media
+    type); the gateway renders it on demand for ``GET /v1/assessments/{id}/{name}`` and for every
+    ``Destination`` whose ``output`` names it. Rendering never sends anything. Two plugins registering
+    the same ``name`` stop start-up.
+
+    ``register(output)`` takes an ``Output``; ``settings`` is the validated ``Settings``.
+
+    Example::
+
+        @hookimpl
+        def register_outputs(register: Callable[[Output], None], settings: Settings) -> None:
+            register(CaregiverSummary())
+    """
+
+
+@hookspec
+def register_routes(register: Callable[[Any], None], settings: Settings) -> None:
+    """Register Litestar route handlers or controllers mounted on the gateway app.
+
+    Fires once when the app is built. Every handler must declare who may call it with
+    ``opt={"roles": {"integrator", ...}}``; a handler without roles is admin-only. Handlers can ask
+    for the ``store`` (``gateway.storage.assessments.AssessmentStore``) and ``plugins`` (``gateway.contract.plugin_manager.Plugins``)
+    dependencies.
+
+    ``register(handler)`` takes a Litestar route handler or controller; ``settings`` is the validated
+    ``Settings``.
+
+    Example::
+
+        @get("/v1/assessments/{assessment_id:str}/caregiver", opt={"roles": {"clinician"}})
+        async def caregiver_view(assessment_id: str, store: AssessmentStore) -> dict: ...
+
+        @hookimpl
+        def register_routes(register: Callable[[Any], None], settings: Settings) -> None:
+            register(caregiver_view)
+    """
+
+
+@hookspec
+def register_commands(register: Callable[[click.Command], None], settings: Settings) -> None:
+    """Add subcommands to the ``pain-gateway`` command line.
+
+    Fires when the CLI is asked for a command it does not define itself (or lists its commands).
+    ``register(command)`` takes a ``click.Command`` or ``click.Group``; ``settings`` is the validated
+    ``Settings``. Import heavy modules inside the command function, not at registration.
+
+    Example::
+
+        @click.command()
+        @click.argument("data_dir")
+        def train(data_dir):
+            "Train the model on a directory of labelled clips."
+
+        @hookimpl
+        def register_commands(register: Callable[[click.Command], None], settings: Settings) -> None:
+            register(train)
+    """
+
+
+@hookspec
+def register_destinations(register: Callable[[Destination], None], settings: Settings) -> None:
+    """Register destinations (``gateway.contract.protocols.Destination``) that send documents to other systems.
+
+    Fires once at start-up, after outputs. When an event commits, each destination's
+    ``targets(event, connection)`` says who receives it; every target gets a row in the delivery
+    ledger, and a delivery job calls ``send`` with the destination's ``output`` rendered, retrying
+    with backoff on ``DeliveryResult.retry_later`` until the budget is spent (then dead letter).
+    Two plugins registering the same ``name`` stop start-up.
+
+    ``register(destination)`` takes a ``Destination``; ``settings`` is the validated ``Settings``.
+
+    Example::
+
+        class Archive:
+            name, output = "archive", "fhir"
+
+            async def targets(self, event, connection):
+                return [""] if event.type == "assessment.completed" else []
+
+            async def send(self, request):
+                await write_somewhere(request.document.content)
+                return DeliveryResult.delivered()
+
+            async def probe(self, engine):
+                return DeliveryResult.delivered()
+
+        @hookimpl
+        def register_destinations(register, settings):
+            register(Archive())
+    """
+
+
+@hookspec
+def handle_event(event: AssessmentEvent, settings: Settings) -> None:
+    """Observe a domain event (``assessment.completed``, ``assessment.failed``, ``assessment.reviewed``).
+
+    Fires after the transaction that caused the event commits, in the process that committed it
+    (API, embedded worker or distributed worker), once per event. Use it for metrics, logs or
+    caches; it is best effort (a crash right after the commit skips it) and must be quick. Anything
+    that must reach another system goes through a ``Destination``, whose deliveries are written in
+    the same transaction as the event and are never lost. An implementation that raises is logged and
+    does not stop the others.
+
+    ``event`` is a ``gateway.contract.domain.AssessmentEvent``; ``settings`` is the validated ``Settings``.
+
+    Example::
+
+        @hookimpl
+        def handle_event(event, settings):
+            COMPLETED.inc() if event.type == "assessment.completed" else None
+    """

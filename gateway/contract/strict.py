@@ -1,0 +1,68 @@
+"""Strict, helpful input: unknown keys are refused by name with the closest known key as a hint, and a
+JSON body in another content type is a 415 listing what is accepted.
+
+A typo in an optional key (``image_sise``) would otherwise be ignored and silently change the result
+(no aspect correction), so every object of a submission (the body, ``patient``, ``patient.identifier``,
+a video's ``metadata``, multipart part names) is checked against the keys it takes; bodies Litestar
+decodes into a ``forbid_unknown_fields`` Struct (``data: Struct``) get the same message via
+``unknown_field``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+
+from litestar.connection import ASGIConnection
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import ValidationException
+from litestar.handlers.base import BaseRouteHandler
+
+from gateway.contract.domain import InputError, UnsupportedMediaError
+
+JSON = "application/json"
+_UNKNOWN = re.compile(r"Object contains unknown field `([^`]*)`(?: - at `\$\.?([^`]*)`)?")
+
+
+def suggestion(key: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def refuse_unknown(where: str, given: Iterable[str], known: Iterable[str], hint: str = "") -> None:
+    """Raise ``InputError`` naming every key of ``given`` not in ``known`` (``where``: the object's field path)."""
+    known = list(known)
+    unknown = [key for key in given if key not in known]
+    if not unknown:
+        return
+    listed = ", ".join(f"'{key[:64]}'{suggestion(key, known)}" for key in unknown[:10])
+    place = f" in {where}" if where else ""
+    message = f"unknown key{'s' if len(unknown) > 1 else ''} {listed}{place}; known: {', '.join(known)}" + (f"; {hint}" if hint else "")
+    raise InputError(f"{where}.{unknown[0][:64]}" if where else unknown[0][:64], message)
+
+
+def unknown_field(handler: BaseRouteHandler | None, exc: ValidationException) -> InputError | None:
+    """The ``InputError`` for a Litestar-decoded body that has an unknown key, or None for other errors."""
+    data = handler.parsed_fn_signature.parameters.get("data") if handler is not None else None
+    for error in exc.extra if data is not None and isinstance(exc.extra, list) else ():
+        match = _UNKNOWN.fullmatch(str(error.get("message", ""))) if isinstance(error, dict) else None
+        if match and not match.group(2):  # top level: the Struct's own fields are the known keys
+            try:
+                refuse_unknown("", [match.group(1)], getattr(data.annotation, "__struct_fields__", ()))
+            except InputError as refused:
+                return refused
+    return None
+
+
+def json_body_only(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """Guard: a handler that takes a JSON ``data`` body refuses another declared content type with 415
+    (a body declared as a form, ``Body(media_type=RequestEncodingType.URL_ENCODED)``, is the UI's: left alone)."""
+    data = handler.parsed_fn_signature.parameters.get("data")
+    if data is None or connection.method in ("GET", "HEAD", "DELETE"):
+        return
+    if getattr(data.kwarg_definition, "media_type", RequestEncodingType.JSON) != RequestEncodingType.JSON:
+        return
+    media_type = connection.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type and media_type != JSON and not media_type.endswith("+json"):
+        raise UnsupportedMediaError("content-type", f"{media_type} is not accepted here; send {JSON}")

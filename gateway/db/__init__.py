@@ -1,1 +1,0 @@
-"""Persistence: SQLAlchemy 2 async tables, Alembic migrations, engine creation."""

@@ -1,1 +1,0 @@
-"""Background assessment jobs: state, the pipeline, and the embedded and distributed engines."""

@@ -1,0 +1,139 @@
+"""Scoring: landmarks → windows → model → explanations → summary, as one ``Assessment``.
+
+Pure and synchronous (CPU work, run in a thread or a worker process); ``gateway.service.flow`` stores the
+result and delivers it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import numpy as np
+import structlog
+
+from gateway.contract.domain import (
+    DEFAULT_TENANT,
+    LANDMARK_COUNT,
+    LEVELS,
+    WINDOW_FRAMES,
+    Assessment,
+    InputError,
+    LandmarkClip,
+    Probabilities,
+    WindowResult,
+    Windows,
+)
+from gateway.contract.plugin_manager import Plugins
+from gateway.pipeline.clip_checks import check_clip
+from gateway.pipeline.landmarks import prepare
+from gateway.pipeline.quality import quality
+from gateway.pipeline.summary import summarise
+
+log = structlog.get_logger(__name__)
+
+ASSESSMENT_NAMESPACE = uuid.UUID("6f1c1f9e-2d7a-5b7e-9a53-0c4e5d2b7a11")
+
+
+@dataclass
+class Scored:
+    assessment: Assessment
+    model_s: float = 0.0
+    total_s: float = 0.0
+    decode_s: float = 0.0  # landmarks from the submission, when the same call captured them
+
+
+def content_id(clip: LandmarkClip, model_sha256: str, tenant: str) -> str:
+    """Same clip, patient, model and tenant → same id, so a retried submission is recognised, not
+    duplicated; anything that changes the result (e.g. ``image_size``) makes a new assessment."""
+    digest = hashlib.sha256()
+    digest.update(tenant.encode() + b"\0")
+    digest.update(msgspec.json.encode(clip.patient))
+    digest.update(f"{clip.image_size}".encode())
+    digest.update(clip.captured_at.isoformat().encode())
+    digest.update(f"{clip.fps:.6f}".encode())
+    digest.update(np.ascontiguousarray(clip.points, dtype=np.float32).tobytes())
+    digest.update(model_sha256.encode())
+    return str(uuid.uuid5(ASSESSMENT_NAMESPACE, digest.hexdigest()))
+
+
+def score_clip(
+    clip: LandmarkClip, plugins: Plugins, *, tenant: str = DEFAULT_TENANT, assessment_id: str | None = None, baseline: np.ndarray | None = None,
+) -> Scored:
+    """Score a clip for a tenant. Background jobs pass their submission's id (else the id derives from
+    the content); ``baseline`` is the patient's stored neutral face (``gateway.storage.baselines``), if any."""
+    started = time.perf_counter()
+    settings = plugins.settings
+    check_clip(clip, settings)
+    model = plugins.model()
+    windows = replace(prepare(clip, stride_s=settings.window_stride_s, max_gap_frames=settings.max_gap_frames), baseline=baseline)
+
+    model_started = time.perf_counter()
+    output = model.predict(windows)
+    model_s = time.perf_counter() - model_started
+    if len(output.probabilities) != len(windows.data):
+        raise ValueError(f"model {model.info.model_id} returned {len(output.probabilities)} results for {len(windows.data)} windows")
+
+    rows = iter(output.probabilities)
+    results = []
+    for span in windows.spans:
+        frames = clip.points[int(span.start_s * clip.fps): max(int(span.end_s * clip.fps), 1)]
+        flags = quality(frames, clip.image_size)
+        if span.scorable:
+            row = next(rows)
+            results.append(WindowResult(span.index, span.start_s, span.end_s, True, LEVELS[int(np.argmax(row))], Probabilities.from_row(row), quality=flags))
+        else:
+            results.append(WindowResult(span.index, span.start_s, span.end_s, False, reason=span.reason, quality=flags))
+
+    explanations = []
+    for explainer in plugins.explainers:
+        try:
+            if len(windows.data):
+                explanations.append(explainer.explain(windows, output, model.predict))
+        except Exception as exc:  # an explainer bug must not lose the score
+            log.warning("explainer_failed", explainer=explainer.name, error=f"{type(exc).__name__}: {exc}")
+
+    start = _utc(clip.captured_at)
+    assessment = Assessment(
+        id=assessment_id or content_id(clip, model.info.sha256, tenant),
+        tenant=tenant,
+        status="completed",
+        patient=clip.patient,
+        captured_at=start,
+        created_at=datetime.now(UTC),
+        source=clip.source,
+        fps=clip.fps,
+        frames=clip.frames,
+        effective_start=start,
+        effective_end=start + timedelta(seconds=clip.duration_s),
+        model=model.info,
+        windows=results,
+        summary=summarise(results, settings.sustained_windows),
+        explanations=explanations,
+        quality=quality(clip.points, clip.image_size),
+        personalised=output.personalised,
+        disclaimer=model.info.disclaimer,
+    )
+    return Scored(assessment, model_s=model_s, total_s=time.perf_counter() - started)
+
+
+def _utc(moment: datetime) -> datetime:
+    """``9999-12-31T23:59:59-01:00`` is valid ISO 8601 but past year 9999 in UTC: the client's mistake."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InputError("captured_at", "is out of range once converted to UTC (years 1-9999)") from None
+
+
+def warm_model(plugins: Plugins) -> None:
+    """Load the configured model's weights and run torch's first (slowest) inference on one blank window,
+    so the first assessment does not pay for them (seconds). Best effort: a failure is logged and the
+    model loads lazily as before (and reports the real error then)."""
+    try:
+        plugins.model().predict(Windows(spans=[], data=np.zeros((1, WINDOW_FRAMES, LANDMARK_COUNT, 2), np.float32)))
+    except Exception as exc:
+        log.warning("worker_warm_up_failed", part="model", error=f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,163 @@
+"""The one assessment flow: capture → checks → score → store with its event and deliveries.
+
+Every entry point goes through here: the API (keypoints scored now, video accepted as a job), the
+job that processes a video, the CLI, baselines. Whatever the entry point, an assessment is stored in
+one transaction with its ``assessment.completed`` event, the delivery ledger rows of every destination
+that wants it and their jobs; sending happens in delivery jobs (``gateway.service.jobs.pipeline.deliver``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.contract.domain import Assessment, InputError, LandmarkClip, OutputDocument, TooBusy
+from gateway.contract.plugin_manager import Plugins
+from gateway.contract.protocols import CaptureRequest, CaptureSource, Progress
+from gateway.ops import metrics
+from gateway.pipeline.clip_checks import check_clip
+from gateway.pipeline.scoring import Scored
+from gateway.service.scoring_pool import InThreads, Scoring
+from gateway.storage import audit, kept_landmarks
+from gateway.storage.assessments import AssessmentStore
+from gateway.storage.baselines import BaselineStore
+from gateway.storage.deliveries import DeliveryStore
+from gateway.storage.events import Events, new_event
+from gateway.storage.jobs import Submission, SubmissionStore
+from gateway.storage.reviews import Review, ReviewRequest, record_review
+
+
+@runtime_checkable
+class JobQueue(Protocol):
+    """What a job engine offers the flow: triggers, enqueued inside the caller's transaction."""
+
+    async def enqueue_processing(self, connection: AsyncConnection | None, submission_id: str) -> None: ...
+
+    async def enqueue_delivery(self, connection: AsyncConnection | None, delivery_ids: list[str]) -> None: ...
+
+
+class RowsAreTheQueue:
+    """For a process without a job engine of its own (the CLI, an embedded pool process): the rows it
+    writes are the jobs, which the serving gateway's scheduler or the distributed periodic check runs."""
+
+    async def enqueue_processing(self, connection: AsyncConnection | None, submission_id: str) -> None:
+        return None
+
+    async def enqueue_delivery(self, connection: AsyncConnection | None, delivery_ids: list[str]) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Assessed:
+    assessment: Assessment
+    created: bool  # False: the same clip was already assessed (a retry); ``assessment`` is the stored one
+    scored: Scored
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A submission's answer: an assessment scored now, or a background job (video)."""
+
+    created: bool
+    assessed: Assessed | None = None
+    job: Submission | None = None
+
+
+class AssessmentFlow:
+    def __init__(self, plugins: Plugins, engine: AsyncEngine, queue: JobQueue, scoring: Scoring | None = None) -> None:
+        """``scoring``: where parsing and scoring run (default: this process's threads)."""
+        self.plugins = plugins
+        self.scoring = scoring or InThreads(plugins)
+        self.engine = engine
+        self.queue = queue
+        self.events = Events(plugins, queue)
+        self.assessments = AssessmentStore(engine)
+        self.submissions = SubmissionStore(engine, self.events)
+        self.baselines = BaselineStore(engine)
+        self.deliveries = DeliveryStore(engine)
+
+    @property
+    def settings(self):
+        return self.plugins.settings
+
+    async def submit(self, request: CaptureRequest, tenant: str, submission_id: str, idempotency_key: str | None = None) -> Submitted:
+        """Keypoints are scored and stored now; a deferred source (video) is checked now and queued."""
+        source = self.plugins.capture_source(request)
+        if source.deferred:
+            await asyncio.to_thread(source.check, request)
+            waiting, _ = await self.submissions.in_progress(tenant)
+            if waiting >= self.settings.tenant_max_queued_jobs:
+                raise TooBusy(f"{waiting} submissions of this tenant are waiting to be processed, the limit "
+                              f"(PAIN_GATEWAY_TENANT_MAX_QUEUED_JOBS); retry later", retry_after_s=30)
+            job, created = await self.submissions.create(submission_id, source.name, request.as_record(), idempotency_key,
+                                                         self.queue.enqueue_processing, tenant)
+            if created:
+                await audit.record(self.engine, "create", "submission", job.id, principal=audit.acting_for(tenant))
+            metrics.SUBMISSIONS.labels(source.name, "queued" if created else "duplicate").inc()
+            return Submitted(created, job=job)
+        try:
+            scored = await self.scoring.capture_and_score(source, request, tenant, self.baselines)
+        except InputError:
+            metrics.SUBMISSIONS.labels(source.name, "rejected").inc()
+            raise
+        metrics.STAGE_SECONDS.labels("decode").observe(scored.decode_s)
+        assessed = await self._store(scored, tenant)
+        metrics.SUBMISSIONS.labels(source.name, "scored" if assessed.created else "duplicate").inc()
+        return Submitted(assessed.created, assessed=assessed)
+
+    async def capture(self, source: CaptureSource, request: CaptureRequest, progress: Progress | None = None) -> LandmarkClip:
+        """Landmarks from any source, off the event loop; scoring checks them (``check_clip``)."""
+        return await self.scoring.capture(source, request, progress)
+
+    async def capture_keypoints(self, request: CaptureRequest) -> LandmarkClip:
+        """For callers that need landmarks at once (baselines): video is refused, not queued."""
+        source = self.plugins.capture_source(request)
+        if source.deferred:
+            raise InputError("content-type", "send this clip as keypoints (JSON, .npy or .npz), not video")
+        clip = await self.capture(source, request)
+        check_clip(clip, self.settings)
+        return clip
+
+    async def assess(self, clip: LandmarkClip, tenant: str, submission_id: str | None = None) -> Assessed:
+        """Score with the patient's baseline and store (``_store``); landmarks are kept once stored."""
+        baseline = await self.baselines.get(clip.patient, tenant)
+        scored = await self.scoring.score(clip, tenant, submission_id, baseline)
+        assessed = await self._store(scored, tenant, submission_id)
+        if assessed.created and submission_id is None:  # a video job kept its landmarks when it extracted them
+            await asyncio.to_thread(kept_landmarks.keep, clip, self.settings.data_dir, scored.assessment.id)
+        return assessed
+
+    async def _store(self, scored: Scored, tenant: str, submission_id: str | None = None) -> Assessed:
+        """Store with the event, its deliveries and (for a job) the submission's completion, in one transaction."""
+        metrics.observe_scored(scored.assessment.model.model_id, scored.model_s, scored.total_s)
+        event = new_event("assessment.completed", scored.assessment.id, tenant)
+        patient = scored.assessment.patient
+
+        async def with_event(connection: AsyncConnection) -> None:
+            await self.events.record(connection, event)
+            await audit.record(connection, "create", "assessment", scored.assessment.id, patient=patient, principal=audit.acting_for(tenant))
+            if submission_id is not None:
+                await self.submissions.advance(submission_id, "completed", 100, connection=connection)
+
+        created = await self.assessments.add(scored.assessment, then=with_event)
+        if not created:
+            if submission_id is not None:  # an earlier attempt stored it and died before answering
+                await self.submissions.advance(submission_id, "completed", 100)
+            return Assessed(await self.assessments.get(scored.assessment.id, tenant) or scored.assessment, False, scored)
+        self.events.committed(event)
+        return Assessed(scored.assessment, True, scored)
+
+    async def review(self, tenant: str, assessment_id: str, request: ReviewRequest, principal) -> Review:
+        """A clinician's confirm or override, committed with its ``assessment.reviewed`` event and deliveries."""
+        return await record_review(self.engine, tenant, assessment_id, request, principal, events=self.events)
+
+    def render(self, output: str, assessment: Assessment) -> OutputDocument:
+        """CPU work (12 ms for FHIR): callers on the event loop run it in a thread."""
+        try:
+            renderer = self.plugins.outputs[output]
+        except KeyError:
+            raise LookupError(f"output {output!r} is not loaded; available: {', '.join(sorted(self.plugins.outputs))}") from None
+        return renderer.render(assessment)

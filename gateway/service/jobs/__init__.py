@@ -1,0 +1,1 @@
+"""Background assessment jobs: the pipeline every engine runs, and the embedded and distributed engines."""

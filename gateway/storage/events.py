@@ -1,0 +1,51 @@
+"""Domain events: recorded with their deliveries inside the transaction that causes them, observed after.
+
+Destinations subscribe in the transaction (``Destination.targets``), so a committed event always has
+its ledger rows and delivery jobs; ``handle_event`` observers are told once the commit is done.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.contract.domain import EVENT_TYPES, AssessmentEvent
+from gateway.storage.deliveries import DeliveryStore
+
+if TYPE_CHECKING:
+    from gateway.contract.plugin_manager import Plugins
+
+
+class DeliveryTrigger(Protocol):
+    async def enqueue_delivery(self, connection: AsyncConnection | None, delivery_ids: list[str]) -> None: ...
+
+
+def new_event(event_type: str, assessment_id: str, tenant: str, error: str | None = None) -> AssessmentEvent:
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}; known: {', '.join(EVENT_TYPES)}")
+    return AssessmentEvent(id=str(uuid.uuid4()), type=event_type, assessment_id=assessment_id, occurred_at=datetime.now(UTC),
+                           tenant=tenant, error=error)
+
+
+class Events:
+    def __init__(self, plugins: Plugins, trigger: DeliveryTrigger) -> None:
+        self.plugins = plugins
+        self.trigger = trigger
+
+    async def record(self, connection: AsyncConnection, event: AssessmentEvent) -> list[str]:
+        """Write the event, a delivery per interested destination target, and their jobs: all or nothing."""
+        recipients = [
+            (destination.name, target)
+            for destination in self.plugins.destinations.values()
+            for target in await destination.targets(event, connection)
+        ]
+        ids = await DeliveryStore.record_event(connection, event, recipients)
+        if ids:
+            await self.trigger.enqueue_delivery(connection, ids)
+        return ids
+
+    def committed(self, event: AssessmentEvent) -> None:
+        self.plugins.handle_event(event)

@@ -1,0 +1,180 @@
+"""The Litestar application: core routes, plugin routes, auth, problem details, request ids."""
+
+from __future__ import annotations
+
+import gc
+import uuid
+from datetime import timedelta
+
+import structlog
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from gateway.contract import strict
+from gateway.contract.domain import SYNTHETIC_DISCLAIMER
+from gateway.contract.plugin_manager import Plugins, build_plugins
+from gateway.ops import metrics
+from gateway.ops.settings import Settings
+from gateway.service.flow import AssessmentFlow
+from gateway.service.jobs.distributed import DistributedJobs
+from gateway.service.jobs.embedded import EmbeddedJobs
+from gateway.service.scoring_pool import scoring_for
+from gateway.storage.assessments import TokenStore
+from gateway.storage.engine import create_engine
+from gateway.web import openapi, problems
+from gateway.web.auth import SCHEMA_PATH, BearerTokenMiddleware, FailureThrottle, role_guard
+from gateway.web.routes import assessments, deliveries, explanations, monitoring, pages, reviews, system
+from gateway.web.routes import audit as audit_routes
+from gateway.web.routes import baselines as baselines_routes
+from gateway.web.ui import router as ui_router
+from gateway.web.ui.sessions import SessionStore
+
+log = structlog.get_logger(__name__)
+
+
+def request_id_middleware(app: ASGIApp) -> ASGIApp:
+    """Bind a request id (the caller's ``X-Request-ID`` or a new one) to every log line and echo it."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")[:64]
+        request_id = incoming if incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+                log.info("request", method=scope["method"], path=scope["path"], status=message["status"])
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            await app(scope, receive, send_with_id)
+
+    return middleware
+
+
+def http_hygiene(app: ASGIApp, cors: bool) -> ASGIApp:
+    """Outside Litestar's router: ``HEAD`` runs the ``GET`` handler (auth included) and sends no body;
+    without ``PAIN_GATEWAY_CORS_ORIGINS`` a CORS preflight is refused, so browsers get a clear 403."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS" and not cors:
+            headers = dict(scope["headers"])
+            if b"origin" in headers and b"access-control-request-method" in headers:
+                detail = "cross-origin requests are not enabled; an operator can allow origins with PAIN_GATEWAY_CORS_ORIGINS"
+                await problems.asgi_problem(send, 403, "Forbidden", detail)
+                return
+        if scope["method"] != "HEAD":
+            await app(scope, receive, send)
+            return
+
+        async def send_headers_only(message):
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await app({**scope, "method": "GET"}, receive, send_headers_only)
+
+    return middleware
+
+
+def create_app(settings: Settings, plugins: Plugins | None = None, *, warm: bool = False) -> Litestar:
+    """``warm``: ``PAIN_GATEWAY_SCORING_PROCESSES`` processes start to parse and score submissions
+    (``gateway.service.scoring_pool``; with 0 this process does, its model loaded now) and the embedded workers
+    start (loading MediaPipe and the model) with the app, rather than on the first submission;
+    ``pain-gateway serve`` asks for it. Without it the app starts nothing and scores in its threads."""
+    plugins = plugins or build_plugins(settings)
+    engine = create_engine(settings.database_url)
+
+    async def start_scoring(app: Litestar) -> None:
+        await scoring.start()
+
+    async def start_jobs(app: Litestar) -> None:
+        await jobs.start()
+
+    async def dispose(app: Litestar) -> None:
+        await jobs.stop()
+        await scoring.stop()
+        await engine.dispose()
+
+    def freeze_heap(app: Litestar) -> None:
+        """Move start-up objects (torch, the model, plugins) out of the cyclic GC's view: decoding one
+        keypoint submission allocates ~200k objects, and full collections over the whole heap made JSON
+        parsing 4x slower (benchmarks/bench_api.py)."""
+        gc.freeze()
+
+    scoring = scoring_for(plugins, warm)
+    jobs = DistributedJobs(plugins) if settings.job_engine == "procrastinate" else EmbeddedJobs(plugins, engine, warm=warm, scoring=scoring)
+    flow = jobs.flow if isinstance(jobs, EmbeddedJobs) else AssessmentFlow(plugins, engine, jobs, scoring)
+    tokens = TokenStore(engine)
+
+    def provider(value):
+        async def provide():
+            return value
+
+        return Provide(provide, use_cache=True)
+
+    app = Litestar(
+        route_handlers=[*assessments.ROUTES, *reviews.ROUTES, *monitoring.ROUTES, *explanations.ROUTES, *deliveries.ROUTES, baselines_routes.put_baseline,
+                        system.health, system.ready, system.model_card, system.plugin_list, metrics.metrics, *plugins.routes, *audit_routes.ROUTES,
+                        *pages.ROUTES, ui_router()],
+        state=State({"tokens": tokens, "scoring": scoring, "auth_failures": FailureThrottle(settings.auth_failure_burst, settings.auth_failure_window_s),
+                     "metrics_allowlist": metrics.parse_allowlist(settings.metrics_allowlist),
+                     "ui_sessions": SessionStore(engine, timedelta(minutes=settings.ui_session_minutes)),
+                     "public_https": settings.public_url.startswith("https://")}),
+        dependencies={
+            "store": provider(flow.assessments),
+            "plugins": provider(plugins),
+            "submissions": provider(flow.submissions),
+            "deliveries": provider(flow.deliveries),
+            "jobs": provider(jobs),
+            "flow": provider(flow),
+        },
+        middleware=[request_id_middleware, metrics.metrics_middleware, DefineMiddleware(BearerTokenMiddleware, exclude_from_auth_key="exclude_from_auth")],
+        guards=[role_guard, strict.json_body_only],
+        exception_handlers=problems.HANDLERS,
+        request_max_body_size=(settings.max_upload_mb + 1) * 1024 * 1024,  # backstop; uploads.receive names the limit
+        on_startup=[start_scoring, freeze_heap, start_jobs],
+        on_shutdown=[dispose],
+        logging_config=None,  # gateway.ops.log configures logging once for us and the libraries
+        openapi_config=OpenAPIConfig(
+            title="Pain Gateway",
+            version="0.1.0",
+            description="Automated pain assessment from facial landmarks. " + SYNTHETIC_DISCLAIMER,
+            path=SCHEMA_PATH,
+            render_plugins=pages.SCHEMA_RENDERERS,
+            components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
+            security=[{"bearer": []}],
+            use_handler_docstrings=True,
+        ),
+        cors_config=CORSConfig(
+            allow_origins=settings.cors_origins, allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["Location", "Retry-After", "X-Request-ID", "Server-Timing"],
+        ) if settings.cors_origins else None,
+    )
+    document_capture_bodies(app, plugins)
+    app.asgi_handler = http_hygiene(app.asgi_handler, cors=bool(settings.cors_origins))
+    return app
+
+
+def document_capture_bodies(app: Litestar, plugins: Plugins) -> None:
+    """Routes that read a submission themselves (``opt={"capture_body": "any" | "immediate"}``) get the
+    request bodies the loaded capture sources read in the OpenAPI document; ``immediate`` leaves out
+    deferred (video) sources. Each app holds its own copy of a handler, so this stays per app."""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            kind = handler.opt.get("capture_body")
+            if kind:
+                forms = [f for s in plugins.capture_sources if kind == "any" or not s.deferred for f in getattr(s, "forms", ())]
+                handler.operation_class = openapi.documented(*forms, description="A clip as one of these forms")

@@ -1,0 +1,57 @@
+"""Pages from Jinja2 templates (autoescaped) and the UI's errors as pages rather than problem JSON."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from urllib.parse import quote
+
+import jinja2
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from litestar.response import Redirect
+from markupsafe import Markup
+
+from gateway.contract.domain import SYNTHETIC_DISCLAIMER, InputError
+from gateway.web import problems
+from gateway.web.ui.guard import CSRF_FIELD, SignInRequired, current_session
+
+ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("gateway.web.ui", "templates"), autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+)
+
+
+def page(request: Request, template: str, *, status_code: int = 200, headers: dict[str, str] | None = None, **context) -> Response:
+    """Render ``template`` with the signed-in session (if any), its CSRF field and the disclaimer."""
+    session = current_session(request)
+    csrf = session.csrf if session is not None else context.pop("sign_in_csrf", "")
+    body = ENV.get_template(template).render(
+        session=session,
+        path=request.url.path,
+        disclaimer=SYNTHETIC_DISCLAIMER,
+        csrf_field=lambda: Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, csrf),
+        **context,
+    )
+    return Response(body, media_type="text/html; charset=utf-8", status_code=status_code, headers=headers or {})
+
+
+def sign_in_redirect(request: Request, exc: SignInRequired) -> Response:
+    """To the sign-in page, coming back here afterwards (for a page; a form post starts over)."""
+    target = "/ui/sign-in"
+    if request.method == "GET":
+        target += "?next=" + quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="")
+    return Redirect(target, status_code=303)
+
+
+def http_error(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code >= 500:
+        return problems.http_error(request, exc)
+    return page(
+        request, "error.html", status_code=exc.status_code, title=HTTPStatus(exc.status_code).phrase, detail=exc.detail, headers=dict(exc.headers or {})
+    )
+
+
+def input_error(request: Request, exc: InputError) -> Response:
+    return page(request, "error.html", status_code=422, title="Invalid input", detail=f"{exc.field}: {exc.message}")
+
+
+HANDLERS = {SignInRequired: sign_in_redirect, HTTPException: http_error, InputError: input_error}

@@ -1,0 +1,167 @@
+"""One live session's state: the frames received so far and the 1-second windows they close.
+
+Synchronous and bounded: at most ``max_session_frames`` frames (x, y float32, 3.7 KB each) and
+``max_window_frames`` in any one second. Windows follow capture time, not arrival: the first frame at
+or after a window's end closes it, so a window's result depends only on what the client captured.
+A jump forward of up to ``MAX_SKIPPED_WINDOWS`` seconds reports each empty second as unscorable;
+a longer pause starts a new window at the next frame (as after any gap).
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from gateway.contract.domain import MODEL_FPS, WINDOW_FRAMES, LandmarkClip, PatientRef
+from gateway.pipeline.timeline import to_grid
+from plugins.live_stream.protocol import Frame, ProtocolError
+
+WINDOW_MS = 1000.0
+MAX_SKIPPED_WINDOWS = 10
+
+
+@dataclass(frozen=True)
+class LiveLimits:
+    """The ``live_stream`` settings this module needs (see ``plugins.live_stream.settings``)."""
+
+    max_session_frames: int = 9000
+    max_session_s: float = 600.0
+    max_window_frames: int = 120
+    min_window_frames: int = 15
+    min_face_share: float = 0.8
+    max_gap_frames: int = 5
+    setting_prefix: str = "PAIN_GATEWAY_PLUGIN_LIVE_STREAM_"
+
+
+@dataclass(frozen=True)
+class ClosedWindow:
+    """A second of capture time, ready to score (``grid``) or unscorable (``reason``)."""
+
+    index: int
+    start_ms: float
+    frames: int
+    faces: int
+    grid: np.ndarray | None  # (30, 468, 2) float32, NaN where no face could be interpolated
+    reason: str | None
+    closed_at: float = field(default_factory=time.perf_counter)  # when the frame that closed it arrived
+
+    @property
+    def fps(self) -> float:
+        return float(self.frames)  # frames in one second
+
+
+class SessionFull(ProtocolError):
+    """The session holds ``max_session_frames``: it ends and becomes an assessment."""
+
+
+class LiveSession:
+    def __init__(self, session_id: str, tenant: str, patient: PatientRef, limits: LiveLimits, baseline: np.ndarray | None = None) -> None:
+        self.id, self.tenant, self.patient, self.limits, self.baseline = session_id, tenant, patient, limits, baseline
+        self.image_size: tuple[int, int] | None = None
+        self.times: list[float] = []
+        self.points: list[np.ndarray | None] = []
+        self.last_sequence: int | None = None
+        self.window_index = 0
+        self.window_start_ms: float | None = None
+        self.window_frames = 0
+        self.window_faces = 0
+        self.last_activity = time.monotonic()
+        self.socket: Any = None  # the connected WebSocket (plugins.live_stream.connection), if any
+        self.scorer: Any = None  # its WindowScorer, kept across reconnects
+
+    @property
+    def frames(self) -> int:
+        return len(self.times)
+
+    def add(self, frame: Frame) -> list[ClosedWindow]:
+        """Store one frame; returns the windows its capture time closes (usually none, once a second one)."""
+        if self.last_sequence is not None and frame.sequence <= self.last_sequence:
+            kind = "a duplicate" if frame.sequence == self.last_sequence else "out of order"
+            raise ProtocolError(f"frame {frame.sequence} is {kind}: the last frame received was {self.last_sequence}; sequence numbers must increase")
+        if self.times and frame.captured_ms <= self.times[-1]:
+            raise ProtocolError(f"frame {frame.sequence}: capture time {frame.captured_ms:.1f} ms is not after the previous frame's {self.times[-1]:.1f} ms")
+        if self.frames >= self.limits.max_session_frames:
+            raise SessionFull(
+                f"the session holds {self.frames} frames, the limit ({self.limits.setting_prefix}MAX_SESSION_FRAMES); "
+                "it ends here: start a new session to go on"
+            )
+        if self.times and frame.captured_ms - self.times[0] > self.limits.max_session_s * 1000.0:
+            # the assessment is resampled to 30 fps over the whole span: two frames hours apart must not size a grid of hours
+            raise SessionFull(
+                f"frame {frame.sequence}: the session would span more than {self.limits.max_session_s:g} s of capture time, the limit "
+                f"({self.limits.setting_prefix}MAX_SESSION_S); it ends here: start a new session to go on"
+            )
+        closed: list[ClosedWindow] = []
+        if self.window_start_ms is None:
+            self.window_start_ms = frame.captured_ms
+        offset = int((frame.captured_ms - self.window_start_ms) // WINDOW_MS)
+        if offset == 0 and self.window_frames >= self.limits.max_window_frames:
+            raise ProtocolError(
+                f"frame {frame.sequence}: more than {self.limits.max_window_frames} frames in one second of capture time "
+                f"({self.limits.setting_prefix}MAX_WINDOW_FRAMES); send at most 30 fps"
+            )
+        self.last_sequence = frame.sequence
+        self.times.append(frame.captured_ms)
+        self.points.append(frame.points)
+        self.last_activity = time.monotonic()
+        if offset >= 1:
+            closed.append(self._close(self.window_index, self.window_start_ms, self.window_frames, self.window_faces))
+            if offset - 1 <= MAX_SKIPPED_WINDOWS:
+                closed += [self._close(self.window_index + k, self.window_start_ms + k * WINDOW_MS, 0, 0) for k in range(1, offset)]
+                self.window_index += offset
+                self.window_start_ms += offset * WINDOW_MS
+            else:
+                self.window_index += 1
+                self.window_start_ms = frame.captured_ms
+            self.window_frames = self.window_faces = 0
+        self.window_frames += 1
+        self.window_faces += frame.points is not None
+        return closed
+
+    def flush(self) -> list[ClosedWindow]:
+        """On ``end``: the open window, closed as it stands (a last, shorter second is reported unscorable)."""
+        if self.window_start_ms is None or self.window_frames == 0:
+            return []
+        closed = self._close(self.window_index, self.window_start_ms, self.window_frames, self.window_faces)
+        self.window_frames = self.window_faces = 0
+        self.window_index += 1
+        return [closed]
+
+    def _close(self, index: int, start_ms: float, frames: int, faces: int) -> ClosedWindow:
+        limits = self.limits
+        if frames < limits.min_window_frames:
+            reason = (
+                f"{frames} frames in this second ({frames} fps); at least {limits.min_window_frames} are needed "
+                f"({limits.setting_prefix}MIN_WINDOW_FRAMES): the capturing device is too slow or stalled"
+            )
+            return ClosedWindow(index, start_ms, frames, faces, None, reason)
+        if faces < limits.min_face_share * frames:
+            reason = (
+                f"a face in {faces} of {frames} frames; at least {limits.min_face_share:.0%} are needed "
+                f"({limits.setting_prefix}MIN_FACE_SHARE): keep the face in view of the camera"
+            )
+            return ClosedWindow(index, start_ms, frames, faces, None, reason)
+        margin = (limits.max_gap_frames + 1) * 1000.0 / MODEL_FPS
+        lo = bisect.bisect_left(self.times, start_ms - margin)
+        hi = bisect.bisect_right(self.times, start_ms + WINDOW_MS + margin)
+        times, points = self._faces(lo, hi)
+        return ClosedWindow(index, start_ms, frames, faces, to_grid(times, points, start_ms, WINDOW_FRAMES, limits.max_gap_frames), None)
+
+    def _faces(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        keep = [i for i in range(lo, hi) if self.points[i] is not None]
+        if not keep:
+            return np.empty(0), np.empty((0, 468, 2), dtype=np.float32)
+        return np.array([self.times[i] for i in keep]), np.stack([self.points[i] for i in keep])
+
+    def clip(self) -> LandmarkClip:
+        """The whole session on the 30 fps grid, as one clip for ``AssessmentFlow``."""
+        start = self.times[0] if self.times else time.time() * 1000
+        count = int((self.times[-1] - start) * MODEL_FPS / 1000.0) + 1 if self.times else 0
+        times, points = self._faces(0, self.frames)
+        grid = to_grid(times, points, start, count, self.limits.max_gap_frames)
+        return LandmarkClip(self.patient, datetime.fromtimestamp(start / 1000, UTC), MODEL_FPS, grid, self.image_size, source="live_stream")
