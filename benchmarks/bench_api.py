@@ -65,8 +65,8 @@ def main() -> None:
     from gateway.ops.log import configure_logging
     from gateway.ops.settings import Settings
     from gateway.pipeline.scoring import score_clip
-    from gateway.storage.assessments import TokenStore
     from gateway.storage.migrate import upgrade
+    from gateway.storage.tokens import TokenStore
     from gateway.web.app import create_app
 
     configure_logging("json", "warning")

@@ -164,8 +164,8 @@ def serve_and_load(url: str, tmp: str, bodies: list[bytes]) -> tuple[float, list
 
 
 async def _token(url: str) -> str:
-    from gateway.storage.assessments import TokenStore
     from gateway.storage.engine import create_engine
+    from gateway.storage.tokens import TokenStore
 
     engine = create_engine(url)
     secret = (await TokenStore(engine).create("bench", "integrator"))[1]

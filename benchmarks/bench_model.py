@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from gateway.contract.domain import LANDMARK_COUNT, WINDOW_FRAMES
-from plugins.model_lab.training import PRESETS, build_network
+from plugins.sta_lstm.lab.training import PRESETS, build_network
 
 
 def _timings(models: dict[str, torch.nn.Module], x: torch.Tensor, runs: int, warmup: int = 5) -> dict[str, np.ndarray]:

@@ -13,9 +13,9 @@ import time
 
 import torch
 
-from plugins.model_lab.synthetic import SynthConfig, generate_clip
-from plugins.model_lab.training import PRESETS, build_network, fit, standardise_on
-from plugins.model_lab.windows import window_set
+from plugins.sta_lstm.lab.synthetic import SynthConfig, generate_clip
+from plugins.sta_lstm.lab.training import PRESETS, build_network, fit, standardise_on
+from plugins.sta_lstm.lab.windows import window_set
 
 
 def main(argv: list[str] | None = None) -> None:

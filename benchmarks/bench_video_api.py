@@ -40,8 +40,8 @@ def _port() -> int:
 
 
 async def _token(url: str) -> str:
-    from gateway.storage.assessments import TokenStore
     from gateway.storage.engine import create_engine
+    from gateway.storage.tokens import TokenStore
 
     engine = create_engine(url)
     secret = (await TokenStore(engine).create("bench", "telehealth"))[1]

@@ -281,7 +281,7 @@ def _with_database(action, settings: Settings | None = None):
 
 
 def _with_tokens(action):
-    from gateway.storage.assessments import TokenStore
+    from gateway.storage.tokens import TokenStore
 
     return _with_database(lambda engine: action(TokenStore(engine)))
 
@@ -308,7 +308,7 @@ def _token_line(t) -> str:
 
 
 def _duration(option: str, text: str | None, maximum, allow_zero: bool = False):
-    from gateway.storage.assessments import parse_duration
+    from gateway.contract.strict import parse_duration
 
     if text is None:
         return None
@@ -341,7 +341,7 @@ def _audited(action: str, change):
 @click.option("--expires-in", help="Lifetime such as 90d, 24h or 30m (at most 730d); default: no expiry.")
 def tokens_create(name: str, role: str, tenant: str, expires_in: str | None) -> None:
     """Create a token; it is printed once and cannot be shown again."""
-    from gateway.storage.assessments import MAX_TOKEN_LIFETIME
+    from gateway.storage.tokens import MAX_TOKEN_LIFETIME
 
     lifetime = _duration("--expires-in", expires_in, MAX_TOKEN_LIFETIME)
 
@@ -363,7 +363,7 @@ def tokens_rotate(token_id: str, expires_in: str | None, grace: str) -> None:
     """Issue a new secret for the same name, role and tenant, and revoke the old one (after --grace).
 
     The new secret is printed once. Rotating an expired token is how its holder gets a new one."""
-    from gateway.storage.assessments import MAX_ROTATION_GRACE, MAX_TOKEN_LIFETIME
+    from gateway.storage.tokens import MAX_ROTATION_GRACE, MAX_TOKEN_LIFETIME
 
     lifetime = _duration("--expires-in", expires_in, MAX_TOKEN_LIFETIME)
     overlap = _duration("--grace", grace, MAX_ROTATION_GRACE, allow_zero=True)

@@ -16,9 +16,9 @@ from support.gateway import Gateway
 
 from gateway.contract.plugin_manager import Plugins, build_plugins
 from gateway.ops.settings import Settings
-from gateway.storage.assessments import ROLES, TokenStore
 from gateway.storage.engine import create_engine
 from gateway.storage.migrate import upgrade
+from gateway.storage.tokens import ROLES, TokenStore
 from gateway.web.app import create_app
 
 DATA = Path(__file__).parent / "data"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
+from datetime import timedelta
 
 from litestar.connection import ASGIConnection
 from litestar.enums import RequestEncodingType
@@ -66,3 +67,18 @@ def json_body_only(connection: ASGIConnection, handler: BaseRouteHandler) -> Non
     media_type = connection.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type and media_type != JSON and not media_type.endswith("+json"):
         raise UnsupportedMediaError("content-type", f"{media_type} is not accepted here; send {JSON}")
+
+
+_DURATION = re.compile(r"^\s*(\d{1,6})\s*([dhm])\s*$")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def parse_duration(text: str, field: str, maximum: timedelta, allow_zero: bool = False) -> timedelta:
+    """``90d``, ``24h``, ``30m``: bounded, so a typo cannot mint a token that lives for centuries."""
+    match = _DURATION.match(text or "")
+    if match is None:
+        raise InputError(field, f"must be a number of days, hours or minutes such as 90d, 24h or 30m, got {text!r}")
+    value = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    if value > maximum or (value <= timedelta(0) and not allow_zero):
+        raise InputError(field, f"must be {'0' if allow_zero else 'more than 0'} to {maximum.days} days, got {text!r}")
+    return value

@@ -1,4 +1,4 @@
-"""Assessment and token persistence behind small async interfaces.
+"""Assessment persistence behind a small async interface.
 
 An assessment is written in one transaction with whatever the caller adds to it (its event and
 deliveries, the submission's completion): a failure leaves nothing behind.
@@ -6,27 +6,21 @@ deliveries, the submission's completion): a failure leaves nothing behind.
 
 from __future__ import annotations
 
-import hashlib
-import re
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 import msgspec
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
-from gateway.contract.domain import DEFAULT_TENANT, Assessment, InputError
-from gateway.storage.engine import read_only
-from gateway.storage.tables import AssessmentAliasRow, AssessmentRow, ReviewRow, TokenRow
-
-ROLES = ("integrator", "telehealth", "clinician", "admin")
-TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+from gateway.contract.domain import Assessment
+from gateway.storage.engine import as_utc, read_only
+from gateway.storage.tables import AssessmentAliasRow, AssessmentRow, ReviewRow
 
 AfterWrite = Callable[[AsyncConnection], Awaitable[None]]
 
@@ -68,7 +62,7 @@ def _assessment(row) -> Assessment:
     document, status, version, level, reviewer, reviewed_at = row
     return msgspec.convert({**document, "status": "completed", "clinical_status": status, "clinical_version": version,
                             "clinician_level": level, "reviewed_by": reviewer,
-                            "reviewed_at": _utc(reviewed_at).isoformat() if reviewed_at else None}, Assessment)
+                            "reviewed_at": as_utc(reviewed_at).isoformat() if reviewed_at else None}, Assessment)
 
 
 class AssessmentStore:
@@ -179,156 +173,3 @@ class AssessmentStore:
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(select(1))
-
-
-@dataclass(frozen=True)
-class TokenInfo:
-    id: str
-    name: str
-    role: str
-    tenant: str
-    created_at: datetime
-    revoked_at: datetime | None
-    expires_at: datetime | None = None
-
-
-MAX_TOKEN_LIFETIME = timedelta(days=730)
-MAX_ROTATION_GRACE = timedelta(days=30)
-_DURATION = re.compile(r"^\s*(\d{1,6})\s*([dhm])\s*$")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
-
-
-def parse_duration(text: str, field: str, maximum: timedelta, allow_zero: bool = False) -> timedelta:
-    """``90d``, ``24h``, ``30m``: bounded, so a typo cannot mint a token that lives for centuries."""
-    match = _DURATION.match(text or "")
-    if match is None:
-        raise InputError(field, f"must be a number of days, hours or minutes such as 90d, 24h or 30m, got {text!r}")
-    value = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    if value > maximum or (value <= timedelta(0) and not allow_zero):
-        raise InputError(field, f"must be {'0' if allow_zero else 'more than 0'} to {maximum.days} days, got {text!r}")
-    return value
-
-
-@dataclass(frozen=True)
-class TokenCheck:
-    """The outcome of presenting a secret: ``info`` when usable, else why not (and whose token it was)."""
-
-    state: str  # ok | unknown | revoked | expired
-    info: TokenInfo | None = None
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes for timezone-aware columns; they were stored as UTC."""
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-class TokenStore:
-    """Bearer tokens are shown once at creation; only their SHA-256 is stored."""
-
-    PREFIX = "pgw_"
-
-    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self.engine = engine
-        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self.reads = async_sessionmaker(read_only(engine), expire_on_commit=False)
-        self.clock = clock  # injectable so tests can move time past an expiry or a grace period
-
-    async def create(self, name: str, role: str, tenant: str = DEFAULT_TENANT, expires_in: timedelta | None = None) -> tuple[TokenInfo, str]:
-        if role not in ROLES:
-            raise InputError("role", f"must be one of {', '.join(ROLES)}, got {role!r}")
-        if not name.strip():
-            raise InputError("name", "must say who or what uses the token, e.g. 'epic-interface'")
-        if not TENANT_NAME.fullmatch(tenant):
-            raise InputError("tenant", f"must be 1 to 64 letters, digits, '.', '_' or '-', e.g. 'st-marys', got {tenant!r}")
-        if expires_in is not None and not timedelta(0) < expires_in <= MAX_TOKEN_LIFETIME:
-            raise InputError("expires_in", f"must be more than 0 and at most {MAX_TOKEN_LIFETIME.days} days")
-        secret = self.PREFIX + secrets.token_urlsafe(32)
-        now = self.clock()
-        row = TokenRow(id=secrets.token_hex(8), name=name.strip(), role=role, tenant=tenant, token_hash=hash_token(secret), created_at=now,
-                       expires_at=None if expires_in is None else now + expires_in)
-        async with self.sessions() as session:
-            session.add(row)
-            await session.commit()
-        return _info(row), secret
-
-    async def verify(self, secret: str) -> TokenInfo | None:
-        """The token's identity when it is usable now (known, not revoked, not expired)."""
-        checked = await self.check(secret)
-        return checked.info if checked.state == "ok" else None
-
-    async def check(self, secret: str) -> TokenCheck:
-        """Look the secret up by its SHA-256 (no timing leak) and say why it is refused, if it is.
-
-        A revocation may lie in the future (a rotation's grace period): until then the token works.
-        """
-        async with self.reads() as session:
-            row = await session.scalar(select(TokenRow).where(TokenRow.token_hash == hash_token(secret)))
-        if row is None:
-            return TokenCheck("unknown")
-        info, now = _info(row), self.clock()
-        if info.revoked_at is not None and info.revoked_at <= now:
-            return TokenCheck("revoked", info)
-        if info.expires_at is not None and info.expires_at <= now:
-            return TokenCheck("expired", info)
-        return TokenCheck("ok", info)
-
-    async def revoke(self, token_id: str) -> bool:
-        now = self.clock()
-        async with self.sessions() as session:
-            result = await session.execute(
-                update(TokenRow).where(TokenRow.id == token_id, _not_revoked(now)).values(revoked_at=now)
-            )
-            await session.commit()
-        return result.rowcount == 1
-
-    async def rotate(self, token_id: str, expires_in: timedelta | None = None, grace: timedelta = timedelta(0)) -> tuple[TokenInfo, str] | None:
-        """A new secret for the same name, role and tenant; the old one is revoked after ``grace``.
-
-        Without ``expires_in`` the new token gets the old one's lifetime, so rotating never silently
-        turns an expiring token into a permanent one. An expired token may be rotated (that is how its
-        holder gets a new one); a revoked or already rotated one may not. None when there is no such
-        token. Both writes share one transaction: a concurrent rotation of the same token loses.
-        """
-        if expires_in is not None and not timedelta(0) < expires_in <= MAX_TOKEN_LIFETIME:
-            raise InputError("expires_in", f"must be more than 0 and at most {MAX_TOKEN_LIFETIME.days} days")
-        if not timedelta(0) <= grace <= MAX_ROTATION_GRACE:
-            raise InputError("grace", f"must be 0 to {MAX_ROTATION_GRACE.days} days")
-        now = self.clock()
-        async with self.sessions() as session:
-            old = await session.scalar(select(TokenRow).where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None)))
-            if old is None:
-                return None
-            if expires_in is None and old.expires_at is not None:
-                expires_in = _utc(old.expires_at) - _utc(old.created_at)
-            claimed = await session.execute(
-                update(TokenRow).where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None)).values(revoked_at=now + grace)
-            )
-            if claimed.rowcount != 1:
-                await session.rollback()
-                return None
-            secret = self.PREFIX + secrets.token_urlsafe(32)
-            inherited = {c.key: getattr(old, c.key) for c in TokenRow.__table__.columns
-                         if c.key not in {"id", "token_hash", "created_at", "revoked_at", "expires_at"}}  # name, role, tenant...
-            row = TokenRow(**inherited, id=secrets.token_hex(8), token_hash=hash_token(secret), created_at=now,
-                           expires_at=None if expires_in is None else now + expires_in)
-            session.add(row)
-            await session.commit()
-        return _info(row), secret
-
-    async def list(self) -> list[TokenInfo]:
-        async with self.sessions() as session:
-            rows = await session.scalars(select(TokenRow).order_by(TokenRow.created_at))
-            return [_info(r) for r in rows]
-
-
-def _not_revoked(now: datetime):
-    """Not revoked yet: never, or only at a future moment (a rotation's grace period)."""
-    return or_(TokenRow.revoked_at.is_(None), TokenRow.revoked_at > now)
-
-
-def _info(row: TokenRow) -> TokenInfo:
-    return TokenInfo(row.id, row.name, row.role, row.tenant, _utc(row.created_at), _utc(row.revoked_at), expires_at=_utc(row.expires_at))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import event
@@ -109,3 +110,8 @@ class _SqliteWriteLock:
         if lock is not None and self._owners.get(lock, (None, None))[1] is record:
             del self._owners[lock]
             lock.release()
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes for timezone-aware columns; they were stored as UTC."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment

@@ -25,8 +25,8 @@ from gateway.service.flow import AssessmentFlow
 from gateway.service.jobs.distributed import DistributedJobs
 from gateway.service.jobs.embedded import EmbeddedJobs
 from gateway.service.scoring_pool import scoring_for
-from gateway.storage.assessments import TokenStore
 from gateway.storage.engine import create_engine
+from gateway.storage.tokens import TokenStore
 from gateway.web import openapi, problems
 from gateway.web.auth import SCHEMA_PATH, BearerTokenMiddleware, FailureThrottle, role_guard
 from gateway.web.routes import assessments, deliveries, explanations, monitoring, pages, reviews, system

@@ -33,7 +33,7 @@ from litestar.types import Receive, Scope, Send
 from gateway.contract.domain import DEFAULT_TENANT
 from gateway.ops import metrics
 from gateway.storage import audit
-from gateway.storage.assessments import TokenInfo, TokenStore
+from gateway.storage.tokens import TokenInfo, TokenStore
 
 log = structlog.get_logger(__name__)
 

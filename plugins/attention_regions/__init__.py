@@ -13,8 +13,7 @@ import numpy as np
 from gateway.contract.domain import Explanation, ModelOutput, RegionAttention, Windows
 from gateway.contract.hookspecs import hookimpl
 from gateway.contract.protocols import Predict
-from gateway.pipeline.landmarks import ANCHORS
-from plugins.attention_regions.regions import MEMBERSHIP, REGIONS
+from gateway.pipeline.face import REGIONS, region_shares
 
 NOTE = (
     "Share of the model's spatial attention per face region, weighted by its temporal attention and "
@@ -28,31 +27,6 @@ NOT_INFORMATIVE = (
     "so no region shares are shown."
 )
 UNCHECKED = " Not checked: this model's attention was never put through the sanity checks; read the shares with care."
-
-
-def region_shares(alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """(regions,) share of attention per region: per window the β-weighted mean of α over frames, anchors
-    zeroed and renormalised, summed per region, then averaged over windows.
-
-    A window whose β is all zero counts its frames equally rather than dropping out.
-    """
-    alpha = np.asarray(alpha, dtype=np.float64)
-    beta = np.asarray(beta, dtype=np.float64)
-    beta = np.where(beta.sum(axis=1, keepdims=True) > 0, beta, 1.0)
-    beta = beta / beta.sum(axis=1, keepdims=True)  # before multiplying, so tiny β cannot underflow
-    per_landmark = np.einsum("nt,ntk->nk", beta, alpha)
-    per_landmark[:, list(ANCHORS)] = 0.0
-    per_landmark /= per_landmark.sum(axis=1, keepdims=True)
-    return (per_landmark @ MEMBERSHIP).mean(axis=0)
-
-
-LANDMARK_SHARES = np.delete(MEMBERSHIP, list(ANCHORS), axis=0).mean(axis=0)
-"""Each region's share of the non-anchor landmarks: what uniform attention would give it."""
-
-
-def mass_ratios(alpha: np.ndarray, beta: np.ndarray) -> dict[str, float]:
-    """Region share of attention over region share of landmarks (painai §3.2): uniform attention = 1.0."""
-    return {name: float(r) for name, r in zip(REGIONS, region_shares(alpha, beta) / LANDMARK_SHARES, strict=False)}
 
 
 class AttentionRegions:

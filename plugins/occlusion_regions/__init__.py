@@ -1,6 +1,6 @@
 """Explainer plugin: region occlusion, the gateway's primary explanation (model-agnostic).
 
-Per scored window, each of the seven face regions (``plugins.attention_regions.regions``) is replaced
+Per scored window, each of the seven face regions (``gateway.pipeline.face``) is replaced
 by the neutral face and the window scored again (``occlusion.py`` defines the numbers). The
 explanation lists the regions by importance, the seconds by importance, and the clip's mean mesh per
 region for the heatmap. A region *stands out* only when occluding it lowers the pain probability by
@@ -15,7 +15,7 @@ import numpy as np
 from gateway.contract.domain import Explanation, MeshRegion, ModelOutput, RegionAttention, TimeWeight, Windows
 from gateway.contract.hookspecs import hookimpl
 from gateway.contract.protocols import Predict
-from plugins.attention_regions.regions import REGIONS
+from gateway.pipeline.face import REGIONS
 from plugins.occlusion_regions.occlusion import mean_mesh, occlude, pain_probability
 
 STANDS_OUT = 0.05

@@ -74,9 +74,10 @@ def test_reads_do_not_queue_behind_an_open_write_transaction(sqlite_url, monkeyp
 
     from gateway.contract.domain import PatientRef
     from gateway.storage import engine as db_engine
-    from gateway.storage.assessments import AssessmentQuery, AssessmentStore, TokenStore
+    from gateway.storage.assessments import AssessmentQuery, AssessmentStore
     from gateway.storage.baselines import BaselineStore
     from gateway.storage.engine import create_engine
+    from gateway.storage.tokens import TokenStore
 
     monkeypatch.setattr(db_engine, "SQLITE_BUSY_TIMEOUT_S", 1.0)
     secret = create_tokens(sqlite_url)["integrator"]

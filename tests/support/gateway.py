@@ -8,8 +8,8 @@ import time
 import httpx
 from litestar.testing import TestClient
 
-from gateway.storage.assessments import ROLES, TokenStore
 from gateway.storage.engine import create_engine
+from gateway.storage.tokens import ROLES, TokenStore
 
 
 class Gateway:

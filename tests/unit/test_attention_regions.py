@@ -14,9 +14,9 @@ import plugins.attention_regions as plugin
 from gateway.contract import hookspecs
 from gateway.contract.domain import ModelOutput, Windows
 from gateway.contract.protocols import Explainer
+from gateway.pipeline.face import MEMBERSHIP, REGIONS
 from gateway.pipeline.landmarks import ANCHORS
 from plugins.attention_regions import NOT_INFORMATIVE, AttentionRegions
-from plugins.attention_regions.regions import MEMBERSHIP, REGIONS
 from plugins.sta_lstm.serving import CheckedOutput
 
 NO_WINDOWS = Windows(spans=[], data=np.zeros((0, 30, 468, 2), np.float32))

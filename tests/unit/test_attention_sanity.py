@@ -4,7 +4,7 @@ A network trained where the label lives only in the brow (or only in the mouth) 
 twice the uniform share of its attention there, ranked first; trained on shuffled labels it must stay
 within 0.5-1.5x (it memorises noise, so it drifts, but nowhere near a planted 2x), and untrained it is
 exactly uniform. If attention were decorative these would fail.
-The same procedure (``plugins.model_lab.attention_checks``) decides what the bundled checkpoint's
+The same procedure (``plugins.sta_lstm.lab.attention_checks``) decides what the bundled checkpoint's
 ``model.json`` records and therefore whether the explainer shows its attention.
 """
 
@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 import torch
 
+from gateway.pipeline.face import LANDMARK_SHARES, MEMBERSHIP, REGIONS, mass_ratios
 from gateway.pipeline.landmarks import ANCHORS
-from plugins.attention_regions import LANDMARK_SHARES, mass_ratios
-from plugins.attention_regions.regions import MEMBERSHIP, REGIONS
-from plugins.model_lab.attention_checks import PLANTED_MIN, RANDOM_RANGE, planted_check, planted_sets, randomised_check, ratios_on
-from plugins.model_lab.training import PRESETS, build_network, standardise_on
+from plugins.sta_lstm.lab.attention_checks import PLANTED_MIN, RANDOM_RANGE, planted_check, planted_sets, randomised_check, ratios_on
+from plugins.sta_lstm.lab.training import PRESETS, build_network, standardise_on
 
 SHIPPED = PRESETS["default"]
 

@@ -55,7 +55,7 @@ def test_a_failed_login_is_audited_and_logged_without_the_token(api, sqlite_url)
 
 def test_a_revoked_token_is_audited_with_its_id(api, sqlite_url):
     async def revoke(engine):
-        from gateway.storage.assessments import TokenStore
+        from gateway.storage.tokens import TokenStore
 
         store = TokenStore(engine)
         info = await store.verify(api.tokens["clinician"])
@@ -91,7 +91,7 @@ def test_reading_the_trail_is_itself_recorded_with_the_callers_identity(api, sql
 
 
 async def _token_id(engine, secret):
-    from gateway.storage.assessments import TokenStore
+    from gateway.storage.tokens import TokenStore
 
     return (await TokenStore(engine).verify(secret)).id
 

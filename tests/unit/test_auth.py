@@ -11,8 +11,8 @@ from litestar.testing import TestClient
 from sqlalchemy import text
 
 from gateway.ops.settings import Settings
-from gateway.storage.assessments import TokenStore
 from gateway.storage.engine import create_engine
+from gateway.storage.tokens import TokenStore
 from gateway.web.app import create_app
 from gateway.web.auth import FailureThrottle, is_schema
 

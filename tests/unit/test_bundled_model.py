@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from plugins.model_lab.evaluation import evaluation_windows, softmax
-from plugins.model_lab.metrics import classification_metrics
-from plugins.model_lab.synthetic import GENERATOR_VERSION, regenerate
-from plugins.model_lab.training import logits_of
 from plugins.sta_lstm import BUNDLED_CHECKPOINT
 from plugins.sta_lstm.checkpoint import load_checkpoint, sha256_file
+from plugins.sta_lstm.lab.evaluation import evaluation_windows, softmax
+from plugins.sta_lstm.lab.metrics import classification_metrics
+from plugins.sta_lstm.lab.synthetic import GENERATOR_VERSION, regenerate
+from plugins.sta_lstm.lab.training import logits_of
 
 MANIFEST = json.loads((BUNDLED_CHECKPOINT / "model.json").read_text())
 

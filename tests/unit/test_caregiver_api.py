@@ -11,9 +11,9 @@ from litestar.testing import TestClient
 
 from gateway.contract.plugin_manager import build_plugins
 from gateway.ops.settings import Settings
-from gateway.storage.assessments import TokenStore
 from gateway.storage.audit import AuditQuery, AuditStore
 from gateway.storage.engine import create_engine
+from gateway.storage.tokens import TokenStore
 from gateway.web.app import create_app
 from plugins.caregiver_summary import share
 

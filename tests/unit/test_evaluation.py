@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from plugins.model_lab.evaluation import bootstrap_ci, reliability_plots, softmax
-from plugins.model_lab.metrics import (
+from plugins.sta_lstm.lab.evaluation import bootstrap_ci, reliability_plots, softmax
+from plugins.sta_lstm.lab.metrics import (
     brier,
     classification_metrics,
     confusion_matrix,
@@ -16,7 +16,7 @@ from plugins.model_lab.metrics import (
     quadratic_weighted_kappa,
     roc_auc,
 )
-from plugins.model_lab.training import fit_temperature
+from plugins.sta_lstm.lab.training import fit_temperature
 
 
 def test_auc_counts_ties_half_and_is_nan_without_both_groups():

@@ -13,8 +13,8 @@ import pytest
 
 from fhir_mappings import load_mappings
 from gateway.contract.domain import Assessment, Explanation, ModelInfo, PatientRef, RegionAttention, Summary, TimeWeight
+from gateway.pipeline.face import REGIONS
 from gateway.service.explanations import FACE, LEGEND, NOTICE, WIDTH, agreement, explain, explanation_png, heatmap_png
-from plugins.attention_regions.regions import REGIONS
 from plugins.fhir_observation.resources import build_bundle, document_reference_resource
 from plugins.fhir_observation.validation import validate_bundle, validate_resource
 from plugins.occlusion_regions import STANDS_OUT, mesh_regions

@@ -14,8 +14,8 @@ from support.fhir_r4 import validate
 
 from gateway.contract.plugin_manager import build_plugins
 from gateway.ops.settings import Settings
-from gateway.storage.assessments import TokenStore
 from gateway.storage.engine import create_engine
+from gateway.storage.tokens import TokenStore
 from gateway.web.app import create_app
 from plugins.fhir_observation.search import MAX_COUNT
 

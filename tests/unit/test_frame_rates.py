@@ -7,7 +7,7 @@ import pytest
 from support.live import recorded_points
 
 from gateway.pipeline.dataset import LabelledClip
-from plugins.model_lab.frame_rates import slow_client
+from plugins.sta_lstm.lab.frame_rates import slow_client
 
 
 def clip() -> LabelledClip:

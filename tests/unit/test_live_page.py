@@ -142,8 +142,8 @@ def test_the_page_calls_refuse_a_missing_csrf_token_a_bad_patient_and_a_signed_o
 def test_another_tenants_live_session_is_not_found_from_the_page(api, sqlite_url):
     import asyncio
 
-    from gateway.storage.assessments import TokenStore
     from gateway.storage.engine import create_engine
+    from gateway.storage.tokens import TokenStore
 
     async def other_tenant_token() -> str:
         engine = create_engine(sqlite_url)

@@ -17,7 +17,7 @@ from gateway.cli import main
 from gateway.contract.domain import LEVELS
 from gateway.pipeline.dataset import load_dataset
 from gateway.storage.monitoring import quadratic_kappa
-from plugins.model_lab.commands import evaluate, train
+from plugins.sta_lstm.lab.commands import evaluate, train
 
 matrices = st.lists(st.lists(st.integers(0, 50), min_size=3, max_size=3), min_size=3, max_size=3)
 

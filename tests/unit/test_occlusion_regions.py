@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from gateway.contract.domain import ModelOutput, Windows, WindowSpan
-from plugins.attention_regions.regions import REGIONS
-from plugins.model_lab.synthetic import SynthConfig, generate_clip
-from plugins.model_lab.training import PRESETS, build_network, fit, standardise_on
-from plugins.model_lab.windows import window_set
+from gateway.pipeline.face import REGIONS
 from plugins.occlusion_regions import STANDS_OUT, OcclusionRegions, _hull
+from plugins.sta_lstm.lab.synthetic import SynthConfig, generate_clip
+from plugins.sta_lstm.lab.training import PRESETS, build_network, fit, standardise_on
+from plugins.sta_lstm.lab.windows import window_set
 from plugins.sta_lstm.network import infer
 
 SHIPPED = PRESETS["default"]

@@ -26,10 +26,10 @@ from gateway.contract.hookspecs import hookimpl
 from gateway.contract.plugin_manager import build_plugins
 from gateway.ops.settings import Settings
 from gateway.pipeline.scoring import content_id
-from gateway.storage.assessments import ROLES
 from gateway.storage.engine import create_engine
 from gateway.storage.jobs import SubmissionStore
 from gateway.storage.tables import SubmissionRow
+from gateway.storage.tokens import ROLES
 from gateway.web.app import create_app
 
 # --- job state guards, on SQLite and PostgreSQL -------------------------------------------------

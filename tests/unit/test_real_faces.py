@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from plugins.model_lab.real_faces import DOSES, PHOTOS, dose_response, face_points, graded, similarity_3d, transplant
 from plugins.sta_lstm import StaLstmModel
+from plugins.sta_lstm.lab.real_faces import DOSES, PHOTOS, dose_response, face_points, graded, similarity_3d, transplant
 
 
 def test_similarity_recovers_a_known_scale_and_rotation():

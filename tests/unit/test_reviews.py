@@ -15,11 +15,12 @@ from sqlalchemy.exc import DBAPIError
 
 from gateway.contract.domain import LEVELS, Assessment, ModelInfo, PatientRef, Summary
 from gateway.ops.settings import Settings
-from gateway.storage.assessments import AssessmentStore, TokenInfo
+from gateway.storage.assessments import AssessmentStore
 from gateway.storage.engine import create_engine
 from gateway.storage.monitoring import model_monitoring
 from gateway.storage.reviews import Review, ReviewRequest, record_review, review_history
 from gateway.storage.tables import SubmissionRow
+from gateway.storage.tokens import TokenInfo
 from gateway.web.app import create_app
 
 PATIENT = "urn:oid:1.2.36.146.595.217.0.1|MRN-1234"  # the keypoints_json fixture's patient

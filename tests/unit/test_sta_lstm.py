@@ -13,14 +13,14 @@ import torch
 
 from gateway.contract.domain import LEVELS, Windows
 from gateway.contract.protocols import PainModel
+from gateway.pipeline.face import REGIONS
 from gateway.pipeline.landmarks import ANCHORS
-from plugins.attention_regions.regions import REGIONS
-from plugins.model_lab.evaluation import unresponsive_windows
-from plugins.model_lab.synthetic import SynthConfig, generate_clip
-from plugins.model_lab.training import PRESETS, build_network, region_index
-from plugins.model_lab.windows import window_set
 from plugins.sta_lstm import BUNDLED_CHECKPOINT, StaLstmModel, StaLstmSettings, register_models, register_settings
 from plugins.sta_lstm.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from plugins.sta_lstm.lab.evaluation import unresponsive_windows
+from plugins.sta_lstm.lab.synthetic import SynthConfig, generate_clip
+from plugins.sta_lstm.lab.training import PRESETS, build_network, region_index
+from plugins.sta_lstm.lab.windows import window_set
 from plugins.sta_lstm.network import STALSTM, PlainLSTM, sta_lstm_loss
 from plugins.sta_lstm.serving import parse_prevalence
 

@@ -19,9 +19,10 @@ from gateway.contract.domain import (
     Summary,
     WindowResult,
 )
-from gateway.storage.assessments import AssessmentQuery, AssessmentStore, TokenStore, hash_token
+from gateway.storage.assessments import AssessmentQuery, AssessmentStore
 from gateway.storage.engine import create_engine
 from gateway.storage.tables import Base
+from gateway.storage.tokens import TokenStore, hash_token
 
 MODEL = ModelInfo(model_id="m", version="1", sha256="a" * 64, name="m", training_data="synthetic")
 

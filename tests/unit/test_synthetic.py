@@ -9,12 +9,12 @@ import pytest
 from click.testing import CliRunner
 
 from gateway.pipeline.dataset import load_dataset
+from gateway.pipeline.face import REGIONS
 from gateway.pipeline.landmarks import prepare
-from plugins.attention_regions.regions import REGIONS
-from plugins.model_lab import make_base_face
-from plugins.model_lab.commands import synth
-from plugins.model_lab.face import BASE_FACE, LEFT_BROW, RIGHT_BROW, load_face
-from plugins.model_lab.synthetic import CALM, SIGNALS, Distractors, SynthConfig, _pose, generate_clip, identity
+from plugins.sta_lstm.lab import make_base_face
+from plugins.sta_lstm.lab.commands import synth
+from plugins.sta_lstm.lab.face import BASE_FACE, LEFT_BROW, RIGHT_BROW, load_face
+from plugins.sta_lstm.lab.synthetic import CALM, SIGNALS, Distractors, SynthConfig, _pose, generate_clip, identity
 
 BROWS = list(RIGHT_BROW + LEFT_BROW)
 

@@ -18,8 +18,8 @@ from support.ui import csrf_of, sign_in
 
 from gateway.contract.plugin_manager import build_plugins
 from gateway.ops.settings import Settings
-from gateway.storage.assessments import TokenStore
 from gateway.storage.engine import create_engine
+from gateway.storage.tokens import TokenStore
 from gateway.web.app import create_app
 from plugins.fhir_observation.resources import provenance_id
 

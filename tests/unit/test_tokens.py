@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 from sqlalchemy import text
 
+from gateway.contract.strict import parse_duration
 from gateway.ops.settings import Settings, SettingsError, load_settings
-from gateway.storage.assessments import TokenStore, parse_duration
 from gateway.storage.engine import create_engine
+from gateway.storage.tokens import TokenStore
 from gateway.web.app import create_app
 from gateway.web.auth import FailureThrottle
 

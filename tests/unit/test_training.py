@@ -12,9 +12,11 @@ from click.testing import CliRunner
 from gateway.contract.domain import Windows
 from gateway.pipeline.dataset import load_dataset
 from gateway.storage.baselines import neutral_reference
-from plugins.model_lab.commands import evaluate, synth, train
-from plugins.model_lab.synthetic import SynthConfig, generate_clip
-from plugins.model_lab.training import (
+from plugins.sta_lstm import StaLstmModel, StaLstmSettings
+from plugins.sta_lstm.checkpoint import load_checkpoint
+from plugins.sta_lstm.lab.commands import evaluate, synth, train
+from plugins.sta_lstm.lab.synthetic import SynthConfig, generate_clip
+from plugins.sta_lstm.lab.training import (
     PRESETS,
     Preset,
     TrainConfig,
@@ -25,15 +27,13 @@ from plugins.model_lab.training import (
     split_patients,
     standardise_on,
 )
-from plugins.model_lab.training import (
+from plugins.sta_lstm.lab.training import (
     train as train_model,
 )
-from plugins.model_lab.windows import concat, window_set
-from plugins.plain_lstm import PlainLstmSettings
-from plugins.plain_lstm import register_models as register_plain
-from plugins.sta_lstm import StaLstmModel, StaLstmSettings
-from plugins.sta_lstm.checkpoint import load_checkpoint
+from plugins.sta_lstm.lab.windows import concat, window_set
 from plugins.sta_lstm.personal import personalise
+from plugins.sta_lstm.plain import PlainLstmSettings
+from plugins.sta_lstm.plain import register_models as register_plain
 
 QUICK = Preset(lr=3e-3, weight_decay=0.0, batch=32, hidden=8, max_epochs=2, patience=1, halve_every=10)
 

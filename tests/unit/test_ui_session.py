@@ -16,9 +16,9 @@ from support.gateway import tokens_for
 from support.ui import csrf_of, post_form, sign_in
 
 from gateway.ops.settings import Settings
-from gateway.storage.assessments import TokenStore
 from gateway.storage.audit import AuditQuery, AuditStore
 from gateway.storage.engine import create_engine
+from gateway.storage.tokens import TokenStore
 from gateway.web.app import create_app
 from gateway.web.ui.headers import CSP
 

@@ -17,8 +17,9 @@ from gateway.contract.plugin_manager import Plugins
 from gateway.contract.protocols import CaptureRequest
 from gateway.service.flow import AssessmentFlow, JobQueue
 from gateway.storage import audit
-from gateway.storage.assessments import AssessmentStore, TokenInfo
+from gateway.storage.assessments import AssessmentStore
 from gateway.storage.jobs import Submission, SubmissionStore
+from gateway.storage.tokens import TokenInfo
 from gateway.web.openapi import ok, problems
 from gateway.web.routes.schemas import EXAMPLE_JOB, EXAMPLE_VIEW, AssessmentView
 from gateway.web.uploads import received

@@ -16,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from gateway.storage.assessments import TokenInfo, _info, _utc
+from gateway.storage.engine import as_utc
 from gateway.storage.tables import TokenRow, UISessionRow
+from gateway.storage.tokens import TokenInfo, token_info
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ class SessionStore:
             ).first()
         if found is None:
             return None
-        row, token = found[0], _info(found[1])
-        now, expires_at = self.clock(), _utc(row.expires_at)
+        row, token = found[0], token_info(found[1])
+        now, expires_at = self.clock(), as_utc(row.expires_at)
         if expires_at <= now or (token.revoked_at is not None and token.revoked_at <= now) or (token.expires_at is not None and token.expires_at <= now):
             return None
         return UISession(token, row.csrf, expires_at)

@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 
 from gateway.pipeline.dataset import LabelledClip, load_dataset
-from plugins.attention_regions import mass_ratios
-from plugins.model_lab.attention_checks import face_signal_ratio
-from plugins.model_lab.evaluation import evaluate
-from plugins.model_lab.training import TrainConfig, neutral_references, personal_transform, train
-from plugins.model_lab.windows import window_set
+from gateway.pipeline.face import mass_ratios
+from plugins.sta_lstm.lab.attention_checks import face_signal_ratio
+from plugins.sta_lstm.lab.evaluation import evaluate
+from plugins.sta_lstm.lab.training import TrainConfig, neutral_references, personal_transform, train
+from plugins.sta_lstm.lab.windows import window_set
 from plugins.sta_lstm.network import infer
 
 SHIPPED = {"personalised": True, "without_baseline": 0.5}
@@ -96,7 +96,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def record(checkpoint: str | Path, rows: list[dict[str, Any]], command: str) -> None:
     """Store the runs in the checkpoint's ``model.json`` (``acceptance``) and its card."""
-    from plugins.model_lab.evaluation import record_in_checkpoint
+    from plugins.sta_lstm.lab.evaluation import record_in_checkpoint
 
     note = (
         f"`{command}`: each seed re-splits the synthetic patients, re-initialises and re-orders batches; both models are "

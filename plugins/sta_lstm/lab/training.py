@@ -26,12 +26,12 @@ from tqdm import tqdm
 
 from gateway.contract.domain import LEVELS
 from gateway.pipeline.dataset import LabelledClip, load_dataset
+from gateway.pipeline.face import REGIONS
 from gateway.pipeline.landmarks import ANCHORS
 from gateway.storage.baselines import neutral_reference
-from plugins.attention_regions.regions import REGIONS
-from plugins.model_lab.model_card import render_model_card
-from plugins.model_lab.windows import Transform, WindowSet, adaptive_strides, concat, normalised, window_set
 from plugins.sta_lstm.checkpoint import save_checkpoint
+from plugins.sta_lstm.lab.model_card import render_model_card
+from plugins.sta_lstm.lab.windows import Transform, WindowSet, adaptive_strides, concat, normalised, window_set
 from plugins.sta_lstm.network import ARCHITECTURES, sta_lstm_loss
 from plugins.sta_lstm.personal import personalise
 
@@ -299,7 +299,7 @@ def dataset_description(data_dir: Path, clips: Sequence[LabelledClip]) -> tuple[
     if generator:
         text = (
             f"Synthetic only: {len(clips)} clips ({seconds} labelled seconds) of {patients} synthetic patients from "
-            f"plugins.model_lab.synthetic {generator['config']['generator_version']} (seed {generator['config']['seed']}), "
+            f"plugins.sta_lstm.lab.synthetic {generator['config']['generator_version']} (seed {generator['config']['seed']}), "
             "a real face's MediaPipe landmarks (scikit-image astronaut) with designed action-unit movements and PSPI-derived labels."
         )
     else:

@@ -45,9 +45,9 @@ def evaluate_frame_rates(checkpoint: str | Path, data_dir: str | Path | None = N
     """Calibrated metrics of the checkpoint's test windows at each of ``FRAME_RATES`` (no bootstrap).
 
     Without ``data_dir`` a synthetic checkpoint's split is regenerated from its recorded generator settings."""
-    from plugins.model_lab.evaluation import evaluate, evaluation_windows
-    from plugins.model_lab.synthetic import regenerate
     from plugins.sta_lstm.checkpoint import load_checkpoint
+    from plugins.sta_lstm.lab.evaluation import evaluate, evaluation_windows
+    from plugins.sta_lstm.lab.synthetic import regenerate
 
     model, manifest = load_checkpoint(checkpoint)
     if data_dir is None:

@@ -26,12 +26,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from plugins.attention_regions import LANDMARK_SHARES, mass_ratios, region_shares
-from plugins.attention_regions.regions import REGIONS
-from plugins.model_lab.metrics import roc_auc
-from plugins.model_lab.synthetic import SynthConfig, generate_clip
-from plugins.model_lab.training import Preset, build_network, fit, standardise_on
-from plugins.model_lab.windows import WindowSet, window_set
+from gateway.pipeline.face import LANDMARK_SHARES, REGIONS, mass_ratios, region_shares
+from plugins.sta_lstm.lab.metrics import roc_auc
+from plugins.sta_lstm.lab.synthetic import SynthConfig, generate_clip
+from plugins.sta_lstm.lab.training import Preset, build_network, fit, standardise_on
+from plugins.sta_lstm.lab.windows import WindowSet, window_set
 from plugins.sta_lstm.network import infer
 
 PLANTED_MIN, RANDOM_RANGE, STANDARD_MIN = 2.0, (0.5, 1.5), 1.3
@@ -116,8 +115,8 @@ def check_checkpoint(checkpoint: str | Path, data_dir: str | Path) -> dict[str, 
     """``pain-gateway attention-check``: ``check_model`` with the checkpoint's preset and seed on its test
     patients (scored as the checkpoint scores them); the outcome goes into ``model.json`` and the card."""
     from gateway.pipeline.dataset import load_dataset
-    from plugins.model_lab.evaluation import evaluation_windows, record_in_checkpoint
     from plugins.sta_lstm.checkpoint import load_checkpoint
+    from plugins.sta_lstm.lab.evaluation import evaluation_windows, record_in_checkpoint
 
     model, manifest = load_checkpoint(checkpoint)
     config = manifest["training"]["config"]

@@ -25,8 +25,8 @@ import numpy as np
 from gateway.contract.domain import LEVELS, LandmarkClip, PatientRef
 from gateway.pipeline.landmarks import prepare
 from gateway.storage.baselines import neutral_reference
-from plugins.model_lab.face import load_face
-from plugins.model_lab.synthetic import GRADED_MAX
+from plugins.sta_lstm.lab.face import load_face
+from plugins.sta_lstm.lab.synthetic import GRADED_MAX
 
 PHOTOS = {
     "astronaut": "scikit-image astronaut (NASA, public domain)",
@@ -45,7 +45,7 @@ SECONDS, FPS = 3, 30.0
 def photo(name: str) -> np.ndarray:
     """RGB uint8 image of one of ``PHOTOS``, read from the installed package."""
     if name == "astronaut":
-        from plugins.model_lab.make_base_face import astronaut_face
+        from plugins.sta_lstm.lab.make_base_face import astronaut_face
 
         return astronaut_face()
     if name == "grace_hopper":
@@ -131,7 +131,7 @@ def graded(doses: dict[int, list[float]]) -> bool:
 
 def check_checkpoint(checkpoint: str | Path) -> dict[str, Any]:
     """``pain-gateway real-faces``: the dose-response of a checkpoint, stored in its ``model.json`` and card."""
-    from plugins.model_lab.evaluation import record_in_checkpoint
+    from plugins.sta_lstm.lab.evaluation import record_in_checkpoint
     from plugins.sta_lstm.serving import CheckpointModel
 
     model = CheckpointModel(checkpoint)

@@ -19,13 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
+from gateway.pipeline.face import BASE_FACE
 from gateway.pipeline.landmarks import ANCHORS
-
-BASE_FACE = Path(__file__).with_name("data") / "base_face.npy"
 
 RIGHT_BROW = (46, 52, 53, 55, 63, 65, 66, 70, 105, 107)
 LEFT_BROW = (276, 282, 283, 285, 293, 295, 296, 300, 334, 336)

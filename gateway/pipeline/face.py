@@ -1,4 +1,5 @@
-"""Seven anatomical face regions covering all 468 Face Mesh landmarks, for summarising attention.
+"""The face every plugin shares: seven anatomical regions covering all 468 Face Mesh landmarks, per-region
+shares of a per-landmark weight (attention, occlusion), and the base face geometry.
 
 The map follows the recipe in the project's research notes (painai.md §3.2): MediaPipe's official contour
 sets (FACEMESH_LEFT/RIGHT_EYEBROW, _EYE, _NOSE, _LIPS, _FACE_OVAL) seed brow, eyes, nose and mouth,
@@ -9,9 +10,15 @@ as data (ranges inclusive) rather than recomputed; tests check it against the of
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from gateway.contract.domain import LANDMARK_COUNT
+from gateway.pipeline.landmarks import ANCHORS
+
+BASE_FACE = Path(__file__).with_name("data") / "base_face.npy"
+"""(468, 3) float array in centimetres: a real face (the scikit-image astronaut) as MediaPipe measured it."""
 
 _SPEC = {
     "brow": (
@@ -63,3 +70,28 @@ REGIONS: dict[str, tuple[int, ...]] = {name: _expand(spec) for name, spec in _SP
 
 MEMBERSHIP = np.stack([np.isin(np.arange(LANDMARK_COUNT), m) for m in REGIONS.values()], axis=1).astype(float)
 """(468, regions) one-hot matrix: ``per_landmark @ MEMBERSHIP`` sums a quantity per region."""
+
+
+def region_shares(alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """(regions,) share of attention per region: per window the β-weighted mean of α over frames, anchors
+    zeroed and renormalised, summed per region, then averaged over windows.
+
+    A window whose β is all zero counts its frames equally rather than dropping out.
+    """
+    alpha = np.asarray(alpha, dtype=np.float64)
+    beta = np.asarray(beta, dtype=np.float64)
+    beta = np.where(beta.sum(axis=1, keepdims=True) > 0, beta, 1.0)
+    beta = beta / beta.sum(axis=1, keepdims=True)  # before multiplying, so tiny β cannot underflow
+    per_landmark = np.einsum("nt,ntk->nk", beta, alpha)
+    per_landmark[:, list(ANCHORS)] = 0.0
+    per_landmark /= per_landmark.sum(axis=1, keepdims=True)
+    return (per_landmark @ MEMBERSHIP).mean(axis=0)
+
+
+LANDMARK_SHARES = np.delete(MEMBERSHIP, list(ANCHORS), axis=0).mean(axis=0)
+"""Each region's share of the non-anchor landmarks: what uniform attention would give it."""
+
+
+def mass_ratios(alpha: np.ndarray, beta: np.ndarray) -> dict[str, float]:
+    """Region share of attention over region share of landmarks (painai §3.2): uniform attention = 1.0."""
+    return {name: float(r) for name, r in zip(REGIONS, region_shares(alpha, beta) / LANDMARK_SHARES, strict=False)}

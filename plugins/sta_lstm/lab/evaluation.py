@@ -18,11 +18,11 @@ import numpy as np
 
 from gateway.contract.domain import LEVELS
 from gateway.pipeline.dataset import LabelledClip, load_dataset
-from plugins.model_lab.metrics import classification_metrics, confusion_matrix, reliability_bins
-from plugins.model_lab.model_card import HEADLINE, render_model_card
-from plugins.model_lab.training import fit_temperature, logits_of, neutral_references, personal_transform
-from plugins.model_lab.windows import WindowSet, window_set
 from plugins.sta_lstm.checkpoint import load_checkpoint, read_manifest, write_manifest, write_model_card
+from plugins.sta_lstm.lab.metrics import classification_metrics, confusion_matrix, reliability_bins
+from plugins.sta_lstm.lab.model_card import HEADLINE, render_model_card
+from plugins.sta_lstm.lab.training import fit_temperature, logits_of, neutral_references, personal_transform
+from plugins.sta_lstm.lab.windows import WindowSet, window_set
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0, shift: np.ndarray | float = 0.0) -> np.ndarray:

@@ -30,7 +30,7 @@ SIGNAL_CHOICES = ("pspi", "brow", "mouth")
 @click.option("--neutral/--no-neutral", default=True, show_default=True, help="Also write each patient's neutral baseline clip.")
 def synth(out, patients, clips, seconds, seed, signal, identity_strength, calm, neutral):
     """Write a synthetic labelled dataset (gateway.pipeline.dataset format) with known ground truth. Not real patients."""
-    from plugins.model_lab.synthetic import CALM, Distractors, SynthConfig, write_dataset
+    from plugins.sta_lstm.lab.synthetic import CALM, Distractors, SynthConfig, write_dataset
 
     config = SynthConfig(
         seed=seed, seconds=seconds, signal=signal, identity_strength=identity_strength, distractors=CALM if calm else Distractors()
@@ -57,7 +57,7 @@ def synth(out, patients, clips, seconds, seed, signal, identity_strength, calm, 
 @click.option("--threads", default=2, show_default=True)
 def train(data_dir, out, model_name, preset, seed, epochs, hidden, personalised, without_baseline, model_id, version, threads):
     """Train on a directory of labelled clips; split by patient, early stopping, temperature on held-out patients."""
-    from plugins.model_lab.training import TrainConfig, train_checkpoint
+    from plugins.sta_lstm.lab.training import TrainConfig, train_checkpoint
 
     config = TrainConfig(
         model=model_name, preset=preset, seed=seed, personalised=personalised, without_baseline=without_baseline,
@@ -78,7 +78,7 @@ def train(data_dir, out, model_name, preset, seed, epochs, hidden, personalised,
 @click.option("--seed", default=0, show_default=True)
 def evaluate(checkpoint, data_dir, split, bootstrap, seed):
     """Metrics with CIs before/after temperature scaling, reliability PNGs and MODEL_CARD.md, next to the weights."""
-    from plugins.model_lab.evaluation import evaluate_checkpoint
+    from plugins.sta_lstm.lab.evaluation import evaluate_checkpoint
 
     report = evaluate_checkpoint(checkpoint, data_dir, split, bootstrap, seed)
     for variant in ("uncalibrated", "calibrated"):
@@ -94,7 +94,7 @@ def evaluate(checkpoint, data_dir, split, bootstrap, seed):
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def attention_check(checkpoint, data_dir):
     """Attention sanity checks with the checkpoint's own preset; records pass/fail in its model.json and card."""
-    from plugins.model_lab.attention_checks import check_checkpoint
+    from plugins.sta_lstm.lab.attention_checks import check_checkpoint
 
     result = check_checkpoint(checkpoint, data_dir)
     for name, check in result.get("checks", {}).items():
@@ -106,7 +106,7 @@ def attention_check(checkpoint, data_dir):
 @click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def real_faces(checkpoint):
     """Dose-response on real photographs with transplanted synthetic action units; recorded in model.json and card."""
-    from plugins.model_lab.real_faces import check_checkpoint
+    from plugins.sta_lstm.lab.real_faces import check_checkpoint
 
     record = check_checkpoint(checkpoint)
     for name, doses in record["probabilities"].items():
@@ -122,8 +122,8 @@ def frame_rates(checkpoint, data_dir, seed):
     """Test-split metrics at 30, 15 and 8 fps with frames dropped as slow live clients drop them; recorded in model.json and card.
 
     Without DATA_DIR a synthetic checkpoint's test patients are regenerated from its recorded generator settings."""
-    from plugins.model_lab.evaluation import record_in_checkpoint
-    from plugins.model_lab.frame_rates import evaluate_frame_rates, table
+    from plugins.sta_lstm.lab.evaluation import record_in_checkpoint
+    from plugins.sta_lstm.lab.frame_rates import evaluate_frame_rates, table
 
     record = evaluate_frame_rates(checkpoint, data_dir, seed=seed)
     record_in_checkpoint(checkpoint, "frame_rates", record)
@@ -139,7 +139,7 @@ def frame_rates(checkpoint, data_dir, seed):
               help="Also record the runs in this checkpoint's model.json and card.")  # fmt: skip
 def acceptance(data_dir, seeds, out, threads, checkpoint):
     """Train STA-LSTM and plain LSTM once per seed, as make model trains, and print the comparison table."""
-    from plugins.model_lab.acceptance import record, study, table
+    from plugins.sta_lstm.lab.acceptance import record, study, table
 
     rows = study(data_dir, [int(s) for s in seeds.split(",")], threads=threads)
     if out:

@@ -1,4 +1,4 @@
-"""Build ``data/base_face.npy``: a real face's 468 landmarks, from the project's own MediaPipe capture.
+"""Build ``gateway/pipeline/data/base_face.npy``: a real face's 468 landmarks, from the project's own MediaPipe capture.
 
 The face is scikit-image's ``astronaut`` (a NASA photograph, public domain, bundled inside the
 package), so this runs offline and anyone can regenerate the file bit for bit with the pinned
@@ -7,7 +7,7 @@ result is put back into pixels, roll and yaw are removed (canthi 226/446 level a
 and it is scaled to centimetres with the canonical 10.34 cm between the lateral canthi, in image
 orientation (x right, y down, z away from the camera as MediaPipe's depth).
 
-    python -m plugins.model_lab.make_base_face
+    python -m plugins.sta_lstm.lab.make_base_face
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gateway.pipeline.face import BASE_FACE
 from gateway.pipeline.facemesh import landmarks_from_frames
 
-OUT = Path(__file__).with_name("data") / "base_face.npy"
+OUT = BASE_FACE
 CANTHI_CM = 10.34
 """Distance 226-446 on MediaPipe's canonical face model, in cm (research notes §3.1)."""
 FACE_BOX = (120, 20, 330, 230)  # square x0, y0, x1, y1 around the face in the 512x512 astronaut image

@@ -30,7 +30,7 @@ import numpy as np
 
 from gateway.contract.domain import LEVELS
 from gateway.pipeline.dataset import NEUTRAL_ROLE, LabelledClip, save_clip
-from plugins.model_lab.face import LEFT_EYE, RIGHT_EYE, Face, load_face
+from plugins.sta_lstm.lab.face import LEFT_EYE, RIGHT_EYE, Face, load_face
 
 GENERATOR_VERSION = "3.0.0"  # 3: action-unit fields fade to zero at the normalisation anchors
 GRADED_MAX = 5
@@ -86,7 +86,7 @@ class SynthConfig:
     image_size: tuple[int, int] = (640, 480)
 
     def describe(self) -> dict:
-        return {"generator": "plugins.model_lab.synthetic", "generator_version": GENERATOR_VERSION, **asdict(self)}
+        return {"generator": "plugins.sta_lstm.lab.synthetic", "generator_version": GENERATOR_VERSION, **asdict(self)}
 
     @classmethod
     def from_description(cls, described: dict) -> SynthConfig:
