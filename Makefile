@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench mutation model token clean mediapipe
+.PHONY: run test bench mutation model token clean mediapipe docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ run: $(STAMP) $(MEDIAPIPE)
 
 test: $(TEST_STAMP) $(MEDIAPIPE)
 	$(BIN)/python -m pytest
+
+# The documentation site (mkdocs.yml, docs/) on http://127.0.0.1:8000; the configuration and hook references are
+# generated from the code at build time (docs/hooks/generate.py). tests/unit/test_docs_site.py builds it with --strict.
+docs: $(TEST_STAMP)
+	$(BIN)/python -m mkdocs serve
 
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -1,5 +1,8 @@
 """The README's "First requests" run as written: its shell block against a live ``pain-gateway serve``.
 
+The docs site's getting-started page carries the same block; a test here holds it to the README's, so
+the block that runs is the one both show.
+
 Only the port changes (a free one); the block runs with bash from the repository root, so
 ``examples/...`` and ``.venv/bin/pain-gateway`` resolve exactly as they do for a reader.
 """
@@ -20,14 +23,19 @@ from support.serve import live_gateway as running
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
+GETTING_STARTED = (ROOT / "docs" / "getting-started.md").read_text()
 CLI = Path(sys.executable).parent / "pain-gateway"
 
 
-def first_requests() -> str:
-    section = README.split("\n## First requests\n", 1)[1].split("\n## ", 1)[0]
+def first_requests(page: str = README) -> str:
+    section = page.split("\n## First requests\n", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
     assert blocks, "the First requests section has no sh block"
     return "\n".join(blocks)
+
+
+def test_the_getting_started_page_shows_the_readmes_first_requests():
+    assert first_requests(GETTING_STARTED) == first_requests(README)
 
 
 @pytest.fixture(scope="module")
