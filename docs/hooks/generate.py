@@ -227,6 +227,9 @@ def plugin_settings_reference() -> str:
     from gateway.ops.settings import PLUGIN_ENV_PREFIX, load_settings
 
     plugins = build_plugins(load_settings({}), environ={})
+    for status in getattr(plugins, "statuses", []):
+        if status.status == "failed":
+            log.warning("plugin %r failed to load, so its settings may be missing: %s", status.name, status.error)
     configs = plugins.settings.__dict__.get("plugin_configs", {})
     if not configs:
         log.warning("no plugin registered settings: is the package installed (pip install -e .)?")

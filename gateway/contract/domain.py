@@ -206,6 +206,15 @@ class MeshRegion(msgspec.Struct, frozen=True):
     outlines: list[list[tuple[float, float]]]
 
 
+IMPORTANCE_KIND = "region_occlusion"
+"""``Explanation.kind`` of a model-agnostic importance per face region (what occluding each region did to
+the pain probability, with ``mesh`` for a heatmap): the primary explanation a clinician is shown."""
+
+ATTENTION_KIND = "spatial_attention"
+"""``Explanation.kind`` of a model's own attention share per face region: shown beside the importance
+only when ``passed_checks`` is true for that model."""
+
+
 class Explanation(msgspec.Struct, frozen=True, omit_defaults=True):
     """One explainer's view of the clip, e.g. attention share per face region.
 
@@ -281,8 +290,13 @@ class OutputDocument:
         return msgspec.json.decode(self.content)
 
 
-EVENT_TYPES: tuple[str, ...] = ("assessment.completed", "assessment.failed", "assessment.reviewed")
-"""Domain events the core fires; destinations and ``handle_event`` hooks receive them."""
+CORE_EVENT_TYPES: dict[str, str] = {
+    "assessment.completed": "an assessment was scored and stored",
+    "assessment.failed": "a background submission (video) failed for good",
+    "assessment.reviewed": "a clinician confirmed or overrode an assessment's level",
+}
+"""Domain events the core fires, with what each means; plugins add theirs (``register_event_types``).
+Destinations and ``handle_event`` hooks receive every type; the loaded set is ``Plugins.event_types``."""
 
 
 class AssessmentEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -329,3 +343,8 @@ class DeliveryResult:
     @classmethod
     def failed(cls, reason: str, status_code: int | str | None = None, response_excerpt: str = "") -> DeliveryResult:
         return cls("failed", reason, status_code, response_excerpt)
+
+
+WHILE_READING = "pain_gateway_while_reading"
+"""Set on an error (recursion, overflow, memory) raised while reading a client's submission in another
+process, whose frames stay there: the attribute crosses, and the web layer answers 4xx, not 5xx."""

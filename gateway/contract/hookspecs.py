@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import click
 
     from gateway.contract.domain import AssessmentEvent
-    from gateway.contract.protocols import CaptureSource, Destination, Explainer, Output, PainModel
+    from gateway.contract.protocols import CaptureSource, Destination, Explainer, Migrations, Output, PainModel
     from gateway.ops.settings import Settings
 
 PROJECT = "pain_gateway"
@@ -57,6 +57,41 @@ def register_settings(register: Callable[[str, type], None]) -> None:
         @hookimpl
         def register_settings(register: Callable[[str, type], None]) -> None:
             register("my_webhook", WebhookSettings)
+    """
+
+
+@hookspec
+def register_event_types(register: Callable[[str, str], None], settings: Settings) -> None:
+    """Declare domain event types this plugin fires, beside the core's (``CORE_EVENT_TYPES``).
+
+    Fires once at start-up, before the objects are registered. ``register(name, description)`` adds a
+    type; a name the core or another plugin declared stops start-up. Declared types are accepted by
+    ``AssessmentFlow.publish``, offered to webhook subscribers, and reach every ``Destination`` and
+    ``handle_event`` implementation like the core's.
+
+    Example::
+
+        @hookimpl
+        def register_event_types(register: Callable[[str, str], None], settings: Settings) -> None:
+            register("pain.sustained", "significant pain in three checks within an hour")
+    """
+
+
+@hookspec
+def register_migrations(register: Callable[[Migrations], None], settings: Settings) -> None:
+    """Declare the plugin's own tables through its Alembic revisions (``Migrations``).
+
+    Fires once at start-up. ``pain-gateway db upgrade`` applies the core's revisions and then every
+    enabled plugin's branch; a plugin's tables live in its own SQLAlchemy ``MetaData`` (never the
+    core's), in its own folder, so the core knows nothing of them. The first revision of a branch has
+    ``down_revision = None`` and ``branch_labels = ("<plugin name>",)``; it may ``depends_on`` a core
+    revision whose tables it references.
+
+    Example::
+
+        @hookimpl
+        def register_migrations(register: Callable[[Migrations], None], settings: Settings) -> None:
+            register(Migrations("my_plugin", Path(__file__).with_name("migrations")))
     """
 
 
@@ -215,7 +250,8 @@ def register_destinations(register: Callable[[Destination], None], settings: Set
 
 @hookspec
 def handle_event(event: AssessmentEvent, settings: Settings) -> None:
-    """Observe a domain event (``assessment.completed``, ``assessment.failed``, ``assessment.reviewed``).
+    """Observe a domain event (the core's ``assessment.completed``, ``assessment.failed``,
+    ``assessment.reviewed``, and any type a plugin declared with ``register_event_types``).
 
     Fires after the transaction that caused the event commits, in the process that committed it
     (API, embedded worker or distributed worker), once per event. Use it for metrics, logs or

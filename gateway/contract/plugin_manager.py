@@ -3,26 +3,35 @@
 Built-in and third-party plugins come through the same ``pain_gateway`` entry-point group. A plugin
 that fails to import or to register is recorded with its error and skipped: one broken site plugin
 must not take the gateway down. The result is a plain ``Plugins`` registry of typed objects.
+
+Every hook is called through pluggy (``pm.hook.<name>(...)``), so ``hookwrapper``/``wrapper``,
+``tryfirst`` and ``trylast`` apply as pluggy documents. Isolation on top of that: when an
+implementation raises, its plugin is reported failed and unregistered, and the call goes on with the
+implementations that had not run yet (``_call``).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import CodeType, TracebackType
 from typing import Any
 
 import pluggy
 import structlog
 
 from gateway.contract import hookspecs
-from gateway.contract.domain import AssessmentEvent, InputError, UnsupportedMediaError
-from gateway.contract.protocols import CaptureRequest, CaptureSource, Destination, Explainer, Output, PainModel
+from gateway.contract.domain import CORE_EVENT_TYPES, AssessmentEvent, InputError, UnsupportedMediaError
+from gateway.contract.protocols import CaptureRequest, CaptureSource, Destination, Explainer, Migrations, Output, PainModel
 from gateway.ops.settings import Settings, SettingsError
 
 log = structlog.get_logger(__name__)
 
 REGISTRATION_HOOKS = (
+    "register_event_types",
+    "register_migrations",
     "register_capture_sources",
     "register_models",
     "register_explainers",
@@ -57,16 +66,19 @@ class Plugins:
     destinations: dict[str, Destination] = field(default_factory=dict)
     routes: list[Any] = field(default_factory=list)
     commands: list[Any] = field(default_factory=list)
-    event_handlers: list[tuple[str, Callable[..., None], tuple[str, ...]]] = field(default_factory=list)
+    event_types: dict[str, str] = field(default_factory=lambda: dict(CORE_EVENT_TYPES))
+    migrations: list[Migrations] = field(default_factory=list)
+    pm: pluggy.PluginManager | None = field(default=None, repr=False)
 
     def handle_event(self, event: AssessmentEvent) -> None:
         """Fire the ``handle_event`` hook; one failing observer is logged and never stops the others."""
-        kwargs = {"event": event, "settings": self.settings}
-        for plugin, handler, argnames in self.event_handlers:
-            try:
-                handler(**{arg: kwargs[arg] for arg in argnames})
-            except Exception as exc:
-                log.warning("event_handler_failed", plugin=plugin, event=event.type, error=f"{type(exc).__name__}: {exc}")
+        if self.pm is None:
+            return
+
+        def failed(plugin: str, exc: Exception) -> None:
+            log.warning("event_handler_failed", plugin=plugin, event=event.type, error=f"{type(exc).__name__}: {exc}")
+
+        _call(self.pm, "handle_event", {"event": event, "settings": self.settings}, failed, unregister=False)
 
     def model(self, model_id: str | None = None) -> PainModel:
         model_id = model_id or self.settings.model
@@ -143,11 +155,15 @@ def build_plugins(
             status.status, status.error = "failed", f"{type(exc).__name__}: {exc}"
             log.warning("plugin_failed", plugin=name, error=status.error)
 
+    registry.pm = pm
     schemas: dict[str, type] = {}
-    _call_each(pm, registry, "register_settings", lambda pair: schemas.__setitem__(*pair), settings=None)
+    for _, (name, schema) in _registrations(pm, registry, "register_settings", {}):
+        schemas[name] = schema
     settings.bind_plugin_settings(schemas, environ)
 
     sinks: dict[str, Callable[[Any], None]] = {
+        "register_event_types": lambda pair: _add_event_type(registry.event_types, *pair),
+        "register_migrations": registry.migrations.append,
         "register_capture_sources": registry.capture_sources.append,
         "register_models": lambda m: _add_unique(registry.models, m.info.model_id, m, "model"),
         "register_explainers": registry.explainers.append,
@@ -157,12 +173,20 @@ def build_plugins(
         "register_commands": registry.commands.append,
     }
     for hook in REGISTRATION_HOOKS:
-        _call_each(pm, registry, hook, sinks[hook], settings=settings)
+        for status, args in _registrations(pm, registry, hook, {"settings": settings}):
+            obj = args if hook == "register_event_types" else args[0]
+            sinks[hook](obj)
+            status.provides.append(args[0] if hook == "register_event_types" else _label(obj))
     for destination in registry.destinations.values():
         if destination.output is not None and destination.output not in registry.outputs:
             raise SettingsError(f"destination {destination.name!r} sends the {destination.output!r} output, which no loaded plugin registers")
-    registry.event_handlers = [(pm.get_name(impl.plugin), impl.function, tuple(impl.argnames)) for impl in pm.hook.handle_event.get_hookimpls()]
     return registry
+
+
+def _add_event_type(types: dict[str, str], name: str, description: str) -> None:
+    if name in types:
+        raise SettingsError(f"two plugins (or a plugin and the gateway) declare the event type {name!r}")
+    types[name] = description
 
 
 def _add_unique(registry: dict[str, Any], name: str, obj: Any, kind: str) -> None:
@@ -179,21 +203,75 @@ def _label(obj: Any) -> str:
     return str(getattr(obj, "name", None) or getattr(info, "model_id", None) or getattr(obj, "__name__", type(obj).__name__))
 
 
-def _call_each(pm: pluggy.PluginManager, registry: Plugins, hook: str, sink: Callable[[Any], None], settings: Settings | None) -> None:
-    """Call ``hook`` plugin by plugin; what a plugin registers counts only if its hook call succeeds."""
-    for impl in getattr(pm.hook, hook).get_hookimpls():
-        status = next(s for s in registry.statuses if s.name == pm.get_name(impl.plugin))
-        pending: list[Any] = []
-        register = (lambda name, schema, pending=pending: pending.append((name, schema))) if settings is None else pending.append
-        kwargs = {"register": register, "settings": settings}
+def _registrations(pm: pluggy.PluginManager, registry: Plugins, hook: str, kwargs: dict[str, Any]) -> list[tuple[PluginStatus, tuple]]:
+    """Call a registration hook; what a plugin registers counts only if its implementation succeeds."""
+    codes = _codes(pm, hook)
+    pending: list[tuple[str, tuple]] = []
+
+    def register(*args: Any) -> None:
+        pending.append((_calling_plugin(pm, codes), args))
+
+    def failed(plugin: str, exc: Exception) -> None:
+        status = _status(registry, plugin)
+        status.status, status.error = "failed", f"{hook}: {type(exc).__name__}: {exc}"
+        log.warning("plugin_failed", plugin=plugin, hook=hook, error=status.error)
+        pending[:] = [(name, args) for name, args in pending if name != plugin]
+
+    _call(pm, hook, {"register": register, **kwargs}, failed)
+    return [(_status(registry, plugin), args) for plugin, args in pending]
+
+
+def _status(registry: Plugins, plugin: str) -> PluginStatus:
+    return next(s for s in registry.statuses if s.name == plugin)
+
+
+def _codes(pm: pluggy.PluginManager, hook: str) -> dict[CodeType, str]:
+    """The code of every implementation of ``hook`` (wrappers included), to the name of its plugin."""
+    return {impl.function.__code__: impl.plugin_name for impl in getattr(pm.hook, hook).get_hookimpls()}
+
+
+def _calling_plugin(pm: pluggy.PluginManager, codes: dict[CodeType, str]) -> str:
+    """The plugin whose implementation is on the stack: ``register`` is called from inside it."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code in codes:
+            return codes[frame.f_code]
+        frame = frame.f_back
+    raise RuntimeError("register was called outside a hook implementation (e.g. kept and called later)")
+
+
+def _culprit(tb: TracebackType | None, codes: dict[CodeType, str]) -> str | None:
+    """The plugin whose implementation the exception passed through, innermost first."""
+    found = None
+    while tb is not None:
+        found = codes.get(tb.tb_frame.f_code, found)
+        tb = tb.tb_next
+    return found
+
+
+def _call(pm: pluggy.PluginManager, hook: str, kwargs: dict[str, Any], failed: Callable[[str, Exception], None], *, unregister: bool = True) -> None:
+    """``pm.hook.<hook>(**kwargs)``; when an implementation raises, ``failed(plugin, error)`` is told, its
+    plugin unregistered (unless ``unregister`` is false), and the implementations that had not run yet
+    are called through ``pm.subset_hook_caller``. An error in no implementation is ours: it propagates."""
+    caller = getattr(pm.hook, hook)
+    codes = _codes(pm, hook)
+    order = [impl.plugin_name for impl in reversed(caller.get_hookimpls()) if not (impl.hookwrapper or impl.wrapper)]
+    done: set[str] = set()
+    while True:
         try:
-            impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
-        except Exception as exc:  # isolation: a broken plugin is reported, never fatal
-            status.status, status.error = "failed", f"{hook}: {type(exc).__name__}: {exc}"
-            log.warning("plugin_failed", plugin=status.name, hook=hook, error=status.error)
-            pm.unregister(impl.plugin)
-            continue
-        for obj in pending:
-            sink(obj)
-            if settings is not None:
-                status.provides.append(_label(obj))
+            caller(**{name: value for name, value in kwargs.items() if name in (caller.spec.argnames if caller.spec else kwargs)})
+            return
+        except Exception as exc:
+            plugin = _culprit(exc.__traceback__, codes)
+            if plugin is None:
+                raise
+            failed(plugin, exc)
+            if unregister:
+                pm.unregister(name=plugin)
+            ran = order.index(plugin) + 1 if plugin in order else 0
+            done |= set(order[:ran]) | {plugin}
+            remaining = [p for p in order if p not in done]
+            if not remaining:
+                return
+            order = remaining
+            caller = pm.subset_hook_caller(hook, remove_plugins=[pm.get_plugin(p) for p in done if pm.get_plugin(p) is not None])

@@ -167,3 +167,20 @@ class Destination(Protocol):
     async def send(self, request: DeliveryRequest) -> DeliveryResult: ...
 
     async def probe(self, engine: AsyncEngine) -> DeliveryResult: ...
+
+
+@dataclass(frozen=True)
+class Migrations:
+    """A plugin's own tables: its Alembic revisions in ``directory`` (a folder of revision files), on its
+    own branch ``branch`` (the plugin's name; its first revision has ``branch_labels = ("<branch>",)`` and
+    ``down_revision = None``). ``pain-gateway db upgrade`` applies every enabled plugin's branch."""
+
+    branch: str
+    directory: Path
+
+
+@runtime_checkable
+class EventHandler(Protocol):
+    """The shape of a ``handle_event`` implementation: told of a committed domain event, quickly, best effort."""
+
+    def __call__(self, event: AssessmentEvent, settings: object) -> None: ...

@@ -24,11 +24,13 @@ from gateway.contract.domain import (
     Assessment,
     InputError,
     LandmarkClip,
+    ModelOutput,
     Probabilities,
     WindowResult,
     Windows,
 )
 from gateway.contract.plugin_manager import Plugins
+from gateway.contract.protocols import PainModel
 from gateway.pipeline.clip_checks import check_clip
 from gateway.pipeline.landmarks import prepare
 from gateway.pipeline.quality import quality
@@ -61,23 +63,23 @@ def content_id(clip: LandmarkClip, model_sha256: str, tenant: str) -> str:
     return str(uuid.uuid5(ASSESSMENT_NAMESPACE, digest.hexdigest()))
 
 
-def score_clip(
-    clip: LandmarkClip, plugins: Plugins, *, tenant: str = DEFAULT_TENANT, assessment_id: str | None = None, baseline: np.ndarray | None = None,
-) -> Scored:
-    """Score a clip for a tenant. Background jobs pass their submission's id (else the id derives from
-    the content); ``baseline`` is the patient's stored neutral face (``gateway.storage.baselines``), if any."""
-    started = time.perf_counter()
-    settings = plugins.settings
-    check_clip(clip, settings)
-    model = plugins.model()
-    windows = replace(prepare(clip, stride_s=settings.window_stride_s, max_gap_frames=settings.max_gap_frames), baseline=baseline)
+@dataclass
+class ScoredWindows:
+    windows: Windows
+    output: ModelOutput
+    results: list[WindowResult]  # one per span, scorable or not, each with its quality flags
+    model_s: float
 
-    model_started = time.perf_counter()
+
+def score_windows(clip: LandmarkClip, model: PainModel, *, stride_s: float, max_gap_frames: int, baseline: np.ndarray | None) -> ScoredWindows:
+    """The clip's windows through the model, each result with the quality of its frames: the one window
+    scorer, for uploads (``score_clip``) and live sessions' seconds alike."""
+    windows = replace(prepare(clip, stride_s=stride_s, max_gap_frames=max_gap_frames), baseline=baseline)
+    started = time.perf_counter()
     output = model.predict(windows)
-    model_s = time.perf_counter() - model_started
+    model_s = time.perf_counter() - started
     if len(output.probabilities) != len(windows.data):
         raise ValueError(f"model {model.info.model_id} returned {len(output.probabilities)} results for {len(windows.data)} windows")
-
     rows = iter(output.probabilities)
     results = []
     for span in windows.spans:
@@ -88,6 +90,20 @@ def score_clip(
             results.append(WindowResult(span.index, span.start_s, span.end_s, True, LEVELS[int(np.argmax(row))], Probabilities.from_row(row), quality=flags))
         else:
             results.append(WindowResult(span.index, span.start_s, span.end_s, False, reason=span.reason, quality=flags))
+    return ScoredWindows(windows, output, results, model_s)
+
+
+def score_clip(
+    clip: LandmarkClip, plugins: Plugins, *, tenant: str = DEFAULT_TENANT, assessment_id: str | None = None, baseline: np.ndarray | None = None,
+) -> Scored:
+    """Score a clip for a tenant. Background jobs pass their submission's id (else the id derives from
+    the content); ``baseline`` is the patient's stored neutral face (``gateway.storage.baselines``), if any."""
+    started = time.perf_counter()
+    settings = plugins.settings
+    check_clip(clip, settings)
+    model = plugins.model()
+    scored = score_windows(clip, model, stride_s=settings.window_stride_s, max_gap_frames=settings.max_gap_frames, baseline=baseline)
+    windows, output, results, model_s = scored.windows, scored.output, scored.results, scored.model_s
 
     explanations = []
     for explainer in plugins.explainers:

@@ -19,11 +19,9 @@ import numpy as np
 from litestar.exceptions import NotFoundException
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.contract.domain import Assessment, Explanation, MeshRegion
+from gateway.contract.domain import ATTENTION_KIND, IMPORTANCE_KIND, Assessment, Explanation, MeshRegion
 from gateway.storage import audit
 from gateway.storage.assessments import AssessmentStore
-
-OCCLUSION_KIND, ATTENTION_KIND = "region_occlusion", "spatial_attention"
 
 NOTICE = (
     "Model-internal signal, not a clinical finding: it shows what moved this model's output, not what "
@@ -121,7 +119,7 @@ def _verdict(occlusion: Explanation | None) -> tuple[str | None, str]:
 
 def explain(assessment: Assessment) -> AssessmentExplanation:
     """The stored explanations of an assessment, side by side (pure: no I/O)."""
-    occlusion, attention = _find(assessment, OCCLUSION_KIND), _find(assessment, ATTENTION_KIND)
+    occlusion, attention = _find(assessment, IMPORTANCE_KIND), _find(assessment, ATTENTION_KIND)
     shares = {r.region: r.weight for r in attention.regions} if attention is not None and attention.passed_checks else {}
     regions = [RegionExplanation(r.region, r.weight, shares.get(r.region)) for r in (occlusion.regions if occlusion else [])]
     top, verdict = _verdict(occlusion)
@@ -129,7 +127,7 @@ def explain(assessment: Assessment) -> AssessmentExplanation:
         assessment_id=assessment.id,
         model_id=assessment.model.model_id,
         model_version=assessment.model.version,
-        method=OCCLUSION_KIND if occlusion else "none",
+        method=IMPORTANCE_KIND if occlusion else "none",
         regions=regions,
         seconds=[
             SecondExplanation(s.start_s, s.end_s, s.importance, {r.region: r.weight for r in s.regions}) for s in (occlusion.seconds if occlusion else [])
@@ -159,7 +157,7 @@ async def explanation_for(engine: AsyncEngine, tenant: str, assessment_id: str) 
 async def explanation_png_for(engine: AsyncEngine, tenant: str, assessment_id: str) -> bytes:
     """The heatmap of the tenant's assessment (audited); ``NotFoundException`` when it has no occlusion mesh."""
     assessment = await _assessment(engine, tenant, assessment_id, "explanation")
-    occlusion = _find(assessment, OCCLUSION_KIND)
+    occlusion = _find(assessment, IMPORTANCE_KIND)
     if occlusion is None or not occlusion.mesh:
         raise NotFoundException(f"assessment {assessment_id!r} has no region occlusion explanation to draw (scored before it existed, or no window was scored)")
     return await asyncio.to_thread(explanation_png, assessment)  # ~0.1 s of drawing: off the event loop
@@ -167,7 +165,7 @@ async def explanation_png_for(engine: AsyncEngine, tenant: str, assessment_id: s
 
 def explanation_png(assessment: Assessment) -> bytes:
     """``heatmap_png`` of an assessment's stored occlusion explanation (which must have a mesh)."""
-    occlusion = _find(assessment, OCCLUSION_KIND)
+    occlusion = _find(assessment, IMPORTANCE_KIND)
     if occlusion is None or not occlusion.mesh:
         raise ValueError(f"assessment {assessment.id} has no region occlusion mesh to draw")
     title = f"Region occlusion, {assessment.model.model_id} {assessment.model.version}"

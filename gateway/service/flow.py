@@ -21,7 +21,7 @@ from gateway.ops import metrics
 from gateway.pipeline.clip_checks import check_clip
 from gateway.pipeline.scoring import Scored
 from gateway.service.scoring_pool import InThreads, Scoring
-from gateway.storage import audit, kept_landmarks
+from gateway.storage import audit
 from gateway.storage.assessments import AssessmentStore
 from gateway.storage.baselines import BaselineStore
 from gateway.storage.deliveries import DeliveryStore
@@ -122,13 +122,10 @@ class AssessmentFlow:
         return clip
 
     async def assess(self, clip: LandmarkClip, tenant: str, submission_id: str | None = None) -> Assessed:
-        """Score with the patient's baseline and store (``_store``); landmarks are kept once stored."""
+        """Score with the patient's baseline (which keeps the landmarks) and store (``_store``)."""
         baseline = await self.baselines.get(clip.patient, tenant)
         scored = await self.scoring.score(clip, tenant, submission_id, baseline)
-        assessed = await self._store(scored, tenant, submission_id)
-        if assessed.created and submission_id is None:  # a video job kept its landmarks when it extracted them
-            await asyncio.to_thread(kept_landmarks.keep, clip, self.settings.data_dir, scored.assessment.id)
-        return assessed
+        return await self._store(scored, tenant, submission_id)
 
     async def _store(self, scored: Scored, tenant: str, submission_id: str | None = None) -> Assessed:
         """Store with the event, its deliveries and (for a job) the submission's completion, in one transaction."""

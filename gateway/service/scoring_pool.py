@@ -12,7 +12,7 @@ pool's pipe cost 9 ms, more than parsing it), and the ``Scored`` result back. Th
 parses, reads the patient's baseline through its own engine (a read: it never waits for the writer),
 scores and keeps the landmarks; the gateway stores the result, so every write stays in one process.
 Errors the caller must fix cross as themselves (``InputError``) or marked as raised while reading
-(``gateway.web.problems.WHILE_READING``), so they stay 4xx. A scoring process that dies (killed, out of
+(``gateway.contract.domain.WHILE_READING``), so they stay 4xx. A scoring process that dies (killed, out of
 memory) breaks its pool: the pool is replaced and the work tried once more in the new one, so one
 lost process costs a retry, not the requests behind it; a second death answers 503 with Retry-After.
 Body files a killed gateway left behind are removed at start and every 10 minutes.
@@ -21,11 +21,9 @@ Body files a killed gateway left behind are removed at start and every 10 minute
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import os
 import time
 import uuid
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from functools import partial
@@ -34,20 +32,41 @@ from pathlib import Path
 import numpy as np
 import structlog
 
-from gateway.contract.domain import LandmarkClip, PatientRef, ScoringUnavailable
-from gateway.contract.plugin_manager import Plugins, build_plugins
+from gateway.contract.domain import WHILE_READING, LandmarkClip, PatientRef, ScoringUnavailable
+from gateway.contract.plugin_manager import Plugins
 from gateway.contract.protocols import CaptureRequest, CaptureSource, Progress
 from gateway.ops.settings import Settings
 from gateway.pipeline.scoring import Scored, score_clip, warm_model
+from gateway.service.processes import WorkerPool, process_plugins
 from gateway.storage import kept_landmarks
 from gateway.storage.baselines import BaselineStore
 from gateway.storage.engine import create_engine
-from gateway.web.problems import WHILE_READING
 
 log = structlog.get_logger(__name__)
 
-_process_plugins: Plugins | None = None
 _reader: tuple[asyncio.AbstractEventLoop, BaselineStore] | None = None
+
+BaselineOf = Callable[[PatientRef], np.ndarray | None]
+
+
+def score_and_keep(plugins: Plugins, clip: LandmarkClip, tenant: str, assessment_id: str | None, baseline: np.ndarray | None) -> Scored:
+    """The one scoring path, whichever process runs it: score the clip (``score_clip``), then keep the
+    landmarks it was scored from under the assessment's id (``kept_landmarks``)."""
+    scored = score_clip(clip, plugins, tenant=tenant, assessment_id=assessment_id, baseline=baseline)
+    kept_landmarks.keep(clip, plugins.settings.data_dir, scored.assessment.id)
+    return scored
+
+
+def capture_and_score(plugins: Plugins, source: CaptureSource, request: CaptureRequest, tenant: str, baseline_of: BaselineOf) -> Scored:
+    """A submission scored now: its landmarks, the patient's baseline, the score, the landmarks kept."""
+    started = time.perf_counter()
+    try:
+        clip = source.capture(request, None)
+    except (RecursionError, OverflowError, MemoryError) as exc:  # the client's input: say so, the frames stay here
+        setattr(exc, WHILE_READING, True)
+        raise
+    decode_s = time.perf_counter() - started
+    return replace(score_and_keep(plugins, clip, tenant, None, baseline_of(clip.patient)), decode_s=decode_s)
 
 
 class InThreads:
@@ -68,38 +87,23 @@ class InThreads:
         return await asyncio.to_thread(source.capture, request, progress)
 
     async def score(self, clip: LandmarkClip, tenant: str, assessment_id: str | None, baseline: np.ndarray | None) -> Scored:
-        return await asyncio.to_thread(partial(score_clip, clip, self.plugins, tenant=tenant, assessment_id=assessment_id, baseline=baseline))
+        return await asyncio.to_thread(score_and_keep, self.plugins, clip, tenant, assessment_id, baseline)
 
     async def capture_and_score(self, source: CaptureSource, request: CaptureRequest, tenant: str, baselines: BaselineStore) -> Scored:
-        """A submission scored now: landmarks, the patient's baseline, the score; the landmarks are kept."""
-        started = time.perf_counter()
-        clip = await self.capture(source, request)
-        decode_s = time.perf_counter() - started
-        baseline = await baselines.get(clip.patient, tenant)
-        scored = await self.score(clip, tenant, None, baseline)
-        await asyncio.to_thread(kept_landmarks.keep, clip, self.plugins.settings.data_dir, scored.assessment.id)
-        return replace(scored, decode_s=decode_s)
+        """The baseline is read on this event loop while the thread waits for it."""
+        loop = asyncio.get_running_loop()
 
+        def baseline_of(patient: PatientRef) -> np.ndarray | None:
+            return asyncio.run_coroutine_threadsafe(baselines.get(patient, tenant), loop).result()
 
-def _start_process(parent_pid: int, settings: Settings) -> None:
-    global _process_plugins
-    from gateway.service.jobs.embedded import start_process
-
-    _process_plugins = start_process(parent_pid, settings, warm_model)
-
-
-def _plugins(settings: Settings) -> Plugins:
-    global _process_plugins
-    if _process_plugins is None:
-        _process_plugins = build_plugins(settings)
-    return _process_plugins
+        return await asyncio.to_thread(capture_and_score, self.plugins, source, request, tenant, baseline_of)
 
 
 def _score_in_process(settings: Settings, clip: LandmarkClip, tenant: str, assessment_id: str | None, baseline: np.ndarray | None) -> Scored:
-    return score_clip(clip, _plugins(settings), tenant=tenant, assessment_id=assessment_id, baseline=baseline)
+    return score_and_keep(process_plugins(settings), clip, tenant, assessment_id, baseline)
 
 
-def _baseline(settings: Settings, patient: PatientRef, tenant: str) -> np.ndarray | None:
+def _baseline(settings: Settings, tenant: str, patient: PatientRef) -> np.ndarray | None:
     """The patient's stored baseline, read through this process's own engine on its own event loop."""
     global _reader
     if _reader is None:
@@ -110,21 +114,13 @@ def _baseline(settings: Settings, patient: PatientRef, tenant: str) -> np.ndarra
 
 
 def _capture_and_score_in_process(settings: Settings, source_name: str, request: CaptureRequest, body_file: str | None, tenant: str) -> Scored:
-    sources = {s.name: s for s in _plugins(settings).capture_sources}
+    plugins = process_plugins(settings)
+    sources = {s.name: s for s in plugins.capture_sources}
     if source_name not in sources:
         raise RuntimeError(f"capture source {source_name!r} is not loaded in this scoring process")
-    started = time.perf_counter()
     if body_file is not None:
         request = replace(request, body=Path(body_file).read_bytes())
-    try:
-        clip = sources[source_name].capture(request, None)
-    except (RecursionError, OverflowError, MemoryError) as exc:  # the client's input: say so, the frames stay here
-        setattr(exc, WHILE_READING, True)
-        raise
-    decode_s = time.perf_counter() - started
-    scored = score_clip(clip, _plugins(settings), tenant=tenant, baseline=_baseline(settings, clip.patient, tenant))
-    kept_landmarks.keep(clip, settings.data_dir, scored.assessment.id)
-    return replace(scored, decode_s=decode_s)
+    return capture_and_score(plugins, sources[source_name], request, tenant, partial(_baseline, settings, tenant))
 
 
 SPILL_SUFFIX = ".body"
@@ -152,11 +148,6 @@ def remove_stale_spills(data_dir: str, older_than_s: float = STALE_SPILL_S) -> i
     return removed
 
 
-def _ready() -> int:
-    """A no-op task: one per process makes the pool spawn (and warm) them all at start."""
-    return os.getpid()
-
-
 class ScoringPool:
     """Parse and score in ``processes`` spawned processes (``PAIN_GATEWAY_SCORING_PROCESSES``)."""
 
@@ -164,19 +155,11 @@ class ScoringPool:
         self.plugins = plugins
         self.settings = plugins.settings
         self.processes = processes
-        self._pool: ProcessPoolExecutor | None = None
+        self.workers = WorkerPool(self.settings, processes, warm_model, spawn_now=True)
         self._sweeper: asyncio.Task | None = None
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        # spawn, not fork: forking a process that already runs torch and event-loop threads can deadlock
-        pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start_process, initargs=(os.getpid(), self.settings))
-        for _ in range(self.processes):  # from the event loop's thread, which lives as long as the gateway
-            pool.submit(_ready)
-        return pool
-
     async def start(self) -> None:
-        self._pool = self._new_pool()
+        self.workers.start()
         self._sweeper = asyncio.create_task(self._sweep(), name="pain-gateway-stale-spills")
 
     async def _sweep(self) -> None:
@@ -196,22 +179,15 @@ class ScoringPool:
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        self.workers.stop()
 
     async def _run(self, fn, *args):
-        loop = asyncio.get_running_loop()
         for attempt in (1, 2):
-            pool = self._pool
-            if pool is None:
-                raise RuntimeError("the scoring processes are not running (the gateway is starting or stopping)")
+            future, executor = self.workers.run(fn, self.settings, *args)
             try:
-                return await loop.run_in_executor(pool, fn, self.settings, *args)
+                return await future
             except BrokenProcessPool:
-                if self._pool is pool:  # the first caller to see it replaces it; the others retry in the new one
-                    self._pool = self._new_pool()
-                    pool.shutdown(wait=False, cancel_futures=True)
+                self.workers.replace(executor)
                 log.warning("scoring_process_died", attempt=attempt)
                 if attempt == 2:
                     raise ScoringUnavailable("the scoring processes died twice in a row") from None

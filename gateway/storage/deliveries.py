@@ -60,6 +60,15 @@ class Attempt(msgspec.Struct, frozen=True):
     reason: str | None
 
 
+class TargetAttempt(Attempt, frozen=True, kw_only=True):
+    """One try at one delivery to a target, with the delivery it belongs to (a destination's history)."""
+
+    delivery_id: str
+    event_type: str
+    assessment_id: str
+    delivery_status: str
+
+
 class Delivery(msgspec.Struct, frozen=True):
     """One delivery: ``status`` pending | sending | retrying | delivered | dead (dead letter)."""
 
@@ -194,6 +203,33 @@ class DeliveryStore:
                 select(DeliveryAttemptRow).where(DeliveryAttemptRow.delivery_id == delivery).order_by(DeliveryAttemptRow.id)
             )
             return [Attempt(r.attempt, _aware(r.started_at), r.duration_ms, r.outcome, r.status_code, r.response_excerpt, r.reason) for r in rows]
+
+    async def target_attempts(self, destination: str, target: str, tenant: str | None, limit: int) -> list[TargetAttempt]:
+        """The newest attempts at deliveries to one target of a destination (a webhook endpoint), for one tenant."""
+        a, d = DeliveryAttemptRow, DeliveryRow
+        query = (
+            select(a.attempt, a.started_at, a.duration_ms, a.outcome, a.status_code, a.response_excerpt, a.reason,
+                   d.id.label("delivery_id"), d.event_type, d.assessment_id, d.status)
+            .join(d, d.id == a.delivery_id)
+            .where(d.destination == destination, d.target == target, *([d.tenant == tenant] if tenant else []))
+            .order_by(a.started_at.desc(), a.id.desc())
+            .limit(limit)
+        )
+        async with self.sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [
+            TargetAttempt(r.attempt, _aware(r.started_at), r.duration_ms, r.outcome, r.status_code, r.response_excerpt, r.reason,
+                          delivery_id=r.delivery_id, event_type=r.event_type, assessment_id=r.assessment_id, delivery_status=r.status)
+            for r in rows
+        ]
+
+    async def target_status(self, delivery: str, destination: str, target: str) -> str | None:
+        """The status of one delivery if it goes to that target of that destination, else None."""
+        d = DeliveryRow
+        async with self.sessions() as session:
+            return (await session.execute(
+                select(d.status).where(d.id == delivery, d.destination == destination, d.target == target)
+            )).scalar_one_or_none()
 
     async def search(self, query: DeliveryQuery) -> tuple[list[Delivery], int]:
         """Matching deliveries, newest first, plus the total before paging."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.contract.domain import EVENT_TYPES, AssessmentEvent
+from gateway.contract.domain import AssessmentEvent
 from gateway.storage.deliveries import DeliveryStore
 
 if TYPE_CHECKING:
@@ -24,8 +24,6 @@ class DeliveryTrigger(Protocol):
 
 
 def new_event(event_type: str, assessment_id: str, tenant: str, error: str | None = None) -> AssessmentEvent:
-    if event_type not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {event_type!r}; known: {', '.join(EVENT_TYPES)}")
     return AssessmentEvent(id=str(uuid.uuid4()), type=event_type, assessment_id=assessment_id, occurred_at=datetime.now(UTC),
                            tenant=tenant, error=error)
 
@@ -37,6 +35,8 @@ class Events:
 
     async def record(self, connection: AsyncConnection, event: AssessmentEvent) -> list[str]:
         """Write the event, a delivery per interested destination target, and their jobs: all or nothing."""
+        if event.type not in self.plugins.event_types:
+            raise ValueError(f"unknown event type {event.type!r}; declared: {', '.join(self.plugins.event_types)}")
         recipients = [
             (destination.name, target)
             for destination in self.plugins.destinations.values()

@@ -19,7 +19,6 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from gateway.contract import strict
 from gateway.contract.domain import SYNTHETIC_DISCLAIMER
 from gateway.contract.plugin_manager import Plugins, build_plugins
-from gateway.ops import metrics
 from gateway.ops.settings import Settings
 from gateway.service.flow import AssessmentFlow
 from gateway.service.jobs.distributed import DistributedJobs
@@ -27,7 +26,7 @@ from gateway.service.jobs.embedded import EmbeddedJobs
 from gateway.service.scoring_pool import scoring_for
 from gateway.storage.engine import create_engine
 from gateway.storage.tokens import TokenStore
-from gateway.web import openapi, problems
+from gateway.web import metrics, openapi, problems
 from gateway.web.auth import SCHEMA_PATH, BearerTokenMiddleware, FailureThrottle, role_guard
 from gateway.web.routes import assessments, deliveries, explanations, monitoring, pages, reviews, system
 from gateway.web.routes import audit as audit_routes

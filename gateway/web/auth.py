@@ -31,9 +31,9 @@ from litestar.middleware.authentication import AbstractAuthenticationMiddleware,
 from litestar.types import Receive, Scope, Send
 
 from gateway.contract.domain import DEFAULT_TENANT
-from gateway.ops import metrics
 from gateway.storage import audit
 from gateway.storage.tokens import TokenInfo, TokenStore
+from gateway.web import metrics
 
 log = structlog.get_logger(__name__)
 

@@ -10,7 +10,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from sqlalchemy.exc import OperationalError
 
-from gateway.contract.domain import InputError, ScoringUnavailable, TooBusy, UnsupportedMediaError
+from gateway.contract.domain import WHILE_READING, InputError, ScoringUnavailable, TooBusy, UnsupportedMediaError
 from gateway.contract.strict import unknown_field
 from gateway.ops.settings import SettingsError
 
@@ -90,10 +90,6 @@ def parse_error(request: Request, exc: RecursionError | OverflowError | MemoryEr
                        field="body", instance=request.url.path)
     return problem(422, "Invalid input", f"a value in the request is out of range ({exc}); dates must stay within years 1-9999 in UTC",
                    field="body", instance=request.url.path)
-
-
-WHILE_READING = "pain_gateway_while_reading"
-"""Set on such an error raised while reading in a scoring process: its frames stay there, the attribute crosses."""
 
 
 def _raised_while_reading(exc: BaseException) -> bool:

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gateway.contract.domain import Explanation, ModelOutput, RegionAttention, Windows
-from gateway.contract.hookspecs import hookimpl
-from gateway.contract.protocols import Predict
-from gateway.pipeline.face import REGIONS, region_shares
+from gateway import ATTENTION_KIND, REGIONS, Explanation, ModelOutput, Predict, RegionAttention, Windows, hookimpl, region_shares
 
 NOTE = (
     "Share of the model's spatial attention per face region, weighted by its temporal attention and "
@@ -38,14 +35,14 @@ class AttentionRegions:
         """Reads the attention already in ``output``; ``predict`` is not needed."""
         informative = getattr(output, "attention_informative", None)
         if informative is False:
-            return Explanation(self.name, "spatial_attention", [], NOT_INFORMATIVE, passed_checks=False)
+            return Explanation(self.name, ATTENTION_KIND, [], NOT_INFORMATIVE, passed_checks=False)
         note = NOTE + (PASSED if informative else UNCHECKED)
         if np.shape(output.alpha)[0] == 0:
-            return Explanation(self.name, "spatial_attention", [], note + " No window was scored.", passed_checks=informative)
+            return Explanation(self.name, ATTENTION_KIND, [], note + " No window was scored.", passed_checks=informative)
         shares = region_shares(output.alpha, output.beta)
         regions = [RegionAttention(name, round(float(w), 6)) for name, w in zip(REGIONS, shares, strict=False)]
         return Explanation(
-            self.name, "spatial_attention", sorted(regions, key=lambda r: r.weight, reverse=True), note, passed_checks=informative
+            self.name, ATTENTION_KIND, sorted(regions, key=lambda r: r.weight, reverse=True), note, passed_checks=informative
         )
 
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from gateway.contract.hookspecs import hookimpl
+from gateway import hookimpl
 
 PLUGIN = "caregiver_summary"
 MIN_SECRET_CHARS = 32

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from gateway.contract.domain import LEVELS
+from gateway import LEVELS
 from plugins.caregiver_summary.content import Point
 
 BAND_COLOURS = ("#e8f3ec", "#fdf3dc", "#fbe3e0")  # none, mild, significant: light, with dark text on top

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.contract.domain import LEVELS, Assessment
+from gateway import LEVELS, Assessment
 
 REVIEWED_STATUSES = ("final", "amended")
 

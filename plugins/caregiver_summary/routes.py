@@ -16,11 +16,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, NotFoundException, TooManyRequestsException
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
-from gateway.contract.domain import Assessment, InputError, PatientRef
-from gateway.storage import audit
-from gateway.storage.assessments import AssessmentQuery, AssessmentStore
-from gateway.web.auth import PUBLIC
-from gateway.web.openapi import NO_TOKEN, ok, problems
+from gateway import NO_TOKEN, PUBLIC, Assessment, AssessmentQuery, AssessmentStore, AuditPrincipal, InputError, PatientRef, audit_record, ok, problems
 from plugins.caregiver_summary import share
 from plugins.caregiver_summary.content import Facts, for_assessment, for_period
 from plugins.caregiver_summary.service import OUTPUT, Summaries
@@ -129,7 +125,7 @@ def build_routes(summaries: Summaries) -> list:
         """A plain-language summary of one assessment for a patient's family or carers."""
         found = await assessment(store, assessment_id, request.user.tenant)
         response = await sync_to_thread(document, for_assessment(found), lang, format, datetime.now(UTC))
-        await audit.record(store.engine, "export", OUTPUT, assessment_id, patient=found.patient)
+        await audit_record(store.engine, "export", OUTPUT, assessment_id, patient=found.patient)
         return response
 
     @get(f"/v1/patients/{OUTPUT}", opt={"roles": READERS}, tags=TAGS, responses=SUMMARY | problems(400, 404, 422))
@@ -148,7 +144,7 @@ def build_routes(summaries: Summaries) -> list:
         now = datetime.now(UTC)
         facts = await period_facts(store, request.user.tenant, patient, summaries.period(period), now)
         response = await sync_to_thread(document, facts, lang, format, now)
-        await audit.record(store.engine, "export", OUTPUT, None, patient=patient)
+        await audit_record(store.engine, "export", OUTPUT, None, patient=patient)
         return response
 
     @post(
@@ -166,7 +162,7 @@ def build_routes(summaries: Summaries) -> list:
         check_sharing()
         language, lifetime = summaries.language(data.lang), summaries.lifetime(data.expires_in)
         shared = share.Shared(found.tenant, found.id, language.code, share.expiry(datetime.now(UTC), lifetime))
-        await audit.record(store.engine, "export", f"{OUTPUT}-link", found.id, patient=found.patient)
+        await audit_record(store.engine, "export", f"{OUTPUT}-link", found.id, patient=found.patient)
         return link(shared)
 
     @post(
@@ -189,7 +185,7 @@ def build_routes(summaries: Summaries) -> list:
             raise NotFoundException("this patient has no assessments in that period; try a longer period")
         anchor = found[0]  # identifies the patient inside the link without putting an identifier in the URL
         shared = share.Shared(anchor.tenant, anchor.id, language.code, share.expiry(now, lifetime), int(length.total_seconds()), facts_end)
-        await audit.record(store.engine, "export", f"{OUTPUT}-link", None, patient=patient)
+        await audit_record(store.engine, "export", f"{OUTPUT}-link", None, patient=patient)
         return link(shared)
 
     @get(f"{SHARED_PATH}/{{token:str}}", opt=dict(PUBLIC), security=NO_TOKEN, tags=TAGS,
@@ -208,9 +204,9 @@ def build_routes(summaries: Summaries) -> list:
         except share.LinkRefused as refused:
             if throttle is not None:
                 throttle.failed(address or "unknown")
-            await audit.record(store.engine, "read", OUTPUT, None, outcome="failure", principal=audit.Principal(None, "share-link", None, address))
+            await audit_record(store.engine, "read", OUTPUT, None, outcome="failure", principal=AuditPrincipal(None, "share-link", None, address))
             raise ClientException(str(refused), status_code=refused.status) from None
-        principal = audit.Principal(None, "share-link", shared.tenant, address)
+        principal = AuditPrincipal(None, "share-link", shared.tenant, address)
         anchor = await store.get(shared.assessment_id, shared.tenant)
         if anchor is None:
             raise NotFoundException("what this link showed is no longer available; ask the care team")
@@ -220,7 +216,7 @@ def build_routes(summaries: Summaries) -> list:
         else:
             facts, end = for_assessment(anchor), datetime.now(UTC)
         response = await sync_to_thread(document, facts, shared.lang, format, end)
-        await audit.record(store.engine, "read", OUTPUT, anchor.id, patient=anchor.patient, principal=principal)
+        await audit_record(store.engine, "read", OUTPUT, anchor.id, patient=anchor.patient, principal=principal)
         return response
 
     return [assessment_summary, patient_summary, share_assessment, share_patient, open_shared]

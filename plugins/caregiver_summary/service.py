@@ -7,9 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gateway.contract.domain import Assessment, InputError, OutputDocument
-from gateway.contract.strict import parse_duration
-from gateway.ops.settings import SettingsError
+from gateway import Assessment, InputError, OutputDocument, SettingsError, parse_duration
 from plugins.caregiver_summary import CaregiverSettings
 from plugins.caregiver_summary.content import Facts, for_assessment
 from plugins.caregiver_summary.i18n import Language, load_languages

@@ -11,7 +11,7 @@ from datetime import datetime, tzinfo
 from babel.dates import format_date, format_skeleton, format_time
 from babel.numbers import format_decimal, format_percent
 
-from gateway.contract.domain import LEVELS
+from gateway import LEVELS
 from plugins.caregiver_summary.content import Facts
 from plugins.caregiver_summary.i18n import Language
 

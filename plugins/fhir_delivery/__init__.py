@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
-from gateway.contract.hookspecs import hookimpl
+from gateway import hookimpl
 
 AUTH_MODES = ("none", "bearer", "oauth2")
 DEFAULT_EVENTS = ["assessment.completed", "assessment.reviewed"]

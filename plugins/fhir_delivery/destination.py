@@ -14,9 +14,7 @@ import httpx
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.contract.domain import AssessmentEvent, DeliveryResult, PatientRef
-from gateway.contract.protocols import DeliveryRequest
-from gateway.ops.tls import client_context
+from gateway import AssessmentEvent, DeliveryRequest, DeliveryResult, PatientRef, client_context
 from plugins.fhir_delivery import FhirServer
 from plugins.fhir_delivery.auth import Credentials
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from gateway.contract.hookspecs import hookimpl
+from gateway import hookimpl
 from plugins.fhir_observation.resources import FhirObservationOutput
 
 

@@ -23,8 +23,8 @@ import msgspec
 from fhir.resources.R4B import get_fhir_model_class
 
 from fhir_mappings import PainMappings, load_mappings
-from gateway.contract.domain import LEVELS, Assessment, ModelInfo, OutputDocument, PatientRef
-from gateway.service.explanations import NOTICE, OCCLUSION_KIND, explain, explanation_png
+from gateway import EXPLANATION_NOTICE as NOTICE
+from gateway import IMPORTANCE_KIND, LEVELS, Assessment, ModelInfo, OutputDocument, PatientRef, explain, explanation_png
 
 if TYPE_CHECKING:
     from plugins.fhir_observation import FhirSettings
@@ -302,7 +302,7 @@ SUPPORTING_INFO = "http://hl7.org/fhir/StructureDefinition/workflow-supportingIn
 
 def has_explanation(assessment: Assessment) -> bool:
     """Whether there is a drawable region occlusion explanation to send as a DocumentReference."""
-    return any(e.kind == OCCLUSION_KIND and e.mesh for e in assessment.explanations)
+    return any(e.kind == IMPORTANCE_KIND and e.mesh for e in assessment.explanations)
 
 
 def _attachment(content_type: str, data: bytes, title: str, created: str) -> dict[str, Any]:

@@ -27,14 +27,23 @@ from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFou
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath
 
-from gateway.contract.domain import Assessment, InputError, TooBusy, UnsupportedMediaError
-from gateway.ops.settings import SettingsError
-from gateway.storage import audit
-from gateway.storage.assessments import AssessmentStore
-from gateway.storage.reviews import review_history, versions
-from gateway.web.auth import PUBLIC
-from gateway.web.openapi import NO_TOKEN, documented, ok, problems
-from gateway.web.routes.schemas import EXAMPLE_ASSESSMENT
+from gateway import (
+    EXAMPLE_ASSESSMENT,
+    NO_TOKEN,
+    PUBLIC,
+    Assessment,
+    AssessmentStore,
+    InputError,
+    SettingsError,
+    TooBusy,
+    UnsupportedMediaError,
+    audit_record,
+    documented,
+    ok,
+    problems,
+    review_history,
+)
+from gateway import review_versions as versions
 from plugins.fhir_observation.resources import (
     ISSUE_CODES,
     MEDIA_TYPE,
@@ -177,12 +186,12 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
          **doc(observation_example, 400, 404))
     async def read_observation(request: Request, observation_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         a = await resolve(store, request.user.tenant, "Observation", observation_id)
-        await audit.record(store.engine, "read", "Observation", observation_id, patient=a.patient)
+        await audit_record(store.engine, "read", "Observation", observation_id, patient=a.patient)
         return fhir_json(observation_resource(a, output.mappings, scope))
 
     async def observation_versions(request: Request, store: AssessmentStore, observation_id: str) -> list[Assessment]:
         a = await resolve(store, request.user.tenant, "Observation", observation_id)
-        await audit.record(store.engine, "read", "Observation", observation_id, patient=a.patient)
+        await audit_record(store.engine, "read", "Observation", observation_id, patient=a.patient)
         return versions(a, await review_history(store.engine, request.user.tenant, a.id))
 
     @get("/fhir/Observation/{observation_id:str}/_history", summary="Every version of a pain Observation (clinician reviews)",
@@ -207,7 +216,7 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
          **doc(provenance_resource(EXAMPLE_ASSESSMENT, output.mappings, scope), 400, 404))
     async def read_provenance(request: Request, provenance_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         a = await resolve(store, request.user.tenant, "Provenance", provenance_id)
-        await audit.record(store.engine, "read", "Provenance", provenance_id, patient=a.patient)
+        await audit_record(store.engine, "read", "Provenance", provenance_id, patient=a.patient)
         return fhir_json(provenance_resource(a, output.mappings, scope))
 
     @get("/fhir/DocumentReference/{document_reference_id:str}", summary="Read the explanation (heatmap PNG + JSON) of a pain Observation",
@@ -215,7 +224,7 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
          **doc(DOCUMENT_REFERENCE_EXAMPLE, 400, 404))
     async def read_document_reference(request: Request, document_reference_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         a = await resolve(store, request.user.tenant, "DocumentReference", document_reference_id)
-        await audit.record(store.engine, "read", "DocumentReference", document_reference_id, patient=a.patient)
+        await audit_record(store.engine, "read", "DocumentReference", document_reference_id, patient=a.patient)
         return fhir_json(await sync_to_thread(document_reference_resource, a, output.mappings, scope))  # draws the PNG
 
     @get("/fhir/Device/{device_id:str}", summary="Read the AI Device (model) behind Observations", **reader(fhir=("Device", "read")),
@@ -232,7 +241,7 @@ def build_routes(output: FhirObservationOutput, public_base: str) -> list:
         else:
             assessments, total = await store.search(search.query)
         for patient in {a.patient for a in assessments}:  # whose data this page disclosed
-            await audit.record(store.engine, "search", "Observation", patient=patient)
+            await audit_record(store.engine, "search", "Observation", patient=patient)
 
         def link(offset: int) -> str:
             return f"{base}/Observation?" + urlencode([*search.echo, ("_count", str(search.count)), ("_offset", str(offset))])

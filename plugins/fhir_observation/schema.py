@@ -7,7 +7,7 @@ from http import HTTPStatus
 
 import msgspec
 
-from gateway.web.openapi import Form, query
+from gateway import Form, query
 from plugins.fhir_observation.resources import ISSUE_CODES, operation_outcome
 from plugins.fhir_observation.search import SEARCH_PARAMS
 

@@ -17,8 +17,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from gateway.contract.domain import InputError
-from gateway.storage.assessments import AssessmentQuery, PeriodBound
+from gateway import AssessmentQuery, InputError, PeriodBound
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 MAX_COUNT = 100

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fhir_mappings import PainMappings, load_mappings
-from gateway.contract.hookspecs import hookimpl
-from gateway.ops.settings import Settings, SettingsError
+from gateway import Settings, SettingsError, hookimpl
 from plugins.hl7v2.settings import Hl7v2Settings
 
 PLUGIN = "hl7v2"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.contract.domain import DeliveryResult
+from gateway import DeliveryResult
 
 ACCEPTED = {"AA", "CA"}
 ERROR = {"AE", "CE"}

@@ -15,8 +15,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fhir_mappings import PainMappings
-from gateway.contract.domain import AssessmentEvent, DeliveryResult
-from gateway.contract.protocols import DeliveryRequest
+from gateway import AssessmentEvent, DeliveryRequest, DeliveryResult
 from plugins.hl7v2 import ack, mllp
 from plugins.hl7v2.message import build_oru, control_id_of, probe_assessment
 from plugins.hl7v2.settings import Hl7v2Settings, MllpReceiver

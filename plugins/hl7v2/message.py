@@ -24,7 +24,7 @@ from hl7apy.core import Message
 from hl7apy.exceptions import HL7apyException
 
 from fhir_mappings import Concept, PainMappings
-from gateway.contract.domain import LEVELS, Assessment, ModelInfo, OutputDocument, PatientRef, Summary
+from gateway import LEVELS, Assessment, ModelInfo, OutputDocument, PatientRef, Summary
 from plugins.hl7v2.settings import Hl7v2Settings
 
 HL7_VERSION = "2.5.1"

@@ -15,11 +15,7 @@ Limits (frames, duration, JSON size) are the ``keypoint_upload`` settings sectio
 
 from __future__ import annotations
 
-from gateway.contract.domain import LandmarkClip
-from gateway.contract.hookspecs import hookimpl
-from gateway.contract.protocols import CaptureRequest
-from gateway.contract.strict import refuse_unknown
-from gateway.pipeline.clip_checks import DEFAULT_CLOCK_SKEW_S
+from gateway import DEFAULT_CLOCK_SKEW_S, CaptureRequest, LandmarkClip, hookimpl, refuse_unknown
 from plugins.keypoint_upload.binary import MEDIA_TYPE as BINARY_TYPE
 from plugins.keypoint_upload.binary import clip_from_binary
 from plugins.keypoint_upload.limits import KeypointLimits

@@ -29,9 +29,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import numpy as np
 
-from gateway.contract.domain import LANDMARK_COUNT, InputError, LandmarkClip
-from gateway.pipeline.clip_checks import DEFAULT_CLOCK_SKEW_S
-from gateway.pipeline.metadata import parse_captured_at, parse_patient
+from gateway import DEFAULT_CLOCK_SKEW_S, LANDMARK_COUNT, InputError, LandmarkClip, parse_captured_at, parse_patient
 from plugins.keypoint_upload.limits import KeypointLimits
 from plugins.keypoint_upload.parsing import parse_fps, parse_image_size
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from gateway.contract.domain import LANDMARK_COUNT, InputError
+from gateway import LANDMARK_COUNT, InputError
 
 PREFIX = "PAIN_GATEWAY_PLUGIN_KEYPOINT_UPLOAD_"
 

@@ -17,11 +17,7 @@ import msgspec
 import numpy as np
 import simdjson
 
-from gateway.contract.domain import LANDMARK_COUNT, InputError, LandmarkClip
-from gateway.contract.protocols import UploadedFile
-from gateway.contract.strict import refuse_unknown
-from gateway.pipeline.clip_checks import DEFAULT_CLOCK_SKEW_S
-from gateway.pipeline.metadata import parse_captured_at, parse_patient
+from gateway import DEFAULT_CLOCK_SKEW_S, LANDMARK_COUNT, InputError, LandmarkClip, UploadedFile, parse_captured_at, parse_patient, refuse_unknown
 from plugins.keypoint_upload.limits import PREFIX, KeypointLimits
 
 NPY_MAGIC = b"\x93NUMPY"

@@ -12,8 +12,7 @@ from typing import Annotated
 
 import msgspec
 
-from gateway.contract.domain import LANDMARK_COUNT
-from gateway.web.openapi import FILE, Form
+from gateway import FILE, LANDMARK_COUNT, Form
 
 PATIENT_EXAMPLE = {"identifier": {"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "MRN-1234"}}
 

@@ -7,7 +7,7 @@ The protocol and the session logic live in ``plugins.live_stream``; this plugin 
 
 from __future__ import annotations
 
-from gateway.contract.hookspecs import hookimpl
+from gateway import hookimpl
 from plugins.live_stream.settings import PLUGIN, LiveSettings
 
 

@@ -64,7 +64,7 @@ def live(camera: str, patient_system: str, patient_value: str, url: str, token: 
     import numpy as np
     from websockets.sync.client import connect
 
-    from gateway.pipeline.facemesh import FaceMeshTracker
+    from gateway import FaceMeshTracker
     from plugins.live_stream.protocol import encode_frame
 
     source = int(camera) if camera.isdigit() else camera

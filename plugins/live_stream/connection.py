@@ -13,19 +13,14 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from dataclasses import replace
 from datetime import UTC, datetime
 
-import numpy as np
 import structlog
 from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 
-from gateway.contract.domain import LEVELS, InputError, LandmarkClip, Probabilities
-from gateway.contract.plugin_manager import Plugins
-from gateway.ops import metrics
-from gateway.pipeline.landmarks import prepare
-from gateway.service.flow import AssessmentFlow
+from gateway import AssessmentFlow, InputError, LandmarkClip, Plugins, score_windows
+from plugins.live_stream import metrics
 from plugins.live_stream.protocol import (
     AssessmentMessage,
     End,
@@ -52,7 +47,7 @@ def iso(ms: float) -> str:
 
 
 def score_window(window: ClosedWindow, session: LiveSession, plugins: Plugins) -> WindowMessage:
-    """CPU work (a thread): the window's 30 frames through the same preparation and model as uploads."""
+    """CPU work (a thread): the window's 30 frames through the same window scorer as uploads."""
     model = plugins.model()
     base = dict(
         index=window.index,
@@ -65,12 +60,9 @@ def score_window(window: ClosedWindow, session: LiveSession, plugins: Plugins) -
     if window.grid is None:
         return WindowMessage(**base, scorable=False, reason=window.reason)
     clip = LandmarkClip(session.patient, datetime.fromtimestamp(window.start_ms / 1000, UTC), 30.0, window.grid, session.image_size)
-    windows = replace(prepare(clip, stride_s=1.0, max_gap_frames=session.limits.max_gap_frames), baseline=session.baseline)
-    span = windows.spans[0]
-    if not span.scorable:
-        return WindowMessage(**base, scorable=False, reason=span.reason)
-    row = model.predict(windows).probabilities[0]
-    return WindowMessage(**base, scorable=True, level=LEVELS[int(np.argmax(row))], probabilities=Probabilities.from_row(row))
+    result = score_windows(clip, model, stride_s=1.0, max_gap_frames=session.limits.max_gap_frames, baseline=session.baseline).results[0]
+    return WindowMessage(**base, scorable=result.scorable, level=result.level, probabilities=result.probabilities, reason=result.reason,
+                         quality=result.quality)
 
 
 def unscored(window: ClosedWindow, reason: str) -> WindowMessage:

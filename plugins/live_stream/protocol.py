@@ -18,8 +18,7 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 
-from gateway.contract.domain import LANDMARK_COUNT, Probabilities
-from gateway.pipeline.clip_checks import XY_RANGE, Z_LIMIT
+from gateway import LANDMARK_COUNT, XY_RANGE, Z_LIMIT, Probabilities, Quality
 
 VERSION = 1
 HEADER = struct.Struct("<BBHId")
@@ -126,6 +125,7 @@ class WindowMessage(msgspec.Struct, omit_defaults=True, tag="window", tag_field=
     probabilities: Probabilities | None = None
     reason: str | None = None
     disclaimer: str | None = None
+    quality: Quality | None = None  # the second's input quality, as in an uploaded clip's windows
 
 
 class AssessmentMessage(msgspec.Struct, tag="assessment", tag_field="type"):

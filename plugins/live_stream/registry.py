@@ -18,11 +18,7 @@ import msgspec
 import numpy as np
 import structlog
 
-from gateway.contract.domain import InputError, LandmarkClip, PatientRef, TooBusy
-from gateway.contract.protocols import CaptureRequest
-from gateway.pipeline.scoring import warm_model
-from gateway.service.flow import Assessed, AssessmentFlow
-from gateway.storage import audit
+from gateway import Assessed, AssessmentFlow, CaptureRequest, InputError, LandmarkClip, PatientRef, TooBusy, audit_record, warm_model
 from plugins.live_stream.protocol import ProtocolError
 from plugins.live_stream.session import LiveLimits, LiveSession
 
@@ -62,7 +58,7 @@ class LiveSessions:
         baseline = await flow.baselines.get(patient, tenant)
         session = LiveSession(str(uuid.uuid4()), tenant, patient, self.limits, baseline)
         self.sessions[session.id] = session
-        await audit.record(flow.engine, "create", "live_session", session.id, patient=patient)
+        await audit_record(flow.engine, "create", "live_session", session.id, patient=patient)
         self.expire_when_idle(session, flow)
         return session
 

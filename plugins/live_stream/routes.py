@@ -18,13 +18,7 @@ from litestar.exceptions import NotFoundException
 from litestar.openapi.spec import Example
 from litestar.params import Body, FromPath
 
-from gateway.ops.settings import Settings
-from gateway.pipeline.metadata import parse_patient
-from gateway.service.flow import AssessmentFlow
-from gateway.web import openapi, problems
-from gateway.web.auth import PUBLIC
-from gateway.web.ui.guard import SignInRequired, session_guard, ui_opt
-from gateway.web.ui.live import LIVE_ROLES
+from gateway import LIVE_ROLES, PUBLIC, AssessmentFlow, Settings, SignInRequired, ok, parse_patient, problem, problems, session_guard, ui_opt
 from plugins.live_stream.connection import POLICY_VIOLATION, serve_connection
 from plugins.live_stream.protocol import ErrorMessage, ProtocolError, encode
 from plugins.live_stream.registry import LiveSessions
@@ -39,7 +33,7 @@ NO_STORE = CacheControlHeader(no_store=True)  # the answer holds a ticket
 
 def signed_out(request: Request, exc: SignInRequired) -> Response:
     """The page's calls answer JSON, not the sign-in redirect of a page."""
-    return problems.problem(401, "Unauthorized", "the UI session has ended; sign in again at /ui/sign-in and reload the live page")
+    return problem(401, "Unauthorized", "the UI session has ended; sign in again at /ui/sign-in and reload the live page")
 
 
 class LiveSessionCreate(msgspec.Struct):
@@ -61,8 +55,8 @@ SESSION_ID = "3f0c2a9e-5b1d-4c6e-9a7f-2d8b1e4c6a10"
 OPENED_EXAMPLE = LiveSessionOpened(SESSION_ID, "Vy4tGG_UxP0IollH8wedLDn7RnMboYmw",
                                    f"wss://gateway.example.org/v1/live/{SESSION_ID}?ticket=Vy4tGG_UxP0IollH8wedLDn7RnMboYmw", 60.0)  # fmt: skip
 CREATE_EXAMPLE = Example(summary="A patient by MRN", value={"patient": {"identifier": {"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "MRN-1234"}}})
-OPENED = openapi.ok(LiveSessionOpened, OPENED_EXAMPLE, 201, description="Open the WebSocket at url with the ticket, once")
-CREATE_RESPONSES = OPENED | openapi.problems(
+OPENED = ok(LiveSessionOpened, OPENED_EXAMPLE, 201, description="Open the WebSocket at url with the ticket, once")
+CREATE_RESPONSES = OPENED | problems(
     400,
     415,
     422,
@@ -72,7 +66,7 @@ CREATE_RESPONSES = OPENED | openapi.problems(
         429: ("20 live sessions of this tenant are open, the limit (PAIN_GATEWAY_PLUGIN_LIVE_STREAM_MAX_SESSIONS_PER_TENANT); end one first", None),
     },
 )
-TICKET_RESPONSES = OPENED | openapi.problems(
+TICKET_RESPONSES = OPENED | problems(
     400,
     404,
     details={

@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from gateway.contract.domain import MODEL_FPS, WINDOW_FRAMES, LandmarkClip, PatientRef
-from gateway.pipeline.timeline import to_grid
+from gateway import MODEL_FPS, WINDOW_FRAMES, LandmarkClip, PatientRef, to_grid
 from plugins.live_stream.protocol import Frame, ProtocolError
 
 WINDOW_MS = 1000.0

@@ -12,8 +12,7 @@ from datetime import datetime
 import msgspec
 import numpy as np
 
-from gateway.contract.domain import LANDMARK_COUNT, InputError, LandmarkClip, PatientRef
-from gateway.contract.protocols import CaptureRequest
+from gateway import LANDMARK_COUNT, CaptureRequest, InputError, LandmarkClip, PatientRef
 from plugins.live_stream.registry import MEDIA_TYPE
 from plugins.live_stream.settings import PLUGIN, LiveSettings
 

@@ -12,10 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from gateway.contract.domain import Explanation, MeshRegion, ModelOutput, RegionAttention, TimeWeight, Windows
-from gateway.contract.hookspecs import hookimpl
-from gateway.contract.protocols import Predict
-from gateway.pipeline.face import REGIONS
+from gateway import IMPORTANCE_KIND, REGIONS, Explanation, MeshRegion, ModelOutput, Predict, RegionAttention, TimeWeight, Windows, hookimpl
 from plugins.occlusion_regions.occlusion import mean_mesh, occlude, pain_probability
 
 STANDS_OUT = 0.05
@@ -78,7 +75,7 @@ class OcclusionRegions:
             for span, whole, drops in zip(spans, occlusion.whole_face, occlusion.drops, strict=True)
         ]
         mesh = mesh_regions(mean_mesh(windows)) if len(windows.data) else []
-        return Explanation(self.name, "region_occlusion", regions, NOTE.format(neutral=neutral), seconds, mesh, STANDS_OUT)
+        return Explanation(self.name, IMPORTANCE_KIND, regions, NOTE.format(neutral=neutral), seconds, mesh, STANDS_OUT)
 
 
 @hookimpl

@@ -22,10 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from gateway.contract.domain import ModelOutput, Windows
-from gateway.pipeline.face import REGIONS
-from gateway.pipeline.landmarks import normalise_frames
-from plugins.sta_lstm.lab.face import BASE_FACE
+from gateway import BASE_FACE, REGIONS, ModelOutput, Windows, normalise_frames
 
 CHUNK_WINDOWS = 32
 """Windows scored per batch: 32 x 8 variants of (30, 468, 2) float32 is 29 MB, whatever the clip's length."""

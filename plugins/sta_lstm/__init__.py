@@ -12,7 +12,7 @@ from pathlib import Path
 
 import msgspec
 
-from gateway.contract.hookspecs import hookimpl
+from gateway import hookimpl
 from plugins.sta_lstm.serving import CheckpointModel, parse_prevalence
 
 BUNDLED_CHECKPOINT = Path(__file__).with_name("checkpoints") / "sta-lstm-synthetic-0.3"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
-from gateway.contract.hookspecs import hookimpl
+from gateway import hookimpl
 from plugins.sta_lstm.serving import CheckpointModel, parse_prevalence
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.contract.domain import LANDMARK_COUNT, LEVELS, WINDOW_FRAMES, ModelInfo, ModelOutput, Windows
+from gateway import LANDMARK_COUNT, LEVELS, WINDOW_FRAMES, ModelInfo, ModelOutput, Windows
 from plugins.sta_lstm.checkpoint import load_checkpoint, read_manifest, read_model_card
 from plugins.sta_lstm.personal import personalise
 

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import msgspec
 
-from gateway.contract.domain import InputError, LandmarkClip, PatientRef
-from gateway.contract.hookspecs import hookimpl
-from gateway.contract.protocols import CaptureRequest, Progress
-from gateway.contract.strict import refuse_unknown
-from gateway.pipeline.clip_checks import DEFAULT_CLOCK_SKEW_S
-from gateway.pipeline.metadata import parse_captured_at, parse_patient
+from gateway import (
+    DEFAULT_CLOCK_SKEW_S,
+    CaptureRequest,
+    InputError,
+    LandmarkClip,
+    PatientRef,
+    Progress,
+    hookimpl,
+    parse_captured_at,
+    parse_patient,
+    refuse_unknown,
+)
 from plugins.video_upload.limits import VideoLimits
 from plugins.video_upload.schema import FORMS, METADATA_KEYS
 
@@ -62,14 +68,14 @@ class VideoUpload:
         that start-up before its first video rather than inside it."""
         import numpy as np
 
-        from gateway.pipeline.facemesh import FaceMeshTracker
+        from gateway import FaceMeshTracker
         from plugins.video_upload.extract import extract_landmarks  # noqa: F401  (imports cv2 and the decoder)
 
         with FaceMeshTracker() as tracker:
             tracker.process(np.zeros((64, 64, 3), np.uint8))
 
     def capture(self, request: CaptureRequest, progress: Progress | None = None) -> LandmarkClip:
-        from gateway.pipeline.quality import FAILED_FACE_SHARE, no_face_message
+        from gateway import FAILED_FACE_SHARE, no_face_message
         from plugins.video_upload.extract import extract_landmarks
 
         patient, captured_at = self._metadata(request)

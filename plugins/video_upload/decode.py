@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gateway.contract.domain import MODEL_FPS, InputError, UnsupportedMediaError
+from gateway import MODEL_FPS, InputError, UnsupportedMediaError
 from plugins.video_upload.limits import VideoLimits
 
 SNIFF_BYTES = 64

@@ -16,8 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gateway.contract.domain import LANDMARK_COUNT, MODEL_FPS, LandmarkClip, PatientRef
-from gateway.pipeline.facemesh import FaceMeshTracker
+from gateway import LANDMARK_COUNT, MODEL_FPS, FaceMeshTracker, LandmarkClip, PatientRef
 from plugins.video_upload.decode import MAX_HOLD_S, VideoInfo, iter_frames, probe
 from plugins.video_upload.limits import VideoLimits
 

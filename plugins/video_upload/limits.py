@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 
-from gateway.contract.domain import InputError
+from gateway import InputError
 
 if TYPE_CHECKING:
     from plugins.video_upload.decode import VideoInfo

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from gateway.web.openapi import FILE, Form
+from gateway import FILE, Form
 
 METADATA_KEYS = ("patient", "captured_at")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
-from gateway.contract.hookspecs import hookimpl
+from gateway import hookimpl
 
 PLUGIN = "webhooks"
 
@@ -40,7 +40,7 @@ def public_url(settings, config: WebhookSettings) -> str:
 
 
 def _allowlist(settings):
-    from gateway.ops.settings import SettingsError
+    from gateway import SettingsError
     from plugins.webhooks.egress import Allowlist
 
     try:

@@ -14,8 +14,7 @@ import httpcore
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.contract.domain import AssessmentEvent, DeliveryResult
-from gateway.contract.protocols import DeliveryRequest
+from gateway import AssessmentEvent, DeliveryRequest, DeliveryResult
 from plugins.webhooks import egress
 from plugins.webhooks.endpoints import DESTINATION, Endpoint, EndpointStore, message_id
 from plugins.webhooks.payload import event_payload, probe_payload

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpcore
 
-from gateway.ops.tls import client_context
+from gateway import client_context
 
 ALLOWLIST_SETTING = "PAIN_GATEWAY_WEBHOOK_ALLOWLIST"
 EXCERPT_CHARS = 500

@@ -14,8 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.contract.domain import DEFAULT_TENANT
-from gateway.storage.deliveries import Attempt as DeliveryAttempt
+from gateway import DEFAULT_TENANT, DeliveryAttempt
 from gateway.storage.tables import DeliveryAttemptRow, DeliveryRow, WebhookEndpointRow
 from plugins.webhooks.signing import new_secret
 

@@ -13,12 +13,7 @@ from typing import Any
 
 import msgspec
 
-from gateway.contract.domain import (
-    SYNTHETIC_DISCLAIMER,
-    Assessment,
-    AssessmentEvent,
-    OutputDocument,
-)
+from gateway import SYNTHETIC_DISCLAIMER, Assessment, AssessmentEvent, OutputDocument
 
 MAX_BYTES = 20_000
 TEST_EVENT = "webhook.test"

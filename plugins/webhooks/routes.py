@@ -14,10 +14,8 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import FromPath, JSONBody, Parameter
 
+from gateway import AssessmentFlow, AssessmentStore, ok, problems
 from gateway.contract.domain import EVENT_TYPES, InputError
-from gateway.service.flow import AssessmentFlow
-from gateway.storage.assessments import AssessmentStore
-from gateway.web.openapi import ok, problems
 from plugins.webhooks import WebhookSettings
 from plugins.webhooks.egress import Allowlist, check_url
 from plugins.webhooks.endpoints import Endpoint, EndpointStore, ReplayRefused

@@ -57,7 +57,7 @@ def test_serve_scores_keypoints_in_its_scoring_processes_with_the_in_thread_answ
     response = client.post("/v1/assessments", json=body, headers=headers)
     assert response.status_code == 201, response.text
     pool = _pool(app)
-    workers = {p.pid for p in pool._pool._processes.values()}
+    workers = {p.pid for p in pool.workers.executor._processes.values()}
     assert len(workers) == pool.processes and os.getpid() not in workers
 
     source = next(s for s in plugins.capture_sources if s.name == "keypoint_upload")
@@ -102,14 +102,14 @@ def test_an_array_upload_and_a_stored_baseline_cross_to_the_scoring_processes(se
 def test_a_killed_scoring_process_costs_a_retry_not_the_submission(served, keypoints_json):
     client, headers, app = served
     pool = _pool(app)
-    victim = next(iter(pool._pool._processes.values()))
+    victim = next(iter(pool.workers.executor._processes.values()))
     os.kill(victim.pid, signal.SIGKILL)
     victim.join(10)
     time.sleep(0.2)
     body = keypoints_json(patient={"identifier": {"system": "urn:test", "value": "after-a-kill"}})
     response = client.post("/v1/assessments", json=body, headers=headers)
     assert response.status_code == 201, response.text
-    assert victim.pid not in {p.pid for p in pool._pool._processes.values()}
+    assert victim.pid not in {p.pid for p in pool.workers.executor._processes.values()}
 
 
 @pytest.mark.parametrize("error", [InputError("frames", "frame 3 has 10 points"), UnsupportedMediaError("content-type", "send JSON")])
@@ -132,7 +132,7 @@ def _npz(points: np.ndarray) -> bytes:
 
 def test_a_reading_error_in_a_scoring_process_stays_the_clients_error(plugins, monkeypatch, tmp_path):
     """Its frames stay in the scoring process; the mark crosses, so the API still answers 4xx, not 500."""
-    from gateway.service import scoring_pool
+    from gateway.service import processes, scoring_pool
     from gateway.web import problems
 
     class Overflowing:
@@ -141,7 +141,7 @@ def test_a_reading_error_in_a_scoring_process_stays_the_clients_error(plugins, m
         def capture(self, request, progress=None):
             raise OverflowError("date value out of range")
 
-    monkeypatch.setattr(scoring_pool, "_process_plugins", dataclasses.replace(plugins, capture_sources=[Overflowing()]))
+    monkeypatch.setattr(processes, "_plugins", dataclasses.replace(plugins, capture_sources=[Overflowing()]))
     with pytest.raises(OverflowError) as raised:
         scoring_pool._capture_and_score_in_process(plugins.settings, "overflowing", CaptureRequest("application/json", body=b"{}"), None, "t1")
     crossed = pickle.loads(pickle.dumps(raised.value))

@@ -7,12 +7,13 @@ import asyncio
 
 from gateway.contract.plugin_manager import build_plugins
 from gateway.ops.settings import Settings
+from gateway.service import processes
 from gateway.service.jobs import embedded
 from gateway.storage.engine import create_engine
 
 
 def _worker_state() -> dict:
-    plugins = embedded._worker_plugins
+    plugins = processes._plugins
     model = None if plugins is None else plugins.models.get(plugins.settings.model)
     return {"plugins": plugins is not None, "model_loaded": bool(getattr(model, "loaded", False))}
 
@@ -22,7 +23,7 @@ async def _state_after_start(settings: Settings) -> dict:
     jobs._run = lambda: asyncio.sleep(3600)  # only the pool: no database scheduler here
     await jobs.start()
     try:
-        return await asyncio.get_running_loop().run_in_executor(jobs._pool, _worker_state)
+        return await asyncio.get_running_loop().run_in_executor(jobs.workers.executor, _worker_state)
     finally:
         await jobs.stop()
 

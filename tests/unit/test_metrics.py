@@ -12,10 +12,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from support.receiver import Receiver, Reply
 
 from gateway.contract.plugin_manager import build_plugins
-from gateway.ops.metrics import allowed, parse_allowlist
 from gateway.ops.settings import Settings, SettingsError
 from gateway.service.jobs.distributed import DistributedJobs
 from gateway.web.app import create_app
+from gateway.web.metrics import allowed, parse_allowlist
 
 FAMILIES = {
     "pain_gateway_request_duration_seconds", "pain_gateway_submissions", "pain_gateway_stage_duration_seconds",
@@ -88,9 +88,9 @@ def test_queue_depth_and_age_count_waiting_video_jobs(sqlite_url, plugins):
     """A queued submission shows in depth and age without a worker having touched it."""
     from datetime import UTC, datetime, timedelta
 
-    from gateway.ops.metrics import database_families
     from gateway.storage.engine import create_engine
     from gateway.storage.jobs import SubmissionStore
+    from gateway.web.metrics import database_families
 
     async def go():
         engine = create_engine(sqlite_url)

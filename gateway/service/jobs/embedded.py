@@ -10,26 +10,18 @@ and warms the model and capture sources before its first job, as a distributed w
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import gc
-import multiprocessing
-import os
-import signal
-import sys
-import threading
-import time
 import weakref
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.contract.plugin_manager import Plugins, build_plugins
+from gateway.contract.plugin_manager import Plugins
 from gateway.ops.settings import Settings
 from gateway.service.flow import AssessmentFlow, RowsAreTheQueue
 from gateway.service.jobs.pipeline import deliver, process, warm_up
+from gateway.service.processes import WorkerPool, process_plugins
 from gateway.service.scoring_pool import Scoring
 from gateway.storage.engine import create_engine
 
@@ -37,80 +29,13 @@ log = structlog.get_logger(__name__)
 
 POLL_S = 1.0
 
-_worker_plugins: Plugins | None = None
-
-
-PR_SET_PDEATHSIG = 1
-PARENT_CHECK_S = 1.0
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Pool initializer: a worker never outlives the gateway that started it.
-
-    A SIGKILLed ``serve`` runs no clean-up, and an orphaned worker would keep taking jobs. On Linux
-    the kernel sends SIGKILL when the parent goes (``PR_SET_PDEATHSIG``). It fires when the *thread*
-    that created the worker exits, not the process: the pool spawns workers from the thread that
-    submits (the event loop's, which lives as long as the gateway), so that is the same moment here.
-    Everywhere, a watcher thread exits when the worker is re-parented (``os.getppid()`` changes) —
-    the portable fallback, within ``PARENT_CHECK_S``."""
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):  # no prctl (e.g. a libc without it): the watcher still covers us
-            pass
-    if os.getppid() != parent_pid:  # the parent died before the signal was armed
-        os._exit(1)
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(PARENT_CHECK_S)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="pain-gateway-parent-watch", daemon=True).start()
-
-
-def start_process(parent_pid: int, settings: Settings, warm: Callable[[Plugins], None]) -> Plugins | None:
-    """Pool initializer body, for job workers and scoring processes alike: tie the process to the
-    gateway, build plugins and ``warm`` them, so the first job does not pay seconds of torch (and
-    MediaPipe) start-up, then freeze the heap as the gateway does. Nothing here may raise (that would
-    break the pool): on failure it returns None and the first job builds and loads lazily instead."""
-    die_with_parent(parent_pid)
-    plugins = None
-    try:
-        from gateway.ops.log import configure_logging
-
-        configure_logging(settings.log_format, settings.log_level)
-        plugins = build_plugins(settings)
-        warm(plugins)
-    except Exception as exc:
-        log.warning("worker_warm_up_failed", part="plugins", error=f"{type(exc).__name__}: {exc}")
-    gc.freeze()  # torch and the plugins out of the collector's view (see gateway.web.app)
-    return plugins
-
-
-def _start_worker(parent_pid: int, settings: Settings) -> None:
-    global _worker_plugins
-    _worker_plugins = start_process(parent_pid, settings, warm_up)
-
-
-def _worker_ready() -> int:
-    """A no-op task: submitting one per worker makes the pool spawn them all now."""
-    return os.getpid()
-
-
 def _process_in_worker(settings: Settings, submission_id: str) -> str:
-    """Entry point in a pool process: plugins are built on first use (if warm-up could not) and kept."""
-    global _worker_plugins
-    if _worker_plugins is None:
-        from gateway.ops.log import configure_logging
-
-        configure_logging(settings.log_format, settings.log_level)
-        _worker_plugins = build_plugins(settings)
+    """Entry point in a worker process, with the plugins it built at start (``gateway.service.processes``)."""
 
     async def run() -> str:
         engine = create_engine(settings.database_url)
         try:
-            return await process(AssessmentFlow(_worker_plugins, engine, RowsAreTheQueue()), submission_id)
+            return await process(AssessmentFlow(process_plugins(settings), engine, RowsAreTheQueue()), submission_id)
         finally:
             await engine.dispose()
 
@@ -133,7 +58,7 @@ class EmbeddedJobs:
         self._in_pool: weakref.WeakKeyDictionary[ProcessPoolExecutor, set[str]] = weakref.WeakKeyDictionary()
         self._suspects: set[str] = set()  # were in a pool that broke with others: each runs alone next
         self._delivering: set[str] = set()
-        self._pool: ProcessPoolExecutor | None = None
+        self.workers = WorkerPool(self.settings, self.settings.workers, warm_up, spawn_now=warm)
         self._task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()  # keep references: the loop holds tasks only weakly
 
@@ -143,26 +68,15 @@ class EmbeddedJobs:
     async def enqueue_delivery(self, connection: AsyncConnection | None, delivery_ids: list[str]) -> None:
         self._wake.set()
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        """A pool whose workers warm up as they start; with ``warm`` they are spawned now, not on the first job."""
-        # spawn, not fork: forking a process that already runs torch and event-loop threads can deadlock
-        pool = ProcessPoolExecutor(self.settings.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start_worker, initargs=(os.getpid(), self.settings))
-        if self.warm:
-            for _ in range(self.settings.workers):  # from the event loop's thread, as die_with_parent requires
-                pool.submit(_worker_ready)
-        return pool
-
     async def start(self) -> None:
-        self._pool = self._new_pool()
+        self.workers.start()
         self._task = asyncio.create_task(self._run(), name="pain-gateway-embedded-jobs")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        self.workers.stop()
 
     async def problem(self) -> str | None:
         """Why this engine cannot run work (its scheduler task is not running), else None; ``/ready`` reports it."""
@@ -197,7 +111,6 @@ class EmbeddedJobs:
         task.add_done_callback(self._tasks.discard)
 
     async def _schedule(self) -> None:
-        loop = asyncio.get_running_loop()
         submissions = self.flow.submissions
         for submission_id in await submissions.stalled(self.settings.stalled_after_s):
             if submission_id not in self._running:  # held by a process of another gateway that died
@@ -210,8 +123,7 @@ class EmbeddedJobs:
                 continue
             if self._running and (submission_id in self._suspects or not self._suspects.isdisjoint(self._running)):
                 break  # a suspect runs alone: let the pool drain, start nothing beside it
-            pool = self._pool
-            future = loop.run_in_executor(pool, _process_in_worker, self.settings, submission_id)
+            future, pool = self.workers.run(_process_in_worker, self.settings, submission_id)
             self._running[submission_id] = future
             self._in_pool.setdefault(pool, set()).add(submission_id)
             future.add_done_callback(lambda f, sid=submission_id, pool=pool: self._finished(sid, f, pool))
@@ -230,9 +142,7 @@ class EmbeddedJobs:
         if isinstance(error, BrokenProcessPool):  # a worker died (OOM killer, SIGKILL): replace the pool once
             alone = self._in_pool.get(pool, set()) == {submission_id}  # the set stays as it was when the pool broke
             log.error("job_worker_died", submission_id=submission_id, alone=alone)
-            if pool is self._pool:
-                self._pool = self._new_pool()
-                pool.shutdown(wait=False, cancel_futures=True)
+            self.workers.replace(pool)
             if alone:  # its own worker died under it: that spends an attempt, so a poison job ends failed
                 self._spawn(self.flow.submissions.requeue_or_fail(submission_id, "worker process died", self.settings.max_attempts))
             else:  # any of the pool's jobs may have killed it: none is charged, each runs alone next to find out

@@ -20,7 +20,7 @@ from gateway.contract.protocols import CaptureRequest, DeliveryRequest
 from gateway.ops import metrics
 from gateway.pipeline.scoring import warm_model
 from gateway.service.flow import AssessmentFlow
-from gateway.storage import audit, kept_landmarks
+from gateway.storage import audit
 from gateway.storage.deliveries import Delivery
 from gateway.storage.jobs import ACTIVE
 
@@ -73,7 +73,6 @@ async def process(flow: AssessmentFlow, submission_id: str) -> str:
             await submissions.advance(submission_id, "failed", 0, f"capture source {sub.source!r} is not loaded in this worker")
             return "failed"
         clip = await flow.capture(source, request, progress)
-        kept_landmarks.keep(clip, settings.data_dir, submission_id)
         await submissions.advance(submission_id, "scoring", EXTRACTION_SHARE + 5, expect="extracting")
         assessed = await flow.assess(clip, sub.tenant, submission_id)
         if not settings.retain_video:  # only now: until the assessment is stored, a retry needs the video

@@ -17,9 +17,9 @@ from litestar.response import Redirect
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from gateway.contract.domain import LEVELS, Assessment, InputError
+from gateway.contract.domain import IMPORTANCE_KIND, LEVELS, Assessment, InputError
 from gateway.contract.plugin_manager import Plugins
-from gateway.service.explanations import OCCLUSION_KIND, explain, explanation_png_for
+from gateway.service.explanations import explain, explanation_png_for
 from gateway.service.flow import AssessmentFlow
 from gateway.storage import audit
 from gateway.storage.assessments import AssessmentStore
@@ -89,7 +89,7 @@ async def _render(request: Request, store: AssessmentStore, assessment: Assessme
         flags=quality_flags(assessment),
         why=explained,
         seconds=charts.second_importance(explained.seconds),
-        heatmap=any(e.kind == OCCLUSION_KIND and e.mesh for e in assessment.explanations),
+        heatmap=any(e.kind == IMPORTANCE_KIND and e.mesh for e in assessment.explanations),
         history=await review_history(store.engine, request.user.tenant, assessment.id),
         reasons=REVIEW_REASONS,
         levels=LEVELS,

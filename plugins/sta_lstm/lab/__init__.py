@@ -6,7 +6,7 @@ pointing ``PAIN_GATEWAY_PLUGIN_STA_LSTM_CHECKPOINT`` at the checkpoint directory
 
 from __future__ import annotations
 
-from gateway.contract.hookspecs import hookimpl
+from gateway import hookimpl
 from plugins.sta_lstm.lab.commands import COMMANDS
 
 

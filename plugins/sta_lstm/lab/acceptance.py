@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from gateway.pipeline.dataset import LabelledClip, load_dataset
-from gateway.pipeline.face import mass_ratios
+from gateway import LabelledClip, load_dataset, mass_ratios
 from plugins.sta_lstm.lab.attention_checks import face_signal_ratio
 from plugins.sta_lstm.lab.evaluation import evaluate
 from plugins.sta_lstm.lab.training import TrainConfig, neutral_references, personal_transform, train

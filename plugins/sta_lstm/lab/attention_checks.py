@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gateway.pipeline.face import LANDMARK_SHARES, REGIONS, mass_ratios, region_shares
+from gateway import LANDMARK_SHARES, REGIONS, mass_ratios, region_shares
 from plugins.sta_lstm.lab.metrics import roc_auc
 from plugins.sta_lstm.lab.synthetic import SynthConfig, generate_clip
 from plugins.sta_lstm.lab.training import Preset, build_network, fit, standardise_on
@@ -114,7 +114,7 @@ def check_model(model, test: WindowSet, preset: Preset, seed: int = 0) -> dict[s
 def check_checkpoint(checkpoint: str | Path, data_dir: str | Path) -> dict[str, Any]:
     """``pain-gateway attention-check``: ``check_model`` with the checkpoint's preset and seed on its test
     patients (scored as the checkpoint scores them); the outcome goes into ``model.json`` and the card."""
-    from gateway.pipeline.dataset import load_dataset
+    from gateway import load_dataset
     from plugins.sta_lstm.checkpoint import load_checkpoint
     from plugins.sta_lstm.lab.evaluation import evaluation_windows, record_in_checkpoint
 

@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from gateway.contract.domain import LEVELS
-from gateway.pipeline.dataset import LabelledClip, load_dataset
+from gateway import LEVELS, LabelledClip, load_dataset
 from plugins.sta_lstm.checkpoint import load_checkpoint, read_manifest, write_manifest, write_model_card
 from plugins.sta_lstm.lab.metrics import classification_metrics, confusion_matrix, reliability_bins
 from plugins.sta_lstm.lab.model_card import HEADLINE, render_model_card

@@ -22,8 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from gateway.pipeline.face import BASE_FACE
-from gateway.pipeline.landmarks import ANCHORS
+from gateway import ANCHORS, BASE_FACE
 
 RIGHT_BROW = (46, 52, 53, 55, 63, 65, 66, 70, 105, 107)
 LEFT_BROW = (276, 282, 283, 285, 293, 295, 296, 300, 334, 336)

@@ -15,10 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gateway.contract.domain import MODEL_FPS
-from gateway.pipeline.dataset import LabelledClip, load_dataset
-from gateway.pipeline.landmarks import resample
-from gateway.pipeline.timeline import to_grid
+from gateway import MODEL_FPS, LabelledClip, load_dataset, resample, to_grid
 
 FRAME_RATES = (30.0, 15.0, 8.0)
 JITTER = (0.5, 1.5)

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.pipeline.face import BASE_FACE
-from gateway.pipeline.facemesh import landmarks_from_frames
+from gateway import BASE_FACE, landmarks_from_frames
 
 OUT = BASE_FACE
 CANTHI_CM = 10.34

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gateway.contract.domain import LEVELS
+from gateway import LEVELS
 
 
 def _average_ranks(values: np.ndarray) -> np.ndarray:

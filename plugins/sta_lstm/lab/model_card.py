@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gateway.contract.domain import SYNTHETIC_DISCLAIMER
+from gateway import SYNTHETIC_DISCLAIMER
 
 HEADLINE = ("macro_auc", "auc_none_vs_significant", "macro_f1", "kappa_quadratic", "accuracy", "brier", "nll", "ece_top_label", "ece_classwise")
 

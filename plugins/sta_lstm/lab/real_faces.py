@@ -22,9 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from gateway.contract.domain import LEVELS, LandmarkClip, PatientRef
-from gateway.pipeline.landmarks import prepare
-from gateway.storage.baselines import neutral_reference
+from gateway import LEVELS, LandmarkClip, PatientRef, neutral_reference, prepare
 from plugins.sta_lstm.lab.face import load_face
 from plugins.sta_lstm.lab.synthetic import GRADED_MAX
 
@@ -63,7 +61,7 @@ def photo(name: str) -> np.ndarray:
 @cache
 def face_points(name: str) -> tuple[np.ndarray, tuple[int, int]]:
     """(468, 3) Face Mesh landmarks of the photo in pixels (z scaled like x) and the image size."""
-    from gateway.pipeline.facemesh import landmarks_from_frames
+    from gateway import landmarks_from_frames
 
     rgb = photo(name)
     points = landmarks_from_frames([rgb] * 3)[-1].astype(np.float64)

@@ -28,8 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gateway.contract.domain import LEVELS
-from gateway.pipeline.dataset import NEUTRAL_ROLE, LabelledClip, save_clip
+from gateway import LEVELS, NEUTRAL_ROLE, LabelledClip, save_clip
 from plugins.sta_lstm.lab.face import LEFT_EYE, RIGHT_EYE, Face, load_face
 
 GENERATOR_VERSION = "3.0.0"  # 3: action-unit fields fade to zero at the normalisation anchors

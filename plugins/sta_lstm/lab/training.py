@@ -24,11 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from gateway.contract.domain import LEVELS
-from gateway.pipeline.dataset import LabelledClip, load_dataset
-from gateway.pipeline.face import REGIONS
-from gateway.pipeline.landmarks import ANCHORS
-from gateway.storage.baselines import neutral_reference
+from gateway import ANCHORS, LEVELS, REGIONS, LabelledClip, load_dataset, neutral_reference
 from plugins.sta_lstm.checkpoint import save_checkpoint
 from plugins.sta_lstm.lab.model_card import render_model_card
 from plugins.sta_lstm.lab.windows import Transform, WindowSet, adaptive_strides, concat, normalised, window_set

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gateway.contract.domain import LEVELS, MODEL_FPS, WINDOW_FRAMES
-from gateway.pipeline.dataset import UNLABELLED, LabelledClip
-from gateway.pipeline.landmarks import fill_gaps, normalise_frames, resample
+from gateway import LEVELS, MODEL_FPS, UNLABELLED, WINDOW_FRAMES, LabelledClip, fill_gaps, normalise_frames, resample
 
 EVAL_STRIDE = int(MODEL_FPS)  # one window per labelled second, as the gateway scores (stride 1 s)
 TRAIN_STRIDE = EVAL_STRIDE // 2  # the median level's training stride: 30 frames left only 774 windows of 72 patients
