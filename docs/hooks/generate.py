@@ -284,14 +284,17 @@ def plugin_api() -> str:
         return ""
     names = sorted(getattr(module, "__all__", [n for n in vars(module) if not n.startswith("_")]))
     version = getattr(module, "PLUGIN_API_VERSION", None)
-    rows = [f"`PLUGIN_API_VERSION` is `{version}`." if version is not None else "", "", "| Name | What it is |", "|---|---|"]
+    rows = [f"`PLUGIN_API_VERSION` is `{version}`." if version is not None else "", "", "| Name | Kind | What it is |", "|---|---|---|"]
     for name in names:
         obj = getattr(module, name)
+        kind = "class" if inspect.isclass(obj) else "function" if callable(obj) else "module" if inspect.ismodule(obj) else "constant"
         doc = inspect.getdoc(obj) if (inspect.isclass(obj) or inspect.isfunction(obj) or inspect.ismodule(obj)) else None
         first = (doc or "").split("\n\n", 1)[0]
+        if first.startswith(f"{getattr(obj, '__name__', name)}("):  # a dataclass's generated signature says nothing more
+            first = ""
         origin = getattr(obj, "__module__", None) if not inspect.ismodule(obj) else obj.__name__
         where = f" (`{origin}`)" if origin and isinstance(origin, str) and origin.startswith("gateway") else ""
-        rows.append(f"| `{name}` | {inline(first)}{where} |")
+        rows.append(f"| `{name}` | {kind} | {inline(first)}{where} |")
     return "\n".join(rows) + "\n"
 
 
