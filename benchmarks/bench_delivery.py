@@ -92,7 +92,7 @@ def main() -> None:
     (work / "emr").mkdir()
     server = FhirServer(work / "emr")
     server.start()
-    url = f"sqlite+aiosqlite:///{work}/gateway.storage"
+    url = f"sqlite+aiosqlite:///{work}/gateway.db"
     upgrade(url)
     try:
         asyncio.run(measure(server, url))

@@ -168,7 +168,7 @@ def soak(mode: str, keypoints: int, videos: int, work: Path) -> dict:
             "PAIN_GATEWAY_DELIVERY_RETRY_SCHEDULE_S": RETRY_SCHEDULE, "PAIN_GATEWAY_STALLED_AFTER_S": "10",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     if mode == "embedded":
-        env["PAIN_GATEWAY_DATABASE_URL"] = f"sqlite+aiosqlite:///{work}/gateway.storage"
+        env["PAIN_GATEWAY_DATABASE_URL"] = f"sqlite+aiosqlite:///{work}/gateway.db"
     else:
         _reset_postgres(PG_URL)
         env |= {"PAIN_GATEWAY_DATABASE_URL": PG_URL, "PAIN_GATEWAY_JOB_ENGINE": "procrastinate"}

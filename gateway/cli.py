@@ -61,9 +61,10 @@ def main() -> None:
 
 
 def _upgrade(settings: Settings) -> None:
+    """The core's tables and those of every enabled plugin."""
     from gateway.storage.migrate import upgrade
 
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, _plugins(settings).migrations)
     if settings.job_engine == "procrastinate":
         from gateway.service.jobs.distributed import apply_schema
 

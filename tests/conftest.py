@@ -60,7 +60,7 @@ def keypoints_json(face_points):
 
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path}/gateway.storage"
+    url = f"sqlite+aiosqlite:///{tmp_path}/gateway.db"
     upgrade(url)
     return url
 

@@ -69,6 +69,9 @@ def register_event_types(register: Callable[[str, str], None], settings: Setting
     ``AssessmentFlow.publish``, offered to webhook subscribers, and reach every ``Destination`` and
     ``handle_event`` implementation like the core's.
 
+    ``register(name, description)`` takes the type's dotted name and one line saying what happened;
+    ``settings`` is the validated ``Settings``.
+
     Example::
 
         @hookimpl
@@ -86,6 +89,8 @@ def register_migrations(register: Callable[[Migrations], None], settings: Settin
     core's), in its own folder, so the core knows nothing of them. The first revision of a branch has
     ``down_revision = None`` and ``branch_labels = ("<plugin name>",)``; it may ``depends_on`` a core
     revision whose tables it references.
+
+    ``register(migrations)`` takes a ``Migrations``; ``settings`` is the validated ``Settings``.
 
     Example::
 

@@ -13,6 +13,7 @@ implementations that had not run yet (``_call``).
 from __future__ import annotations
 
 import importlib.metadata
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -76,7 +77,7 @@ class Plugins:
             return
 
         def failed(plugin: str, exc: Exception) -> None:
-            log.warning("event_handler_failed", plugin=plugin, event=event.type, error=f"{type(exc).__name__}: {exc}")
+            log.warning("event_handler_failed", plugin=plugin, event_type=event.type, error=f"{type(exc).__name__}: {exc}")
 
         _call(self.pm, "handle_event", {"event": event, "settings": self.settings}, failed, unregister=False)
 
@@ -183,7 +184,13 @@ def build_plugins(
     return registry
 
 
+EVENT_TYPE_NAME = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+")
+"""Dotted lower-case names (``pain.sustained``), at most 40 characters: the ledger's column holds them."""
+
+
 def _add_event_type(types: dict[str, str], name: str, description: str) -> None:
+    if not (isinstance(name, str) and len(name) <= 40 and EVENT_TYPE_NAME.fullmatch(name)):
+        raise SettingsError(f"event type {name!r} is not a dotted lower-case name of at most 40 characters, e.g. 'pain.sustained'")
     if name in types:
         raise SettingsError(f"two plugins (or a plugin and the gateway) declare the event type {name!r}")
     types[name] = description

@@ -31,7 +31,7 @@ class SettingsError(ValueError):
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=True):
-    database_url: str = "sqlite+aiosqlite:///var/pain-gateway.storage"
+    database_url: str = "sqlite+aiosqlite:///var/pain-gateway.db"
     host: str = "127.0.0.1"
     port: int = 8000
     model: str = "sta-lstm-synthetic"
@@ -83,7 +83,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("stalled_after_s", self.stalled_after_s >= 5, "must be at least 5 seconds"),
             ("log_format", self.log_format in {"auto", "json", "console"}, "must be auto, json or console"),
             ("log_level", self.log_level in {"debug", "info", "warning", "error"}, "must be debug, info, warning or error"),
-            ("database_url", "://" in self.database_url, "must be an SQLAlchemy async URL, e.g. sqlite+aiosqlite:///var/pain-gateway.storage"),
+            ("database_url", "://" in self.database_url, "must be an SQLAlchemy async URL, e.g. sqlite+aiosqlite:///var/pain-gateway.db"),
             ("public_url", not self.public_url or self.public_url.startswith(("http://", "https://")), "must be the gateway's external http(s) base URL, e.g. https://pain.example.org"),
             ("cors_origins", all(o == "*" or (o.startswith(("http://", "https://")) and o.count("/") == 2) for o in self.cors_origins),
              "must be browser origins without a path (e.g. https://portal.example.org) or *"),

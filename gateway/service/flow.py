@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.contract.domain import Assessment, InputError, LandmarkClip, OutputDocument, TooBusy
+from gateway.contract.domain import Assessment, AssessmentEvent, InputError, LandmarkClip, OutputDocument, TooBusy
 from gateway.contract.plugin_manager import Plugins
 from gateway.contract.protocols import CaptureRequest, CaptureSource, Progress
 from gateway.ops import metrics
@@ -150,6 +150,15 @@ class AssessmentFlow:
     async def review(self, tenant: str, assessment_id: str, request: ReviewRequest, principal) -> Review:
         """A clinician's confirm or override, committed with its ``assessment.reviewed`` event and deliveries."""
         return await record_review(self.engine, tenant, assessment_id, request, principal, events=self.events)
+
+    async def publish(self, event_type: str, assessment_id: str, tenant: str) -> AssessmentEvent:
+        """A plugin's own event about an assessment (its type declared with ``register_event_types``):
+        committed with its deliveries like the core's, then told to ``handle_event`` observers."""
+        event = new_event(event_type, assessment_id, tenant)
+        async with self.engine.begin() as connection:
+            await self.events.record(connection, event)
+        self.events.committed(event)
+        return event
 
     def render(self, output: str, assessment: Assessment) -> OutputDocument:
         """CPU work (12 ms for FHIR): callers on the event loop run it in a thread."""

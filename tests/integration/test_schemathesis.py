@@ -40,7 +40,7 @@ def server(tmp_path_factory, plugins):
     from gateway.storage.migrate import upgrade
 
     root = tmp_path_factory.mktemp("schemathesis")
-    url = f"sqlite+aiosqlite:///{root}/gateway.storage"
+    url = f"sqlite+aiosqlite:///{root}/gateway.db"
     upgrade(url)
     settings_ = Settings(database_url=url, data_dir=str(root / "data"), max_upload_mb=2)
     token = create_tokens(url)["integrator"]

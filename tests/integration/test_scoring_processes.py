@@ -33,7 +33,7 @@ from gateway.web.app import create_app
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("served")
-    url = f"sqlite+aiosqlite:///{tmp}/gateway.storage"
+    url = f"sqlite+aiosqlite:///{tmp}/gateway.db"
     from gateway.storage.migrate import upgrade
 
     upgrade(url)

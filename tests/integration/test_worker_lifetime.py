@@ -50,7 +50,7 @@ def _is_pool_worker(pid: int) -> bool:
 
 
 def test_workers_die_with_a_sigkilled_serve(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path}/gateway.storage"
+    url = f"sqlite+aiosqlite:///{tmp_path}/gateway.db"
     upgrade(url)
     token = create_tokens(url)["telehealth"]
     video = face_video(tmp_path / "face.mp4", seconds=3.0, size=(320, 240))

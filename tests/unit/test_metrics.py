@@ -166,7 +166,7 @@ def test_ready_is_503_when_the_embedded_scheduler_died(sqlite_url, plugins):
 
 
 def test_ready_is_503_when_the_database_is_unreachable(tmp_path, plugins):
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/missing-dir/gateway.storage")
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/missing-dir/gateway.db")
     with TestClient(create_app(settings, plugins)) as client:
         response = client.get("/ready")
         assert response.status_code == 503 and response.json()["checks"]["database"].startswith("unavailable")

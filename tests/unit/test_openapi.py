@@ -76,7 +76,7 @@ def gaps(app) -> list[str]:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, plugins):
-    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('openapi')}/gateway.storage"
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('openapi')}/gateway.db"
     return create_app(Settings(database_url=url), plugins)
 
 
