@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import msgspec
-import numpy as np
+from numpy.typing import NDArray
 
 LEVELS: tuple[str, ...] = ("none", "mild", "significant")
 """Pain levels in order of severity, as coded in the API."""
@@ -39,7 +40,7 @@ class InputError(ValueError):
         self.field = field
         self.message = message
 
-    def __reduce__(self):  # crosses from scoring processes as itself (the default would pass one argument)
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, str]]:  # crosses from scoring processes as itself (the default would pass one argument)
         return type(self), (self.field, self.message)
 
 
@@ -80,7 +81,7 @@ class LandmarkClip:
     patient: PatientRef
     captured_at: datetime
     fps: float
-    points: np.ndarray
+    points: NDArray[Any]
     image_size: tuple[int, int] | None = None
     source: str = "keypoints"
 
@@ -109,8 +110,8 @@ class Windows:
     """Normalised model input: ``data`` holds only the scorable windows, in span order."""
 
     spans: list[WindowSpan]
-    data: np.ndarray  # (n_scorable, 30, 468, 2) float32
-    baseline: np.ndarray | None = None  # (468, 2) the patient's normalised neutral face, when stored
+    data: NDArray[Any]  # (n_scorable, 30, 468, 2) float32
+    baseline: NDArray[Any] | None = None  # (468, 2) the patient's normalised neutral face, when stored
 
     @property
     def scorable(self) -> list[WindowSpan]:
@@ -121,9 +122,9 @@ class Windows:
 class ModelOutput:
     """What a pain model returns for a batch of windows."""
 
-    probabilities: np.ndarray  # (n, 3) rows sum to 1, order LEVELS
-    alpha: np.ndarray  # (n, 30, 468) spatial attention per frame
-    beta: np.ndarray  # (n, 30) temporal attention
+    probabilities: NDArray[Any]  # (n, 3) rows sum to 1, order LEVELS
+    alpha: NDArray[Any]  # (n, 30, 468) spatial attention per frame
+    beta: NDArray[Any]  # (n, 30) temporal attention
     personalised: bool = False  # the model used ``Windows.baseline``
 
 
@@ -146,7 +147,7 @@ class Probabilities(msgspec.Struct, frozen=True):
     significant: float
 
     @classmethod
-    def from_row(cls, row: np.ndarray) -> Probabilities:
+    def from_row(cls, row: NDArray[Any]) -> Probabilities:
         return cls(*(round(float(p), 6) for p in row))
 
     def as_tuple(self) -> tuple[float, float, float]:

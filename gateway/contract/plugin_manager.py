@@ -17,7 +17,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import CodeType, TracebackType
+from types import CodeType, FrameType, TracebackType
 from typing import Any
 
 import pluggy
@@ -90,7 +90,7 @@ class Plugins:
             raise SettingsError(f"PAIN_GATEWAY_MODEL: no model {model_id!r} is registered ({known})") from None
 
     @property
-    def capture_forms(self) -> list:
+    def capture_forms(self) -> list[Any]:
         """Every request body the capture sources read (``gateway.web.openapi.Form``), in registration order."""
         return [form for source in self.capture_sources for form in getattr(source, "forms", ())]
 
@@ -137,7 +137,7 @@ def build_plugins(
     registry = Plugins(settings=settings)
 
     candidates = list(_entry_point_plugins()) if entry_points else []
-    candidates += [(name, (lambda obj=obj: obj), "registered in process", None) for name, obj in extra]
+    candidates += [(name, _loader(obj), "registered in process", None) for name, obj in extra]
     for name, load, source, version in candidates:
         status = PluginStatus(name=name, source=source, version=version)
         registry.statuses.append(status)
@@ -196,6 +196,10 @@ def _add_event_type(types: dict[str, str], name: str, description: str) -> None:
     types[name] = description
 
 
+def _loader(obj: object) -> Callable[[], object]:
+    return lambda: obj
+
+
 def _add_unique(registry: dict[str, Any], name: str, obj: Any, kind: str) -> None:
     """Two plugins claiming one name would make results depend on load order: refuse to start."""
     if name in registry:
@@ -210,10 +214,10 @@ def _label(obj: Any) -> str:
     return str(getattr(obj, "name", None) or getattr(info, "model_id", None) or getattr(obj, "__name__", type(obj).__name__))
 
 
-def _registrations(pm: pluggy.PluginManager, registry: Plugins, hook: str, kwargs: dict[str, Any]) -> list[tuple[PluginStatus, tuple]]:
+def _registrations(pm: pluggy.PluginManager, registry: Plugins, hook: str, kwargs: dict[str, Any]) -> list[tuple[PluginStatus, tuple[Any, ...]]]:
     """Call a registration hook; what a plugin registers counts only if its implementation succeeds."""
     codes = _codes(pm, hook)
-    pending: list[tuple[str, tuple]] = []
+    pending: list[tuple[str, tuple[Any, ...]]] = []
 
     def register(*args: Any) -> None:
         pending.append((_calling_plugin(pm, codes), args))
@@ -239,7 +243,7 @@ def _codes(pm: pluggy.PluginManager, hook: str) -> dict[CodeType, str]:
 
 def _calling_plugin(pm: pluggy.PluginManager, codes: dict[CodeType, str]) -> str:
     """The plugin whose implementation is on the stack: ``register`` is called from inside it."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         if frame.f_code in codes:
             return codes[frame.f_code]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -50,12 +50,12 @@ class CaptureRequest:
     fields: dict[str, str] = field(default_factory=dict)
     files: dict[str, UploadedFile] = field(default_factory=dict)
 
-    def as_record(self) -> dict:
+    def as_record(self) -> dict[str, Any]:
         files = {k: {"filename": f.filename, "content_type": f.content_type, "path": str(f.path)} for k, f in self.files.items()}
         return {"media_type": self.media_type, "fields": self.fields, "files": files}
 
     @classmethod
-    def from_record(cls, record: dict) -> CaptureRequest:
+    def from_record(cls, record: dict[str, Any]) -> CaptureRequest:
         files = {k: UploadedFile(f["filename"], f["content_type"], Path(f["path"])) for k, f in record["files"].items()}
         return cls(record["media_type"], fields=record["fields"], files=files)
 
@@ -76,7 +76,7 @@ class CaptureSource(Protocol):
 
     name: str
     deferred: bool
-    forms: tuple
+    forms: tuple[Any, ...]  # gateway.web.openapi.Form: the request bodies this source reads
 
     def accepts(self, request: CaptureRequest) -> bool: ...
 

@@ -4,8 +4,7 @@ JSON body in another content type is a 415 listing what is accepted.
 A typo in an optional key (``image_sise``) would otherwise be ignored and silently change the result
 (no aspect correction), so every object of a submission (the body, ``patient``, ``patient.identifier``,
 a video's ``metadata``, multipart part names) is checked against the keys it takes; bodies Litestar
-decodes into a ``forbid_unknown_fields`` Struct (``data: Struct``) get the same message via
-``unknown_field``.
+decodes into a ``forbid_unknown_fields`` Struct get the same message (``gateway.web.json_bodies``).
 """
 
 from __future__ import annotations
@@ -15,15 +14,9 @@ import re
 from collections.abc import Iterable
 from datetime import timedelta
 
-from litestar.connection import ASGIConnection
-from litestar.enums import RequestEncodingType
-from litestar.exceptions import ValidationException
-from litestar.handlers.base import BaseRouteHandler
-
-from gateway.contract.domain import InputError, UnsupportedMediaError
+from gateway.contract.domain import InputError
 
 JSON = "application/json"
-_UNKNOWN = re.compile(r"Object contains unknown field `([^`]*)`(?: - at `\$\.?([^`]*)`)?")
 
 
 def suggestion(key: str, known: Iterable[str]) -> str:
@@ -41,32 +34,6 @@ def refuse_unknown(where: str, given: Iterable[str], known: Iterable[str], hint:
     place = f" in {where}" if where else ""
     message = f"unknown key{'s' if len(unknown) > 1 else ''} {listed}{place}; known: {', '.join(known)}" + (f"; {hint}" if hint else "")
     raise InputError(f"{where}.{unknown[0][:64]}" if where else unknown[0][:64], message)
-
-
-def unknown_field(handler: BaseRouteHandler | None, exc: ValidationException) -> InputError | None:
-    """The ``InputError`` for a Litestar-decoded body that has an unknown key, or None for other errors."""
-    data = handler.parsed_fn_signature.parameters.get("data") if handler is not None else None
-    for error in exc.extra if data is not None and isinstance(exc.extra, list) else ():
-        match = _UNKNOWN.fullmatch(str(error.get("message", ""))) if isinstance(error, dict) else None
-        if match and not match.group(2):  # top level: the Struct's own fields are the known keys
-            try:
-                refuse_unknown("", [match.group(1)], getattr(data.annotation, "__struct_fields__", ()))
-            except InputError as refused:
-                return refused
-    return None
-
-
-def json_body_only(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """Guard: a handler that takes a JSON ``data`` body refuses another declared content type with 415
-    (a body declared as a form, ``Body(media_type=RequestEncodingType.URL_ENCODED)``, is the UI's: left alone)."""
-    data = handler.parsed_fn_signature.parameters.get("data")
-    if data is None or connection.method in ("GET", "HEAD", "DELETE"):
-        return
-    if getattr(data.kwarg_definition, "media_type", RequestEncodingType.JSON) != RequestEncodingType.JSON:
-        return
-    media_type = connection.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type and media_type != JSON and not media_type.endswith("+json"):
-        raise UnsupportedMediaError("content-type", f"{media_type} is not accepted here; send {JSON}")
 
 
 _DURATION = re.compile(r"^\s*(\d{1,6})\s*([dhm])\s*$")

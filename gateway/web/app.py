@@ -16,7 +16,6 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from gateway.contract import strict
 from gateway.contract.domain import SYNTHETIC_DISCLAIMER
 from gateway.contract.plugin_manager import Plugins, build_plugins
 from gateway.ops.settings import Settings
@@ -26,7 +25,7 @@ from gateway.service.jobs.embedded import EmbeddedJobs
 from gateway.service.scoring_pool import scoring_for
 from gateway.storage.engine import create_engine
 from gateway.storage.tokens import TokenStore
-from gateway.web import metrics, openapi, problems
+from gateway.web import json_bodies, metrics, openapi, problems
 from gateway.web.auth import SCHEMA_PATH, BearerTokenMiddleware, FailureThrottle, role_guard
 from gateway.web.routes import assessments, deliveries, explanations, monitoring, pages, reviews, system
 from gateway.web.routes import audit as audit_routes
@@ -140,7 +139,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm: bool
             "flow": provider(flow),
         },
         middleware=[request_id_middleware, metrics.metrics_middleware, DefineMiddleware(BearerTokenMiddleware, exclude_from_auth_key="exclude_from_auth")],
-        guards=[role_guard, strict.json_body_only],
+        guards=[role_guard, json_bodies.json_body_only],
         exception_handlers=problems.HANDLERS,
         request_max_body_size=(settings.max_upload_mb + 1) * 1024 * 1024,  # backstop; uploads.receive names the limit
         on_startup=[start_scoring, freeze_heap, start_jobs],

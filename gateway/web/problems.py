@@ -11,8 +11,8 @@ from litestar.exceptions import HTTPException, ValidationException
 from sqlalchemy.exc import OperationalError
 
 from gateway.contract.domain import WHILE_READING, InputError, ScoringUnavailable, TooBusy, UnsupportedMediaError
-from gateway.contract.strict import unknown_field
 from gateway.ops.settings import SettingsError
+from gateway.web.json_bodies import unknown_field
 
 log = structlog.get_logger(__name__)
 
