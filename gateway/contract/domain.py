@@ -20,8 +20,13 @@ CLINICAL_STATUSES: tuple[str, ...] = ("preliminary", "final", "amended")
 """An assessment's clinical status (FHIR Observation.status): AI only, confirmed, overridden by a clinician."""
 
 LANDMARK_COUNT = 468
+"""Face Mesh landmarks per frame, in MediaPipe's order (no iris refinement)."""
+
 WINDOW_FRAMES = 30
+"""Frames in one model window: one second at ``MODEL_FPS``."""
+
 MODEL_FPS = 30.0
+"""The frame rate the model was trained at; clips are resampled to it before windowing."""
 
 DEFAULT_TENANT = "default"
 """The tenant of tokens and data made before tenants existed, and of a single-site install."""
@@ -30,6 +35,7 @@ SYNTHETIC_DISCLAIMER = (
     "AI-generated decision support; trained on synthetic data; not clinically validated. "
     "A clinician must review before any clinical use."
 )
+"""Carried by every AI value the bundled model produces and shown wherever its output surfaces."""
 
 
 class InputError(ValueError):
@@ -142,6 +148,8 @@ class ModelInfo(msgspec.Struct, frozen=True):
 
 
 class Probabilities(msgspec.Struct, frozen=True):
+    """The model's probability of each level for a window or clip; the three sum to 1."""
+
     none: float
     mild: float
     significant: float
@@ -162,6 +170,9 @@ class Quality(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class WindowResult(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One window of a clip (one second at the default stride): its level and probabilities when
+    scorable, else the reason, and the quality of its frames either way."""
+
     index: int
     start_s: float
     end_s: float
@@ -184,6 +195,8 @@ class Summary(msgspec.Struct, frozen=True):
 
 
 class RegionAttention(msgspec.Struct, frozen=True):
+    """A face region (``REGIONS``) and its weight in one explanation: a share, or an importance."""
+
     region: str
     weight: float
 

@@ -35,6 +35,8 @@ PROJECT = "pain_gateway"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+"""Marks a plugin's function as the implementation of the hook of the same name; takes pluggy's options
+(``tryfirst``, ``trylast``, ``wrapper``, ``hookwrapper``), e.g. ``@hookimpl(tryfirst=True)``."""
 
 
 @hookspec

@@ -12,4 +12,5 @@ from functools import cache
 
 @cache
 def client_context() -> ssl.SSLContext:
+    """The process's shared default TLS context (system CA bundle, hostname checks) for outbound calls."""
     return ssl.create_default_context()

@@ -99,6 +99,7 @@ EXAMPLE_ASSESSMENT = Assessment(
     quality=Quality(face_share=1.0, max_head_turn_deg=8.0),
     disclaimer=SYNTHETIC_DISCLAIMER,
 )
+"""A complete assessment as the OpenAPI examples show it: plugins reuse it in their own examples."""
 _LINKS = {"self": f"{_BASE}/assessments/{_ID}", "fhir": f"{_BASE}/assessments/{_ID}/fhir", "deliveries": f"{_BASE}/deliveries?assessment_id={_ID}"}
 EXAMPLE_VIEW = msgspec.to_builtins(EXAMPLE_ASSESSMENT) | {"progress": 100, "links": _LINKS}
 EXAMPLE_JOB = {
