@@ -67,11 +67,11 @@ mutation: $(TEST_STAMP)
 	$(BIN)/mutmut export-cicd-stats
 	$(BIN)/python scripts/mutation_score.py mutants/mutmut-cicd-stats.json
 
-# Synthetic data only (see the README's model section): regenerates the dataset, the bundled STA-LSTM
+# Synthetic data only (see docs/model/training.md): regenerates the dataset, the bundled STA-LSTM
 # checkpoint with its metrics, attention sanity checks, real-face dose-response, plots and card, and the
 # plain-LSTM baseline it is compared with (in var/). One thread, so the weights do not depend on the
 # machine's core count. Then `pain-gateway acceptance var/model/synthetic --checkpoint $(MODEL_OUT)` repeats
-# both trainings over seeds 0-2 (about 15 minutes) and adds the seed table the README quotes to the card.
+# both trainings over seeds 0-2 (about 15 minutes) and adds the seed table docs/model/evidence.md quotes to the card.
 MODEL_DATA := var/model/synthetic
 MODEL_OUT := plugins/sta_lstm/checkpoints/sta-lstm-synthetic-0.3
 MODEL_TRAIN := --personalised --without-baseline 0.5 --version 0.3.0 --seed 0 --threads 1

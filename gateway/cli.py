@@ -199,7 +199,7 @@ def score(file: Path, out: Path | None, as_json: bool, tenant: str, **form: str 
 
 
 def keypoint_submission(points, fps: float, image_size, patient: dict, captured_at: str) -> dict:
-    """The JSON keypoint submission (README "Submitting keypoints"); 5 decimals (1e-5 of the frame, far below
+    """The JSON keypoint submission (docs/guides/api.md, "Submitting keypoints"); 5 decimals (1e-5 of the frame, far below
     Face Mesh's jitter) keep a 5-s clip near 2 MB; frames without a face become null."""
     import numpy as np
 

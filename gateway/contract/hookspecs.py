@@ -6,15 +6,19 @@ worker), and they only hand typed objects to a ``register`` callable. The work h
 objects' methods, so a plugin's heavy imports (torch, mediapipe) can wait until first use. ``handle_event`` is the exception:
 it fires for every domain event, after the transaction that caused it commits.
 
-A plugin is a module (or object) with functions decorated by ``hookimpl``, exposed through the
-``pain_gateway`` entry-point group — built-in plugins in ``plugins/`` are declared exactly like
-third-party ones in ``pyproject.toml``::
+A plugin is a module (or object) with functions decorated by ``hookimpl`` (``from gateway import
+hookimpl``), exposed through the ``pain_gateway`` entry-point group — built-in plugins in ``plugins/``
+are declared exactly like third-party ones in ``pyproject.toml``::
 
     [project.entry-points.pain_gateway]
     my_site = "my_site_plugin"
 
-Each hook below receives ``settings`` (``gateway.ops.settings.Settings``); a plugin reads its own typed
-section with ``settings.plugin_config("<plugin name>")`` after declaring it in ``register_settings``.
+Every type named below is part of the public API (``from gateway import CaptureSource, Settings, ...``).
+Hooks are called through pluggy, so ``@hookimpl(tryfirst=True)``, ``trylast`` and ``wrapper`` apply;
+an implementation that raises marks its plugin failed without stopping the others.
+
+Each hook below receives ``settings`` (``Settings``); a plugin reads its own typed section with
+``settings.plugin_config("<plugin name>")`` after declaring it in ``register_settings``.
 """
 
 from __future__ import annotations
@@ -104,14 +108,14 @@ def register_migrations(register: Callable[[Migrations], None], settings: Settin
 
 @hookspec
 def register_capture_sources(register: Callable[[CaptureSource], None], settings: Settings) -> None:
-    """Register objects that turn a submission into landmarks (``gateway.contract.protocols.CaptureSource``).
+    """Register objects that turn a submission into landmarks (``CaptureSource``).
 
     Fires once at start-up. When a submission arrives, the first registered source whose
     ``accepts(request)`` is true captures it; ``capture`` raises ``InputError`` for bad input. A source
     with ``deferred = True`` (video) is captured by a background job: ``check(request)`` runs in the
     request (cheap checks only, so a bad upload is refused before it is accepted) and
     ``capture(request, progress)`` later in a worker, reporting progress as a fraction. The source's
-    ``forms`` (``gateway.web.openapi.Form``: media type, Struct, example) type ``POST /v1/assessments`` in the
+    ``forms`` (``Form``: media type, Struct, example) type ``POST /v1/assessments`` in the
     OpenAPI document, and a submission in a media type no form names is answered 415 listing them.
 
     ``register(source)`` takes a ``CaptureSource``; ``settings`` is the validated ``Settings``.
@@ -126,7 +130,7 @@ def register_capture_sources(register: Callable[[CaptureSource], None], settings
 
 @hookspec
 def register_models(register: Callable[[PainModel], None], settings: Settings) -> None:
-    """Register pain models (``gateway.contract.protocols.PainModel``).
+    """Register pain models (``PainModel``).
 
     Fires once at start-up. ``settings.model`` names the model id that scores submissions; a model is
     selected by ``model.info.model_id``. Load weights lazily, on first ``predict``.
@@ -143,7 +147,7 @@ def register_models(register: Callable[[PainModel], None], settings: Settings) -
 
 @hookspec
 def register_explainers(register: Callable[[Explainer], None], settings: Settings) -> None:
-    """Register explainers (``gateway.contract.protocols.Explainer``) run on every scored assessment.
+    """Register explainers (``Explainer``) run on every scored assessment.
 
     Fires once at start-up. Each explainer receives the normalised windows, the model output and the
     model's ``predict`` (to score perturbed windows, e.g. with a face region occluded) and returns an
@@ -161,7 +165,7 @@ def register_explainers(register: Callable[[Explainer], None], settings: Setting
 
 @hookspec
 def register_outputs(register: Callable[[Output], None], settings: Settings) -> None:
-    """Register outputs (``gateway.contract.protocols.Output``) rendered for every assessment.
+    """Register outputs (``Output``) rendered for every assessment.
 
     Fires once at start-up. ``render(assessment)`` returns an ``OutputDocument`` (bytes and a media
     type); the gateway renders it on demand for ``GET /v1/assessments/{id}/{name}`` and for every
@@ -184,7 +188,7 @@ def register_routes(register: Callable[[Any], None], settings: Settings) -> None
 
     Fires once when the app is built. Every handler must declare who may call it with
     ``opt={"roles": {"integrator", ...}}``; a handler without roles is admin-only. Handlers can ask
-    for the ``store`` (``gateway.storage.assessments.AssessmentStore``) and ``plugins`` (``gateway.contract.plugin_manager.Plugins``)
+    for the ``store`` (``AssessmentStore``), ``flow`` (``AssessmentFlow``) and ``plugins`` (``Plugins``)
     dependencies.
 
     ``register(handler)`` takes a Litestar route handler or controller; ``settings`` is the validated
@@ -224,7 +228,7 @@ def register_commands(register: Callable[[click.Command], None], settings: Setti
 
 @hookspec
 def register_destinations(register: Callable[[Destination], None], settings: Settings) -> None:
-    """Register destinations (``gateway.contract.protocols.Destination``) that send documents to other systems.
+    """Register destinations (``Destination``) that send documents to other systems.
 
     Fires once at start-up, after outputs. When an event commits, each destination's
     ``targets(event, connection)`` says who receives it; every target gets a row in the delivery
@@ -267,7 +271,7 @@ def handle_event(event: AssessmentEvent, settings: Settings) -> None:
     the same transaction as the event and are never lost. An implementation that raises is logged and
     does not stop the others.
 
-    ``event`` is a ``gateway.contract.domain.AssessmentEvent``; ``settings`` is the validated ``Settings``.
+    ``event`` is a ``AssessmentEvent``; ``settings`` is the validated ``Settings``.
 
     Example::
 

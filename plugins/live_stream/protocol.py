@@ -1,4 +1,4 @@
-"""The live scoring wire protocol (README "Live scoring protocol"): parse client messages, encode ours.
+"""The live scoring wire protocol (docs/guides/telehealth.md, "Live scoring protocol"): parse client messages, encode ours.
 
 Client → server binary frame, little-endian: byte 0 version (1), byte 1 flags (bit 0: a face is
 present), bytes 2-3 zero, bytes 4-7 uint32 frame sequence, bytes 8-15 float64 capture time in ms since

@@ -98,7 +98,7 @@ def build_routes(config: LiveSettings, settings: Settings) -> list:
     async def create_session(
         request: Request, data: Annotated[LiveSessionCreate, Body(examples=[CREATE_EXAMPLE])], flow: NamedDependency[AssessmentFlow]
     ) -> LiveSessionOpened:
-        """Open a live session for a patient; stream landmark frames to ``url`` (README: Live scoring protocol).
+        """Open a live session for a patient; stream landmark frames to ``url`` (docs/guides/telehealth.md: Live scoring protocol).
 
         429 when the tenant has ``max_sessions_per_tenant`` sessions open."""
         session = await live.create(request.user.tenant, parse_patient(data.patient), flow)

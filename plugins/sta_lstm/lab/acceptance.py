@@ -6,7 +6,7 @@ split and are trained as ``make model`` trains the bundled one (``SHIPPED``). Pe
 patients scored with their baseline: macro AUC, best epoch, NLL raw / prior-corrected / calibrated,
 top-label ECE, the stored τ against the τ fitted on the test patients, input-independent windows and
 (STA-LSTM) the attention mass ratios; and the macro AUC without a baseline. Too slow for the unit
-tests; its output is the evidence the model card and README quote.
+tests; its output is the evidence the model card and docs/model/evidence.md quote.
 """
 
 from __future__ import annotations

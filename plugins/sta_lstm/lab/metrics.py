@@ -83,7 +83,7 @@ def ece_classwise(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> floa
 
 
 def classification_metrics(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """The flat metric set the model card, the manifest and the README report."""
+    """The flat metric set the model card, the manifest and docs/model/evidence.md report."""
     probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels, dtype=np.int64)
     classes = probs.shape[1]
     predicted = probs.argmax(1)

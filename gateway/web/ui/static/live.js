@@ -1,4 +1,4 @@
-// Live bedside scoring: Face Mesh runs in this page; only landmarks leave it (the README's "Live page").
+// Live bedside scoring: Face Mesh runs in this page; only landmarks leave it (docs/guides/clinicians.md, the live page).
 // Client -> server: one optional "hello", binary landmark frames (16 or 5,632 bytes, version 1), "end".
 // Server -> client: "window" once per second of capture, "assessment" after "end", "error".
 "use strict";
@@ -43,7 +43,7 @@
     return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${given.pathname}${given.search}`;
   }
 
-  // ---- binary frames (little-endian; see the README's live protocol) ----
+  // ---- binary frames (little-endian; see docs/guides/telehealth.md, the live protocol) ----
   function encodeFrame(sequence, captureMs, landmarks) {
     const face = Boolean(landmarks && landmarks.length >= POINTS);
     const buffer = new ArrayBuffer(face ? FRAME_BYTES : HEADER);
