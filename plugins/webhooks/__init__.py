@@ -3,13 +3,17 @@
 Endpoints are registered through ``/v1/webhook-endpoints``; every ``assessment.*`` event an endpoint
 subscribes to becomes a delivery in the core's ledger, which retries and dead-letters it. Outbound
 requests only reach public addresses unless ``PAIN_GATEWAY_WEBHOOK_ALLOWLIST`` says otherwise.
+The endpoints live in the plugin's own table (``tables.py``), created by its own Alembic branch
+(``migrations/``, declared through ``register_migrations``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
 
-from gateway import hookimpl
+from gateway import Migrations, hookimpl
 
 PLUGIN = "webhooks"
 
@@ -55,6 +59,11 @@ def register_settings(register):
 
 
 @hookimpl
+def register_migrations(register, settings):
+    register(Migrations(branch=PLUGIN, directory=Path(__file__).with_name("migrations")))
+
+
+@hookimpl
 def register_destinations(register, settings):
     from plugins.webhooks.destination import WebhookDestination
 
@@ -64,7 +73,6 @@ def register_destinations(register, settings):
 
 @hookimpl
 def register_routes(register, settings):
-    from plugins.webhooks.routes import build_routes
+    from plugins.webhooks.routes import endpoints_controller
 
-    for route in build_routes(settings.plugin_config(PLUGIN), _allowlist(settings)):
-        register(route)
+    register(endpoints_controller(settings.plugin_config(PLUGIN), _allowlist(settings)))

@@ -1,8 +1,9 @@
 """Webhook endpoints and their delivery history, in the gateway's database.
 
 Secrets are stored as given (they sign, so they cannot be hashed) and only ever leave this module in
-the create and rotate answers. Delivery rows belong to the core's ledger: this module only reads them
-for the attempt log and puts one back in the queue for a replay.
+the create and rotate answers. Endpoints are the plugin's own table (``plugins.webhooks.tables``);
+delivery rows belong to the core's ledger, which this module reads only through the public
+``DeliveryStore`` (the attempt log, whether a message may be replayed).
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway import DEFAULT_TENANT, DeliveryAttempt
-from gateway.storage.tables import DeliveryAttemptRow, DeliveryRow, WebhookEndpointRow
+from gateway import DEFAULT_TENANT, DeliveryAttempt, DeliveryStore, TargetAttempt
 from plugins.webhooks.signing import new_secret
+from plugins.webhooks.tables import WebhookEndpointRow
 
 DESTINATION = "webhooks"
 MESSAGE_PREFIX = "msg_"
@@ -74,6 +76,10 @@ class Attempt(DeliveryAttempt, frozen=True):
     event_type: str
     assessment_id: str
     delivery_status: str
+
+    @classmethod
+    def of(cls, attempt: TargetAttempt) -> Attempt:
+        return cls(**msgspec.structs.asdict(attempt), message_id=message_id(attempt.delivery_id))
 
 
 class ReplayRefused(Exception):
@@ -151,24 +157,9 @@ class EndpointStore:
         return [row.id for row in rows if event_type in (row.events or [])]
 
     async def attempts(self, endpoint_id: str, limit: int) -> list[Attempt]:
-        a, d = DeliveryAttemptRow, DeliveryRow
-        query = (
-            select(a.attempt, a.started_at, a.duration_ms, a.outcome, a.status_code, a.response_excerpt, a.reason,
-                   d.id.label("delivery_id"), d.event_type, d.assessment_id, d.status)
-            .join(d, d.id == a.delivery_id)
-            .where(d.destination == DESTINATION, d.target == endpoint_id, *([d.tenant == self.tenant] if self.tenant else []))
-            .order_by(a.started_at.desc(), a.id.desc())
-            .limit(limit)
-        )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [
-            Attempt(message_id=message_id(r.delivery_id), delivery_id=r.delivery_id, event_type=r.event_type,
-                    assessment_id=r.assessment_id, delivery_status=r.status, attempt=r.attempt,
-                    started_at=_aware(r.started_at), duration_ms=r.duration_ms, outcome=r.outcome,
-                    status_code=r.status_code, response_excerpt=r.response_excerpt, reason=r.reason)
-            for r in rows
-        ]
+        """The newest ``limit`` attempts at this endpoint's deliveries (of this store's tenant, if scoped)."""
+        attempts = await DeliveryStore(self.engine).target_attempts(DESTINATION, endpoint_id, self.tenant, limit)
+        return [Attempt.of(a) for a in attempts]
 
     async def replayable(self, endpoint_id: str, message: str) -> str | None:
         """The delivery id behind one message of this endpoint, if it may be sent again; None if it is not ours.
@@ -179,14 +170,11 @@ class EndpointStore:
         if not message.startswith(MESSAGE_PREFIX):
             return None
         delivery_id = message.removeprefix(MESSAGE_PREFIX)
-        d = DeliveryRow
         async with self.engine.connect() as conn:
             enabled = (await conn.execute(select(T.enabled).where(*self._mine(T.id == endpoint_id)))).scalar_one_or_none()
-            if enabled is None:
-                return None
-            status = (await conn.execute(
-                select(d.status).where(d.id == delivery_id, d.destination == DESTINATION, d.target == endpoint_id)
-            )).scalar_one_or_none()
+        if enabled is None:
+            return None
+        status = await DeliveryStore(self.engine).target_status(delivery_id, DESTINATION, endpoint_id)
         if status is None:
             return None
         if not enabled:

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import MetaData, text
 
 from gateway.contract.domain import (
     Assessment,
@@ -23,6 +23,7 @@ from gateway.storage.assessments import AssessmentQuery, AssessmentStore
 from gateway.storage.engine import create_engine
 from gateway.storage.tables import Base
 from gateway.storage.tokens import TokenStore, hash_token
+from plugins.webhooks.tables import Base as WebhooksBase
 
 MODEL = ModelInfo(model_id="m", version="1", sha256="a" * 64, name="m", training_data="synthetic")
 
@@ -61,10 +62,24 @@ ALICE = PatientRef(system="urn:s", value="alice")
 BOB = PatientRef(reference="Patient/bob")
 
 
+def every_table() -> MetaData:
+    """The core's tables and those the installed plugins own (each in its own MetaData), in one MetaData."""
+    combined = MetaData()
+    for metadata in (Base.metadata, WebhooksBase.metadata):
+        for table in metadata.tables.values():
+            assert table.name not in combined.tables, f"two owners declare the table {table.name}"
+            table.to_metadata(combined)
+    return combined
+
+
 def test_migrations_match_the_table_definitions(database_url):
+    """The database as the core's and every plugin's migrations leave it (``upgrade``) against every
+    declared table: a drift in either (or a table no one declares) fails."""
+    expected = every_table()
+
     async def check(_store, _tokens, engine):
         async with engine.connect() as conn:
-            return await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata))
+            return await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), expected))
 
     assert run(database_url, check) == []
 

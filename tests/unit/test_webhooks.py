@@ -9,18 +9,23 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
-from sqlalchemy import insert
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import JSON, Boolean, Column, DateTime, Index, MetaData, String, Table, Text, insert, inspect, select, text, true
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from fhir_mappings import load_mappings
 from gateway.contract.domain import Assessment, AssessmentEvent, ModelInfo, OutputDocument, PatientRef, Summary
 from gateway.storage.engine import create_engine
-from gateway.storage.migrate import upgrade
+from gateway.storage.migrate import alembic_config, upgrade
 from gateway.storage.tables import DeliveryAttemptRow, DeliveryRow, EventRow
 from plugins import webhooks
 from plugins.fhir_observation.resources import build_bundle
 from plugins.webhooks import egress, payload, signing
 from plugins.webhooks.endpoints import EndpointStore, ReplayRefused, message_id
+from plugins.webhooks.tables import Base as WebhooksBase
 
 START = datetime(2026, 1, 1, 12, tzinfo=UTC)
 MODEL = ModelInfo(model_id="sta-lstm-synth", version="1.0.0", sha256="ab" * 32, name="STA-LSTM", training_data="synthetic")
@@ -322,6 +327,8 @@ async def test_attempt_log_is_newest_first_and_only_this_endpoints(engine):
     assert (first.event_type, first.outcome, first.status_code, first.reason) == ("assessment.completed", "retry", "500", "the receiver answered HTTP 500")
     assert first.started_at.tzinfo is not None
     assert len(await store.attempts(mine.id, limit=2)) == 2
+    assert await EndpointStore(engine, "clinic-b").attempts(mine.id, limit=50) == []  # the ledger rows are the default tenant's
+    assert len(await EndpointStore(engine, "default").attempts(mine.id, limit=50)) == 3
 
 
 async def test_only_this_endpoints_messages_can_be_replayed(engine):
@@ -336,8 +343,128 @@ async def test_only_this_endpoints_messages_can_be_replayed(engine):
     assert await store.replayable(mine.id, "msg_d-2") is None  # another endpoint's message
     assert await store.replayable(mine.id, "d-1") is None  # not a message id
     assert await store.replayable("nope", "msg_d-1") is None
+    assert await EndpointStore(engine, "clinic-b").replayable(mine.id, "msg_d-1") is None  # another tenant's endpoint
     with pytest.raises(ReplayRefused, match="being sent"):
         await store.replayable(mine.id, "msg_d-3")
     await store.set_enabled(mine.id, False, "test")
     with pytest.raises(ReplayRefused, match="disabled"):
         await store.replayable(mine.id, "msg_d-1")
+
+
+# --- the plugin's own table and migrations ------------------------------------------------------
+
+TABLE = "webhook_endpoints"
+
+
+def webhooks_migrations() -> list:
+    found = []
+    webhooks.register_migrations(found.append, None)
+    return found
+
+
+def database(url: str, action):
+    """``action(sync_connection)`` in one committed transaction on ``url``."""
+    import asyncio
+
+    async def go():
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                return await conn.run_sync(action)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def versions(connection) -> set[str]:
+    return set(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+
+
+def drift(connection) -> list:
+    """How the endpoint table differs from the plugin's declaration (the core's tables are not looked at)."""
+    context = MigrationContext.configure(connection, opts={
+        "include_name": lambda name, kind, _parent: kind != "table" or name in WebhooksBase.metadata.tables,
+    })
+    return compare_metadata(context, WebhooksBase.metadata)
+
+
+def old_history_table(with_tenant: bool) -> Table:
+    """``webhook_endpoints`` as the core's revisions 0004 (and 0005, which added ``tenant`` last) left it."""
+    table = Table(
+        TABLE, MetaData(),
+        Column("id", String(36), primary_key=True),
+        Column("url", Text(), nullable=False),
+        Column("events", JSON(), nullable=False),
+        Column("description", String(500), nullable=False, server_default=""),
+        Column("secret", String(200), nullable=False),
+        Column("previous_secret", String(200)),
+        Column("previous_secret_expires_at", DateTime(timezone=True)),
+        Column("enabled", Boolean(), nullable=False, server_default=true()),
+        Column("disabled_reason", Text()),
+        Column("created_by", String(32)),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+    )
+    if with_tenant:
+        table.append_column(Column("tenant", String(64), nullable=False, server_default="default"))
+        Index(f"ix_{TABLE}_tenant", table.c.tenant)
+    return table
+
+
+def test_the_plugin_declares_its_own_alembic_branch():
+    [migrations] = webhooks_migrations()
+    assert migrations.branch == "webhooks"
+    revisions = list(ScriptDirectory.from_config(alembic_config("sqlite://", [migrations])).walk_revisions())
+    [root] = [r for r in revisions if "webhooks" in r.branch_labels and r.down_revision is None]
+    assert root.revision == "webhooks_0001" and root.module.__file__.startswith(str(migrations.directory))
+    core = ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions()
+    assert not any(r.branch_labels for r in core)
+
+
+def test_the_core_knows_nothing_of_the_endpoint_table():
+    from gateway.storage.tables import Base
+
+    assert TABLE not in Base.metadata.tables
+    core = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    sources = "".join(open(r.path).read() for r in core.walk_revisions())
+    assert TABLE not in sources.replace(f"``{TABLE}``", "")  # named in docstrings only
+
+
+def test_a_fresh_database_gets_the_table_from_the_plugin_branch(database_url):
+    """``upgrade(url)`` (the conftest's fixtures) runs the core and the plugin's branch to their heads."""
+    heads = set(ScriptDirectory.from_config(alembic_config(database_url, webhooks_migrations())).get_heads())
+    assert "webhooks_0001" in heads and len(heads) >= 2
+
+    def check(connection):
+        assert inspect(connection).has_table(TABLE)
+        assert heads <= versions(connection)
+        return drift(connection)
+
+    assert database(database_url, check) == []
+
+
+@pytest.mark.parametrize("with_tenant", [True, False], ids=["at-core-head", "stopped-before-0005"])
+def test_a_database_migrated_by_the_old_history_keeps_its_endpoints(database_url, with_tenant):
+    """A deployment migrated while the core still created the table: the branch finds it and keeps its rows."""
+    command.downgrade(alembic_config(database_url, webhooks_migrations()), "webhooks@base")  # drops the table: a core-only database
+    assert database(database_url, lambda c: (inspect(c).has_table(TABLE), "webhooks_0001" in versions(c))) == (False, False)
+
+    old = old_history_table(with_tenant)
+    now = datetime.now(UTC)
+
+    def create_old(connection):
+        old.create(connection)
+        connection.execute(insert(old).values(id="whe-1", url="https://a.example/hook", events=["assessment.completed"], secret="whsec_x",
+                                              created_at=now, updated_at=now, **({"tenant": "clinic-a"} if with_tenant else {})))
+
+    database(database_url, create_old)
+    upgrade(database_url)
+
+    def check(connection):
+        assert "webhooks_0001" in versions(connection)
+        rows = connection.execute(select(WebhooksBase.metadata.tables[TABLE])).all()
+        return drift(connection), [(r.id, r.tenant, r.description, r.enabled) for r in rows]
+
+    assert database(database_url, check) == ([], [("whe-1", "clinic-a" if with_tenant else "default", "", True)])
+    upgrade(database_url)  # nothing left to do

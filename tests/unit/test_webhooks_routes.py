@@ -6,12 +6,18 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from litestar import Controller
+from litestar.testing import TestClient
 
 try:
     from gateway.web.app import create_app
 except ImportError as exc:  # pragma: no cover - only while the core is being rewritten
     pytest.skip(f"gateway.web.app does not import ({exc})", allow_module_level=True)
 
+from conftest import Api, create_tokens
+
+from gateway.contract.plugin_manager import Plugins
+from gateway.ops.settings import Settings
 from gateway.storage.engine import create_engine
 from gateway.storage.tables import DeliveryRow
 from tests.unit.test_webhooks import _ledger
@@ -39,7 +45,8 @@ def run(coro_fn, url: str):
 def test_the_plugin_registers_the_webhooks_destination(plugins):
     destination = plugins.destinations["webhooks"]
     assert destination.output == "fhir"
-    assert any(PATH in getattr(route, "paths", ()) for route in plugins.routes)
+    controllers = [r for r in plugins.routes if isinstance(r, type) and issubclass(r, Controller)]
+    assert [c.path for c in controllers if c.__module__ == "plugins.webhooks.routes"] == [PATH]
 
 
 def test_register_read_and_list_shows_the_secret_only_once(api):
@@ -74,6 +81,22 @@ def test_bad_registrations_are_422_naming_the_field(api, overrides, field, words
     assert response.status_code == 422, response.text
     problem = response.json()
     assert problem["field"] == field and words in problem["detail"]
+
+
+def test_events_are_the_loaded_event_types_plugins_ones_included(sqlite_url, plugins):
+    """Event types are open: the ``plugins`` dependency's ``event_types`` (the core's and those plugins declare)."""
+    extended = Plugins(**{**vars(plugins), "event_types": {**plugins.event_types, "pain.sustained": "significant pain three times in an hour"}})
+    settings = Settings(database_url=sqlite_url, data_dir=plugins.settings.data_dir)
+    with TestClient(create_app(settings, extended)) as client:
+        api = Api(client, create_tokens(sqlite_url))
+        created = create(api, events=["pain.sustained", "assessment.completed", "pain.sustained"])
+        assert created.status_code == 201, created.text
+        assert created.json()["events"] == ["pain.sustained", "assessment.completed"]
+        refused = create(api, events=["pain.gone"])
+        assert refused.status_code == 422
+        assert refused.json()["detail"] == ("unknown event type(s) pain.gone; expected some of "
+                                            + ", ".join([*plugins.event_types, "pain.sustained"]))
+        assert "assessment.reviewed, pain.sustained" in create(api, events=[]).json()["detail"]
 
 
 def test_disable_enable_rotate_delete(api):

@@ -1,6 +1,7 @@
 """Tenants on every row a caller owns.
 
 Existing tokens and data move to the ``default`` tenant; baselines are keyed per tenant.
+(``webhook_endpoints`` got its tenant here too; the webhooks plugin's branch now owns that table.)
 
 Revision ID: 0005
 Revises: 0004
@@ -14,7 +15,7 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-TENANT_TABLES = ("api_tokens", "assessments", "submissions", "patient_baselines", "events", "deliveries", "webhook_endpoints")
+TENANT_TABLES = ("api_tokens", "assessments", "submissions", "patient_baselines", "events", "deliveries")
 
 
 def upgrade() -> None:
