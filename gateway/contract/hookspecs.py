@@ -94,7 +94,8 @@ def register_migrations(register: Callable[[Migrations], None], settings: Settin
     enabled plugin's branch; a plugin's tables live in its own SQLAlchemy ``MetaData`` (never the
     core's), in its own folder, so the core knows nothing of them. The first revision of a branch has
     ``down_revision = None`` and ``branch_labels = ("<plugin name>",)``; it may ``depends_on`` a core
-    revision whose tables it references.
+    revision whose tables it references. Revision ids share one namespace with the core's (``0001`` ...)
+    and every other plugin's: prefix them with the plugin's name (``my_plugin_0001``).
 
     ``register(migrations)`` takes a ``Migrations``; ``settings`` is the validated ``Settings``.
 

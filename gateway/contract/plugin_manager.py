@@ -211,6 +211,8 @@ def _label(obj: Any) -> str:
     if hasattr(obj, "paths"):  # a Litestar route handler
         return ", ".join(sorted(obj.paths))
     info = getattr(obj, "info", None)
+    if isinstance(obj, Migrations):
+        return f"migrations {obj.branch}"
     return str(getattr(obj, "name", None) or getattr(info, "model_id", None) or getattr(obj, "__name__", type(obj).__name__))
 
 

@@ -22,6 +22,8 @@ TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 @dataclass(frozen=True)
 class TokenInfo:
+    """Who is calling: ``request.user`` in a route handler (``tenant`` scopes every query, ``role`` the routes)."""
+
     id: str
     name: str
     role: str
