@@ -11,14 +11,15 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
+from support.assessments import make_assessment
 
 import plugins.hl7v2 as hl7v2
-from gateway.contract.domain import Assessment, AssessmentEvent, ModelInfo, PatientRef, Summary
+from gateway.contract.domain import Assessment, AssessmentEvent, PatientRef
 from gateway.contract.protocols import DeliveryRequest
 from gateway.ops.settings import Settings, load_settings
 from plugins.hl7v2.destination import MllpDestination
@@ -90,16 +91,8 @@ def configured(port: int) -> Settings:
 
 
 def assessment(status: str = "preliminary") -> Assessment:
-    return Assessment(
-        id="7d3f0b8e-1111-4222-8333-444455556666", status="completed", clinical_status=status, patient=PatientRef(system="urn:oid:1.2.3", value="MRN-7"),
-        captured_at=START, created_at=START + timedelta(seconds=6), source="keypoints", fps=30.0, frames=150,
-        effective_start=START, effective_end=START + timedelta(seconds=5),
-        model=ModelInfo(model_id="sta-lstm-synth", version="1.0.0", sha256="cd" * 32, name="STA-LSTM",
-                        training_data="synthetic landmark sequences"),
-        windows=[],
-        summary=Summary(level="mild", rule="test", time_share={}, peak_probability={"none": 0.1, "mild": 0.7,
-                        "significant": 0.2}, scored_windows=5, unscorable_windows=0),
-    )
+    return make_assessment(id="7d3f0b8e-1111-4222-8333-444455556666", clinical_status=status, start=START,
+                           patient=PatientRef(system="urn:oid:1.2.3", value="MRN-7"))
 
 
 def plugin(port: int) -> tuple[object, MllpDestination]:

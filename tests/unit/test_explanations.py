@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 import cv2
 import numpy as np
 import pytest
+from support.assessments import make_assessment, make_summary
 
 from fhir_mappings import load_mappings
-from gateway.contract.domain import Assessment, Explanation, ModelInfo, PatientRef, RegionAttention, Summary, TimeWeight
+from gateway.contract.domain import Assessment, Explanation, RegionAttention, TimeWeight
 from gateway.pipeline.face import REGIONS
 from gateway.service.explanations import FACE, LEGEND, NOTICE, WIDTH, agreement, explain, explanation_png, heatmap_png
 from plugins.fhir_observation.resources import build_bundle, document_reference_resource
@@ -22,7 +23,6 @@ from plugins.occlusion_regions.occlusion import population_neutral_face
 from tests.support.fhir_r4 import validate
 
 START = datetime(2026, 1, 1, 12, tzinfo=UTC)
-MODEL = ModelInfo(model_id="sta-lstm-synthetic", version="0.3.0", sha256="ab" * 32, name="STA-LSTM", training_data="synthetic")
 MESH = mesh_regions(population_neutral_face().astype(float))
 BROW = {"brow": 0.58, "eyes": 0.02, "mouth": 0.003, "forehead": -0.004, "jaw": -0.02, "nose": -0.03, "cheeks": -0.04}
 
@@ -38,22 +38,10 @@ def attention(shares: dict[str, float], passed: bool | None) -> Explanation:
 
 
 def assessment(*explanations: Explanation) -> Assessment:
-    return Assessment(
-        id="5b1c0d1e-0000-5000-8000-000000000001",
-        status="preliminary",
-        patient=PatientRef(system="urn:oid:1.2.3", value="MRN-1"),
-        captured_at=START,
-        created_at=START + timedelta(seconds=3),
-        source="keypoints",
-        fps=30.0,
-        frames=60,
-        effective_start=START,
-        effective_end=START + timedelta(seconds=2),
-        model=MODEL,
-        windows=[],
-        summary=Summary("significant", "test", {"significant": 1.0}, {"none": 0.1, "mild": 0.2, "significant": 0.7}, 2, 0),
-        explanations=list(explanations),
-    )
+    return make_assessment(id="5b1c0d1e-0000-5000-8000-000000000001", start=START, seconds=2.0, created_at=START + timedelta(seconds=3),
+                           summary=make_summary("significant", {"none": 0.1, "mild": 0.2, "significant": 0.7},
+                                                                       time_share={"significant": 1.0}, scored_windows=2),
+                           explanations=list(explanations))
 
 
 def decode(png: bytes) -> np.ndarray:

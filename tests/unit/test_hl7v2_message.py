@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import msgspec
 import pytest
@@ -10,9 +10,10 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.assessments import make_assessment
 
 from fhir_mappings import load_mappings
-from gateway.contract.domain import LEVELS, Assessment, ModelInfo, PatientRef, Summary
+from gateway.contract.domain import LEVELS, Assessment, PatientRef, Summary
 from gateway.contract.protocols import Output
 from plugins.hl7v2.message import MEDIA_TYPE, Hl7v2Output, control_id_of, probe_assessment
 from plugins.hl7v2.settings import Hl7v2Settings
@@ -27,18 +28,8 @@ KNOWN_TABLE_GAPS = {"Value CWE not in table HL70125 in element OBX.OBX_2",
 
 
 def assessment(level: str | None = "mild", status: str = "preliminary", **changes) -> Assessment:
-    base = Assessment(
-        id="0f1c2d3e-aaaa-4bbb-8ccc-0123456789ab", status="completed", clinical_status=status,
-        patient=PatientRef(system="urn:oid:1.2.36.146.595.217.0.1", value="MRN-7"),
-        captured_at=START, created_at=START + timedelta(seconds=6), source="keypoints", fps=30.0, frames=150,
-        effective_start=START, effective_end=START + timedelta(seconds=5),
-        model=ModelInfo(model_id="sta-lstm-synth", version="1.0.0", sha256="cd" * 32, name="STA-LSTM",
-                        training_data="synthetic landmark sequences"),
-        windows=[],
-        summary=Summary(level=level, rule="test", time_share={}, peak_probability={} if level is None else PEAKS,
-                        scored_windows=0 if level is None else 5, unscorable_windows=0),
-    )
-    return msgspec.structs.replace(base, **changes)
+    fields = {"id": "0f1c2d3e-aaaa-4bbb-8ccc-0123456789ab", "patient": PatientRef(system="urn:oid:1.2.36.146.595.217.0.1", value="MRN-7")}
+    return make_assessment(start=START, level=level, peaks=PEAKS, clinical_status=status, **fields | changes)
 
 
 def render(a: Assessment, **settings) -> bytes:

@@ -4,7 +4,7 @@ clinical status kept apart from the job status, tenant scoping and the audit tra
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
@@ -12,8 +12,9 @@ from litestar.exceptions import ClientException, NotFoundException
 from litestar.testing import TestClient
 from sqlalchemy import insert, text
 from sqlalchemy.exc import DBAPIError
+from support.assessments import make_assessment
 
-from gateway.contract.domain import LEVELS, Assessment, ModelInfo, PatientRef, Summary
+from gateway.contract.domain import LEVELS, Assessment
 from gateway.ops.settings import Settings
 from gateway.storage.assessments import AssessmentStore
 from gateway.storage.engine import create_engine
@@ -120,13 +121,8 @@ def test_reviews_cannot_be_changed_or_deleted_in_the_database(database_url, plug
 
 
 def stored_assessment(assessment_id: str) -> Assessment:
-    start = datetime(2026, 11, 23, 10, tzinfo=UTC)
-    return Assessment(
-        id=assessment_id, status="completed", patient=PatientRef(system="urn:oid:1.2.3", value="MRN-9"), captured_at=start, created_at=start,
-        source="keypoints", fps=30.0, frames=150, effective_start=start, effective_end=start + timedelta(seconds=5),
-        model=ModelInfo(model_id="m", version="1", sha256="a" * 64, name="m", training_data="synthetic"), windows=[],
-        summary=Summary(level="mild", rule="test", time_share={}, peak_probability={}, scored_windows=5, unscorable_windows=0),
-    )
+    start = datetime(2026, 11, 23, 10, tzinfo=UTC)  # a Monday: the monitoring trend's week starts on it
+    return make_assessment(id=assessment_id, start=start, created_at=start)
 
 
 CLINICIAN = TokenInfo("tok1", "dr-lee", "clinician", "default", datetime(2026, 1, 1, tzinfo=UTC), None)

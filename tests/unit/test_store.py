@@ -10,40 +10,19 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData, text
+from support.assessments import make_assessment, make_window
 
-from gateway.contract.domain import (
-    Assessment,
-    ModelInfo,
-    PatientRef,
-    Probabilities,
-    Summary,
-    WindowResult,
-)
+from gateway.contract.domain import Assessment, PatientRef
 from gateway.storage.assessments import AssessmentQuery, AssessmentStore
 from gateway.storage.engine import create_engine
 from gateway.storage.tables import Base
 from gateway.storage.tokens import TokenStore, hash_token
 from plugins.webhooks.tables import Base as WebhooksBase
 
-MODEL = ModelInfo(model_id="m", version="1", sha256="a" * 64, name="m", training_data="synthetic")
-
 
 def scored(n: int, patient: PatientRef, start: datetime) -> Assessment:
-    return Assessment(
-        id=f"00000000-0000-0000-0000-{n:012d}",
-        status="preliminary",
-        patient=patient,
-        captured_at=start,
-        created_at=start,
-        source="keypoints/json",
-        fps=30.0,
-        frames=150,
-        effective_start=start,
-        effective_end=start + timedelta(seconds=5),
-        model=MODEL,
-        windows=[WindowResult(0, 0.0, 1.0, True, "mild", Probabilities(0.2, 0.7, 0.1))],
-        summary=Summary("mild", "rule", {"none": 0.0, "mild": 1.0, "significant": 0.0}, {"none": 0.2, "mild": 0.7, "significant": 0.1}, 1, 0),
-    )
+    return make_assessment(id=f"00000000-0000-0000-0000-{n:012d}", patient=patient, start=start, created_at=start,
+                           windows=[make_window()])
 
 
 def run(database_url, action):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
+from support.assessments import make_window
 
 from gateway.contract.domain import LEVELS, Probabilities, WindowResult
 from gateway.pipeline.summary import held_s, summarise
@@ -13,12 +14,7 @@ ONE_HOT = {lvl: Probabilities(*(0.8 if i == LEVELS.index(lvl) else 0.1 for i in 
 
 def windows(levels):
     """'-' marks an unscorable window."""
-    return [
-        WindowResult(i, float(i), i + 1.0, False, reason="no face")
-        if lvl == "-"
-        else WindowResult(i, float(i), i + 1.0, True, lvl, ONE_HOT[lvl])
-        for i, lvl in enumerate(levels)
-    ]
+    return [make_window(i, level=None) if lvl == "-" else make_window(i, level=lvl, probabilities=ONE_HOT[lvl]) for i, lvl in enumerate(levels)]
 
 
 def test_a_single_significant_second_is_not_the_clip_level():

@@ -5,20 +5,16 @@ from __future__ import annotations
 import re
 from xml.etree import ElementTree
 
-from gateway.contract.domain import Probabilities, WindowResult
+from support.assessments import make_window
+
 from gateway.web.ui import charts
 
-
-def window(i: int, level: str | None, p: tuple[float, float, float] | None = None, reason: str | None = None) -> WindowResult:
-    return WindowResult(i, float(i), float(i + 1), level is not None, level, Probabilities(*p) if p else None, reason)
-
-
 WINDOWS = [
-    window(0, "none", (0.8, 0.15, 0.05)),
-    window(1, "significant", (0.1, 0.2, 0.7)),
-    window(2, None, reason="no face in 12 frames"),
-    window(3, "significant", (0.05, 0.15, 0.8)),
-    window(4, "mild", (0.2, 0.6, 0.2)),
+    make_window(0, level="none", probabilities=(0.8, 0.15, 0.05)),
+    make_window(1, level="significant", probabilities=(0.1, 0.2, 0.7)),
+    make_window(2, level=None, reason="no face in 12 frames"),
+    make_window(3, level="significant", probabilities=(0.05, 0.15, 0.8)),
+    make_window(4, level="mild", probabilities=(0.2, 0.6, 0.2)),
 ]
 
 
@@ -44,7 +40,7 @@ def test_the_timeline_breaks_its_lines_over_an_unscorable_second():
 
 
 def test_a_hostile_reason_is_escaped_and_nothing_is_inline():
-    svg = str(charts.probability_timeline([window(0, None, reason="<script>alert(1)</script>")]))
+    svg = str(charts.probability_timeline([make_window(0, level=None, reason="<script>alert(1)</script>")]))
     assert "<script>" not in svg and "&lt;script&gt;" in svg
     assert not re.search(r"\sstyle=|\son\w+=", svg)
 
