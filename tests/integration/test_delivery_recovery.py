@@ -4,8 +4,8 @@ Shipped settings (first retry after 5 s ± 20 %), real servers on loopback."""
 
 from __future__ import annotations
 
-from support.fhir_server import free_port
 from support.mllp import MllpListener
+from support.ports import free_port
 from support.receiver import Receiver
 
 

@@ -8,7 +8,6 @@ another message, nothing at all, a close without ACK, or an endless reply.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ import pytest
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 from support.assessments import make_assessment
+from support.ports import free_port
 
 import plugins.hl7v2 as hl7v2
 from gateway.contract.domain import Assessment, AssessmentEvent, PatientRef
@@ -71,13 +71,6 @@ async def listener() -> AsyncIterator[Listener]:
     state.port = server.sockets[0].getsockname()[1]
     async with server:
         yield state
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def configured(port: int) -> Settings:

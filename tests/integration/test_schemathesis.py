@@ -3,7 +3,6 @@ no generated request may get a 5xx, and documented responses must match their sc
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
+from support.ports import free_port
 
 from gateway.ops.settings import Settings
 from gateway.web.app import create_app
@@ -29,12 +29,6 @@ EXCLUDED: list[dict] = []
 """Operations left out until a known bug in a file being rewritten elsewhere is fixed (see each reason)."""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, plugins):
     from gateway.storage.migrate import upgrade
@@ -44,7 +38,7 @@ def server(tmp_path_factory, plugins):
     upgrade(url)
     settings_ = Settings(database_url=url, data_dir=str(root / "data"), max_upload_mb=2)
     token = create_tokens(url)["integrator"]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings_, plugins), host="127.0.0.1", port=_free_port(), log_config=None, access_log=False))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings_, plugins), host="127.0.0.1", port=free_port(), log_config=None, access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

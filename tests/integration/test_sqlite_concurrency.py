@@ -9,25 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 
 import httpx
 import uvicorn
 from conftest import create_tokens
+from support.ports import free_port
 
 from gateway.ops.settings import Settings
 from gateway.web.app import create_app
 
 REQUESTS = 100
 CONCURRENCY = 16
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _fire(url: str, token: str, bodies: list[bytes]) -> list[int]:
@@ -48,7 +42,7 @@ def test_100_submissions_at_concurrency_16_on_sqlite_give_no_5xx(sqlite_url, plu
     frames = [f.round(6).tolist() for f in face_points[:90]]
     bodies = [json.dumps(keypoints_json(frames=frames, patient={"identifier": {"system": "urn:test", "value": f"p{n}"}},
                                         captured_at=f"2026-11-23T10:{n // 60:02d}:{n % 60:02d}Z")).encode() for n in range(REQUESTS)]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, plugins), host="127.0.0.1", port=_free_port(), log_config=None, access_log=False))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, plugins), host="127.0.0.1", port=free_port(), log_config=None, access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import create_tokens
-from support.fhir_server import free_port
+from support.ports import free_port
 from support.videos import face_video
 
 from gateway.storage.migrate import upgrade

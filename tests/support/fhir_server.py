@@ -8,7 +8,6 @@ failure: CI must prove the EMR path, not skip it.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +15,9 @@ from pathlib import Path
 import httpx
 
 from support.ci import service_missing
+from support.ports import free_port
+
+__all__ = ["FHIR_JSON", "FhirServer", "free_port", "unavailable"]  # free_port lives in support.ports; re-exported for old imports
 
 EXECUTABLE = Path(__file__).parents[2] / "var" / "fhir-server" / "bin" / "sekmet"
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
@@ -23,12 +25,6 @@ FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhi
 
 def unavailable(reason: str) -> None:
     service_missing(f"FHIR test server unavailable: {reason}", "CI must prove the EMR path (.ci/run installs sekmet-fhir)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class FhirServer:

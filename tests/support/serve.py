@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from support.fhir_server import free_port
+from support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "pain-gateway"
