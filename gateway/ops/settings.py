@@ -164,7 +164,7 @@ def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
-def load_settings(environ: Mapping[str, str] | None = None, config_file: str | os.PathLike | None = None) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, config_file: str | os.PathLike[str] | None = None) -> Settings:
     """Defaults, then the TOML file (``PAIN_GATEWAY_CONFIG`` or ``config_file``), then the environment."""
     environ = os.environ if environ is None else environ
     path = config_file or environ.get(CONFIG_ENV)

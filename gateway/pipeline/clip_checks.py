@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from gateway.contract.domain import LANDMARK_COUNT, WINDOW_FRAMES, InputError, LandmarkClip, PatientRef
 
@@ -81,7 +82,7 @@ def check_clip(clip: LandmarkClip, settings: Settings | None = None, now: dateti
         raise InputError("image_size", "must be [width, height] in pixels, both positive")
 
 
-def check_coordinates(points: np.ndarray, face: np.ndarray) -> None:
+def check_coordinates(points: NDArray[Any], face: NDArray[Any]) -> None:
     """Face frames' x, y within ``XY_RANGE`` and z within ±``Z_LIMIT``; pixel coordinates get told so."""
     low, high = XY_RANGE
     for axis, name in ((0, "x"), (1, "y")):

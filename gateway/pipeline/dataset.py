@@ -31,9 +31,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 from gateway.contract.domain import LANDMARK_COUNT, LEVELS, LandmarkClip, PatientRef
 
@@ -52,14 +53,14 @@ class DatasetError(ValueError):
 class LabelledClip:
     """One clip of the dataset in memory."""
 
-    landmarks: np.ndarray  # (frames, 468, 2|3) float32
+    landmarks: NDArray[Any]  # (frames, 468, 2|3) float32
     fps: float
-    labels: np.ndarray  # (seconds,) int8
+    labels: NDArray[Any]  # (seconds,) int8
     patient_id: str
     nrs: float = math.nan
     image_size: tuple[int, int] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    signal_mask: np.ndarray | None = None
+    signal_mask: NDArray[Any] | None = None
     name: str = ""
 
     @property
@@ -161,7 +162,8 @@ def load_clip(path: str | Path) -> LabelledClip:
         labels=data["labels"].astype(np.int8),
         patient_id=str(data["patient_id"]),
         nrs=float(data.get("nrs", math.nan)),
-        image_size=tuple(int(v) for v in data["image_size"]) if "image_size" in data else None,
+        # clip_problems checked its shape is (2,)
+        image_size=cast("tuple[int, int]", tuple(int(v) for v in data["image_size"])) if "image_size" in data else None,
         metadata=json.loads(str(data["metadata"])) if "metadata" in data else {},
         signal_mask=data["signal_mask"].astype(np.float32) if "signal_mask" in data else None,
         name=path.stem,

@@ -11,8 +11,10 @@ as data (ranges inclusive) rather than recomputed; tests check it against the of
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from gateway.contract.domain import LANDMARK_COUNT
 from gateway.pipeline.landmarks import ANCHORS
@@ -72,7 +74,7 @@ MEMBERSHIP = np.stack([np.isin(np.arange(LANDMARK_COUNT), m) for m in REGIONS.va
 """(468, regions) one-hot matrix: ``per_landmark @ MEMBERSHIP`` sums a quantity per region."""
 
 
-def region_shares(alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+def region_shares(alpha: NDArray[Any], beta: NDArray[Any]) -> NDArray[np.float64]:
     """(regions,) share of attention per region: per window the β-weighted mean of α over frames, anchors
     zeroed and renormalised, summed per region, then averaged over windows.
 
@@ -85,13 +87,14 @@ def region_shares(alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
     per_landmark = np.einsum("nt,ntk->nk", beta, alpha)
     per_landmark[:, list(ANCHORS)] = 0.0
     per_landmark /= per_landmark.sum(axis=1, keepdims=True)
-    return (per_landmark @ MEMBERSHIP).mean(axis=0)
+    shares: NDArray[np.float64] = (per_landmark @ MEMBERSHIP).mean(axis=0)
+    return shares
 
 
 LANDMARK_SHARES = np.delete(MEMBERSHIP, list(ANCHORS), axis=0).mean(axis=0)
 """Each region's share of the non-anchor landmarks: what uniform attention would give it."""
 
 
-def mass_ratios(alpha: np.ndarray, beta: np.ndarray) -> dict[str, float]:
+def mass_ratios(alpha: NDArray[Any], beta: NDArray[Any]) -> dict[str, float]:
     """Region share of attention over region share of landmarks (painai §3.2): uniform attention = 1.0."""
     return {name: float(r) for name, r in zip(REGIONS, region_shares(alpha, beta) / LANDMARK_SHARES, strict=False)}

@@ -11,8 +11,10 @@ MediaPipe's C++ writes to fd 2 behind our logs: ``gateway.ops.native_stderr`` ca
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from gateway.contract.domain import LANDMARK_COUNT
 from gateway.ops import native_stderr
@@ -40,7 +42,7 @@ class FaceMeshTracker:
             native_stderr.end()
             raise
 
-    def process(self, rgb: np.ndarray) -> np.ndarray:
+    def process(self, rgb: NDArray[Any]) -> NDArray[Any]:
         """(468, 3) float32 for one RGB uint8 frame: x, y normalised by width and height, z relative depth.
 
         ``NO_FACE`` (all NaN) when no face is found.
@@ -63,7 +65,7 @@ class FaceMeshTracker:
         self.close()
 
 
-def landmarks_from_frames(frames: Iterable[np.ndarray]) -> np.ndarray:
+def landmarks_from_frames(frames: Iterable[NDArray[Any]]) -> NDArray[Any]:
     """Run Face Mesh on RGB uint8 frames in order; returns (F, 468, 3) float32, NaN rows without a face.
 
     Coordinates are MediaPipe's: x, y normalised by image width and height, z relative depth.

@@ -8,7 +8,10 @@ clips are thousands of frames and this runs on every submission.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from gateway.contract.domain import (
     LANDMARK_COUNT,
@@ -32,7 +35,7 @@ therefore keeps its proportions and lies roughly within [-1, 1]².
 """
 
 
-def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def umeyama(src: NDArray[Any], dst: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
     """Similarity transform ``dst ≈ scale * src @ R.T + t`` as the study describes it.
 
     Works on ``(..., N, 2)`` point sets (``dst`` broadcasts), so one call fits every frame of a clip.
@@ -52,19 +55,20 @@ def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return scale, rot, t
 
 
-def _missing(points: np.ndarray) -> np.ndarray:
+def _missing(points: NDArray[Any]) -> NDArray[np.bool_]:
     """Frames with any non-finite coordinate: MediaPipe found no (usable) face there."""
-    return ~np.isfinite(points).all(axis=(1, 2))
+    missing: NDArray[np.bool_] = ~np.isfinite(points).all(axis=(1, 2))
+    return missing
 
 
-def _check_points(points: np.ndarray) -> np.ndarray:
+def _check_points(points: NDArray[Any]) -> NDArray[Any]:
     points = np.asarray(points)
     if points.ndim != 3 or points.shape[1] != LANDMARK_COUNT or points.shape[2] not in (2, 3):
         raise InputError("frames", f"expected shape (frames, {LANDMARK_COUNT}, 2 or 3), got {points.shape}")
     return points
 
 
-def normalise_frames(points: np.ndarray, image_size: tuple[int, int] | None = None) -> np.ndarray:
+def normalise_frames(points: NDArray[Any], image_size: tuple[int, int] | None = None) -> NDArray[np.float32]:
     """Map every frame's anchors onto ``TARGET`` with one similarity transform per frame.
 
     Uses x, y only. MediaPipe divides x by width and y by height, so with ``image_size=(w, h)`` the
@@ -84,10 +88,11 @@ def normalise_frames(points: np.ndarray, image_size: tuple[int, int] | None = No
         a[ok, 0] = scale * (rot[:, 0, 0] + 1j * rot[:, 1, 0])
         b[ok, 0] = t[:, 0] + 1j * t[:, 1]
         out = a * xy.view(np.complex128)[..., 0] + b
-    return out.view(np.float64).reshape(xy.shape).astype(np.float32)
+    normalised: NDArray[np.float32] = out.view(np.float64).reshape(xy.shape).astype(np.float32)
+    return normalised
 
 
-def resample(points: np.ndarray, fps: float, target_fps: float = MODEL_FPS) -> np.ndarray:
+def resample(points: NDArray[Any], fps: float, target_fps: float = MODEL_FPS) -> NDArray[np.float64]:
     """Linear resampling in time to ``target_fps``, keeping the clip's duration.
 
     A target frame that falls between a missing frame and another frame is missing too (NaN
@@ -104,10 +109,11 @@ def resample(points: np.ndarray, fps: float, target_fps: float = MODEL_FPS) -> n
     w = pos - i0
     i1 = np.where(w > 0, np.minimum(i0 + 1, n_src - 1), i0)
     w = w[:, None, None]
-    return points[i0] + w * (points[i1] - points[i0])
+    resampled: NDArray[np.float64] = points[i0] + w * (points[i1] - points[i0])
+    return resampled
 
 
-def fill_gaps(points: np.ndarray, max_gap_frames: int) -> tuple[np.ndarray, np.ndarray]:
+def fill_gaps(points: NDArray[Any], max_gap_frames: int) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Linearly bridge interior runs of missing frames no longer than ``max_gap_frames``.
 
     Short drop-outs (blinks of the detector, motion blur) would otherwise discard a whole window.

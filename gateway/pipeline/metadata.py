@@ -32,6 +32,7 @@ def parse_patient(raw: Any) -> PatientRef:
         for key, item in (("system", system), ("value", value)):
             if not isinstance(item, str) or not item.strip():
                 raise InputError(f"patient.identifier.{key}", "must be a non-empty string")
+        assert isinstance(system, str) and isinstance(value, str)  # the loop above raised otherwise
         for key, item in (("system", system), ("value", value)):
             check_identifier(f"patient.identifier.{key}", item.strip())
         return PatientRef(system=system.strip(), value=value.strip())

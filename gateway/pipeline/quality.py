@@ -8,8 +8,10 @@ seen from the front, so a large turn is a reason to trust a window less.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from gateway.contract.domain import LANDMARK_COUNT, Quality
 
@@ -26,7 +28,7 @@ FAILED_FACE_SHARE = 0.5
 could be scored no longer represent the clip, whatever they say."""
 
 
-def head_turn_deg(points: np.ndarray, image_size: tuple[int, int] | None = None) -> np.ndarray:
+def head_turn_deg(points: NDArray[Any], image_size: tuple[int, int] | None = None) -> NDArray[np.float64]:
     """Yaw per frame in degrees, (F,), NaN where there is no face; 0 is facing the camera.
 
     Method: turning the head by yaw θ moves the nose tip, which sits in front of the cheeks, sideways
@@ -51,10 +53,11 @@ def head_turn_deg(points: np.ndarray, image_size: tuple[int, int] | None = None)
     axis = left - right
     with np.errstate(divide="ignore", invalid="ignore"):
         share = 2 * ((nose - (left + right) / 2) * axis).sum(axis=-1) / (axis * axis).sum(axis=-1)
-    return np.degrees(np.arctan(share * DEPTH_RATIO))
+    degrees: NDArray[np.float64] = np.degrees(np.arctan(share * DEPTH_RATIO))
+    return degrees
 
 
-def quality(points: np.ndarray, image_size: tuple[int, int] | None = None) -> Quality:
+def quality(points: NDArray[Any], image_size: tuple[int, int] | None = None) -> Quality:
     """Share of frames with a face and the largest absolute head turn among them, for any span.
 
     ``max_head_turn_deg`` is None when no frame has a face. A frame counts as a face when all its

@@ -11,10 +11,12 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 import numpy as np
 import structlog
+from numpy.typing import NDArray
 
 from gateway.contract.domain import (
     DEFAULT_TENANT,
@@ -71,7 +73,7 @@ class ScoredWindows:
     model_s: float
 
 
-def score_windows(clip: LandmarkClip, model: PainModel, *, stride_s: float, max_gap_frames: int, baseline: np.ndarray | None) -> ScoredWindows:
+def score_windows(clip: LandmarkClip, model: PainModel, *, stride_s: float, max_gap_frames: int, baseline: NDArray[Any] | None) -> ScoredWindows:
     """The clip's windows through the model, each result with the quality of its frames: the one window
     scorer, for uploads (``score_clip``) and live sessions' seconds alike."""
     windows = replace(prepare(clip, stride_s=stride_s, max_gap_frames=max_gap_frames), baseline=baseline)
@@ -94,7 +96,7 @@ def score_windows(clip: LandmarkClip, model: PainModel, *, stride_s: float, max_
 
 
 def score_clip(
-    clip: LandmarkClip, plugins: Plugins, *, tenant: str = DEFAULT_TENANT, assessment_id: str | None = None, baseline: np.ndarray | None = None,
+    clip: LandmarkClip, plugins: Plugins, *, tenant: str = DEFAULT_TENANT, assessment_id: str | None = None, baseline: NDArray[Any] | None = None,
 ) -> Scored:
     """Score a clip for a tenant. Background jobs pass their submission's id (else the id derives from
     the content); ``baseline`` is the patient's stored neutral face (``gateway.storage.baselines``), if any."""

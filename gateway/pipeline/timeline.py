@@ -8,7 +8,10 @@ and gap-filled (``gateway.pipeline.landmarks``): when those two frames are furth
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from gateway.contract.domain import MODEL_FPS
 
@@ -16,7 +19,7 @@ EXACT_MS = 0.5
 """A frame this close to a slot is the slot's frame (capture times are floats: 149 / 30 s is not 29 / 30 s after 4 s)."""
 
 
-def to_grid(times_ms: np.ndarray, points: np.ndarray, start_ms: float, count: int, max_gap_frames: int) -> np.ndarray:
+def to_grid(times_ms: NDArray[Any], points: NDArray[Any], start_ms: float, count: int, max_gap_frames: int) -> NDArray[np.float32]:
     """``times_ms`` (n,) ascending and ``points`` (n, 468, 2) of face frames → (count, 468, 2) float32
     at ``start_ms + i / 30 s``, NaN where no face can be interpolated."""
     out = np.full((count, *points.shape[1:]), np.nan, dtype=np.float32)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import cv2
 import msgspec
 import numpy as np
 from litestar.exceptions import NotFoundException
+from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.contract.domain import ATTENTION_KIND, IMPORTANCE_KIND, Assessment, Explanation, MeshRegion
@@ -88,7 +90,7 @@ EXAMPLE = AssessmentExplanation(
 )
 
 
-def _ranks(values: np.ndarray) -> np.ndarray:
+def _ranks(values: NDArray[Any]) -> NDArray[Any]:
     return np.argsort(np.argsort(values)).astype(float)
 
 
@@ -99,7 +101,7 @@ def agreement(importance: Mapping[str, float], shares: Mapping[str, float]) -> A
         return None
     a, b = _ranks(np.array([importance[n] for n in names])), _ranks(np.array([shares[n] for n in names]))
     rho = float(np.corrcoef(a, b)[0, 1]) if a.std() and b.std() else 0.0
-    return Agreement(round(rho, 3), max(names, key=importance.get) == max(names, key=shares.get))
+    return Agreement(round(rho, 3), max(names, key=lambda n: importance[n]) == max(names, key=lambda n: shares[n]))
 
 
 def _find(assessment: Assessment, kind: str) -> Explanation | None:
@@ -186,14 +188,15 @@ def _colour(value: float, scale: float) -> tuple[int, int, int]:
     t = 2 * min(max(value / scale, 0.0), 1.0)
     low = min(int(t), 1)
     mixed = STOPS[low] + (t - low) * (STOPS[low + 1] - STOPS[low])
-    return tuple(int(round(c)) for c in mixed)
+    b, g, r = (int(round(c)) for c in mixed)
+    return b, g, r
 
 
-def _text(image: np.ndarray, text: str, at: tuple[int, int], size: float = 0.45, bold: int = 1) -> None:
+def _text(image: NDArray[Any], text: str, at: tuple[int, int], size: float = 0.45, bold: int = 1) -> None:
     cv2.putText(image, text, at, cv2.FONT_HERSHEY_SIMPLEX, size, (20, 20, 20), bold, cv2.LINE_8)  # no anti-aliasing: a third of the PNG size
 
 
-def _wrapped(image: np.ndarray, text: str, x: int, y: int, width_chars: int) -> int:
+def _wrapped(image: NDArray[Any], text: str, x: int, y: int, width_chars: int) -> int:
     line = ""
     for word in text.split():
         if len(line) + len(word) + 1 > width_chars:
@@ -219,7 +222,7 @@ def heatmap_png(
     occlusion explainer); ``importance``: region name to pain-probability drop; ``threshold``: the
     drop below which no region stands out (drawn on the colour bar). Drawn, never photographed.
     """
-    image = np.full((HEIGHT, WIDTH, 3), 255, np.uint8)
+    image: NDArray[Any] = np.full((HEIGHT, WIDTH, 3), 255, np.uint8)  # cv2.addWeighted gives back a wider dtype than uint8 in its stubs
     _text(image, title, (14, 28), 0.6, 2)
     scale = max([SCALE_MIN, *importance.values()])
     everything = np.array([p for r in mesh for p in r.points] or [(0.0, 0.0)])
@@ -227,11 +230,12 @@ def heatmap_png(
     span = float(max(hi - lo)) or 1.0
     pixel = (FACE - 60) / span
 
-    def to_pixels(points: Sequence[tuple[float, float]]) -> np.ndarray:
+    def to_pixels(points: Sequence[tuple[float, float]]) -> NDArray[np.int32]:
         xy = (np.asarray(points, dtype=np.float64) - lo) * pixel + 30
         xy[:, 1] += 40  # below the title
         xy[:, 0] += (WIDTH - LEGEND - (hi[0] - lo[0]) * pixel - 60) / 2
-        return np.round(xy).astype(np.int32)
+        pixels: NDArray[np.int32] = np.round(xy).astype(np.int32)
+        return pixels
 
     overlay = image.copy()
     polygons = [(region.region, to_pixels(o)) for region in mesh for o in region.outlines if len(o) >= 3]
@@ -253,7 +257,7 @@ def heatmap_png(
     return encoded.tobytes()
 
 
-def _legend(image: np.ndarray, importance: Mapping[str, float], scale: float, threshold: float) -> None:
+def _legend(image: NDArray[Any], importance: Mapping[str, float], scale: float, threshold: float) -> None:
     """Colour bar (drop in pain probability, 0 to ``scale``, threshold marked) and the regions ranked."""
     x0, y0, height = WIDTH - LEGEND + 20, 70, 260
     _text(image, "Drop in pain probability", (x0 - 10, y0 - 20), 0.45, 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -28,6 +28,10 @@ from gateway.storage.deliveries import DeliveryStore
 from gateway.storage.events import Events, new_event
 from gateway.storage.jobs import Submission, SubmissionStore
 from gateway.storage.reviews import Review, ReviewRequest, record_review
+
+if TYPE_CHECKING:
+    from gateway.ops.settings import Settings
+    from gateway.storage.tokens import TokenInfo
 
 
 @runtime_checkable
@@ -80,7 +84,7 @@ class AssessmentFlow:
         self.deliveries = DeliveryStore(engine)
 
     @property
-    def settings(self):
+    def settings(self) -> Settings:
         return self.plugins.settings
 
     async def submit(self, request: CaptureRequest, tenant: str, submission_id: str, idempotency_key: str | None = None) -> Submitted:
@@ -147,7 +151,7 @@ class AssessmentFlow:
         self.events.committed(event)
         return Assessed(scored.assessment, True, scored)
 
-    async def review(self, tenant: str, assessment_id: str, request: ReviewRequest, principal) -> Review:
+    async def review(self, tenant: str, assessment_id: str, request: ReviewRequest, principal: TokenInfo) -> Review:
         """A clinician's confirm or override, committed with its ``assessment.reviewed`` event and deliveries."""
         return await record_review(self.engine, tenant, assessment_id, request, principal, events=self.events)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import Row, Select, and_, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -50,14 +50,15 @@ class AssessmentQuery:
     offset: int = 0
 
 
-def _with_review():
+# document, clinical status, version, clinician level, reviewer, reviewed at (the last two None before a review)
+def _with_review() -> Select[dict[str, Any], str, int, str | None, str | None, datetime | None]:
     """Assessments joined to their latest review (the one that produced the current clinical version)."""
     latest = and_(ReviewRow.assessment_id == AssessmentRow.id, ReviewRow.version == AssessmentRow.clinical_version)
     return (select(AssessmentRow.document, AssessmentRow.clinical_status, AssessmentRow.clinical_version, AssessmentRow.clinician_level,
                    ReviewRow.reviewer, ReviewRow.reviewed_at).select_from(AssessmentRow).outerjoin(ReviewRow, latest))
 
 
-def _assessment(row) -> Assessment:
+def _assessment(row: Row[dict[str, Any], str, int, str | None, str | None, datetime | None]) -> Assessment:
     """The stored AI result with its current clinical status laid over it (the document is never rewritten)."""
     document, status, version, level, reviewer, reviewed_at = row
     return msgspec.convert({**document, "status": "completed", "clinical_status": status, "clinical_version": version,

@@ -73,7 +73,7 @@ def patient_key(patient: Any) -> str | None:
     """``Patient/x`` or ``system|value``, from a ``PatientRef``-like object or a string."""
     if patient is None or isinstance(patient, str):
         return patient
-    reference = getattr(patient, "reference", None)
+    reference: str | None = getattr(patient, "reference", None)
     if reference:
         return reference
     system, value = getattr(patient, "system", None), getattr(patient, "value", None)
@@ -230,7 +230,7 @@ def _instant(moment: datetime) -> str:
 def _patient_entity(patient: str) -> dict[str, Any]:
     if "|" in patient:
         system, _, value = patient.partition("|")
-        what = {"identifier": {"system": system, "value": value} if system else {"value": value}}
+        what: dict[str, Any] = {"identifier": {"system": system, "value": value} if system else {"value": value}}
     else:
         what = {"reference": patient}
     return {"what": what, "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},

@@ -9,9 +9,11 @@ the reference and hands it over; whether a model uses it is the model's business
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import update
+from numpy.typing import NDArray
+from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -26,17 +28,18 @@ def patient_key(patient: PatientRef, tenant: str) -> str:
     return f"{tenant}/" + (f"ref:{patient.reference}" if patient.reference else f"id:{patient.system}|{patient.value}")
 
 
-def neutral_reference(frames: np.ndarray) -> np.ndarray:
+def neutral_reference(frames: NDArray[Any]) -> NDArray[np.float64]:
     """(468, 2) mean of normalised frames (any leading axes); frames without a face are ignored."""
     frames = np.asarray(frames, dtype=np.float64)
     flat = frames.reshape(-1, *frames.shape[-2:])
     flat = flat[np.isfinite(flat).all(axis=(1, 2))]
     if len(flat) == 0:
         raise InputError("frames", "the neutral clip has no frame with a face")
-    return flat.mean(axis=0)
+    reference: NDArray[np.float64] = flat.mean(axis=0)
+    return reference
 
 
-def reference_from_clip(clip: LandmarkClip) -> tuple[np.ndarray, int]:
+def reference_from_clip(clip: LandmarkClip) -> tuple[NDArray[np.float64], int]:
     """The neutral reference of a clip and how many face frames it was averaged over."""
     normalised = normalise_frames(clip.points, clip.image_size)
     frames = int(np.isfinite(normalised).all(axis=(1, 2)).sum())
@@ -48,13 +51,14 @@ class BaselineStore:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.reads = async_sessionmaker(read_only(engine), expire_on_commit=False)
 
-    async def put(self, patient: PatientRef, tenant: str, reference: np.ndarray, frames: int) -> datetime:
+    async def put(self, patient: PatientRef, tenant: str, reference: NDArray[Any], frames: int) -> datetime:
         """Store (or replace) the patient's neutral reference."""
         now = datetime.now(UTC)
         values = {"reference": reference.round(6).tolist(), "frames": frames, "updated_at": now, "tenant": tenant}
         key = patient_key(patient, tenant)
         async with self.sessions() as session:
-            updated = await session.execute(update(BaselineRow).where(BaselineRow.patient_key == key).values(**values))
+            # an UPDATE's result is a CursorResult: it has rowcount
+            updated = cast("CursorResult[Any]", await session.execute(update(BaselineRow).where(BaselineRow.patient_key == key).values(**values)))
             if updated.rowcount == 0:
                 session.add(BaselineRow(patient_key=key, **values))
             try:
@@ -65,7 +69,7 @@ class BaselineStore:
                 await session.commit()
         return now
 
-    async def get(self, patient: PatientRef, tenant: str) -> np.ndarray | None:
+    async def get(self, patient: PatientRef, tenant: str) -> NDArray[np.float32] | None:
         async with self.reads() as session:
             row = await session.get(BaselineRow, patient_key(patient, tenant))
         return None if row is None else np.asarray(row.reference, dtype=np.float32)

@@ -14,9 +14,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast, overload
 
 import msgspec
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from gateway.contract.domain import AssessmentEvent, DeliveryResult
@@ -98,6 +99,10 @@ class DeliveryQuery:
     offset: int = 0
 
 
+@overload
+def _aware(moment: datetime) -> datetime: ...
+@overload
+def _aware(moment: datetime | None) -> datetime | None: ...
 def _aware(moment: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; everything we store is UTC."""
     return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -110,7 +115,7 @@ def _delivery(row: DeliveryRow) -> Delivery:
     )
 
 
-def _due(now: datetime):
+def _due(now: datetime) -> ColumnElement[bool]:
     """Waiting and due, or claimed by a worker whose lease ran out (it died mid-send)."""
     waiting = DeliveryRow.status.in_(("pending", "retrying")) & (DeliveryRow.next_attempt_at <= now)
     abandoned = (DeliveryRow.status == "sending") & (DeliveryRow.lease_until < now)
@@ -128,7 +133,7 @@ class DeliveryStore:
             id=event.id, tenant=event.tenant, type=event.type, assessment_id=event.assessment_id, occurred_at=event.occurred_at, error=event.error,
         ))
         now = datetime.now(UTC)
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"id": delivery_id(event.id, destination, target), "tenant": event.tenant, "event_id": event.id, "event_type": event.type,
              "assessment_id": event.assessment_id, "destination": destination, "target": target, "status": "pending",
              "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
@@ -150,21 +155,23 @@ class DeliveryStore:
         """Take a due delivery for one attempt; None when it is not due or another worker holds it."""
         now = datetime.now(UTC)
         async with self.sessions() as session:
-            result = await session.execute(
+            result = cast("CursorResult[Any]", await session.execute(  # an UPDATE's result is a CursorResult: it has rowcount
                 update(DeliveryRow)
                 .where(DeliveryRow.id == delivery, _due(now))
                 .values(status="sending", attempts=DeliveryRow.attempts + 1, lease_until=now + timedelta(seconds=lease_s), updated_at=now)
-            )
+            ))
             await session.commit()
             if result.rowcount != 1:
                 return None
-            return _delivery(await session.get(DeliveryRow, delivery))
+            row = await session.get(DeliveryRow, delivery)
+            assert row is not None  # just updated it
+            return _delivery(row)
 
     async def record(self, delivery: Delivery, started_at: datetime, duration_ms: float, result: DeliveryResult,
                      schedule: Sequence[float]) -> Delivery:
         """Log the attempt and move the delivery on: delivered, dead, or retrying at the next time."""
         now = datetime.now(UTC)
-        values: dict = {"lease_until": None, "updated_at": now}
+        values: dict[str, Any] = {"lease_until": None, "updated_at": now}
         if result.outcome == "delivered":
             values |= {"status": "delivered", "delivered_at": now, "next_attempt_at": None, "last_error": None}
         elif result.outcome == "failed":
@@ -184,7 +191,9 @@ class DeliveryStore:
             ))
             await session.execute(update(DeliveryRow).where(DeliveryRow.id == delivery.id, DeliveryRow.status == "sending").values(**values))
             await session.commit()
-            return _delivery(await session.get(DeliveryRow, delivery.id))
+            row = await session.get(DeliveryRow, delivery.id)
+            assert row is not None  # the delivery being recorded
+            return _delivery(row)
 
     async def due(self, limit: int = 100) -> list[str]:
         now = datetime.now(UTC)
@@ -252,15 +261,17 @@ class DeliveryStore:
         if tenant is not None:
             conditions.append(DeliveryRow.tenant == tenant)
         async with self.sessions() as session:
-            result = await session.execute(
+            result = cast("CursorResult[Any]", await session.execute(  # an UPDATE's result is a CursorResult: it has rowcount
                 update(DeliveryRow)
                 .where(*conditions)
                 .values(status="pending", attempts=0, next_attempt_at=now, last_error=None, updated_at=now)
-            )
+            ))
             await session.commit()
             if result.rowcount != 1:
                 return None
-            return _delivery(await session.get(DeliveryRow, delivery))
+            row = await session.get(DeliveryRow, delivery)
+            assert row is not None  # just updated it
+            return _delivery(row)
 
     async def failing_since(self) -> dict[str, datetime]:
         """Per destination, the first attempt of its oldest delivery still being retried: how long the

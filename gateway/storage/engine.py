@@ -6,11 +6,13 @@ import asyncio
 import weakref
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, overload
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util.concurrency import await_only, in_greenlet
 
 SQLITE_BUSY_TIMEOUT_S = 5.0
@@ -44,7 +46,7 @@ def create_engine(database_url: str) -> AsyncEngine:
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:  # the driver's (adapted) connection
     """Busy timeout first (the WAL switch may itself wait), WAL for readers beside the writer, foreign
     keys, and ``isolation_level = None`` so the sqlite3 driver leaves ``BEGIN`` to us."""
     cursor = dbapi_connection.cursor()
@@ -73,9 +75,9 @@ class _SqliteWriteLock:
 
     def __init__(self) -> None:
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
-        self._owners: dict[asyncio.Lock, tuple[asyncio.Task | None, object]] = {}  # lock -> (task, connection record)
+        self._owners: dict[asyncio.Lock, tuple[asyncio.Task[Any] | None, ConnectionPoolEntry]] = {}  # lock -> (task, connection record)
 
-    def begin(self, connection) -> None:
+    def begin(self, connection: Connection) -> None:
         if connection.get_execution_options().get(READ_ONLY_OPTION):
             connection.exec_driver_sql("BEGIN")
             return
@@ -90,7 +92,7 @@ class _SqliteWriteLock:
             self.release_record(None, record)
             raise
 
-    async def _acquire(self, lock: asyncio.Lock, task: asyncio.Task | None, record) -> None:
+    async def _acquire(self, lock: asyncio.Lock, task: asyncio.Task[Any] | None, record: ConnectionPoolEntry) -> None:
         owner_task, owner_record = self._owners.get(lock, (None, None))
         if owner_record is not None and owner_task is not None and owner_task.done():  # its task died mid-transaction
             self.release_record(None, owner_record)
@@ -102,16 +104,20 @@ class _SqliteWriteLock:
         self._owners[lock] = (task, record)
         record.info["sqlite_write_lock"] = lock
 
-    def end(self, connection) -> None:
+    def end(self, connection: Connection) -> None:
         self.release_record(None, connection.connection._connection_record)
 
-    def release_record(self, _dbapi_connection, record, *_args) -> None:
+    def release_record(self, _dbapi_connection: Any, record: ConnectionPoolEntry | None, *_args: Any) -> None:
         lock = record.info.pop("sqlite_write_lock", None) if record is not None else None
         if lock is not None and self._owners.get(lock, (None, None))[1] is record:
             del self._owners[lock]
             lock.release()
 
 
+@overload
+def as_utc(moment: datetime) -> datetime: ...
+@overload
+def as_utc(moment: datetime | None) -> datetime | None: ...
 def as_utc(moment: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes for timezone-aware columns; they were stored as UTC."""
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 from litestar.exceptions import ClientException, NotFoundException
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -140,7 +140,7 @@ async def record_review(engine: AsyncEngine, tenant: str, assessment_id: str, re
             )
             if moved.rowcount != 1:
                 raise IntegrityError("clinical_version moved", None, Exception("concurrent review"))
-            await connection.execute(ReviewRow.__table__.insert().values(
+            await connection.execute(cast("Table", ReviewRow.__table__).insert().values(  # a mapped class's __table__ is a Table
                 {c.key: getattr(review, c.key) for c in ReviewRow.__table__.columns}))
             await audit.record(connection, "review", "assessment", assessment_id, patient=msgspec.convert(document["patient"], PatientRef))
             if events is not None:

@@ -22,15 +22,17 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import structlog
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, TooManyRequestsException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
-from litestar.types import Receive, Scope, Send
+from litestar.types import HTTPScope, Receive, Scope, Send
 
 from gateway.contract.domain import DEFAULT_TENANT
+from gateway.ops.metrics import SCRAPER_ROLE
 from gateway.storage import audit
 from gateway.storage.tokens import TokenInfo, TokenStore
 from gateway.web import metrics
@@ -91,7 +93,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         finally:
             audit.current_principal.reset(reset)
 
-    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         if is_schema(connection.url.path):  # Litestar's schema routes take no opt, so they are opened by path
             return AuthenticationResult(user=None, auth=None)
         address = connection.client.host if connection.client else "unknown"
@@ -115,6 +117,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         checked = await tokens.check(secret.strip())
         info = checked.info
         if checked.state == "expired":
+            assert info is not None  # an expired token is a known one: TokenStore.check names it
             await self._failed(connection, tokens, throttle, address, "expired", info)
             raise NotAuthorizedException(
                 f"token {info.id} expired at {info.expires_at:%Y-%m-%dT%H:%M:%SZ}; ask an administrator for a new one "
@@ -127,7 +130,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=info, auth=info)
 
     @staticmethod
-    async def _failed(connection: ASGIConnection, tokens: TokenStore, throttle: FailureThrottle | None, address: str,
+    async def _failed(connection: ASGIConnection[Any, Any, Any, Any], tokens: TokenStore, throttle: FailureThrottle | None, address: str,
                       reason: str, info: TokenInfo | None) -> None:
         """Log and audit one failed authentication (never the token text) and count it against the address."""
         token_id = info.id if info is not None else None
@@ -137,19 +140,19 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         started = throttle is not None and throttle.failed(address)
         try:
             await audit.record(tokens.engine, "login_failed", "api_token", token_id, outcome="failure", principal=principal)
-            if started:
+            if started and throttle is not None:  # started implies a throttle
                 log.warning("auth_throttled", client=address, burst=throttle.burst, window_s=throttle.window_s)
                 await audit.record(tokens.engine, "login_throttled", "client_address", address, outcome="failure", principal=principal)
         except Exception:  # the refusal stands even when the audit table cannot be written
             log.exception("audit_write_failed", action="login_failed")
 
 
-SCRAPER = TokenInfo("scraper", "allow-listed scraper", metrics.SCRAPER_ROLE, "default", datetime.fromtimestamp(0, UTC), None)
+SCRAPER = TokenInfo("scraper", "allow-listed scraper", SCRAPER_ROLE, "default", datetime.fromtimestamp(0, UTC), None)
 """Who an allow-listed address without a token is: a role that no token can hold, so only routes that
 name it (``/metrics``) let it in."""
 
 
-def _allow_listed_scraper(connection: ASGIConnection, address: str) -> bool:
+def _allow_listed_scraper(connection: ASGIConnection[Any, Any, Any, Any], address: str) -> bool:
     """A route marked ``allow_scrapers`` called from an address in ``PAIN_GATEWAY_METRICS_ALLOWLIST``."""
     return bool(connection.route_handler.opt.get("allow_scrapers")) and metrics.allowed(address, connection.app.state.metrics_allowlist)
 
@@ -158,7 +161,7 @@ def _request_id() -> str | None:
     return structlog.contextvars.get_contextvars().get("request_id")
 
 
-def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     if handler.opt.get("public") or handler.opt.get("ui") or getattr(handler.fn, "__name__", "") == "options_handler":  # Litestar's own OPTIONS: only Allow
         return
     if is_schema(connection.url.path):  # the API description holds no patient data
@@ -166,8 +169,9 @@ def role_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     token: TokenInfo = connection.user
     allowed = set(handler.opt.get("roles", ())) | {"admin"}
     if token.role not in allowed:
+        method = cast("HTTPScope", connection.scope)["method"]  # roles are checked on HTTP routes: the live WebSocket route is public
         raise PermissionDeniedException(
-            f"role {token.role!r} may not call {connection.scope['method']} {connection.url.path}; allowed roles: {', '.join(sorted(allowed))}"
+            f"role {token.role!r} may not call {method} {connection.url.path}; allowed roles: {', '.join(sorted(allowed))}"
         )
     if handler.opt.get("installation") and token.role == "admin" and token.tenant != DEFAULT_TENANT:
         raise PermissionDeniedException(f"{connection.url.path} describes the whole installation; only admins of the "

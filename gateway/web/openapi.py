@@ -33,13 +33,14 @@ How a new route passes that test:
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Annotated, Any
 
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example, OpenAPIFormat, OpenAPIMediaType, Operation, Parameter, RequestBody
+from litestar.openapi.spec import Example, OpenAPIFormat, OpenAPIMediaType, Operation, Parameter, Reference, RequestBody
 from litestar.params import KwargDefinition
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -72,7 +73,7 @@ DETAILS = {
     503: ("the database is busy; retry shortly", None),
 }
 AUTH_ERRORS = (401, 403)
-NO_TOKEN = [{}]
+NO_TOKEN: list[dict[str, list[str]]] = [{}]
 """``security=NO_TOKEN`` on a public route (``opt=PUBLIC``): the document says it needs no bearer token."""
 
 
@@ -87,7 +88,7 @@ def problems(
     public: bool = False,
     container: type = Problem,
     media_type: str = PROBLEM_MEDIA_TYPE,
-    example=problem_example,
+    example: Callable[[int], dict[str, Any]] = problem_example,
     details: dict[int, tuple[str, str | None]] | None = None,
 ) -> dict[int, ResponseSpec]:
     """Error responses for ``statuses`` (plus 401 and 403 unless ``public``), each with its schema and an example.
@@ -173,12 +174,14 @@ def json_schema(schema: type | dict[str, Any]) -> dict[str, Any]:
             return [inline(v) for v in node]
         return node
 
-    return inline(document)
+    inlined: dict[str, Any] = inline(document)
+    return inlined
 
 
 def query(name: str, description: str, kind: str = "string") -> Parameter:
     """A query parameter the handler reads from the request itself (e.g. FHIR search parameters)."""
-    return Parameter(name=name, param_in="query", required=False, description=description, schema={"type": kind})
+    # a raw JSON Schema dict where Litestar declares its Schema object: to_schema() copies a dict as it is
+    return Parameter(name=name, param_in="query", required=False, description=description, schema={"type": kind})  # type: ignore[arg-type]
 
 
 def documented(*forms: Form, parameters: tuple[Parameter, ...] = (), description: str = "") -> type[Operation]:
@@ -200,13 +203,13 @@ def _request_body(forms: tuple[Form, ...], description: str) -> RequestBody:
     for media_type in dict.fromkeys(f.media_type for f in forms):
         same = [f for f in forms if f.media_type == media_type]
         schemas = [json_schema(f.schema) for f in same]
-        examples = {
+        examples: dict[str, Example | Reference] = {
             f"{media_type.split('/')[-1]}-{i}": Example(summary=f.summary, value=msgspec.to_builtins(f.example))
             for i, f in enumerate(same)
             if f.example is not None
         }
         encoding = {part: {"contentType": kind} for f in same for part, kind in (f.encoding or {}).items()}
-        content[media_type] = OpenAPIMediaType(
-            schema=schemas[0] if len(schemas) == 1 else {"anyOf": schemas}, examples=examples or None, encoding=encoding or None
+        content[media_type] = OpenAPIMediaType(  # raw JSON Schema and encoding dicts: to_schema() copies a dict as it is
+            schema=schemas[0] if len(schemas) == 1 else {"anyOf": schemas}, examples=examples or None, encoding=encoding or None  # type: ignore[arg-type]
         )
     return RequestBody(content=content, required=True, description=description or None)

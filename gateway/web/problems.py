@@ -8,6 +8,7 @@ from typing import Any
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import Send
 from sqlalchemy.exc import OperationalError
 
 from gateway.contract.domain import WHILE_READING, InputError, ScoringUnavailable, TooBusy, UnsupportedMediaError
@@ -19,17 +20,17 @@ log = structlog.get_logger(__name__)
 MEDIA_TYPE = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
+def problem(status: int, title: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
     return Response({"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}, status_code=status, media_type=MEDIA_TYPE)
 
 
-def input_error(request: Request, exc: InputError) -> Response:
+def input_error(request: Request[Any, Any, Any], exc: InputError) -> Response[dict[str, Any]]:
     if isinstance(exc, UnsupportedMediaError):
         return problem(415, "Unsupported media", exc.message, field=exc.field, instance=request.url.path)
     return problem(422, "Invalid input", exc.message, field=exc.field, instance=request.url.path)
 
 
-def http_error(request: Request, exc: HTTPException) -> Response:
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     if isinstance(exc, ValidationException) and (unknown := unknown_field(request.scope.get("route_handler"), exc)):
         return input_error(request, unknown)
     if exc.status_code >= 500:
@@ -47,20 +48,20 @@ def http_error(request: Request, exc: HTTPException) -> Response:
     return response
 
 
-def too_busy(request: Request, exc: TooBusy) -> Response:
+def too_busy(request: Request[Any, Any, Any], exc: TooBusy) -> Response[dict[str, Any]]:
     response = problem(429, "Too many requests", str(exc), instance=request.url.path)
     response.headers["Retry-After"] = str(exc.retry_after_s)
     return response
 
 
-def settings_error(request: Request, exc: SettingsError) -> Response:
+def settings_error(request: Request[Any, Any, Any], exc: SettingsError) -> Response[dict[str, Any]]:
     return problem(503, "Gateway misconfigured", str(exc), instance=request.url.path)
 
 
 RETRY_AFTER_S = 2
 
 
-def database_error(request: Request, exc: OperationalError) -> Response:
+def database_error(request: Request[Any, Any, Any], exc: OperationalError) -> Response[dict[str, Any]]:
     """SQLite still busy after its timeout: the client may retry, so 503 with Retry-After, not 500."""
     if "database is locked" not in str(exc.orig) and "database is busy" not in str(exc.orig):
         return unexpected(request, exc)
@@ -75,7 +76,7 @@ READING_MODULES = ("plugins.keypoint_upload", "plugins.video_upload", "gateway.w
 """Where a request is read and parsed: errors raised there are the client's input, not our bug."""
 
 
-def parse_error(request: Request, exc: RecursionError | OverflowError | MemoryError) -> Response:
+def parse_error(request: Request[Any, Any, Any], exc: RecursionError | OverflowError | MemoryError) -> Response[dict[str, Any]]:
     """Nesting past the parser's depth, a number or date out of range (``9999-12-31T23:59:59-01:00``
     is past year 9999 in UTC), or an allocation a forged header asked for (a ``.npy`` claiming 10⁸
     frames), raised while reading the request: 4xx naming the problem. The same errors anywhere else
@@ -104,15 +105,16 @@ def _raised_while_reading(exc: BaseException) -> bool:
     return False
 
 
-async def asgi_problem(send, status: int, title: str, detail: str) -> None:
+async def asgi_problem(send: Send, status: int, title: str, detail: str) -> None:
     """A problem answer sent from raw ASGI middleware, outside Litestar's exception handlers."""
     body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+    # ASGI makes more_body optional (default False); Litestar's HTTPResponseBodyEvent requires the key
+    await send({"type": "http.response.body", "body": body})  # type: ignore[arg-type]
 
 
-def scoring_unavailable(request: Request, exc: ScoringUnavailable) -> Response:
+def scoring_unavailable(request: Request[Any, Any, Any], exc: ScoringUnavailable) -> Response[dict[str, Any]]:
     """No scoring process could take the submission (they kept dying): the client may retry."""
     log.warning("scoring_unavailable", path=request.url.path)
     response = problem(503, "Service Unavailable", "no scoring process could take the submission; retry shortly", instance=request.url.path)
@@ -120,7 +122,7 @@ def scoring_unavailable(request: Request, exc: ScoringUnavailable) -> Response:
     return response
 
 
-def unexpected(request: Request, exc: Exception) -> Response:
+def unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled_error", path=request.url.path)
     return problem(500, "Internal error", "the gateway failed; the error is logged with this request's id", instance=request.url.path)
 

@@ -14,12 +14,14 @@ is also ``SameSite=Strict``, so a cross-site form post does not even carry it.
 from __future__ import annotations
 
 import hmac
+from typing import Any, cast
 
 import structlog
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.types import HTTPScope
 
 from gateway.storage import audit
 from gateway.web.ui.sessions import SessionStore, UISession
@@ -38,7 +40,7 @@ class SignInRequired(Exception):
     """No usable session: the UI answers with a redirect to the sign-in page."""
 
 
-def ui_opt(roles: frozenset[str] | set[str] = SIGN_IN_ROLES) -> dict:
+def ui_opt(roles: frozenset[str] | set[str] = SIGN_IN_ROLES) -> dict[str, Any]:
     """Route ``opt`` of a UI page: authenticated by the session cookie, open to ``roles`` (exactly: the
     ``admin`` shortcut of the API does not apply, e.g. only clinicians review)."""
     return {"exclude_from_auth": True, "ui": True, "ui_roles": frozenset(roles)}
@@ -48,7 +50,7 @@ def csrf_matches(sent: object, expected: str) -> bool:
     return isinstance(sent, str) and bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
 
 
-async def session_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+async def session_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """Authenticate a UI page from its cookie, check the role and, on a state change, the CSRF token."""
     if not handler.opt.get("ui"):  # static files, the sign-in page itself
         return
@@ -61,12 +63,12 @@ async def session_guard(connection: ASGIConnection, handler: BaseRouteHandler) -
     audit.current_principal.set(audit.principal_for(session.token, address, structlog.contextvars.get_contextvars().get("request_id")))
     if session.token.role not in handler.opt["ui_roles"]:
         raise PermissionDeniedException(f"a {session.token.role} may not use {connection.url.path}; it is for: {', '.join(sorted(handler.opt['ui_roles']))}")
-    if connection.scope["method"] not in ("GET", "HEAD"):
+    if cast("HTTPScope", connection.scope)["method"] not in ("GET", "HEAD"):  # the /ui router has HTTP routes only
         form = await connection.form() if isinstance(connection, Request) else {}
         if not csrf_matches(form.get(CSRF_FIELD), session.csrf):
             raise PermissionDeniedException("the form's CSRF token is missing or does not match this session; reload the page and submit it again")
 
 
-def current_session(request: Request) -> UISession | None:
+def current_session(request: Request[Any, Any, Any]) -> UISession | None:
     auth = request.scope.get("auth")
     return auth if isinstance(auth, UISession) else None

@@ -7,12 +7,16 @@ only landmark frames over the live WebSocket (README: Live scoring protocol). Th
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request, Response, get
 
+from gateway.storage.tokens import TokenInfo
 from gateway.web.ui import face_mesh_assets
 from gateway.web.ui.guard import SIGN_IN_ROLES, STREAM_ROLES, ui_opt
 from gateway.web.ui.headers import CSP
 from gateway.web.ui.render import page
+from gateway.web.ui.sessions import UISession
 
 LIVE_ROLES = SIGN_IN_ROLES | STREAM_ROLES
 LIVE_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval'")
@@ -20,7 +24,7 @@ SESSIONS = "/ui/live/sessions"
 
 
 @get("/live", opt=ui_opt(LIVE_ROLES), sync_to_thread=False)
-def live_page(request: Request) -> Response:
+def live_page(request: Request[TokenInfo, UISession, Any]) -> Response[Any]:
     """The page holds no patient data; Start opens a live session with this UI session's credentials."""
     if not face_mesh_assets.present():
         return page(
