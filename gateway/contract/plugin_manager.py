@@ -138,9 +138,10 @@ def build_plugins(
 
     candidates = list(_entry_point_plugins()) if entry_points else []
     candidates += [(name, _loader(obj), "registered in process", None) for name, obj in extra]
-    for name, load, source, version in candidates:
-        status = PluginStatus(name=name, source=source, version=version)
-        registry.statuses.append(status)
+    registry.statuses = [PluginStatus(name=name, source=source, version=version) for name, _, source, version in candidates]
+    # pluggy calls the plugin registered last first: registering in reverse makes the call order the
+    # discovery order (entry points, then ``extra``), so the first capture source found is asked first
+    for (name, load, _, _), status in reversed(list(zip(candidates, registry.statuses, strict=True))):
         if not settings.plugin_enabled(name):
             status.status = "disabled"
             continue

@@ -31,6 +31,9 @@ class SettingsError(ValueError):
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=True):
+    """The gateway's validated settings (embedded defaults, the TOML file, then ``PAIN_GATEWAY_*``); a plugin
+    reads its own section with ``plugin_config(name)`` (docs: configuration reference)."""
+
     database_url: str = "sqlite+aiosqlite:///var/pain-gateway.db"
     host: str = "127.0.0.1"
     port: int = 8000

@@ -42,7 +42,10 @@ FORMAT = "pain-gateway-clip/1"
 REQUIRED = ("format", "landmarks", "fps", "labels", "patient_id")
 OPTIONAL = ("nrs", "image_size", "metadata", "signal_mask")
 UNLABELLED = -1
+"""The label of a clip nobody labelled (a baseline, an unreviewed export)."""
+
 NEUTRAL_ROLE = "neutral_baseline"
+"""The role of a patient's neutral-face clip in a dataset: the baseline a personalised model scores against."""
 
 
 class DatasetError(ValueError):

@@ -17,6 +17,7 @@ PATIENT_FORMS = (
 
 
 def parse_patient(raw: Any) -> PatientRef:
+    """A submission's ``patient`` (FHIR-style reference or identifier) as a ``PatientRef``; ``InputError`` naming the fix."""
     if not isinstance(raw, dict) or not raw:
         raise InputError("patient", f"is required; {PATIENT_FORMS}")
     refuse_unknown("patient", raw, ("identifier", "reference"), PATIENT_FORMS)

@@ -29,6 +29,7 @@ NOTICE = (
     "Model-internal signal, not a clinical finding: it shows what moved this model's output, not what "
     "the patient feels. The model was trained on synthetic data only and is not clinically validated."
 )
+"""Shown with every explanation, wherever it surfaces (API, FHIR, review UI)."""
 
 
 class RegionExplanation(msgspec.Struct, frozen=True):

@@ -71,6 +71,8 @@ class Submitted:
 
 
 class AssessmentFlow:
+    """The one assessment flow (module docstring): every entry point submits, assesses, reviews and publishes here."""
+
     def __init__(self, plugins: Plugins, engine: AsyncEngine, queue: JobQueue, scoring: Scoring | None = None) -> None:
         """``scoring``: where parsing and scoring run (default: this process's threads)."""
         self.plugins = plugins

@@ -67,6 +67,8 @@ def _assessment(row: Row[dict[str, Any], str, int, str | None, str | None, datet
 
 
 class AssessmentStore:
+    """Assessments by id, alias or search; every read takes the caller's tenant and returns nothing of another."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)

@@ -123,6 +123,8 @@ def _due(now: datetime) -> ColumnElement[bool]:
 
 
 class DeliveryStore:
+    """The delivery ledger: one row per (event, destination, target), its attempts, due work and redelivery."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
 

@@ -8,8 +8,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from gateway.contract.domain import DEFAULT_TENANT, InputError
@@ -102,9 +103,9 @@ class TokenStore:
     async def revoke(self, token_id: str) -> bool:
         now = self.clock()
         async with self.sessions() as session:
-            result = await session.execute(
+            result = cast("CursorResult[Any]", await session.execute(  # an UPDATE's result is a CursorResult: it has rowcount
                 update(TokenRow).where(TokenRow.id == token_id, _not_revoked(now)).values(revoked_at=now)
-            )
+            ))
             await session.commit()
         return result.rowcount == 1
 
@@ -127,9 +128,9 @@ class TokenStore:
                 return None
             if expires_in is None and old.expires_at is not None:
                 expires_in = as_utc(old.expires_at) - as_utc(old.created_at)
-            claimed = await session.execute(
+            claimed = cast("CursorResult[Any]", await session.execute(
                 update(TokenRow).where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None)).values(revoked_at=now + grace)
-            )
+            ))
             if claimed.rowcount != 1:
                 await session.rollback()
                 return None
@@ -148,7 +149,7 @@ class TokenStore:
             return [token_info(r) for r in rows]
 
 
-def _not_revoked(now: datetime):
+def _not_revoked(now: datetime) -> ColumnElement[bool]:
     """Not revoked yet: never, or only at a future moment (a rotation's grace period)."""
     return or_(TokenRow.revoked_at.is_(None), TokenRow.revoked_at > now)
 

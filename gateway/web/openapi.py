@@ -155,6 +155,7 @@ class Form:
 
 
 FILE = msgspec.Meta(extra_json_schema={"format": "binary"}, description="a file part")
+"""Annotates a ``Form`` field that is an uploaded file part: ``Annotated[str, FILE]``."""
 
 
 def json_schema(schema: type | dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ MEDIA_TYPE = "application/problem+json"
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
+    """An RFC 9457 problem details answer; ``detail`` names the field and the fix."""
     return Response({"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}, status_code=status, media_type=MEDIA_TYPE)
 
 

@@ -19,6 +19,7 @@ from gateway.web.ui.render import page
 from gateway.web.ui.sessions import UISession
 
 LIVE_ROLES = SIGN_IN_ROLES | STREAM_ROLES
+"""Who may open a live session: clinicians and admins from the UI, telehealth and integrator clients."""
 LIVE_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval'")
 SESSIONS = "/ui/live/sessions"
 
