@@ -93,7 +93,7 @@ from gateway.storage.deliveries import Attempt as DeliveryAttempt
 from gateway.storage.deliveries import DeliveryStore, TargetAttempt
 from gateway.storage.engine import as_utc, read_only
 from gateway.storage.reviews import review_history
-from gateway.storage.tokens import TokenInfo
+from gateway.storage.tokens import ROLES, TokenInfo
 from gateway.storage.reviews import versions as review_versions
 from gateway.web.auth import PUBLIC
 from gateway.web.openapi import FILE, NO_TOKEN, Form, binary, documented, ok, problems, query
@@ -219,6 +219,7 @@ __all__ = [
     "METRICS_REGISTRY",
     # routes
     "TokenInfo",
+    "ROLES",
     "PUBLIC",
     "NO_TOKEN",
     "ok",

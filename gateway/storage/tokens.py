@@ -18,6 +18,8 @@ from gateway.storage.engine import as_utc, read_only
 from gateway.storage.tables import TokenRow
 
 ROLES = ("integrator", "telehealth", "clinician", "admin")
+"""The roles a token holds; a route says which may call it with ``opt={"roles": {...}}`` (admin always may)."""
+
 TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
