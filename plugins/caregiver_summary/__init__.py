@@ -70,7 +70,6 @@ def register_outputs(register, settings):
 
 @hookimpl
 def register_routes(register, settings):
-    from plugins.caregiver_summary.routes import build_routes
+    from plugins.caregiver_summary.routes import caregiver_controller
 
-    for route in build_routes(_summaries(settings)):
-        register(route)
+    register(caregiver_controller(_summaries(settings)))

@@ -1,21 +1,27 @@
-"""Renders caregiver summaries in a language and format, and checks the caller's choices of both."""
+"""Renders caregiver summaries in a language and format, and checks the caller's choices of both; finds
+what a summary or a share link covers in the store. ``routes.py`` is the HTTP side."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gateway import Assessment, InputError, OutputDocument, SettingsError, parse_duration
-from plugins.caregiver_summary import CaregiverSettings
-from plugins.caregiver_summary.content import Facts, for_assessment
+from litestar.exceptions import ClientException, NotFoundException
+
+from gateway import Assessment, AssessmentQuery, AssessmentStore, InputError, OutputDocument, PatientRef, SettingsError, parse_duration
+from plugins.caregiver_summary import CaregiverSettings, share
+from plugins.caregiver_summary.content import Facts, for_assessment, for_period
 from plugins.caregiver_summary.i18n import Language, load_languages
 from plugins.caregiver_summary.pdf import BUNDLED_FONT, pdf
 from plugins.caregiver_summary.render import html, text
 from plugins.caregiver_summary.wording import word
 
 OUTPUT = "caregiver-summary"
+SHARED_PATH = f"/v1/shared/{OUTPUT}"
+MAX_IDENTIFIER = 255
+NO_CHECKS = "this patient has no assessments in that period; try a longer period"
 FORMATS = {
     "html": "text/html",  # UTF-8 (the response says so)
     "text": "text/plain",
@@ -76,6 +82,87 @@ class Summaries:
         else:
             content = (wording.sms if fmt == "sms" else text(wording)).encode()
         return OutputDocument(OUTPUT, FORMATS[fmt], content, {"lang": language.code, "format": fmt})
+
+    # what a summary covers
+
+    async def period_facts(self, store: AssessmentStore, tenant: str, patient: PatientRef, length: timedelta, end: datetime) -> Facts:
+        """The patient's assessments over ``length`` up to ``end`` (at most ``max_checks``); 404 when none."""
+        start = end - length
+        query = AssessmentQuery(
+            tenant=tenant,
+            reference=patient.reference,
+            system=None if patient.reference else patient.system,
+            value=None if patient.reference else patient.value,
+            start_from=start,
+            start_before=end,
+            limit=self.config.max_checks,
+        )
+        found, total = await store.search(query)
+        if not found:
+            raise NotFoundException(NO_CHECKS)
+        return for_period(found, start, end, total)
+
+    # share links
+
+    def require_sharing(self) -> None:
+        """409 unless the operator has set a ``share_secret``."""
+        if not self.config.share_secret:
+            raise ClientException(
+                "sharing is off on this gateway: an operator sets PAIN_GATEWAY_PLUGIN_CAREGIVER_SUMMARY_SHARE_SECRET (at least 32 characters) to turn it on",
+                status_code=409,
+            )
+
+    def share_url(self, shared: share.Shared) -> str:
+        return f"{self.base_url}{SHARED_PATH}/{share.sign(shared, self.config.share_secret)}"
+
+    def share_assessment(self, found: Assessment, lang: str | None, expires_in: str | None) -> share.Shared:
+        """What a link to one assessment's summary carries; 409 when sharing is off, 422 for a bad choice."""
+        self.require_sharing()
+        language, lifetime = self.language(lang), self.lifetime(expires_in)
+        return share.Shared(found.tenant, found.id, language.code, share.expiry(datetime.now(UTC), lifetime))
+
+    async def share_patient(self, store: AssessmentStore, tenant: str, identifier: str, period: str, lang: str | None,
+                            expires_in: str | None) -> tuple[PatientRef, share.Shared]:
+        """What a link to a patient's summary over ``period`` up to now carries: the period as it is now,
+        anchored on one of their assessments so no identifier appears in the URL."""
+        self.require_sharing()
+        patient, language = parse_identifier(identifier), self.language(lang)
+        length, lifetime, now = self.period(period), self.lifetime(expires_in), datetime.now(UTC)
+        facts_end = int(now.timestamp())
+        found, _ = await store.search(
+            AssessmentQuery(tenant=tenant, system=patient.system, value=patient.value, start_from=now - length, start_before=now, limit=1)
+        )
+        if not found:
+            raise NotFoundException(NO_CHECKS)
+        anchor = found[0]
+        return patient, share.Shared(anchor.tenant, anchor.id, language.code, share.expiry(now, lifetime), int(length.total_seconds()), facts_end)
+
+    async def shared_facts(self, store: AssessmentStore, shared: share.Shared) -> tuple[Assessment, Facts, datetime]:
+        """What a verified link shows: its anchor assessment, the facts and the moment they end (404 when
+        the anchor is gone)."""
+        anchor = await store.get(shared.assessment_id, shared.tenant)
+        if anchor is None:
+            raise NotFoundException("what this link showed is no longer available; ask the care team")
+        if shared.period_s:
+            end = datetime.fromtimestamp(shared.end, UTC)
+            return anchor, await self.period_facts(store, shared.tenant, anchor.patient, timedelta(seconds=shared.period_s), end), end
+        return anchor, for_assessment(anchor), datetime.now(UTC)
+
+
+def parse_identifier(text: str | None) -> PatientRef:
+    """A patient by ``SYSTEM|VALUE``."""
+    system, bar, value = (text or "").partition("|")
+    if not bar or not system or not value or len(text) > 2 * MAX_IDENTIFIER:
+        raise InputError("identifier", "must be SYSTEM|VALUE, e.g. urn:oid:1.2.36.146.595.217.0.1|MRN-1234")
+    return PatientRef(system=system, value=value)
+
+
+async def find_assessment(store: AssessmentStore, assessment_id: str, tenant: str) -> Assessment:
+    """The assessment in ``tenant``; another tenant's is the same 404 as none."""
+    found = await store.get(assessment_id, tenant)
+    if found is None:
+        raise NotFoundException(f"no assessment {assessment_id[:64]!r}")
+    return found
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ def register_outputs(register, settings):
 
 @hookimpl
 def register_routes(register, settings):
-    from plugins.fhir_observation.routes import build_routes
+    from plugins.fhir_observation.routes import fhir_controller, not_allowed_routes
 
-    for route in build_routes(FhirObservationOutput(settings.plugin_config("fhir_observation")), settings.base_url):
-        register(route)
+    register(fhir_controller(FhirObservationOutput(settings.plugin_config("fhir_observation")), settings.base_url))
+    for handler in not_allowed_routes():
+        register(handler)

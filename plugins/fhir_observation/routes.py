@@ -1,77 +1,43 @@
 """Read-only FHIR R4 facade: read and search the stored pain Observations the way FHIR clients do.
 
+``FhirController`` holds thin handlers over ``service.FhirService`` (resolving ids, versions, search,
+capabilities); this module keeps what is HTTP: content negotiation and the errors.
+
 Every route here carries FHIR exception handlers, so any error on ``/fhir/*`` -- 401 from the auth
 middleware, 403 from the role guard, 404, 405, 406, 422, 500 -- is an ``OperationOutcome`` in
 ``application/fhir+json``, never the API's problem+json. Unknown ``/fhir`` paths and methods are
 answered by catch-all routes for the same reason (the app-level handlers only see unrouted requests).
-
-Reads resolve the deterministic resource ids (UUIDv5, see ``resources.py``) through the store's alias
-index: a miss first indexes the tenant's assessments not indexed yet, then looks again, so ids from
-older deliveries resolve without a full scan on every read.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
-import re
 from collections.abc import Callable
-from typing import Any
-from urllib.parse import urlencode
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import structlog
-from litestar import Request, Response, get, post, route
+from litestar import Controller, Request, Response, get, post, route
 from litestar.concurrency import sync_to_thread
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException, ValidationException
+from litestar.handlers import HTTPRouteHandler
 from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
-from gateway import (
-    EXAMPLE_ASSESSMENT,
-    NO_TOKEN,
-    PUBLIC,
-    Assessment,
-    AssessmentStore,
-    InputError,
-    SettingsError,
-    TooBusy,
-    UnsupportedMediaError,
-    audit_record,
-    documented,
-    ok,
-    problems,
-    review_history,
-)
-from gateway import review_versions as versions
-from plugins.fhir_observation.resources import (
-    ISSUE_CODES,
-    MEDIA_TYPE,
-    FhirObservationOutput,
-    assessment_identifier_system,
-    capability_statement,
-    code_matches,
-    device_id,
-    device_resource,
-    document_reference_id,
-    document_reference_resource,
-    has_explanation,
-    history_bundle,
-    observation_id,
-    observation_resource,
-    operation_outcome,
-    provenance_id,
-    provenance_resource,
-    searchset,
-)
+from gateway import NO_TOKEN, PUBLIC, AssessmentStore, InputError, SettingsError, TooBusy, UnsupportedMediaError, documented, ok, problems
+from plugins.fhir_observation.resources import ISSUE_CODES, MEDIA_TYPE, FhirObservationOutput, operation_outcome
 from plugins.fhir_observation.schema import SEARCH_FORM, SEARCH_PARAMETERS, OperationOutcome, Resource, outcome_example
-from plugins.fhir_observation.search import SEARCH_PARAMS, parse_search
+from plugins.fhir_observation.service import FhirService, software_version
 
 log = structlog.get_logger(__name__)
 
 READERS = {"integrator", "telehealth", "clinician"}
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
-_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+PATH = "/fhir"
+TAGS = ["fhir"]
+VERSION = software_version()
 
 
 def outcome_response(status: int, diagnostics: str, headers: dict[str, str] | None = None) -> Response:
@@ -127,6 +93,10 @@ def negotiate(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
         raise HTTPException(status_code=406, detail="this server returns application/fhir+json only; XML is not supported")
 
 
+def fhir_json(resource: dict[str, Any]) -> Response:
+    return Response(resource, media_type=MEDIA_TYPE)
+
+
 DOCUMENT_REFERENCE_EXAMPLE = {
     "resourceType": "DocumentReference", "id": "example", "status": "current",
     "type": {"text": "AI model explanation: region occlusion (model-internal signal, not a clinical finding)"},
@@ -135,187 +105,154 @@ DOCUMENT_REFERENCE_EXAMPLE = {
 }
 
 
-def build_routes(output: FhirObservationOutput, public_base: str) -> list:
-    """``public_base`` (``PAIN_GATEWAY_PUBLIC_URL``) makes every URL we hand out; the ``Host`` header never does."""
-    base = f"{public_base}/fhir"
-    scope = output.base_url  # ids and identifier systems derive from it, so the alias index is kept per base
-    fhir = {"exception_handlers": EXCEPTION_HANDLERS, "guards": [negotiate], "tags": ["fhir"]}
+@dataclass
+class SiteExample(ResponseSpec):
+    """The success response as a FHIR ``Resource`` whose example ``FhirService.<render>()`` draws with the
+    site's settings (ids, codes and URLs follow them); ``FhirController`` fills it in when mounted."""
 
-    def reader(**opt: Any) -> dict[str, Any]:
-        return {"opt": {"roles": READERS, **opt}, **fhir}
+    render: str = ""
 
-    def doc(example: dict[str, Any], *errors: int, public: bool = False) -> dict[str, Any]:
-        """Success as ``application/fhir+json`` with an example, errors as ``OperationOutcome``."""
-        return {"responses": ok(Resource, example, media_type=MEDIA_TYPE) | problems(406, *errors, public=public, container=OperationOutcome,
-                                                                                    media_type=MEDIA_TYPE, example=outcome_example)}
 
-    observation_example = observation_resource(EXAMPLE_ASSESSMENT, output.mappings, scope)
-    searchset_example = searchset([observation_example], 1, {"self": f"{base}/Observation?subject:identifier=urn:oid:1.2.3%7CMRN-1234"}, base)
+def doc(example: dict[str, Any] | str, *errors: int, public: bool = False) -> dict[int, ResponseSpec]:
+    """Success as ``application/fhir+json`` with an example (a fixed one, or the name of the ``FhirService``
+    method that renders it for the site), errors as ``OperationOutcome``."""
+    success = ({200: SiteExample(Resource, media_type=MEDIA_TYPE, render=example)} if isinstance(example, str)
+               else ok(Resource, example, media_type=MEDIA_TYPE))
+    return success | problems(406, *errors, public=public, container=OperationOutcome, media_type=MEDIA_TYPE, example=outcome_example)
 
-    async def index_tenant(store: AssessmentStore, tenant: str) -> None:
-        """Alias every assessment of ``tenant`` not aliased yet (Observation, Provenance, Device ids)."""
-        done: set[str] = set()
-        while batch := [a for a in await store.unaliased(tenant, scope, "fhir:Observation") if a.id not in done]:
-            done.update(a.id for a in batch)  # a batch that did not stick is not retried forever
-            aliases = {}
-            for a in batch:
-                aliases[("fhir:Observation", observation_id(a.id, scope))] = a
-                aliases[("fhir:Provenance", provenance_id(a.id, scope))] = a
-                if has_explanation(a):
-                    aliases[("fhir:DocumentReference", document_reference_id(a.id, scope))] = a
-                aliases.setdefault(("fhir:Device", device_id(a.model, scope)), a)
-            await store.add_aliases(scope, [(a, kind, alias) for (kind, alias), a in aliases.items()])
 
-    async def resolve(store: AssessmentStore, tenant: str, resource_type: str, resource_id: str) -> Assessment:
-        """The assessment behind ``Type/id`` in the caller's tenant; another tenant's is the same 404 as none."""
-        found = None
-        if _ID.fullmatch(resource_id):
-            kind = f"fhir:{resource_type}"
-            found = await store.by_alias(tenant, scope, kind, resource_id)
-            if found is None:
-                await index_tenant(store, tenant)
-                found = await store.by_alias(tenant, scope, kind, resource_id)
-        if found is None:
-            raise NotFoundException(f"{resource_type}/{resource_id} is not known to this server")
-        return found
+def reader(resource_type: str | None = None, interaction: str | None = None) -> dict[str, Any]:
+    """The readers' roles, and the FHIR interaction a handler serves (the CapabilityStatement lists those)."""
+    return {"roles": READERS} | ({"fhir": (resource_type, interaction)} if resource_type else {})
 
-    def fhir_json(resource: dict[str, Any]) -> Response:
-        return Response(resource, media_type=MEDIA_TYPE)
 
-    @get("/fhir/Observation/{observation_id:str}", summary="Read a pain Observation", **reader(fhir=("Observation", "read")),
-         **doc(observation_example, 400, 404))
-    async def read_observation(request: Request, observation_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
-        a = await resolve(store, request.user.tenant, "Observation", observation_id)
-        await audit_record(store.engine, "read", "Observation", observation_id, patient=a.patient)
-        return fhir_json(observation_resource(a, output.mappings, scope))
+FHIR: dict[str, Any] = {"exception_handlers": EXCEPTION_HANDLERS, "guards": [negotiate]}
+"""On each handler rather than the controller: Litestar's automatic OPTIONS handlers belong to the
+controller too, and stay the app's (no content negotiation, problem+json)."""
 
-    async def observation_versions(request: Request, store: AssessmentStore, observation_id: str) -> list[Assessment]:
-        a = await resolve(store, request.user.tenant, "Observation", observation_id)
-        await audit_record(store.engine, "read", "Observation", observation_id, patient=a.patient)
-        return versions(a, await review_history(store.engine, request.user.tenant, a.id))
 
-    @get("/fhir/Observation/{observation_id:str}/_history", summary="Every version of a pain Observation (clinician reviews)",
-         **reader(fhir=("Observation", "history-instance")),
-         **doc(history_bundle([observation_example], f"{base}/Observation/example/_history", base), 400, 404))
-    async def observation_history(request: Request, observation_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
+class FhirController(Controller):
+    """``/fhir``: the read and search interactions, the CapabilityStatement and a 404 for the rest.
+
+    The site's settings arrive as the class attribute ``service``, set by ``fhir_controller`` on a
+    subclass: the OpenAPI examples render with them when Litestar mounts the controller, before any
+    request, which a dependency (resolved per request) could not do.
+    """
+
+    path = PATH
+    tags = TAGS
+    service: ClassVar[FhirService]
+
+    def get_route_handlers(self) -> list[BaseRouteHandler]:
+        """Litestar's copies of the handlers, with the site's examples in place of each ``SiteExample``."""
+        handlers = super().get_route_handlers()
+        for handler in handlers:
+            if isinstance(handler, HTTPRouteHandler) and handler.responses:
+                handler.responses = {status: ok(Resource, getattr(self.service, spec.render)(), status, MEDIA_TYPE)[status]
+                                     if isinstance(spec, SiteExample) else spec for status, spec in handler.responses.items()}
+        return handlers
+
+    @get("/Observation/{observation_id:str}", summary="Read a pain Observation", opt=reader("Observation", "read"), **FHIR,
+         responses=doc("example_observation", 400, 404))
+    async def read_observation(self, request: Request, observation_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
+        return fhir_json(self.service.observation(await self.service.read(store, request.user.tenant, "Observation", observation_id)))
+
+    @get("/Observation/{observation_id:str}/_history", summary="Every version of a pain Observation (clinician reviews)",
+         opt=reader("Observation", "history-instance"), **FHIR, responses=doc("example_history", 400, 404))
+    async def observation_history(self, request: Request, observation_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         """A ``history`` Bundle, newest version first: the AI's preliminary result is version 1, each review adds one."""
-        found = await observation_versions(request, store, observation_id)
-        resources = [observation_resource(a, output.mappings, scope) for a in reversed(found)]
-        return fhir_json(history_bundle(resources, f"{base}/Observation/{observation_id}/_history", base))
+        found = await self.service.observation_versions(store, request.user.tenant, observation_id)
+        return fhir_json(self.service.history(observation_id, found))
 
-    @get("/fhir/Observation/{observation_id:str}/_history/{version_id:str}", summary="One version of a pain Observation",
-         **reader(fhir=("Observation", "vread")), **doc(observation_example, 400, 404))
-    async def read_observation_version(request: Request, observation_id: FromPath[str], version_id: FromPath[str],
+    @get("/Observation/{observation_id:str}/_history/{version_id:str}", summary="One version of a pain Observation",
+         opt=reader("Observation", "vread"), **FHIR, responses=doc("example_observation", 400, 404))
+    async def read_observation_version(self, request: Request, observation_id: FromPath[str], version_id: FromPath[str],
                                        store: NamedDependency[AssessmentStore]) -> Response:
-        found = await observation_versions(request, store, observation_id)
-        if not (version_id.isascii() and version_id.isdigit() and len(version_id) < 10 and 1 <= int(version_id) <= len(found)):
-            raise NotFoundException(f"Observation/{observation_id} has versions 1 to {len(found)}, not {version_id!r}")
-        return fhir_json(observation_resource(found[int(version_id) - 1], output.mappings, scope))
+        found = await self.service.observation_versions(store, request.user.tenant, observation_id)
+        return fhir_json(self.service.observation(self.service.version(observation_id, version_id, found)))
 
-    @get("/fhir/Provenance/{provenance_id:str}", summary="Read the Provenance of a pain Observation", **reader(fhir=("Provenance", "read")),
-         **doc(provenance_resource(EXAMPLE_ASSESSMENT, output.mappings, scope), 400, 404))
-    async def read_provenance(request: Request, provenance_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
-        a = await resolve(store, request.user.tenant, "Provenance", provenance_id)
-        await audit_record(store.engine, "read", "Provenance", provenance_id, patient=a.patient)
-        return fhir_json(provenance_resource(a, output.mappings, scope))
+    @get("/Provenance/{provenance_id:str}", summary="Read the Provenance of a pain Observation", opt=reader("Provenance", "read"), **FHIR,
+         responses=doc("example_provenance", 400, 404))
+    async def read_provenance(self, request: Request, provenance_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
+        return fhir_json(self.service.provenance(await self.service.read(store, request.user.tenant, "Provenance", provenance_id)))
 
-    @get("/fhir/DocumentReference/{document_reference_id:str}", summary="Read the explanation (heatmap PNG + JSON) of a pain Observation",
-         **reader(fhir=("DocumentReference", "read")),
-         **doc(DOCUMENT_REFERENCE_EXAMPLE, 400, 404))
-    async def read_document_reference(request: Request, document_reference_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
-        a = await resolve(store, request.user.tenant, "DocumentReference", document_reference_id)
-        await audit_record(store.engine, "read", "DocumentReference", document_reference_id, patient=a.patient)
-        return fhir_json(await sync_to_thread(document_reference_resource, a, output.mappings, scope))  # draws the PNG
+    @get("/DocumentReference/{document_reference_id:str}", summary="Read the explanation (heatmap PNG + JSON) of a pain Observation",
+         opt=reader("DocumentReference", "read"), **FHIR, responses=doc(DOCUMENT_REFERENCE_EXAMPLE, 400, 404))
+    async def read_document_reference(self, request: Request, document_reference_id: FromPath[str],
+                                      store: NamedDependency[AssessmentStore]) -> Response:
+        found = await self.service.read(store, request.user.tenant, "DocumentReference", document_reference_id)
+        return fhir_json(await sync_to_thread(self.service.document_reference, found))  # draws the PNG
 
-    @get("/fhir/Device/{device_id:str}", summary="Read the AI Device (model) behind Observations", **reader(fhir=("Device", "read")),
-         **doc(device_resource(EXAMPLE_ASSESSMENT.model, output.mappings, scope), 400, 404))
-    async def read_device(request: Request, device_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
-        a = await resolve(store, request.user.tenant, "Device", device_id)
-        return fhir_json(device_resource(a.model, output.mappings, scope))
+    @get("/Device/{device_id:str}", summary="Read the AI Device (model) behind Observations", opt=reader("Device", "read"), **FHIR,
+         responses=doc("example_device", 400, 404))
+    async def read_device(self, request: Request, device_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
+        return fhir_json(self.service.device(await self.service.resolve(store, request.user.tenant, "Device", device_id)))  # not audited: no patient data
 
-    async def run_search(request: Request, store: AssessmentStore, params: list[tuple[str, str]]) -> Response:
-        strict = "handling=strict" in request.headers.get("prefer", "").replace(" ", "").lower()
-        search = parse_search(params, assessment_identifier_system(scope), request.user.tenant, strict=strict)
-        if search.matches_nothing or not all(code_matches(output.mappings, code) for code in search.codes):
-            assessments, total = [], 0
-        else:
-            assessments, total = await store.search(search.query)
-        for patient in {a.patient for a in assessments}:  # whose data this page disclosed
-            await audit_record(store.engine, "search", "Observation", patient=patient)
-
-        def link(offset: int) -> str:
-            return f"{base}/Observation?" + urlencode([*search.echo, ("_count", str(search.count)), ("_offset", str(offset))])
-
-        links = {"self": link(search.offset)}
-        if not search.summary_count and search.count and search.offset + search.count < total:
-            links["next"] = link(search.offset + search.count)
-        if not search.summary_count and search.count and search.offset > 0:
-            links["previous"] = link(max(search.offset - search.count, 0))
-        observations = [observation_resource(a, output.mappings, scope) for a in assessments]
-        outcome = operation_outcome(search.notes) if search.notes else None
-        return fhir_json(searchset(observations, total, links, base, outcome))
-
-    @get("/fhir/Observation", summary="Search pain Observations", **reader(fhir=("Observation", "search-type")),
-         **doc(searchset_example, 400), operation_class=documented(parameters=SEARCH_PARAMETERS))
-    async def search_observations(request: Request, store: NamedDependency[AssessmentStore]) -> Response:
+    @get("/Observation", summary="Search pain Observations", opt=reader("Observation", "search-type"), **FHIR, responses=doc("example_searchset", 400),
+         operation_class=documented(parameters=SEARCH_PARAMETERS))
+    async def search_observations(self, request: Request, store: NamedDependency[AssessmentStore]) -> Response:
         """Searchset Bundle of pain Observations, newest first; parameters in ``search.py``."""
-        return await run_search(request, store, list(request.query_params.multi_items()))
+        return fhir_json(await self.service.search(store, request.user.tenant, list(request.query_params.multi_items()), _strict(request)))
 
-    @post("/fhir/Observation/_search", status_code=200, summary="Search pain Observations (form-encoded POST)", **reader(),
-          **doc(searchset_example, 400, 415), operation_class=documented(SEARCH_FORM))
-    async def search_observations_post(request: Request, store: NamedDependency[AssessmentStore]) -> Response:
+    @post("/Observation/_search", status_code=200, summary="Search pain Observations (form-encoded POST)", opt=reader(), **FHIR,
+          responses=doc("example_searchset", 400, 415), operation_class=documented(SEARCH_FORM))
+    async def search_observations_post(self, request: Request, store: NamedDependency[AssessmentStore]) -> Response:
         """Same search with the parameters in an ``application/x-www-form-urlencoded`` body (R4 http.html#search)."""
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media not in {"", "application/x-www-form-urlencoded"}:
             raise HTTPException(status_code=415, detail="POST _search takes an application/x-www-form-urlencoded body")
         form = await request.form()
         body = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-        return await run_search(request, store, [*request.query_params.multi_items(), *body])
+        return fhir_json(await self.service.search(store, request.user.tenant, [*request.query_params.multi_items(), *body], _strict(request)))
 
-    served = [read_observation, observation_history, read_observation_version, read_provenance, read_document_reference, read_device,
-              search_observations]
+    @get("/metadata", summary="CapabilityStatement (no token needed)", opt=PUBLIC, security=NO_TOKEN, **FHIR,
+         responses=doc("example_capability_statement", public=True))
+    async def metadata(self) -> Response:
+        return fhir_json(self.service.capability_statement(served_interactions(), VERSION))
 
-    def capabilities() -> dict[str, dict[str, Any]]:
-        """What the handlers above declare, so the CapabilityStatement cannot advertise an unrouted interaction."""
-        resources: dict[str, dict[str, Any]] = {}
-        for handler in served:
-            resource_type, interaction = handler.opt["fhir"]
-            entry = resources.setdefault(resource_type, {"interactions": [], "search_params": []})
-            entry["interactions"].append(interaction)
-            if interaction == "search-type":
-                entry["search_params"] = [(name, kind, doc) for name, (kind, doc) in SEARCH_PARAMS.items()
-                                          if ":" not in name and not name.startswith("_")]
-        return dict(sorted(resources.items()))
+    @route("/{fhir_path:path}", http_method=list(METHODS), include_in_schema=False, opt=reader(), **FHIR)
+    async def unknown_path(self, fhir_path: FromPath[str]) -> Response:
+        raise NotFoundException(f"{fhir_path.lstrip('/')} is not served here; see {self.service.base}/metadata for what is")
 
-    try:
-        version = importlib.metadata.version("pain-gateway")
-    except importlib.metadata.PackageNotFoundError:
-        version = "0+unknown"
 
-    @get("/fhir/metadata", summary="CapabilityStatement (no token needed)", opt=PUBLIC, security=NO_TOKEN, **fhir,
-         **doc(capability_statement(base, {"Observation": {"interactions": ["read"], "search_params": []}}, "0.1.0"), public=True))
-    async def metadata() -> Response:
-        return fhir_json(capability_statement(base, capabilities(), version))
+def _strict(request: Request) -> bool:
+    """``Prefer: handling=strict``: unknown search parameters are an error, not a note."""
+    return "handling=strict" in request.headers.get("prefer", "").replace(" ", "").lower()
 
-    handlers = [*served, search_observations_post, metadata]
+
+def _handlers() -> list[HTTPRouteHandler]:
+    """``FhirController``'s handlers in the order the class declares them."""
+    return [value for value in vars(FhirController).values() if isinstance(value, HTTPRouteHandler)]
+
+
+def served_interactions() -> list[tuple[str, str]]:
+    """What the handlers declare, so the CapabilityStatement cannot advertise an unrouted interaction."""
+    return [handler.opt["fhir"] for handler in _handlers() if "fhir" in handler.opt]
+
+
+def fhir_controller(output: FhirObservationOutput, public_base: str) -> type[FhirController]:
+    """``FhirController`` for a site: ``output`` (the plugin's settings) and ``public_base``
+    (``PAIN_GATEWAY_PUBLIC_URL``) as its ``service``. A subclass per app, so two apps built in one process
+    (tests) never share settings."""
+    return type("FhirController", (FhirController,), {"service": FhirService(output, public_base)})
+
+
+def not_allowed_routes() -> list[HTTPRouteHandler]:
+    """405 as an OperationOutcome (the app's handler would answer problem+json) for each method a served
+    ``/fhir`` path does not allow: the facade is read-only."""
+    handlers = [h for h in _handlers() if h is not FhirController.unknown_path]
     fillers = []
     for path in sorted({p for h in handlers for p in h.paths}):
         allowed = sorted({m for h in handlers if path in h.paths for m in h.http_methods})
         missing = [m for m in METHODS if m not in allowed]
         if missing:
-            fillers.append(_not_allowed(path, missing, allowed, fhir))
-
-    @route("/fhir/{fhir_path:path}", http_method=list(METHODS), include_in_schema=False, **reader())
-    async def unknown_path(fhir_path: FromPath[str]) -> Response:
-        raise NotFoundException(f"{fhir_path.lstrip('/')} is not served here; see {base}/metadata for what is")
-
-    return [*handlers, *fillers, unknown_path]
+            fillers.append(_not_allowed(f"{PATH}{path}", missing, allowed))
+    return fillers
 
 
-def _not_allowed(path: str, missing: list[str], allowed: list[str], fhir: dict[str, Any]):
-    """405 as an OperationOutcome (the app's handler would answer problem+json): the facade is read-only."""
-
-    @route(path, http_method=missing, include_in_schema=False, opt={"roles": READERS}, status_code=405, name=f"fhir-405:{path}", **fhir)
+def _not_allowed(path: str, missing: list[str], allowed: list[str]) -> HTTPRouteHandler:
+    @route(path, http_method=missing, include_in_schema=False, opt={"roles": READERS}, status_code=405, name=f"fhir-405:{path}",
+           tags=TAGS, **FHIR)
     async def not_allowed() -> Response:
         raise MethodNotAllowedException(f"{path} allows {', '.join(allowed)} only (read-only FHIR facade)",
                                         headers={"Allow": ", ".join(allowed)})
