@@ -178,7 +178,8 @@ def build_plugins(
         for status, args in _registrations(pm, registry, hook, {"settings": settings}):
             obj = args if hook == "register_event_types" else args[0]
             sinks[hook](obj)
-            status.provides.append(args[0] if hook == "register_event_types" else _label(obj))
+            labels = [args[0]] if hook == "register_event_types" else _labels(obj)
+            status.provides.extend(label for label in labels if label not in status.provides)
     for destination in registry.destinations.values():
         if destination.output is not None and destination.output not in registry.outputs:
             raise SettingsError(f"destination {destination.name!r} sends the {destination.output!r} output, which no loaded plugin registers")
@@ -208,13 +209,19 @@ def _add_unique(registry: dict[str, Any], name: str, obj: Any, kind: str) -> Non
     registry[name] = obj
 
 
-def _label(obj: Any) -> str:
+def _labels(obj: Any) -> list[str]:
+    """What ``/v1/plugins`` lists for a registered object: a route's paths (a controller's, one per path), else its name."""
     if hasattr(obj, "paths"):  # a Litestar route handler
-        return ", ".join(sorted(obj.paths))
-    info = getattr(obj, "info", None)
+        return [", ".join(sorted(obj.paths))]
+    path = getattr(obj, "path", None)
+    if isinstance(obj, type) and hasattr(obj, "get_route_handlers") and isinstance(path, str):  # a Litestar Controller
+        base = path.rstrip("/")
+        handlers = [getattr(obj, name) for name in dir(obj) if not name.startswith("_")]
+        return sorted({(base + path.rstrip("/")) or "/" for handler in handlers for path in getattr(handler, "paths", ())})
     if isinstance(obj, Migrations):
-        return f"migrations {obj.branch}"
-    return str(getattr(obj, "name", None) or getattr(info, "model_id", None) or getattr(obj, "__name__", type(obj).__name__))
+        return [f"migrations {obj.branch}"]
+    info = getattr(obj, "info", None)
+    return [str(getattr(obj, "name", None) or getattr(info, "model_id", None) or getattr(obj, "__name__", type(obj).__name__))]
 
 
 def _registrations(pm: pluggy.PluginManager, registry: Plugins, hook: str, kwargs: dict[str, Any]) -> list[tuple[PluginStatus, tuple[Any, ...]]]:

@@ -23,7 +23,7 @@ def wait_delivered(gateway, assessment_id: str, event_type: str, timeout_s: floa
     """Every delivery of ``event_type`` for the assessment delivered (FHIR and webhook)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        items = [d for d in gateway.storage.deliveries(assessment_id) if d["event_type"] == event_type]
+        items = [d for d in gateway.deliveries(assessment_id) if d["event_type"] == event_type]
         if len(items) == 2 and all(d["status"] == "delivered" for d in items):
             return
         assert time.monotonic() < deadline, f"still {[(d['destination'], d['status'], d['last_error']) for d in items]}"

@@ -26,7 +26,7 @@ def test_the_observation_lands_in_the_emr_once_and_is_found_by_subject_identifie
     assert found[0]["status"] == "preliminary" and found[0]["meta"]["security"][0]["code"] == "AIAST"
 
     assert gateway.submit(keypoints_json()).status_code == 200  # a retried submission queues nothing new
-    assert len(gateway.storage.deliveries(created.json()["id"])) == 1
+    assert len(gateway.deliveries(created.json()["id"])) == 1
     redelivered = gateway.client.post(f"/v1/deliveries/{delivery['id']}/redeliver", headers=gateway.headers)
     assert redelivered.status_code == 202
     time.sleep(0.5)
