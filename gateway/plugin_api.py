@@ -93,8 +93,8 @@ from gateway.storage.deliveries import Attempt as DeliveryAttempt
 from gateway.storage.deliveries import DeliveryStore, TargetAttempt
 from gateway.storage.engine import as_utc, read_only
 from gateway.storage.reviews import review_history
-from gateway.storage.tokens import ROLES, TokenInfo
 from gateway.storage.reviews import versions as review_versions
+from gateway.storage.tokens import ROLES, TokenInfo
 from gateway.web.auth import PUBLIC
 from gateway.web.openapi import FILE, NO_TOKEN, Form, binary, documented, ok, problems, query
 from gateway.web.problems import problem
