@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import structlog
@@ -111,12 +112,19 @@ class WorkerPool:
             self.executor.shutdown(wait=False, cancel_futures=True)
             self.executor = None
 
-    def run(self, fn: Callable[..., Any], *args: Any) -> tuple[asyncio.Future, ProcessPoolExecutor]:
-        """Run ``fn(*args)`` in a process; also returns the executor it went to, for ``replace``."""
+    def run(self, fn: Callable[..., Any], *args: Any) -> tuple[asyncio.Future[Any], ProcessPoolExecutor]:
+        """Run ``fn(*args)`` in a process; also returns the executor it went to, for ``replace``. A pool
+        that broke while idle (a process killed between tasks) is replaced here: nothing ran in it."""
         executor = self.executor
         if executor is None:
             raise RuntimeError("the worker processes are not running (the gateway is starting or stopping)")
-        return asyncio.get_running_loop().run_in_executor(executor, fn, *args), executor
+        loop = asyncio.get_running_loop()
+        try:
+            return loop.run_in_executor(executor, fn, *args), executor
+        except BrokenProcessPool:
+            self.replace(executor)
+            assert self.executor is not None
+            return loop.run_in_executor(self.executor, fn, *args), self.executor
 
     def replace(self, broken: ProcessPoolExecutor) -> None:
         """A process died and broke ``broken``: the first caller to see it starts a new pool, the rest use that."""

@@ -183,11 +183,13 @@ class ScoringPool:
 
     async def _run(self, fn, *args):
         for attempt in (1, 2):
-            future, executor = self.workers.run(fn, self.settings, *args)
+            executor = self.workers.executor
             try:
+                future, executor = self.workers.run(fn, self.settings, *args)
                 return await future
             except BrokenProcessPool:
-                self.workers.replace(executor)
+                if executor is not None:
+                    self.workers.replace(executor)
                 log.warning("scoring_process_died", attempt=attempt)
                 if attempt == 2:
                     raise ScoringUnavailable("the scoring processes died twice in a row") from None

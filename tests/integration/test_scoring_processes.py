@@ -176,14 +176,14 @@ def test_scoring_processes_that_keep_dying_answer_503_with_retry_after(served, k
             pass
 
     client, headers, app = served
-    pool = _pool(app)
-    working = pool._pool
-    monkeypatch.setattr(pool, "_new_pool", Dying)
-    pool._pool = Dying()
+    workers = _pool(app).workers
+    working = workers.executor
+    monkeypatch.setattr(workers, "_new", Dying)
+    workers.executor = Dying()
     try:
         response = client.post("/v1/assessments", json=keypoints_json(), headers=headers)
     finally:
-        pool._pool = working
+        workers.executor = working
     assert response.status_code == 503 and response.headers["retry-after"] and "scoring" in response.json()["detail"]
 
 
