@@ -31,11 +31,15 @@ def _free_port() -> int:
 
 
 def _body(points: np.ndarray, n: int) -> bytes:
-    return json.dumps({
-        "patient": {"identifier": {"system": "urn:bench", "value": f"p{n}"}},
-        "fps": 30, "captured_at": f"2026-11-23T10:{n // 60:02d}:{n % 60:02d}Z", "image_size": [640, 480],
-        "frames": points.round(6).tolist(),
-    }).encode()
+    return json.dumps(
+        {
+            "patient": {"identifier": {"system": "urn:bench", "value": f"p{n}"}},
+            "fps": 30,
+            "captured_at": f"2026-11-23T10:{n // 60:02d}:{n % 60:02d}Z",
+            "image_size": [640, 480],
+            "frames": points.round(6).tolist(),
+        }
+    ).encode()
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -47,6 +51,7 @@ async def _load(url: str, token: str, bodies: list[bytes]) -> list[tuple[float, 
     headers = {"Authorization": f"Bearer {token}", "content-type": "application/json"}
 
     async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+
         async def one(body: bytes) -> tuple[float, float]:
             async with semaphore:
                 started = time.perf_counter()
@@ -117,8 +122,10 @@ def main() -> None:
     print(f"    model time (server-timing): p50 {statistics.median(model):7.1f} ms   p99 {_pct(model, 99):7.1f} ms")
     print(f"    gateway overhead:           p50 {statistics.median(overhead):7.1f} ms   p99 {_pct(overhead, 99):7.1f} ms")
     print(f"  throughput: {REQUESTS / wall:.1f} requests/s")
-    print(f"  ratio API p50 / in-process p50: {statistics.median(latency) / statistics.median(direct):.2f}x "
-          f"(queueing at concurrency {CONCURRENCY} on {__import__('os').cpu_count()} cores included)")
+    print(
+        f"  ratio API p50 / in-process p50: {statistics.median(latency) / statistics.median(direct):.2f}x "
+        f"(queueing at concurrency {CONCURRENCY} on {__import__('os').cpu_count()} cores included)"
+    )
     sys.stdout.flush()
 
 

@@ -37,8 +37,12 @@ CONCURRENCY = 8
 def _clip_request() -> CaptureRequest:
     with np.load(ROOT / "tests" / "data" / "astronaut_face_5s.npz") as data:
         points = data["points"]
-    body = {"patient": {"identifier": {"system": "urn:bench", "value": "p1"}}, "fps": 30, "captured_at": "2026-11-23T10:00:00Z",
-            "frames": [None if np.isnan(f).all() else f.round(6).tolist() for f in points]}
+    body = {
+        "patient": {"identifier": {"system": "urn:bench", "value": "p1"}},
+        "fps": 30,
+        "captured_at": "2026-11-23T10:00:00Z",
+        "frames": [None if np.isnan(f).all() else f.round(6).tolist() for f in points],
+    }
     return CaptureRequest("application/json", body=msgspec.json.encode(body))
 
 
@@ -65,9 +69,9 @@ async def measure(server: FhirServer, url: str) -> None:
         direct, through_ledger = copies[:RESULTS], copies[RESULTS:]
 
         async with httpx.AsyncClient(timeout=60) as client:
+
             async def post(assessment):
-                response = await client.post(server.base, content=flow.render("fhir", assessment).content,
-                                             headers={"Content-Type": "application/fhir+json"})
+                response = await client.post(server.base, content=flow.render("fhir", assessment).content, headers={"Content-Type": "application/fhir+json"})
                 response.raise_for_status()
 
             baseline_s = await _bounded([lambda a=a: post(a) for a in direct], CONCURRENCY)

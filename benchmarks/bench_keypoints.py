@@ -122,24 +122,34 @@ def main() -> None:
     print(f"         new (simdjson fast path, metadata checks)  {new:6.1f} ms   {old / new:4.1f}x vs old, {strict / new:4.1f}x vs previous")
     print(f"         binary {MEDIA_TYPE}      {binary_parse:6.1f} ms   {old / binary_parse:4.1f}x vs old")
     print(f"  score only (model, occlusion, checks; no FHIR)     {score:6.1f} ms")
-    print(f"  bound (parse + score): old {bound_old:6.1f} ms   new {bound_new:6.1f} ms   {bound_old / bound_new:4.1f}x faster;"
-          f"   binary {bound_binary:6.1f} ms   {bound_old / bound_binary:4.1f}x")
-    print(f"    (the old bound with the garbage collector off: {bound_old_no_gc:6.1f} ms, {bound_old_no_gc / bound_new:4.1f}x; the ~70k lists"
-          " the old parse builds are what the collector walks)")
+    print(
+        f"  bound (parse + score): old {bound_old:6.1f} ms   new {bound_new:6.1f} ms   {bound_old / bound_new:4.1f}x faster;"
+        f"   binary {bound_binary:6.1f} ms   {bound_old / bound_binary:4.1f}x"
+    )
+    print(
+        f"    (the old bound with the garbage collector off: {bound_old_no_gc:6.1f} ms, {bound_old_no_gc / bound_new:4.1f}x; the ~70k lists"
+        " the old parse builds are what the collector walks)"
+    )
     print(f"  the bound measured before, between and after the API runs: {', '.join(f'{b:.1f}' for b in bounds)} ms")
     for i, (name, (throughput, latency)) in enumerate(api.items()):
         bound = (bounds[i] + bounds[i + 1]) / 2
-        print(f"  API (pain-gateway serve), {TIMED} JSON requests at concurrency {CONCURRENCY} on {name}, {os.cpu_count()} cores: "
-              f"{throughput:5.1f} requests/s, p50 {statistics.median(latency):6.1f} ms, 0 errors;"
-              f" / serial in-process bound around it ({1000 / bound:5.1f}/s): {throughput * bound / 1000:4.2f}x")
+        print(
+            f"  API (pain-gateway serve), {TIMED} JSON requests at concurrency {CONCURRENCY} on {name}, {os.cpu_count()} cores: "
+            f"{throughput:5.1f} requests/s, p50 {statistics.median(latency):6.1f} ms, 0 errors;"
+            f" / serial in-process bound around it ({1000 / bound:5.1f}/s): {throughput * bound / 1000:4.2f}x"
+        )
 
 
 def serve_and_load(url: str, tmp: str, bodies: list[bytes]) -> tuple[float, list[float]]:
     """``pain-gateway serve`` on ``url`` with the shipped settings; (requests/s, latencies in ms) of ``bodies``."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")}
-    env |= {"PAIN_GATEWAY_DATABASE_URL": url, "PAIN_GATEWAY_DATA_DIR": f"{tmp}/data-{port}", "PAIN_GATEWAY_PORT": str(port),
-            "PAIN_GATEWAY_LOG_LEVEL": "warning"}
+    env |= {
+        "PAIN_GATEWAY_DATABASE_URL": url,
+        "PAIN_GATEWAY_DATA_DIR": f"{tmp}/data-{port}",
+        "PAIN_GATEWAY_PORT": str(port),
+        "PAIN_GATEWAY_LOG_LEVEL": "warning",
+    }
     secret = asyncio.run(_token(url))
     server = subprocess.Popen([str(CLI), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -52,10 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         ms = single[name] * 1000
         r = results[name] = {"p50_ms": np.percentile(ms, 50), "p99_ms": np.percentile(ms, 99), "wps": args.batch / np.median(bulk[name])}
         params = sum(p.numel() for p in model.parameters())
-        print(
-            f"{name:10s} {params:>8,d} params  batch 1: p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
-            f"  | batch {args.batch}: {r['wps']:.0f} windows/s"
-        )
+        print(f"{name:10s} {params:>8,d} params  batch 1: p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  | batch {args.batch}: {r['wps']:.0f} windows/s")
     sta, plain = results["STA-LSTM"], results["PlainLSTM"]
     print(
         f"ratio STA/Plain  latency p50 {sta['p50_ms'] / plain['p50_ms']:.2f}x  p99 {sta['p99_ms'] / plain['p99_ms']:.2f}x"

@@ -81,8 +81,7 @@ class Gateway:
     def _spawn(self, name: str) -> None:
         log = (self.work / f"{name}.log").open("ab")
         args = ["serve", "--port", str(self.port)] if name == "serve" else ["worker", "--concurrency", "2"]
-        self.procs[name] = subprocess.Popen([str(CLI), *args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+        self.procs[name] = subprocess.Popen([str(CLI), *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
 
     def names(self) -> list[str]:
@@ -163,35 +162,51 @@ def soak(mode: str, keypoints: int, videos: int, work: Path) -> dict:
     emr.start()
     receiver = Receiver().start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")}
-    env |= {"PAIN_GATEWAY_DATA_DIR": str(work / "data"), "PAIN_GATEWAY_LOG_LEVEL": "warning",
-            "PAIN_GATEWAY_PLUGIN_FHIR_DELIVERY_BASE_URL": emr.base, "PAIN_GATEWAY_WEBHOOK_ALLOWLIST": "127.0.0.1",
-            "PAIN_GATEWAY_DELIVERY_RETRY_SCHEDULE_S": RETRY_SCHEDULE, "PAIN_GATEWAY_STALLED_AFTER_S": "10",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env |= {
+        "PAIN_GATEWAY_DATA_DIR": str(work / "data"),
+        "PAIN_GATEWAY_LOG_LEVEL": "warning",
+        "PAIN_GATEWAY_PLUGIN_FHIR_DELIVERY_BASE_URL": emr.base,
+        "PAIN_GATEWAY_WEBHOOK_ALLOWLIST": "127.0.0.1",
+        "PAIN_GATEWAY_DELIVERY_RETRY_SCHEDULE_S": RETRY_SCHEDULE,
+        "PAIN_GATEWAY_STALLED_AFTER_S": "10",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     if mode == "embedded":
         env["PAIN_GATEWAY_DATABASE_URL"] = f"sqlite+aiosqlite:///{work}/gateway.db"
     else:
         _reset_postgres(PG_URL)
         env |= {"PAIN_GATEWAY_DATABASE_URL": PG_URL, "PAIN_GATEWAY_JOB_ENGINE": "procrastinate"}
     subprocess.run([str(CLI), "db", "upgrade"], env=env, check=True, capture_output=True)
-    token = subprocess.run([str(CLI), "tokens", "create", "--name", "soak", "--role", "integrator"], env=env, check=True,
-                           capture_output=True, text=True).stdout.split()[-1]
+    token = subprocess.run(
+        [str(CLI), "tokens", "create", "--name", "soak", "--role", "integrator"], env=env, check=True, capture_output=True, text=True
+    ).stdout.split()[-1]
     headers = {"Authorization": f"Bearer {token}"}
     gateway = Gateway(mode, work, env)
     gateway.start()
     gateway.wait_ready()
     client = httpx.Client(base_url=gateway.base, timeout=60)
-    hook = client.post("/v1/webhook-endpoints", headers=headers,
-                       json={"url": receiver.url(), "events": ["assessment.completed", "assessment.failed"]})
+    hook = client.post("/v1/webhook-endpoints", headers=headers, json={"url": receiver.url(), "events": ["assessment.completed", "assessment.failed"]})
     hook.raise_for_status()
 
     frames = _frames()
     video = face_video(work / "face.mp4", seconds=2.0, size=(320, 240)).read_bytes()
-    requests = [(f"kp-{i}", {"json": {"patient": {"identifier": {"system": "urn:soak", "value": f"p{i}"}}, "fps": 30,
-                                      "captured_at": "2026-11-23T10:00:00Z", "frames": frames}}) for i in range(keypoints)]
-    requests += [(f"video-{i}", {"files": {"video": ("face.mp4", video, "video/mp4")},
-                                 "data": {"metadata": json.dumps({"patient": {"reference": f"Patient/v{i}"},
-                                                                  "captured_at": "2026-11-23T10:00:00Z"})}})
-                 for i in range(videos)]
+    requests = [
+        (
+            f"kp-{i}",
+            {"json": {"patient": {"identifier": {"system": "urn:soak", "value": f"p{i}"}}, "fps": 30, "captured_at": "2026-11-23T10:00:00Z", "frames": frames}},
+        )
+        for i in range(keypoints)
+    ]
+    requests += [
+        (
+            f"video-{i}",
+            {
+                "files": {"video": ("face.mp4", video, "video/mp4")},
+                "data": {"metadata": json.dumps({"patient": {"reference": f"Patient/v{i}"}, "captured_at": "2026-11-23T10:00:00Z"})},
+            },
+        )
+        for i in range(videos)
+    ]
     random.Random(1).shuffle(requests)
 
     rng, stop, t0 = random.Random(7), threading.Event(), time.monotonic()
@@ -253,8 +268,9 @@ def soak(mode: str, keypoints: int, videos: int, work: Path) -> dict:
     observations = Counter()
     with httpx.Client(timeout=30) as fhir:
         for aid in completed:
-            bundle = fhir.get(f"{emr.base}/Observation", params={"identifier": f"{IDENTIFIER_SYSTEM}|{aid}"},
-                              headers={"Accept": "application/fhir+json"}).json()
+            bundle = fhir.get(
+                f"{emr.base}/Observation", params={"identifier": f"{IDENTIFIER_SYSTEM}|{aid}"}, headers={"Accept": "application/fhir+json"}
+            ).json()
             observations[aid] = len(bundle.get("entry", []))
 
     hook_ids: dict[str, Counter] = defaultdict(Counter)
@@ -270,37 +286,59 @@ def soak(mode: str, keypoints: int, videos: int, work: Path) -> dict:
     receiver.stop()
     emr.stop()
     result = {
-        "mode": mode, "submissions": len(requests), "accepted": len(accepted), "rejected": rejected,
-        "client_retries": sum(tries.values()) - len(tries), "kills": gateway.kills, "submit_s": round(submitted_s, 1),
+        "mode": mode,
+        "submissions": len(requests),
+        "accepted": len(accepted),
+        "rejected": rejected,
+        "client_retries": sum(tries.values()) - len(tries),
+        "kills": gateway.kills,
+        "submit_s": round(submitted_s, 1),
         "assessments": Counter(status.get(k, "unknown") for k in accepted),
         "duplicate_ids": len(accepted) - len(set(accepted.values())),
-        "fhir": {"one": sum(1 for a in completed if observations[a] == 1), "missing": sorted(a for a in completed if observations[a] == 0),
-                 "duplicated": sorted(a for a in completed if observations[a] > 1)},
-        "webhooks": {"one": sum(1 for a in completed if len(hook_ids[a]) == 1), "missing": sorted(a for a in completed if not hook_ids[a]),
-                     "duplicated": sorted(a for a in completed if len(hook_ids[a]) > 1),
-                     "redelivered_same_id": sum(1 for a in completed for n in hook_ids[a].values() if n > 1)},
-        "deliveries_dead": deliveries_dead, "errors": errors, "work": str(work),
+        "fhir": {
+            "one": sum(1 for a in completed if observations[a] == 1),
+            "missing": sorted(a for a in completed if observations[a] == 0),
+            "duplicated": sorted(a for a in completed if observations[a] > 1),
+        },
+        "webhooks": {
+            "one": sum(1 for a in completed if len(hook_ids[a]) == 1),
+            "missing": sorted(a for a in completed if not hook_ids[a]),
+            "duplicated": sorted(a for a in completed if len(hook_ids[a]) > 1),
+            "redelivered_same_id": sum(1 for a in completed for n in hook_ids[a].values() if n > 1),
+        },
+        "deliveries_dead": deliveries_dead,
+        "errors": errors,
+        "work": str(work),
     }
     return result
 
 
 def report(r: dict) -> None:
     a = r["assessments"]
-    print(f"[{r['mode']}] {r['submissions']} submissions in {r['submit_s']} s, {len(r['kills'])} SIGKILLs "
-          f"({Counter(n for _, n in r['kills'])}), {r['client_retries']} client retries; logs in {r['work']}")
-    print(f"  assessments   completed {a.get('completed', 0)} / failed {a.get('failed', 0)} / lost {a.get('lost', 0) + len(r['rejected'])}"
-          f" / duplicated {r['duplicate_ids']}" + (f"  (unfinished: {dict(a)})" if set(a) - {"completed", "failed", "lost"} else ""))
+    print(
+        f"[{r['mode']}] {r['submissions']} submissions in {r['submit_s']} s, {len(r['kills'])} SIGKILLs "
+        f"({Counter(n for _, n in r['kills'])}), {r['client_retries']} client retries; logs in {r['work']}"
+    )
+    print(
+        f"  assessments   completed {a.get('completed', 0)} / failed {a.get('failed', 0)} / lost {a.get('lost', 0) + len(r['rejected'])}"
+        f" / duplicated {r['duplicate_ids']}" + (f"  (unfinished: {dict(a)})" if set(a) - {"completed", "failed", "lost"} else "")
+    )
     for key, error in r["errors"].items():
         print(f"  failed {key}: {error}")
     if r["rejected"]:
         print(f"  never accepted: {r['rejected']}")
     f, w = r["fhir"], r["webhooks"]
     print(f"  FHIR Obs      one {f['one']} / missing {len(f['missing'])} / duplicated {len(f['duplicated'])}")
-    print(f"  webhook ids   one {w['one']} / missing {len(w['missing'])} / duplicated {len(w['duplicated'])}"
-          f"  (same id redelivered: {w['redelivered_same_id']})")
+    print(
+        f"  webhook ids   one {w['one']} / missing {len(w['missing'])} / duplicated {len(w['duplicated'])}  (same id redelivered: {w['redelivered_same_id']})"
+    )
     print(f"  dead deliveries: {r['deliveries_dead']}")
-    for label, ids in (("FHIR missing", f["missing"]), ("FHIR duplicated", f["duplicated"]),
-                       ("webhook missing", w["missing"]), ("webhook duplicated", w["duplicated"])):
+    for label, ids in (
+        ("FHIR missing", f["missing"]),
+        ("FHIR duplicated", f["duplicated"]),
+        ("webhook missing", w["missing"]),
+        ("webhook duplicated", w["duplicated"]),
+    ):
         if ids:
             print(f"  {label}: {ids[:10]}")
 
@@ -312,7 +350,7 @@ def main() -> None:
     args, _ = parser.parse_known_args(sys.argv[1:] if __name__ == "__main__" and sys.argv[0].endswith("bench_soak.py") else [])
     keypoints, videos = (18, 2) if args.quick else (94, 6)
     work = Path(tempfile.mkdtemp(prefix="bench-soak-"))
-    for mode in (["embedded", "procrastinate"] if args.mode == "both" else [args.mode]):
+    for mode in ["embedded", "procrastinate"] if args.mode == "both" else [args.mode]:
         report(soak(mode, keypoints, videos, work / mode))
 
 

@@ -67,8 +67,12 @@ def run(mode: str, video: Path, tmp: Path) -> tuple[float, list[int]]:
         reset(url)
         settings = Settings(database_url=url, job_engine="procrastinate", data_dir=str(tmp / "data-distributed"))
         env = {k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")}
-        env |= {"PAIN_GATEWAY_DATABASE_URL": url, "PAIN_GATEWAY_JOB_ENGINE": "procrastinate",
-                "PAIN_GATEWAY_DATA_DIR": settings.data_dir, "PAIN_GATEWAY_LOG_LEVEL": "warning"}
+        env |= {
+            "PAIN_GATEWAY_DATABASE_URL": url,
+            "PAIN_GATEWAY_JOB_ENGINE": "procrastinate",
+            "PAIN_GATEWAY_DATA_DIR": settings.data_dir,
+            "PAIN_GATEWAY_LOG_LEVEL": "warning",
+        }
         token = asyncio.run(_token(url))  # before the worker starts, which migrates the same schema
         worker = subprocess.Popen([str(CLI), "worker", "--concurrency", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if worker is None:

@@ -55,8 +55,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         extract_landmarks(face_video(Path(tmp) / "warmup.mp4", seconds=2, fps=args.fps, size=size, fourcc="avc1"))
         print(f"idle RSS after warm-up: {_status_kb('VmRSS') / 1024:.0f} MB; videos {args.size} at {args.fps:g} fps, H.264")
-        print(f"{'video':>8} {'file MB':>8} {'timeline frames':>16} {'landmarks MB':>13} {'peak RSS +MB':>13} {'ratio':>6} "
-              f"{'less landmarks':>15} {'ratio':>6} {'extract s':>10}")
+        print(
+            f"{'video':>8} {'file MB':>8} {'timeline frames':>16} {'landmarks MB':>13} {'peak RSS +MB':>13} {'ratio':>6} "
+            f"{'less landmarks':>15} {'ratio':>6} {'extract s':>10}"
+        )
         reference = working_reference = None
         for minutes in args.minutes:
             path = face_video(Path(tmp) / f"{minutes:g}min.mp4", seconds=minutes * 60, fps=args.fps, size=size, fourcc="avc1")

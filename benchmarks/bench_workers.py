@@ -76,10 +76,19 @@ def run(workers: int, videos: list[Path], data_dir: str) -> tuple[float, float]:
     reset(URL)
     settings = Settings(database_url=URL, job_engine="procrastinate", data_dir=data_dir, retain_video=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")}
-    env |= {"PAIN_GATEWAY_DATABASE_URL": URL, "PAIN_GATEWAY_JOB_ENGINE": "procrastinate", "PAIN_GATEWAY_DATA_DIR": data_dir,
-            "PAIN_GATEWAY_RETAIN_VIDEO": "true", "PAIN_GATEWAY_LOG_LEVEL": "warning"}
-    procs = [subprocess.Popen([str(CLI), "worker", "--concurrency", "1", "--queue", "cpu", "--queue", "io"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
+    env |= {
+        "PAIN_GATEWAY_DATABASE_URL": URL,
+        "PAIN_GATEWAY_JOB_ENGINE": "procrastinate",
+        "PAIN_GATEWAY_DATA_DIR": data_dir,
+        "PAIN_GATEWAY_RETAIN_VIDEO": "true",
+        "PAIN_GATEWAY_LOG_LEVEL": "warning",
+    }
+    procs = [
+        subprocess.Popen(
+            [str(CLI), "worker", "--concurrency", "1", "--queue", "cpu", "--queue", "io"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for _ in range(workers)
+    ]
     asyncio.run(submit(settings, videos[:workers], first=1000))  # warm-up: each worker loads MediaPipe and torch
     while completed(URL) < workers:
         time.sleep(0.2)

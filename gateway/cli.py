@@ -74,8 +74,9 @@ def _upgrade(settings: Settings) -> None:
 @main.command()
 @click.option("--host", default=None, help="Interface to listen on (default from settings: 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default from settings: 8000).")
-@click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Embedded mode: processes scoring videos in the background (default from settings: 1).")
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=None, help="Embedded mode: processes scoring videos in the background (default from settings: 1)."
+)
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Migrate the database and run the API (and, in embedded mode, the background workers)."""
     import uvicorn
@@ -107,15 +108,24 @@ def _file_request(file: Path, form: dict[str, str | None]):
     fields = {k: v for k, v in form.items() if v is not None}
     if suffix not in VIDEO_SUFFIXES:
         return CaptureRequest("multipart/form-data", fields=fields, files={"keypoints": UploadedFile(file.name, "application/octet-stream", file)})
-    patient = ({"reference": fields["patient_reference"]} if "patient_reference" in fields
-               else {"identifier": {"system": fields.get("patient_system"), "value": fields.get("patient_value")}})
+    patient = (
+        {"reference": fields["patient_reference"]}
+        if "patient_reference" in fields
+        else {"identifier": {"system": fields.get("patient_system"), "value": fields.get("patient_value")}}
+    )
     metadata = json.dumps({"patient": patient, "captured_at": fields.get("captured_at")})
     return CaptureRequest("multipart/form-data", fields={"metadata": metadata}, files={"video": UploadedFile(file.name, "video/*", file)})
 
 
-OPTIONS = {"patient": "--patient-system/--patient-value or --patient-reference", "patient.reference": "--patient-reference",
-           "patient.identifier.system": "--patient-system", "patient.identifier.value": "--patient-value",
-           "captured_at": "--captured-at", "fps": "--fps", "image_size": "--image-size"}
+OPTIONS = {
+    "patient": "--patient-system/--patient-value or --patient-reference",
+    "patient.reference": "--patient-reference",
+    "patient.identifier.system": "--patient-system",
+    "patient.identifier.value": "--patient-value",
+    "captured_at": "--captured-at",
+    "fps": "--fps",
+    "image_size": "--image-size",
+}
 """Submission fields that ``score`` and ``extract`` take from options (not from a JSON file)."""
 
 
@@ -138,15 +148,20 @@ def human_summary(assessment, stored: str, queued: int) -> str:
 
     s = assessment.summary
     unscorable = f" ({s.unscorable_windows} unscorable)" if s.unscorable_windows else ""
-    level = (f"Level: {s.level} — held {held_s(assessment.windows, s.level):g} s; {s.scored_windows} windows scored{unscorable}"
-             if s.level else f"Level: none could be given — no scorable window{unscorable}")
+    level = (
+        f"Level: {s.level} — held {held_s(assessment.windows, s.level):g} s; {s.scored_windows} windows scored{unscorable}"
+        if s.level
+        else f"Level: none could be given — no scorable window{unscorable}"
+    )
     face = f"; face in {assessment.quality.face_share:.0%} of frames" if assessment.quality else ""
-    return "\n".join([
-        level,
-        f"Assessment {assessment.id} ({stored}); model {assessment.model.model_id} {assessment.model.version}{face}",
-        f"Deliveries queued: {queued}",
-        assessment.disclaimer,
-    ])
+    return "\n".join(
+        [
+            level,
+            f"Assessment {assessment.id} ({stored}); model {assessment.model.model_id} {assessment.model.version}{face}",
+            f"Deliveries queued: {queued}",
+            assessment.disclaimer,
+        ]
+    )
 
 
 @main.command()
@@ -188,9 +203,20 @@ def score(file: Path, out: Path | None, as_json: bool, tenant: str, **form: str 
     a = assessed.assessment
     stored = "new" if assessed.created else "already stored"
     if as_json:
-        click.echo(json.dumps({"assessment_id": a.id, "summary": msgspec.to_builtins(a.summary), "quality": msgspec.to_builtins(a.quality),
-                               "model": f"{a.model.model_id} {a.model.version}", "stored": stored, "deliveries": queued,
-                               "disclaimer": a.disclaimer}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "assessment_id": a.id,
+                    "summary": msgspec.to_builtins(a.summary),
+                    "quality": msgspec.to_builtins(a.quality),
+                    "model": f"{a.model.model_id} {a.model.version}",
+                    "stored": stored,
+                    "deliveries": queued,
+                    "disclaimer": a.disclaimer,
+                },
+                indent=2,
+            )
+        )
     else:
         click.echo(human_summary(a, stored, queued))
     if document is not None:
@@ -209,8 +235,12 @@ def keypoint_submission(points, fps: float, image_size, patient: dict, captured_
 
 @main.command()
 @click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="keypoints.json (the JSON submission) or keypoints.npz (points plus the multipart form's fields).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="keypoints.json (the JSON submission) or keypoints.npz (points plus the multipart form's fields).",
+)
 @click.option("--patient-system", help="Patient identifier system.")
 @click.option("--patient-value", help="Patient identifier value.")
 @click.option("--patient-reference", help="'Patient/<id>' instead of an identifier.")
@@ -337,8 +367,12 @@ def _audited(action: str, change):
 @tokens.command("create")
 @click.option("--name", required=True, help="Who uses the token, e.g. 'epic-interface'.")
 @click.option("--role", required=True, type=click.Choice(["integrator", "telehealth", "clinician", "admin"]))
-@click.option("--tenant", default=DEFAULT_TENANT, show_default=True,
-              help="The organisation whose data the token sees (e.g. 'st-marys'); other tenants' data is invisible to it.")
+@click.option(
+    "--tenant",
+    default=DEFAULT_TENANT,
+    show_default=True,
+    help="The organisation whose data the token sees (e.g. 'st-marys'); other tenants' data is invisible to it.",
+)
 @click.option("--expires-in", help="Lifetime such as 90d, 24h or 30m (at most 730d); default: no expiry.")
 def tokens_create(name: str, role: str, tenant: str, expires_in: str | None) -> None:
     """Create a token; it is printed once and cannot be shown again."""
@@ -417,10 +451,10 @@ def db_upgrade() -> None:
 
 
 @main.command()
-@click.option("--concurrency", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Jobs run at once; CPU jobs use one core each, so run one worker per core.")
-@click.option("--queue", "queues", multiple=True, type=click.Choice(["cpu", "io"]),
-              help="Only these queues (default: both).")
+@click.option(
+    "--concurrency", type=click.IntRange(1, 64), default=2, show_default=True, help="Jobs run at once; CPU jobs use one core each, so run one worker per core."
+)
+@click.option("--queue", "queues", multiple=True, type=click.Choice(["cpu", "io"]), help="Only these queues (default: both).")
 def worker(concurrency: int, queues: tuple[str, ...]) -> None:
     """Run a distributed worker (PAIN_GATEWAY_JOB_ENGINE=procrastinate, PostgreSQL)."""
     from gateway.service.jobs.distributed import DistributedJobs
@@ -428,8 +462,10 @@ def worker(concurrency: int, queues: tuple[str, ...]) -> None:
 
     settings = _settings()
     if settings.job_engine != "procrastinate":
-        raise click.UsageError("workers need PAIN_GATEWAY_JOB_ENGINE=procrastinate and a PostgreSQL PAIN_GATEWAY_DATABASE_URL; "
-                               "in embedded mode use 'pain-gateway serve --workers N'")
+        raise click.UsageError(
+            "workers need PAIN_GATEWAY_JOB_ENGINE=procrastinate and a PostgreSQL PAIN_GATEWAY_DATABASE_URL; "
+            "in embedded mode use 'pain-gateway serve --workers N'"
+        )
     _upgrade(settings)
     jobs = DistributedJobs(_plugins(settings))
     warm_up(jobs.plugins)  # before taking jobs: the first video must not pay MediaPipe's and torch's start-up
@@ -464,8 +500,10 @@ def deliveries_list(status: str | None, destination: str | None, assessment_id: 
 
     items, total = _with_database(search)
     for d in items:
-        click.echo(f"{d.id}  {d.status:<9} {d.attempts:>2}x  {d.destination}{':' + d.target if d.target else ''}  "
-                   f"{d.event_type}  {d.assessment_id}  {d.last_error or ''}".rstrip())
+        click.echo(
+            f"{d.id}  {d.status:<9} {d.attempts:>2}x  {d.destination}{':' + d.target if d.target else ''}  "
+            f"{d.event_type}  {d.assessment_id}  {d.last_error or ''}".rstrip()
+        )
     click.echo(f"{len(items)} of {total}", err=True)
 
 

@@ -138,14 +138,14 @@ def field_notes(cls: type) -> dict[str, str]:
             source = textwrap.dedent(inspect.getsource(klass))
         except (OSError, TypeError):
             continue
-        comments = {tok.start[0]: tok.string.lstrip("#").strip()
-                    for tok in tokenize.generate_tokens(io.StringIO(source).readline) if tok.type == tokenize.COMMENT}
+        comments = {
+            tok.start[0]: tok.string.lstrip("#").strip() for tok in tokenize.generate_tokens(io.StringIO(source).readline) if tok.type == tokenize.COMMENT
+        }
         body = ast.parse(source).body[0].body
         for stmt, following in zip(body, [*body[1:], None], strict=True):
             if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
                 name = stmt.target.id
-                if (isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
-                        and isinstance(following.value.value, str)):
+                if isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str):
                     notes[name] = following.value.value
                 elif stmt.end_lineno in comments:
                     notes[name] = comments[stmt.end_lineno]
@@ -159,8 +159,7 @@ def check_messages(cls: type) -> dict[str, list[str]]:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Tuple) and len(node.elts) == 3:
             name, _, message = node.elts
-            if (isinstance(name, ast.Constant) and isinstance(name.value, str)
-                    and isinstance(message, ast.Constant) and isinstance(message.value, str)):
+            if isinstance(name, ast.Constant) and isinstance(name.value, str) and isinstance(message, ast.Constant) and isinstance(message.value, str):
                 messages.setdefault(name.value, []).append(message.value)
     return messages
 
@@ -217,8 +216,10 @@ def settings_reference() -> str:
         description = description[:1].upper() + description[1:].rstrip(".") + "." if description else ""
         listed = " Comma-separated in the environment." if f.name in module.LIST_SETTINGS else ""
         accepted = "; ".join(checks.get(f.name, [])) or ""
-        rows.append(f"| `{module.ENV_PREFIX}{f.name.upper()}` | `{f.name}` | {type_name(f.type)} | {show_default(default_of(f))} | "
-                    f"{inline(description)}{listed} | {inline(accepted)} |")
+        rows.append(
+            f"| `{module.ENV_PREFIX}{f.name.upper()}` | `{f.name}` | {type_name(f.type)} | {show_default(default_of(f))} | "
+            f"{inline(description)}{listed} | {inline(accepted)} |"
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -237,15 +238,22 @@ def plugin_settings_reference() -> str:
     for name in sorted(configs):
         schema = type(configs[name])
         notes = field_notes(schema)
-        parts += [f"### `{name}`", "", f"`[plugins.{name}]` in the settings file, `{PLUGIN_ENV_PREFIX}{name.upper()}_<FIELD>` in the environment "
-                  f"(`{schema.__module__}.{schema.__qualname__}`).", ""]
+        parts += [
+            f"### `{name}`",
+            "",
+            f"`[plugins.{name}]` in the settings file, `{PLUGIN_ENV_PREFIX}{name.upper()}_<FIELD>` in the environment "
+            f"(`{schema.__module__}.{schema.__qualname__}`).",
+            "",
+        ]
         doc = inspect.getdoc(schema)
         if doc and doc != inspect.getdoc(msgspec.Struct):
             parts += [rst_to_markdown(doc), ""]
         parts += ["| Variable | TOML key | Type | Default | Note |", "|---|---|---|---|---|"]
         for f in msgspec.structs.fields(schema):
-            parts.append(f"| `{PLUGIN_ENV_PREFIX}{name.upper()}_{f.name.upper()}` | `{f.encode_name}` | {type_name(f.type)} | "
-                         f"{show_default(default_of(f))} | {inline(notes.get(f.name, ''))} |")
+            parts.append(
+                f"| `{PLUGIN_ENV_PREFIX}{name.upper()}_{f.name.upper()}` | `{f.encode_name}` | {type_name(f.type)} | "
+                f"{show_default(default_of(f))} | {inline(notes.get(f.name, ''))} |"
+            )
         parts.append("")
     return "\n".join(parts)
 

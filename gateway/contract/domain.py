@@ -31,10 +31,7 @@ MODEL_FPS = 30.0
 DEFAULT_TENANT = "default"
 """The tenant of tokens and data made before tenants existed, and of a single-site install."""
 
-SYNTHETIC_DISCLAIMER = (
-    "AI-generated decision support; trained on synthetic data; not clinically validated. "
-    "A clinician must review before any clinical use."
-)
+SYNTHETIC_DISCLAIMER = "AI-generated decision support; trained on synthetic data; not clinically validated. A clinician must review before any clinical use."
 """Carried by every AI value the bundled model produces and shown wherever its output surfaces."""
 
 
@@ -350,8 +347,7 @@ class DeliveryResult:
         return cls("delivered", "", status_code, response_excerpt)
 
     @classmethod
-    def retry_later(cls, reason: str, status_code: int | str | None = None, response_excerpt: str = "",
-                    retry_after_s: float | None = None) -> DeliveryResult:
+    def retry_later(cls, reason: str, status_code: int | str | None = None, response_excerpt: str = "", retry_after_s: float | None = None) -> DeliveryResult:
         return cls("retry", reason, status_code, response_excerpt, retry_after_s)
 
     @classmethod

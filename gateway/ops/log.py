@@ -18,8 +18,23 @@ REDACTED = "[redacted]"
 
 SENSITIVE_KEYS = frozenset(
     {
-        "patient", "patient_id", "patient_identifier", "identifier", "subject", "mrn", "name", "birthdate",
-        "reference", "frames", "points", "landmarks", "keypoints", "image", "video", "body", "authorization",
+        "patient",
+        "patient_id",
+        "patient_identifier",
+        "identifier",
+        "subject",
+        "mrn",
+        "name",
+        "birthdate",
+        "reference",
+        "frames",
+        "points",
+        "landmarks",
+        "keypoints",
+        "image",
+        "video",
+        "body",
+        "authorization",
         "token",
     }
 )
@@ -60,10 +75,12 @@ def configure_logging(log_format: str = "auto", level: str = "info", stream: Any
         redact_phi,
     ]
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-    ))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper()))

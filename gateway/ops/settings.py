@@ -77,9 +77,16 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("sustained_windows", self.sustained_windows >= 1, "must be at least 1"),
             ("max_upload_mb", self.max_upload_mb >= 1, "must be at least 1"),
             ("max_clock_skew_s", 0 <= self.max_clock_skew_s <= 86400, "must be between 0 and 86400 seconds (how far captured_at may lie in the future)"),
-            ("job_engine", self.job_engine in {"embedded", "procrastinate"},
-             "must be embedded (in-process, any database) or procrastinate (PostgreSQL, separate workers)"),
-            ("job_engine", self.job_engine == "embedded" or self.database_url.startswith("postgresql"), "procrastinate needs PAIN_GATEWAY_DATABASE_URL=postgresql+psycopg://..."),
+            (
+                "job_engine",
+                self.job_engine in {"embedded", "procrastinate"},
+                "must be embedded (in-process, any database) or procrastinate (PostgreSQL, separate workers)",
+            ),
+            (
+                "job_engine",
+                self.job_engine == "embedded" or self.database_url.startswith("postgresql"),
+                "procrastinate needs PAIN_GATEWAY_DATABASE_URL=postgresql+psycopg://...",
+            ),
             ("workers", 1 <= self.workers <= 64, "must be between 1 and 64 worker processes"),
             ("scoring_processes", 0 <= self.scoring_processes <= 64, "must be between 0 (score in the API process) and 64 processes"),
             ("max_attempts", 1 <= self.max_attempts <= 20, "must be between 1 and 20"),
@@ -87,11 +94,21 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("log_format", self.log_format in {"auto", "json", "console"}, "must be auto, json or console"),
             ("log_level", self.log_level in {"debug", "info", "warning", "error"}, "must be debug, info, warning or error"),
             ("database_url", "://" in self.database_url, "must be an SQLAlchemy async URL, e.g. sqlite+aiosqlite:///var/pain-gateway.db"),
-            ("public_url", not self.public_url or self.public_url.startswith(("http://", "https://")), "must be the gateway's external http(s) base URL, e.g. https://pain.example.org"),
-            ("cors_origins", all(o == "*" or (o.startswith(("http://", "https://")) and o.count("/") == 2) for o in self.cors_origins),
-             "must be browser origins without a path (e.g. https://portal.example.org) or *"),
-            ("delivery_retry_schedule_s", all(0 < s <= 7 * 86400 for s in self.delivery_retry_schedule_s),
-             "must be waits in seconds, each between 0 and 7 days, e.g. 5,300,1800"),
+            (
+                "public_url",
+                not self.public_url or self.public_url.startswith(("http://", "https://")),
+                "must be the gateway's external http(s) base URL, e.g. https://pain.example.org",
+            ),
+            (
+                "cors_origins",
+                all(o == "*" or (o.startswith(("http://", "https://")) and o.count("/") == 2) for o in self.cors_origins),
+                "must be browser origins without a path (e.g. https://portal.example.org) or *",
+            ),
+            (
+                "delivery_retry_schedule_s",
+                all(0 < s <= 7 * 86400 for s in self.delivery_retry_schedule_s),
+                "must be waits in seconds, each between 0 and 7 days, e.g. 5,300,1800",
+            ),
             ("delivery_timeout_s", 1 <= self.delivery_timeout_s <= 300, "must be between 1 and 300 seconds"),
             ("delivery_concurrency", 1 <= self.delivery_concurrency <= 256, "must be between 1 and 256"),
             ("destination_alert_after_s", self.destination_alert_after_s >= 10, "must be at least 10 seconds"),
@@ -100,8 +117,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("auth_failure_burst", 1 <= self.auth_failure_burst <= 10000, "must be between 1 and 10000 failed authentications"),
             ("auth_failure_window_s", 1 <= self.auth_failure_window_s <= 86400, "must be between 1 and 86400 seconds"),
             ("ui_session_minutes", 5 <= self.ui_session_minutes <= 1440, "must be between 5 and 1440 minutes (a day)"),
-            ("metrics_allowlist", all(_is_network(e) for e in self.metrics_allowlist),
-             "must be IP addresses or CIDRs allowed to scrape /metrics without a token, e.g. 10.0.0.5,10.1.0.0/16"),
+            (
+                "metrics_allowlist",
+                all(_is_network(e) for e in self.metrics_allowlist),
+                "must be IP addresses or CIDRs allowed to scrape /metrics without a token, e.g. 10.0.0.5,10.1.0.0/16",
+            ),
         ]
         for name, ok, message in checks:
             if not ok:
@@ -136,7 +156,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             fields = {f.name.upper(): f for f in msgspec.structs.fields(schema)}
             for key, value in environ.items():
                 if key.startswith(prefix):
-                    field = fields.get(key[len(prefix):])
+                    field = fields.get(key[len(prefix) :])
                     if field is None:
                         raise SettingsError(f"{key}: unknown setting for plugin {name!r}; known: {', '.join(sorted(fields))}")
                     raw[field.encode_name] = value
@@ -160,7 +180,7 @@ def _env_values(environ: Mapping[str, str]) -> dict[str, Any]:
     for key, value in environ.items():
         if not key.startswith(ENV_PREFIX) or key.startswith(PLUGIN_ENV_PREFIX) or key == CONFIG_ENV:
             continue
-        name = fields.get(key[len(ENV_PREFIX):])
+        name = fields.get(key[len(ENV_PREFIX) :])
         if name is None:
             raise SettingsError(f"{key}: unknown setting; known: {', '.join(ENV_PREFIX + f for f in sorted(fields))}")
         values[name] = [v.strip() for v in value.split(",") if v.strip()] if name in LIST_SETTINGS else value

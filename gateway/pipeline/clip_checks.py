@@ -93,8 +93,7 @@ def check_coordinates(points: NDArray[Any], face: NDArray[Any]) -> None:
             value = float(values[frame, landmark])
             frame = int(np.flatnonzero(face)[frame])
             hint = (
-                "; these look like pixel coordinates: divide x by the image width and y by the image height "
-                "(MediaPipe's normalised landmarks)"
+                "; these look like pixel coordinates: divide x by the image width and y by the image height (MediaPipe's normalised landmarks)"
                 if np.nanmax(values) > 2.0 and np.nanmin(values) >= -1.0 and np.nanmax(values) < 100_000
                 else ""
             )

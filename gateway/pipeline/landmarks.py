@@ -162,8 +162,7 @@ def prepare(clip: LandmarkClip, stride_s: float = 1.0, max_gap_frames: int = 5) 
             scorable=bool(k == 0),
             reason=None
             if k == 0
-            else f"no face in {k} of {WINDOW_FRAMES} frames (gaps longer than {max_gap_frames} frames, "
-            "or at the start or end of the clip, are not filled)",
+            else f"no face in {k} of {WINDOW_FRAMES} frames (gaps longer than {max_gap_frames} frames, or at the start or end of the clip, are not filled)",
             interpolated_frames=int(m),
         )
         for i, (start, k, m) in enumerate(zip(starts.tolist(), no_face.tolist(), n_interp.tolist(), strict=True))

@@ -11,9 +11,7 @@ from gateway.contract.strict import refuse_unknown
 from gateway.pipeline.clip_checks import DEFAULT_CLOCK_SKEW_S, check_captured_at, check_identifier
 
 _REFERENCE = re.compile(r"^Patient/[A-Za-z0-9\-.]{1,64}$")
-PATIENT_FORMS = (
-    'use {"identifier": {"system": "<uri>", "value": "<id>"}} or {"reference": "Patient/<id>"}'
-)
+PATIENT_FORMS = 'use {"identifier": {"system": "<uri>", "value": "<id>"}} or {"reference": "Patient/<id>"}'
 
 
 def parse_patient(raw: Any) -> PatientRef:

@@ -85,7 +85,7 @@ def score_windows(clip: LandmarkClip, model: PainModel, *, stride_s: float, max_
     rows = iter(output.probabilities)
     results = []
     for span in windows.spans:
-        frames = clip.points[int(span.start_s * clip.fps): max(int(span.end_s * clip.fps), 1)]
+        frames = clip.points[int(span.start_s * clip.fps) : max(int(span.end_s * clip.fps), 1)]
         flags = quality(frames, clip.image_size)
         if span.scorable:
             row = next(rows)
@@ -96,7 +96,12 @@ def score_windows(clip: LandmarkClip, model: PainModel, *, stride_s: float, max_
 
 
 def score_clip(
-    clip: LandmarkClip, plugins: Plugins, *, tenant: str = DEFAULT_TENANT, assessment_id: str | None = None, baseline: NDArray[Any] | None = None,
+    clip: LandmarkClip,
+    plugins: Plugins,
+    *,
+    tenant: str = DEFAULT_TENANT,
+    assessment_id: str | None = None,
+    baseline: NDArray[Any] | None = None,
 ) -> Scored:
     """Score a clip for a tenant. Background jobs pass their submission's id (else the id derives from
     the content); ``baseline`` is the patient's stored neutral face (``gateway.storage.baselines``), if any."""

@@ -20,10 +20,7 @@ import numpy as np
 
 from gateway.contract.domain import LEVELS, Summary, WindowResult
 
-RULE = (
-    "most severe level held (at that level or higher) for at least {n} consecutive scorable "
-    "1-second windows; unscorable windows break a run"
-)
+RULE = "most severe level held (at that level or higher) for at least {n} consecutive scorable 1-second windows; unscorable windows break a run"
 
 
 def _longest_run(mask: list[bool]) -> int:

@@ -96,10 +96,13 @@ class AssessmentFlow:
             await asyncio.to_thread(source.check, request)
             waiting, _ = await self.submissions.in_progress(tenant)
             if waiting >= self.settings.tenant_max_queued_jobs:
-                raise TooBusy(f"{waiting} submissions of this tenant are waiting to be processed, the limit "
-                              f"(PAIN_GATEWAY_TENANT_MAX_QUEUED_JOBS); retry later", retry_after_s=30)
-            job, created = await self.submissions.create(submission_id, source.name, request.as_record(), idempotency_key,
-                                                         self.queue.enqueue_processing, tenant)
+                raise TooBusy(
+                    f"{waiting} submissions of this tenant are waiting to be processed, the limit (PAIN_GATEWAY_TENANT_MAX_QUEUED_JOBS); retry later",
+                    retry_after_s=30,
+                )
+            job, created = await self.submissions.create(
+                submission_id, source.name, request.as_record(), idempotency_key, self.queue.enqueue_processing, tenant
+            )
             if created:
                 await audit.record(self.engine, "create", "submission", job.id, principal=audit.acting_for(tenant))
             metrics.SUBMISSIONS.labels(source.name, "queued" if created else "duplicate").inc()

@@ -97,8 +97,9 @@ class WorkerPool:
         self.executor: ProcessPoolExecutor | None = None
 
     def _new(self) -> ProcessPoolExecutor:
-        executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=start_process, initargs=(os.getpid(), self.settings, self.warm))
+        executor = ProcessPoolExecutor(
+            self.processes, mp_context=multiprocessing.get_context("spawn"), initializer=start_process, initargs=(os.getpid(), self.settings, self.warm)
+        )
         if self.spawn_now:
             for _ in range(self.processes):  # from the event loop's thread, as die_with_parent requires
                 executor.submit(_ready)

@@ -46,10 +46,23 @@ def pseudonym(key: bytes, *parts: str | None) -> str:
 async def reviewed(engine: AsyncEngine, tenant: str) -> AsyncIterator[tuple]:
     """The review in force of every reviewed assessment of ``tenant``, oldest review first (streamed)."""
     latest = and_(ReviewRow.assessment_id == AssessmentRow.id, ReviewRow.version == AssessmentRow.clinical_version)
-    query = (select(AssessmentRow.id, AssessmentRow.patient_system, AssessmentRow.patient_value, AssessmentRow.patient_reference,
-                    ReviewRow.level, ReviewRow.ai_level, ReviewRow.decision, ReviewRow.model_id, ReviewRow.model_version, ReviewRow.reviewed_at)
-             .join(AssessmentRow, latest).where(AssessmentRow.tenant == tenant, ReviewRow.tenant == tenant)
-             .order_by(ReviewRow.reviewed_at, ReviewRow.id))
+    query = (
+        select(
+            AssessmentRow.id,
+            AssessmentRow.patient_system,
+            AssessmentRow.patient_value,
+            AssessmentRow.patient_reference,
+            ReviewRow.level,
+            ReviewRow.ai_level,
+            ReviewRow.decision,
+            ReviewRow.model_id,
+            ReviewRow.model_version,
+            ReviewRow.reviewed_at,
+        )
+        .join(AssessmentRow, latest)
+        .where(AssessmentRow.tenant == tenant, ReviewRow.tenant == tenant)
+        .order_by(ReviewRow.reviewed_at, ReviewRow.id)
+    )
     async with engine.connect() as connection:
         result = await connection.stream(query)
         async for row in result:
@@ -69,11 +82,20 @@ async def export_reviewed(engine: AsyncEngine, tenant: str, data_dir: str, out: 
             continue
         seconds = math.floor(len(kept.points) / kept.fps)
         clip = LabelledClip(
-            landmarks=kept.points, fps=kept.fps, labels=np.full(seconds, LEVELS.index(level), dtype=np.int8),
-            patient_id=pseudonym(key, "patient", tenant, system, value, reference), image_size=kept.image_size,
-            metadata={"source": "clinician-review", "decision": decision, "clinician_level": level,
-                      "ai_level": ai_level, "model_id": model_id, "model_version": model_version,
-                      "reviewed_at": reviewed_at.isoformat()},
+            landmarks=kept.points,
+            fps=kept.fps,
+            labels=np.full(seconds, LEVELS.index(level), dtype=np.int8),
+            patient_id=pseudonym(key, "patient", tenant, system, value, reference),
+            image_size=kept.image_size,
+            metadata={
+                "source": "clinician-review",
+                "decision": decision,
+                "clinician_level": level,
+                "ai_level": ai_level,
+                "model_id": model_id,
+                "model_version": model_version,
+                "reviewed_at": reviewed_at.isoformat(),
+            },
         )
         try:
             save_clip(out / f"{pseudonym(key, 'assessment', tenant, assessment_id)}.npz", clip)

@@ -54,16 +54,35 @@ class AssessmentQuery:
 def _with_review() -> Select[dict[str, Any], str, int, str | None, str | None, datetime | None]:
     """Assessments joined to their latest review (the one that produced the current clinical version)."""
     latest = and_(ReviewRow.assessment_id == AssessmentRow.id, ReviewRow.version == AssessmentRow.clinical_version)
-    return (select(AssessmentRow.document, AssessmentRow.clinical_status, AssessmentRow.clinical_version, AssessmentRow.clinician_level,
-                   ReviewRow.reviewer, ReviewRow.reviewed_at).select_from(AssessmentRow).outerjoin(ReviewRow, latest))
+    return (
+        select(
+            AssessmentRow.document,
+            AssessmentRow.clinical_status,
+            AssessmentRow.clinical_version,
+            AssessmentRow.clinician_level,
+            ReviewRow.reviewer,
+            ReviewRow.reviewed_at,
+        )
+        .select_from(AssessmentRow)
+        .outerjoin(ReviewRow, latest)
+    )
 
 
 def _assessment(row: Row[dict[str, Any], str, int, str | None, str | None, datetime | None]) -> Assessment:
     """The stored AI result with its current clinical status laid over it (the document is never rewritten)."""
     document, status, version, level, reviewer, reviewed_at = row
-    return msgspec.convert({**document, "status": "completed", "clinical_status": status, "clinical_version": version,
-                            "clinician_level": level, "reviewed_by": reviewer,
-                            "reviewed_at": as_utc(reviewed_at).isoformat() if reviewed_at else None}, Assessment)
+    return msgspec.convert(
+        {
+            **document,
+            "status": "completed",
+            "clinical_status": status,
+            "clinical_version": version,
+            "clinician_level": level,
+            "reviewed_by": reviewer,
+            "reviewed_at": as_utc(reviewed_at).isoformat() if reviewed_at else None,
+        },
+        Assessment,
+    )
 
 
 class AssessmentStore:
@@ -147,19 +166,30 @@ class AssessmentStore:
     async def by_alias(self, tenant: str, scope: str, kind: str, alias: str) -> Assessment | None:
         """The assessment an output published as ``alias`` within ``tenant`` (an indexed primary-key lookup)."""
         async with self.sessions() as session:
-            row = (await session.execute(
-                _with_review()
-                .join(AssessmentAliasRow, AssessmentAliasRow.assessment_id == AssessmentRow.id)
-                .where(AssessmentAliasRow.tenant == tenant, AssessmentAliasRow.scope == scope,
-                       AssessmentAliasRow.kind == kind, AssessmentAliasRow.alias == alias, AssessmentRow.tenant == tenant)
-                .limit(1)
-            )).first()
+            row = (
+                await session.execute(
+                    _with_review()
+                    .join(AssessmentAliasRow, AssessmentAliasRow.assessment_id == AssessmentRow.id)
+                    .where(
+                        AssessmentAliasRow.tenant == tenant,
+                        AssessmentAliasRow.scope == scope,
+                        AssessmentAliasRow.kind == kind,
+                        AssessmentAliasRow.alias == alias,
+                        AssessmentRow.tenant == tenant,
+                    )
+                    .limit(1)
+                )
+            ).first()
         return None if row is None else _assessment(row)
 
     async def unaliased(self, tenant: str, scope: str, kind: str, limit: int = 500) -> list[Assessment]:
         """Assessments of ``tenant`` with no ``kind`` alias in ``scope`` yet: what an output still has to index."""
-        indexed = exists().where(AssessmentAliasRow.assessment_id == AssessmentRow.id, AssessmentAliasRow.tenant == tenant,
-                                 AssessmentAliasRow.scope == scope, AssessmentAliasRow.kind == kind)
+        indexed = exists().where(
+            AssessmentAliasRow.assessment_id == AssessmentRow.id,
+            AssessmentAliasRow.tenant == tenant,
+            AssessmentAliasRow.scope == scope,
+            AssessmentAliasRow.kind == kind,
+        )
         async with self.sessions() as session:
             rows = await session.execute(_with_review().where(and_(AssessmentRow.tenant == tenant, ~indexed)).order_by(AssessmentRow.id).limit(limit))
             return [_assessment(r) for r in rows]

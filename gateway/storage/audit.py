@@ -31,10 +31,25 @@ from gateway.storage.tables import AuditEventRow
 
 log = structlog.get_logger(__name__)
 
-ACTIONS = frozenset({
-    "create", "read", "search", "update", "review", "deliver", "export", "delete",
-    "login", "logout", "login_failed", "login_throttled", "token_create", "token_rotate", "token_revoke",
-})
+ACTIONS = frozenset(
+    {
+        "create",
+        "read",
+        "search",
+        "update",
+        "review",
+        "deliver",
+        "export",
+        "delete",
+        "login",
+        "logout",
+        "login_failed",
+        "login_throttled",
+        "token_create",
+        "token_rotate",
+        "token_revoke",
+    }
+)
 """What an audit row may say was done; anything else is a programming error, caught at once."""
 
 OUTCOMES = ("success", "failure", "error")
@@ -138,9 +153,17 @@ async def record(
         raise ValueError(f"unknown audit outcome {outcome!r}; one of {', '.join(OUTCOMES)}")
     who = principal or current_principal.get() or SYSTEM
     statement = insert(AuditEventRow).values(
-        occurred_at=datetime.now(UTC), tenant=_cut(who.tenant, 100), token_id=who.token_id, role=who.role, action=action,
-        resource_type=resource_type[:50], resource_id=_cut(resource_id, 200), patient=_cut(patient_key(patient), 520),
-        outcome=outcome, client_address=_cut(who.client_address, 100), request_id=_cut(who.request_id, 64),
+        occurred_at=datetime.now(UTC),
+        tenant=_cut(who.tenant, 100),
+        token_id=who.token_id,
+        role=who.role,
+        action=action,
+        resource_type=resource_type[:50],
+        resource_id=_cut(resource_id, 200),
+        patient=_cut(patient_key(patient), 520),
+        outcome=outcome,
+        client_address=_cut(who.client_address, 100),
+        request_id=_cut(who.request_id, 64),
     )
     if isinstance(target, AsyncEngine):
         async with target.begin() as connection:
@@ -233,8 +256,7 @@ def _patient_entity(patient: str) -> dict[str, Any]:
         what: dict[str, Any] = {"identifier": {"system": system, "value": value} if system else {"value": value}}
     else:
         what = {"reference": patient}
-    return {"what": what, "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},
-            "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"}}
+    return {"what": what, "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"}, "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"}}
 
 
 def _resource_entity(resource_type: str, resource_id: str) -> dict[str, Any]:
@@ -243,8 +265,12 @@ def _resource_entity(resource_type: str, resource_id: str) -> dict[str, Any]:
         what: dict[str, Any] = {"reference": f"{resource_type}/{resource_id}"}
     else:
         what = {"identifier": {"system": f"{GATEWAY_SYSTEM}:{resource_type}", "value": resource_id}}
-    return {"what": what, "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
-            "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"}, "name": resource_type}
+    return {
+        "what": what,
+        "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+        "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
+        "name": resource_type,
+    }
 
 
 def to_fhir(entry: AuditEntry, gateway_url: str) -> dict[str, Any]:
@@ -265,8 +291,9 @@ def to_fhir(entry: AuditEntry, gateway_url: str) -> dict[str, Any]:
     if entry.resource_id:
         entities.append(_resource_entity(entry.resource_type, entry.resource_id))
     if entry.request_id:
-        entities.append({"what": {"identifier": {"value": entry.request_id}},
-                         "type": {"system": BALP_ENTITY_TYPE, "code": "XrequestId", "display": "X-Request-Id"}})
+        entities.append(
+            {"what": {"identifier": {"value": entry.request_id}}, "type": {"system": BALP_ENTITY_TYPE, "code": "XrequestId", "display": "X-Request-Id"}}
+        )
     resource: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "id": str(entry.id),
@@ -276,8 +303,11 @@ def to_fhir(entry: AuditEntry, gateway_url: str) -> dict[str, Any]:
         "recorded": _instant(entry.occurred_at),
         "outcome": FHIR_OUTCOME.get(entry.outcome, "8"),
         "agent": [agent],
-        "source": {"site": gateway_url, "observer": {"identifier": {"system": GATEWAY_SYSTEM, "value": "gateway"}, "display": "Pain Gateway"},
-                   "type": [{"system": SOURCE_TYPE, "code": "4", "display": "Application Server"}]},
+        "source": {
+            "site": gateway_url,
+            "observer": {"identifier": {"system": GATEWAY_SYSTEM, "value": "gateway"}, "display": "Pain Gateway"},
+            "type": [{"system": SOURCE_TYPE, "code": "4", "display": "Application Server"}],
+        },
     }
     if entry.outcome != "success":
         resource["outcomeDesc"] = f"{entry.action}: {entry.outcome}"
@@ -299,6 +329,12 @@ def to_fhir_bundle(entries: list[AuditEntry], total: int, gateway_url: str, self
         "timestamp": _instant(datetime.now(UTC)),
         "total": total,
         "link": [{"relation": "self", "url": self_url}],
-        "entry": [{"fullUrl": f"urn:uuid:{uuid.uuid5(_BUNDLE_NAMESPACE, f'{gateway_url}/audit/{e.id}')}",
-                   "resource": to_fhir(e, gateway_url), "search": {"mode": "match"}} for e in entries],
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid5(_BUNDLE_NAMESPACE, f'{gateway_url}/audit/{e.id}')}",
+                "resource": to_fhir(e, gateway_url),
+                "search": {"mode": "match"},
+            }
+            for e in entries
+        ],
     }

@@ -110,8 +110,20 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 def _delivery(row: DeliveryRow) -> Delivery:
     return Delivery(
-        row.id, row.tenant, row.event_id, row.event_type, row.assessment_id, row.destination, row.target, row.status, row.attempts,
-        _aware(row.next_attempt_at), row.last_error, _aware(row.created_at), _aware(row.updated_at), _aware(row.delivered_at),
+        row.id,
+        row.tenant,
+        row.event_id,
+        row.event_type,
+        row.assessment_id,
+        row.destination,
+        row.target,
+        row.status,
+        row.attempts,
+        _aware(row.next_attempt_at),
+        row.last_error,
+        _aware(row.created_at),
+        _aware(row.updated_at),
+        _aware(row.delivered_at),
     )
 
 
@@ -131,14 +143,32 @@ class DeliveryStore:
     @staticmethod
     async def record_event(connection: AsyncConnection, event: AssessmentEvent, recipients: Sequence[tuple[str, str]]) -> list[str]:
         """Write the event and one pending delivery per (destination, target), in the caller's transaction."""
-        await connection.execute(insert(EventRow).values(
-            id=event.id, tenant=event.tenant, type=event.type, assessment_id=event.assessment_id, occurred_at=event.occurred_at, error=event.error,
-        ))
+        await connection.execute(
+            insert(EventRow).values(
+                id=event.id,
+                tenant=event.tenant,
+                type=event.type,
+                assessment_id=event.assessment_id,
+                occurred_at=event.occurred_at,
+                error=event.error,
+            )
+        )
         now = datetime.now(UTC)
         rows: list[dict[str, Any]] = [
-            {"id": delivery_id(event.id, destination, target), "tenant": event.tenant, "event_id": event.id, "event_type": event.type,
-             "assessment_id": event.assessment_id, "destination": destination, "target": target, "status": "pending",
-             "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
+            {
+                "id": delivery_id(event.id, destination, target),
+                "tenant": event.tenant,
+                "event_id": event.id,
+                "event_type": event.type,
+                "assessment_id": event.assessment_id,
+                "destination": destination,
+                "target": target,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
             for destination, target in recipients
         ]
         if rows:
@@ -150,18 +180,22 @@ class DeliveryStore:
             row = await session.get(EventRow, event_id)
         if row is None:
             return None
-        return AssessmentEvent(id=row.id, type=row.type, assessment_id=row.assessment_id, occurred_at=_aware(row.occurred_at),
-                               tenant=row.tenant, error=row.error)
+        return AssessmentEvent(
+            id=row.id, type=row.type, assessment_id=row.assessment_id, occurred_at=_aware(row.occurred_at), tenant=row.tenant, error=row.error
+        )
 
     async def claim(self, delivery: str, lease_s: float) -> Delivery | None:
         """Take a due delivery for one attempt; None when it is not due or another worker holds it."""
         now = datetime.now(UTC)
         async with self.sessions() as session:
-            result = cast("CursorResult[Any]", await session.execute(  # an UPDATE's result is a CursorResult: it has rowcount
-                update(DeliveryRow)
-                .where(DeliveryRow.id == delivery, _due(now))
-                .values(status="sending", attempts=DeliveryRow.attempts + 1, lease_until=now + timedelta(seconds=lease_s), updated_at=now)
-            ))
+            result = cast(
+                "CursorResult[Any]",
+                await session.execute(  # an UPDATE's result is a CursorResult: it has rowcount
+                    update(DeliveryRow)
+                    .where(DeliveryRow.id == delivery, _due(now))
+                    .values(status="sending", attempts=DeliveryRow.attempts + 1, lease_until=now + timedelta(seconds=lease_s), updated_at=now)
+                ),
+            )
             await session.commit()
             if result.rowcount != 1:
                 return None
@@ -169,8 +203,7 @@ class DeliveryStore:
             assert row is not None  # just updated it
             return _delivery(row)
 
-    async def record(self, delivery: Delivery, started_at: datetime, duration_ms: float, result: DeliveryResult,
-                     schedule: Sequence[float]) -> Delivery:
+    async def record(self, delivery: Delivery, started_at: datetime, duration_ms: float, result: DeliveryResult, schedule: Sequence[float]) -> Delivery:
         """Log the attempt and move the delivery on: delivered, dead, or retrying at the next time."""
         now = datetime.now(UTC)
         values: dict[str, Any] = {"lease_until": None, "updated_at": now}
@@ -181,16 +214,22 @@ class DeliveryStore:
         else:
             wait = next_wait_s(delivery.attempts, schedule, result.retry_after_s)
             if wait is None:
-                values |= {"status": "dead", "next_attempt_at": None,
-                           "last_error": f"gave up after {delivery.attempts} attempts: {result.reason}"}
+                values |= {"status": "dead", "next_attempt_at": None, "last_error": f"gave up after {delivery.attempts} attempts: {result.reason}"}
             else:
                 values |= {"status": "retrying", "next_attempt_at": now + timedelta(seconds=wait), "last_error": result.reason}
         async with self.sessions() as session:
-            session.add(DeliveryAttemptRow(
-                delivery_id=delivery.id, attempt=delivery.attempts, started_at=started_at, duration_ms=round(duration_ms, 1),
-                outcome=result.outcome, status_code=None if result.status_code is None else str(result.status_code),
-                response_excerpt=result.response_excerpt[:EXCERPT_CHARS] or None, reason=result.reason or None,
-            ))
+            session.add(
+                DeliveryAttemptRow(
+                    delivery_id=delivery.id,
+                    attempt=delivery.attempts,
+                    started_at=started_at,
+                    duration_ms=round(duration_ms, 1),
+                    outcome=result.outcome,
+                    status_code=None if result.status_code is None else str(result.status_code),
+                    response_excerpt=result.response_excerpt[:EXCERPT_CHARS] or None,
+                    reason=result.reason or None,
+                )
+            )
             await session.execute(update(DeliveryRow).where(DeliveryRow.id == delivery.id, DeliveryRow.status == "sending").values(**values))
             await session.commit()
             row = await session.get(DeliveryRow, delivery.id)
@@ -210,17 +249,26 @@ class DeliveryStore:
 
     async def attempts(self, delivery: str) -> list[Attempt]:
         async with self.sessions() as session:
-            rows = await session.scalars(
-                select(DeliveryAttemptRow).where(DeliveryAttemptRow.delivery_id == delivery).order_by(DeliveryAttemptRow.id)
-            )
+            rows = await session.scalars(select(DeliveryAttemptRow).where(DeliveryAttemptRow.delivery_id == delivery).order_by(DeliveryAttemptRow.id))
             return [Attempt(r.attempt, _aware(r.started_at), r.duration_ms, r.outcome, r.status_code, r.response_excerpt, r.reason) for r in rows]
 
     async def target_attempts(self, destination: str, target: str, tenant: str | None, limit: int) -> list[TargetAttempt]:
         """The newest attempts at deliveries to one target of a destination (a webhook endpoint), for one tenant."""
         a, d = DeliveryAttemptRow, DeliveryRow
         query = (
-            select(a.attempt, a.started_at, a.duration_ms, a.outcome, a.status_code, a.response_excerpt, a.reason,
-                   d.id.label("delivery_id"), d.event_type, d.assessment_id, d.status)
+            select(
+                a.attempt,
+                a.started_at,
+                a.duration_ms,
+                a.outcome,
+                a.status_code,
+                a.response_excerpt,
+                a.reason,
+                d.id.label("delivery_id"),
+                d.event_type,
+                d.assessment_id,
+                d.status,
+            )
             .join(d, d.id == a.delivery_id)
             .where(d.destination == destination, d.target == target, *([d.tenant == tenant] if tenant else []))
             .order_by(a.started_at.desc(), a.id.desc())
@@ -229,8 +277,19 @@ class DeliveryStore:
         async with self.sessions() as session:
             rows = (await session.execute(query)).all()
         return [
-            TargetAttempt(r.attempt, _aware(r.started_at), r.duration_ms, r.outcome, r.status_code, r.response_excerpt, r.reason,
-                          delivery_id=r.delivery_id, event_type=r.event_type, assessment_id=r.assessment_id, delivery_status=r.status)
+            TargetAttempt(
+                r.attempt,
+                _aware(r.started_at),
+                r.duration_ms,
+                r.outcome,
+                r.status_code,
+                r.response_excerpt,
+                r.reason,
+                delivery_id=r.delivery_id,
+                event_type=r.event_type,
+                assessment_id=r.assessment_id,
+                delivery_status=r.status,
+            )
             for r in rows
         ]
 
@@ -238,20 +297,21 @@ class DeliveryStore:
         """The status of one delivery if it goes to that target of that destination, else None."""
         d = DeliveryRow
         async with self.sessions() as session:
-            return (await session.execute(
-                select(d.status).where(d.id == delivery, d.destination == destination, d.target == target)
-            )).scalar_one_or_none()
+            return (await session.execute(select(d.status).where(d.id == delivery, d.destination == destination, d.target == target))).scalar_one_or_none()
 
     async def search(self, query: DeliveryQuery) -> tuple[list[Delivery], int]:
         """Matching deliveries, newest first, plus the total before paging."""
-        columns = {DeliveryRow.tenant: query.tenant, DeliveryRow.status: query.status, DeliveryRow.destination: query.destination,
-                   DeliveryRow.assessment_id: query.assessment_id}
+        columns = {
+            DeliveryRow.tenant: query.tenant,
+            DeliveryRow.status: query.status,
+            DeliveryRow.destination: query.destination,
+            DeliveryRow.assessment_id: query.assessment_id,
+        }
         conditions = [column == value for column, value in columns.items() if value is not None]
         async with self.sessions() as session:
             total = await session.scalar(select(func.count()).select_from(DeliveryRow).where(*conditions))
             rows = await session.scalars(
-                select(DeliveryRow).where(*conditions).order_by(DeliveryRow.created_at.desc(), DeliveryRow.id)
-                .limit(query.limit).offset(query.offset)
+                select(DeliveryRow).where(*conditions).order_by(DeliveryRow.created_at.desc(), DeliveryRow.id).limit(query.limit).offset(query.offset)
             )
             return [_delivery(r) for r in rows], int(total or 0)
 
@@ -263,11 +323,12 @@ class DeliveryStore:
         if tenant is not None:
             conditions.append(DeliveryRow.tenant == tenant)
         async with self.sessions() as session:
-            result = cast("CursorResult[Any]", await session.execute(  # an UPDATE's result is a CursorResult: it has rowcount
-                update(DeliveryRow)
-                .where(*conditions)
-                .values(status="pending", attempts=0, next_attempt_at=now, last_error=None, updated_at=now)
-            ))
+            result = cast(
+                "CursorResult[Any]",
+                await session.execute(  # an UPDATE's result is a CursorResult: it has rowcount
+                    update(DeliveryRow).where(*conditions).values(status="pending", attempts=0, next_attempt_at=now, last_error=None, updated_at=now)
+                ),
+            )
             await session.commit()
             if result.rowcount != 1:
                 return None

@@ -24,8 +24,7 @@ class DeliveryTrigger(Protocol):
 
 
 def new_event(event_type: str, assessment_id: str, tenant: str, error: str | None = None) -> AssessmentEvent:
-    return AssessmentEvent(id=str(uuid.uuid4()), type=event_type, assessment_id=assessment_id, occurred_at=datetime.now(UTC),
-                           tenant=tenant, error=error)
+    return AssessmentEvent(id=str(uuid.uuid4()), type=event_type, assessment_id=assessment_id, occurred_at=datetime.now(UTC), tenant=tenant, error=error)
 
 
 class Events:
@@ -38,9 +37,7 @@ class Events:
         if event.type not in self.plugins.event_types:
             raise ValueError(f"unknown event type {event.type!r}; declared: {', '.join(self.plugins.event_types)}")
         recipients = [
-            (destination.name, target)
-            for destination in self.plugins.destinations.values()
-            for target in await destination.targets(event, connection)
+            (destination.name, target) for destination in self.plugins.destinations.values() for target in await destination.targets(event, connection)
         ]
         ids = await DeliveryStore.record_event(connection, event, recipients)
         if ids:

@@ -54,8 +54,17 @@ def _aware(moment: datetime) -> datetime:
 
 def _submission(row: SubmissionRow) -> Submission:
     return Submission(
-        row.id, row.status, row.progress, row.source, row.request, row.attempts, row.error,
-        _aware(row.created_at), _aware(row.updated_at), row.started_at and _aware(row.started_at), row.tenant,
+        row.id,
+        row.status,
+        row.progress,
+        row.source,
+        row.request,
+        row.attempts,
+        row.error,
+        _aware(row.created_at),
+        _aware(row.updated_at),
+        row.started_at and _aware(row.started_at),
+        row.tenant,
     )
 
 
@@ -89,16 +98,29 @@ class SubmissionStore:
             self.events.committed(event)
         return result.rowcount == 1
 
-    async def create(self, submission_id: str, source: str, request: dict, idempotency_key: str | None, enqueue: Enqueue,
-                     tenant: str = DEFAULT_TENANT) -> tuple[Submission, bool]:
+    async def create(
+        self, submission_id: str, source: str, request: dict, idempotency_key: str | None, enqueue: Enqueue, tenant: str = DEFAULT_TENANT
+    ) -> tuple[Submission, bool]:
         """Insert a queued submission and enqueue its job in the same transaction.
 
         With an idempotency key already used, the existing submission is returned (created=False).
         """
         now = datetime.now(UTC)
         async with self.sessions() as session:
-            session.add(SubmissionRow(id=submission_id, tenant=tenant, status="queued", progress=0, source=source, request=request,
-                                      idempotency_key=idempotency_key, attempts=0, created_at=now, updated_at=now))
+            session.add(
+                SubmissionRow(
+                    id=submission_id,
+                    tenant=tenant,
+                    status="queued",
+                    progress=0,
+                    source=source,
+                    request=request,
+                    idempotency_key=idempotency_key,
+                    attempts=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
             try:
                 await session.flush()
                 await enqueue(await session.connection(), submission_id)
@@ -126,7 +148,8 @@ class SubmissionStore:
         """The tenant's (waiting, running) submissions: what its per-tenant limits count."""
         async with self.sessions() as session:
             rows = await session.execute(
-                select(SubmissionRow.status, func.count()).where(SubmissionRow.tenant == tenant, SubmissionRow.status.not_in(TERMINAL))
+                select(SubmissionRow.status, func.count())
+                .where(SubmissionRow.tenant == tenant, SubmissionRow.status.not_in(TERMINAL))
                 .group_by(SubmissionRow.status)
             )
             counts = dict(rows.all())
@@ -145,8 +168,10 @@ class SubmissionStore:
             return None
         now = datetime.now(UTC)
         await self._fail_where(
-            submission_id, [SubmissionRow.id == submission_id, _stalled(stalled_after_s), SubmissionRow.attempts >= max_attempts],
-            f"gave up after {max_attempts} attempts: the worker stopped responding", now,
+            submission_id,
+            [SubmissionRow.id == submission_id, _stalled(stalled_after_s), SubmissionRow.attempts >= max_attempts],
+            f"gave up after {max_attempts} attempts: the worker stopped responding",
+            now,
         )
         async with self.sessions() as session:
             result = await session.execute(
@@ -160,8 +185,13 @@ class SubmissionStore:
             return _submission(await session.get(SubmissionRow, submission_id))
 
     async def advance(
-        self, submission_id: str, status: str, progress: int, error: str | None = None,
-        connection: AsyncConnection | None = None, expect: str | None = None,
+        self,
+        submission_id: str,
+        status: str,
+        progress: int,
+        error: str | None = None,
+        connection: AsyncConnection | None = None,
+        expect: str | None = None,
     ) -> None:
         """Move a submission on (also its heartbeat); terminal submissions never move again.
 
@@ -175,11 +205,7 @@ class SubmissionStore:
         if status == "failed" and connection is None:
             await self._fail_where(submission_id, conditions, error or "failed", now)
             return
-        statement = (
-            update(SubmissionRow)
-            .where(*conditions)
-            .values(status=status, progress=progress, error=error, heartbeat_at=now, updated_at=now)
-        )
+        statement = update(SubmissionRow).where(*conditions).values(status=status, progress=progress, error=error, heartbeat_at=now, updated_at=now)
         if connection is not None:
             await connection.execute(statement)
             return
@@ -231,9 +257,7 @@ class SubmissionStore:
 
     async def queued(self, limit: int = 100) -> list[str]:
         async with self.sessions() as session:
-            rows = await session.scalars(
-                select(SubmissionRow.id).where(SubmissionRow.status == "queued").order_by(SubmissionRow.created_at).limit(limit)
-            )
+            rows = await session.scalars(select(SubmissionRow.id).where(SubmissionRow.status == "queued").order_by(SubmissionRow.created_at).limit(limit))
             return list(rows)
 
     async def retry(self, submission_id: str, enqueue: Enqueue, tenant: str) -> Submission | None:

@@ -20,8 +20,10 @@ from gateway.contract.domain import LEVELS, SYNTHETIC_DISCLAIMER, InputError
 from gateway.storage.tables import AssessmentRow, ReviewRow
 
 PERIODS = ("day", "week")
-NOTE = ("Agreement between the AI and reviewing clinicians, from each assessment's latest review. A high agreement is not "
-        "clinical validation: clinicians see the AI's answer before they review. " + SYNTHETIC_DISCLAIMER)
+NOTE = (
+    "Agreement between the AI and reviewing clinicians, from each assessment's latest review. A high agreement is not "
+    "clinical validation: clinicians see the AI's answer before they review. " + SYNTHETIC_DISCLAIMER
+)
 
 
 class TrendPoint(msgspec.Struct, frozen=True):
@@ -86,12 +88,13 @@ async def model_monitoring(engine: AsyncEngine, tenant: str, period: str = "day"
     scope = [AssessmentRow.tenant == tenant, ReviewRow.tenant == tenant]
     async with engine.connect() as connection:
         pairs = await connection.execute(
-            select(*model, ReviewRow.ai_level, ReviewRow.level, count).join(AssessmentRow, latest).where(*scope)
+            select(*model, ReviewRow.ai_level, ReviewRow.level, count)
+            .join(AssessmentRow, latest)
+            .where(*scope)
             .group_by(*model, ReviewRow.ai_level, ReviewRow.level)
         )
         days = await connection.execute(
-            select(*model, day, ReviewRow.decision, count).join(AssessmentRow, latest).where(*scope)
-            .group_by(*model, day, ReviewRow.decision)
+            select(*model, day, ReviewRow.decision, count).join(AssessmentRow, latest).where(*scope).group_by(*model, day, ReviewRow.decision)
         )
         pairs, days = pairs.all(), days.all()
     confusion: dict[tuple[str, str], list[list[int]]] = defaultdict(lambda: [[0] * len(LEVELS) for _ in LEVELS])
@@ -114,10 +117,18 @@ async def model_monitoring(engine: AsyncEngine, tenant: str, period: str = "day"
     models = []
     for key in sorted(stats):
         s, matrix = stats[key], confusion[key]
-        models.append(ModelAgreement(
-            model_id=key[0], model_version=key[1], reviewed=s["reviewed"], confirmed=s["reviewed"] - s["overridden"],
-            overridden=s["overridden"], override_rate=round(s["overridden"] / s["reviewed"], 4), weighted_kappa=quadratic_kappa(matrix),
-            confusion=matrix, ai_gave_no_level=s["no_level"],
-            trend=[TrendPoint(start, r, o, round(o / r, 4)) for start, (r, o) in sorted(trend[key].items())],
-        ))
+        models.append(
+            ModelAgreement(
+                model_id=key[0],
+                model_version=key[1],
+                reviewed=s["reviewed"],
+                confirmed=s["reviewed"] - s["overridden"],
+                overridden=s["overridden"],
+                override_rate=round(s["overridden"] / s["reviewed"], 4),
+                weighted_kappa=quadratic_kappa(matrix),
+                confusion=matrix,
+                ai_gave_no_level=s["no_level"],
+                trend=[TrendPoint(start, r, o, round(o / r, 4)) for start, (r, o) in sorted(trend[key].items())],
+            )
+        )
     return ModelMonitoring(levels=list(LEVELS), period=period, models=models, generated_at=datetime.now(UTC))

@@ -80,8 +80,9 @@ def checked(request: ReviewRequest, ai_level: str | None) -> tuple[str, str | No
         raise InputError("comment", f"must be at most {MAX_COMMENT} characters, got {len(comment)}")
     if request.decision == "confirm":
         if ai_level is None:
-            raise InputError("decision", "the AI gave no level (no scorable second) so there is nothing to confirm; "
-                                         "send decision 'override' with the level you observed")
+            raise InputError(
+                "decision", "the AI gave no level (no scorable second) so there is nothing to confirm; send decision 'override' with the level you observed"
+            )
         if request.level not in (None, ai_level):
             raise InputError("level", f"a confirm keeps the AI's level {ai_level!r}; to record {request.level!r} send decision 'override'")
         return ai_level, request.reason, comment
@@ -96,8 +97,7 @@ def checked(request: ReviewRequest, ai_level: str | None) -> tuple[str, str | No
 
 def _review(row: ReviewRow) -> Review:
     reviewed_at = row.reviewed_at if row.reviewed_at.tzinfo else row.reviewed_at.replace(tzinfo=UTC)
-    return Review(row.id, row.assessment_id, row.version, row.decision, row.level, row.ai_level, row.reason, row.comment, row.reviewer,
-                  reviewed_at)
+    return Review(row.id, row.assessment_id, row.version, row.decision, row.level, row.ai_level, row.reason, row.comment, row.reviewer, reviewed_at)
 
 
 async def _job_status(engine: AsyncEngine, tenant: str, assessment_id: str) -> str:
@@ -109,16 +109,18 @@ async def _job_status(engine: AsyncEngine, tenant: str, assessment_id: str) -> s
     return status
 
 
-async def record_review(engine: AsyncEngine, tenant: str, assessment_id: str, request: ReviewRequest, principal: Any,
-                        events: Events | None = None) -> Review:
+async def record_review(engine: AsyncEngine, tenant: str, assessment_id: str, request: ReviewRequest, principal: Any, events: Events | None = None) -> Review:
     """Record a review by ``principal`` (the clinician's token: ``id``, ``name``) and move the clinical
     status on; with ``events`` (``AssessmentFlow.review`` passes its own) the ``assessment.reviewed``
     event and its deliveries commit with it, and observers are told after the commit."""
     async with engine.connect() as connection:
-        current = (await connection.execute(
-            select(AssessmentRow.document, AssessmentRow.clinical_version, AssessmentRow.model_id, AssessmentRow.model_version)
-            .where(AssessmentRow.id == assessment_id, AssessmentRow.tenant == tenant)
-        )).first()
+        current = (
+            await connection.execute(
+                select(AssessmentRow.document, AssessmentRow.clinical_version, AssessmentRow.model_id, AssessmentRow.model_version).where(
+                    AssessmentRow.id == assessment_id, AssessmentRow.tenant == tenant
+                )
+            )
+        ).first()
     if current is None:
         status = await _job_status(engine, tenant, assessment_id)
         raise ClientException(f"assessment is {status}; only completed assessments can be reviewed", status_code=409)
@@ -126,9 +128,20 @@ async def record_review(engine: AsyncEngine, tenant: str, assessment_id: str, re
     ai_level = (document.get("summary") or {}).get("level")
     level, reason, comment = checked(request, ai_level)
     review = ReviewRow(
-        id=str(uuid.uuid4()), tenant=tenant, assessment_id=assessment_id, version=version + 1, decision=request.decision, level=level,
-        ai_level=ai_level, reason=reason, comment=comment, reviewer=str(principal.name)[:100], reviewer_token=principal.id,
-        model_id=model_id, model_version=model_version, reviewed_at=datetime.now(UTC),
+        id=str(uuid.uuid4()),
+        tenant=tenant,
+        assessment_id=assessment_id,
+        version=version + 1,
+        decision=request.decision,
+        level=level,
+        ai_level=ai_level,
+        reason=reason,
+        comment=comment,
+        reviewer=str(principal.name)[:100],
+        reviewer_token=principal.id,
+        model_id=model_id,
+        model_version=model_version,
+        reviewed_at=datetime.now(UTC),
     )
     event: AssessmentEvent = new_event("assessment.reviewed", assessment_id, tenant)
     try:
@@ -140,14 +153,18 @@ async def record_review(engine: AsyncEngine, tenant: str, assessment_id: str, re
             )
             if moved.rowcount != 1:
                 raise IntegrityError("clinical_version moved", None, Exception("concurrent review"))
-            await connection.execute(cast("Table", ReviewRow.__table__).insert().values(  # a mapped class's __table__ is a Table
-                {c.key: getattr(review, c.key) for c in ReviewRow.__table__.columns}))
+            await connection.execute(
+                cast("Table", ReviewRow.__table__)
+                .insert()
+                .values(  # a mapped class's __table__ is a Table
+                    {c.key: getattr(review, c.key) for c in ReviewRow.__table__.columns}
+                )
+            )
             await audit.record(connection, "review", "assessment", assessment_id, patient=msgspec.convert(document["patient"], PatientRef))
             if events is not None:
                 await events.record(connection, event)
     except IntegrityError:
-        raise ClientException("another review of this assessment was recorded at the same moment; read the history and review again",
-                              status_code=409) from None
+        raise ClientException("another review of this assessment was recorded at the same moment; read the history and review again", status_code=409) from None
     if events is not None:
         events.committed(event)
     return _review(review)
@@ -158,9 +175,15 @@ async def review_history(engine: AsyncEngine, tenant: str, assessment_id: str) -
     being processed; 404 when the tenant has no such assessment. The read is audited."""
     async with engine.connect() as connection:
         document = await connection.scalar(select(AssessmentRow.document).where(AssessmentRow.id == assessment_id, AssessmentRow.tenant == tenant))
-        rows = [] if document is None else list(await connection.execute(
-            select(ReviewRow).where(ReviewRow.assessment_id == assessment_id, ReviewRow.tenant == tenant).order_by(ReviewRow.version)
-        ))
+        rows = (
+            []
+            if document is None
+            else list(
+                await connection.execute(
+                    select(ReviewRow).where(ReviewRow.assessment_id == assessment_id, ReviewRow.tenant == tenant).order_by(ReviewRow.version)
+                )
+            )
+        )
     if document is None:
         await _job_status(engine, tenant, assessment_id)
         return []
@@ -171,8 +194,18 @@ async def review_history(engine: AsyncEngine, tenant: str, assessment_id: str) -
 def versions(assessment: Assessment, reviews: list[Review]) -> list[Assessment]:
     """The assessment as it stood at each clinical version, oldest first: the AI's result
     (``preliminary``, version 1), then one per review (what FHIR ``_history`` serves)."""
-    first = msgspec.structs.replace(assessment, clinical_status="preliminary", clinical_version=1, clinician_level=None,
-                                    reviewed_by=None, reviewed_at=None)
-    return [first, *(msgspec.structs.replace(assessment, clinical_status=STATUS_AFTER[r.decision], clinical_version=r.version,
-                                             clinician_level=r.level, reviewed_by=r.reviewer, reviewed_at=r.reviewed_at)
-                     for r in reviews)]
+    first = msgspec.structs.replace(assessment, clinical_status="preliminary", clinical_version=1, clinician_level=None, reviewed_by=None, reviewed_at=None)
+    return [
+        first,
+        *(
+            msgspec.structs.replace(
+                assessment,
+                clinical_status=STATUS_AFTER[r.decision],
+                clinical_version=r.version,
+                clinician_level=r.level,
+                reviewed_by=r.reviewer,
+                reviewed_at=r.reviewed_at,
+            )
+            for r in reviews
+        ),
+    ]

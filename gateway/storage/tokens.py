@@ -74,8 +74,15 @@ class TokenStore:
             raise InputError("expires_in", f"must be more than 0 and at most {MAX_TOKEN_LIFETIME.days} days")
         secret = self.PREFIX + secrets.token_urlsafe(32)
         now = self.clock()
-        row = TokenRow(id=secrets.token_hex(8), name=name.strip(), role=role, tenant=tenant, token_hash=hash_token(secret), created_at=now,
-                       expires_at=None if expires_in is None else now + expires_in)
+        row = TokenRow(
+            id=secrets.token_hex(8),
+            name=name.strip(),
+            role=role,
+            tenant=tenant,
+            token_hash=hash_token(secret),
+            created_at=now,
+            expires_at=None if expires_in is None else now + expires_in,
+        )
         async with self.sessions() as session:
             session.add(row)
             await session.commit()
@@ -105,9 +112,12 @@ class TokenStore:
     async def revoke(self, token_id: str) -> bool:
         now = self.clock()
         async with self.sessions() as session:
-            result = cast("CursorResult[Any]", await session.execute(  # an UPDATE's result is a CursorResult: it has rowcount
-                update(TokenRow).where(TokenRow.id == token_id, _not_revoked(now)).values(revoked_at=now)
-            ))
+            result = cast(
+                "CursorResult[Any]",
+                await session.execute(  # an UPDATE's result is a CursorResult: it has rowcount
+                    update(TokenRow).where(TokenRow.id == token_id, _not_revoked(now)).values(revoked_at=now)
+                ),
+            )
             await session.commit()
         return result.rowcount == 1
 
@@ -130,17 +140,20 @@ class TokenStore:
                 return None
             if expires_in is None and old.expires_at is not None:
                 expires_in = as_utc(old.expires_at) - as_utc(old.created_at)
-            claimed = cast("CursorResult[Any]", await session.execute(
-                update(TokenRow).where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None)).values(revoked_at=now + grace)
-            ))
+            claimed = cast(
+                "CursorResult[Any]",
+                await session.execute(update(TokenRow).where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None)).values(revoked_at=now + grace)),
+            )
             if claimed.rowcount != 1:
                 await session.rollback()
                 return None
             secret = self.PREFIX + secrets.token_urlsafe(32)
-            inherited = {c.key: getattr(old, c.key) for c in TokenRow.__table__.columns
-                         if c.key not in {"id", "token_hash", "created_at", "revoked_at", "expires_at"}}  # name, role, tenant...
-            row = TokenRow(**inherited, id=secrets.token_hex(8), token_hash=hash_token(secret), created_at=now,
-                           expires_at=None if expires_in is None else now + expires_in)
+            inherited = {
+                c.key: getattr(old, c.key) for c in TokenRow.__table__.columns if c.key not in {"id", "token_hash", "created_at", "revoked_at", "expires_at"}
+            }  # name, role, tenant...
+            row = TokenRow(
+                **inherited, id=secrets.token_hex(8), token_hash=hash_token(secret), created_at=now, expires_at=None if expires_in is None else now + expires_in
+            )
             session.add(row)
             await session.commit()
         return token_info(row), secret

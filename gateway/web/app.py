@@ -123,13 +123,33 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm: bool
         return Provide(provide, use_cache=True)
 
     app = Litestar(
-        route_handlers=[*assessments.ROUTES, *reviews.ROUTES, *monitoring.ROUTES, *explanations.ROUTES, *deliveries.ROUTES, baselines_routes.put_baseline,
-                        system.health, system.ready, system.model_card, system.plugin_list, metrics.metrics, *plugins.routes, *audit_routes.ROUTES,
-                        *pages.ROUTES, ui_router()],
-        state=State({"tokens": tokens, "scoring": scoring, "auth_failures": FailureThrottle(settings.auth_failure_burst, settings.auth_failure_window_s),
-                     "metrics_allowlist": metrics.parse_allowlist(settings.metrics_allowlist),
-                     "ui_sessions": SessionStore(engine, timedelta(minutes=settings.ui_session_minutes)),
-                     "public_https": settings.public_url.startswith("https://")}),
+        route_handlers=[
+            *assessments.ROUTES,
+            *reviews.ROUTES,
+            *monitoring.ROUTES,
+            *explanations.ROUTES,
+            *deliveries.ROUTES,
+            baselines_routes.put_baseline,
+            system.health,
+            system.ready,
+            system.model_card,
+            system.plugin_list,
+            metrics.metrics,
+            *plugins.routes,
+            *audit_routes.ROUTES,
+            *pages.ROUTES,
+            ui_router(),
+        ],
+        state=State(
+            {
+                "tokens": tokens,
+                "scoring": scoring,
+                "auth_failures": FailureThrottle(settings.auth_failure_burst, settings.auth_failure_window_s),
+                "metrics_allowlist": metrics.parse_allowlist(settings.metrics_allowlist),
+                "ui_sessions": SessionStore(engine, timedelta(minutes=settings.ui_session_minutes)),
+                "public_https": settings.public_url.startswith("https://"),
+            }
+        ),
         dependencies={
             "store": provider(flow.assessments),
             "plugins": provider(plugins),
@@ -156,10 +176,13 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm: bool
             use_handler_docstrings=True,
         ),
         cors_config=CORSConfig(
-            allow_origins=settings.cors_origins, allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
             expose_headers=["Location", "Retry-After", "X-Request-ID", "Server-Timing"],
-        ) if settings.cors_origins else None,
+        )
+        if settings.cors_origins
+        else None,
     )
     document_capture_bodies(app, plugins)
     app.asgi_handler = http_hygiene(app.asgi_handler, cors=bool(settings.cors_origins))

@@ -130,13 +130,13 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=info, auth=info)
 
     @staticmethod
-    async def _failed(connection: ASGIConnection[Any, Any, Any, Any], tokens: TokenStore, throttle: FailureThrottle | None, address: str,
-                      reason: str, info: TokenInfo | None) -> None:
+    async def _failed(
+        connection: ASGIConnection[Any, Any, Any, Any], tokens: TokenStore, throttle: FailureThrottle | None, address: str, reason: str, info: TokenInfo | None
+    ) -> None:
         """Log and audit one failed authentication (never the token text) and count it against the address."""
         token_id = info.id if info is not None else None
         log.warning("auth_failed", reason=reason, client=address, token_id=token_id, path=connection.url.path)
-        principal = audit.Principal(token_id, info.role if info is not None else "anonymous",
-                                    info.tenant if info is not None else None, address, _request_id())
+        principal = audit.Principal(token_id, info.role if info is not None else "anonymous", info.tenant if info is not None else None, address, _request_id())
         started = throttle is not None and throttle.failed(address)
         try:
             await audit.record(tokens.engine, "login_failed", "api_token", token_id, outcome="failure", principal=principal)
@@ -170,9 +170,8 @@ def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRout
     allowed = set(handler.opt.get("roles", ())) | {"admin"}
     if token.role not in allowed:
         method = str(connection.scope.get("method", "WEBSOCKET"))  # a WebSocket scope has no method
-        raise PermissionDeniedException(
-            f"role {token.role!r} may not call {method} {connection.url.path}; allowed roles: {', '.join(sorted(allowed))}"
-        )
+        raise PermissionDeniedException(f"role {token.role!r} may not call {method} {connection.url.path}; allowed roles: {', '.join(sorted(allowed))}")
     if handler.opt.get("installation") and token.role == "admin" and token.tenant != DEFAULT_TENANT:
-        raise PermissionDeniedException(f"{connection.url.path} describes the whole installation; only admins of the "
-                                        f"'{DEFAULT_TENANT}' tenant (the operators) may call it")
+        raise PermissionDeniedException(
+            f"{connection.url.path} describes the whole installation; only admins of the '{DEFAULT_TENANT}' tenant (the operators) may call it"
+        )

@@ -108,15 +108,21 @@ async def database_families(engine: AsyncEngine, now: datetime | None = None) ->
         async with engine.connect() as connection:
             jobs = dict((await connection.execute(select(SubmissionRow.status, func.count()).group_by(SubmissionRow.status))).all())
             oldest_job = await connection.scalar(select(func.min(SubmissionRow.created_at)).where(SubmissionRow.status == "queued"))
-            deliveries = (await connection.execute(
-                select(DeliveryRow.destination, DeliveryRow.status, func.count()).group_by(DeliveryRow.destination, DeliveryRow.status)
-            )).all()
+            deliveries = (
+                await connection.execute(
+                    select(DeliveryRow.destination, DeliveryRow.status, func.count()).group_by(DeliveryRow.destination, DeliveryRow.status)
+                )
+            ).all()
             due = DeliveryRow.status.in_(("pending", "retrying")) & (DeliveryRow.next_attempt_at <= now)
             due_count, oldest_due = (await connection.execute(select(func.count(), func.min(DeliveryRow.next_attempt_at)).where(due))).one()
-            failures = (await connection.execute(
-                select(DeliveryRow.destination, func.count()).join(DeliveryAttemptRow, DeliveryAttemptRow.delivery_id == DeliveryRow.id)
-                .where(DeliveryAttemptRow.outcome != "delivered").group_by(DeliveryRow.destination)
-            )).all()
+            failures = (
+                await connection.execute(
+                    select(DeliveryRow.destination, func.count())
+                    .join(DeliveryAttemptRow, DeliveryAttemptRow.delivery_id == DeliveryRow.id)
+                    .where(DeliveryAttemptRow.outcome != "delivered")
+                    .group_by(DeliveryRow.destination)
+                )
+            ).all()
     except Exception:
         up.add_metric([], 0)
         return [up]
@@ -128,8 +134,7 @@ async def database_families(engine: AsyncEngine, now: datetime | None = None) ->
     depth = GaugeMetricFamily("pain_gateway_queue_depth", "Work waiting: queued submissions, deliveries due", labels=["queue"])
     depth.add_metric(["processing"], jobs.get("queued", 0))
     depth.add_metric(["delivery"], due_count)
-    age = GaugeMetricFamily("pain_gateway_queue_oldest_age_seconds", "How long the oldest waiting item has waited (0 when none)",
-                            labels=["queue"])
+    age = GaugeMetricFamily("pain_gateway_queue_oldest_age_seconds", "How long the oldest waiting item has waited (0 when none)", labels=["queue"])
     age.add_metric(["processing"], _age(now, oldest_job))
     age.add_metric(["delivery"], _age(now, oldest_due))
     ledger = GaugeMetricFamily("pain_gateway_deliveries", "Delivery ledger rows by destination and status", labels=["destination", "status"])
@@ -137,8 +142,11 @@ async def database_families(engine: AsyncEngine, now: datetime | None = None) ->
     for destination in sorted({d for d, _ in counts}):
         for status in DELIVERY_STATUSES:
             ledger.add_metric([destination, status], counts.get((destination, status), 0))
-    failed = CounterMetricFamily("pain_gateway_delivery_failed_attempts", "Delivery attempts that did not deliver, per destination "
-                                 "(from the ledger: every process's attempts)", labels=["destination"])
+    failed = CounterMetricFamily(
+        "pain_gateway_delivery_failed_attempts",
+        "Delivery attempts that did not deliver, per destination (from the ledger: every process's attempts)",
+        labels=["destination"],
+    )
     for destination, n in sorted(failures):
         failed.add_metric([destination], n)
     return [up, by_status, depth, age, ledger, failed]
@@ -151,11 +159,19 @@ def _age(now: datetime, since: datetime | None) -> float:
     return max(0.0, (now - since).total_seconds())
 
 
-@get("/metrics", opt={"roles": {SCRAPER_ROLE}, "allow_scrapers": True, "installation": True}, tags=["system"],
-     responses=ok(str, "# HELP pain_gateway_submissions_total Submissions by source and outcome\n"
-                       "# TYPE pain_gateway_submissions_total counter\n"
-                       'pain_gateway_submissions_total{outcome="scored",source="keypoint_upload"} 12.0\n',
-                  media_type=CONTENT_TYPE_PLAIN_0_0_4) | problems())
+@get(
+    "/metrics",
+    opt={"roles": {SCRAPER_ROLE}, "allow_scrapers": True, "installation": True},
+    tags=["system"],
+    responses=ok(
+        str,
+        "# HELP pain_gateway_submissions_total Submissions by source and outcome\n"
+        "# TYPE pain_gateway_submissions_total counter\n"
+        'pain_gateway_submissions_total{outcome="scored",source="keypoint_upload"} 12.0\n',
+        media_type=CONTENT_TYPE_PLAIN_0_0_4,
+    )
+    | problems(),
+)
 async def metrics(store: NamedDependency[AssessmentStore]) -> Response:
     """Prometheus text format: this process's observations plus the database's state (module docstring)."""
     registry = CollectorRegistry(auto_describe=False)

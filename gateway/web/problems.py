@@ -72,8 +72,18 @@ def database_error(request: Request[Any, Any, Any], exc: OperationalError) -> Re
     return response
 
 
-READING_MODULES = ("plugins.keypoint_upload", "plugins.video_upload", "gateway.web.uploads", "gateway.pipeline.metadata", "gateway.contract.protocols",
-                   "litestar._kwargs", "litestar._signature", "litestar.connection", "msgspec", "json")
+READING_MODULES = (
+    "plugins.keypoint_upload",
+    "plugins.video_upload",
+    "gateway.web.uploads",
+    "gateway.pipeline.metadata",
+    "gateway.contract.protocols",
+    "litestar._kwargs",
+    "litestar._signature",
+    "litestar.connection",
+    "msgspec",
+    "json",
+)
 """Where a request is read and parsed: errors raised there are the client's input, not our bug."""
 
 
@@ -88,10 +98,20 @@ def parse_error(request: Request[Any, Any, Any], exc: RecursionError | OverflowE
     if isinstance(exc, RecursionError):
         return problem(400, "Bad Request", "the request body is nested too deeply to parse", field="body", instance=request.url.path)
     if isinstance(exc, MemoryError):
-        return problem(413, "Content Too Large", "the upload declares more data than the gateway can hold (e.g. an array header's shape)",
-                       field="body", instance=request.url.path)
-    return problem(422, "Invalid input", f"a value in the request is out of range ({exc}); dates must stay within years 1-9999 in UTC",
-                   field="body", instance=request.url.path)
+        return problem(
+            413,
+            "Content Too Large",
+            "the upload declares more data than the gateway can hold (e.g. an array header's shape)",
+            field="body",
+            instance=request.url.path,
+        )
+    return problem(
+        422,
+        "Invalid input",
+        f"a value in the request is out of range ({exc}); dates must stay within years 1-9999 in UTC",
+        field="body",
+        instance=request.url.path,
+    )
 
 
 def _raised_while_reading(exc: BaseException) -> bool:
@@ -109,8 +129,9 @@ def _raised_while_reading(exc: BaseException) -> bool:
 async def asgi_problem(send: Send, status: int, title: str, detail: str) -> None:
     """A problem answer sent from raw ASGI middleware, outside Litestar's exception handlers."""
     body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {"type": "http.response.start", "status": status, "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]}
+    )
     # ASGI makes more_body optional (default False); Litestar's HTTPResponseBodyEvent requires the key
     await send({"type": "http.response.body", "body": body})  # type: ignore[arg-type]
 
@@ -134,6 +155,15 @@ def _title(status: int) -> str:
     return HTTPStatus(status).phrase
 
 
-HANDLERS = {InputError: input_error, HTTPException: http_error, TooBusy: too_busy, SettingsError: settings_error,
-            OperationalError: database_error, ScoringUnavailable: scoring_unavailable, RecursionError: parse_error, OverflowError: parse_error,
-            MemoryError: parse_error, Exception: unexpected}
+HANDLERS = {
+    InputError: input_error,
+    HTTPException: http_error,
+    TooBusy: too_busy,
+    SettingsError: settings_error,
+    OperationalError: database_error,
+    ScoringUnavailable: scoring_unavailable,
+    RecursionError: parse_error,
+    OverflowError: parse_error,
+    MemoryError: parse_error,
+    Exception: unexpected,
+}

@@ -143,9 +143,22 @@ async def receive(request: Request, directory: Path, max_bytes: int) -> CaptureR
         if b"boundary" not in options:
             raise InputError("content-type", "multipart/form-data needs a boundary parameter")
         parts = _Parts(directory)
-        parser = MultipartParser(options[b"boundary"], callbacks={name: getattr(parts, name) for name in (
-            "on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_headers_finished",
-            "on_part_data", "on_part_end", "on_end")})
+        parser = MultipartParser(
+            options[b"boundary"],
+            callbacks={
+                name: getattr(parts, name)
+                for name in (
+                    "on_part_begin",
+                    "on_header_field",
+                    "on_header_value",
+                    "on_header_end",
+                    "on_headers_finished",
+                    "on_part_data",
+                    "on_part_end",
+                    "on_end",
+                )
+            },
+        )
         try:
             async for chunk in request.stream():
                 total += len(chunk)

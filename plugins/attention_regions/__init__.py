@@ -19,10 +19,7 @@ NOTE = (
     "The model was trained on synthetic data only."
 )
 PASSED = " This model's attention passed the sanity checks (planted signals, shuffled labels, brow and eyes on its test set)."
-NOT_INFORMATIVE = (
-    "Not informative: this model's attention failed the sanity checks or the model has no attention, "
-    "so no region shares are shown."
-)
+NOT_INFORMATIVE = "Not informative: this model's attention failed the sanity checks or the model has no attention, so no region shares are shown."
 UNCHECKED = " Not checked: this model's attention was never put through the sanity checks; read the shares with care."
 
 
@@ -41,9 +38,7 @@ class AttentionRegions:
             return Explanation(self.name, ATTENTION_KIND, [], note + " No window was scored.", passed_checks=informative)
         shares = region_shares(output.alpha, output.beta)
         regions = [RegionAttention(name, round(float(w), 6)) for name, w in zip(REGIONS, shares, strict=False)]
-        return Explanation(
-            self.name, ATTENTION_KIND, sorted(regions, key=lambda r: r.weight, reverse=True), note, passed_checks=informative
-        )
+        return Explanation(self.name, ATTENTION_KIND, sorted(regions, key=lambda r: r.weight, reverse=True), note, passed_checks=informative)
 
 
 @hookimpl

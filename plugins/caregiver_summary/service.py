@@ -121,8 +121,9 @@ class Summaries:
         language, lifetime = self.language(lang), self.lifetime(expires_in)
         return share.Shared(found.tenant, found.id, language.code, share.expiry(datetime.now(UTC), lifetime))
 
-    async def share_patient(self, store: AssessmentStore, tenant: str, identifier: str, period: str, lang: str | None,
-                            expires_in: str | None) -> tuple[PatientRef, share.Shared]:
+    async def share_patient(
+        self, store: AssessmentStore, tenant: str, identifier: str, period: str, lang: str | None, expires_in: str | None
+    ) -> tuple[PatientRef, share.Shared]:
         """What a link to a patient's summary over ``period`` up to now carries: the period as it is now,
         anchored on one of their assessments so no identifier appears in the URL."""
         self.require_sharing()

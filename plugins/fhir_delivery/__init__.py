@@ -44,8 +44,11 @@ class FhirServer(msgspec.Struct, forbid_unknown_fields=True):
             ("name", bool(self.name.strip()), "must name the destination, e.g. emr"),
             ("auth", self.auth in AUTH_MODES, f"must be one of {', '.join(AUTH_MODES)}"),
             ("token", self.auth != "bearer" or bool(self.token), "is required with auth = bearer"),
-            ("token_url", self.auth != "oauth2" or all((self.token_url, self.client_id, self.client_secret)),
-             "token_url, client_id and client_secret are required with auth = oauth2"),
+            (
+                "token_url",
+                self.auth != "oauth2" or all((self.token_url, self.client_id, self.client_secret)),
+                "token_url, client_id and client_secret are required with auth = oauth2",
+            ),
             ("timeout_s", 1 <= self.timeout_s <= 300, "must be between 1 and 300 seconds"),
         ]
         for field, ok, message in problems:

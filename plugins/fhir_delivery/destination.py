@@ -113,8 +113,10 @@ class FhirPush:
         matches = [e["resource"]["id"] for e in body.get("entry", []) if (e.get("search") or {}).get("mode", "match") == "match"]
         if len(matches) != 1:
             found = "no Patient" if not matches else f"{len(matches)} Patients"
-            return DeliveryResult.failed(f"resolve_patient: {found} in the EMR match the assessment's patient identifier; "
-                                         "the gateway never creates or guesses patients", response.status_code)
+            return DeliveryResult.failed(
+                f"resolve_patient: {found} in the EMR match the assessment's patient identifier; the gateway never creates or guesses patients",
+                response.status_code,
+            )
         return f"Patient/{matches[0]}"
 
     async def probe(self, engine: AsyncEngine) -> DeliveryResult:

@@ -96,8 +96,7 @@ def _subject(patient: PatientRef) -> dict[str, Any]:
     if patient.reference:
         subject["reference"] = patient.reference
     if patient.value:
-        subject["identifier"] = {"system": patient.system, "value": patient.value} if patient.system else {
-            "value": patient.value}
+        subject["identifier"] = {"system": patient.system, "value": patient.value} if patient.system else {"value": patient.value}
     if not subject:
         raise ValueError("patient: needs a reference or an identifier value")
     return subject
@@ -172,11 +171,15 @@ def _observation(assessment: Assessment, mappings: PainMappings, base_url: str, 
         "note": [{"text": assessment.disclaimer}],
     }
     if has_explanation(assessment):  # R4 core extension: other information relevant to this event
-        obs["extension"] = [{
-            "url": SUPPORTING_INFO,
-            "valueReference": {"reference": ref("DocumentReference", document_reference_id(assessment.id, base_url)),
-                               "display": "Why the model scored this (model-internal signal, not a clinical finding)"},
-        }]
+        obs["extension"] = [
+            {
+                "url": SUPPORTING_INFO,
+                "valueReference": {
+                    "reference": ref("DocumentReference", document_reference_id(assessment.id, base_url)),
+                    "display": "Why the model scored this (model-internal signal, not a clinical finding)",
+                },
+            }
+        ]
     if summary.level is None:
         ai_value: dict[str, Any] = {"dataAbsentReason": codes.data_absent_reason.fhir()}
         result = f"no result: {codes.data_absent_reason.text or 'data absent'}"
@@ -197,8 +200,7 @@ def _observation(assessment: Assessment, mappings: PainMappings, base_url: str, 
         *([f"Peak window probabilities: {peaks}."] if peaks else []),
         f"Model {assessment.model.name} {assessment.model.version}. {assessment.disclaimer}",
     )
-    unit = {"unit": mappings.probability_unit.unit, "system": mappings.probability_unit.system,
-            "code": mappings.probability_unit.code}
+    unit = {"unit": mappings.probability_unit.unit, "system": mappings.probability_unit.system, "code": mappings.probability_unit.code}
     components = [
         {"code": mappings.probability_components[level].fhir(), "valueQuantity": {"value": peak, **unit}}
         for level in LEVELS
@@ -217,8 +219,10 @@ def _device(model: ModelInfo, mappings: PainMappings, base_url: str) -> dict[str
     return {
         "resourceType": "Device",
         "id": device_id(model, base_url),
-        "text": _narrative(f"AI model {model.name} {model.version} ({model.model_id}), checkpoint sha256 {model.sha256}.",
-                           f"{model.disclaimer} Model card: {_model_card_url(model)}"),
+        "text": _narrative(
+            f"AI model {model.name} {model.version} ({model.model_id}), checkpoint sha256 {model.sha256}.",
+            f"{model.disclaimer} Model card: {_model_card_url(model)}",
+        ),
         "extension": [{"url": codes.ai_kind_extension, "valueCodeableConcept": codes.ai_kind.fhir()}],
         "identifier": [{"system": _model_identifier_system(base_url), "value": model.sha256}],
         "status": "active",
@@ -226,40 +230,46 @@ def _device(model: ModelInfo, mappings: PainMappings, base_url: str) -> dict[str
         "modelNumber": model.model_id,
         "type": codes.type.fhir(),
         "version": [{"value": model.version}],
-        "note": [{"text": f"{model.disclaimer} Training data: {model.training_data}. "
-                          f"Model card: {_model_card_url(model)}"}],
+        "note": [{"text": f"{model.disclaimer} Training data: {model.training_data}. Model card: {_model_card_url(model)}"}],
     }
 
 
 def _provenance(assessment: Assessment, mappings: PainMappings, base_url: str, ref: Ref) -> dict[str, Any]:
     codes = mappings.provenance
-    clip = (f"Face landmark clip from {assessment.source}: {assessment.frames} frames at {assessment.fps:g} fps, "
-            f"captured {_instant(assessment.captured_at, 'captured_at')}")
+    clip = (
+        f"Face landmark clip from {assessment.source}: {assessment.frames} frames at {assessment.fps:g} fps, "
+        f"captured {_instant(assessment.captured_at, 'captured_at')}"
+    )
     return {
         "resourceType": "Provenance",
         "id": provenance_id(assessment.id, base_url),
-        "text": _narrative(f"Observation {observation_id(assessment.id, base_url)} was asserted by the AI model "
-                           f"{assessment.model.name} {assessment.model.version}, recorded {_instant(assessment.created_at, 'created_at')}.",
-                           clip),
+        "text": _narrative(
+            f"Observation {observation_id(assessment.id, base_url)} was asserted by the AI model "
+            f"{assessment.model.name} {assessment.model.version}, recorded {_instant(assessment.created_at, 'created_at')}.",
+            clip,
+        ),
         "target": [{"reference": ref("Observation", observation_id(assessment.id, base_url))}],
         "recorded": _instant(assessment.created_at, "created_at"),
         "activity": codes.activity.fhir(),
         "reason": [{"coding": [mappings.ai_asserted.fhir()]}],
-        "agent": [{
-            "type": codes.agent_type.fhir(),
-            "role": [codes.agent_role.fhir()],
-            "who": _device_ref(assessment.model, base_url, ref),
-        }],
-        "entity": [{
-            "role": "source",
-            "what": {"identifier": {"system": f"{base_url}/clip", "value": assessment.id}, "display": clip},
-        }],
+        "agent": [
+            {
+                "type": codes.agent_type.fhir(),
+                "role": [codes.agent_role.fhir()],
+                "who": _device_ref(assessment.model, base_url, ref),
+            }
+        ],
+        "entity": [
+            {
+                "role": "source",
+                "what": {"identifier": {"system": f"{base_url}/clip", "value": assessment.id}, "display": clip},
+            }
+        ],
     }
 
 
 def _clinician(assessment: Assessment, base_url: str) -> dict[str, Any]:
-    return {"identifier": {"system": f"{base_url}/reviewer", "value": assessment.reviewed_by or "unknown"},
-            "display": f"clinician {assessment.reviewed_by}"}
+    return {"identifier": {"system": f"{base_url}/reviewer", "value": assessment.reviewed_by or "unknown"}, "display": f"clinician {assessment.reviewed_by}"}
 
 
 def _review_provenance(assessment: Assessment, mappings: PainMappings, base_url: str, ref: Ref) -> dict[str, Any]:
@@ -275,19 +285,25 @@ def _review_provenance(assessment: Assessment, mappings: PainMappings, base_url:
     when = _instant(assessment.reviewed_at or assessment.created_at, "reviewed_at")
     ai = _device_ref(assessment.model, base_url, ref)
     if _overridden(assessment):
-        agents = [{"type": codes.agent_type.fhir(), "who": _clinician(assessment, base_url)},
-                  {"type": codes.informant_type.fhir(), "role": [codes.agent_role.fhir()], "who": ai}]
+        agents = [
+            {"type": codes.agent_type.fhir(), "who": _clinician(assessment, base_url)},
+            {"type": codes.informant_type.fhir(), "role": [codes.agent_role.fhir()], "who": ai},
+        ]
         reasons = [mappings.ai_asserted, mappings.clinician_asserted]
     else:
-        agents = [{"type": codes.agent_type.fhir(), "role": [codes.agent_role.fhir()], "who": ai},
-                  {"type": codes.verifier_type.fhir(), "who": _clinician(assessment, base_url)}]
+        agents = [
+            {"type": codes.agent_type.fhir(), "role": [codes.agent_role.fhir()], "who": ai},
+            {"type": codes.verifier_type.fhir(), "who": _clinician(assessment, base_url)},
+        ]
         reasons = [mappings.ai_asserted]
     return {
         "resourceType": "Provenance",
         "id": review_provenance_id(assessment.id, version, base_url),
-        "text": _narrative(f"Observation {obs} version {version}: "
-                           f"{'overridden' if _overridden(assessment) else 'confirmed'} by clinician {assessment.reviewed_by} at {when}; "
-                           f"it revises version {version - 1}."),
+        "text": _narrative(
+            f"Observation {obs} version {version}: "
+            f"{'overridden' if _overridden(assessment) else 'confirmed'} by clinician {assessment.reviewed_by} at {when}; "
+            f"it revises version {version - 1}."
+        ),
         "target": [{"reference": target}],
         "recorded": when,
         "activity": codes.review_activity.fhir(),
@@ -306,8 +322,14 @@ def has_explanation(assessment: Assessment) -> bool:
 
 
 def _attachment(content_type: str, data: bytes, title: str, created: str) -> dict[str, Any]:
-    return {"contentType": content_type, "data": base64.b64encode(data).decode(), "title": title, "creation": created,
-            "hash": base64.b64encode(hashlib.sha1(data).digest()).decode(), "size": len(data)}  # R4 Attachment.hash is SHA-1
+    return {
+        "contentType": content_type,
+        "data": base64.b64encode(data).decode(),
+        "title": title,
+        "creation": created,
+        "hash": base64.b64encode(hashlib.sha1(data).digest()).decode(),
+        "size": len(data),
+    }  # R4 Attachment.hash is SHA-1
 
 
 def _document_reference(assessment: Assessment, mappings: PainMappings, base_url: str, ref: Ref) -> dict[str, Any]:
@@ -319,8 +341,9 @@ def _document_reference(assessment: Assessment, mappings: PainMappings, base_url
         "resourceType": "DocumentReference",
         "id": document_reference_id(assessment.id, base_url),
         "meta": {"security": [mappings.ai_asserted.fhir()]},
-        "text": _narrative(f"Explanation of the AI pain assessment {assessment.id} by {assessment.model.name} "
-                           f"{assessment.model.version}: {explained.verdict}", NOTICE),
+        "text": _narrative(
+            f"Explanation of the AI pain assessment {assessment.id} by {assessment.model.name} {assessment.model.version}: {explained.verdict}", NOTICE
+        ),
         "identifier": [{"system": _explanation_identifier_system(base_url), "value": assessment.id}],
         "status": "current",
         "type": {"text": "AI model explanation: region occlusion (model-internal signal, not a clinical finding)"},
@@ -361,8 +384,7 @@ def review_provenance_resource(assessment: Assessment, mappings: PainMappings, b
     return _dump(_review_provenance(assessment, mappings, base_url, _literal_ref))
 
 
-def build_bundle(assessment: Assessment, mappings: PainMappings, base_url: str,
-                 bundle_type: str = "collection") -> dict[str, Any]:
+def build_bundle(assessment: Assessment, mappings: PainMappings, base_url: str, bundle_type: str = "collection") -> dict[str, Any]:
     """Device, Observation, Provenance, the explanation DocumentReference when explained, and the
     review's Provenance once reviewed.
 
@@ -387,15 +409,23 @@ def build_bundle(assessment: Assessment, mappings: PainMappings, base_url: str,
         if bundle_type == "transaction":  # the EMR's id for it is its own
             observation_entry = {k: v for k, v in observation.items() if k != "id"}
     resources = [
-        (device, {"method": "POST", "url": "Device",
-                  "ifNoneExist": urlencode({"identifier": f"{_model_identifier_system(base_url)}|{model.sha256}"})}),
+        (device, {"method": "POST", "url": "Device", "ifNoneExist": urlencode({"identifier": f"{_model_identifier_system(base_url)}|{model.sha256}"})}),
         (observation_entry, observation_request),
         (provenance, {"method": "PUT", "url": f"Provenance/{provenance['id']}"}),
     ]
     if has_explanation(assessment):
         document = _document_reference(assessment, mappings, base_url, _bundle_ref)
-        resources.insert(1, (document, {"method": "POST", "url": "DocumentReference", "ifNoneExist": urlencode(
-            {"identifier": f"{_explanation_identifier_system(base_url)}|{assessment.id}"})}))
+        resources.insert(
+            1,
+            (
+                document,
+                {
+                    "method": "POST",
+                    "url": "DocumentReference",
+                    "ifNoneExist": urlencode({"identifier": f"{_explanation_identifier_system(base_url)}|{assessment.id}"}),
+                },
+            ),
+        )
     if reviewed:
         review = _review_provenance(assessment, mappings, base_url, _bundle_ref)
         resources.append((review, {"method": "PUT", "url": f"Provenance/{review['id']}"}))
@@ -405,14 +435,17 @@ def build_bundle(assessment: Assessment, mappings: PainMappings, base_url: str,
         if bundle_type == "transaction":
             entry["request"] = request
         entries.append(entry)
-    return _dump({
-        "resourceType": "Bundle",
-        "id": resource_id(base_url, "assessment", f"{assessment.id}/Bundle/{bundle_type}"
-                          + (f"/{assessment.clinical_version}" if assessment.clinical_version > 1 else "")),
-        "type": bundle_type,
-        "timestamp": _instant(assessment.created_at, "created_at"),
-        "entry": entries,
-    })
+    return _dump(
+        {
+            "resourceType": "Bundle",
+            "id": resource_id(
+                base_url, "assessment", f"{assessment.id}/Bundle/{bundle_type}" + (f"/{assessment.clinical_version}" if assessment.clinical_version > 1 else "")
+            ),
+            "type": bundle_type,
+            "timestamp": _instant(assessment.created_at, "created_at"),
+            "entry": entries,
+        }
+    )
 
 
 def history_bundle(resources: list[dict[str, Any]], self_url: str, resource_base: str) -> dict[str, Any]:
@@ -421,26 +454,31 @@ def history_bundle(resources: list[dict[str, Any]], self_url: str, resource_base
     for resource in resources:
         version = resource["meta"]["versionId"]
         url = f"{resource['resourceType']}/{resource['id']}"
-        entries.append({"fullUrl": f"{resource_base}/{url}", "resource": resource,
-                        "request": {"method": "POST" if version == "1" else "PUT", "url": resource["resourceType"] if version == "1" else url},
-                        "response": {"status": "201 Created" if version == "1" else "200 OK", "etag": f'W/"{version}"'}})
-    return _dump({"resourceType": "Bundle", "type": "history", "total": len(entries), "link": [{"relation": "self", "url": self_url}],
-                  "entry": entries})
+        entries.append(
+            {
+                "fullUrl": f"{resource_base}/{url}",
+                "resource": resource,
+                "request": {"method": "POST" if version == "1" else "PUT", "url": resource["resourceType"] if version == "1" else url},
+                "response": {"status": "201 Created" if version == "1" else "200 OK", "etag": f'W/"{version}"'},
+            }
+        )
+    return _dump({"resourceType": "Bundle", "type": "history", "total": len(entries), "link": [{"relation": "self", "url": self_url}], "entry": entries})
 
 
-def searchset(observations: list[dict[str, Any]], total: int | None, links: dict[str, str], resource_base: str,
-              outcome: dict[str, Any] | None = None) -> dict[str, Any]:
+def searchset(
+    observations: list[dict[str, Any]], total: int | None, links: dict[str, str], resource_base: str, outcome: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Search result Bundle: ``links`` by relation (self, next, previous), fullUrls ``[resource_base]/Type/id``.
 
     ``outcome`` (an OperationOutcome about the search itself, e.g. ignored parameters) goes last with
     ``search.mode = outcome``, as R4 search.html §3.1.1.4 (handling errors) asks.
     """
-    entries = [{"fullUrl": f"{resource_base}/{obs['resourceType']}/{obs['id']}", "resource": obs, "search": {"mode": "match"}}
-               for obs in observations]
+    entries = [{"fullUrl": f"{resource_base}/{obs['resourceType']}/{obs['id']}", "resource": obs, "search": {"mode": "match"}} for obs in observations]
     if outcome is not None:  # a urn:uuid fullUrl keeps bdl-7/bdl-8 checkable on every entry
         key = "|".join(issue.get("diagnostics", "") for issue in outcome["issue"])
-        entries.append({"fullUrl": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{resource_base}/outcome/{key}')}",
-                        "resource": outcome, "search": {"mode": "outcome"}})
+        entries.append(
+            {"fullUrl": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{resource_base}/outcome/{key}')}", "resource": outcome, "search": {"mode": "outcome"}}
+        )
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
@@ -453,26 +491,42 @@ def searchset(observations: list[dict[str, Any]], total: int | None, links: dict
     return _dump(bundle)
 
 
-ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported", 406: "not-supported",
-               409: "conflict", 413: "too-costly", 415: "not-supported", 422: "processing", 429: "throttled"}
+ISSUE_CODES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    406: "not-supported",
+    409: "conflict",
+    413: "too-costly",
+    415: "not-supported",
+    422: "processing",
+    429: "throttled",
+}
 """R4 issue-type code for an HTTP error status."""
 
 
 def operation_outcome(issues: Iterable[tuple[str, str, str]]) -> dict[str, Any]:
     """OperationOutcome from ``(severity, code, diagnostics)`` issues (codes from R4 issue-type)."""
     issues = list(issues)
-    return _dump({"resourceType": "OperationOutcome",
-                  "text": _narrative(*(f"{severity}: {diagnostics}" for severity, _, diagnostics in issues)),
-                  "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics} for severity, code, diagnostics in issues]})
+    return _dump(
+        {
+            "resourceType": "OperationOutcome",
+            "text": _narrative(*(f"{severity}: {diagnostics}" for severity, _, diagnostics in issues)),
+            "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics} for severity, code, diagnostics in issues],
+        }
+    )
 
 
-SECURITY = ("Every request except GET [base]/metadata needs 'Authorization: Bearer <token>' (tokens are issued per tenant "
-            "by an administrator with 'pain-gateway tokens create'); a token sees only its own tenant's data. "
-            "SMART on FHIR authorization is not offered.")
+SECURITY = (
+    "Every request except GET [base]/metadata needs 'Authorization: Bearer <token>' (tokens are issued per tenant "
+    "by an administrator with 'pain-gateway tokens create'); a token sees only its own tenant's data. "
+    "SMART on FHIR authorization is not offered."
+)
 
 
-def capability_statement(base_url: str, resources: dict[str, dict[str, Any]], software_version: str,
-                         date: str | None = None) -> dict[str, Any]:
+def capability_statement(base_url: str, resources: dict[str, dict[str, Any]], software_version: str, date: str | None = None) -> dict[str, Any]:
     """R4 CapabilityStatement of the read-only facade (never 4.3.0: R4 clients reject it).
 
     ``resources`` maps a type to its ``interactions`` and ``search_params`` ((name, type, documentation)
@@ -485,22 +539,26 @@ def capability_statement(base_url: str, resources: dict[str, dict[str, Any]], so
             entry["searchParam"] = [{"name": n, "type": t, "documentation": d} for n, t, d in served["search_params"]]
         rest_resources.append(entry)
     summary = "; ".join(f"{t}: {', '.join(r['interactions'])}" for t, r in resources.items())
-    return _dump({
-        "resourceType": "CapabilityStatement",
-        "text": _narrative(f"Pain Gateway {software_version}, read-only FHIR R4 facade at {base_url}. {summary}.", SECURITY),
-        "status": "active",
-        "date": date or datetime.now(UTC).isoformat(),
-        "kind": "instance",
-        "software": {"name": "Pain Gateway", "version": software_version},
-        "implementation": {"description": "Pain Gateway AI pain Observations (decision support)", "url": base_url},
-        "fhirVersion": FHIR_VERSION,
-        "format": [MEDIA_TYPE, "json"],
-        "rest": [{
-            "mode": "server",
-            "security": {"cors": False, "description": SECURITY},
-            "resource": rest_resources,
-        }],
-    })
+    return _dump(
+        {
+            "resourceType": "CapabilityStatement",
+            "text": _narrative(f"Pain Gateway {software_version}, read-only FHIR R4 facade at {base_url}. {summary}.", SECURITY),
+            "status": "active",
+            "date": date or datetime.now(UTC).isoformat(),
+            "kind": "instance",
+            "software": {"name": "Pain Gateway", "version": software_version},
+            "implementation": {"description": "Pain Gateway AI pain Observations (decision support)", "url": base_url},
+            "fhirVersion": FHIR_VERSION,
+            "format": [MEDIA_TYPE, "json"],
+            "rest": [
+                {
+                    "mode": "server",
+                    "security": {"cors": False, "description": SECURITY},
+                    "resource": rest_resources,
+                }
+            ],
+        }
+    )
 
 
 def code_matches(mappings: PainMappings, token: str) -> bool:

@@ -59,8 +59,7 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
 
 def _input_error(request: Request, exc: InputError) -> Response:
     """A malformed search value is 400 on a FHIR server (HAPI), not the API's 422."""
-    return outcome_response(415 if isinstance(exc, UnsupportedMediaError) else 400, exc.message if exc.field in exc.message
-                            else f"{exc.field}: {exc.message}")
+    return outcome_response(415 if isinstance(exc, UnsupportedMediaError) else 400, exc.message if exc.field in exc.message else f"{exc.field}: {exc.message}")
 
 
 def _too_busy(request: Request, exc: TooBusy) -> Response:
@@ -75,7 +74,10 @@ def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 EXCEPTION_HANDLERS: dict[Any, Callable[..., Response]] = {
-    HTTPException: _http_error, InputError: _input_error, TooBusy: _too_busy, Exception: _unexpected,
+    HTTPException: _http_error,
+    InputError: _input_error,
+    TooBusy: _too_busy,
+    Exception: _unexpected,
 }
 
 
@@ -98,10 +100,14 @@ def fhir_json(resource: dict[str, Any]) -> Response:
 
 
 DOCUMENT_REFERENCE_EXAMPLE = {
-    "resourceType": "DocumentReference", "id": "example", "status": "current",
+    "resourceType": "DocumentReference",
+    "id": "example",
+    "status": "current",
     "type": {"text": "AI model explanation: region occlusion (model-internal signal, not a clinical finding)"},
-    "content": [{"attachment": {"contentType": "image/png", "title": "Region occlusion heatmap on the clip's mean face mesh"}},
-                {"attachment": {"contentType": "application/json", "title": "Region and second importances"}}],
+    "content": [
+        {"attachment": {"contentType": "image/png", "title": "Region occlusion heatmap on the clip's mean face mesh"}},
+        {"attachment": {"contentType": "application/json", "title": "Region and second importances"}},
+    ],
 }
 
 
@@ -116,8 +122,7 @@ class SiteExample(ResponseSpec):
 def doc(example: dict[str, Any] | str, *errors: int, public: bool = False) -> dict[int, ResponseSpec]:
     """Success as ``application/fhir+json`` with an example (a fixed one, or the name of the ``FhirService``
     method that renders it for the site), errors as ``OperationOutcome``."""
-    success = ({200: SiteExample(Resource, media_type=MEDIA_TYPE, render=example)} if isinstance(example, str)
-               else ok(Resource, example, media_type=MEDIA_TYPE))
+    success = {200: SiteExample(Resource, media_type=MEDIA_TYPE, render=example)} if isinstance(example, str) else ok(Resource, example, media_type=MEDIA_TYPE)
     return success | problems(406, *errors, public=public, container=OperationOutcome, media_type=MEDIA_TYPE, example=outcome_example)
 
 
@@ -148,54 +153,99 @@ class FhirController(Controller):
         handlers = super().get_route_handlers()
         for handler in handlers:
             if isinstance(handler, HTTPRouteHandler) and handler.responses:
-                handler.responses = {status: ok(Resource, getattr(self.service, spec.render)(), status, MEDIA_TYPE)[status]
-                                     if isinstance(spec, SiteExample) else spec for status, spec in handler.responses.items()}
+                handler.responses = {
+                    status: ok(Resource, getattr(self.service, spec.render)(), status, MEDIA_TYPE)[status] if isinstance(spec, SiteExample) else spec
+                    for status, spec in handler.responses.items()
+                }
         return handlers
 
-    @get("/Observation/{observation_id:str}", summary="Read a pain Observation", opt=reader("Observation", "read"), **FHIR,
-         responses=doc("example_observation", 400, 404))
+    @get(
+        "/Observation/{observation_id:str}",
+        summary="Read a pain Observation",
+        opt=reader("Observation", "read"),
+        **FHIR,
+        responses=doc("example_observation", 400, 404),
+    )
     async def read_observation(self, request: Request, observation_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         return fhir_json(self.service.observation(await self.service.read(store, request.user.tenant, "Observation", observation_id)))
 
-    @get("/Observation/{observation_id:str}/_history", summary="Every version of a pain Observation (clinician reviews)",
-         opt=reader("Observation", "history-instance"), **FHIR, responses=doc("example_history", 400, 404))
+    @get(
+        "/Observation/{observation_id:str}/_history",
+        summary="Every version of a pain Observation (clinician reviews)",
+        opt=reader("Observation", "history-instance"),
+        **FHIR,
+        responses=doc("example_history", 400, 404),
+    )
     async def observation_history(self, request: Request, observation_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         """A ``history`` Bundle, newest version first: the AI's preliminary result is version 1, each review adds one."""
         found = await self.service.observation_versions(store, request.user.tenant, observation_id)
         return fhir_json(self.service.history(observation_id, found))
 
-    @get("/Observation/{observation_id:str}/_history/{version_id:str}", summary="One version of a pain Observation",
-         opt=reader("Observation", "vread"), **FHIR, responses=doc("example_observation", 400, 404))
-    async def read_observation_version(self, request: Request, observation_id: FromPath[str], version_id: FromPath[str],
-                                       store: NamedDependency[AssessmentStore]) -> Response:
+    @get(
+        "/Observation/{observation_id:str}/_history/{version_id:str}",
+        summary="One version of a pain Observation",
+        opt=reader("Observation", "vread"),
+        **FHIR,
+        responses=doc("example_observation", 400, 404),
+    )
+    async def read_observation_version(
+        self, request: Request, observation_id: FromPath[str], version_id: FromPath[str], store: NamedDependency[AssessmentStore]
+    ) -> Response:
         found = await self.service.observation_versions(store, request.user.tenant, observation_id)
         return fhir_json(self.service.observation(self.service.version(observation_id, version_id, found)))
 
-    @get("/Provenance/{provenance_id:str}", summary="Read the Provenance of a pain Observation", opt=reader("Provenance", "read"), **FHIR,
-         responses=doc("example_provenance", 400, 404))
+    @get(
+        "/Provenance/{provenance_id:str}",
+        summary="Read the Provenance of a pain Observation",
+        opt=reader("Provenance", "read"),
+        **FHIR,
+        responses=doc("example_provenance", 400, 404),
+    )
     async def read_provenance(self, request: Request, provenance_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         return fhir_json(self.service.provenance(await self.service.read(store, request.user.tenant, "Provenance", provenance_id)))
 
-    @get("/DocumentReference/{document_reference_id:str}", summary="Read the explanation (heatmap PNG + JSON) of a pain Observation",
-         opt=reader("DocumentReference", "read"), **FHIR, responses=doc(DOCUMENT_REFERENCE_EXAMPLE, 400, 404))
-    async def read_document_reference(self, request: Request, document_reference_id: FromPath[str],
-                                      store: NamedDependency[AssessmentStore]) -> Response:
+    @get(
+        "/DocumentReference/{document_reference_id:str}",
+        summary="Read the explanation (heatmap PNG + JSON) of a pain Observation",
+        opt=reader("DocumentReference", "read"),
+        **FHIR,
+        responses=doc(DOCUMENT_REFERENCE_EXAMPLE, 400, 404),
+    )
+    async def read_document_reference(self, request: Request, document_reference_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         found = await self.service.read(store, request.user.tenant, "DocumentReference", document_reference_id)
         return fhir_json(await sync_to_thread(self.service.document_reference, found))  # draws the PNG
 
-    @get("/Device/{device_id:str}", summary="Read the AI Device (model) behind Observations", opt=reader("Device", "read"), **FHIR,
-         responses=doc("example_device", 400, 404))
+    @get(
+        "/Device/{device_id:str}",
+        summary="Read the AI Device (model) behind Observations",
+        opt=reader("Device", "read"),
+        **FHIR,
+        responses=doc("example_device", 400, 404),
+    )
     async def read_device(self, request: Request, device_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         return fhir_json(self.service.device(await self.service.resolve(store, request.user.tenant, "Device", device_id)))  # not audited: no patient data
 
-    @get("/Observation", summary="Search pain Observations", opt=reader("Observation", "search-type"), **FHIR, responses=doc("example_searchset", 400),
-         operation_class=documented(parameters=SEARCH_PARAMETERS))
+    @get(
+        "/Observation",
+        summary="Search pain Observations",
+        opt=reader("Observation", "search-type"),
+        **FHIR,
+        responses=doc("example_searchset", 400),
+        operation_class=documented(parameters=SEARCH_PARAMETERS),
+    )
     async def search_observations(self, request: Request, store: NamedDependency[AssessmentStore]) -> Response:
         """Searchset Bundle of pain Observations, newest first; parameters in ``search.py``."""
         return fhir_json(await self.service.search(store, request.user.tenant, list(request.query_params.multi_items()), _strict(request)))
 
-    @post("/Observation/_search", status_code=200, summary="Search pain Observations (form-encoded POST)", opt=reader(), **FHIR,
-          responses=doc("example_searchset", 400, 415), operation_class=documented(SEARCH_FORM))
+    @post(
+        "/Observation/_search",
+        status_code=200,
+        summary="Search pain Observations (form-encoded POST)",
+        opt=reader(),
+        **FHIR,
+        responses=doc("example_searchset", 400, 415),
+        operation_class=documented(SEARCH_FORM),
+    )
     async def search_observations_post(self, request: Request, store: NamedDependency[AssessmentStore]) -> Response:
         """Same search with the parameters in an ``application/x-www-form-urlencoded`` body (R4 http.html#search)."""
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -205,8 +255,14 @@ class FhirController(Controller):
         body = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
         return fhir_json(await self.service.search(store, request.user.tenant, [*request.query_params.multi_items(), *body], _strict(request)))
 
-    @get("/metadata", summary="CapabilityStatement (no token needed)", opt=PUBLIC, security=NO_TOKEN, **FHIR,
-         responses=doc("example_capability_statement", public=True))
+    @get(
+        "/metadata",
+        summary="CapabilityStatement (no token needed)",
+        opt=PUBLIC,
+        security=NO_TOKEN,
+        **FHIR,
+        responses=doc("example_capability_statement", public=True),
+    )
     async def metadata(self) -> Response:
         return fhir_json(self.service.capability_statement(served_interactions(), VERSION))
 
@@ -251,10 +307,8 @@ def not_allowed_routes() -> list[HTTPRouteHandler]:
 
 
 def _not_allowed(path: str, missing: list[str], allowed: list[str]) -> HTTPRouteHandler:
-    @route(path, http_method=missing, include_in_schema=False, opt={"roles": READERS}, status_code=405, name=f"fhir-405:{path}",
-           tags=TAGS, **FHIR)
+    @route(path, http_method=missing, include_in_schema=False, opt={"roles": READERS}, status_code=405, name=f"fhir-405:{path}", tags=TAGS, **FHIR)
     async def not_allowed() -> Response:
-        raise MethodNotAllowedException(f"{path} allows {', '.join(allowed)} only (read-only FHIR facade)",
-                                        headers={"Allow": ", ".join(allowed)})
+        raise MethodNotAllowedException(f"{path} allows {', '.join(allowed)} only (read-only FHIR facade)", headers={"Allow": ", ".join(allowed)})
 
     return not_allowed

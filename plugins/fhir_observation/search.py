@@ -27,8 +27,11 @@ DEFAULT_COUNT = 50
 # name -> (FHIR type, documentation): what the parser accepts. The CapabilityStatement lists the search
 # parameters proper (no modifier, no result parameter) and documents the modifiers on them.
 SEARCH_PARAMS: dict[str, tuple[str, str]] = {
-    "subject": ("reference", "Patient/<id> matches a literal reference in Observation.subject; with the :identifier "
-                             "modifier (subject:identifier=system|value) the patient identifier our Observations carry"),
+    "subject": (
+        "reference",
+        "Patient/<id> matches a literal reference in Observation.subject; with the :identifier "
+        "modifier (subject:identifier=system|value) the patient identifier our Observations carry",
+    ),
     "patient": ("reference", "Same as subject (Patient/<id> or <id>; patient:identifier=system|value)"),
     "subject:identifier": ("token", "system|value or value of the patient identifier in Observation.subject.identifier"),
     "patient:identifier": ("token", "Same as subject:identifier"),
@@ -76,12 +79,10 @@ def _instant_range(value: str) -> tuple[datetime, datetime]:
         return start, start + timedelta(days=1)
     match = _DATETIME.fullmatch(value)
     if match is None:
-        raise InputError("date", f"{value!r} is not a FHIR date or dateTime with a time zone "
-                                 "(e.g. 2026-11-23 or 2026-11-23T10:00:00Z)")
+        raise InputError("date", f"{value!r} is not a FHIR date or dateTime with a time zone (e.g. 2026-11-23 or 2026-11-23T10:00:00Z)")
     moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
     seconds, fraction = match.group("seconds"), match.group("fraction")
-    step = (timedelta(microseconds=10 ** (6 - len(fraction))) if fraction
-            else timedelta(seconds=1) if seconds else timedelta(minutes=1))
+    step = timedelta(microseconds=10 ** (6 - len(fraction))) if fraction else timedelta(seconds=1) if seconds else timedelta(minutes=1)
     return moment, moment + step
 
 
@@ -142,8 +143,7 @@ def _count(name: str, raw: str, maximum: int | None = None) -> int:
     return int(raw) if maximum is None else min(int(raw), maximum)
 
 
-def parse_search(params: list[tuple[str, str]], identifier_system: str, tenant: str, strict: bool = False,
-                 now: datetime | None = None) -> Search:
+def parse_search(params: list[tuple[str, str]], identifier_system: str, tenant: str, strict: bool = False, now: datetime | None = None) -> Search:
     """Every criterion must match (repeat ``date`` for a range); the query never leaves ``tenant``."""
     search = Search(AssessmentQuery(tenant=tenant))
     now = now or datetime.now(UTC)
@@ -158,18 +158,22 @@ def parse_search(params: list[tuple[str, str]], identifier_system: str, tenant: 
         elif name in {"subject", "patient"}:
             reference = raw if raw.startswith("Patient/") else f"Patient/{raw}" if name == "patient" and "/" not in raw else None
             if reference is None or reference.count("/") != 1 or not reference.split("/")[1]:
-                raise InputError(name, "a reference parameter takes Patient/<id>; search an identifier with "
-                                       f"{name}:identifier=system|value")
+                raise InputError(name, f"a reference parameter takes Patient/<id>; search an identifier with {name}:identifier=system|value")
             search.query = replace(search.query, reference=reference)
         elif name in {"subject:identifier", "patient:identifier"}:
             system, value = _token(name, raw)
             search.query = replace(search.query, system=system, value=value)
         elif name in CHAINED:
             search.matches_nothing = True
-            search.notes.append(("warning", "not-found",
-                                 f"{name} follows the subject reference to a Patient resource; these Observations identify the "
-                                 "patient by identifier only, so nothing matches (as on any conformant server). "
-                                 "Use patient:identifier=system|value."))
+            search.notes.append(
+                (
+                    "warning",
+                    "not-found",
+                    f"{name} follows the subject reference to a Patient resource; these Observations identify the "
+                    "patient by identifier only, so nothing matches (as on any conformant server). "
+                    "Use patient:identifier=system|value.",
+                )
+            )
         elif name == "code":
             search.codes.append(raw)
         elif name == "identifier":
@@ -200,9 +204,11 @@ def parse_search(params: list[tuple[str, str]], identifier_system: str, tenant: 
             unknown.append(name)
     if unknown:
         if strict:
-            raise InputError(unknown[0], f"unsupported search parameter(s) {', '.join(unknown)} (Prefer: handling=strict); "
-                                         f"supported: {', '.join(SEARCH_PARAMS)}")
-        search.notes.append(("warning", "not-supported",
-                             f"ignored unsupported search parameter(s): {', '.join(unknown)}; supported: {', '.join(SEARCH_PARAMS)}"))
+            raise InputError(
+                unknown[0], f"unsupported search parameter(s) {', '.join(unknown)} (Prefer: handling=strict); supported: {', '.join(SEARCH_PARAMS)}"
+            )
+        search.notes.append(
+            ("warning", "not-supported", f"ignored unsupported search parameter(s): {', '.join(unknown)}; supported: {', '.join(SEARCH_PARAMS)}")
+        )
     search.query = replace(search.query, limit=0 if search.summary_count else search.count, offset=search.offset)
     return search

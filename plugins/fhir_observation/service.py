@@ -166,8 +166,7 @@ class FhirService:
             entry = resources.setdefault(resource_type, {"interactions": [], "search_params": []})
             entry["interactions"].append(interaction)
             if interaction == "search-type":
-                entry["search_params"] = [(name, kind, doc) for name, (kind, doc) in SEARCH_PARAMS.items()
-                                          if ":" not in name and not name.startswith("_")]
+                entry["search_params"] = [(name, kind, doc) for name, (kind, doc) in SEARCH_PARAMS.items() if ":" not in name and not name.startswith("_")]
         return capability_statement(self.base, dict(sorted(resources.items())), version)
 
     # OpenAPI examples: rendered by resources.py from the example assessment with this site's settings
@@ -179,8 +178,7 @@ class FhirService:
         return history_bundle([self.example_observation()], f"{self.base}/Observation/example/_history", self.base)
 
     def example_searchset(self) -> dict[str, Any]:
-        return searchset([self.example_observation()], 1, {"self": f"{self.base}/Observation?subject:identifier=urn:oid:1.2.3%7CMRN-1234"},
-                         self.base)
+        return searchset([self.example_observation()], 1, {"self": f"{self.base}/Observation?subject:identifier=urn:oid:1.2.3%7CMRN-1234"}, self.base)
 
     def example_provenance(self) -> dict[str, Any]:
         return self.provenance(EXAMPLE_ASSESSMENT)

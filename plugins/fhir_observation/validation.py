@@ -19,14 +19,11 @@ from pydantic import ValidationError
 from fhir_mappings import PainMappings, load_mappings
 
 # Required bindings of FHIR R4 elements of type `code` (part of the base spec, not clinical codes).
-OBSERVATION_STATUS = {"registered", "preliminary", "final", "amended", "corrected", "cancelled",
-                      "entered-in-error", "unknown"}
+OBSERVATION_STATUS = {"registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"}
 DEVICE_STATUS = {"active", "inactive", "entered-in-error", "unknown"}
-DEVICE_NAME_TYPE = {"udi-label-name", "user-friendly-name", "patient-reported-name", "manufacturer-name",
-                    "model-name", "other"}
+DEVICE_NAME_TYPE = {"udi-label-name", "user-friendly-name", "patient-reported-name", "manufacturer-name", "model-name", "other"}
 ENTITY_ROLE = {"derivation", "revision", "quotation", "source", "removal"}
-BUNDLE_TYPE = {"document", "message", "transaction", "transaction-response", "batch", "batch-response",
-               "history", "searchset", "collection"}
+BUNDLE_TYPE = {"document", "message", "transaction", "transaction-response", "batch", "batch-response", "history", "searchset", "collection"}
 HTTP_VERB = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"}
 
 _ID = r"[A-Za-z0-9\-.]{1,64}"
@@ -86,12 +83,12 @@ def _check_observation(obs: dict, m: PainMappings) -> list[str]:
     if obs.get("status") not in OBSERVATION_STATUS:
         errors.append(f"Observation.status: {obs.get('status')!r} is not an observation-status code")
     categories = obs.get("category", [])
-    fhir_categories = [code for c in categories for system, code in _codings(c)
-                       if system == m.fhir_r4.observation_category_system]
+    fhir_categories = [code for c in categories for system, code in _codings(c) if system == m.fhir_r4.observation_category_system]
     if not fhir_categories:
         errors.append("Observation.category: needs a coding from " + m.fhir_r4.observation_category_system)
-    errors += [f"Observation.category: {code!r} is not an observation-category code"
-               for code in fhir_categories if code not in m.fhir_r4.observation_categories]
+    errors += [
+        f"Observation.category: {code!r} is not an observation-category code" for code in fhir_categories if code not in m.fhir_r4.observation_categories
+    ]
     if not _codings(obs.get("code")):
         errors.append("Observation.code: needs at least one coding")
     has_value = any(key.startswith("value") for key in obs)
@@ -142,8 +139,7 @@ def _check_provenance(prov: dict, m: PainMappings) -> list[str]:
         errors.append("Provenance.recorded: required")
     if not prov.get("agent"):
         errors.append("Provenance.agent: at least one agent is required")
-    errors += [f"Provenance.agent[{i}].who: required" for i, agent in enumerate(prov.get("agent", []))
-               if not agent.get("who")]
+    errors += [f"Provenance.agent[{i}].who: required" for i, agent in enumerate(prov.get("agent", [])) if not agent.get("who")]
     if not _has_coding(prov.get("reason", []), m.ai_asserted.system, m.ai_asserted.code):
         errors.append(f"Provenance.reason: missing {m.ai_asserted.code} (AI-Provenance AIReason)")
     for i, entity in enumerate(prov.get("entity", [])):
@@ -160,15 +156,17 @@ def _check_document_reference(doc: dict, m: PainMappings) -> list[str]:
     labels = doc.get("meta", {}).get("security", [])
     if not any((c.get("system"), c.get("code")) == (m.ai_asserted.system, m.ai_asserted.code) for c in labels):
         errors.append(f"DocumentReference.meta.security: missing {m.ai_asserted.code}")
-    errors += [f"DocumentReference.content[{i}].attachment.contentType: required with data (att-1)"
-               for i, c in enumerate(doc.get("content", [])) if c.get("attachment", {}).get("data") and not c["attachment"].get("contentType")]
+    errors += [
+        f"DocumentReference.content[{i}].attachment.contentType: required with data (att-1)"
+        for i, c in enumerate(doc.get("content", []))
+        if c.get("attachment", {}).get("data") and not c["attachment"].get("contentType")
+    ]
     if not doc.get("context", {}).get("related"):
         errors.append("DocumentReference.context.related: must name the Observation it explains")
     return errors
 
 
-_CHECKS = {"Observation": _check_observation, "Device": _check_device, "Provenance": _check_provenance,
-           "DocumentReference": _check_document_reference}
+_CHECKS = {"Observation": _check_observation, "Device": _check_device, "Provenance": _check_provenance, "DocumentReference": _check_document_reference}
 
 
 def _structural(resource: dict) -> list[str]:
@@ -192,8 +190,9 @@ def validate_resource(resource: dict, mappings: PainMappings | None = None) -> l
     rtype = resource["resourceType"]
     check = _CHECKS.get(rtype)
     errors = check(resource, mappings or _default_mappings()) if check else []
-    return errors + [f"{rtype}{path}: {ref!r} is not a literal reference (Type/id, urn:uuid:, #id)"
-                     for path, ref in _references(resource, "") if not _REFERENCE.match(ref)]
+    return errors + [
+        f"{rtype}{path}: {ref!r} is not a literal reference (Type/id, urn:uuid:, #id)" for path, ref in _references(resource, "") if not _REFERENCE.match(ref)
+    ]
 
 
 def validate_bundle(bundle: dict, mappings: PainMappings | None = None) -> list[str]:
@@ -211,8 +210,7 @@ def validate_bundle(bundle: dict, mappings: PainMappings | None = None) -> list[
     entries = bundle.get("entry", [])
     full_urls = [e["fullUrl"] for e in entries if "fullUrl" in e]
     if btype != "history":  # a history holds one resource's versions under one fullUrl
-        errors += [f"Bundle.entry.fullUrl: {u!r} appears more than once (bdl-7)"
-                   for u in sorted({u for u in full_urls if full_urls.count(u) > 1})]
+        errors += [f"Bundle.entry.fullUrl: {u!r} appears more than once (bdl-7)" for u in sorted({u for u in full_urls if full_urls.count(u) > 1})]
     for i, entry in enumerate(entries):
         where = f"Bundle.entry[{i}]"
         if "/_history/" in entry.get("fullUrl", ""):
@@ -229,7 +227,9 @@ def validate_bundle(bundle: dict, mappings: PainMappings | None = None) -> list[
         if resource is None:
             continue
         errors += [f"{where}.resource: {e}" for e in validate_resource(resource, mappings)]
-        errors += [f"{where}.resource{path}: {ref!r} does not resolve to an entry of this Bundle"
-                   for path, ref in _references(resource, "")
-                   if ref.startswith("urn:") and ref not in full_urls]
+        errors += [
+            f"{where}.resource{path}: {ref!r} does not resolve to an entry of this Bundle"
+            for path, ref in _references(resource, "")
+            if ref.startswith("urn:") and ref not in full_urls
+        ]
     return errors

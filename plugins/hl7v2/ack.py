@@ -57,15 +57,17 @@ def outcome(reply: bytes, control_id: str) -> DeliveryResult:
         excerpt = reply[:EXCERPT_CHARS].decode("utf-8", "replace")
         return DeliveryResult.retry_later(f"no usable HL7 ACK: {exc}", response_excerpt=excerpt)
     if ack.control_id != control_id:
-        return DeliveryResult.failed(f"ACK {ack.code} is for message {ack.control_id!r}, not ours ({control_id!r})",
-                                     status_code=ack.code, response_excerpt=ack.excerpt)
+        return DeliveryResult.failed(
+            f"ACK {ack.code} is for message {ack.control_id!r}, not ours ({control_id!r})", status_code=ack.code, response_excerpt=ack.excerpt
+        )
     if ack.code in ACCEPTED:
         return DeliveryResult.delivered(status_code=ack.code, response_excerpt=ack.excerpt)
     if ack.code in ERROR:
-        return DeliveryResult.failed(f"receiver found an error in the message ({ack.code}); see the response excerpt",
-                                     status_code=ack.code, response_excerpt=ack.excerpt)
+        return DeliveryResult.failed(
+            f"receiver found an error in the message ({ack.code}); see the response excerpt", status_code=ack.code, response_excerpt=ack.excerpt
+        )
     if ack.code in REJECTED:
-        return DeliveryResult.retry_later(f"receiver rejected the message for now ({ack.code}); see the response excerpt",
-                                          status_code=ack.code, response_excerpt=ack.excerpt)
-    return DeliveryResult.retry_later(f"unknown acknowledgment code {ack.code!r}", status_code=ack.code,
-                                      response_excerpt=ack.excerpt)
+        return DeliveryResult.retry_later(
+            f"receiver rejected the message for now ({ack.code}); see the response excerpt", status_code=ack.code, response_excerpt=ack.excerpt
+        )
+    return DeliveryResult.retry_later(f"unknown acknowledgment code {ack.code!r}", status_code=ack.code, response_excerpt=ack.excerpt)

@@ -65,6 +65,12 @@ class MllpDestination:
             result = DeliveryResult.retry_later(str(exc))
         else:
             result = ack.outcome(reply, control_id)
-        log.info("hl7v2.exchange", destination=self.name, control_id=control_id, outcome=result.outcome,
-                 ack=result.status_code, duration_s=round(time.perf_counter() - started, 3))
+        log.info(
+            "hl7v2.exchange",
+            destination=self.name,
+            control_id=control_id,
+            outcome=result.outcome,
+            ack=result.status_code,
+            duration_s=round(time.perf_counter() - started, 3),
+        )
         return result

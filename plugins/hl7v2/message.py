@@ -88,7 +88,7 @@ def _authority(system: str | None) -> str:
         return ""
     for prefix, kind in (("urn:oid:", "ISO"), ("urn:uuid:", "UUID")):
         if system.startswith(prefix):
-            return f"&{escape(system[len(prefix):])}&{kind}"
+            return f"&{escape(system[len(prefix) :])}&{kind}"
     return f"&{escape(system)}&URI"
 
 
@@ -137,8 +137,7 @@ class Oru:
     result_status: str
 
 
-def build_oru(assessment: Assessment, mappings: PainMappings, settings: Hl7v2Settings,
-              processing_id: str | None = None) -> Oru:
+def build_oru(assessment: Assessment, mappings: PainMappings, settings: Hl7v2Settings, processing_id: str | None = None) -> Oru:
     """The ORU^R01 for ``assessment``; raises ``ValueError`` when it cannot be made valid."""
     status = result_status(assessment.clinical_status)
     level = assessment.clinician_level or assessment.summary.level  # after a review, the clinician's level
@@ -254,15 +253,21 @@ def control_id_of(er7: bytes) -> str:
 def probe_assessment(now: datetime) -> Assessment:
     """A synthetic, patient-free assessment for connectivity tests (sent with MSH-11 ``T``)."""
     return Assessment(
-        id=f"probe-{now.astimezone(UTC):%Y%m%dT%H%M%S%f}", status="preliminary",
-        patient=PatientRef(value="PAIN-GATEWAY-PROBE"), captured_at=now, created_at=now, source="probe",
-        fps=30.0, frames=0, effective_start=now, effective_end=now,
-        model=ModelInfo(model_id="connectivity-probe", version="0", sha256="0" * 64, name="Connectivity probe",
-                        training_data="none"),
+        id=f"probe-{now.astimezone(UTC):%Y%m%dT%H%M%S%f}",
+        status="preliminary",
+        patient=PatientRef(value="PAIN-GATEWAY-PROBE"),
+        captured_at=now,
+        created_at=now,
+        source="probe",
+        fps=30.0,
+        frames=0,
+        effective_start=now,
+        effective_end=now,
+        model=ModelInfo(model_id="connectivity-probe", version="0", sha256="0" * 64, name="Connectivity probe", training_data="none"),
         windows=[],
-        summary=Summary(level=None, rule="probe", time_share={}, peak_probability={}, scored_windows=0,
-                        unscorable_windows=0),
-        ai_asserted=False, disclaimer="Connectivity test from Pain Gateway; not a patient result.",
+        summary=Summary(level=None, rule="probe", time_share={}, peak_probability={}, scored_windows=0, unscorable_windows=0),
+        ai_asserted=False,
+        disclaimer="Connectivity test from Pain Gateway; not a patient result.",
     )
 
 
@@ -278,6 +283,5 @@ class Hl7v2Output:
 
     def render(self, assessment: Assessment) -> OutputDocument:
         oru = build_oru(assessment, self.mappings, self.settings)
-        meta = {"control_id": oru.control_id, "result_status": oru.result_status, "message_type": MESSAGE_TYPE,
-                "hl7_version": HL7_VERSION}
+        meta = {"control_id": oru.control_id, "result_status": oru.result_status, "message_type": MESSAGE_TYPE, "hl7_version": HL7_VERSION}
         return OutputDocument(self.name, self.media_type, oru.er7.encode("utf-8"), meta)

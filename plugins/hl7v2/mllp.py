@@ -23,8 +23,7 @@ def frame(message: bytes) -> bytes:
     return START_BLOCK + message + END_BLOCK
 
 
-async def exchange(host: str, port: int, message: bytes, timeout_s: float,
-                   max_reply_bytes: int = MAX_REPLY_BYTES) -> bytes:
+async def exchange(host: str, port: int, message: bytes, timeout_s: float, max_reply_bytes: int = MAX_REPLY_BYTES) -> bytes:
     """Send ``message`` and return the unframed reply; ``timeout_s`` bounds the connect and the wait for the ACK."""
     try:
         async with asyncio.timeout(timeout_s):
@@ -54,4 +53,4 @@ async def exchange(host: str, port: int, message: bytes, timeout_s: float,
     start = reply.find(START_BLOCK)
     if start < 0:
         raise MllpError(f"reply from {host}:{port} is not MLLP-framed (no start block)")
-    return reply[start + 1:-len(END_BLOCK)]
+    return reply[start + 1 : -len(END_BLOCK)]

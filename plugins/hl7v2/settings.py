@@ -76,10 +76,18 @@ class Hl7v2Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         _check_receiver(_top, self.host, self.port, self.timeout_s)
         for field in ("sending_application", "sending_facility", "receiving_application", "receiving_facility"):
             value = getattr(self, field)
-            _check(_top(field), bool(value.strip()) and not _HL7_UNSAFE.search(value) and len(value) <= 180,
-                   "must be non-empty, at most 180 characters, without HL7 delimiters | ^ ~ \\ &", value)
-        _check(_top("processing_id"), self.processing_id in PROCESSING_IDS,
-               f"must be one of {', '.join(f'{k} ({v})' for k, v in PROCESSING_IDS.items())}", self.processing_id)
+            _check(
+                _top(field),
+                bool(value.strip()) and not _HL7_UNSAFE.search(value) and len(value) <= 180,
+                "must be non-empty, at most 180 characters, without HL7 delimiters | ^ ~ \\ &",
+                value,
+            )
+        _check(
+            _top("processing_id"),
+            self.processing_id in PROCESSING_IDS,
+            f"must be one of {', '.join(f'{k} ({v})' for k, v in PROCESSING_IDS.items())}",
+            self.processing_id,
+        )
         names = [d.name for d in self.destinations]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         _check(f"{TOML} destinations", not duplicates, "names must be unique", duplicates)

@@ -79,9 +79,7 @@ def _frame_error(text: str, index: int) -> InputError:
     location = f"frames[{index}]{where}"
     if "Expected `float`" in text:
         return InputError("frames", f"coordinates must be JSON numbers (not strings, booleans or arrays): {text} at {location}")
-    return InputError(
-        "frames", f"must be a list of frames, each a list of {LANDMARK_COUNT} [x, y] or [x, y, z] points, or null: {text} at {location}"
-    )
+    return InputError("frames", f"must be a list of frames, each a list of {LANDMARK_COUNT} [x, y] or [x, y, z] points, or null: {text} at {location}")
 
 
 def _decode_error(exc: msgspec.ValidationError) -> InputError:
@@ -231,8 +229,7 @@ def _check_header(shape: tuple, fortran: bool, dtype: np.dtype, limits: Keypoint
     if len(shape) != 3 or shape[1] != LANDMARK_COUNT or shape[2] not in (2, 3):
         raise InputError(
             "keypoints",
-            f"expected shape (frames, {LANDMARK_COUNT}, 2 or 3) — {LANDMARK_COUNT} Face Mesh landmarks of [x, y] or [x, y, z] "
-            f"per frame — got {tuple(shape)}",
+            f"expected shape (frames, {LANDMARK_COUNT}, 2 or 3) — {LANDMARK_COUNT} Face Mesh landmarks of [x, y] or [x, y, z] per frame — got {tuple(shape)}",
         )
     limits.check_frames(shape[0], fps, "keypoints")
     return shape[0] * shape[1] * shape[2] * dtype.itemsize

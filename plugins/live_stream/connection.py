@@ -61,8 +61,7 @@ def score_window(window: ClosedWindow, session: LiveSession, plugins: Plugins) -
         return WindowMessage(**base, scorable=False, reason=window.reason)
     clip = LandmarkClip(session.patient, datetime.fromtimestamp(window.start_ms / 1000, UTC), 30.0, window.grid, session.image_size)
     result = score_windows(clip, model, stride_s=1.0, max_gap_frames=session.limits.max_gap_frames, baseline=session.baseline).results[0]
-    return WindowMessage(**base, scorable=result.scorable, level=result.level, probabilities=result.probabilities, reason=result.reason,
-                         quality=result.quality)
+    return WindowMessage(**base, scorable=result.scorable, level=result.level, probabilities=result.probabilities, reason=result.reason, quality=result.quality)
 
 
 def unscored(window: ClosedWindow, reason: str) -> WindowMessage:

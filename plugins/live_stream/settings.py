@@ -29,5 +29,6 @@ class LiveSettings(msgspec.Struct, forbid_unknown_fields=True):
     max_errors: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 5
 
     def limits(self, max_gap_frames: int) -> LiveLimits:
-        return LiveLimits(self.max_session_frames, self.max_session_s, self.max_window_frames, self.min_window_frames, self.min_face_share,
-                          max_gap_frames, PREFIX)
+        return LiveLimits(
+            self.max_session_frames, self.max_session_s, self.max_window_frames, self.min_window_frames, self.min_face_share, max_gap_frames, PREFIX
+        )

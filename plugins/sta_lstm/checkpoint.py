@@ -87,8 +87,7 @@ def load_checkpoint(directory: str | Path):
     actual = sha256_file(weights)
     if actual != manifest["sha256"]:
         raise CheckpointError(
-            f"{weights}: SHA-256 {actual} does not match model.json ({manifest['sha256']}); "
-            "the weights were modified or belong to another checkpoint"
+            f"{weights}: SHA-256 {actual} does not match model.json ({manifest['sha256']}); the weights were modified or belong to another checkpoint"
         )
     arch = dict(manifest["architecture"])
     network = ARCHITECTURES.get(arch.pop("class"))

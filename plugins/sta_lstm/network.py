@@ -130,9 +130,7 @@ class PlainLSTM(_Standardised):
     uniform over the unmasked landmarks and β uniform over frames, i.e. "no attention", never an explanation.
     """
 
-    def __init__(
-        self, landmarks: int = 468, coords: int = 2, hidden: int = 64, classes: int = 3, masked: Sequence[int] = ()
-    ) -> None:
+    def __init__(self, landmarks: int = 468, coords: int = 2, hidden: int = 64, classes: int = 3, masked: Sequence[int] = ()) -> None:
         super().__init__(landmarks, coords, classes)
         self.hidden, self.masked = hidden, tuple(int(k) for k in masked)
         self.main = nn.LSTM(landmarks * coords, hidden, batch_first=True)

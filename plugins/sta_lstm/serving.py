@@ -113,6 +113,10 @@ class CheckpointModel:
         if template is not None:  # trained on landmarks relative to each patient's neutral face
             data = personalise(data, template if windows.baseline is None else windows.baseline, template)
         probabilities, alpha, beta = infer(self._loaded(), data)
-        return CheckedOutput(probabilities=probabilities, alpha=alpha, beta=beta,
-                             personalised=template is not None and windows.baseline is not None,
-                             attention_informative=self.attention_informative)
+        return CheckedOutput(
+            probabilities=probabilities,
+            alpha=alpha,
+            beta=beta,
+            personalised=template is not None and windows.baseline is not None,
+            attention_informative=self.attention_informative,
+        )

@@ -127,9 +127,7 @@ def probe(path: Path | str, limits: VideoLimits | None = None) -> VideoInfo:
         cap.release()
 
 
-def iter_frames(
-    path: Path | str, target_fps: float = MODEL_FPS, limits: VideoLimits | None = None
-) -> Iterator[tuple[int, np.ndarray | None]]:
+def iter_frames(path: Path | str, target_fps: float = MODEL_FPS, limits: VideoLimits | None = None) -> Iterator[tuple[int, np.ndarray | None]]:
     """Yield ``(k, rgb)`` for k = 0, 1, 2, ... on a ``target_fps`` timeline: RGB uint8, upright.
 
     Each decoded frame lands on the slot nearest its presentation time ``t`` (relative to the first
@@ -188,8 +186,7 @@ def iter_frames(
         if end_s < info.duration_s - max(TRUNCATION_TOLERANCE_S, 0.05 * info.duration_s):
             raise InputError(
                 "video",
-                f"video data ends after {end_s:.1f} s of the {info.duration_s:.1f} s the file declares: "
-                "it is truncated or corrupt",
+                f"video data ends after {end_s:.1f} s of the {info.duration_s:.1f} s the file declares: it is truncated or corrupt",
             )
     finally:
         cap.release()

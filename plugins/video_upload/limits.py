@@ -36,8 +36,7 @@ class VideoLimits(msgspec.Struct, forbid_unknown_fields=True):
         if info.duration_s > self.max_duration_s:
             raise InputError(
                 "video",
-                f"video lasts {info.duration_s:.1f} s; at most {self.max_duration_s:g} s are accepted ({PREFIX}MAX_DURATION_S); "
-                "send a shorter clip",
+                f"video lasts {info.duration_s:.1f} s; at most {self.max_duration_s:g} s are accepted ({PREFIX}MAX_DURATION_S); send a shorter clip",
             )
         if info.frame_count > self.max_frames:
             raise InputError(

@@ -59,8 +59,9 @@ class WebhookDestination:
         worst: DeliveryResult | None = None
         for endpoint in endpoints:
             result = await self._post(endpoint, f"msg_test_{uuid.uuid4().hex}", probe_payload(endpoint.id))
-            result = type(result)(result.outcome, f"endpoint {endpoint.id}: {result.reason or 'ok'}", result.status_code,
-                                  result.response_excerpt, result.retry_after_s)
+            result = type(result)(
+                result.outcome, f"endpoint {endpoint.id}: {result.reason or 'ok'}", result.status_code, result.response_excerpt, result.retry_after_s
+            )
             if worst is None or _SEVERITY[result.outcome] > _SEVERITY[worst.outcome]:
                 worst = result
         assert worst is not None
@@ -85,5 +86,6 @@ class WebhookDestination:
         if response.status == 410:
             return DeliveryResult.failed("the receiver answered 410 Gone; the endpoint is disabled", 410, response.excerpt)
         hint = "; redirects are not followed: register the final URL" if 300 <= response.status < 400 else ""
-        return DeliveryResult.retry_later(f"the receiver answered HTTP {response.status}{hint}", response.status, response.excerpt,
-                                          retry_after_s=response.retry_after_s())
+        return DeliveryResult.retry_later(
+            f"the receiver answered HTTP {response.status}{hint}", response.status, response.excerpt, retry_after_s=response.retry_after_s()
+        )

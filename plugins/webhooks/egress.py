@@ -134,21 +134,20 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         self.allowlist = allowlist
         self.inner = inner or httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                          socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
         addresses = await resolve(host, port, self.allowlist)
         last: Exception | None = None
         for address in addresses:
             try:
-                return await self.inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
-                                                     socket_options=socket_options)
+                return await self.inner.connect_tcp(address, port, timeout=timeout, local_address=local_address, socket_options=socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
         assert last is not None
         raise last
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
         raise RefusedAddress("webhooks never connect to unix sockets")
 
     async def sleep(self, seconds: float) -> None:
@@ -188,8 +187,7 @@ async def post(url: str, body: bytes, headers: dict[str, str], allowlist: Allowl
     pool = httpcore.AsyncConnectionPool(network_backend=GuardedBackend(allowlist), ssl_context=client_context(), retries=0, max_connections=1)
     async with pool:
         async with asyncio.timeout(timeout_s):
-            async with pool.stream("POST", url, headers=list(headers.items()), content=body,
-                                   extensions={"timeout": timeouts}) as response:
+            async with pool.stream("POST", url, headers=list(headers.items()), content=body, extensions={"timeout": timeouts}) as response:
                 chunks, size = [], 0
                 async for chunk in response.aiter_stream():
                     chunks.append(chunk)

@@ -61,9 +61,17 @@ class Endpoint:
     @classmethod
     def from_row(cls, row: WebhookEndpointRow) -> Endpoint:
         return cls(
-            id=row.id, url=row.url, events=list(row.events), description=row.description, enabled=row.enabled,
-            disabled_reason=row.disabled_reason, created_by=row.created_by, created_at=_aware(row.created_at),
-            updated_at=_aware(row.updated_at), secret=row.secret, previous_secret=row.previous_secret,
+            id=row.id,
+            url=row.url,
+            events=list(row.events),
+            description=row.description,
+            enabled=row.enabled,
+            disabled_reason=row.disabled_reason,
+            created_by=row.created_by,
+            created_at=_aware(row.created_at),
+            updated_at=_aware(row.updated_at),
+            secret=row.secret,
+            previous_secret=row.previous_secret,
             previous_secret_expires_at=_aware(row.previous_secret_expires_at),
         )
 
@@ -102,10 +110,21 @@ class EndpointStore:
 
     async def create(self, url: str, events: list[str], description: str, created_by: str | None) -> Endpoint:
         now = datetime.now(UTC)
-        values = {"id": str(uuid.uuid4()), "tenant": self.tenant or DEFAULT_TENANT, "url": url, "events": list(events),
-                  "description": description, "secret": new_secret(),
-                  "previous_secret": None, "previous_secret_expires_at": None, "enabled": True, "disabled_reason": None,
-                  "created_by": created_by, "created_at": now, "updated_at": now}
+        values = {
+            "id": str(uuid.uuid4()),
+            "tenant": self.tenant or DEFAULT_TENANT,
+            "url": url,
+            "events": list(events),
+            "description": description,
+            "secret": new_secret(),
+            "previous_secret": None,
+            "previous_secret_expires_at": None,
+            "enabled": True,
+            "disabled_reason": None,
+            "created_by": created_by,
+            "created_at": now,
+            "updated_at": now,
+        }
         async with self.engine.begin() as conn:
             await conn.execute(T.__table__.insert().values(**values))
         return await self.get(values["id"])
@@ -123,7 +142,8 @@ class EndpointStore:
     async def set_enabled(self, endpoint_id: str, enabled: bool, reason: str | None = None) -> Endpoint | None:
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                update(T).where(*self._mine(T.id == endpoint_id))
+                update(T)
+                .where(*self._mine(T.id == endpoint_id))
                 .values(enabled=enabled, disabled_reason=None if enabled else reason, updated_at=datetime.now(UTC))
             )
         return await self.get(endpoint_id) if result.rowcount else None
@@ -136,7 +156,8 @@ class EndpointStore:
             if row is None:
                 return None
             await conn.execute(
-                update(T).where(T.id == endpoint_id)
+                update(T)
+                .where(T.id == endpoint_id)
                 .values(secret=new_secret(), previous_secret=row.secret, previous_secret_expires_at=now + grace, updated_at=now)
             )
         return await self.get(endpoint_id)

@@ -38,8 +38,7 @@ def observation_from(document: OutputDocument | None) -> dict[str, Any] | None:
     return None
 
 
-def event_payload(event: AssessmentEvent, assessment: Assessment | None, document: OutputDocument | None,
-                  public_url: str) -> bytes:
+def event_payload(event: AssessmentEvent, assessment: Assessment | None, document: OutputDocument | None, public_url: str) -> bytes:
     self_link = f"{public_url.rstrip('/')}/v1/assessments/{event.assessment_id}"
     failed = event.type == "assessment.failed"
     data: dict[str, Any] = {
@@ -51,10 +50,14 @@ def event_payload(event: AssessmentEvent, assessment: Assessment | None, documen
     if assessment is not None:
         if not failed:
             data["summary"] = msgspec.to_builtins(assessment.summary)
-        data["clinical"] = {"status": assessment.clinical_status, "version": assessment.clinical_version,
-                            "ai_level": assessment.summary.level, "clinician_level": assessment.clinician_level,
-                            "reviewed_by": assessment.reviewed_by,
-                            "reviewed_at": None if assessment.reviewed_at is None else _iso(assessment.reviewed_at)}
+        data["clinical"] = {
+            "status": assessment.clinical_status,
+            "version": assessment.clinical_version,
+            "ai_level": assessment.summary.level,
+            "clinician_level": assessment.clinician_level,
+            "reviewed_by": assessment.reviewed_by,
+            "reviewed_at": None if assessment.reviewed_at is None else _iso(assessment.reviewed_at),
+        }
         data["model"] = {"id": assessment.model.model_id, "version": assessment.model.version}
         data["disclaimer"] = assessment.disclaimer
     else:
@@ -74,11 +77,13 @@ def event_payload(event: AssessmentEvent, assessment: Assessment | None, documen
 
 def probe_payload(endpoint_id: str) -> bytes:
     """What ``pain-gateway outputs test webhooks`` sends: no patient data at all."""
-    return msgspec.json.encode({
-        "type": TEST_EVENT,
-        "timestamp": _iso(datetime.now(UTC)),
-        "data": {"endpoint_id": endpoint_id, "message": "Pain Gateway webhook test; no action needed"},
-    })
+    return msgspec.json.encode(
+        {
+            "type": TEST_EVENT,
+            "timestamp": _iso(datetime.now(UTC)),
+            "data": {"endpoint_id": endpoint_id, "message": "Pain Gateway webhook test; no action needed"},
+        }
+    )
 
 
 def _iso(value: datetime) -> str:

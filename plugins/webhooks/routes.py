@@ -88,8 +88,9 @@ class WebhookEndpoints(Controller):
     """Internal hosts and networks a registered URL may nevertheless reach."""
 
     @post(status_code=201, summary="Register a webhook endpoint", responses=ok(EndpointCreated, EXAMPLE_CREATED, 201) | problems(400, 415, 422))
-    async def create_endpoint(self, request: Request, data: JSONBody[EndpointCreate], endpoints: NamedDependency[EndpointStore],
-                              plugins: NamedDependency[Plugins]) -> EndpointCreated:
+    async def create_endpoint(
+        self, request: Request, data: JSONBody[EndpointCreate], endpoints: NamedDependency[EndpointStore], plugins: NamedDependency[Plugins]
+    ) -> EndpointCreated:
         """Events the endpoint subscribes to are POSTed to ``url``, signed per Standard Webhooks with
         the returned ``secret``. URLs resolving to private, loopback or link-local addresses are refused
         unless ``PAIN_GATEWAY_WEBHOOK_ALLOWLIST`` allows them."""
@@ -101,8 +102,7 @@ class WebhookEndpoints(Controller):
         except ValueError as exc:
             raise InputError("url", str(exc)) from None
         e = await endpoints.create(url, events, data.description, getattr(request.user, "id", None))
-        return EndpointCreated(e.id, e.url, e.events, e.description, e.enabled, e.created_at, e.updated_at,
-                               e.disabled_reason, e.created_by, secret=e.secret)
+        return EndpointCreated(e.id, e.url, e.events, e.description, e.enabled, e.created_at, e.updated_at, e.disabled_reason, e.created_by, secret=e.secret)
 
     @get(summary="List webhook endpoints", responses=ok(EndpointList, EndpointList([EXAMPLE_ENDPOINT])) | problems())
     async def list_endpoints(self, endpoints: NamedDependency[EndpointStore]) -> EndpointList:
@@ -112,8 +112,7 @@ class WebhookEndpoints(Controller):
     async def get_endpoint(self, endpoint_id: FromPath[str], endpoints: NamedDependency[EndpointStore]) -> EndpointOut:
         return EndpointOut.of(await found(endpoints, endpoint_id))
 
-    @post(ONE + "/disable", status_code=200, summary="Stop sending to an endpoint",
-          responses=ok(EndpointOut, EXAMPLE_DISABLED) | problems(400, 404))
+    @post(ONE + "/disable", status_code=200, summary="Stop sending to an endpoint", responses=ok(EndpointOut, EXAMPLE_DISABLED) | problems(400, 404))
     async def disable_endpoint(self, request: Request, endpoint_id: FromPath[str], endpoints: NamedDependency[EndpointStore]) -> EndpointOut:
         """Pending deliveries to a disabled endpoint fail with that reason when they come due."""
         reason = f"disabled by token {getattr(request.user, 'id', '?')}"
@@ -149,10 +148,20 @@ class WebhookEndpoints(Controller):
         await found(endpoints, endpoint_id)
         return AttemptList(endpoint_id, await endpoints.attempts(endpoint_id, limit))
 
-    @post(ONE + "/messages/{message_id:str}/replay", status_code=202, summary="Send one message again",
-          responses=ok(ReplayAccepted, EXAMPLE_REPLAY, 202) | problems(400, 404, 409))
-    async def replay_message(self, request: Request, endpoint_id: FromPath[str], message_id: FromPath[str],
-                             endpoints: NamedDependency[EndpointStore], flow: NamedDependency[AssessmentFlow]) -> ReplayAccepted:
+    @post(
+        ONE + "/messages/{message_id:str}/replay",
+        status_code=202,
+        summary="Send one message again",
+        responses=ok(ReplayAccepted, EXAMPLE_REPLAY, 202) | problems(400, 404, 409),
+    )
+    async def replay_message(
+        self,
+        request: Request,
+        endpoint_id: FromPath[str],
+        message_id: FromPath[str],
+        endpoints: NamedDependency[EndpointStore],
+        flow: NamedDependency[AssessmentFlow],
+    ) -> ReplayAccepted:
         """Sends the message again now, with the same ``webhook-id`` (a receiver that already has it
         can drop the copy) and a fresh retry budget, like ``POST /v1/deliveries/{id}/redeliver``."""
         try:

@@ -34,8 +34,9 @@ def wait_delivered(gateway, assessment_id: str, event_type: str, timeout_s: floa
 def destinations(story, emr, receiver, gateway_for):
     gateway = gateway_for(core={"webhook_allowlist": ["127.0.0.1"]}, fhir_delivery={"base_url": emr.base})
     telehealth = {"Authorization": f"Bearer {gateway.tokens['telehealth']}"}
-    hook = gateway.client.post("/v1/webhook-endpoints", headers=telehealth,
-                               json={"url": receiver.url(), "events": ["assessment.completed", "assessment.reviewed"]})
+    hook = gateway.client.post(
+        "/v1/webhook-endpoints", headers=telehealth, json={"url": receiver.url(), "events": ["assessment.completed", "assessment.reviewed"]}
+    )
     assert hook.status_code == 201, hook.text
     story |= {"gateway": gateway, "clinician": {"Authorization": f"Bearer {gateway.tokens['clinician']}"}}
 
@@ -86,7 +87,7 @@ def emr_observation(story, emr) -> dict:
     return current
 
 
-@then(parsers.parse('the EMR\'s Observation becomes "final" at a new version with the AI\'s level, verified by the clinician'))
+@then(parsers.parse("the EMR's Observation becomes \"final\" at a new version with the AI's level, verified by the clinician"))
 def emr_final(story, emr):
     observation = emr_observation(story, emr)
     assert observation["status"] == "final" and codes(observation["valueCodeableConcept"]) == codes(story["emr_observation"]["valueCodeableConcept"])
@@ -95,7 +96,7 @@ def emr_final(story, emr):
     assert {a["type"]["coding"][0]["code"]: a["who"].get("display") for a in provenances[0]["agent"]}["verifier"] == "clinician test-clinician"
 
 
-@then(parsers.parse('the EMR\'s Observation becomes "amended" with the clinician\'s level and the AI\'s level beside it'))
+@then(parsers.parse("the EMR's Observation becomes \"amended\" with the clinician's level and the AI's level beside it"))
 def emr_amended(story, emr):
     observation = emr_observation(story, emr)
     assert observation["status"] == "amended" and "CLINAST" in {s["code"] for s in observation["meta"]["security"]}
@@ -127,8 +128,7 @@ def emr_provenance(story, emr):
 @then("the gateway's FHIR history shows the AI's version and the clinician's")
 def facade_history(story):
     gateway = story["gateway"]
-    [observation] = gateway.client.get("/fhir/Observation", params={"identifier": story["assessment"]["id"]},
-                                       headers=story["clinician"]).json()["entry"]
+    [observation] = gateway.client.get("/fhir/Observation", params={"identifier": story["assessment"]["id"]}, headers=story["clinician"]).json()["entry"]
     oid = observation["resource"]["id"]
     history = gateway.client.get(f"/fhir/Observation/{oid}/_history", headers=story["clinician"]).json()
     assert [(e["resource"]["meta"]["versionId"], e["resource"]["status"]) for e in history["entry"]] == [("2", "amended"), ("1", "preliminary")]
@@ -150,7 +150,6 @@ def webhook(story, receiver, event):
 def monitoring(story):
     report = story["gateway"].client.get("/v1/model-monitoring", headers=story["clinician"]).json()
     [model] = report["models"]
-    assert (model["model_version"], model["reviewed"], model["overridden"], model["override_rate"]) == (
-        story["assessment"]["model"]["version"], 1, 1, 1.0)
+    assert (model["model_version"], model["reviewed"], model["overridden"], model["override_rate"]) == (story["assessment"]["model"]["version"], 1, 1, 1.0)
     ai, clinician = LEVELS.index(story["assessment"]["summary"]["level"]), LEVELS.index(story["clinician_level"])
     assert model["confusion"][ai][clinician] == 1

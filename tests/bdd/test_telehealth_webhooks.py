@@ -18,8 +18,9 @@ def allowed(story, receiver, gateway_for):
 
 @given(parsers.parse('the platform registers its receiver for "{event}"'))
 def registered(story, receiver, event):
-    response = story["gateway"].client.post("/v1/webhook-endpoints", headers=story["telehealth"],
-                                            json={"url": receiver.url(), "events": [event], "description": "visits"})
+    response = story["gateway"].client.post(
+        "/v1/webhook-endpoints", headers=story["telehealth"], json={"url": receiver.url(), "events": [event], "description": "visits"}
+    )
     assert response.status_code == 201, response.text
     story["endpoint"] = response.json()
     assert story["endpoint"]["secret"].startswith("whsec_")

@@ -11,10 +11,10 @@ from support.receiver import Receiver
 
 def test_every_destination_gets_the_result_once_after_an_outage(emr, gateway_for, keypoints_json):
     webhook_port, mllp_port = free_port(), free_port()
-    gateway = gateway_for(core={"webhook_allowlist": ["127.0.0.1"]}, fhir_delivery={"base_url": emr.base},
-                          hl7v2={"host": "127.0.0.1", "port": mllp_port})
-    endpoint = gateway.client.post("/v1/webhook-endpoints", headers=gateway.headers,
-                                   json={"url": f"http://127.0.0.1:{webhook_port}/hook", "events": ["assessment.completed"]})
+    gateway = gateway_for(core={"webhook_allowlist": ["127.0.0.1"]}, fhir_delivery={"base_url": emr.base}, hl7v2={"host": "127.0.0.1", "port": mllp_port})
+    endpoint = gateway.client.post(
+        "/v1/webhook-endpoints", headers=gateway.headers, json={"url": f"http://127.0.0.1:{webhook_port}/hook", "events": ["assessment.completed"]}
+    )
     assert endpoint.status_code == 201, endpoint.text
     emr.stop()
 

@@ -36,11 +36,17 @@ STALLED_AFTER_S = 5
 def distributed(postgres_url, tmp_path, api_tokens_for):
     asyncio.run(apply_schema(postgres_url))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")}
-    env |= {"PAIN_GATEWAY_DATABASE_URL": postgres_url, "PAIN_GATEWAY_JOB_ENGINE": "procrastinate",
-            "PAIN_GATEWAY_DATA_DIR": str(tmp_path / "data"), "PAIN_GATEWAY_STALLED_AFTER_S": str(STALLED_AFTER_S),
-            "PAIN_GATEWAY_LOG_FORMAT": "json", "PAIN_GATEWAY_WEBHOOK_ALLOWLIST": "127.0.0.1"}
-    settings = Settings(database_url=postgres_url, job_engine="procrastinate", data_dir=str(tmp_path / "data"), stalled_after_s=STALLED_AFTER_S,
-                        webhook_allowlist=["127.0.0.1"])
+    env |= {
+        "PAIN_GATEWAY_DATABASE_URL": postgres_url,
+        "PAIN_GATEWAY_JOB_ENGINE": "procrastinate",
+        "PAIN_GATEWAY_DATA_DIR": str(tmp_path / "data"),
+        "PAIN_GATEWAY_STALLED_AFTER_S": str(STALLED_AFTER_S),
+        "PAIN_GATEWAY_LOG_FORMAT": "json",
+        "PAIN_GATEWAY_WEBHOOK_ALLOWLIST": "127.0.0.1",
+    }
+    settings = Settings(
+        database_url=postgres_url, job_engine="procrastinate", data_dir=str(tmp_path / "data"), stalled_after_s=STALLED_AFTER_S, webhook_allowlist=["127.0.0.1"]
+    )
     workers: list[subprocess.Popen] = []
 
     def start_worker() -> subprocess.Popen:
@@ -77,7 +83,7 @@ def poll(client, location, until, timeout_s=180):
         if until(body):
             return body
         time.sleep(0.2)
-    raise AssertionError(f"timed out; last state {({k: body.get(k) for k in ('status', 'progress', 'error')})}")
+    raise AssertionError(f"timed out; last state { ({k: body.get(k) for k in ('status', 'progress', 'error')}) }")
 
 
 def counts(url: str, assessment_id: str) -> dict[str, int]:
@@ -153,8 +159,7 @@ def test_a_submission_left_without_a_job_is_picked_up(distributed, tmp_path, pos
     from gateway.storage.jobs import SubmissionStore
 
     video = face_video(tmp_path / "orphan.mp4", seconds=2.0, size=(320, 240))
-    record = CaptureRequest("multipart/form-data", fields={"metadata": METADATA},
-                            files={"video": UploadedFile("orphan.mp4", "video/mp4", video)}).as_record()
+    record = CaptureRequest("multipart/form-data", fields={"metadata": METADATA}, files={"video": UploadedFile("orphan.mp4", "video/mp4", video)}).as_record()
 
     async def orphan() -> str:
         engine = create_engine(postgres_url)
@@ -182,8 +187,7 @@ def test_a_worker_delivers_and_defers_its_retry_to_the_ledgers_time(distributed,
     try:
         receiver.reply(Reply(503, b"busy"))
         headers = distributed.auth_headers("telehealth")
-        endpoint = distributed.post("/v1/webhook-endpoints", headers=headers,
-                                    json={"url": receiver.url(), "events": ["assessment.completed"]}).json()
+        endpoint = distributed.post("/v1/webhook-endpoints", headers=headers, json={"url": receiver.url(), "events": ["assessment.completed"]}).json()
         created = distributed.post("/v1/assessments", json=keypoints_json(), headers=headers)
         assert created.status_code == 201, created.text
         distributed.start_worker()

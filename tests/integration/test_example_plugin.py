@@ -70,13 +70,31 @@ def _make_venv(root: Path) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     python = venv / "bin" / "python"
     main_site = sysconfig.get_paths()["purelib"]  # this interpreter is the gateway's venv
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+    )
     (site / "_pain_gateway_venv.pth").write_text(f"import site; site.addsitedir({main_site!r})\n")
     source = root / "src" / EXAMPLE.name  # pip builds in the source folder: a copy keeps build/ and egg-info out of the tree
     copytree(EXAMPLE, source, ignore=ignore_patterns("build", "*.egg-info", "__pycache__", "*.pyc"))
-    _run([str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--disable-pip-version-check",
-          "--no-cache-dir", "--quiet", str(source)], os.environ.copy(), root)
+    _run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--disable-pip-version-check",
+            "--no-cache-dir",
+            "--quiet",
+            str(source),
+        ],
+        os.environ.copy(),
+        root,
+    )
     launcher = venv / "bin" / "pain-gateway"  # what pip writes for the gateway's console script (the guard: spawned processes import it)
     launcher.write_text(f"#!{python}\nimport sys\n\nfrom gateway.cli import main\n\nif __name__ == '__main__':\n    sys.exit(main())\n")
     launcher.chmod(0o755)
@@ -91,10 +109,13 @@ def site() -> Iterator[Site]:
         cli = str(venv / "bin" / "pain-gateway")
         database = root / "g.db"
         port = free_port()
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith(("PAIN_GATEWAY_", "PYTHONPATH", "VIRTUAL_ENV"))},
-               "PAIN_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{database}", "PAIN_GATEWAY_DATA_DIR": str(root / "data"),
-               "PAIN_GATEWAY_PORT": str(port),
-               "PAIN_GATEWAY_SCORING_PROCESSES": "1"}  # one process to warm (torch) is enough for one clip
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("PAIN_GATEWAY_", "PYTHONPATH", "VIRTUAL_ENV"))},
+            "PAIN_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+            "PAIN_GATEWAY_DATA_DIR": str(root / "data"),
+            "PAIN_GATEWAY_PORT": str(port),
+            "PAIN_GATEWAY_SCORING_PROCESSES": "1",
+        }  # one process to warm (torch) is enough for one clip
         _run([cli, "db", "upgrade"], env, root)
         with closing(sqlite3.connect(database)) as db:  # db upgrade, not serve, made the plugin's table
             assert db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'example_notes'").fetchall()
@@ -151,10 +172,13 @@ def assessment(site, face_points) -> dict:
     """The astronaut clip (5 s of Face Mesh landmarks) submitted as an NPZ upload, scored."""
     buffer = io.BytesIO()
     np.savez_compressed(buffer, points=face_points.astype(np.float32))
-    response = httpx.post(f"{site.origin}/v1/assessments", headers={"Authorization": f"Bearer {site.token}"}, timeout=60,
-                          files={"keypoints": ("clip.npz", buffer.getvalue(), "application/octet-stream")},
-                          data={"patient_reference": "Patient/p-77", "fps": "30", "captured_at": "2026-11-23T11:00:00Z",
-                                "image_size": "640,480"})
+    response = httpx.post(
+        f"{site.origin}/v1/assessments",
+        headers={"Authorization": f"Bearer {site.token}"},
+        timeout=60,
+        files={"keypoints": ("clip.npz", buffer.getvalue(), "application/octet-stream")},
+        data={"patient_reference": "Patient/p-77", "fps": "30", "captured_at": "2026-11-23T11:00:00Z", "image_size": "640,480"},
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -215,8 +239,7 @@ def test_notes_are_kept_in_the_plugins_table_per_tenant(site, assessment):
     assert listed.status_code == 200, listed.text
     assert [(n["id"], n["text"]) for n in listed.json()["notes"]] == [(note["id"], note["text"])]
     with closing(sqlite3.connect(site.database)) as db:
-        assert db.execute("SELECT tenant, assessment_id FROM example_notes WHERE id = ?", (note["id"],)).fetchall() == [
-            (DEFAULT_TENANT, assessment["id"])]
+        assert db.execute("SELECT tenant, assessment_id FROM example_notes WHERE id = ?", (note["id"],)).fetchall() == [(DEFAULT_TENANT, assessment["id"])]
 
     # another tenant sees none of it and cannot write to this tenant's assessment
     assert httpx.get(url, headers=site.other["clinician"]).json() == {"notes": []}

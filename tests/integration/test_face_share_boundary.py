@@ -32,8 +32,9 @@ def test_face_share_either_side_of_the_threshold(sqlite_url, tmp_path, api_token
     with TestClient(create_app(settings, build_plugins(settings, environ={})), timeout=60) as client:
         locations = {}
         for name, path in (("under", under), ("over", over)):
-            response = client.post("/v1/assessments", files={"video": (path.name, path.read_bytes(), "video/mp4")},
-                                   data={"metadata": METADATA}, headers=headers)
+            response = client.post(
+                "/v1/assessments", files={"video": (path.name, path.read_bytes(), "video/mp4")}, data={"metadata": METADATA}, headers=headers
+            )
             assert response.status_code == 202, response.text
             locations[name] = response.headers["location"]
         results = {}

@@ -74,8 +74,11 @@ def test_resolving_the_patient_references_the_emr_patient_and_fails_closed_when_
 
 def test_outputs_test_probes_the_emr(emr, sqlite_url):
     cli = Path(sys.executable).parent / "pain-gateway"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")},
-           "PAIN_GATEWAY_DATABASE_URL": sqlite_url, "PAIN_GATEWAY_PLUGIN_FHIR_DELIVERY_BASE_URL": emr.base}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")},
+        "PAIN_GATEWAY_DATABASE_URL": sqlite_url,
+        "PAIN_GATEWAY_PLUGIN_FHIR_DELIVERY_BASE_URL": emr.base,
+    }
     ok = subprocess.run([str(cli), "outputs", "test", "fhir"], capture_output=True, text=True, env=env, timeout=120)
     assert ok.returncode == 0 and "delivered 200 CapabilityStatement fhirVersion 4.0.1" in ok.stdout, ok.stderr
     emr.stop()

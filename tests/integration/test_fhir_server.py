@@ -37,15 +37,26 @@ def client(fhir_base) -> Iterator[httpx.Client]:
 
 def assessment(assessment_id: str, level: str | None = "significant") -> Assessment:
     return Assessment(
-        id=assessment_id, status="scored", patient=PatientRef(system="urn:oid:1.2.3", value="MRN-7"),
-        captured_at=START, created_at=START + timedelta(seconds=6), source="keypoints", fps=30.0, frames=150,
-        effective_start=START, effective_end=START + timedelta(seconds=5),
-        model=ModelInfo(model_id="sta-lstm-synth", version="1.0.0", sha256="cd" * 32, name="STA-LSTM",
-                        training_data="synthetic landmark sequences"),
+        id=assessment_id,
+        status="scored",
+        patient=PatientRef(system="urn:oid:1.2.3", value="MRN-7"),
+        captured_at=START,
+        created_at=START + timedelta(seconds=6),
+        source="keypoints",
+        fps=30.0,
+        frames=150,
+        effective_start=START,
+        effective_end=START + timedelta(seconds=5),
+        model=ModelInfo(model_id="sta-lstm-synth", version="1.0.0", sha256="cd" * 32, name="STA-LSTM", training_data="synthetic landmark sequences"),
         windows=[],
-        summary=Summary(level=level, rule="test", time_share={},
-                        peak_probability={} if level is None else {"none": 0.05, "mild": 0.15, "significant": 0.8},
-                        scored_windows=0 if level is None else 5, unscorable_windows=0),
+        summary=Summary(
+            level=level,
+            rule="test",
+            time_share={},
+            peak_probability={} if level is None else {"none": 0.05, "mild": 0.15, "significant": 0.8},
+            scored_windows=0 if level is None else 5,
+            unscorable_windows=0,
+        ),
     )
 
 
@@ -105,8 +116,7 @@ def test_resending_the_same_assessment_creates_nothing_new(client):
 
 
 def test_unscorable_clip_and_collection_bundle_are_accepted(client):
-    responses = post_transaction(client, build_bundle(assessment("it-absent", level=None), MAPPINGS, BASE,
-                                                      "transaction"))
+    responses = post_transaction(client, build_bundle(assessment("it-absent", level=None), MAPPINGS, BASE, "transaction"))
     observation = read(client, responses[1]["location"])
     assert "valueCodeableConcept" not in observation and observation["dataAbsentReason"]
 

@@ -38,8 +38,10 @@ class Listener:
 
     def answer(self, control_id: str) -> bytes:
         code, echoed = (self.mode, control_id) if self.mode in ("AA", "AE", "AR") else ("AA", "NOT-YOURS")
-        segments = ["MSH|^~\\&|EMR|HOSP|PAIN_GATEWAY|PAIN_GATEWAY|20260101120000||ACK^R01^ACK|ACK1|P|2.5.1",
-                    f"MSA|{code}|{echoed}|{'Message accepted' if code == 'AA' else 'Cannot take it'}"]
+        segments = [
+            "MSH|^~\\&|EMR|HOSP|PAIN_GATEWAY|PAIN_GATEWAY|20260101120000||ACK^R01^ACK|ACK1|P|2.5.1",
+            f"MSA|{code}|{echoed}|{'Message accepted' if code == 'AA' else 'Cannot take it'}",
+        ]
         if code == "AE":
             segments.append("ERR||OBX^1^5|103^Table value not found^HL70357|E")
         return b"\x0b" + "\r".join(segments).encode() + b"\r\x1c\r"
@@ -77,15 +79,17 @@ def configured(port: int) -> Settings:
     settings = load_settings({})
     schemas: dict[str, type] = {}
     hl7v2.register_settings(schemas.__setitem__)
-    settings.bind_plugin_settings(schemas, {"PAIN_GATEWAY_PLUGIN_HL7V2_HOST": "127.0.0.1",
-                                            "PAIN_GATEWAY_PLUGIN_HL7V2_PORT": str(port),
-                                            "PAIN_GATEWAY_PLUGIN_HL7V2_TIMEOUT_S": str(TIMEOUT_S)})
+    settings.bind_plugin_settings(
+        schemas,
+        {"PAIN_GATEWAY_PLUGIN_HL7V2_HOST": "127.0.0.1", "PAIN_GATEWAY_PLUGIN_HL7V2_PORT": str(port), "PAIN_GATEWAY_PLUGIN_HL7V2_TIMEOUT_S": str(TIMEOUT_S)},
+    )
     return settings
 
 
 def assessment(status: str = "preliminary") -> Assessment:
-    return make_assessment(id="7d3f0b8e-1111-4222-8333-444455556666", clinical_status=status, start=START,
-                           patient=PatientRef(system="urn:oid:1.2.3", value="MRN-7"))
+    return make_assessment(
+        id="7d3f0b8e-1111-4222-8333-444455556666", clinical_status=status, start=START, patient=PatientRef(system="urn:oid:1.2.3", value="MRN-7")
+    )
 
 
 def plugin(port: int) -> tuple[object, MllpDestination]:
@@ -101,8 +105,9 @@ def plugin(port: int) -> tuple[object, MllpDestination]:
 
 def request(output, a: Assessment, attempt: int = 1) -> DeliveryRequest:
     event = AssessmentEvent(id="evt-1", type="assessment.completed", assessment_id=a.id, occurred_at=START)
-    return DeliveryRequest(delivery_id="dlv-1", destination="hl7v2", target="", attempt=attempt, event=event,
-                           assessment=a, document=output.render(a), engine=None)
+    return DeliveryRequest(
+        delivery_id="dlv-1", destination="hl7v2", target="", attempt=attempt, event=event, assessment=a, document=output.render(a), engine=None
+    )
 
 
 async def test_aa_is_delivered_and_a_resend_carries_the_same_control_id(listener):
@@ -126,14 +131,17 @@ async def test_a_correction_goes_with_status_c_and_a_new_control_id(listener):
     assert first.msh.msh_10.to_er7() != correction.msh.msh_10.to_er7()
 
 
-@pytest.mark.parametrize(("mode", "outcome", "status_code", "reason"), [
-    ("AE", "failed", "AE", "error in the message (AE)"),
-    ("AR", "retry", "AR", "rejected the message for now (AR)"),
-    ("wrong-id", "failed", "AA", "is for message 'NOT-YOURS'"),
-    ("close", "retry", None, "closed the connection without an ACK"),
-    ("silent", "retry", None, f"no ACK from 127.0.0.1:{{port}} within {TIMEOUT_S:g} s"),
-    ("endless", "retry", None, "exceeds 65536 bytes; refused"),
-])
+@pytest.mark.parametrize(
+    ("mode", "outcome", "status_code", "reason"),
+    [
+        ("AE", "failed", "AE", "error in the message (AE)"),
+        ("AR", "retry", "AR", "rejected the message for now (AR)"),
+        ("wrong-id", "failed", "AA", "is for message 'NOT-YOURS'"),
+        ("close", "retry", None, "closed the connection without an ACK"),
+        ("silent", "retry", None, f"no ACK from 127.0.0.1:{{port}} within {TIMEOUT_S:g} s"),
+        ("endless", "retry", None, "exceeds 65536 bytes; refused"),
+    ],
+)
 async def test_receiver_answers_map_to_outcomes(listener, mode, outcome, status_code, reason):
     listener.mode = mode
     output, destination = plugin(listener.port)

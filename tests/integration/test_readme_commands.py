@@ -69,8 +69,18 @@ def test_extract_turns_a_video_into_keypoints_the_api_scores(live_gateway, tmp_p
     api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=60)
     video = str(ROOT / "examples" / "astronaut-3s.mp4")
 
-    extracted = cli("extract", video, "--out", str(tmp_path / "k.json"), "--patient-system", "urn:oid:1.2.3",
-                    "--patient-value", "MRN-EXTRACT-1", "--captured-at", "2026-11-23T11:00:00Z")
+    extracted = cli(
+        "extract",
+        video,
+        "--out",
+        str(tmp_path / "k.json"),
+        "--patient-system",
+        "urn:oid:1.2.3",
+        "--patient-value",
+        "MRN-EXTRACT-1",
+        "--captured-at",
+        "2026-11-23T11:00:00Z",
+    )
     assert extracted.returncode == 0, extracted.stderr
     assert "%|" not in extracted.stderr  # no progress bar when stderr is not a terminal
     submission = (tmp_path / "k.json").read_text()
@@ -81,8 +91,7 @@ def test_extract_turns_a_video_into_keypoints_the_api_scores(live_gateway, tmp_p
     assert response.status_code == 201, response.text
     assert response.json()["summary"]["scored_windows"] > 0
 
-    extracted = cli("extract", video, "--out", str(tmp_path / "k.npz"), "--patient-reference", "Patient/extract-1",
-                    "--captured-at", "2026-11-23T11:05:00Z")
+    extracted = cli("extract", video, "--out", str(tmp_path / "k.npz"), "--patient-reference", "Patient/extract-1", "--captured-at", "2026-11-23T11:05:00Z")
     assert extracted.returncode == 0, extracted.stderr
     with np.load(tmp_path / "k.npz") as npz:
         form = {k: str(npz[k]) for k in npz.files if k != "points"}
@@ -94,16 +103,28 @@ def test_extract_turns_a_video_into_keypoints_the_api_scores(live_gateway, tmp_p
 IDENTIFIER = ["--patient-system", "urn:oid:1.2.3", "--patient-value", "MRN-1"]
 
 
-@pytest.mark.parametrize(("args", "option"), [
-    ([*IDENTIFIER, "--captured-at", "yesterday"], "--captured-at"),
-    (["--patient-reference", "nobody"], "--patient-reference"),
-    ([*IDENTIFIER, "--out", "k.csv"], "--out"),
-    ([], "--patient-system/--patient-value or --patient-reference"),
-])
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        ([*IDENTIFIER, "--captured-at", "yesterday"], "--captured-at"),
+        (["--patient-reference", "nobody"], "--patient-reference"),
+        ([*IDENTIFIER, "--out", "k.csv"], "--out"),
+        ([], "--patient-system/--patient-value or --patient-reference"),
+    ],
+)
 def test_extract_names_the_option_on_bad_input(args, option, tmp_path):
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")}, "PYTHONPATH": str(ROOT),
-           "PAIN_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db"}
-    result = subprocess.run([str(CLI), "extract", str(ROOT / "examples" / "astronaut-3s.mp4"), "--out", "k.json", *args],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")},
+        "PYTHONPATH": str(ROOT),
+        "PAIN_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db",
+    }
+    result = subprocess.run(
+        [str(CLI), "extract", str(ROOT / "examples" / "astronaut-3s.mp4"), "--out", "k.json", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and option in result.stderr, result.stderr
     assert not (tmp_path / "k.json").exists()

@@ -62,8 +62,14 @@ def test_no_server_errors_and_documented_responses_conform(server):
         operations += 1
 
         @given(case=st.one_of(operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE)))
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
-                  suppress_health_check=list(HealthCheck), database=None)
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
         def run(case):
             cases.append(case.operation.label)
             case.call_and_validate(headers=auth, checks=[not_a_server_error, response_schema_conformance], timeout=30)

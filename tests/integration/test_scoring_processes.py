@@ -68,8 +68,10 @@ def test_serve_scores_keypoints_in_its_scoring_processes_with_the_in_thread_answ
     assert served_view["id"] == expected.id  # the content id: same clip, patient, model, tenant
     assert served_view["summary"]["level"] == expected.summary.level
     served_probabilities = [w["probabilities"] for w in served_view["windows"] if w["scorable"]]
-    assert np.allclose([[p[k] for k in ("none", "mild", "significant")] for p in served_probabilities],
-                       [[w.probabilities.none, w.probabilities.mild, w.probabilities.significant] for w in expected.windows if w.scorable])
+    assert np.allclose(
+        [[p[k] for k in ("none", "mild", "significant")] for p in served_probabilities],
+        [[w.probabilities.none, w.probabilities.mild, w.probabilities.significant] for w in expected.windows if w.scorable],
+    )
     again = client.post("/v1/assessments", json=body, headers=headers)
     assert again.status_code == 200 and again.json()["id"] == expected.id
 
@@ -88,13 +90,12 @@ def test_errors_the_caller_must_fix_still_name_the_field_and_leave_no_file_behin
 
 def test_an_array_upload_and_a_stored_baseline_cross_to_the_scoring_processes(served, face_points):
     client, headers, _ = served
-    form = {"patient_system": "urn:test", "patient_value": "with-baseline", "fps": "30", "captured_at": "2026-11-23T10:00:00Z",
-            "image_size": "640,480"}
-    baseline = client.put("/v1/patients/baseline", files={"keypoints": ("rest.npy", _npy(face_points[:60]), "application/octet-stream")},
-                          data=form, headers=headers)
+    form = {"patient_system": "urn:test", "patient_value": "with-baseline", "fps": "30", "captured_at": "2026-11-23T10:00:00Z", "image_size": "640,480"}
+    baseline = client.put(
+        "/v1/patients/baseline", files={"keypoints": ("rest.npy", _npy(face_points[:60]), "application/octet-stream")}, data=form, headers=headers
+    )
     assert baseline.status_code in (200, 201), baseline.text
-    response = client.post("/v1/assessments", files={"keypoints": ("clip.npz", _npz(face_points), "application/octet-stream")},
-                           data=form, headers=headers)
+    response = client.post("/v1/assessments", files={"keypoints": ("clip.npz", _npz(face_points), "application/octet-stream")}, data=form, headers=headers)
     assert response.status_code == 201, response.text
     assert response.json()["personalised"] is True
 

@@ -28,6 +28,7 @@ async def _fire(url: str, token: str, bodies: list[bytes]) -> list[int]:
     semaphore = asyncio.Semaphore(CONCURRENCY)
     headers = {"Authorization": f"Bearer {token}", "content-type": "application/json"}
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+
         async def one(body: bytes) -> int:
             async with semaphore:
                 return (await client.post("/v1/assessments", content=body, headers=headers)).status_code
@@ -40,8 +41,14 @@ def test_100_submissions_at_concurrency_16_on_sqlite_give_no_5xx(sqlite_url, plu
     token = create_tokens(sqlite_url)["integrator"]
     # a short clip keeps the test fast; distinct patients and times so none is deduplicated
     frames = [f.round(6).tolist() for f in face_points[:90]]
-    bodies = [json.dumps(keypoints_json(frames=frames, patient={"identifier": {"system": "urn:test", "value": f"p{n}"}},
-                                        captured_at=f"2026-11-23T10:{n // 60:02d}:{n % 60:02d}Z")).encode() for n in range(REQUESTS)]
+    bodies = [
+        json.dumps(
+            keypoints_json(
+                frames=frames, patient={"identifier": {"system": "urn:test", "value": f"p{n}"}}, captured_at=f"2026-11-23T10:{n // 60:02d}:{n % 60:02d}Z"
+            )
+        ).encode()
+        for n in range(REQUESTS)
+    ]
     server = uvicorn.Server(uvicorn.Config(create_app(settings, plugins), host="127.0.0.1", port=free_port(), log_config=None, access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -256,8 +256,9 @@ def test_jobs_whose_shared_pool_broke_rerun_alone_and_complete(sqlite_url, tmp_p
         locations = [post_video(client, long_video).headers["location"] for _ in range(2)]
         deadline = time.monotonic() + 120
         # both mid-way, so neither can finish just before the kill and leave the other alone in the pool
-        while not all(j["status"] == "extracting" and j["progress"] < 75 for j in
-                      [client.get(x, headers=client.auth_headers("telehealth")).json() for x in locations]):
+        while not all(
+            j["status"] == "extracting" and j["progress"] < 75 for j in [client.get(x, headers=client.auth_headers("telehealth")).json() for x in locations]
+        ):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         import multiprocessing
@@ -282,12 +283,15 @@ def test_jobs_whose_shared_pool_broke_rerun_alone_and_complete(sqlite_url, tmp_p
 
 def test_a_multipart_body_cut_short_is_refused(video_api, videos):
     boundary = "cut-short-boundary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{METADATA}\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"video\"; filename=\"visit.mp4\"\r\n"
-            "Content-Type: video/mp4\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n{METADATA}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="video"; filename="visit.mp4"\r\n'
+        "Content-Type: video/mp4\r\n\r\n"
+    ).encode()
     body = head + videos["face"].read_bytes()  # no closing boundary: the connection dropped mid-upload
-    response = video_api.post("/v1/assessments", content=body, headers={
-        **video_api.auth_headers("telehealth"), "content-type": f"multipart/form-data; boundary={boundary}"})
+    response = video_api.post(
+        "/v1/assessments", content=body, headers={**video_api.auth_headers("telehealth"), "content-type": f"multipart/form-data; boundary={boundary}"}
+    )
     assert response.status_code == 422 and response.json()["field"] == "body"
     assert leftovers(video_api) == []
 

@@ -51,13 +51,22 @@ def destination(allowlist: egress.Allowlist = LOOPBACK, timeout_s: float = 5.0) 
     return WebhookDestination(allowlist, "https://gw.example", timeout_s)
 
 
-def request(engine, target: str, delivery_id: str = "0b7c6f0e-1111-4c1e-9d7e-2a1f0c3b4d5e", attempt: int = 1,
-            evt: AssessmentEvent | None = None) -> DeliveryRequest:
+def request(
+    engine, target: str, delivery_id: str = "0b7c6f0e-1111-4c1e-9d7e-2a1f0c3b4d5e", attempt: int = 1, evt: AssessmentEvent | None = None
+) -> DeliveryRequest:
     a = make_assessment()
     evt = evt or event()
     failed = evt.type == "assessment.failed"
-    return DeliveryRequest(delivery_id=delivery_id, destination="webhooks", target=target, attempt=attempt, event=evt,
-                           assessment=None if failed else a, document=None if failed else fhir_document(a), engine=engine)
+    return DeliveryRequest(
+        delivery_id=delivery_id,
+        destination="webhooks",
+        target=target,
+        attempt=attempt,
+        event=evt,
+        assessment=None if failed else a,
+        document=None if failed else fhir_document(a),
+        engine=engine,
+    )
 
 
 async def test_a_completed_assessment_arrives_signed_and_verifies(engine, receiver):

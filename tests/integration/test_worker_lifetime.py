@@ -55,11 +55,15 @@ def test_workers_die_with_a_sigkilled_serve(tmp_path):
     token = create_tokens(url)["telehealth"]
     video = face_video(tmp_path / "face.mp4", seconds=3.0, size=(320, 240))
     port = free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")},
-           "PAIN_GATEWAY_DATABASE_URL": url, "PAIN_GATEWAY_PORT": str(port), "PAIN_GATEWAY_DATA_DIR": str(tmp_path / "data"),
-           "PAIN_GATEWAY_LOG_FORMAT": "json", "PAIN_GATEWAY_WORKERS": "2"}
-    serve = subprocess.Popen([str(CLI), "serve"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")},
+        "PAIN_GATEWAY_DATABASE_URL": url,
+        "PAIN_GATEWAY_PORT": str(port),
+        "PAIN_GATEWAY_DATA_DIR": str(tmp_path / "data"),
+        "PAIN_GATEWAY_LOG_FORMAT": "json",
+        "PAIN_GATEWAY_WORKERS": "2",
+    }
+    serve = subprocess.Popen([str(CLI), "serve"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     children: list[int] = []
     try:
         base = f"http://127.0.0.1:{port}"
@@ -71,8 +75,7 @@ def test_workers_die_with_a_sigkilled_serve(tmp_path):
             except httpx.TransportError:
                 time.sleep(0.2)
         files = {"video": (video.name, video.read_bytes(), "video/mp4")}
-        response = httpx.post(f"{base}/v1/assessments", files=files, data={"metadata": METADATA},
-                              headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        response = httpx.post(f"{base}/v1/assessments", files=files, data={"metadata": METADATA}, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         assert response.status_code == 202, response.text
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not any(_is_pool_worker(pid) for pid in _children(serve.pid)):

@@ -38,8 +38,7 @@ def test_a_failed_warm_up_is_logged_and_the_worker_still_takes_jobs(tmp_path):
 
     from gateway.service.jobs.pipeline import warm_up
 
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/g.db", data_dir=str(tmp_path), model="no-such-model",
-                        log_format="json")
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/g.db", data_dir=str(tmp_path), model="no-such-model", log_format="json")
     with capture_logs() as logs:
         warm_up(build_plugins(settings, environ={}))  # what the pool initializer runs: must not raise
     assert [entry["part"] for entry in logs if entry["event"] == "worker_warm_up_failed"] == ["model"]

@@ -28,10 +28,13 @@ XHTML = "{http://www.w3.org/1999/xhtml}"
 # (key, FHIRPath expression evaluated on the resource) as written in the R4 specification.
 COMMON = [
     ("dom-2", "contained.contained.empty()"),
-    ("dom-3", "contained.where((('#'+id in (%resource.descendants().reference | %resource.descendants().as(canonical) | "
-              "%resource.descendants().as(uri) | %resource.descendants().as(url))) or descendants().where(reference = '#')"
-              ".exists() or descendants().where(as(canonical) = '#').exists() or descendants().where(as(canonical) = '#')"
-              ".exists()).not()).empty()"),
+    (
+        "dom-3",
+        "contained.where((('#'+id in (%resource.descendants().reference | %resource.descendants().as(canonical) | "
+        "%resource.descendants().as(uri) | %resource.descendants().as(url))) or descendants().where(reference = '#')"
+        ".exists() or descendants().where(as(canonical) = '#').exists() or descendants().where(as(canonical) = '#')"
+        ".exists()).not()).empty()",
+    ),
     ("dom-4", "contained.meta.versionId.empty() and contained.meta.lastUpdated.empty()"),
     ("dom-5", "contained.meta.security.empty()"),
     ("dom-6", "text.`div`.exists()"),
@@ -62,10 +65,11 @@ INVARIANTS: dict[str, list[tuple[str, str]]] = {
     "Bundle": [
         ("bdl-1", "total.empty() or (type = 'searchset') or (type = 'history')"),
         ("bdl-2", "entry.search.empty() or (type = 'searchset')"),
-        ("bdl-3", "entry.all(request.exists() = (%resource.type = 'batch' or %resource.type = 'transaction' or "
-                  "%resource.type = 'history'))"),
-        ("bdl-4", "entry.all(response.exists() = (%resource.type = 'batch-response' or %resource.type = "
-                  "'transaction-response' or %resource.type = 'history'))"),
+        ("bdl-3", "entry.all(request.exists() = (%resource.type = 'batch' or %resource.type = 'transaction' or %resource.type = 'history'))"),
+        (
+            "bdl-4",
+            "entry.all(response.exists() = (%resource.type = 'batch-response' or %resource.type = 'transaction-response' or %resource.type = 'history'))",
+        ),
         ("bdl-5", "entry.all(resource.exists() or request.exists() or response.exists())"),
         ("bdl-7", "(type = 'history') or entry.where(fullUrl.exists()).select(fullUrl&resource.meta.versionId).isDistinct()"),
         ("bdl-8", "entry.all(fullUrl.contains('/_history/').not())"),
@@ -128,12 +132,13 @@ def _empty_elements(value: Any, path: str = "") -> list[str]:
 
 def validate(resource: dict[str, Any]) -> list[str]:
     """Every problem the schema and the invariants find in a resource (and the resources in a Bundle)."""
-    problems = [f"schema: {'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message[:300]}"
-                for e in _validator(resource.get("resourceType", "")).iter_errors(resource)]
+    problems = [
+        f"schema: {'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message[:300]}"
+        for e in _validator(resource.get("resourceType", "")).iter_errors(resource)
+    ]
     problems += [f"ele-1: {path} has neither a value nor children" for path in _empty_elements(resource)]
     problems += _invariants(resource, resource.get("resourceType", "?"))
     for index, entry in enumerate(resource.get("entry", []) if resource.get("resourceType") == "Bundle" else []):
         if "resource" in entry:
             problems += _invariants(entry["resource"], f"entry[{index}].{entry['resource'].get('resourceType')}")
     return problems
-

@@ -34,8 +34,7 @@ class FhirServer:
     def __init__(self, workdir: Path) -> None:
         executable = EXECUTABLE if EXECUTABLE.exists() else shutil.which("sekmet")
         if not executable:
-            unavailable(f"{EXECUTABLE} not installed (python3.11 -m venv var/fhir-server && "
-                        "var/fhir-server/bin/pip install sekmet-fhir==0.1.1)")
+            unavailable(f"{EXECUTABLE} not installed (python3.11 -m venv var/fhir-server && var/fhir-server/bin/pip install sekmet-fhir==0.1.1)")
         self.executable = str(executable)
         self.workdir = workdir
         self.port = free_port()
@@ -49,8 +48,9 @@ class FhirServer:
 
     def start(self) -> None:
         log = (self.workdir / "server.log").open("ab")
-        self.proc = subprocess.Popen([self.executable, "serve", "--config", str(self.workdir / "settings.yaml")],
-                                     cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [self.executable, "serve", "--config", str(self.workdir / "settings.yaml")], cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
+        )
         log.close()
         deadline = time.monotonic() + 60
         while True:

@@ -26,7 +26,7 @@ class MllpListener:
                     if not chunk:
                         return
                     buffer += chunk
-                message = buffer[buffer.index(START) + 1:buffer.index(END)].decode()
+                message = buffer[buffer.index(START) + 1 : buffer.index(END)].decode()
                 outer.messages.append(message)
                 control_id = message.split("\r")[0].split("|")[9]
                 ack = f"MSH|^~\\&|EMR|HOSP|PAIN_GATEWAY|PAIN_GATEWAY|20260101120000||ACK^R01^ACK|A{control_id}|P|2.5.1\rMSA|AA|{control_id}\r"

@@ -35,9 +35,14 @@ def live_gateway(workdir: Path, settings: dict[str, str] | None = None) -> Itera
     """Started from the repository root (as the README's commands run) and stopped afterwards;
     ``settings`` adds ``PAIN_GATEWAY_*`` variables."""
     port = free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")},
-           "PAIN_GATEWAY_PORT": str(port), "PAIN_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/gateway.db",
-           "PAIN_GATEWAY_DATA_DIR": str(workdir / "data"), "PYTHONPATH": str(ROOT), **(settings or {})}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")},
+        "PAIN_GATEWAY_PORT": str(port),
+        "PAIN_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/gateway.db",
+        "PAIN_GATEWAY_DATA_DIR": str(workdir / "data"),
+        "PYTHONPATH": str(ROOT),
+        **(settings or {}),
+    }
     log_path = workdir / "serve.log"
     with log_path.open("w") as log:
         server = subprocess.Popen([str(CLI), "serve"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)

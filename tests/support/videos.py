@@ -94,16 +94,12 @@ def write_video(
     return path
 
 
-def face_video(
-    path: Path, seconds: float = 2.0, fps: float = 30, size: tuple[int, int] = (640, 480), fourcc: str = "mp4v"
-) -> Path:
+def face_video(path: Path, seconds: float = 2.0, fps: float = 30, size: tuple[int, int] = (640, 480), fourcc: str = "mp4v") -> Path:
     """A moving real face for ``seconds`` at a constant ``fps``."""
     return write_video(path, face_frames(round(seconds * fps), fps, size), fps, fourcc)
 
 
-def faceless_video(
-    path: Path, seconds: float = 2.0, fps: float = 30, size: tuple[int, int] = (640, 480), fourcc: str = "mp4v"
-) -> Path:
+def faceless_video(path: Path, seconds: float = 2.0, fps: float = 30, size: tuple[int, int] = (640, 480), fourcc: str = "mp4v") -> Path:
     """Real photographic texture in motion, but no face anywhere."""
     return write_video(path, faceless_frames(round(seconds * fps), fps, size), fps, fourcc)
 
@@ -142,9 +138,7 @@ def set_rotation(path: Path, degrees: int) -> Path:
     one = 1 << 16
     cos, sin = {0: (1, 0), 90: (0, 1), 180: (-1, 0), 270: (0, -1)}[degrees]
     tx, ty = {0: (0, 0), 90: (height, 0), 180: (width, height), 270: (0, width)}[degrees]
-    blob[matrix_at : matrix_at + 36] = struct.pack(
-        ">9i", cos * one, sin * one, 0, -sin * one, cos * one, 0, tx * one, ty * one, 1 << 30
-    )
+    blob[matrix_at : matrix_at + 36] = struct.pack(">9i", cos * one, sin * one, 0, -sin * one, cos * one, 0, tx * one, ty * one, 1 << 30)
     Path(path).write_bytes(blob)
     return Path(path)
 

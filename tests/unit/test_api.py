@@ -87,8 +87,12 @@ BAD_INPUTS = [
     ("unknown patient form", lambda f: {"patient": {"mrn": "1234"}}, "patient.mrn", "unknown key 'mrn' in patient"),
     ("no time zone", lambda f: {"captured_at": "2026-11-23T10:00:00"}, "captured_at", "time zone"),
     ("typo in an optional key", lambda f: {"image_sise": [640, 480]}, "image_sise", "unknown key 'image_sise' (did you mean 'image_size'?)"),
-    ("typo in a nested key", lambda f: {"patient": {"identifier": {"system": "urn:s", "valeu": "x"}}}, "patient.identifier.valeu",
-     "(did you mean 'value'?) in patient.identifier"),
+    (
+        "typo in a nested key",
+        lambda f: {"patient": {"identifier": {"system": "urn:s", "valeu": "x"}}},
+        "patient.identifier.valeu",
+        "(did you mean 'value'?) in patient.identifier",
+    ),
 ]
 
 

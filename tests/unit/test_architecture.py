@@ -72,7 +72,7 @@ def test_the_core_has_no_import_circle():
         stack.append(node)
         for dep in sorted(graph[node]):
             if state.get(dep) == 1:
-                circles.append([*stack[stack.index(dep):], dep])
+                circles.append([*stack[stack.index(dep) :], dep])
             elif dep not in state:
                 visit(dep)
         stack.pop()

@@ -187,11 +187,25 @@ def test_the_fhir_export_is_a_valid_bundle_of_audit_events(api, sqlite_url):
 @pytest.mark.parametrize("action", sorted(ACTIONS))
 @pytest.mark.parametrize("outcome", OUTCOMES)
 def test_every_action_and_outcome_maps_to_a_valid_audit_event(action, outcome):
-    for who, patient in ((Principal("t1", "clinician", "default", "2001:db8::1", "r1"), "Patient/p-1"),
-                         (audit.SYSTEM, "urn:s|v"), (Principal(None, "anonymous", None), None)):
-        entry = AuditEntry(id=7, occurred_at=T0, tenant=who.tenant, token_id=who.token_id, role=who.role, action=action,
-                           resource_type="Observation" if patient else "assessment", resource_id="x-1", patient=patient,
-                           outcome=outcome, client_address=who.client_address, request_id=who.request_id)
+    for who, patient in (
+        (Principal("t1", "clinician", "default", "2001:db8::1", "r1"), "Patient/p-1"),
+        (audit.SYSTEM, "urn:s|v"),
+        (Principal(None, "anonymous", None), None),
+    ):
+        entry = AuditEntry(
+            id=7,
+            occurred_at=T0,
+            tenant=who.tenant,
+            token_id=who.token_id,
+            role=who.role,
+            action=action,
+            resource_type="Observation" if patient else "assessment",
+            resource_id="x-1",
+            patient=patient,
+            outcome=outcome,
+            client_address=who.client_address,
+            request_id=who.request_id,
+        )
         resource = audit.to_fhir(entry, "https://pain.example.org")
         assert validate_resource(resource) == [], resource
         assert resource["action"] in {"C", "R", "U", "D", "E"} and resource["outcome"] in {"0", "4", "8"}
@@ -246,6 +260,10 @@ def test_who_created_read_searched_and_exported_a_patients_assessment_is_on_the_
     assert api.get("/fhir/Observation", role="clinician").status_code == 200
     trail = api.get("/v1/audit", role="admin", params={"patient": "urn:oid:1.2.36.146.595.217.0.1|MRN-1234", "limit": 50}).json()["items"]
     seen = {(r["action"], r["role"], r["resource_type"]) for r in trail}
-    assert {("create", "integrator", "assessment"), ("read", "clinician", "assessment"), ("export", "integrator", "fhir"),
-            ("search", "clinician", "Observation")} <= seen
+    assert {
+        ("create", "integrator", "assessment"),
+        ("read", "clinician", "assessment"),
+        ("export", "integrator", "fhir"),
+        ("search", "clinician", "Observation"),
+    } <= seen
     assert all(r["tenant"] == "default" and r["token_id"] for r in trail)

@@ -58,9 +58,10 @@ def test_a_stored_baseline_reaches_the_model_for_that_patient_only(probe_api, ke
 
     mine = probe_api.post("/v1/assessments", json=keypoints_json(), headers=probe_api.headers_for("integrator")).json()
     seen_for_mine = list(probe_api.probe.seen)  # the score and the explainers' calls (occlusion scores variants)
-    other = probe_api.post("/v1/assessments", json=keypoints_json(patient={"reference": "Patient/someone-else"}),
-                           headers=probe_api.headers_for("integrator")).json()
-    seen_for_other = probe_api.probe.seen[len(seen_for_mine):]
+    other = probe_api.post(
+        "/v1/assessments", json=keypoints_json(patient={"reference": "Patient/someone-else"}), headers=probe_api.headers_for("integrator")
+    ).json()
+    seen_for_other = probe_api.probe.seen[len(seen_for_mine) :]
     assert mine["personalised"] is True and other["personalised"] is False
     assert seen_for_mine and seen_for_other
     for baseline in seen_for_mine:

@@ -18,8 +18,11 @@ CLI = Path(sys.executable).parent / "pain-gateway"
 
 @pytest.fixture
 def cli(tmp_path):
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")},
-           "PAIN_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.db", "PAIN_GATEWAY_LOG_FORMAT": "json"}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")},
+        "PAIN_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.db",
+        "PAIN_GATEWAY_LOG_FORMAT": "json",
+    }
 
     def run(*args, **extra_env):
         return subprocess.run([str(CLI), *args], capture_output=True, text=True, env={**env, **extra_env}, timeout=300, cwd=tmp_path)
@@ -57,8 +60,19 @@ def test_score_an_npz_file_with_metadata_options(cli, tmp_path, face_points):
     import numpy as np
 
     np.savez_compressed(tmp_path / "clip.npz", points=face_points)
-    result = cli("score", str(tmp_path / "clip.npz"), "--patient-reference", "Patient/p1", "--fps", "30",
-                 "--captured-at", "2026-11-23T10:00:00Z", "--image-size", "640,480", "--json")
+    result = cli(
+        "score",
+        str(tmp_path / "clip.npz"),
+        "--patient-reference",
+        "Patient/p1",
+        "--fps",
+        "30",
+        "--captured-at",
+        "2026-11-23T10:00:00Z",
+        "--image-size",
+        "640,480",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["summary"]["level"] in ("none", "mild", "significant")
     wrong = cli("score", str(tmp_path / "clip.npz"), "--patient-reference", "Patient/p1", "--fps", "500", "--captured-at", "2026-11-23T10:00:00Z")
@@ -150,8 +164,7 @@ def test_score_a_video_with_progress_on_a_terminal_only(cli, tmp_path):
     assert summary["summary"]["scored_windows"] == 2 and summary["quality"]["face_share"] > 0.9
     assert "%|" not in result.stderr and "W0000" not in result.stderr
     assert validate_bundle(json.loads((tmp_path / "bundle.json").read_text())) == []
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")},
-           "PAIN_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/tty.db"}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")}, "PAIN_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/tty.db"}
     code, stdout, terminal = on_a_terminal(args, env, tmp_path)
     assert code == 0, terminal
     assert "landmarks" in terminal and "100%" in terminal and "W0000" not in terminal and "INFO: Created" not in terminal
@@ -162,8 +175,7 @@ def test_extract_with_json_logs_keeps_native_stderr_inside_the_log(cli, tmp_path
     """Real MediaPipe writes absl/TFLite lines to fd 2; with JSON logs every stderr line still parses, and
     the native lines are there as debug events."""
     video = Path(__file__).parents[2] / "examples" / "astronaut-3s.mp4"
-    result = cli("extract", str(video), "--out", str(tmp_path / "k.json"), "--patient-reference", "Patient/x",
-                 PAIN_GATEWAY_LOG_LEVEL="debug")
+    result = cli("extract", str(video), "--out", str(tmp_path / "k.json"), "--patient-reference", "Patient/x", PAIN_GATEWAY_LOG_LEVEL="debug")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("90 frames (90 with a face) written to")
     events = [json.loads(line) for line in result.stderr.splitlines()]  # raises on any line that is not JSON

@@ -21,8 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site")
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(out)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout}{result.stderr}"
     return out
 
@@ -56,8 +55,7 @@ def test_the_hook_reference_has_every_hookspec(site):
 
 def test_the_pages_load_nothing_from_elsewhere(site):
     """Like the gateway's own pages: no CDN (highlight.js is off), so the site reads offline."""
-    outside = {url for page in site.rglob("*.html")
-               for url in re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?://[^"]+)"', page.read_text())}
+    outside = {url for page in site.rglob("*.html") for url in re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?://[^"]+)"', page.read_text())}
     assert not outside, sorted(outside)
 
 

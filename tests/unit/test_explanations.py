@@ -38,10 +38,14 @@ def attention(shares: dict[str, float], passed: bool | None) -> Explanation:
 
 
 def assessment(*explanations: Explanation) -> Assessment:
-    return make_assessment(id="5b1c0d1e-0000-5000-8000-000000000001", start=START, seconds=2.0, created_at=START + timedelta(seconds=3),
-                           summary=make_summary("significant", {"none": 0.1, "mild": 0.2, "significant": 0.7},
-                                                                       time_share={"significant": 1.0}, scored_windows=2),
-                           explanations=list(explanations))
+    return make_assessment(
+        id="5b1c0d1e-0000-5000-8000-000000000001",
+        start=START,
+        seconds=2.0,
+        created_at=START + timedelta(seconds=3),
+        summary=make_summary("significant", {"none": 0.1, "mild": 0.2, "significant": 0.7}, time_share={"significant": 1.0}, scored_windows=2),
+        explanations=list(explanations),
+    )
 
 
 def decode(png: bytes) -> np.ndarray:

@@ -32,9 +32,18 @@ MODEL = ModelInfo(model_id="sta-lstm-synth", version="1.0.0", sha256="ab" * 32, 
 
 def assessment(assessment_id: str, level: str | None, peaks: dict[str, float]) -> Assessment:
     return Assessment(
-        id=assessment_id, status="scored", patient=PatientRef(system="urn:oid:1.2.3", value="MRN-1 <&>"), captured_at=START,
-        created_at=START + timedelta(seconds=6), source="keypoints", fps=30.0, frames=150, effective_start=START,
-        effective_end=START + timedelta(seconds=5), model=MODEL, windows=[],
+        id=assessment_id,
+        status="scored",
+        patient=PatientRef(system="urn:oid:1.2.3", value="MRN-1 <&>"),
+        captured_at=START,
+        created_at=START + timedelta(seconds=6),
+        source="keypoints",
+        fps=30.0,
+        frames=150,
+        effective_start=START,
+        effective_end=START + timedelta(seconds=5),
+        model=MODEL,
+        windows=[],
         summary=Summary(level=level, rule="test", time_share={}, peak_probability=peaks, scored_windows=5, unscorable_windows=0),
     )
 
@@ -52,12 +61,19 @@ def test_bundles_pass(case, bundle_type):
 def test_resources_searchsets_and_outcomes_pass():
     observations = [observation_resource(a, MAPPINGS, BASE) for a in (SCORED, ABSENT)]
     outcome = operation_outcome([("warning", "not-supported", "ignored unsupported search parameter(s): status")])
-    served = {"Observation": {"interactions": ["read", "search-type"], "search_params": [("date", "date", "effectivePeriod")]},
-              "Device": {"interactions": ["read"], "search_params": []}}
-    emitted = [*observations, device_resource(SCORED.model, MAPPINGS, BASE), provenance_resource(SCORED, MAPPINGS, BASE), outcome,
-               capability_statement("https://gw/fhir", served, "0.1.0"),
-               searchset(observations, 2, {"self": "https://gw/fhir/Observation?_count=2&_offset=0"}, "https://gw/fhir", outcome),
-               searchset([], 0, {"self": "https://gw/fhir/Observation?_summary=count"}, "https://gw/fhir")]
+    served = {
+        "Observation": {"interactions": ["read", "search-type"], "search_params": [("date", "date", "effectivePeriod")]},
+        "Device": {"interactions": ["read"], "search_params": []},
+    }
+    emitted = [
+        *observations,
+        device_resource(SCORED.model, MAPPINGS, BASE),
+        provenance_resource(SCORED, MAPPINGS, BASE),
+        outcome,
+        capability_statement("https://gw/fhir", served, "0.1.0"),
+        searchset(observations, 2, {"self": "https://gw/fhir/Observation?_count=2&_offset=0"}, "https://gw/fhir", outcome),
+        searchset([], 0, {"self": "https://gw/fhir/Observation?_summary=count"}, "https://gw/fhir"),
+    ]
     for resource in emitted:
         assert validate(resource) == [], resource["resourceType"]
 

@@ -111,8 +111,13 @@ def _provenance_ids(seen):
 
 def test_post_search_dates_and_the_chained_identifier(fhir):
     client, a, _ = fhir
-    posted = fhir_ok(client.post("/fhir/Observation/_search", headers={**a, "Content-Type": "application/x-www-form-urlencoded"},
-                                 content=f"subject:identifier={SYSTEM}|MRN-1234&date=ge2026-11-23T10:00:02Z&date=lt2026-11-24"))
+    posted = fhir_ok(
+        client.post(
+            "/fhir/Observation/_search",
+            headers={**a, "Content-Type": "application/x-www-form-urlencoded"},
+            content=f"subject:identifier={SYSTEM}|MRN-1234&date=ge2026-11-23T10:00:02Z&date=lt2026-11-24",
+        )
+    )
     assert [e["resource"]["effectivePeriod"]["start"] for e in posted["entry"]] == ["2026-11-23T10:00:00Z"]  # spans 10:00:02
     chained = fhir_ok(client.get("/fhir/Observation", params={"patient.identifier": f"{SYSTEM}|MRN-1234"}, headers=a))
     assert chained["total"] == 0 and chained["entry"][-1]["search"]["mode"] == "outcome"
@@ -142,24 +147,41 @@ def test_metadata_is_public_and_true(fhir):
     assert statement["software"]["version"] and statement["rest"][0]["security"]["description"]
     page = fhir_ok(client.get("/fhir/Observation", params={"_count": "1"}, headers=a))
     observation = page["entry"][0]["resource"]
-    ids = {"Observation": observation["id"], "Device": observation["device"]["reference"].split("/")[1],
-           "Provenance": _provenance_ids([(None, observation)])[0],
-           "DocumentReference": observation["extension"][0]["valueReference"]["reference"].split("/")[1]}
-    samples = {"subject": "Patient/other", "patient": "other", "subject:identifier": f"{SYSTEM}|MRN-1234",
-               "patient:identifier": f"{SYSTEM}|MRN-1234", "date": "ge2026-11-23", "identifier": observation["identifier"][0]["value"],
-               "code": observation["code"]["coding"][0]["code"], "_count": "2", "_offset": "1", "_sort": "-date",
-               "_summary": "count", "_total": "accurate"}
+    ids = {
+        "Observation": observation["id"],
+        "Device": observation["device"]["reference"].split("/")[1],
+        "Provenance": _provenance_ids([(None, observation)])[0],
+        "DocumentReference": observation["extension"][0]["valueReference"]["reference"].split("/")[1],
+    }
+    samples = {
+        "subject": "Patient/other",
+        "patient": "other",
+        "subject:identifier": f"{SYSTEM}|MRN-1234",
+        "patient:identifier": f"{SYSTEM}|MRN-1234",
+        "date": "ge2026-11-23",
+        "identifier": observation["identifier"][0]["value"],
+        "code": observation["code"]["coding"][0]["code"],
+        "_count": "2",
+        "_offset": "1",
+        "_sort": "-date",
+        "_summary": "count",
+        "_total": "accurate",
+    }
     advertised = 0
     for resource in statement["rest"][0]["resource"]:
         for interaction in resource["interaction"]:
-            suffix = {"read": f"/{ids[resource['type']]}", "vread": f"/{ids[resource['type']]}/_history/1",
-                      "history-instance": f"/{ids[resource['type']]}/_history"}.get(interaction["code"], "")
+            suffix = {
+                "read": f"/{ids[resource['type']]}",
+                "vread": f"/{ids[resource['type']]}/_history/1",
+                "history-instance": f"/{ids[resource['type']]}/_history",
+            }.get(interaction["code"], "")
             path = f"/fhir/{resource['type']}" + suffix
             fhir_ok(client.get(path, headers=a))
             advertised += 1
         for param in resource.get("searchParam", []):
-            response = fhir_ok(client.get(f"/fhir/{resource['type']}", params={param["name"]: samples[param["name"]]},
-                                          headers={**a, "Prefer": "handling=strict"}))
+            response = fhir_ok(
+                client.get(f"/fhir/{resource['type']}", params={param["name"]: samples[param["name"]]}, headers={**a, "Prefer": "handling=strict"})
+            )
             assert not [e for e in response.get("entry", []) if e["search"]["mode"] == "outcome"], param
             advertised += 1
     assert advertised >= 9
@@ -169,8 +191,12 @@ def test_another_tenant_reads_nothing(fhir):
     client, a, b = fhir
     page = fhir_ok(client.get("/fhir/Observation", params={"_count": "1"}, headers=a))
     observation = page["entry"][0]["resource"]
-    paths = [f"/fhir/Observation/{observation['id']}", f"/fhir/{observation['device']['reference']}",
-             f"/fhir/Provenance/{_provenance_ids([(None, observation)])[0]}", f"/fhir/{observation['extension'][0]['valueReference']['reference']}"]
+    paths = [
+        f"/fhir/Observation/{observation['id']}",
+        f"/fhir/{observation['device']['reference']}",
+        f"/fhir/Provenance/{_provenance_ids([(None, observation)])[0]}",
+        f"/fhir/{observation['extension'][0]['valueReference']['reference']}",
+    ]
     for path in paths:
         fhir_ok(client.get(path, headers=a))
         refused = outcome(client.get(path, headers=b), 404)

@@ -29,8 +29,7 @@ MAPPINGS = load_mappings()
 AIAST = ("http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "AIAST")
 SNOMED = "http://snomed.info/sct"
 START = datetime(2026, 1, 1, 12, tzinfo=UTC)
-MODEL = ModelInfo(model_id="sta-lstm-synth", version="1.0.0", sha256="ab" * 32, name="STA-LSTM",
-                  training_data="synthetic landmark sequences")
+MODEL = ModelInfo(model_id="sta-lstm-synth", version="1.0.0", sha256="ab" * 32, name="STA-LSTM", training_data="synthetic landmark sequences")
 
 
 def assessment(
@@ -41,13 +40,25 @@ def assessment(
     seconds: float = 5.0,
 ) -> Assessment:
     return Assessment(
-        id=assessment_id, status="scored", patient=patient, captured_at=START,
-        created_at=START + timedelta(seconds=seconds + 1), source="keypoints", fps=30.0, frames=int(seconds * 30),
-        effective_start=START, effective_end=START + timedelta(seconds=seconds), model=MODEL, windows=[],
+        id=assessment_id,
+        status="scored",
+        patient=patient,
+        captured_at=START,
+        created_at=START + timedelta(seconds=seconds + 1),
+        source="keypoints",
+        fps=30.0,
+        frames=int(seconds * 30),
+        effective_start=START,
+        effective_end=START + timedelta(seconds=seconds),
+        model=MODEL,
+        windows=[],
         summary=Summary(
-            level=level, rule="test", time_share={},
+            level=level,
+            rule="test",
+            time_share={},
             peak_probability={"none": 0.1, "mild": 0.7, "significant": 0.2} if peaks is None else peaks,
-            scored_windows=0 if level is None else 5, unscorable_windows=0,
+            scored_windows=0 if level is None else 5,
+            unscorable_windows=0,
         ),
     )
 
@@ -104,15 +115,7 @@ def test_no_scored_level_gives_data_absent_reason_and_no_value():
 
 def test_site_file_overrides_one_code_and_can_drop_a_coding(tmp_path):
     site = tmp_path / "site.yaml"
-    site.write_text(
-        "values:\n"
-        "  significant:\n"
-        "    codings:\n"
-        "      snomed: {code: '24484000', display: Severe}\n"
-        "  mild:\n"
-        "    codings:\n"
-        "      loinc: null\n"
-    )
+    site.write_text("values:\n  significant:\n    codings:\n      snomed: {code: '24484000', display: Severe}\n  mild:\n    codings:\n      loinc: null\n")
     mappings = load_mappings(str(site))
 
     significant = codes(mappings.values["significant"].fhir())
@@ -124,12 +127,15 @@ def test_site_file_overrides_one_code_and_can_drop_a_coding(tmp_path):
     assert (SNOMED, "24484000") in codes(obs["valueCodeableConcept"])
 
 
-@pytest.mark.parametrize(("site", "key"), [
-    ("ai_asserted: null\n", "ai_asserted"),
-    ("values: {mild: null}\n", "mild"),
-    ("observation: {code: {codings: {gateway: {code: null}}}}\n", "code"),
-    ("observation: {category: {codngs: {}}}\n", "codngs"),
-])
+@pytest.mark.parametrize(
+    ("site", "key"),
+    [
+        ("ai_asserted: null\n", "ai_asserted"),
+        ("values: {mild: null}\n", "mild"),
+        ("observation: {code: {codings: {gateway: {code: null}}}}\n", "code"),
+        ("observation: {category: {codngs: {}}}\n", "codngs"),
+    ],
+)
 def test_missing_or_unknown_key_names_the_key(tmp_path, site, key):
     path = tmp_path / "site.yaml"
     path.write_text(site)

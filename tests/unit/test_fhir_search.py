@@ -33,8 +33,9 @@ def reference(prefix: str, low: datetime, high: datetime, start: datetime, end: 
     if prefix == "ap":
         slack = abs(now - low) / 10
         return start < high + slack and end >= low - slack  # T overlaps S widened by 10 % of its distance from now
-    return {"eq": inside, "ne": not inside, "gt": above, "lt": below, "ge": above or inside, "le": below or inside,
-            "sa": start >= high, "eb": end < low}[prefix]
+    return {"eq": inside, "ne": not inside, "gt": above, "lt": below, "ge": above or inside, "le": below or inside, "sa": start >= high, "eb": end < low}[
+        prefix
+    ]
 
 
 def test_ge_matches_a_clip_spanning_the_moment():
@@ -52,11 +53,15 @@ moments = st.integers(min_value=-400, max_value=400).map(lambda s: T0 + timedelt
 
 
 @settings(max_examples=300, deadline=None)
-@given(prefix=st.sampled_from(PREFIXES), value=moments, precision=st.sampled_from(["second", "minute", "day"]),
-       start=moments, length=st.integers(min_value=0, max_value=200).map(lambda s: timedelta(seconds=s / 4)))
+@given(
+    prefix=st.sampled_from(PREFIXES),
+    value=moments,
+    precision=st.sampled_from(["second", "minute", "day"]),
+    start=moments,
+    length=st.integers(min_value=0, max_value=200).map(lambda s: timedelta(seconds=s / 4)),
+)
 def test_date_prefixes_agree_with_the_spec_on_periods(prefix, value, precision, start, length):
-    text = {"second": value.strftime("%Y-%m-%dT%H:%M:%SZ"), "minute": value.strftime("%Y-%m-%dT%H:%MZ"),
-            "day": value.strftime("%Y-%m-%d")}[precision]
+    text = {"second": value.strftime("%Y-%m-%dT%H:%M:%SZ"), "minute": value.strftime("%Y-%m-%dT%H:%MZ"), "day": value.strftime("%Y-%m-%d")}[precision]
     step = {"second": timedelta(seconds=1), "minute": timedelta(minutes=1), "day": timedelta(days=1)}[precision]
     low = datetime.fromisoformat(text.replace("Z", "+00:00")) if precision != "day" else datetime.fromisoformat(text).replace(tzinfo=UTC)
     clauses = parse_search([("date", prefix + text)], ID_SYSTEM, "default", now=NOW).query.period

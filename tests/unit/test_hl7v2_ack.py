@@ -14,12 +14,18 @@ def ack(code: str, control_id: str = OURS, text: str = "", extra: str = "", sep:
     return sep.join(filter(None, [msh, f"MSA|{code}|{control_id}|{text}", extra])).encode() + sep.encode()
 
 
-@pytest.mark.parametrize(("code", "expected"), [
-    ("AA", "delivered"), ("CA", "delivered"),
-    ("AE", "failed"), ("CE", "failed"),
-    ("AR", "retry"), ("CR", "retry"),
-    ("ZZ", "retry"),
-])
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("AA", "delivered"),
+        ("CA", "delivered"),
+        ("AE", "failed"),
+        ("CE", "failed"),
+        ("AR", "retry"),
+        ("CR", "retry"),
+        ("ZZ", "retry"),
+    ],
+)
 def test_acknowledgment_code_decides_the_outcome(code, expected):
     result = outcome(ack(code), OURS)
     assert (result.outcome, result.status_code) == (expected, code)

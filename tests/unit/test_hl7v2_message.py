@@ -23,8 +23,7 @@ MAPPINGS = load_mappings()
 PEAKS = {"none": 0.05, "mild": 0.15, "significant": 0.8}
 # hl7apy's 2.5.1 tables predate CWE in table 0125 and UCUM in table 0396 (both are valid 2.5.1 values);
 # these are the only table warnings a valid message may produce.
-KNOWN_TABLE_GAPS = {"Value CWE not in table HL70125 in element OBX.OBX_2",
-                    "Value UCUM not in table HL70396 in element OBX_6.CE_3"}
+KNOWN_TABLE_GAPS = {"Value CWE not in table HL70125 in element OBX.OBX_2", "Value UCUM not in table HL70396 in element OBX_6.CE_3"}
 
 
 def assessment(level: str | None = "mild", status: str = "preliminary", **changes) -> Assessment:
@@ -60,8 +59,7 @@ def test_output_satisfies_the_contract():
     output = Hl7v2Output(Hl7v2Settings(), MAPPINGS)
     assert isinstance(output, Output)
     document = output.render(assessment())
-    assert (output.name, output.media_type, document.output, document.media_type) == (
-        "hl7v2", "x-application/hl7-v2+er7", "hl7v2", MEDIA_TYPE)
+    assert (output.name, output.media_type, document.output, document.media_type) == ("hl7v2", "x-application/hl7-v2+er7", "hl7v2", MEDIA_TYPE)
     assert document.meta["control_id"] == control_id_of(document.content) == field(document.content, "MSH", 10)
     assert document.meta["result_status"] == "P"
 
@@ -91,8 +89,10 @@ def test_segment_layout_and_fields(tmp_path):
     assert "AI-asserted" in field(content, "NTE", 3) and "synthetic data" in field(content, "NTE", 3)
     probabilities = [s for s in segments(content) if s[0] == "OBX"][1:]
     assert [(s[2], s[3].split("^")[0], s[5], s[6]) for s in probabilities] == [
-        ("NM", "prob-no-pain", "0.05", "1^^UCUM"), ("NM", "prob-mild-pain", "0.15", "1^^UCUM"),
-        ("NM", "prob-significant-pain", "0.8", "1^^UCUM")]
+        ("NM", "prob-no-pain", "0.05", "1^^UCUM"),
+        ("NM", "prob-mild-pain", "0.15", "1^^UCUM"),
+        ("NM", "prob-significant-pain", "0.8", "1^^UCUM"),
+    ]
     strictly_valid(content, tmp_path)
 
 
@@ -100,8 +100,7 @@ def test_level_without_loinc_mapping_has_no_alternate():
     assert field(render(assessment("significant")), "OBX", 5) == "significant-pain^Significant pain^L"
 
 
-@pytest.mark.parametrize(("status", "code"), [
-    ("preliminary", "P"), ("scored", "P"), ("final", "F"), ("amended", "C"), ("corrected", "C")])
+@pytest.mark.parametrize(("status", "code"), [("preliminary", "P"), ("scored", "P"), ("final", "F"), ("amended", "C"), ("corrected", "C")])
 def test_result_status_drives_obr25_and_every_obx11(status, code, tmp_path):
     content = render(assessment("mild", status=status))
     assert field(content, "OBR", 25) == code
@@ -116,10 +115,17 @@ def test_rendering_is_deterministic_and_survives_a_json_round_trip():
 
 
 def test_control_id_changes_with_status_and_content_only():
-    ids = {name: field(render(a), "MSH", 10) for name, a in {
-        "p": assessment("mild"), "p-again": assessment("mild"), "f": assessment("mild", status="final"),
-        "c": assessment("mild", status="amended"), "c-other": assessment("significant", status="amended"),
-        "other-id": assessment("mild", id="another")}.items()}
+    ids = {
+        name: field(render(a), "MSH", 10)
+        for name, a in {
+            "p": assessment("mild"),
+            "p-again": assessment("mild"),
+            "f": assessment("mild", status="final"),
+            "c": assessment("mild", status="amended"),
+            "c-other": assessment("significant", status="amended"),
+            "other-id": assessment("mild", id="another"),
+        }.items()
+    }
     assert ids["p"] == ids["p-again"]
     assert len({ids[k] for k in ("p", "f", "c", "c-other", "other-id")}) == 5
     assert all(len(v) == 20 for v in ids.values())
@@ -134,11 +140,14 @@ def test_no_scorable_window_sends_an_empty_value_with_status_x_and_the_reason(tm
     strictly_valid(content, tmp_path)
 
 
-@pytest.mark.parametrize(("reference", "pid3"), [
-    ("Patient/123", "123^^^FHIR^PI"),
-    ("https://ehr.example.org/fhir/Patient/123/_history/4", "123^^^FHIR&https://ehr.example.org/fhir&URI^PI"),
-    ("urn:uuid:5b1e1c52-0d9c-4d7e-9c1e-3f1f0e5d8a11", "urn:uuid:5b1e1c52-0d9c-4d7e-9c1e-3f1f0e5d8a11^^^FHIR^PI"),
-])
+@pytest.mark.parametrize(
+    ("reference", "pid3"),
+    [
+        ("Patient/123", "123^^^FHIR^PI"),
+        ("https://ehr.example.org/fhir/Patient/123/_history/4", "123^^^FHIR&https://ehr.example.org/fhir&URI^PI"),
+        ("urn:uuid:5b1e1c52-0d9c-4d7e-9c1e-3f1f0e5d8a11", "urn:uuid:5b1e1c52-0d9c-4d7e-9c1e-3f1f0e5d8a11^^^FHIR^PI"),
+    ],
+)
 def test_patient_by_reference(reference, pid3, tmp_path):
     content = render(assessment(patient=PatientRef(reference=reference)))
     assert field(content, "PID", 3) == pid3
@@ -146,15 +155,13 @@ def test_patient_by_reference(reference, pid3, tmp_path):
 
 
 def test_patient_with_identifier_and_reference_repeats_pid3(tmp_path):
-    content = render(assessment(patient=PatientRef(system="https://hospital.example/mrn", value="42",
-                                                   reference="Patient/abc")))
+    content = render(assessment(patient=PatientRef(system="https://hospital.example/mrn", value="42", reference="Patient/abc")))
     assert field(content, "PID", 3) == "42^^^&https://hospital.example/mrn&URI^MR~abc^^^FHIR^PI"
     strictly_valid(content, tmp_path)
 
 
 def test_delimiters_in_data_are_escaped(tmp_path):
-    content = render(assessment(patient=PatientRef(value="A|B^C~D&E\\F"),
-                                disclaimer="Line one\nline two | see ^ & ~"))
+    content = render(assessment(patient=PatientRef(value="A|B^C~D&E\\F"), disclaimer="Line one\nline two | see ^ & ~"))
     assert field(content, "PID", 3) == "A\\F\\B\\S\\C\\R\\D\\T\\E\\E\\F^^^^MR"
     assert field(content, "NTE", 3).endswith("Line one line two \\F\\ see \\S\\ \\T\\ \\R\\")
     strictly_valid(content, tmp_path)
@@ -180,13 +187,11 @@ def test_probe_message_is_patient_free(tmp_path):
     level=st.sampled_from([*LEVELS, None]),
     status=st.sampled_from(["preliminary", "final", "amended", "scored"]),
     peaks=st.dictionaries(st.sampled_from(LEVELS), st.floats(0, 1, allow_nan=False)),
-    value=st.text(st.characters(blacklist_categories=["Cs"]) | st.sampled_from("\x0b\x1c\r\n|^~&\\"),
-                  min_size=1, max_size=40).filter(str.strip),
+    value=st.text(st.characters(blacklist_categories=["Cs"]) | st.sampled_from("\x0b\x1c\r\n|^~&\\"), min_size=1, max_size=40).filter(str.strip),
     disclaimer=st.text(max_size=200),
 )
 def test_any_result_renders_a_strictly_valid_message(level, status, peaks, value, disclaimer, tmp_path):
-    summary = Summary(level=level, rule="test", time_share={}, peak_probability=peaks, scored_windows=1,
-                      unscorable_windows=0)
+    summary = Summary(level=level, rule="test", time_share={}, peak_probability=peaks, scored_windows=1, unscorable_windows=0)
     a = assessment(status=status, summary=summary, patient=PatientRef(value=value), disclaimer=disclaimer)
     content = render(a)
     strictly_valid(content, tmp_path)

@@ -58,14 +58,12 @@ def test_defaults_register_the_output_and_no_destination():
 
 
 def test_environment_receiver_is_destination_hl7v2():
-    settings = bound({f"{ENV}HOST": "emr.example.org", f"{ENV}PORT": "6661", f"{ENV}TIMEOUT_S": "3",
-                      f"{ENV}RECEIVING_FACILITY": "WARD"})
+    settings = bound({f"{ENV}HOST": "emr.example.org", f"{ENV}PORT": "6661", f"{ENV}TIMEOUT_S": "3", f"{ENV}RECEIVING_FACILITY": "WARD"})
     _, destinations = registered(settings)
     assert [d.name for d in destinations] == ["hl7v2"]
     destination = destinations[0]
     assert isinstance(destination, Destination) and destination.output == "hl7v2"
-    assert (destination.receiver.host, destination.receiver.port, destination.receiver.timeout_s) == (
-        "emr.example.org", 6661, 3.0)
+    assert (destination.receiver.host, destination.receiver.port, destination.receiver.timeout_s) == ("emr.example.org", 6661, 3.0)
     assert destination.settings.receiving_facility == "WARD"
 
 
@@ -78,31 +76,37 @@ def test_toml_receivers_are_named_destinations(tmp_path):
     assert settings.plugin_config("hl7v2").sending_facility == "CLINIC_A"
 
 
-@pytest.mark.parametrize(("environ", "named"), [
-    ({f"{ENV}PORT": "0"}, "PAIN_GATEWAY_PLUGIN_HL7V2_PORT"),
-    ({f"{ENV}PORT": "70000"}, "PAIN_GATEWAY_PLUGIN_HL7V2_PORT"),
-    ({f"{ENV}PORT": "eighty"}, "port"),
-    ({f"{ENV}TIMEOUT_S": "0"}, "PAIN_GATEWAY_PLUGIN_HL7V2_TIMEOUT_S"),
-    ({f"{ENV}SENDING_APPLICATION": ""}, "PAIN_GATEWAY_PLUGIN_HL7V2_SENDING_APPLICATION"),
-    ({f"{ENV}RECEIVING_FACILITY": "A^B"}, "PAIN_GATEWAY_PLUGIN_HL7V2_RECEIVING_FACILITY"),
-    ({f"{ENV}PROCESSING_ID": "X"}, "PAIN_GATEWAY_PLUGIN_HL7V2_PROCESSING_ID"),
-    ({f"{ENV}HOST": "emr host"}, "PAIN_GATEWAY_PLUGIN_HL7V2_HOST"),
-    ({f"{ENV}HOSTNAME": "emr"}, "PAIN_GATEWAY_PLUGIN_HL7V2_HOSTNAME"),
-])
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({f"{ENV}PORT": "0"}, "PAIN_GATEWAY_PLUGIN_HL7V2_PORT"),
+        ({f"{ENV}PORT": "70000"}, "PAIN_GATEWAY_PLUGIN_HL7V2_PORT"),
+        ({f"{ENV}PORT": "eighty"}, "port"),
+        ({f"{ENV}TIMEOUT_S": "0"}, "PAIN_GATEWAY_PLUGIN_HL7V2_TIMEOUT_S"),
+        ({f"{ENV}SENDING_APPLICATION": ""}, "PAIN_GATEWAY_PLUGIN_HL7V2_SENDING_APPLICATION"),
+        ({f"{ENV}RECEIVING_FACILITY": "A^B"}, "PAIN_GATEWAY_PLUGIN_HL7V2_RECEIVING_FACILITY"),
+        ({f"{ENV}PROCESSING_ID": "X"}, "PAIN_GATEWAY_PLUGIN_HL7V2_PROCESSING_ID"),
+        ({f"{ENV}HOST": "emr host"}, "PAIN_GATEWAY_PLUGIN_HL7V2_HOST"),
+        ({f"{ENV}HOSTNAME": "emr"}, "PAIN_GATEWAY_PLUGIN_HL7V2_HOSTNAME"),
+    ],
+)
 def test_bad_environment_values_name_the_setting(environ, named):
     with pytest.raises(SettingsError, match=named):
         bound(environ)
 
 
-@pytest.mark.parametrize(("table", "named"), [
-    ('name = ""\nhost = "a"', "name of ''"),
-    ('name = "has space"\nhost = "a"', "name of 'has space'"),
-    ('name = "lab"\nhost = ""', "host of 'lab'"),
-    ('name = "lab"\nhost = "a"\nport = 65536', "port of 'lab'"),
-    ('name = "lab"\nhost = "a"\ntimeout_s = -1', "timeout_s of 'lab'"),
-    ('name = "lab"\nhost = "a"\nuser = "x"', "user"),
-    ('host = "a"', "name"),
-])
+@pytest.mark.parametrize(
+    ("table", "named"),
+    [
+        ('name = ""\nhost = "a"', "name of ''"),
+        ('name = "has space"\nhost = "a"', "name of 'has space'"),
+        ('name = "lab"\nhost = ""', "host of 'lab'"),
+        ('name = "lab"\nhost = "a"\nport = 65536', "port of 'lab'"),
+        ('name = "lab"\nhost = "a"\ntimeout_s = -1', "timeout_s of 'lab'"),
+        ('name = "lab"\nhost = "a"\nuser = "x"', "user"),
+        ('host = "a"', "name"),
+    ],
+)
 def test_bad_toml_receivers_name_the_setting(table, named, tmp_path):
     with pytest.raises(SettingsError, match=named):
         bound({}, f"[[plugins.hl7v2.destinations]]\n{table}\n", tmp_path)

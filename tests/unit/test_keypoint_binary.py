@@ -23,8 +23,18 @@ def points(n=40, dims=3) -> np.ndarray:
 
 
 def forged(**fields) -> bytes:
-    values = {"magic": b"PKPT", "version": 1, "coords": 3, "reserved": 0, "frames": 40, "fps": 30.0,
-              "micros": int(WHEN.timestamp() * 1e6), "width": 0, "height": 0, "patient_len": 2}
+    values = {
+        "magic": b"PKPT",
+        "version": 1,
+        "coords": 3,
+        "reserved": 0,
+        "frames": 40,
+        "fps": 30.0,
+        "micros": int(WHEN.timestamp() * 1e6),
+        "width": 0,
+        "height": 0,
+        "patient_len": 2,
+    }
     values.update(fields)
     return HEADER.pack(*values.values()) + b"{}"
 

@@ -252,8 +252,7 @@ def test_an_unscorable_window_names_the_missing_frames_and_the_gap_rule():
     points = FACE[:60].copy()
     points[40:50] = np.nan
     spans = prepare(clip(points), max_gap_frames=5).spans
-    assert spans[1].reason == ("no face in 10 of 30 frames (gaps longer than 5 frames, "
-                               "or at the start or end of the clip, are not filled)")
+    assert spans[1].reason == ("no face in 10 of 30 frames (gaps longer than 5 frames, or at the start or end of the clip, are not filled)")
 
 
 def test_the_image_size_reaches_the_normalisation():

@@ -18,9 +18,17 @@ from gateway.web.app import create_app
 from gateway.web.metrics import allowed, parse_allowlist
 
 FAMILIES = {
-    "pain_gateway_request_duration_seconds", "pain_gateway_submissions", "pain_gateway_stage_duration_seconds",
-    "pain_gateway_model_inference_seconds", "pain_gateway_delivery_attempts", "pain_gateway_database_up", "pain_gateway_jobs",
-    "pain_gateway_queue_depth", "pain_gateway_queue_oldest_age_seconds", "pain_gateway_deliveries", "pain_gateway_delivery_failed_attempts",
+    "pain_gateway_request_duration_seconds",
+    "pain_gateway_submissions",
+    "pain_gateway_stage_duration_seconds",
+    "pain_gateway_model_inference_seconds",
+    "pain_gateway_delivery_attempts",
+    "pain_gateway_database_up",
+    "pain_gateway_jobs",
+    "pain_gateway_queue_depth",
+    "pain_gateway_queue_oldest_age_seconds",
+    "pain_gateway_deliveries",
+    "pain_gateway_delivery_failed_attempts",
 }
 
 
@@ -29,8 +37,9 @@ def scrape(client, headers=None) -> dict[str, dict[tuple, float]]:
     response = client.get("/metrics", headers=headers or {})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    return {family.name: {(s.name, tuple(sorted(s.labels.items()))): s.value for s in family.samples}
-            for family in text_string_to_metric_families(response.text)}
+    return {
+        family.name: {(s.name, tuple(sorted(s.labels.items()))): s.value for s in family.samples} for family in text_string_to_metric_families(response.text)
+    }
 
 
 def value(families, family, sample, **labels) -> float:
@@ -95,6 +104,7 @@ def test_queue_depth_and_age_count_waiting_video_jobs(sqlite_url, plugins):
     async def go():
         engine = create_engine(sqlite_url)
         try:
+
             async def nothing(connection, submission_id):
                 return None
 

@@ -52,8 +52,7 @@ def score(api, keypoints_json, mrn: str) -> dict:
 
 def review(api, assessment: dict, override: bool) -> None:
     ai = assessment["summary"]["level"]
-    body = {"decision": "override", "level": next(lv for lv in LEVELS if lv != ai), "reason": "clinical-judgement"} if override else {
-        "decision": "confirm"}
+    body = {"decision": "override", "level": next(lv for lv in LEVELS if lv != ai), "reason": "clinical-judgement"} if override else {"decision": "confirm"}
     response = api.post(f"/v1/assessments/{assessment['id']}/review", role="clinician", json=body)
     assert response.status_code == 201, response.text
 

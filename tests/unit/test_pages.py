@@ -12,8 +12,7 @@ from gateway.web.routes.pages import DISCLAIMER
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
 
 
-@pytest.mark.parametrize("path", ["/", "/docs", "/docs/init.js", "/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css",
-                                  "/schema/openapi.json"])
+@pytest.mark.parametrize("path", ["/", "/docs", "/docs/init.js", "/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css", "/schema/openapi.json"])
 def test_open_without_a_token(api, path):
     response = api.client.get(path)
     assert response.status_code == 200, (path, response.text[:300])

@@ -121,10 +121,15 @@ def _changed_points(frame: int, landmark: int, axis: int, delta: float) -> np.nd
 CHANGES = st.one_of(
     st.builds(lambda v: ("patient", PatientRef(system="urn:oid:1.2.3", value=v)), st.text(min_size=1, max_size=12).filter(lambda v: v != "MRN-1")),
     st.builds(lambda r: ("patient", PatientRef(reference=f"Patient/{r}")), st.text(min_size=1, max_size=12)),
-    st.builds(lambda s: ("captured_at", BASE.captured_at + timedelta(seconds=s)), st.integers(-10**6, 10**6).filter(bool)),
+    st.builds(lambda s: ("captured_at", BASE.captured_at + timedelta(seconds=s)), st.integers(-(10**6), 10**6).filter(bool)),
     st.builds(lambda f: ("fps", f), st.floats(1, 240).filter(lambda f: abs(f - 30.0) > 1e-5)),
-    st.builds(lambda f, lm, a, d: ("points", _changed_points(f, lm, a, d)), st.integers(0, 11), st.integers(0, LANDMARK_COUNT - 1),
-              st.integers(0, 2), st.floats(1e-3, 1)),
+    st.builds(
+        lambda f, lm, a, d: ("points", _changed_points(f, lm, a, d)),
+        st.integers(0, 11),
+        st.integers(0, LANDMARK_COUNT - 1),
+        st.integers(0, 2),
+        st.floats(1e-3, 1),
+    ),
     st.builds(lambda w, h: ("image_size", (w, h)), st.integers(1, 8000), st.integers(1, 8000)).filter(lambda c: c[1] != (640, 480)),
     st.just(("image_size", None)),
     st.builds(lambda t: ("tenant", t), st.from_regex(r"[a-z0-9-]{1,20}", fullmatch=True).filter(lambda t: t != "default")),

@@ -32,8 +32,14 @@ class ExampleCapture:
 
     name = "example_capture"
     deferred = False
-    forms = (Form(EXAMPLE_MEDIA_TYPE, {"type": "object", "required": ["ref", "points", "start"]}, summary="The site's own dialect",
-                  example={"ref": "Patient/x", "points": [], "start": "2026-11-23T09:00:00+00:00"}),)
+    forms = (
+        Form(
+            EXAMPLE_MEDIA_TYPE,
+            {"type": "object", "required": ["ref", "points", "start"]},
+            summary="The site's own dialect",
+            example={"ref": "Patient/x", "points": [], "start": "2026-11-23T09:00:00+00:00"},
+        ),
+    )
 
     def accepts(self, request):
         return request.media_type == EXAMPLE_MEDIA_TYPE
@@ -196,8 +202,11 @@ def test_hook_register_capture_sources_and_models(sqlite_url, face_points, api_t
     _, app = example_app(sqlite_url)
     with TestClient(app) as client:
         headers = api_tokens_for(sqlite_url)
-        response = client.post("/v1/assessments", content=msgspec.json.encode(example_submission(face_points)),
-                               headers={**headers("integrator"), "content-type": EXAMPLE_MEDIA_TYPE})
+        response = client.post(
+            "/v1/assessments",
+            content=msgspec.json.encode(example_submission(face_points)),
+            headers={**headers("integrator"), "content-type": EXAMPLE_MEDIA_TYPE},
+        )
         assert response.status_code == 201, response.text
         body = response.json()
         assert body["source"] == "example" and body["model"]["model_id"] == "example-motion"
@@ -220,8 +229,11 @@ def test_hook_register_outputs(sqlite_url, face_points, api_tokens_for):
     _, app = example_app(sqlite_url)
     with TestClient(app) as client:
         headers = api_tokens_for(sqlite_url)
-        created = client.post("/v1/assessments", content=msgspec.json.encode(example_submission(face_points)),
-                              headers={**headers("integrator"), "content-type": EXAMPLE_MEDIA_TYPE}).json()
+        created = client.post(
+            "/v1/assessments",
+            content=msgspec.json.encode(example_submission(face_points)),
+            headers={**headers("integrator"), "content-type": EXAMPLE_MEDIA_TYPE},
+        ).json()
         note = client.get(created["links"]["caregiver_note"], headers=headers("clinician"))
         assert note.status_code == 200 and note.headers["content-type"].startswith("text/html")
         assert note.text.startswith("<p>Hi: pain level ")
@@ -231,8 +243,9 @@ def test_hook_register_outputs(sqlite_url, face_points, api_tokens_for):
 
 
 def submit_example(client, headers, face_points):
-    response = client.post("/v1/assessments", content=msgspec.json.encode(example_submission(face_points)),
-                           headers={**headers("integrator"), "content-type": EXAMPLE_MEDIA_TYPE})
+    response = client.post(
+        "/v1/assessments", content=msgspec.json.encode(example_submission(face_points)), headers={**headers("integrator"), "content-type": EXAMPLE_MEDIA_TYPE}
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -280,8 +293,7 @@ class Twin:
 
 def test_two_plugins_registering_one_name_stop_start_up(sqlite_url):
     with pytest.raises(SettingsError, match="two plugins register the output 'caregiver_note'"):
-        build_plugins(Settings(database_url=sqlite_url, plugins={"example_site": {}}),
-                      extra=[("example_site", ExamplePlugin()), ("twin", Twin())], environ={})
+        build_plugins(Settings(database_url=sqlite_url, plugins={"example_site": {}}), extra=[("example_site", ExamplePlugin()), ("twin", Twin())], environ={})
 
 
 def test_hook_register_routes(sqlite_url, api_tokens_for):

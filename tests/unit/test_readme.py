@@ -23,8 +23,7 @@ README = "\n".join(TEXT.values())
 
 def plugin_variables(plugins) -> set[str]:
     schemas = plugins.settings.__dict__["plugin_configs"]
-    return {f"{PLUGIN_ENV_PREFIX}{name.upper()}_{f.name.upper()}" for name, config in schemas.items()
-            for f in msgspec.structs.fields(type(config))}
+    return {f"{PLUGIN_ENV_PREFIX}{name.upper()}_{f.name.upper()}" for name, config in schemas.items() for f in msgspec.structs.fields(type(config))}
 
 
 def test_the_docs_pages_are_read():

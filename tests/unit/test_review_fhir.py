@@ -26,11 +26,21 @@ MAPPINGS = load_mappings()
 START = datetime(2026, 1, 1, 12, tzinfo=UTC)
 MODEL = ModelInfo(model_id="sta-lstm-synth", version="1.0.0", sha256="ab" * 32, name="STA-LSTM", training_data="synthetic")
 AI = Assessment(
-    id="a-1", status="completed", patient=PatientRef(system="urn:oid:1.2.3", value="MRN-1"), captured_at=START,
-    created_at=START + timedelta(seconds=6), source="keypoints", fps=30.0, frames=150, effective_start=START,
-    effective_end=START + timedelta(seconds=5), model=MODEL, windows=[],
-    summary=Summary(level="mild", rule="test", time_share={}, peak_probability={"none": 0.2, "mild": 0.7, "significant": 0.1},
-                    scored_windows=5, unscorable_windows=0),
+    id="a-1",
+    status="completed",
+    patient=PatientRef(system="urn:oid:1.2.3", value="MRN-1"),
+    captured_at=START,
+    created_at=START + timedelta(seconds=6),
+    source="keypoints",
+    fps=30.0,
+    frames=150,
+    effective_start=START,
+    effective_end=START + timedelta(seconds=5),
+    model=MODEL,
+    windows=[],
+    summary=Summary(
+        level="mild", rule="test", time_share={}, peak_probability={"none": 0.2, "mild": 0.7, "significant": 0.1}, scored_windows=5, unscorable_windows=0
+    ),
 )
 REVIEWS = [
     Review("r1", "a-1", 2, "confirm", "mild", "mild", None, "", "dr-lee", START + timedelta(hours=1)),
@@ -50,7 +60,10 @@ def ai_original(observation: dict) -> dict:
 
 def test_versions_replay_the_reviews():
     assert [(v.clinical_status, v.clinical_version, v.clinician_level, v.reviewed_by) for v in (V1, CONFIRMED, OVERRIDDEN)] == [
-        ("preliminary", 1, None, None), ("final", 2, "mild", "dr-lee"), ("amended", 3, "significant", "dr-kim")]
+        ("preliminary", 1, None, None),
+        ("final", 2, "mild", "dr-lee"),
+        ("amended", 3, "significant", "dr-kim"),
+    ]
     assert {v.summary.level for v in (V1, CONFIRMED, OVERRIDDEN)} == {"mild"}
 
 
@@ -63,8 +76,7 @@ def test_confirmed_observation_is_final_ai_asserted_and_verified():
     agents = {a["type"]["coding"][0]["code"]: a["who"] for a in provenance["agent"]}
     assert agents["verifier"]["display"] == "clinician dr-lee" and agents["author"]["reference"].startswith("Device/")
     assert provenance["target"][0]["reference"] == f"Observation/{obs['id']}/_history/2"
-    assert provenance["entity"] == [{"role": "revision", "what": {"reference": f"Observation/{obs['id']}/_history/1",
-                                                                 "display": "Observation version 1"}}]
+    assert provenance["entity"] == [{"role": "revision", "what": {"reference": f"Observation/{obs['id']}/_history/1", "display": "Observation version 1"}}]
     assert provenance["activity"]["coding"][0]["code"] == "UPDATE"
 
 

@@ -48,14 +48,26 @@ def test_confirm_then_override_supersedes_and_keeps_the_ai_level(api, scored):
     confirmed = api.post(f"/v1/assessments/{scored['id']}/review", role="clinician", json={"decision": "confirm", "comment": " agree "})
     assert confirmed.status_code == 201, confirmed.text
     assert confirmed.json() | {"id": "", "reviewed_at": ""} == {
-        "id": "", "assessment_id": scored["id"], "version": 2, "decision": "confirm", "level": ai, "ai_level": ai, "reason": None,
-        "comment": "agree", "reviewer": "test-clinician", "reviewed_at": ""}
+        "id": "",
+        "assessment_id": scored["id"],
+        "version": 2,
+        "decision": "confirm",
+        "level": ai,
+        "ai_level": ai,
+        "reason": None,
+        "comment": "agree",
+        "reviewer": "test-clinician",
+        "reviewed_at": "",
+    }
     read = api.get(f"/v1/assessments/{scored['id']}", role="integrator").json()
     assert (read["status"], read["clinical_status"], read["clinical_version"], read["clinician_level"]) == ("completed", "final", 2, ai)
     assert read["reviewed_by"] == "test-clinician"
 
-    overridden = api.post(f"/v1/assessments/{scored['id']}/review", role="clinician",
-                          json={"decision": "override", "level": other(ai), "reason": "patient-report", "comment": "NRS 8"})
+    overridden = api.post(
+        f"/v1/assessments/{scored['id']}/review",
+        role="clinician",
+        json={"decision": "override", "level": other(ai), "reason": "patient-report", "comment": "NRS 8"},
+    )
     assert overridden.status_code == 201, overridden.text
     read = api.get(f"/v1/assessments/{scored['id']}", role="clinician").json()
     assert (read["status"], read["clinical_status"], read["clinical_version"]) == ("completed", "amended", 3)
@@ -64,16 +76,19 @@ def test_confirm_then_override_supersedes_and_keeps_the_ai_level(api, scored):
     assert [(r["version"], r["decision"], r["level"], r["ai_level"]) for r in history] == [(2, "confirm", ai, ai), (3, "override", other(ai), ai)]
 
 
-@pytest.mark.parametrize(("body", "field", "hint"), [
-    ({"decision": "approve"}, "decision", "override"),
-    ({"decision": "override", "reason": "other"}, "level", "level you observed"),
-    ({"decision": "override", "level": "agony", "reason": "other"}, "level", "significant"),
-    ({"decision": "override", "level": "OTHER", "reason": "whim"}, "reason", "clinical-judgement"),
-    ({"decision": "override", "level": "OTHER"}, "reason", "needs a reason"),
-    ({"decision": "override", "level": "AI", "reason": "other"}, "level", "confirm"),
-    ({"decision": "confirm", "level": "OTHER"}, "level", "override"),
-    ({"decision": "confirm", "comment": "x" * 2001}, "comment", "2000"),
-])
+@pytest.mark.parametrize(
+    ("body", "field", "hint"),
+    [
+        ({"decision": "approve"}, "decision", "override"),
+        ({"decision": "override", "reason": "other"}, "level", "level you observed"),
+        ({"decision": "override", "level": "agony", "reason": "other"}, "level", "significant"),
+        ({"decision": "override", "level": "OTHER", "reason": "whim"}, "reason", "clinical-judgement"),
+        ({"decision": "override", "level": "OTHER"}, "reason", "needs a reason"),
+        ({"decision": "override", "level": "AI", "reason": "other"}, "level", "confirm"),
+        ({"decision": "confirm", "level": "OTHER"}, "level", "override"),
+        ({"decision": "confirm", "comment": "x" * 2001}, "comment", "2000"),
+    ],
+)
 def test_invalid_reviews_are_422_naming_the_field_and_change_nothing(api, scored, body, field, hint):
     ai = scored["summary"]["level"]
     body = {k: {"OTHER": other(ai), "AI": ai}.get(v, v) for k, v in body.items()}
@@ -135,10 +150,14 @@ def test_concurrent_reviews_never_share_a_version_and_jobs_in_progress_are_409(d
             await AssessmentStore(engine).add(stored_assessment("a-1"))
             async with engine.begin() as connection:
                 now = datetime.now(UTC)
-                await connection.execute(insert(SubmissionRow).values(id="job-1", tenant="default", status="extracting", progress=10,
-                                                                      source="video", request={}, created_at=now, updated_at=now))
-            results = await asyncio.gather(*(record_review(engine, "default", "a-1", ReviewRequest("confirm"), CLINICIAN) for _ in range(4)),
-                                           return_exceptions=True)
+                await connection.execute(
+                    insert(SubmissionRow).values(
+                        id="job-1", tenant="default", status="extracting", progress=10, source="video", request={}, created_at=now, updated_at=now
+                    )
+                )
+            results = await asyncio.gather(
+                *(record_review(engine, "default", "a-1", ReviewRequest("confirm"), CLINICIAN) for _ in range(4)), return_exceptions=True
+            )
             with pytest.raises(ClientException) as busy:
                 await record_review(engine, "default", "job-1", ReviewRequest("confirm"), CLINICIAN)
             with pytest.raises(NotFoundException):

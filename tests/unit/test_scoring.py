@@ -137,8 +137,7 @@ def test_the_content_id_is_stable_across_releases(face_points):
 def test_the_gateways_settings_shape_the_windows_the_gaps_the_summary_and_the_checks(clip, plugins):
     from gateway.ops.settings import Settings
 
-    custom = dataclasses.replace(plugins, settings=Settings(window_stride_s=0.5, max_gap_frames=7, sustained_windows=3,
-                                                           max_clock_skew_s=0))
+    custom = dataclasses.replace(plugins, settings=Settings(window_stride_s=0.5, max_gap_frames=7, sustained_windows=3, max_clock_skew_s=0))
     a = score_clip(clip, custom).assessment
     assert [w.start_s for w in a.windows][:3] == [0.0, 0.5, 1.0]  # half-second stride
     assert all(w.scorable for w in a.windows)  # the 7-frame gap is bridged

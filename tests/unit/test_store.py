@@ -21,8 +21,7 @@ from plugins.webhooks.tables import Base as WebhooksBase
 
 
 def scored(n: int, patient: PatientRef, start: datetime) -> Assessment:
-    return make_assessment(id=f"00000000-0000-0000-0000-{n:012d}", patient=patient, start=start, created_at=start,
-                           windows=[make_window()])
+    return make_assessment(id=f"00000000-0000-0000-0000-{n:012d}", patient=patient, start=start, created_at=start, windows=[make_window()])
 
 
 def run(database_url, action):
@@ -78,8 +77,10 @@ def test_add_get_and_idempotent_retry(database_url):
 def test_what_the_caller_adds_commits_with_the_assessment(database_url):
     async def act(store, _tokens, engine):
         async def note(connection):
-            await connection.execute(text("insert into events (id, type, assessment_id, occurred_at) values ('e1', 'assessment.completed', :a, :t)"),
-                                     {"a": scored(2, ALICE, T0).id, "t": T0})
+            await connection.execute(
+                text("insert into events (id, type, assessment_id, occurred_at) values ('e1', 'assessment.completed', :a, :t)"),
+                {"a": scored(2, ALICE, T0).id, "t": T0},
+            )
 
         created = await store.add(scored(2, ALICE, T0), then=note)
         async with engine.connect() as conn:
@@ -148,6 +149,7 @@ def test_token_roles_are_checked(sqlite_url):
 
 def test_aliases_resolve_within_the_tenant_and_period_clauses_filter(database_url):
     """The alias index the FHIR reads use: tenant-scoped, first assessment kept, unaliased rows found by anti-join."""
+
     async def act(store, _tokens, _engine):
         first, second = scored(21, ALICE, T0), scored(22, ALICE, T0 + timedelta(hours=1))
         other = msgspec.structs.replace(scored(23, ALICE, T0), tenant="other")

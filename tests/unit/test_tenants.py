@@ -31,22 +31,32 @@ def world(sqlite_url, keypoints_json):
     settings = Settings(database_url=sqlite_url, webhook_allowlist=["127.0.0.1"])
     with TestClient(create_app(settings, build_plugins(settings, environ={}))) as client:
         a, b = tokens_for(sqlite_url, "a"), tokens_for(sqlite_url, "b")
-        endpoint = client.post("/v1/webhook-endpoints", headers=a["telehealth"],
-                               json={"url": "http://127.0.0.1:9/hook", "events": ["assessment.completed"]}).json()
+        endpoint = client.post(
+            "/v1/webhook-endpoints", headers=a["telehealth"], json={"url": "http://127.0.0.1:9/hook", "events": ["assessment.completed"]}
+        ).json()
         body = keypoints_json(patient={"identifier": {"system": "urn:oid:1.2.3", "value": MRN}})
         assessment = client.post("/v1/assessments", headers=a["integrator"], json=body).json()
         [delivery] = client.get("/v1/deliveries", headers=a["integrator"], params={"assessment_id": assessment["id"]}).json()["items"]
         fhir = client.get("/fhir/Observation", headers=a["integrator"], params={"identifier": assessment["id"]}).json()
         observation = fhir["entry"][0]["resource"]
         live = client.post("/v1/live/sessions", headers=a["clinician"], json={"patient": body["patient"]}).json()
-        ids = {"assessment_id": assessment["id"], "delivery_id": delivery["id"], "endpoint_id": endpoint["id"],
-               "message_id": f"msg_{delivery['id']}", "output": "fhir", "model_id": "sta-lstm-synthetic",
-               "observation_id": observation["id"], "device_id": observation["device"]["reference"].split("/")[1],
-               "provenance_id": provenance_id(assessment["id"], "urn:pain-gateway"), "fhir_path": "Patient/1", "version_id": "1",
-               "document_reference_id": observation["extension"][0]["valueReference"]["reference"].split("/")[1],
-               "file_path": "swagger-ui.css",  # /docs/assets: public, walked like the rest
-               "token": "not-a-share-link.x",  # /v1/shared/caregiver-summary: public, refused (403) for anything unsigned
-               "session_id": live["id"]}
+        ids = {
+            "assessment_id": assessment["id"],
+            "delivery_id": delivery["id"],
+            "endpoint_id": endpoint["id"],
+            "message_id": f"msg_{delivery['id']}",
+            "output": "fhir",
+            "model_id": "sta-lstm-synthetic",
+            "observation_id": observation["id"],
+            "device_id": observation["device"]["reference"].split("/")[1],
+            "provenance_id": provenance_id(assessment["id"], "urn:pain-gateway"),
+            "fhir_path": "Patient/1",
+            "version_id": "1",
+            "document_reference_id": observation["extension"][0]["valueReference"]["reference"].split("/")[1],
+            "file_path": "swagger-ui.css",  # /docs/assets: public, walked like the rest
+            "token": "not-a-share-link.x",  # /v1/shared/caregiver-summary: public, refused (403) for anything unsigned
+            "session_id": live["id"],
+        }
         yield client, a, b, ids, body
 
 
@@ -118,10 +128,16 @@ def test_another_tenants_data_is_invisible_and_unchangeable_on_every_route(world
 
 def test_the_owner_sees_its_own_data_on_the_read_routes(world):
     client, a, _, ids, _ = world
-    for path in ("/v1/assessments/{assessment_id}", "/v1/assessments/{assessment_id}/fhir", "/v1/deliveries/{delivery_id}",
-                 "/v1/webhook-endpoints/{endpoint_id}", "/v1/webhook-endpoints/{endpoint_id}/attempts",
-                 "/v1/assessments/{assessment_id}/explanation", "/v1/assessments/{assessment_id}/explanation.png",
-                 "/fhir/DocumentReference/{document_reference_id}"):
+    for path in (
+        "/v1/assessments/{assessment_id}",
+        "/v1/assessments/{assessment_id}/fhir",
+        "/v1/deliveries/{delivery_id}",
+        "/v1/webhook-endpoints/{endpoint_id}",
+        "/v1/webhook-endpoints/{endpoint_id}/attempts",
+        "/v1/assessments/{assessment_id}/explanation",
+        "/v1/assessments/{assessment_id}/explanation.png",
+        "/fhir/DocumentReference/{document_reference_id}",
+    ):
         role = "telehealth" if "webhook" in path else "integrator"
         response = call(client, "GET", path, ids, a[role], {})
         assert response.status_code == 200, (path, response.text)

@@ -200,9 +200,21 @@ def test_an_expired_token_can_be_rotated_and_a_revoke_ends_a_grace_period(databa
     assert in_grace is not None and revoked and after_revoke is None
 
 
-@pytest.mark.parametrize(("text_", "ok"), [("90d", timedelta(days=90)), ("24h", timedelta(hours=24)), ("1m", timedelta(minutes=1)),
-                                           ("730d", timedelta(days=730)), ("731d", None), ("0d", None), ("5y", None), ("", None),
-                                           ("-1d", None), ("1.5d", None)])
+@pytest.mark.parametrize(
+    ("text_", "ok"),
+    [
+        ("90d", timedelta(days=90)),
+        ("24h", timedelta(hours=24)),
+        ("1m", timedelta(minutes=1)),
+        ("730d", timedelta(days=730)),
+        ("731d", None),
+        ("0d", None),
+        ("5y", None),
+        ("", None),
+        ("-1d", None),
+        ("1.5d", None),
+    ],
+)
 def test_durations_are_bounded(text_, ok):
     from gateway.contract.domain import InputError
 
@@ -219,8 +231,11 @@ def test_durations_are_bounded(text_, ok):
 @pytest.fixture
 def cli(tmp_path):
     database = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")},
-           "PAIN_GATEWAY_DATABASE_URL": database, "PAIN_GATEWAY_LOG_FORMAT": "json"}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")},
+        "PAIN_GATEWAY_DATABASE_URL": database,
+        "PAIN_GATEWAY_LOG_FORMAT": "json",
+    }
 
     def run_cli(*args):
         return subprocess.run([str(CLI), *args], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
@@ -296,7 +311,10 @@ def test_rotate_replaces_the_secret_with_an_optional_grace_period(cli, api_on):
             return (await conn.execute(text("select action, role, resource_id from audit_events where action like 'token%' order by id"))).all()
 
     assert [tuple(r) for r in run(cli.database_url, audited)] == [
-        ("token_create", "system", first_id), ("token_rotate", "system", first_id), ("token_rotate", "system", second_id)]
+        ("token_create", "system", first_id),
+        ("token_rotate", "system", first_id),
+        ("token_rotate", "system", second_id),
+    ]
 
 
 @pytest.mark.parametrize("args", [("--expires-in", "731d"), ("--expires-in", "0m"), ("--expires-in", "2y"), ("--expires-in", "ninety days")])

@@ -32,6 +32,5 @@ def test_mypy_strict_is_clean_on_the_public_api(tmp_path):
     assert config["strict"] is True
     missing = (_api_modules() | {"gateway/__init__.py", "gateway/plugin_api.py"}) - set(config["files"])
     assert not missing, f"gateway/plugin_api.py imports from modules that [tool.mypy] files does not check: {sorted(missing)}"
-    result = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "mypy_cache")],
-                            capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "mypy_cache")], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -33,11 +33,26 @@ MODEL = ModelInfo(model_id="sta-lstm-synth", version="1.0.0", sha256="ab" * 32, 
 
 def make_assessment(assessment_id: str = "asm-1") -> Assessment:
     return Assessment(
-        id=assessment_id, status="scored", patient=PatientRef(system="urn:oid:1.2.3", value="MRN-1"), captured_at=START,
-        created_at=START + timedelta(seconds=6), source="keypoints", fps=30.0, frames=150, effective_start=START,
-        effective_end=START + timedelta(seconds=5), model=MODEL, windows=[],
-        summary=Summary(level="mild", rule="test", time_share={"mild": 0.6}, peak_probability={"none": 0.1, "mild": 0.7, "significant": 0.2},
-                        scored_windows=5, unscorable_windows=0),
+        id=assessment_id,
+        status="scored",
+        patient=PatientRef(system="urn:oid:1.2.3", value="MRN-1"),
+        captured_at=START,
+        created_at=START + timedelta(seconds=6),
+        source="keypoints",
+        fps=30.0,
+        frames=150,
+        effective_start=START,
+        effective_end=START + timedelta(seconds=5),
+        model=MODEL,
+        windows=[],
+        summary=Summary(
+            level="mild",
+            rule="test",
+            time_share={"mild": 0.6},
+            peak_probability={"none": 0.1, "mild": 0.7, "significant": 0.2},
+            scored_windows=5,
+            unscorable_windows=0,
+        ),
     )
 
 
@@ -97,8 +112,23 @@ def test_two_active_secrets_each_verify():
 
 # --- SSRF guard ----------------------------------------------------------------------------------
 
-REFUSED = ["127.0.0.1", "10.1.2.3", "192.168.0.10", "172.16.5.4", "169.254.169.254", "0.0.0.0", "100.64.0.1", "224.0.0.1",
-           "::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254", "fe80::1", "fc00::1", "::", "localhost"]
+REFUSED = [
+    "127.0.0.1",
+    "10.1.2.3",
+    "192.168.0.10",
+    "172.16.5.4",
+    "169.254.169.254",
+    "0.0.0.0",
+    "100.64.0.1",
+    "224.0.0.1",
+    "::1",
+    "::ffff:127.0.0.1",
+    "::ffff:169.254.169.254",
+    "fe80::1",
+    "fc00::1",
+    "::",
+    "localhost",
+]
 
 
 @pytest.mark.parametrize("host", REFUSED)
@@ -107,10 +137,18 @@ async def test_internal_addresses_are_refused(host):
         await egress.resolve(host, 443, egress.Allowlist())
 
 
-@pytest.mark.parametrize(("host", "allow"), [
-    ("127.0.0.1", "127.0.0.0/8"), ("10.1.2.3", "10.0.0.0/8"), ("169.254.169.254", "169.254.169.254"),
-    ("::1", "::1/128"), ("::ffff:127.0.0.1", "127.0.0.1/32"), ("localhost", "localhost"), ("127.0.0.1", "127.0.0.1"),
-])
+@pytest.mark.parametrize(
+    ("host", "allow"),
+    [
+        ("127.0.0.1", "127.0.0.0/8"),
+        ("10.1.2.3", "10.0.0.0/8"),
+        ("169.254.169.254", "169.254.169.254"),
+        ("::1", "::1/128"),
+        ("::ffff:127.0.0.1", "127.0.0.1/32"),
+        ("localhost", "localhost"),
+        ("127.0.0.1", "127.0.0.1"),
+    ],
+)
 async def test_allowlisted_hosts_and_networks_pass(host, allow):
     allowlist = egress.Allowlist.parse(f" {allow} , example.org")
     assert await egress.resolve(host, 443, allowlist)
@@ -145,19 +183,22 @@ def test_allowlist_parsing_and_settings():
     assert egress.Allowlist.from_settings(WithAllowlist()).allows_address(ipaddress.ip_address("127.0.0.2"))
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("ftp://93.184.215.14/x", "https://"),
-    ("https:///path", "host"),
-    ("https://user:pw@93.184.215.14/hook", "credentials"),
-    ("https://93.184.215.14/" + "a" * 2100, "2048"),
-    ("https://93.184.215.14/hook#frag", "fragment"),
-    ("https://93.184.215.14/ho ok", "spaces"),
-    ("https://93.184.215.14:99999/", "valid URL"),
-    ("http://127.0.0.1:8080/hook", "PAIN_GATEWAY_WEBHOOK_ALLOWLIST"),
-    ("http://localhost/hook", "PAIN_GATEWAY_WEBHOOK_ALLOWLIST"),
-    ("https://[::ffff:10.0.0.1]/hook", "PAIN_GATEWAY_WEBHOOK_ALLOWLIST"),
-    ("https://no-such-host.invalid/hook", "does not resolve"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://93.184.215.14/x", "https://"),
+        ("https:///path", "host"),
+        ("https://user:pw@93.184.215.14/hook", "credentials"),
+        ("https://93.184.215.14/" + "a" * 2100, "2048"),
+        ("https://93.184.215.14/hook#frag", "fragment"),
+        ("https://93.184.215.14/ho ok", "spaces"),
+        ("https://93.184.215.14:99999/", "valid URL"),
+        ("http://127.0.0.1:8080/hook", "PAIN_GATEWAY_WEBHOOK_ALLOWLIST"),
+        ("http://localhost/hook", "PAIN_GATEWAY_WEBHOOK_ALLOWLIST"),
+        ("https://[::ffff:10.0.0.1]/hook", "PAIN_GATEWAY_WEBHOOK_ALLOWLIST"),
+        ("https://no-such-host.invalid/hook", "does not resolve"),
+    ],
+)
 async def test_registration_urls_are_checked(url, message):
     with pytest.raises(ValueError, match=message):
         await egress.check_url(url, egress.Allowlist())
@@ -303,14 +344,35 @@ async def _ledger(engine, endpoint_id: str, delivery_id: str, status: str = "dea
     now = datetime.now(UTC)
     async with engine.begin() as conn:
         await conn.execute(insert(EventRow).values(id=f"evt-{delivery_id}", type="assessment.completed", assessment_id="asm-1", occurred_at=now))
-        await conn.execute(insert(DeliveryRow).values(
-            id=delivery_id, event_id=f"evt-{delivery_id}", event_type="assessment.completed", assessment_id="asm-1",
-            destination=destination, target=endpoint_id, status=status, attempts=attempts, next_attempt_at=None,
-            last_error="HTTP 500", created_at=now, updated_at=now))
+        await conn.execute(
+            insert(DeliveryRow).values(
+                id=delivery_id,
+                event_id=f"evt-{delivery_id}",
+                event_type="assessment.completed",
+                assessment_id="asm-1",
+                destination=destination,
+                target=endpoint_id,
+                status=status,
+                attempts=attempts,
+                next_attempt_at=None,
+                last_error="HTTP 500",
+                created_at=now,
+                updated_at=now,
+            )
+        )
         for n in range(1, attempts + 1):
-            await conn.execute(insert(DeliveryAttemptRow).values(
-                delivery_id=delivery_id, attempt=n, started_at=now + timedelta(seconds=n), duration_ms=12.5, outcome="retry",
-                status_code="500", response_excerpt="oops", reason="the receiver answered HTTP 500"))
+            await conn.execute(
+                insert(DeliveryAttemptRow).values(
+                    delivery_id=delivery_id,
+                    attempt=n,
+                    started_at=now + timedelta(seconds=n),
+                    duration_ms=12.5,
+                    outcome="retry",
+                    status_code="500",
+                    response_excerpt="oops",
+                    reason="the receiver answered HTTP 500",
+                )
+            )
 
 
 async def test_attempt_log_is_newest_first_and_only_this_endpoints(engine):
@@ -383,16 +445,20 @@ def versions(connection) -> set[str]:
 
 def drift(connection) -> list:
     """How the endpoint table differs from the plugin's declaration (the core's tables are not looked at)."""
-    context = MigrationContext.configure(connection, opts={
-        "include_name": lambda name, kind, _parent: kind != "table" or name in WebhooksBase.metadata.tables,
-    })
+    context = MigrationContext.configure(
+        connection,
+        opts={
+            "include_name": lambda name, kind, _parent: kind != "table" or name in WebhooksBase.metadata.tables,
+        },
+    )
     return compare_metadata(context, WebhooksBase.metadata)
 
 
 def old_history_table(with_tenant: bool) -> Table:
     """``webhook_endpoints`` as the core's revisions 0004 (and 0005, which added ``tenant`` last) left it."""
     table = Table(
-        TABLE, MetaData(),
+        TABLE,
+        MetaData(),
         Column("id", String(36), primary_key=True),
         Column("url", Text(), nullable=False),
         Column("events", JSON(), nullable=False),
@@ -455,8 +521,17 @@ def test_a_database_migrated_by_the_old_history_keeps_its_endpoints(database_url
 
     def create_old(connection):
         old.create(connection)
-        connection.execute(insert(old).values(id="whe-1", url="https://a.example/hook", events=["assessment.completed"], secret="whsec_x",
-                                              created_at=now, updated_at=now, **({"tenant": "clinic-a"} if with_tenant else {})))
+        connection.execute(
+            insert(old).values(
+                id="whe-1",
+                url="https://a.example/hook",
+                events=["assessment.completed"],
+                secret="whsec_x",
+                created_at=now,
+                updated_at=now,
+                **({"tenant": "clinic-a"} if with_tenant else {}),
+            )
+        )
 
     database(database_url, create_old)
     upgrade(database_url)

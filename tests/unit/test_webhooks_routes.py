@@ -67,15 +67,18 @@ def test_other_roles_may_not_manage_endpoints(api, role):
     assert api.get(PATH, role=role).status_code == 403
 
 
-@pytest.mark.parametrize(("overrides", "field", "words"), [
-    ({"events": []}, "events", "at least one"),
-    ({"events": ["assessment.deleted"]}, "events", "unknown event"),
-    ({"url": "ftp://93.184.215.14/x"}, "url", "https://"),
-    ({"url": "https://user:pw@93.184.215.14/x"}, "url", "credentials"),
-    ({"url": "http://127.0.0.1:8080/hook"}, "url", "PAIN_GATEWAY_WEBHOOK_ALLOWLIST"),
-    ({"url": "http://169.254.169.254/latest"}, "url", "PAIN_GATEWAY_WEBHOOK_ALLOWLIST"),
-    ({"description": "x" * 501}, "description", "500"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "field", "words"),
+    [
+        ({"events": []}, "events", "at least one"),
+        ({"events": ["assessment.deleted"]}, "events", "unknown event"),
+        ({"url": "ftp://93.184.215.14/x"}, "url", "https://"),
+        ({"url": "https://user:pw@93.184.215.14/x"}, "url", "credentials"),
+        ({"url": "http://127.0.0.1:8080/hook"}, "url", "PAIN_GATEWAY_WEBHOOK_ALLOWLIST"),
+        ({"url": "http://169.254.169.254/latest"}, "url", "PAIN_GATEWAY_WEBHOOK_ALLOWLIST"),
+        ({"description": "x" * 501}, "description", "500"),
+    ],
+)
 def test_bad_registrations_are_422_naming_the_field(api, overrides, field, words):
     response = create(api, **overrides)
     assert response.status_code == 422, response.text
@@ -94,8 +97,7 @@ def test_events_are_the_loaded_event_types_plugins_ones_included(sqlite_url, plu
         assert created.json()["events"] == ["pain.sustained", "assessment.completed"]
         refused = create(api, events=["pain.gone"])
         assert refused.status_code == 422
-        assert refused.json()["detail"] == ("unknown event type(s) pain.gone; expected some of "
-                                            + ", ".join([*plugins.event_types, "pain.sustained"]))
+        assert refused.json()["detail"] == ("unknown event type(s) pain.gone; expected some of " + ", ".join([*plugins.event_types, "pain.sustained"]))
         assert "assessment.reviewed, pain.sustained" in create(api, events=[]).json()["detail"]
 
 
@@ -172,8 +174,6 @@ def test_allowlisted_internal_receivers_can_register(loopback_api):
         response = create(loopback_api, url=url)
         assert response.status_code == 201, response.text
     assert create(loopback_api, url="http://10.0.0.1/hook").status_code == 422
-
-
 
 
 def test_a_typo_in_a_key_is_named_with_a_hint_and_other_content_types_are_415(api):

@@ -120,8 +120,11 @@ class DistributedJobs:
 
     async def run_worker(self, concurrency: int, queues: list[str] | None = None) -> None:
         await self.app.run_worker_async(
-            queues=queues, concurrency=concurrency, update_heartbeat_interval=HEARTBEAT_S,
-            stalled_worker_timeout=self.plugins.settings.stalled_after_s, install_signal_handlers=True,
+            queues=queues,
+            concurrency=concurrency,
+            update_heartbeat_interval=HEARTBEAT_S,
+            stalled_worker_timeout=self.plugins.settings.stalled_after_s,
+            install_signal_handlers=True,
         )
 
 

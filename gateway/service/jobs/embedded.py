@@ -29,6 +29,7 @@ log = structlog.get_logger(__name__)
 
 POLL_S = 1.0
 
+
 def _process_in_worker(settings: Settings, submission_id: str) -> str:
     """Entry point in a worker process, with the plugins it built at start (``gateway.service.processes``)."""
 

@@ -101,14 +101,26 @@ async def deliver(flow: AssessmentFlow, delivery_id: str) -> Delivery | None:
     started, clock = datetime.now(UTC), time.perf_counter()
     result = await _attempt(flow, delivery)
     metrics.observe_delivery(delivery.destination, result.outcome, time.perf_counter() - clock)
-    recorded = await flow.deliveries.record(delivery, started, (time.perf_counter() - clock) * 1000, result,
-                                            settings.delivery_retry_schedule_s)
-    log.info("delivery_attempt", delivery_id=delivery_id, destination=delivery.destination, attempt=delivery.attempts,
-             outcome=result.outcome, status=recorded.status, status_code=result.status_code)
+    recorded = await flow.deliveries.record(delivery, started, (time.perf_counter() - clock) * 1000, result, settings.delivery_retry_schedule_s)
+    log.info(
+        "delivery_attempt",
+        delivery_id=delivery_id,
+        destination=delivery.destination,
+        attempt=delivery.attempts,
+        outcome=result.outcome,
+        status=recorded.status,
+        status_code=result.status_code,
+    )
     patient = assessment.patient if (assessment := await flow.assessments.get(delivery.assessment_id)) else None
-    await audit.record(flow.engine, "deliver", "delivery", delivery.id, patient=patient,
-                       outcome={"delivered": "success", "retry": "error"}.get(result.outcome, "failure"),
-                       principal=audit.Principal(None, "system", recorded.tenant))
+    await audit.record(
+        flow.engine,
+        "deliver",
+        "delivery",
+        delivery.id,
+        patient=patient,
+        outcome={"delivered": "success", "retry": "error"}.get(result.outcome, "failure"),
+        principal=audit.Principal(None, "system", recorded.tenant),
+    )
     return recorded
 
 

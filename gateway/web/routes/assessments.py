@@ -55,10 +55,16 @@ def _body(assessment_id: str, assessment: Assessment | None, sub: Submission | N
     return body | {"links": links}
 
 
-@post("/v1/assessments", opt={"roles": SUBMITTERS, "capture_body": "any"}, tags=["assessments"], status_code=201,
-      responses=ok(AssessmentView, EXAMPLE_VIEW, 201, description="Keypoints scored")
-      | ok(AssessmentView, EXAMPLE_VIEW, 200, description="The same clip, or Idempotency-Key, was already submitted: the stored assessment")
-      | ok(AssessmentView, EXAMPLE_JOB, 202, description="Video accepted; poll Location") | problems(400, 413, 415, 422, 429, 503))
+@post(
+    "/v1/assessments",
+    opt={"roles": SUBMITTERS, "capture_body": "any"},
+    tags=["assessments"],
+    status_code=201,
+    responses=ok(AssessmentView, EXAMPLE_VIEW, 201, description="Keypoints scored")
+    | ok(AssessmentView, EXAMPLE_VIEW, 200, description="The same clip, or Idempotency-Key, was already submitted: the stored assessment")
+    | ok(AssessmentView, EXAMPLE_JOB, 202, description="Video accepted; poll Location")
+    | problems(400, 413, 415, 422, 429, 503),
+)
 async def submit(request: Request, flow: NamedDependency[AssessmentFlow], plugins: NamedDependency[Plugins]) -> Response[AssessmentView]:
     """Submit keypoints (scored now) or a video (scored by a background job).
 
@@ -93,11 +99,13 @@ async def submit(request: Request, flow: NamedDependency[AssessmentFlow], plugin
     )
 
 
-@get("/v1/assessments/{assessment_id:str}", opt={"roles": READERS}, tags=["assessments"],
-     responses=ok(AssessmentView, EXAMPLE_VIEW) | problems(400, 404))
+@get("/v1/assessments/{assessment_id:str}", opt={"roles": READERS}, tags=["assessments"], responses=ok(AssessmentView, EXAMPLE_VIEW) | problems(400, 404))
 async def read(
-    assessment_id: FromPath[str], request: Request, store: NamedDependency[AssessmentStore],
-    plugins: NamedDependency[Plugins], submissions: NamedDependency[SubmissionStore],
+    assessment_id: FromPath[str],
+    request: Request,
+    store: NamedDependency[AssessmentStore],
+    plugins: NamedDependency[Plugins],
+    submissions: NamedDependency[SubmissionStore],
 ) -> dict[str, Any]:
     """The assessment, or while it is being processed: ``status`` (queued → extracting → scoring →
     completed | failed), ``progress`` (0–100), ``eta_s`` and, if failed, ``error``."""
@@ -111,11 +119,19 @@ async def read(
     return _body(assessment_id, assessment, sub, _links(assessment_id, plugins))
 
 
-@post("/v1/assessments/{assessment_id:str}/retry", opt={"roles": SUBMITTERS}, tags=["assessments"], status_code=202,
-      responses=ok(AssessmentView, EXAMPLE_JOB | {"status": "queued", "progress": 0}, 202) | problems(400, 404, 409))
+@post(
+    "/v1/assessments/{assessment_id:str}/retry",
+    opt={"roles": SUBMITTERS},
+    tags=["assessments"],
+    status_code=202,
+    responses=ok(AssessmentView, EXAMPLE_JOB | {"status": "queued", "progress": 0}, 202) | problems(400, 404, 409),
+)
 async def retry(
-    assessment_id: FromPath[str], request: Request, plugins: NamedDependency[Plugins],
-    submissions: NamedDependency[SubmissionStore], jobs: NamedDependency[JobQueue],
+    assessment_id: FromPath[str],
+    request: Request,
+    plugins: NamedDependency[Plugins],
+    submissions: NamedDependency[SubmissionStore],
+    jobs: NamedDependency[JobQueue],
 ) -> Response:
     """Run a failed assessment again from its stored input."""
     tenant = request.user.tenant
@@ -131,11 +147,23 @@ async def retry(
     return Response(_body(assessment_id, None, requeued, links), status_code=202, headers={"Location": links["self"]})
 
 
-@get("/v1/assessments/{assessment_id:str}/{output:str}", opt={"roles": READERS}, tags=["assessments"],
-     responses=ok(dict[str, Any], {"resourceType": "Bundle", "type": "collection", "entry": ["..."]}, description="The document in "
-                  "the output's media type: application/fhir+json for fhir, text/plain HL7 v2 for hl7v2, ...") | problems(400, 404))
+@get(
+    "/v1/assessments/{assessment_id:str}/{output:str}",
+    opt={"roles": READERS},
+    tags=["assessments"],
+    responses=ok(
+        dict[str, Any],
+        {"resourceType": "Bundle", "type": "collection", "entry": ["..."]},
+        description="The document in the output's media type: application/fhir+json for fhir, text/plain HL7 v2 for hl7v2, ...",
+    )
+    | problems(400, 404),
+)
 async def read_output(
-    assessment_id: FromPath[str], output: FromPath[str], request: Request, flow: NamedDependency[AssessmentFlow], plugins: NamedDependency[Plugins],
+    assessment_id: FromPath[str],
+    output: FromPath[str],
+    request: Request,
+    flow: NamedDependency[AssessmentFlow],
+    plugins: NamedDependency[Plugins],
 ) -> Response:
     """A rendered output, e.g. ``/fhir`` for the FHIR Bundle (Observation, Device, Provenance), as it
     would be sent now."""

@@ -66,14 +66,23 @@ def audit_query(
 
 
 FILTERS = {"filters": Provide(audit_query, sync_to_thread=False)}
-EXAMPLE = AuditEntry(id=42, occurred_at=datetime(2026, 11, 23, 10, 0, 2, tzinfo=UTC), tenant="default", token_id="a1b2c3d4",
-                     role="clinician", action="read", resource_type="assessment", resource_id="5f0c7f7e-3f7a-4b8e-9b7e-2f1d8c0a9e11",
-                     patient="urn:oid:1.2.36.146.595.217.0.1|MRN-1234", outcome="success", client_address="10.0.0.7",
-                     request_id="9c1e5d0b7a2f4e33")
+EXAMPLE = AuditEntry(
+    id=42,
+    occurred_at=datetime(2026, 11, 23, 10, 0, 2, tzinfo=UTC),
+    tenant="default",
+    token_id="a1b2c3d4",
+    role="clinician",
+    action="read",
+    resource_type="assessment",
+    resource_id="5f0c7f7e-3f7a-4b8e-9b7e-2f1d8c0a9e11",
+    patient="urn:oid:1.2.36.146.595.217.0.1|MRN-1234",
+    outcome="success",
+    client_address="10.0.0.7",
+    request_id="9c1e5d0b7a2f4e33",
+)
 
 
-@get("/v1/audit", opt=ADMIN_ONLY, tags=["audit"], dependencies=FILTERS, responses=ok(AuditPage, AuditPage(1, 50, 0, [EXAMPLE]))
-     | problems(400, 422))
+@get("/v1/audit", opt=ADMIN_ONLY, tags=["audit"], dependencies=FILTERS, responses=ok(AuditPage, AuditPage(1, 50, 0, [EXAMPLE])) | problems(400, 422))
 async def list_audit(store: NamedDependency[AssessmentStore], filters: AuditQuery) -> AuditPage:
     """Who did what to which patient's data, newest first (admin only; within the admin's tenant)."""
     items, total = await AuditStore(store.engine).search(filters)
@@ -81,11 +90,25 @@ async def list_audit(store: NamedDependency[AssessmentStore], filters: AuditQuer
     return AuditPage(total, filters.limit, filters.offset, items)
 
 
-@get("/v1/audit/fhir", opt=ADMIN_ONLY, tags=["audit"], media_type="application/fhir+json", dependencies=FILTERS,
-     responses=ok(dict[str, Any], audit.to_fhir_bundle([EXAMPLE], 1, "https://gateway.example.org", "https://gateway.example.org/v1/audit/fhir"),
-                  media_type="application/fhir+json", description="A searchset Bundle of AuditEvent resources") | problems(400, 422))
+@get(
+    "/v1/audit/fhir",
+    opt=ADMIN_ONLY,
+    tags=["audit"],
+    media_type="application/fhir+json",
+    dependencies=FILTERS,
+    responses=ok(
+        dict[str, Any],
+        audit.to_fhir_bundle([EXAMPLE], 1, "https://gateway.example.org", "https://gateway.example.org/v1/audit/fhir"),
+        media_type="application/fhir+json",
+        description="A searchset Bundle of AuditEvent resources",
+    )
+    | problems(400, 422),
+)
 async def export_audit_fhir(
-    request: Request, store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins], filters: AuditQuery,
+    request: Request,
+    store: NamedDependency[AssessmentStore],
+    plugins: NamedDependency[Plugins],
+    filters: AuditQuery,
 ) -> Response[dict]:
     """The same rows as a FHIR R4 ``searchset`` Bundle of ``AuditEvent`` resources (admin only)."""
     items, total = await AuditStore(store.engine).search(filters)

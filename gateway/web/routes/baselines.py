@@ -15,8 +15,12 @@ from gateway.web.routes.schemas import EXAMPLE_BASELINE, BaselineStored
 from gateway.web.uploads import received
 
 
-@put("/v1/patients/baseline", opt={"roles": {"integrator", "telehealth", "clinician"}, "capture_body": "immediate"}, tags=["patients"],
-     responses=ok(BaselineStored, EXAMPLE_BASELINE) | problems(400, 413, 415, 422))
+@put(
+    "/v1/patients/baseline",
+    opt={"roles": {"integrator", "telehealth", "clinician"}, "capture_body": "immediate"},
+    tags=["patients"],
+    responses=ok(BaselineStored, EXAMPLE_BASELINE) | problems(400, 413, 415, 422),
+)
 async def put_baseline(request: Request, plugins: NamedDependency[Plugins], flow: NamedDependency[AssessmentFlow]) -> BaselineStored:
     """Store the neutral face of a clip recorded with the patient at rest (same forms as keypoint
     submissions). Later assessments of this patient pass it to the model; models trained with

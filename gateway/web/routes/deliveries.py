@@ -34,14 +34,28 @@ class DeliveryPage(msgspec.Struct):
 
 
 _AT = datetime(2026, 11, 23, 10, 0, 1, tzinfo=UTC)
-EXAMPLE = Delivery("0d9a6a70-5b0e-5d55-8a4e-0c6a5b1f8c21", "default", "e6c1b2d4-4c55-5a0e-b3a1-7d3e6e2f0a19", "assessment.completed",
-                   "5f0c7f7e-3f7a-4b8e-9b7e-2f1d8c0a9e11", "fhir", "", "delivered", 1, None, None, _AT, _AT, _AT)
-EXAMPLE_DETAIL = DeliveryDetail(**msgspec.structs.asdict(EXAMPLE), attempt_log=[
-    Attempt(1, _AT, 84.2, "delivered", "201", '{"resourceType": "Bundle", ...}', None)])
+EXAMPLE = Delivery(
+    "0d9a6a70-5b0e-5d55-8a4e-0c6a5b1f8c21",
+    "default",
+    "e6c1b2d4-4c55-5a0e-b3a1-7d3e6e2f0a19",
+    "assessment.completed",
+    "5f0c7f7e-3f7a-4b8e-9b7e-2f1d8c0a9e11",
+    "fhir",
+    "",
+    "delivered",
+    1,
+    None,
+    None,
+    _AT,
+    _AT,
+    _AT,
+)
+EXAMPLE_DETAIL = DeliveryDetail(
+    **msgspec.structs.asdict(EXAMPLE), attempt_log=[Attempt(1, _AT, 84.2, "delivered", "201", '{"resourceType": "Bundle", ...}', None)]
+)
 
 
-@get("/v1/deliveries", opt={"roles": READERS}, tags=["deliveries"], responses=ok(DeliveryPage, DeliveryPage(1, 50, 0, [EXAMPLE]))
-     | problems(400, 422))
+@get("/v1/deliveries", opt={"roles": READERS}, tags=["deliveries"], responses=ok(DeliveryPage, DeliveryPage(1, 50, 0, [EXAMPLE])) | problems(400, 422))
 async def list_deliveries(
     request: Request,
     deliveries: NamedDependency[DeliveryStore],
@@ -59,8 +73,7 @@ async def list_deliveries(
     return DeliveryPage(total, limit, offset, items)
 
 
-@get("/v1/deliveries/{delivery_id:str}", opt={"roles": READERS}, tags=["deliveries"], responses=ok(DeliveryDetail, EXAMPLE_DETAIL)
-     | problems(400, 404))
+@get("/v1/deliveries/{delivery_id:str}", opt={"roles": READERS}, tags=["deliveries"], responses=ok(DeliveryDetail, EXAMPLE_DETAIL) | problems(400, 404))
 async def read_delivery(delivery_id: FromPath[str], request: Request, deliveries: NamedDependency[DeliveryStore]) -> DeliveryDetail:
     """One delivery with every attempt (time, duration, status code, response excerpt)."""
     delivery = await deliveries.get(delivery_id, request.user.tenant)
@@ -69,9 +82,14 @@ async def read_delivery(delivery_id: FromPath[str], request: Request, deliveries
     return DeliveryDetail(**msgspec.structs.asdict(delivery), attempt_log=await deliveries.attempts(delivery_id))
 
 
-@post("/v1/deliveries/{delivery_id:str}/redeliver", opt={"roles": READERS}, tags=["deliveries"], status_code=202,
-      responses=ok(Delivery, msgspec.structs.replace(EXAMPLE, status="pending", attempts=0, next_attempt_at=_AT, delivered_at=None), 202)
-      | problems(400, 404, 409))
+@post(
+    "/v1/deliveries/{delivery_id:str}/redeliver",
+    opt={"roles": READERS},
+    tags=["deliveries"],
+    status_code=202,
+    responses=ok(Delivery, msgspec.structs.replace(EXAMPLE, status="pending", attempts=0, next_attempt_at=_AT, delivered_at=None), 202)
+    | problems(400, 404, 409),
+)
 async def redeliver(delivery_id: FromPath[str], request: Request, flow: NamedDependency[AssessmentFlow]) -> Delivery:
     """Send again now with a fresh retry budget (e.g. a dead letter after the receiver was fixed)."""
     tenant = request.user.tenant

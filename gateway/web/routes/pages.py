@@ -86,5 +86,4 @@ def docs_init() -> str:
     return INIT
 
 
-ROUTES = [landing, docs, docs_init,
-          create_static_files_router(ASSETS, directories=[openapi_ui_bundles.swagger_ui.static_path], opt=PUBLIC, name="docs-assets")]
+ROUTES = [landing, docs, docs_init, create_static_files_router(ASSETS, directories=[openapi_ui_bundles.swagger_ui.static_path], opt=PUBLIC, name="docs-assets")]

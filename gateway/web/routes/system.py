@@ -26,11 +26,22 @@ async def health() -> Health:
     return Health("ok")
 
 
-@get("/ready", opt=PUBLIC, security=NO_TOKEN, tags=["system"], responses=ok(Readiness, EXAMPLE_READY)
-     | ok(Readiness, Readiness("not ready", {"database": "unavailable: OperationalError", "jobs": "ok", "model": "ok"}, {}), 503,
-          description="Not ready: a check failed"))
-async def ready(store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins], deliveries: NamedDependency[DeliveryStore],
-                jobs: NamedDependency[JobQueue]) -> Response[Readiness]:
+@get(
+    "/ready",
+    opt=PUBLIC,
+    security=NO_TOKEN,
+    tags=["system"],
+    responses=ok(Readiness, EXAMPLE_READY)
+    | ok(
+        Readiness,
+        Readiness("not ready", {"database": "unavailable: OperationalError", "jobs": "ok", "model": "ok"}, {}),
+        503,
+        description="Not ready: a check failed",
+    ),
+)
+async def ready(
+    store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins], deliveries: NamedDependency[DeliveryStore], jobs: NamedDependency[JobQueue]
+) -> Response[Readiness]:
     """The database and the job engine answer and the configured model is registered (else 503). ``destinations`` names
     any destination failing for longer than ``PAIN_GATEWAY_DESTINATION_ALERT_AFTER_S`` (status
     ``degraded``, still 200: the gateway keeps accepting work and delivers once the receiver is back)."""
@@ -40,8 +51,11 @@ async def ready(store: NamedDependency[AssessmentStore], plugins: NamedDependenc
         await store.ping()
         checks["database"] = "ok"
         now, alert_after = datetime.now(UTC), plugins.settings.destination_alert_after_s
-        failing = {name: f"failing since {since.isoformat()}" for name, since in (await deliveries.failing_since()).items()
-                   if (now - since).total_seconds() > alert_after}
+        failing = {
+            name: f"failing since {since.isoformat()}"
+            for name, since in (await deliveries.failing_since()).items()
+            if (now - since).total_seconds() > alert_after
+        }
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
     problem = await jobs.problem() if hasattr(jobs, "problem") else None
@@ -53,9 +67,16 @@ async def ready(store: NamedDependency[AssessmentStore], plugins: NamedDependenc
     return Response(Readiness(status, checks, destinations), status_code=200 if healthy else 503)
 
 
-@get("/v1/models/{model_id:str}/card", opt={"roles": ALL_ROLES}, media_type="text/markdown; charset=utf-8", tags=["models"],
-     responses=ok(str, "# Model card: sta-lstm-synthetic\n\n**Trained on synthetic data; not clinically validated.** ...",
-                  media_type="text/markdown; charset=utf-8") | problems(400, 404))
+@get(
+    "/v1/models/{model_id:str}/card",
+    opt={"roles": ALL_ROLES},
+    media_type="text/markdown; charset=utf-8",
+    tags=["models"],
+    responses=ok(
+        str, "# Model card: sta-lstm-synthetic\n\n**Trained on synthetic data; not clinically validated.** ...", media_type="text/markdown; charset=utf-8"
+    )
+    | problems(400, 404),
+)
 async def model_card(model_id: FromPath[str], plugins: NamedDependency[Plugins]) -> str:
     """The model card: intended use, training data (synthetic), metrics and limitations."""
     if model_id not in plugins.models:
@@ -63,8 +84,7 @@ async def model_card(model_id: FromPath[str], plugins: NamedDependency[Plugins])
     return plugins.models[model_id].model_card()
 
 
-@get("/v1/plugins", opt={"roles": {"admin"}, "installation": True}, tags=["system"], responses=ok(list[PluginStatus], EXAMPLE_PLUGINS)
-     | problems())
+@get("/v1/plugins", opt={"roles": {"admin"}, "installation": True}, tags=["system"], responses=ok(list[PluginStatus], EXAMPLE_PLUGINS) | problems())
 async def plugin_list(plugins: NamedDependency[Plugins]) -> list[PluginStatus]:
     """Every plugin found, its hooks, what it registered and whether it loaded."""
     return plugins.statuses

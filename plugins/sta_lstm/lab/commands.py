@@ -32,9 +32,7 @@ def synth(out, patients, clips, seconds, seed, signal, identity_strength, calm, 
     """Write a synthetic labelled dataset (gateway.pipeline.dataset format) with known ground truth. Not real patients."""
     from plugins.sta_lstm.lab.synthetic import CALM, Distractors, SynthConfig, write_dataset
 
-    config = SynthConfig(
-        seed=seed, seconds=seconds, signal=signal, identity_strength=identity_strength, distractors=CALM if calm else Distractors()
-    )
+    config = SynthConfig(seed=seed, seconds=seconds, signal=signal, identity_strength=identity_strength, distractors=CALM if calm else Distractors())
     written = write_dataset(out, range(patients), clips, config, neutral)
     described = {"command": _command(), "config": config.describe(), "patients": patients, "clips": clips, "neutral": neutral}
     (out / "synth.json").write_text(json.dumps(described, indent=2) + "\n")
@@ -50,8 +48,12 @@ def synth(out, patients, clips, seconds, seed, signal, identity_strength, calm, 
 @click.option("--epochs", type=int, default=None, help="Maximum epochs (default: the preset's).")
 @click.option("--hidden", type=int, default=None, help="Hidden units (default: the preset's, 64).")
 @click.option("--personalised", is_flag=True, help="Train on landmarks relative to each patient's neutral clip.")
-@click.option("--without-baseline", default=0.0, show_default=True,
-              help="With --personalised: share of training clips left without the baseline, so patients with no stored neutral clip are scored too.")
+@click.option(
+    "--without-baseline",
+    default=0.0,
+    show_default=True,
+    help="With --personalised: share of training clips left without the baseline, so patients with no stored neutral clip are scored too.",
+)
 @click.option("--model-id", default=None, help="Model id served by the gateway (default: the --model name).")
 @click.option("--version", default="0.1.0", show_default=True)
 @click.option("--threads", default=2, show_default=True)

@@ -118,23 +118,23 @@ def _performance(evaluation: dict[str, Any] | None) -> str:
         for level in evaluation["prevalence"]
     )
     baseline = " each scored relative to the patient's stored neutral clip;" if evaluation.get("scored_with_baseline") else ""
-    return f"""Internal validation on held-out patients ({evaluation['patients']} patients, {evaluation['windows']}
-one-second windows, split `{evaluation['split']}`;{baseline} 95 % CIs from {evaluation['bootstrap']} patient-level
+    return f"""Internal validation on held-out patients ({evaluation["patients"]} patients, {evaluation["windows"]}
+one-second windows, split `{evaluation["split"]}`;{baseline} 95 % CIs from {evaluation["bootstrap"]} patient-level
 bootstrap resamples (all windows of a resampled patient move together). "Uncalibrated" is the raw
 network (balanced training prior, τ = 1). The prior correction can change the predicted level; the
 temperature never does.
 
 {_table(evaluation)}
 
-Prior correction alone (τ = 1): NLL {p['nll']:.3f}, ECE top-label {p['ece_top_label']:.3f}. Stored τ {evaluation['temperature']:.3f}
-against τ {evaluation['test_fitted_temperature']:.3f} fitted on these test patients themselves. Windows whose output
-does not move when the input is nudged: {evaluation['unresponsive_windows']}.{_without_baseline(evaluation)}
+Prior correction alone (τ = 1): NLL {p["nll"]:.3f}, ECE top-label {p["ece_top_label"]:.3f}. Stored τ {evaluation["temperature"]:.3f}
+against τ {evaluation["test_fitted_temperature"]:.3f} fitted on these test patients themselves. Windows whose output
+does not move when the input is nudged: {evaluation["unresponsive_windows"]}.{_without_baseline(evaluation)}
 
 | level | windows | AUC one-vs-rest | recall | precision |
 |---|---|---|---|---|
 {per_class}
 
-Confusion matrix (rows true none/mild/significant, columns predicted): `{evaluation['confusion_matrix']}`.
+Confusion matrix (rows true none/mild/significant, columns predicted): `{evaluation["confusion_matrix"]}`.
 Reliability diagrams: `reliability_top_label.png`, `reliability_classwise.png`; all figures in
 `metrics.json`."""
 
@@ -152,7 +152,7 @@ def render_model_card(manifest: dict[str, Any], evaluation: dict[str, Any] | Non
     return f"""---
 license: apache-2.0
 library_name: pytorch
-tags: [pain-assessment, facial-landmarks, mediapipe, sta-lstm, decision-support{', synthetic-data' if synthetic else ''}]
+tags: [pain-assessment, facial-landmarks, mediapipe, sta-lstm, decision-support{", synthetic-data" if synthetic else ""}]
 pipeline_tag: video-classification
 ---
 

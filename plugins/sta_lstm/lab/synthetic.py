@@ -280,5 +280,3 @@ def write_dataset(out: str | Path, patients: range, clips: int, config: SynthCon
             made.append(generate_clip(p, 0, config, neutral=True))
         written += [save_clip(out / f"{c.name}.npz", c) for c in made]
     return written
-
-

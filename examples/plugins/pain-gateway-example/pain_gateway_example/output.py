@@ -16,9 +16,10 @@ class OneLine:
     def render(self, assessment: Assessment) -> OutputDocument:
         a = assessment
         level = a.summary.level or "not scorable"
-        review = (f"reviewed by a clinician: {a.clinician_level or level}" if a.clinical_status in REVIEWED
-                  else "not yet reviewed by a clinician")
-        line = (f"Pain level {level} (AI-asserted, {review}) from {a.summary.scored_windows} scored seconds; "
-                f"model {a.model.model_id} version {a.model.version}; the bundled model is trained on synthetic data "
-                f"and is not clinically validated. Assessment {a.id}.\n")
+        review = f"reviewed by a clinician: {a.clinician_level or level}" if a.clinical_status in REVIEWED else "not yet reviewed by a clinician"
+        line = (
+            f"Pain level {level} (AI-asserted, {review}) from {a.summary.scored_windows} scored seconds; "
+            f"model {a.model.model_id} version {a.model.version}; the bundled model is trained on synthetic data "
+            f"and is not clinically validated. Assessment {a.id}.\n"
+        )
         return OutputDocument(self.name, self.media_type, line.encode())

@@ -53,8 +53,14 @@ EXAMPLE_NOTE = Note("0c1f6b1e-5d2a-4f55-9a11-7e3b2c1d0e9f", _ASSESSMENT, "Grimac
 
 
 def build_routes(config: ExampleSettings) -> list:
-    @post(PATH, opt={"roles": WRITERS}, tags=TAGS, status_code=201, summary="Add a note to an assessment",
-          responses=ok(Note, EXAMPLE_NOTE, 201) | problems(400, 404, 422))
+    @post(
+        PATH,
+        opt={"roles": WRITERS},
+        tags=TAGS,
+        status_code=201,
+        summary="Add a note to an assessment",
+        responses=ok(Note, EXAMPLE_NOTE, 201) | problems(400, 404, 422),
+    )
     async def add_note(request: Request, data: JSONBody[NoteCreate], flow: NamedDependency[AssessmentFlow]) -> Note:
         """The note is kept in the plugin's own table and announced as an ``example.note_added`` event."""
         tenant = request.user.tenant
@@ -67,13 +73,21 @@ def build_routes(config: ExampleSettings) -> list:
             raise NotFoundException(f"no assessment {data.assessment_id!r}")
         note = Note(str(uuid.uuid4()), data.assessment_id, text, datetime.now(UTC), getattr(request.user, "id", None))
         async with flow.engine.begin() as connection:
-            await connection.execute(insert(notes).values(id=note.id, tenant=tenant, assessment_id=note.assessment_id, text=note.text,
-                                                          author=note.author, created_at=note.created_at))
+            await connection.execute(
+                insert(notes).values(
+                    id=note.id, tenant=tenant, assessment_id=note.assessment_id, text=note.text, author=note.author, created_at=note.created_at
+                )
+            )
         event = await flow.publish(NOTE_ADDED, note.assessment_id, tenant)
         return msgspec.structs.replace(note, event_id=event.id)
 
-    @get(PATH, opt={"roles": READERS}, tags=TAGS, summary="Notes on an assessment, oldest first",
-         responses=ok(NoteList, NoteList([EXAMPLE_NOTE])) | problems(400, 422))
+    @get(
+        PATH,
+        opt={"roles": READERS},
+        tags=TAGS,
+        summary="Notes on an assessment, oldest first",
+        responses=ok(NoteList, NoteList([EXAMPLE_NOTE])) | problems(400, 422),
+    )
     async def list_notes(
         request: Request,
         flow: NamedDependency[AssessmentFlow],

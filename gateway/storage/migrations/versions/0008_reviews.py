@@ -47,12 +47,13 @@ def upgrade() -> None:
         op.execute(f"""
             CREATE FUNCTION assessment_reviews_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN RAISE EXCEPTION '{REFUSE}'; END $$""")
-        op.execute("CREATE TRIGGER assessment_reviews_no_change BEFORE UPDATE OR DELETE ON assessment_reviews "
-                   "FOR EACH ROW EXECUTE FUNCTION assessment_reviews_append_only()")
+        op.execute(
+            "CREATE TRIGGER assessment_reviews_no_change BEFORE UPDATE OR DELETE ON assessment_reviews "
+            "FOR EACH ROW EXECUTE FUNCTION assessment_reviews_append_only()"
+        )
     else:
         for verb in ("UPDATE", "DELETE"):
-            op.execute(f"CREATE TRIGGER assessment_reviews_no_{verb.lower()} BEFORE {verb} ON assessment_reviews "
-                       f"BEGIN SELECT RAISE(ABORT, '{REFUSE}'); END")
+            op.execute(f"CREATE TRIGGER assessment_reviews_no_{verb.lower()} BEFORE {verb} ON assessment_reviews BEGIN SELECT RAISE(ABORT, '{REFUSE}'); END")
 
 
 def downgrade() -> None:
