@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import socket
 import statistics
 import sys
 import tempfile
@@ -19,15 +18,13 @@ import numpy as np
 import uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.ports import free_port  # noqa: E402
+
 FIXTURE = ROOT / "tests" / "data" / "astronaut_face_5s.npz"
 CONCURRENCY = 8
 REQUESTS = 48
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _body(points: np.ndarray, n: int) -> bytes:
@@ -101,7 +98,7 @@ def main() -> None:
         return secret
 
     secret = asyncio.run(token())
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings, plugins), host="127.0.0.1", port=port, log_config=None, access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

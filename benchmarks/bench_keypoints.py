@@ -26,9 +26,10 @@ import bench_api
 import httpx
 import msgspec
 import numpy as np
-from bench_api import FIXTURE, _body, _free_port, _load
+from bench_api import FIXTURE, _body, _load
 from bench_workers import URL as POSTGRES_URL
 from bench_workers import reset
+from support.ports import free_port  # tests/ is on sys.path: bench_api puts it there
 
 from plugins.keypoint_upload.binary import MEDIA_TYPE, encode_clip
 from plugins.keypoint_upload.parsing import _Frame, _JsonSubmission
@@ -142,7 +143,7 @@ def main() -> None:
 
 def serve_and_load(url: str, tmp: str, bodies: list[bytes]) -> tuple[float, list[float]]:
     """``pain-gateway serve`` on ``url`` with the shipped settings; (requests/s, latencies in ms) of ``bodies``."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")}
     env |= {
         "PAIN_GATEWAY_DATABASE_URL": url,

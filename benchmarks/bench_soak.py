@@ -35,7 +35,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.fhir_server import FhirServer, free_port  # noqa: E402
+from support.fhir_server import FhirServer  # noqa: E402
+from support.ports import free_port  # noqa: E402
 from support.receiver import Receiver  # noqa: E402
 
 CLI = Path(sys.executable).parent / "pain-gateway"

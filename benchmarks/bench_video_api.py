@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,16 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from support.ports import free_port  # noqa: E402
+
 CLI = Path(sys.executable).parent / "pain-gateway"
 SECONDS = 10.0
 JOBS = 2
 WORKER_START_S = 15.0  # how long the gateway / worker runs before the first upload
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _token(url: str) -> str:
@@ -77,7 +72,7 @@ def run(mode: str, video: Path, tmp: Path) -> tuple[float, list[int]]:
         worker = subprocess.Popen([str(CLI), "worker", "--concurrency", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if worker is None:
         token = asyncio.run(_token(url))
-    port = _port()
+    port = free_port()
     app = create_app(settings, build_plugins(settings, environ={}), warm=True)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -136,6 +136,12 @@ FHIR: dict[str, Any] = {"exception_handlers": EXCEPTION_HANDLERS, "guards": [neg
 controller too, and stay the app's (no content negotiation, problem+json)."""
 
 
+def read_route(path: str, summary: str, resource_type: str, interaction: str, example: dict[str, Any] | str) -> get:
+    """``GET`` of one resource (or its history) by id: the readers' roles, the FHIR interaction served,
+    and 400/404 as ``OperationOutcome``s besides the success ``example``."""
+    return get(path, summary=summary, opt=reader(resource_type, interaction), **FHIR, responses=doc(example, 400, 404))
+
+
 class FhirController(Controller):
     """``/fhir``: the read and search interactions, the CapabilityStatement and a 404 for the rest.
 
@@ -159,34 +165,24 @@ class FhirController(Controller):
                 }
         return handlers
 
-    @get(
-        "/Observation/{observation_id:str}",
-        summary="Read a pain Observation",
-        opt=reader("Observation", "read"),
-        **FHIR,
-        responses=doc("example_observation", 400, 404),
-    )
+    @read_route("/Observation/{observation_id:str}", "Read a pain Observation", "Observation", "read", "example_observation")
     async def read_observation(self, request: Request, observation_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         return fhir_json(self.service.observation(await self.service.read(store, request.user.tenant, "Observation", observation_id)))
 
-    @get(
+    @read_route(
         "/Observation/{observation_id:str}/_history",
-        summary="Every version of a pain Observation (clinician reviews)",
-        opt=reader("Observation", "history-instance"),
-        **FHIR,
-        responses=doc("example_history", 400, 404),
+        "Every version of a pain Observation (clinician reviews)",
+        "Observation",
+        "history-instance",
+        "example_history",
     )
     async def observation_history(self, request: Request, observation_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         """A ``history`` Bundle, newest version first: the AI's preliminary result is version 1, each review adds one."""
         found = await self.service.observation_versions(store, request.user.tenant, observation_id)
         return fhir_json(self.service.history(observation_id, found))
 
-    @get(
-        "/Observation/{observation_id:str}/_history/{version_id:str}",
-        summary="One version of a pain Observation",
-        opt=reader("Observation", "vread"),
-        **FHIR,
-        responses=doc("example_observation", 400, 404),
+    @read_route(
+        "/Observation/{observation_id:str}/_history/{version_id:str}", "One version of a pain Observation", "Observation", "vread", "example_observation"
     )
     async def read_observation_version(
         self, request: Request, observation_id: FromPath[str], version_id: FromPath[str], store: NamedDependency[AssessmentStore]
@@ -194,34 +190,22 @@ class FhirController(Controller):
         found = await self.service.observation_versions(store, request.user.tenant, observation_id)
         return fhir_json(self.service.observation(self.service.version(observation_id, version_id, found)))
 
-    @get(
-        "/Provenance/{provenance_id:str}",
-        summary="Read the Provenance of a pain Observation",
-        opt=reader("Provenance", "read"),
-        **FHIR,
-        responses=doc("example_provenance", 400, 404),
-    )
+    @read_route("/Provenance/{provenance_id:str}", "Read the Provenance of a pain Observation", "Provenance", "read", "example_provenance")
     async def read_provenance(self, request: Request, provenance_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         return fhir_json(self.service.provenance(await self.service.read(store, request.user.tenant, "Provenance", provenance_id)))
 
-    @get(
+    @read_route(
         "/DocumentReference/{document_reference_id:str}",
-        summary="Read the explanation (heatmap PNG + JSON) of a pain Observation",
-        opt=reader("DocumentReference", "read"),
-        **FHIR,
-        responses=doc(DOCUMENT_REFERENCE_EXAMPLE, 400, 404),
+        "Read the explanation (heatmap PNG + JSON) of a pain Observation",
+        "DocumentReference",
+        "read",
+        DOCUMENT_REFERENCE_EXAMPLE,
     )
     async def read_document_reference(self, request: Request, document_reference_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         found = await self.service.read(store, request.user.tenant, "DocumentReference", document_reference_id)
         return fhir_json(await sync_to_thread(self.service.document_reference, found))  # draws the PNG
 
-    @get(
-        "/Device/{device_id:str}",
-        summary="Read the AI Device (model) behind Observations",
-        opt=reader("Device", "read"),
-        **FHIR,
-        responses=doc("example_device", 400, 404),
-    )
+    @read_route("/Device/{device_id:str}", "Read the AI Device (model) behind Observations", "Device", "read", "example_device")
     async def read_device(self, request: Request, device_id: FromPath[str], store: NamedDependency[AssessmentStore]) -> Response:
         return fhir_json(self.service.device(await self.service.resolve(store, request.user.tenant, "Device", device_id)))  # not audited: no patient data
 

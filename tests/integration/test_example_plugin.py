@@ -29,8 +29,9 @@ from shutil import copytree, ignore_patterns
 import httpx
 import numpy as np
 import pytest
-from support.fhir_server import free_port
 from support.gateway import tokens_for
+from support.ports import free_port
+from support.serve import serving
 
 from gateway import DEFAULT_TENANT
 
@@ -124,28 +125,8 @@ def site() -> Iterator[Site]:
         headers, other = tokens_for(url, DEFAULT_TENANT), tokens_for(url, OTHER_TENANT)
         origin = f"http://127.0.0.1:{port}"
         log_path = root / "serve.log"
-        with log_path.open("w") as log:
-            server = subprocess.Popen([cli, "serve", "--port", str(port)], env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=log)
-            try:
-                deadline = time.monotonic() + 60
-                while True:
-                    assert server.poll() is None, log_path.read_text()
-                    try:
-                        if httpx.get(f"{origin}/health", timeout=1).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        pass
-                    assert time.monotonic() < deadline, log_path.read_text()
-                    time.sleep(0.2)
-                yield Site(root, venv, database, origin, token, headers, other)
-            finally:
-                server.terminate()
-                try:
-                    server.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                    server.wait(timeout=10)
-                    raise AssertionError(f"pain-gateway serve ignored SIGTERM\n{log_path.read_text()}") from None
+        with serving([cli, "serve", "--port", str(port)], env, root, origin, log_path, start_s=60, stop_s=20) as server:
+            yield Site(root, venv, database, origin, token, headers, other)
         log_text = log_path.read_text()  # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught
         assert server.returncode in (0, -signal.SIGTERM) and "Application shutdown complete" in log_text, log_text
         deadline = time.monotonic() + 10

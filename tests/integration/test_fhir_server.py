@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from support.assessments import make_assessment
 from support.fhir_server import FHIR_JSON, FhirServer
 
 from fhir_mappings import load_mappings
-from gateway.contract.domain import Assessment, ModelInfo, PatientRef, Summary
+from gateway.contract.domain import PatientRef
 from plugins.fhir_observation.resources import build_bundle
 from plugins.fhir_observation.validation import validate_resource
 
 BASE = "urn:pain-gateway"
 MAPPINGS = load_mappings()
-START = datetime(2026, 1, 1, 12, tzinfo=UTC)
+PATIENT = PatientRef(system="urn:oid:1.2.3", value="MRN-7")
+PEAKS = {"none": 0.05, "mild": 0.15, "significant": 0.8}
 
 
 @pytest.fixture(scope="module")
@@ -33,31 +34,6 @@ def fhir_base(tmp_path_factory) -> Iterator[str]:
 def client(fhir_base) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=fhir_base, headers=FHIR_JSON, timeout=30) as c:
         yield c
-
-
-def assessment(assessment_id: str, level: str | None = "significant") -> Assessment:
-    return Assessment(
-        id=assessment_id,
-        status="scored",
-        patient=PatientRef(system="urn:oid:1.2.3", value="MRN-7"),
-        captured_at=START,
-        created_at=START + timedelta(seconds=6),
-        source="keypoints",
-        fps=30.0,
-        frames=150,
-        effective_start=START,
-        effective_end=START + timedelta(seconds=5),
-        model=ModelInfo(model_id="sta-lstm-synth", version="1.0.0", sha256="cd" * 32, name="STA-LSTM", training_data="synthetic landmark sequences"),
-        windows=[],
-        summary=Summary(
-            level=level,
-            rule="test",
-            time_share={},
-            peak_probability={} if level is None else {"none": 0.05, "mild": 0.15, "significant": 0.8},
-            scored_windows=0 if level is None else 5,
-            unscorable_windows=0,
-        ),
-    )
 
 
 def post_transaction(client: httpx.Client, bundle: dict) -> list[dict]:
@@ -87,7 +63,9 @@ def test_server_speaks_r4(client):
 
 
 def test_transaction_is_accepted_and_reads_back_linked(client):
-    responses = post_transaction(client, build_bundle(assessment("it-accept"), MAPPINGS, BASE, "transaction"))
+    responses = post_transaction(
+        client, build_bundle(make_assessment(id="it-accept", status="scored", patient=PATIENT, level="significant", peaks=PEAKS), MAPPINGS, BASE, "transaction")
+    )
 
     assert [r["status"].split()[0] for r in responses] == ["201", "201", "201"]
     device, observation, provenance = (read(client, r["location"]) for r in responses)
@@ -102,10 +80,12 @@ def test_transaction_is_accepted_and_reads_back_linked(client):
 
 
 def test_resending_the_same_assessment_creates_nothing_new(client):
-    bundle = build_bundle(assessment("it-resend"), MAPPINGS, BASE, "transaction")
+    bundle = build_bundle(make_assessment(id="it-resend", status="scored", patient=PATIENT, level="significant", peaks=PEAKS), MAPPINGS, BASE, "transaction")
     post_transaction(client, bundle)
 
-    again = post_transaction(client, build_bundle(assessment("it-resend"), MAPPINGS, BASE, "transaction"))
+    again = post_transaction(
+        client, build_bundle(make_assessment(id="it-resend", status="scored", patient=PATIENT, level="significant", peaks=PEAKS), MAPPINGS, BASE, "transaction")
+    )
 
     assert [r["status"].split()[0] for r in again] == ["200", "200", "200"]
     found = client.get("Observation", params={"identifier": f"{BASE}/assessment|it-resend"}).json()
@@ -116,11 +96,13 @@ def test_resending_the_same_assessment_creates_nothing_new(client):
 
 
 def test_unscorable_clip_and_collection_bundle_are_accepted(client):
-    responses = post_transaction(client, build_bundle(assessment("it-absent", level=None), MAPPINGS, BASE, "transaction"))
+    responses = post_transaction(
+        client, build_bundle(make_assessment(id="it-absent", status="scored", patient=PATIENT, level=None), MAPPINGS, BASE, "transaction")
+    )
     observation = read(client, responses[1]["location"])
     assert "valueCodeableConcept" not in observation and observation["dataAbsentReason"]
 
-    collection = build_bundle(assessment("it-collection"), MAPPINGS, BASE)
+    collection = build_bundle(make_assessment(id="it-collection", status="scored", patient=PATIENT, level="significant", peaks=PEAKS), MAPPINGS, BASE)
     stored = client.post("Bundle", json=collection)
     assert stored.status_code == 201, stored.text
     assert server_validates(client, collection) == []
@@ -128,7 +110,7 @@ def test_unscorable_clip_and_collection_bundle_are_accepted(client):
 
 def test_server_rejects_what_is_structurally_invalid(client):
     """Guards the checks above: a server that accepted anything would prove nothing."""
-    bundle = build_bundle(assessment("it-invalid"), MAPPINGS, BASE)
+    bundle = build_bundle(make_assessment(id="it-invalid", status="scored", patient=PATIENT, level="significant", peaks=PEAKS), MAPPINGS, BASE)
     observation = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation")
     del observation["code"]
 

@@ -3,13 +3,13 @@ internal receiver). Signatures are verified with the reference Standard Webhooks
 
 from __future__ import annotations
 
-import socket
 import time
 from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from support.ports import free_port
 from support.receiver import Receiver, Reply
 
 from gateway.contract.domain import AssessmentEvent
@@ -19,7 +19,7 @@ from gateway.storage.migrate import upgrade
 from plugins.webhooks import egress
 from plugins.webhooks.destination import WebhookDestination
 from plugins.webhooks.endpoints import EndpointStore
-from tests.unit.test_webhooks import event, fhir_document, make_assessment
+from tests.unit.test_webhooks import SCORED, event, fhir_document
 
 LOOPBACK = egress.Allowlist.parse("127.0.0.0/8")
 
@@ -54,7 +54,7 @@ def destination(allowlist: egress.Allowlist = LOOPBACK, timeout_s: float = 5.0) 
 def request(
     engine, target: str, delivery_id: str = "0b7c6f0e-1111-4c1e-9d7e-2a1f0c3b4d5e", attempt: int = 1, evt: AssessmentEvent | None = None
 ) -> DeliveryRequest:
-    a = make_assessment()
+    a = SCORED
     evt = evt or event()
     failed = evt.type == "assessment.failed"
     return DeliveryRequest(
@@ -130,10 +130,7 @@ async def test_a_receiver_that_does_not_answer_in_time_is_retried(engine, receiv
 
 
 async def test_a_receiver_that_is_down_is_retried(engine):
-    with socket.socket() as s:  # a free port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    endpoint = await EndpointStore(engine).create(f"http://127.0.0.1:{port}/hook", ["assessment.completed"], "", None)
+    endpoint = await EndpointStore(engine).create(f"http://127.0.0.1:{free_port()}/hook", ["assessment.completed"], "", None)
     result = await destination().send(request(engine, endpoint.id))
     assert result.outcome == "retry" and "connection failed" in result.reason
 

@@ -17,7 +17,7 @@ import httpx
 from support.ci import service_missing
 from support.ports import free_port
 
-__all__ = ["FHIR_JSON", "FhirServer", "free_port", "unavailable"]  # free_port lives in support.ports; re-exported for old imports
+__all__ = ["FHIR_JSON", "FhirServer", "unavailable"]
 
 EXECUTABLE = Path(__file__).parents[2] / "var" / "fhir-server" / "bin" / "sekmet"
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}

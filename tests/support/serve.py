@@ -43,22 +43,36 @@ def live_gateway(workdir: Path, settings: dict[str, str] | None = None) -> Itera
         "PYTHONPATH": str(ROOT),
         **(settings or {}),
     }
-    log_path = workdir / "serve.log"
+    with serving([str(CLI), "serve"], env, ROOT, f"http://127.0.0.1:{port}", workdir / "serve.log") as server:
+        yield LiveGateway(port, env, server.pid)
+
+
+@contextmanager
+def serving(
+    command: list[str], env: dict[str, str], cwd: Path, origin: str, log_path: Path, start_s: float = 30, stop_s: float = 10
+) -> Iterator[subprocess.Popen]:
+    """``command`` (a ``pain-gateway serve``) started in ``cwd``, its stderr in ``log_path``, once
+    ``origin``/health answers 200 within ``start_s``; SIGTERM afterwards, and a server that ignores it
+    for ``stop_s`` is killed and fails the test. The stopped process stays readable (``returncode``)."""
     with log_path.open("w") as log:
-        server = subprocess.Popen([str(CLI), "serve"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
-        gateway = LiveGateway(port, env, server.pid)
+        server = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log)
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + start_s
             while True:
                 assert server.poll() is None, log_path.read_text()
                 try:
-                    if httpx.get(f"{gateway.origin}/health", timeout=1).status_code == 200:
+                    if httpx.get(f"{origin}/health", timeout=1).status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass
                 assert time.monotonic() < deadline, log_path.read_text()
                 time.sleep(0.2)
-            yield gateway
+            yield server
         finally:
             server.terminate()
-            server.wait(timeout=10)
+            try:
+                server.wait(timeout=stop_s)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)
+                raise AssertionError(f"{' '.join(command)} ignored SIGTERM\n{log_path.read_text()}") from None

@@ -16,8 +16,9 @@ import pytest
 from fontTools.ttLib import TTFont
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.assessments import make_window
 
-from gateway.contract.domain import Assessment, LandmarkClip, PatientRef, Probabilities, WindowResult
+from gateway.contract.domain import Assessment, LandmarkClip, PatientRef
 from gateway.contract.plugin_manager import build_plugins
 from gateway.ops.settings import Settings, SettingsError
 from gateway.pipeline.scoring import score_clip
@@ -46,10 +47,7 @@ def scored(face_points) -> Assessment:
 
 def planted(assessment: Assessment, levels: list[str | None], at: datetime | None = None) -> Assessment:
     """The assessment with one 1-second window per entry (None: unscorable), summarised by the real rule."""
-    windows = [
-        WindowResult(i, float(i), i + 1.0, lvl is not None, lvl, Probabilities(*PROBABILITIES[lvl]) if lvl else None, None if lvl else "no face")
-        for i, lvl in enumerate(levels)
-    ]
+    windows = [make_window(i, level=lvl, probabilities=PROBABILITIES[lvl] if lvl else None) for i, lvl in enumerate(levels)]
     start = at or assessment.effective_start
     return msgspec.structs.replace(
         assessment,

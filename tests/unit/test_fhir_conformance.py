@@ -7,13 +7,12 @@ on every Observation, Device, Provenance and CapabilityStatement; the schema its
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
+from support.assessments import make_assessment, make_model, make_summary
 from support.fhir_r4 import validate
 
 from fhir_mappings import load_mappings
-from gateway.contract.domain import Assessment, ModelInfo, PatientRef, Summary
+from gateway.contract.domain import PatientRef
 from plugins.fhir_observation.resources import (
     build_bundle,
     capability_statement,
@@ -26,30 +25,10 @@ from plugins.fhir_observation.resources import (
 
 BASE = "urn:pain-gateway"
 MAPPINGS = load_mappings()
-START = datetime(2026, 1, 1, 12, tzinfo=UTC)
-MODEL = ModelInfo(model_id="sta-lstm-synth", version="1.0.0", sha256="ab" * 32, name="STA-LSTM", training_data="synthetic")
-
-
-def assessment(assessment_id: str, level: str | None, peaks: dict[str, float]) -> Assessment:
-    return Assessment(
-        id=assessment_id,
-        status="scored",
-        patient=PatientRef(system="urn:oid:1.2.3", value="MRN-1 <&>"),
-        captured_at=START,
-        created_at=START + timedelta(seconds=6),
-        source="keypoints",
-        fps=30.0,
-        frames=150,
-        effective_start=START,
-        effective_end=START + timedelta(seconds=5),
-        model=MODEL,
-        windows=[],
-        summary=Summary(level=level, rule="test", time_share={}, peak_probability=peaks, scored_windows=5, unscorable_windows=0),
-    )
-
-
-SCORED = assessment("asm-1", "mild", {"none": 0.1, "mild": 0.7, "significant": 0.2})
-ABSENT = assessment("asm-2", None, {})
+MODEL = make_model(sha256="ab" * 32, training_data="synthetic")
+PATIENT = PatientRef(system="urn:oid:1.2.3", value="MRN-1 <&>")  # characters the narrative must escape
+SCORED = make_assessment(id="asm-1", status="scored", patient=PATIENT, model=MODEL, peaks={"none": 0.1, "mild": 0.7, "significant": 0.2})
+ABSENT = make_assessment(id="asm-2", status="scored", patient=PATIENT, model=MODEL, summary=make_summary(None, scored_windows=5))
 
 
 @pytest.mark.parametrize("bundle_type", ["collection", "transaction"])

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
+import msgspec
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from hypothesis import given
 from hypothesis import strategies as st
+from support.assessments import make_assessment, make_model, make_summary
 
 from fhir_mappings import MappingError, load_mappings
-from gateway.contract.domain import LEVELS, Assessment, ModelInfo, PatientRef, Summary
+from gateway.contract.domain import LEVELS, PatientRef
 from gateway.contract.protocols import Output
 from plugins.fhir_observation import FhirSettings
 from plugins.fhir_observation.resources import (
@@ -28,39 +30,7 @@ BASE = "urn:pain-gateway"
 MAPPINGS = load_mappings()
 AIAST = ("http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "AIAST")
 SNOMED = "http://snomed.info/sct"
-START = datetime(2026, 1, 1, 12, tzinfo=UTC)
-MODEL = ModelInfo(model_id="sta-lstm-synth", version="1.0.0", sha256="ab" * 32, name="STA-LSTM", training_data="synthetic landmark sequences")
-
-
-def assessment(
-    level: str | None = "mild",
-    peaks: dict[str, float] | None = None,
-    assessment_id: str = "asm-1",
-    patient: PatientRef = PatientRef(system="urn:oid:1.2.3", value="MRN-1"),
-    seconds: float = 5.0,
-) -> Assessment:
-    return Assessment(
-        id=assessment_id,
-        status="scored",
-        patient=patient,
-        captured_at=START,
-        created_at=START + timedelta(seconds=seconds + 1),
-        source="keypoints",
-        fps=30.0,
-        frames=int(seconds * 30),
-        effective_start=START,
-        effective_end=START + timedelta(seconds=seconds),
-        model=MODEL,
-        windows=[],
-        summary=Summary(
-            level=level,
-            rule="test",
-            time_share={},
-            peak_probability={"none": 0.1, "mild": 0.7, "significant": 0.2} if peaks is None else peaks,
-            scored_windows=0 if level is None else 5,
-            unscorable_windows=0,
-        ),
-    )
+MODEL = make_model(sha256="ab" * 32)
 
 
 def resources(bundle: dict) -> dict[str, dict]:
@@ -73,7 +43,7 @@ def codes(concept: dict) -> set[tuple[str, str]]:
 
 @pytest.mark.parametrize("bundle_type", ["collection", "transaction"])
 def test_bundle_is_valid_r4_with_ai_label_device_and_provenance(bundle_type):
-    bundle = build_bundle(assessment(), MAPPINGS, BASE, bundle_type)
+    bundle = build_bundle(make_assessment(status="scored", model=MODEL), MAPPINGS, BASE, bundle_type)
 
     assert validate_bundle(bundle) == []
     get_fhir_model_class("Bundle").model_validate(bundle)
@@ -97,8 +67,11 @@ def test_bundle_is_valid_r4_with_ai_label_device_and_provenance(bundle_type):
 
 
 def test_same_assessment_gives_the_same_bundle_and_one_device_per_model():
-    first, again = build_bundle(assessment(), MAPPINGS, BASE), build_bundle(assessment(), MAPPINGS, BASE)
-    other = resources(build_bundle(assessment(assessment_id="asm-2"), MAPPINGS, BASE))
+    first, again = (
+        build_bundle(make_assessment(status="scored", model=MODEL), MAPPINGS, BASE),
+        build_bundle(make_assessment(status="scored", model=MODEL), MAPPINGS, BASE),
+    )
+    other = resources(build_bundle(make_assessment(id="asm-2", status="scored", model=MODEL), MAPPINGS, BASE))
 
     assert first == again
     assert other["Observation"]["id"] != resources(first)["Observation"]["id"]
@@ -106,7 +79,7 @@ def test_same_assessment_gives_the_same_bundle_and_one_device_per_model():
 
 
 def test_no_scored_level_gives_data_absent_reason_and_no_value():
-    obs = resources(build_bundle(assessment(level=None, peaks={}), MAPPINGS, BASE))["Observation"]
+    obs = resources(build_bundle(make_assessment(status="scored", level=None, peaks={}, model=MODEL), MAPPINGS, BASE))["Observation"]
 
     assert "valueCodeableConcept" not in obs and "component" not in obs
     assert obs["dataAbsentReason"]["coding"][0]["code"] == "unknown"
@@ -123,7 +96,7 @@ def test_site_file_overrides_one_code_and_can_drop_a_coding(tmp_path):
     assert mappings.values["significant"].codings["snomed"].system == SNOMED
     assert set(mappings.values["mild"].codings) == {"gateway", "snomed"}
     assert mappings.values["none"] == MAPPINGS.values["none"]
-    obs = observation_resource(assessment(level="significant"), mappings, BASE)
+    obs = observation_resource(make_assessment(status="scored", level="significant", model=MODEL), mappings, BASE)
     assert (SNOMED, "24484000") in codes(obs["valueCodeableConcept"])
 
 
@@ -145,7 +118,7 @@ def test_missing_or_unknown_key_names_the_key(tmp_path, site, key):
 
 
 def test_validator_catches_what_pydantic_lets_through():
-    obs = observation_resource(assessment(), MAPPINGS, BASE)
+    obs = observation_resource(make_assessment(status="scored", model=MODEL), MAPPINGS, BASE)
     cases = {
         "obs-7": lambda o: o["component"][0].update(code=copy.deepcopy(o["code"])),
         "obs-6": lambda o: o.update(dataAbsentReason=MAPPINGS.observation.data_absent_reason.fhir()),
@@ -163,7 +136,7 @@ def test_validator_catches_what_pydantic_lets_through():
 
 
 def test_validator_checks_device_provenance_and_bundle_references():
-    bundle = build_bundle(assessment(), MAPPINGS, BASE, "transaction")
+    bundle = build_bundle(make_assessment(status="scored", model=MODEL), MAPPINGS, BASE, "transaction")
     found = resources(bundle)
     device = copy.deepcopy(found["Device"])
     del device["type"]
@@ -183,7 +156,7 @@ def test_validator_checks_device_provenance_and_bundle_references():
 
 
 def test_patient_reference_is_used_literally():
-    obs = observation_resource(assessment(patient=PatientRef(reference="Patient/123")), MAPPINGS, BASE)
+    obs = observation_resource(make_assessment(status="scored", patient=PatientRef(reference="Patient/123"), model=MODEL), MAPPINGS, BASE)
 
     assert obs["subject"] == {"reference": "Patient/123"}
     assert obs["device"]["reference"].startswith("Device/")
@@ -191,15 +164,15 @@ def test_patient_reference_is_used_literally():
 
 
 def test_naive_timestamps_are_refused():
-    naive = assessment()
-    naive = Assessment(**{f: getattr(naive, f) for f in naive.__struct_fields__} | {"created_at": datetime(2026, 1, 1)})
+    naive = make_assessment(status="scored", model=MODEL)
+    naive = msgspec.structs.replace(naive, created_at=datetime(2026, 1, 1))
 
     with pytest.raises(ValueError, match="created_at"):
         build_bundle(naive, MAPPINGS, BASE)
 
 
 def test_search_bundle_capability_statement_and_code_token():
-    obs = observation_resource(assessment(), MAPPINGS, BASE)
+    obs = observation_resource(make_assessment(status="scored", model=MODEL), MAPPINGS, BASE)
     found = searchset([obs], 1, {"self": "http://gw/fhir/Observation?subject=Patient/1"}, "http://gw/fhir")
     system = MAPPINGS.observation.code.codings["gateway"].system
 
@@ -220,7 +193,7 @@ def test_search_bundle_capability_statement_and_code_token():
 def test_output_renders_a_transaction_bundle():
     output = FhirObservationOutput(FhirSettings())
 
-    document = output.render(assessment())
+    document = output.render(make_assessment(status="scored", model=MODEL))
 
     assert isinstance(output, Output)
     assert (document.output, document.media_type) == ("fhir", "application/fhir+json")
@@ -243,7 +216,12 @@ token = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=
     bundle_type=st.sampled_from(("collection", "transaction")),
 )
 def test_any_assessment_gives_a_valid_bundle(level, peaks, seconds, patient, assessment_id, bundle_type):
-    bundle = build_bundle(assessment(level, peaks, assessment_id, patient, seconds), MAPPINGS, BASE, bundle_type)
+    bundle = build_bundle(
+        make_assessment(id=assessment_id, status="scored", patient=patient, seconds=seconds, model=MODEL, summary=make_summary(level, peak_probability=peaks)),
+        MAPPINGS,
+        BASE,
+        bundle_type,
+    )
 
     assert validate_bundle(bundle) == []
     assert ("valueCodeableConcept" in resources(bundle)["Observation"]) == (level is not None)

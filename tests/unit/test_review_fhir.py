@@ -4,14 +4,14 @@ and a transaction that updates the EMR's Observation; all pass the independent R
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import msgspec
 import pytest
+from support.assessments import START, make_assessment, make_model
 from support.fhir_r4 import validate
 
 from fhir_mappings import load_mappings
-from gateway.contract.domain import Assessment, ModelInfo, PatientRef, Summary
 from gateway.storage.reviews import Review, versions
 from plugins.fhir_observation.resources import (
     build_bundle,
@@ -23,25 +23,8 @@ from plugins.fhir_observation.validation import validate_bundle, validate_resour
 
 BASE = "urn:pain-gateway"
 MAPPINGS = load_mappings()
-START = datetime(2026, 1, 1, 12, tzinfo=UTC)
-MODEL = ModelInfo(model_id="sta-lstm-synth", version="1.0.0", sha256="ab" * 32, name="STA-LSTM", training_data="synthetic")
-AI = Assessment(
-    id="a-1",
-    status="completed",
-    patient=PatientRef(system="urn:oid:1.2.3", value="MRN-1"),
-    captured_at=START,
-    created_at=START + timedelta(seconds=6),
-    source="keypoints",
-    fps=30.0,
-    frames=150,
-    effective_start=START,
-    effective_end=START + timedelta(seconds=5),
-    model=MODEL,
-    windows=[],
-    summary=Summary(
-        level="mild", rule="test", time_share={}, peak_probability={"none": 0.2, "mild": 0.7, "significant": 0.1}, scored_windows=5, unscorable_windows=0
-    ),
-)
+MODEL = make_model(sha256="ab" * 32, training_data="synthetic")
+AI = make_assessment(id="a-1", model=MODEL, peaks={"none": 0.2, "mild": 0.7, "significant": 0.1})
 REVIEWS = [
     Review("r1", "a-1", 2, "confirm", "mild", "mild", None, "", "dr-lee", START + timedelta(hours=1)),
     Review("r2", "a-1", 3, "override", "significant", "mild", "patient-report", "NRS 8", "dr-kim", START + timedelta(hours=2)),

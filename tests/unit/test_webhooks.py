@@ -15,9 +15,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import JSON, Boolean, Column, DateTime, Index, MetaData, String, Table, Text, insert, inspect, select, text, true
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from support.assessments import START, make_assessment, make_model, make_summary
 
 from fhir_mappings import load_mappings
-from gateway.contract.domain import Assessment, AssessmentEvent, ModelInfo, OutputDocument, PatientRef, Summary
+from gateway.contract.domain import Assessment, AssessmentEvent, OutputDocument
 from gateway.storage.engine import create_engine
 from gateway.storage.migrate import alembic_config, upgrade
 from gateway.storage.tables import DeliveryAttemptRow, DeliveryRow, EventRow
@@ -27,33 +28,8 @@ from plugins.webhooks import egress, payload, signing
 from plugins.webhooks.endpoints import EndpointStore, ReplayRefused, message_id
 from plugins.webhooks.tables import Base as WebhooksBase
 
-START = datetime(2026, 1, 1, 12, tzinfo=UTC)
-MODEL = ModelInfo(model_id="sta-lstm-synth", version="1.0.0", sha256="ab" * 32, name="STA-LSTM", training_data="synthetic")
-
-
-def make_assessment(assessment_id: str = "asm-1") -> Assessment:
-    return Assessment(
-        id=assessment_id,
-        status="scored",
-        patient=PatientRef(system="urn:oid:1.2.3", value="MRN-1"),
-        captured_at=START,
-        created_at=START + timedelta(seconds=6),
-        source="keypoints",
-        fps=30.0,
-        frames=150,
-        effective_start=START,
-        effective_end=START + timedelta(seconds=5),
-        model=MODEL,
-        windows=[],
-        summary=Summary(
-            level="mild",
-            rule="test",
-            time_share={"mild": 0.6},
-            peak_probability={"none": 0.1, "mild": 0.7, "significant": 0.2},
-            scored_windows=5,
-            unscorable_windows=0,
-        ),
-    )
+MODEL = make_model(sha256="ab" * 32, training_data="synthetic")
+SCORED = make_assessment(status="scored", model=MODEL, summary=make_summary(time_share={"mild": 0.6}))
 
 
 def fhir_document(a: Assessment) -> OutputDocument:
@@ -222,7 +198,7 @@ def test_retry_after_seconds_and_http_date():
 
 
 def test_completed_payload_has_summary_links_model_and_the_observation():
-    a = make_assessment()
+    a = SCORED
     body = payload.event_payload(event(), a, fhir_document(a), "https://gw.example/")
     assert len(body) < payload.MAX_BYTES
     message = msgspec.json.decode(body)
@@ -246,7 +222,7 @@ def test_failed_payload_carries_the_error_and_no_result():
 
 
 def test_an_observation_too_large_is_left_out_and_the_link_stays():
-    a = make_assessment()
+    a = SCORED
     huge = {"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Observation", "note": [{"text": "x" * 30_000}]}}]}
     body = payload.event_payload(event(), a, OutputDocument.json("fhir", "application/fhir+json", huge), "http://gw")
     data = msgspec.json.decode(body)["data"]
