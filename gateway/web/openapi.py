@@ -211,7 +211,7 @@ def _request_body(forms: tuple[Form, ...], description: str) -> RequestBody:
         }
         encoding = {part: {"contentType": kind} for f in same for part, kind in (f.encoding or {}).items()}
         content[media_type] = OpenAPIMediaType(  # raw JSON Schema and encoding dicts: to_schema() copies a dict as it is
-            schema=schemas[0] if len(schemas) == 1 else {"anyOf": schemas},
+            schema=schemas[0] if len(schemas) == 1 else {"anyOf": schemas},  # type: ignore[arg-type]
             examples=examples or None,
             encoding=encoding or None,  # type: ignore[arg-type]
         )
