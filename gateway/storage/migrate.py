@@ -22,7 +22,7 @@ def alembic_config(database_url: str, migrations: Sequence[Migrations] = ()) -> 
     core = files("gateway.storage") / "migrations"
     config.set_main_option("script_location", str(core))
     locations = [str(core / "versions"), *(str(m.directory) for m in migrations)]
-    config.set_main_option("version_path_separator", "os")  # one separator, so a path may hold spaces
+    config.set_main_option("path_separator", "os")  # the OS path separator, so a path may hold spaces
     config.set_main_option("version_locations", os.pathsep.join(locations))
     config.attributes["database_url"] = database_url
     return config
