@@ -450,6 +450,23 @@ def db_upgrade() -> None:
     click.echo("database is up to date")
 
 
+@db.command("drop-plugin")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Confirm: the plugin's tables and their rows are deleted.")
+def db_drop_plugin(name: str, yes: bool) -> None:
+    """Run plugin NAME's migrations down to nothing (its tables go), before uninstalling or disabling it for good."""
+    from gateway.storage.migrate import downgrade_branch
+
+    settings = _settings()
+    found = [m for m in _plugins(settings).migrations if m.branch == name]
+    if not found:
+        raise click.UsageError(f"no enabled plugin declares migrations on the branch {name!r} (see 'pain-gateway plugins')")
+    if not yes:
+        raise click.UsageError(f"this deletes the tables of {name!r} and all their rows; run again with --yes")
+    downgrade_branch(settings.database_url, _plugins(settings).migrations, name)
+    click.echo(f"{name}: its tables are dropped; the database no longer depends on it")
+
+
 @main.command()
 @click.option(
     "--concurrency", type=click.IntRange(1, 64), default=2, show_default=True, help="Jobs run at once; CPU jobs use one core each, so run one worker per core."

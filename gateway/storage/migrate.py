@@ -37,3 +37,8 @@ def upgrade(database_url: str, migrations: Sequence[Migrations] | None = None) -
 
         migrations = build_plugins(Settings(database_url=database_url), environ={}).migrations
     command.upgrade(alembic_config(database_url, migrations), "heads")
+
+
+def downgrade_branch(database_url: str, migrations: Sequence[Migrations], branch: str) -> None:
+    """Take one plugin's branch down to its base (its tables dropped), the rest of the history untouched."""
+    command.downgrade(alembic_config(database_url, migrations), f"{branch}@base")

@@ -121,6 +121,24 @@ def test_db_upgrade_is_repeatable(cli):
     assert "up to date" in cli("db", "upgrade").stdout
 
 
+def test_a_plugin_s_tables_are_dropped_on_request_and_come_back_with_the_next_upgrade(cli, tmp_path):
+    import sqlite3
+
+    def tables() -> set[str]:
+        with sqlite3.connect(tmp_path / "cli.db") as db:
+            return {row[0] for row in db.execute("select name from sqlite_master where type = 'table'")}
+
+    assert cli("db", "upgrade").returncode == 0 and "webhook_endpoints" in tables()
+    refused = cli("db", "drop-plugin", "webhooks")
+    assert refused.returncode == 2 and "--yes" in refused.stderr and "webhook_endpoints" in tables()
+    unknown = cli("db", "drop-plugin", "no_such_plugin", "--yes")
+    assert unknown.returncode == 2 and "no enabled plugin" in unknown.stderr
+    dropped = cli("db", "drop-plugin", "webhooks", "--yes")
+    assert dropped.returncode == 0, dropped.stderr
+    assert "webhook_endpoints" not in tables() and "assessments" in tables()
+    assert cli("db", "upgrade").returncode == 0 and "webhook_endpoints" in tables()
+
+
 def on_a_terminal(cli_args: list[str], env: dict[str, str], cwd) -> tuple[int, str, str]:
     """Run the CLI with stderr on a pseudo-terminal, as in a person's shell: (exit code, stdout, what the terminal showed)."""
     import fcntl
