@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,30 +66,51 @@ def sqlite_url(tmp_path) -> str:
     return url
 
 
+def _plain(url: str) -> str:
+    return url.replace("postgresql+psycopg", "postgresql")
+
+
 def postgres_available() -> str | None:
     """Why PostgreSQL cannot be used, or None when it can."""
     import psycopg
 
     try:
-        with psycopg.connect(POSTGRES_URL.replace("postgresql+psycopg", "postgresql"), connect_timeout=3):
+        with psycopg.connect(_plain(POSTGRES_URL), connect_timeout=3):
             return None
     except psycopg.OperationalError as exc:
         return f"PostgreSQL at {POSTGRES_URL} is not reachable ({str(exc).strip().splitlines()[0]})"
 
 
-@pytest.fixture
-def postgres_url() -> str:
-    """A freshly migrated schema on the real PostgreSQL; skips off CI without it, fails under any truthy CI."""
+@pytest.fixture(scope="session")
+def postgres_run_url() -> Iterator[str]:
+    """A database of this test run's own, created beside ``PGW_TEST_POSTGRES_URL``'s and dropped at the end,
+    so two runs on one server (two checkouts, a developer and CI) never reset each other's tables."""
     reason = postgres_available()
     if reason:
         service_missing(reason, "CI must run the PostgreSQL tests (.ci/run starts the server)")
     import psycopg
 
-    with psycopg.connect(POSTGRES_URL.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
-        conn.execute("DROP SCHEMA public CASCADE")  # the test database is ours: start each test from nothing
+    name = f"pgw_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(_plain(POSTGRES_URL), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(_plain(POSTGRES_URL), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(postgres_run_url) -> str:
+    """A freshly migrated schema in this run's PostgreSQL database; skips off CI without it, fails under any truthy CI."""
+    import psycopg
+
+    with psycopg.connect(_plain(postgres_run_url), autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")  # the run's database is ours: start each test from nothing
         conn.execute("CREATE SCHEMA public")
-    upgrade(POSTGRES_URL)
-    return POSTGRES_URL
+    upgrade(postgres_run_url)
+    return postgres_run_url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
