@@ -16,6 +16,7 @@ from pathlib import Path
 
 from litestar import Request
 from litestar.exceptions import ClientException
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from gateway.contract.domain import InputError
@@ -166,6 +167,10 @@ async def receive(request: Request, directory: Path, max_bytes: int) -> CaptureR
                     raise _too_large(max_bytes)
                 parser.write(chunk)
             parser.finalize()
+        except MultipartParseError as exc:
+            raise InputError(
+                "body", f"the multipart body is malformed ({_first_line(exc)}); send it as multipart/form-data with CRLF-ended part headers"
+            ) from None
         finally:
             parts.close()
         if not parts.complete:  # python-multipart's finalize() does not check for the closing boundary
@@ -174,6 +179,11 @@ async def receive(request: Request, directory: Path, max_bytes: int) -> CaptureR
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
+
+
+def _first_line(exc: Exception) -> str:
+    """python-multipart's message, on one line and short (it may quote the client's bytes)."""
+    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
 
 
 def _too_large(max_bytes: int) -> ClientException:

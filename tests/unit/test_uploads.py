@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from litestar import Litestar, Request, post
 from litestar.testing import TestClient
 
@@ -170,6 +172,36 @@ def test_malformed_multipart_is_422_naming_the_part_and_leaves_nothing(client, b
     assert response.json()["field"] == field and response.json()["detail"] == words
     assert leftovers(client) == []
     assert not client.uploads.exists() or list(client.uploads.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"--b0undary\r\n100001--b0undary--\r\n",  # a header line without a colon
+        b'--b0undary\r\nContent-Disposition: form-data; name="a\rb"\r\n\r\nx\r\n--b0undary--\r\n',  # a bare CR in a header
+    ],
+)
+def test_a_malformed_part_header_is_422_on_the_body_not_a_500(client, body):
+    response = client.post("/upload", content=body, headers={"content-type": "multipart/form-data; boundary=b0undary"})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "body" and response.json()["detail"].startswith("the multipart body is malformed")
+    assert leftovers(client) == []
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=40),
+            st.sampled_from([b"--b0undary", b"\r\n", b"\r", b"\n", b"--", b"Content-Disposition: form-data; name=", b'"k"', b"; filename=", b":"]),
+        ),
+        max_size=14,
+    )
+)
+def test_no_multipart_body_however_malformed_is_a_5xx_or_leaves_a_file(client, pieces):
+    response = client.post("/upload", content=b"".join(pieces), headers={"content-type": "multipart/form-data; boundary=b0undary"})
+    assert response.status_code in (200, 413, 422), response.text
+    assert leftovers(client) == []
 
 
 def test_a_field_exactly_at_its_limit_is_accepted(client):
