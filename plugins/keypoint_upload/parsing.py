@@ -226,10 +226,11 @@ def _check_header(shape: tuple, fortran: bool, dtype: np.dtype, limits: Keypoint
         raise InputError("keypoints", "object arrays (pickled Python objects) are not accepted; save a float32 or float64 array")
     if dtype.kind not in "fiu" or dtype.itemsize > 8 or dtype.fields is not None:
         raise InputError("keypoints", f"array must be numeric (float32 or float64), got dtype {dtype}")
-    if len(shape) != 3 or shape[1] != LANDMARK_COUNT or shape[2] not in (2, 3):
+    if len(shape) != 3 or shape[0] < 1 or shape[1] != LANDMARK_COUNT or shape[2] not in (2, 3):
         raise InputError(
             "keypoints",
-            f"expected shape (frames, {LANDMARK_COUNT}, 2 or 3) — {LANDMARK_COUNT} Face Mesh landmarks of [x, y] or [x, y, z] per frame — got {tuple(shape)}",
+            f"expected shape (frames, {LANDMARK_COUNT}, 2 or 3) with at least one frame — {LANDMARK_COUNT} Face Mesh landmarks of [x, y] "
+            f"or [x, y, z] per frame — got {tuple(shape)}",
         )
     limits.check_frames(shape[0], fps, "keypoints")
     return shape[0] * shape[1] * shape[2] * dtype.itemsize

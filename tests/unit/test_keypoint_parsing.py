@@ -138,3 +138,14 @@ def test_npz_without_points_array():
     np.savez(buffer, landmarks=np.zeros((40, 468, 2)))
     with pytest.raises(InputError, match="'points'"):
         clip_from_arrays_form(FORM, stored("k.npz", buffer.getvalue()))
+
+
+@pytest.mark.parametrize("frames_declared", [-1, 0, -(2**40)])
+def test_an_npy_header_declaring_no_or_negative_frames_is_refused_by_name(frames_declared):
+    """The header is written by hand, as a hostile client would: numpy itself never saves such a shape."""
+    header = {"descr": "<f4", "fortran_order": False, "shape": (frames_declared, 468, 3)}
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    with pytest.raises(InputError) as err:
+        clip_from_arrays_form(FORM, stored("k.npy", buffer.getvalue() + b"\0" * 64))
+    assert err.value.field == "keypoints" and "at least one frame" in err.value.message
