@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 import msgspec
 
@@ -19,15 +20,19 @@ CONTEXT = b"pain-gateway caregiver-summary share v1\n"
 MAX_TOKEN_CHARS = 600  # a real one is about 250: anything longer is refused before it is decoded
 
 
+LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z: past it a datetime cannot hold the moment
+Moment = Annotated[int, msgspec.Meta(ge=0, le=LAST_SECOND)]  # Unix seconds
+
+
 class Shared(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """What a link shows. ``period_s`` is 0 for one assessment; else the period ends at ``end``."""
 
-    tenant: str
-    assessment_id: str
-    lang: str
-    expires: int  # Unix seconds
-    period_s: int = 0
-    end: int = 0
+    tenant: Annotated[str, msgspec.Meta(max_length=64)]
+    assessment_id: Annotated[str, msgspec.Meta(max_length=64)]
+    lang: Annotated[str, msgspec.Meta(max_length=16)]
+    expires: Moment
+    period_s: Annotated[int, msgspec.Meta(ge=0, le=LAST_SECOND)] = 0
+    end: Moment = 0
 
 
 class LinkRefused(Exception):
@@ -67,7 +72,10 @@ def verify(token: str, secret: str, now: datetime | None = None) -> Shared:
         raise forged from None
     if not hmac.compare_digest(signature, _mac(secret, payload)):
         raise forged
-    shared = msgspec.json.decode(payload, type=Shared)
+    try:  # signed by us yet not what we sign (an old format, a bug, a leaked secret): refused the same way
+        shared = msgspec.json.decode(payload, type=Shared)
+    except msgspec.DecodeError:  # not JSON, wrong types, out of range, an unknown field
+        raise forged from None
     moment = now or datetime.now(UTC)
     if moment.timestamp() >= shared.expires:
         expired = datetime.fromtimestamp(shared.expires, UTC)

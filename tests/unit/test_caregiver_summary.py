@@ -226,6 +226,25 @@ def test_any_string_as_a_link_is_refused_cleanly(garbage):
         share.verify(garbage, SECRET)
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"tenant":"t","assessment_id":"a1","lang":"en","expires":2000000000.5}',  # a float expiry
+        b'{"tenant":"t","assessment_id":"a1","lang":"en","expires":2000000000,"role":"admin"}',  # an unknown field
+        b'{"tenant":"t","assessment_id":"a1","lang":"en","expires":-99999999999999}',  # before year 1
+        b'{"tenant":"t","assessment_id":"a1","lang":"en","expires":2000000000,"period_s":86400,"end":99999999999999}',  # after 9999
+        b'{"tenant":"t","assessment_id":"a1","lang":"en","expires":2000000000,"period_s":-86400,"end":1900000000}',  # a negative period
+        b"not json at all",
+    ],
+)
+def test_a_link_signed_with_our_secret_but_malformed_is_refused_403_not_a_crash(payload):
+    """A leaked or reused secret, an older format: the signature holds, the content must still be ours."""
+    token = f"{share._b64(payload)}.{share._b64(share._mac(SECRET, payload))}"
+    with pytest.raises(share.LinkRefused) as refused:
+        share.verify(token, SECRET, datetime(2026, 11, 28, 12, tzinfo=UTC))
+    assert refused.value.status == 403
+
+
 def test_a_link_carries_no_patient_identifier(scored):
     token = share.sign(share.Shared(scored.tenant, scored.id, "en", 2_000_000_000, 86400, 1_900_000_000), SECRET)
     assert "MRN" not in share._unb64(token.split(".")[0]).decode() and len(token) < share.MAX_TOKEN_CHARS
