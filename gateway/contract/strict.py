@@ -36,7 +36,7 @@ def refuse_unknown(where: str, given: Iterable[str], known: Iterable[str], hint:
     raise InputError(f"{where}.{unknown[0][:64]}" if where else unknown[0][:64], message)
 
 
-_DURATION = re.compile(r"^\s*(\d{1,6})\s*([dhm])\s*$")
+_DURATION = re.compile(r"^\s*([0-9]{1,6})\s*([dhm])\s*$", re.ASCII)  # ASCII digits only: "٣h" is not 3 hours
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 

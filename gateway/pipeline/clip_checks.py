@@ -44,6 +44,11 @@ _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u20
 """Direction marks, embeddings, overrides and isolates: invisible, and they make a displayed identifier
 read differently from the stored one (the "Trojan Source" trick)."""
 
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+"""Unicode categories never in an identifier: controls, format characters (zero-width space and joiners,
+soft hyphen, bidi marks), surrogates, private use, unassigned, line and paragraph separators. Two MRNs
+that look the same on screen must be the same MRN."""
+
 
 def check_clip(clip: LandmarkClip, settings: Settings | None = None, now: datetime | None = None) -> None:
     """Raise ``InputError`` naming the field when a clip cannot be scored as submitted.
@@ -142,11 +147,11 @@ def check_identifier(field: str, text: str) -> None:
     if len(text) > MAX_IDENTIFIER_CHARS:
         raise InputError(field, f"is {len(text)} characters long; at most {MAX_IDENTIFIER_CHARS} are accepted")
     for i, char in enumerate(text):
-        if char in _BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Cs"):
+        if char in _BIDI_CONTROLS or unicodedata.category(char) in _INVISIBLE:
             raise InputError(
                 field,
-                f"contains the control character U+{ord(char):04X} at position {i}; identifiers must be printable text "
-                "(no NUL, line breaks, tabs or bidirectional overrides)",
+                f"contains the invisible or control character U+{ord(char):04X} at position {i}; identifiers must be printable "
+                "text (no NUL, tabs, line or paragraph separators, zero-width or format characters, bidirectional overrides)",
             )
 
 

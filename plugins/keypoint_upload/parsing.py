@@ -9,6 +9,7 @@ frames or inflates 3 MB into a gigabyte is refused having read a few hundred byt
 from __future__ import annotations
 
 import io
+import json
 import struct
 import zipfile
 from typing import IO, Any
@@ -189,6 +190,39 @@ def _refuse_unknown_keys(body: bytes, message: str) -> None:
     refuse_unknown("", keys, _JsonSubmission.__struct_fields__)
 
 
+def _refuse_duplicate_keys(body: bytes) -> None:
+    """A key given twice in one object (a second ``fps``, a second identifier ``value``) would silently win
+    over the first, so two submissions that read alike could be two patients: refused, naming the key. Only
+    objects are walked (the frames are arrays of numbers); simdjson keeps duplicates where msgspec keeps one."""
+
+    def walk(node: simdjson.Object, path: str) -> None:
+        seen: set[str] = set()
+        for key in node.keys():
+            if key in seen:
+                raise InputError(f"{path}{key}", "is given twice in one JSON object; send each key once")
+            seen.add(key)
+        for key in seen:
+            child = node[key]
+            if isinstance(child, simdjson.Object):
+                walk(child, f"{path}{key}.")
+
+    try:
+        document = simdjson.Parser().parse(body)
+    except ValueError:  # numbers simdjson will not read (past float64): the standard library's slower walk
+        json.loads(body, object_pairs_hook=_unique_pairs)
+        return
+    if isinstance(document, simdjson.Object):
+        walk(document, "")
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise InputError(key, "is given twice in one JSON object; send each key once")
+    return dict(pairs)
+
+
 def clip_from_json(body: bytes, limits: KeypointLimits | None = None, max_clock_skew_s: float = DEFAULT_CLOCK_SKEW_S) -> LandmarkClip:
     limits = limits or KeypointLimits()
     if len(body) > limits.max_json_mb * 1024 * 1024:
@@ -209,6 +243,7 @@ def clip_from_json(body: bytes, limits: KeypointLimits | None = None, max_clock_
         raise InputError("body", f"is not a JSON object of the keypoint form: {exc}") from None
     except RecursionError:
         raise InputError("body", "JSON is nested too deeply; the keypoint form nests at most 5 levels") from None
+    _refuse_duplicate_keys(body)
     fps = parse_fps(raw.fps)
     return LandmarkClip(
         patient=parse_patient(raw.patient),

@@ -13,6 +13,7 @@ import struct
 import tempfile
 import time
 import tracemalloc
+import unicodedata
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -276,6 +277,12 @@ def test_clock_skew_is_configurable_and_checked_for_every_clip():
         ({"system": "urn:s", "value": "MRN\u202e1"}, "U+202E"),
         ({"system": "urn:\u2066s", "value": "1"}, "U+2066"),
         ({"system": "urn:s", "value": "12\n34"}, "U+000A"),
+        ({"system": "urn:s", "value": "12\u202834"}, "U+2028"),  # line separator
+        ({"system": "urn:s", "value": "12\u202934"}, "U+2029"),  # paragraph separator
+        ({"system": "urn:s", "value": "12\u200b34"}, "U+200B"),  # zero-width space: "1234" on screen
+        ({"system": "urn:s", "value": "12\u200d34"}, "U+200D"),  # zero-width joiner
+        ({"system": "urn:s", "value": "12\u00ad34"}, "U+00AD"),  # soft hyphen
+        ({"system": "urn:s", "value": "12\ue00034"}, "U+E000"),  # private use
     ],
 )
 def test_identifiers_are_bounded_and_printable(identifier, words):
@@ -283,6 +290,22 @@ def test_identifiers_are_bounded_and_printable(identifier, words):
         clip_from_json(body(patient={"identifier": identifier}))
     assert err.value.field.startswith("patient.identifier.") and words in err.value.message
     assert "MRN" not in err.value.message, "the identifier itself is never echoed"
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b'{"patient":{"reference":"Patient/p1"},"fps":30,"fps":5,"captured_at":"2026-11-23T10:00:00Z","frames":[null]}', "fps"),
+        (
+            b'{"patient":{"identifier":{"system":"urn:s","value":"A","value":"B"}},"fps":30,"captured_at":"2026-11-23T10:00:00Z","frames":[null]}',
+            "patient.identifier.value",
+        ),
+    ],
+)
+def test_a_key_given_twice_is_refused_by_name(raw, field):
+    with pytest.raises(InputError) as err:
+        clip_from_json(raw)
+    assert err.value.field == field and "twice" in err.value.message
 
 
 def test_form_identifiers_are_checked_too():
@@ -295,8 +318,8 @@ def test_form_identifiers_are_checked_too():
 @given(st.text(min_size=1, max_size=300))
 @settings(max_examples=200, deadline=None)
 def test_identifier_check_accepts_exactly_short_printable_text(text):
-    bidi = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-    bad = len(text) > 256 or any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 or c in bidi for c in text)
+    invisible = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # controls, format, surrogates, private, unassigned, separators
+    bad = len(text) > 256 or any(unicodedata.category(c) in invisible for c in text)
     if bad:
         with pytest.raises(InputError):
             check_identifier("patient.identifier.value", text)

@@ -213,6 +213,8 @@ def test_an_expired_token_can_be_rotated_and_a_revoke_ends_a_grace_period(databa
         ("", None),
         ("-1d", None),
         ("1.5d", None),
+        ("\u0663h", None),  # an Arabic-Indic three: Python's \\d would read it as 3
+        ("\uff13d", None),  # a full-width three
     ],
 )
 def test_durations_are_bounded(text_, ok):
