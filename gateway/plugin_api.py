@@ -95,7 +95,7 @@ from gateway.storage.engine import as_utc, read_only
 from gateway.storage.reviews import review_history
 from gateway.storage.reviews import versions as review_versions
 from gateway.storage.tokens import ROLES, TokenInfo
-from gateway.web.auth import PUBLIC
+from gateway.web.auth import PUBLIC, FailureThrottle
 from gateway.web.openapi import FILE, NO_TOKEN, Form, binary, documented, ok, problems, query
 from gateway.web.problems import problem
 from gateway.web.routes.schemas import EXAMPLE_ASSESSMENT
@@ -221,6 +221,7 @@ __all__ = [
     "TokenInfo",
     "ROLES",
     "PUBLIC",
+    "FailureThrottle",
     "NO_TOKEN",
     "ok",
     "problems",

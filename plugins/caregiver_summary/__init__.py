@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from gateway import hookimpl
+from gateway import FailureThrottle, hookimpl
 
 PLUGIN = "caregiver_summary"
 MIN_SECRET_CHARS = 32
@@ -72,4 +72,5 @@ def register_outputs(register, settings):
 def register_routes(register, settings):
     from plugins.caregiver_summary.routes import caregiver_controller
 
-    register(caregiver_controller(_summaries(settings)))
+    refused = FailureThrottle(settings.auth_failure_burst, settings.auth_failure_window_s)
+    register(caregiver_controller(_summaries(settings), refused))

@@ -17,7 +17,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, TooManyRequestsException
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from gateway import NO_TOKEN, PUBLIC, AssessmentStore, AuditPrincipal, audit_record, ok, problems
+from gateway import NO_TOKEN, PUBLIC, AssessmentStore, AuditPrincipal, FailureThrottle, audit_record, ok, problems
 from plugins.caregiver_summary import share
 from plugins.caregiver_summary.content import Facts, for_assessment
 from plugins.caregiver_summary.schemas import SHARE_EXAMPLE, SUMMARY, Format, Lang, PatientShareRequest, ShareLink, ShareRequest
@@ -46,6 +46,7 @@ class CaregiverController(Controller):
     path = "/v1"
     tags = TAGS
     summaries: ClassVar[Summaries]
+    refused: ClassVar[FailureThrottle]  # refused share links per address: a budget apart from token logins
 
     def document(self, facts: Facts, lang: str | None, fmt: str | None, made_at: datetime) -> Response:
         """The rendered summary with the security headers (a share link's page is opened by anyone)."""
@@ -108,18 +109,17 @@ class CaregiverController(Controller):
     @get(f"/shared/{OUTPUT}/{{token:str}}", opt=dict(PUBLIC), security=NO_TOKEN, responses=SUMMARY | problems(400, 403, 404, 410, 422, 429, public=True))
     async def open_shared(self, token: FromPath[str], request: Request, store: NamedDependency[AssessmentStore], format: Format = None) -> Response:
         """What a caregiver opens: no token needed; 403 for an altered link, 410 once it has expired; an
-        address refused too often is throttled like failed token logins (429), so guessing writes no
-        unbounded audit trail."""
+        address refused too often is throttled (429) on a budget of its own, the size of the token logins'
+        (``PAIN_GATEWAY_AUTH_FAILURE_*``): guessing writes no unbounded audit trail, and forged links never
+        lock out the valid tokens of everyone behind the same address (a ward's NAT)."""
         address = request.client.host if request.client else None
-        throttle = request.app.state.get("auth_failures")
-        wait = throttle.retry_after(address or "unknown") if throttle is not None else None
+        wait = self.refused.retry_after(address or "unknown")
         if wait is not None:
             raise TooManyRequestsException(f"too many refused links from this address; try again in {wait} s", headers={"Retry-After": str(wait)})
         try:
             shared = share.verify(token, self.summaries.config.share_secret)
         except share.LinkRefused as refused:
-            if throttle is not None:
-                throttle.failed(address or "unknown")
+            self.refused.failed(address or "unknown")
             await audit_record(store.engine, "read", OUTPUT, None, outcome="failure", principal=AuditPrincipal(None, "share-link", None, address))
             raise ClientException(str(refused), status_code=refused.status) from None
         anchor, facts, end = await self.summaries.shared_facts(store, shared)
@@ -129,7 +129,7 @@ class CaregiverController(Controller):
         return response
 
 
-def caregiver_controller(summaries: Summaries) -> type[CaregiverController]:
-    """``CaregiverController`` with the site's ``summaries``; a subclass per app, so two apps built in one
-    process (tests) never share settings."""
-    return type("CaregiverController", (CaregiverController,), {"summaries": summaries})
+def caregiver_controller(summaries: Summaries, refused: FailureThrottle) -> type[CaregiverController]:
+    """``CaregiverController`` with the site's ``summaries`` and the throttle of refused links; a subclass
+    per app, so two apps built in one process (tests) never share settings or counts."""
+    return type("CaregiverController", (CaregiverController,), {"summaries": summaries, "refused": refused})

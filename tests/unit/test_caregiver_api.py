@@ -177,6 +177,16 @@ def test_guessing_links_is_throttled_like_failed_logins(gateway_for):
     assert answers == [403, 403, 403, 429, 429]
 
 
+def test_forged_links_never_lock_out_valid_tokens_behind_the_same_address(gateway_for):
+    """Behind a ward's NAT everyone shares one address: guessing links spends the links' budget only."""
+    ward = gateway_for(core={"auth_failure_burst": 3})
+    forged = [ward.client.get(f"/v1/shared/caregiver-summary/forged{i}.x").status_code for i in range(10)]
+    assert forged[:3] == [403, 403, 403] and set(forged[3:]) == {429}
+    assert ward.client.get("/v1/deliveries", headers=ward.headers).status_code == 200
+    bad_token = ward.client.get("/v1/deliveries", headers={"Authorization": "Bearer pgw_wrong"})
+    assert bad_token.status_code == 401, "the token budget is untouched by the links' refusals"
+
+
 def test_after_a_clinicians_override_the_summary_gives_the_clinicians_level(gateway, checks):
     assessment = checks[0]
     clinician = {"Authorization": f"Bearer {gateway.tokens['clinician']}"}
