@@ -1,4 +1,4 @@
-"""Structured logging: JSON off a TTY, console on one, request ids, and no patient data ever.
+"""Structured logging: JSON off a TTY, console on one, request ids, and no patient data or secrets ever.
 
 The redaction processor is the last line of defence: code should not log identifiers in the first
 place, but if a plugin does, the value is replaced before any renderer sees it.
@@ -42,6 +42,14 @@ SENSITIVE_KEYS = frozenset(
 
 _PATIENT_REFERENCE = re.compile(r"Patient/[A-Za-z0-9\-.]{1,64}")
 
+_SECRET_IN_URL = re.compile(r"(/v1/shared/[^/\s\"'?]+/)[^/\s\"'?&]+|([?&;](?:ticket|token|access_token|code|state)=)[^&\s\"']+", re.IGNORECASE)
+"""Bearer capabilities carried in a URL: a share link's last segment, a live ``?ticket=``, OAuth codes.
+Request lines (ours and uvicorn's WebSocket lines) keep their shape with the secret replaced."""
+
+
+def _secret_free(text: str) -> str:
+    return _SECRET_IN_URL.sub(lambda m: (m.group(1) or m.group(2)) + REDACTED, text)
+
 
 def _scrub(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (Mapping, list, tuple)) and depth >= 5:
@@ -51,7 +59,7 @@ def _scrub(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [_scrub(v, depth + 1) for v in value[:20]]
     if isinstance(value, str):
-        return _PATIENT_REFERENCE.sub("Patient/" + REDACTED, value)
+        return _secret_free(_PATIENT_REFERENCE.sub("Patient/" + REDACTED, value))
     if hasattr(value, "shape") and hasattr(value, "dtype"):  # arrays: shape only, never values
         return f"<array shape={tuple(value.shape)}>"
     return value

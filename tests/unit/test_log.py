@@ -62,3 +62,12 @@ def test_api_requests_log_without_patient_data(api, keypoints_json, capsys):
     logged = capsys.readouterr().err
     assert '"request_id": "trace-77"' in logged or '"request_id":"trace-77"' in logged
     assert "MRN-1234" not in logged
+
+
+def test_secrets_in_urls_are_redacted_and_the_line_keeps_its_shape():
+    from gateway.ops.log import _scrub
+
+    assert _scrub('127.0.0.1:5 - "WebSocket /v1/live/abc?ticket=SECRET" [accepted]') == '127.0.0.1:5 - "WebSocket /v1/live/abc?ticket=[redacted]" [accepted]'
+    assert _scrub("GET /v1/shared/caregiver-summary/payload.sig?format=pdf") == "GET /v1/shared/caregiver-summary/[redacted]?format=pdf"
+    assert _scrub("/cb?state=s1&code=c2") == "/cb?state=[redacted]&code=[redacted]"
+    assert _scrub("/v1/assessments/123/caregiver-summary") == "/v1/assessments/123/caregiver-summary"
