@@ -14,6 +14,7 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from gateway.contract.domain import SYNTHETIC_DISCLAIMER
@@ -185,8 +186,23 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm: bool
         else None,
     )
     document_capture_bodies(app, plugins)
+    allow_every_method(app)
     app.asgi_handler = http_hygiene(app.asgi_handler, cors=bool(settings.cors_origins))
     return app
+
+
+def allow_every_method(app: Litestar) -> None:
+    """``Allow`` on ``OPTIONS`` lists every method the path answers. Litestar 2's automatic OPTIONS
+    handler reads the methods of the route it was made for; a path registered in steps (a Controller's
+    handlers, several handlers at one path) keeps the first step's handler, so ``Allow`` listed only the
+    first method (litestar-org/litestar#4169, fixed in 3.x). Point each one at the route that serves it."""
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or "OPTIONS" not in route.route_handler_map:
+            continue
+        fn = route.route_handler_map["OPTIONS"][0].fn
+        cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True))
+        if fn.__name__ == "options_handler" and isinstance(getattr(cells.get("self"), "cell_contents", None), HTTPRoute):
+            cells["self"].cell_contents = route
 
 
 def document_capture_bodies(app: Litestar, plugins: Plugins) -> None:

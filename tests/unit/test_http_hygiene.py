@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import pytest
@@ -21,6 +22,22 @@ def test_options_answers_allow_and_unsupported_methods_are_405_with_allow(api):
     response = api.client.delete("/health")
     assert response.status_code == 405 and set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+SAMPLE_PARAMETER = {"str": "x1", "int": "1", "uuid": "00000000-0000-4000-8000-000000000000", "path": "x1"}
+
+
+def test_options_allow_lists_every_method_of_every_path(api):
+    """A path served by several handlers (a Controller's, or one per method) lists them all, e.g.
+    ``GET`` beside ``POST`` on ``/v1/webhook-endpoints`` (Litestar 2 listed only the first registered)."""
+    webhooks = api.client.options("/v1/webhook-endpoints")
+    assert webhooks.status_code == 204 and webhooks.headers["allow"] == "GET, OPTIONS, POST"
+    assert api.client.options("/v1/webhook-endpoints/x1").headers["allow"] == "DELETE, GET, OPTIONS"
+    for route in api.client.app.routes:
+        if "OPTIONS" in getattr(route, "methods", ()) and not route.path.startswith("/schema"):
+            path = re.sub(r"\{\w+:(\w+)\}", lambda m: SAMPLE_PARAMETER[m[1]], route.path)
+            response = api.client.options(path)
+            assert response.headers.get("allow") == ", ".join(sorted(route.methods)), route.path
 
 
 def test_head_runs_the_get_route_with_its_auth_and_no_body(api):
@@ -83,9 +100,10 @@ def test_sqlite_still_busy_after_the_timeout_is_503_with_retry_after(sqlite_url,
         assert retried.status_code == 201
 
 
-def test_a_forged_npy_header_claiming_terabytes_is_not_a_500(api):
+def test_a_forged_npy_header_claiming_terabytes_is_422_naming_the_frame_limit(api):
     header = "{'descr': '<f4', 'fortran_order': False, 'shape': (100000000, 468, 3), }".ljust(118) + "\n"
     forged = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + b"\0" * 100
     form = {"patient_system": "urn:test", "patient_value": "p1", "fps": "30", "captured_at": "2026-11-23T10:00:00Z", "image_size": "640,480"}
     response = api.post("/v1/assessments", files={"keypoints": ("k.npy", forged, "application/octet-stream")}, data=form)
-    assert 400 <= response.status_code < 500, response.text
+    assert response.status_code == 422 and response.json()["field"] == "keypoints", response.text  # docs/guides/api.md: bounded input, 422
+    assert "PAIN_GATEWAY_PLUGIN_KEYPOINT_UPLOAD_MAX_FRAMES" in response.json()["detail"]
