@@ -558,6 +558,31 @@ def outputs_test(destination: str) -> None:
 
 
 @main.group()
+def retention() -> None:
+    """The retention policy for kept landmarks (PAIN_GATEWAY_RETENTION_DAYS)."""
+
+
+@retention.command("run")
+@click.option("--days", type=int, default=None, help="Override PAIN_GATEWAY_RETENTION_DAYS for this run (0: remove nothing).")
+def retention_run(days: int | None) -> None:
+    """Delete every tenant's kept landmarks older than the retention period now, each removal audited;
+    prints what was removed. The embedded engine runs the same at start and daily."""
+    from gateway.service.retention import run_retention
+
+    settings = _settings()
+    days = settings.retention_days if days is None else days
+    if days < 0:
+        raise click.BadParameter("must be 0 (remove nothing) or more days", param_hint="--days")
+    removed = _with_database(lambda engine: run_retention(engine, settings.data_dir, days), settings)
+    for item in removed:
+        click.echo(f"removed landmarks of assessment {item.assessment_id} (tenant {item.tenant}, {item.bytes} bytes)")
+    if days == 0:
+        click.echo("retention is off (PAIN_GATEWAY_RETENTION_DAYS=0): nothing removed")
+    else:
+        click.echo(f"removed {len(removed)} kept landmark files ({sum(r.bytes for r in removed)} bytes) older than {days} days")
+
+
+@main.group()
 def reviews() -> None:
     """Clinician reviews: export them as a training dataset."""
 

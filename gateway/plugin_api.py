@@ -46,6 +46,7 @@ from gateway.contract.domain import (
     Probabilities,
     Quality,
     RegionAttention,
+    StorageFull,
     Summary,
     TimeWeight,
     TooBusy,
@@ -164,6 +165,7 @@ __all__ = [
     "InputError",
     "UnsupportedMediaError",
     "TooBusy",
+    "StorageFull",
     # input
     "refuse_unknown",
     "parse_duration",

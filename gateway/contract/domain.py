@@ -62,6 +62,14 @@ class TooBusy(Exception):
         self.retry_after_s = retry_after_s
 
 
+class StorageFull(Exception):
+    """The tenant's kept landmarks reached ``PAIN_GATEWAY_TENANT_MAX_STORAGE_MB`` (HTTP 413): nothing was
+    scored or written; retrying helps only once retention or an operator has freed space.
+
+    The message names the setting and the fix.
+    """
+
+
 class ScoringUnavailable(Exception):
     """No scoring process could take a submission, even after replacing them (HTTP 503): retry shortly."""
 

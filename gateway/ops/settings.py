@@ -59,6 +59,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
     destination_alert_after_s: float = 900.0
     tenant_max_queued_jobs: int = 100
     tenant_max_running_jobs: int = 4
+    tenant_max_storage_mb: int = 2048
+    retention_days: int = 365
     auth_failure_burst: int = 10
     auth_failure_window_s: float = 60.0
     ui_session_minutes: int = 480  # how long a review UI sign-in lasts (gateway.web.ui.sessions)
@@ -114,6 +116,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("destination_alert_after_s", self.destination_alert_after_s >= 10, "must be at least 10 seconds"),
             ("tenant_max_queued_jobs", 1 <= self.tenant_max_queued_jobs <= 100_000, "must be between 1 and 100000 waiting submissions"),
             ("tenant_max_running_jobs", 1 <= self.tenant_max_running_jobs <= 1024, "must be between 1 and 1024 running submissions"),
+            ("tenant_max_storage_mb", 0 <= self.tenant_max_storage_mb <= 100_000_000, "must be between 0 (unlimited) and 100000000 MB"),
+            ("retention_days", 0 <= self.retention_days <= 36_500, "must be between 0 (keep forever) and 36500 days"),
             ("auth_failure_burst", 1 <= self.auth_failure_burst <= 10000, "must be between 1 and 10000 failed authentications"),
             ("auth_failure_window_s", 1 <= self.auth_failure_window_s <= 86400, "must be between 1 and 86400 seconds"),
             ("ui_session_minutes", 5 <= self.ui_session_minutes <= 1440, "must be between 5 and 1440 minutes (a day)"),

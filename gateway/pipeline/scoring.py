@@ -49,6 +49,7 @@ class Scored:
     model_s: float = 0.0
     total_s: float = 0.0
     decode_s: float = 0.0  # landmarks from the submission, when the same call captured them
+    kept_bytes: int = 0  # the kept landmarks' file (gateway.storage.kept_landmarks), accounted when stored
 
 
 def content_id(clip: LandmarkClip, model_sha256: str, tenant: str) -> str:

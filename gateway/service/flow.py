@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.contract.domain import Assessment, AssessmentEvent, InputError, LandmarkClip, OutputDocument, TooBusy
+from gateway.contract.domain import Assessment, AssessmentEvent, InputError, LandmarkClip, OutputDocument, StorageFull, TooBusy
 from gateway.contract.plugin_manager import Plugins
 from gateway.contract.protocols import CaptureRequest, CaptureSource, Progress
 from gateway.ops import metrics
 from gateway.pipeline.clip_checks import check_clip
 from gateway.pipeline.scoring import Scored
 from gateway.service.scoring_pool import InThreads, Scoring
-from gateway.storage import audit
+from gateway.storage import audit, kept_landmarks
 from gateway.storage.assessments import AssessmentStore
 from gateway.storage.baselines import BaselineStore
 from gateway.storage.deliveries import DeliveryStore
@@ -41,6 +41,9 @@ class JobQueue(Protocol):
     async def enqueue_processing(self, connection: AsyncConnection | None, submission_id: str) -> None: ...
 
     async def enqueue_delivery(self, connection: AsyncConnection | None, delivery_ids: list[str]) -> None: ...
+
+
+DELIVERY_BACKLOG_RETRY_AFTER_S = 30  # a backlog at the default cap drains in about this long at the default concurrency
 
 
 class RowsAreTheQueue:
@@ -92,6 +95,8 @@ class AssessmentFlow:
     async def submit(self, request: CaptureRequest, tenant: str, submission_id: str, idempotency_key: str | None = None) -> Submitted:
         """Keypoints are scored and stored now; a deferred source (video) is checked now and queued."""
         source = self.plugins.capture_source(request)
+        await self.check_storage(tenant)
+        await self.check_delivery_backlog(tenant)
         if source.deferred:
             await asyncio.to_thread(source.check, request)
             waiting, _ = await self.submissions.in_progress(tenant)
@@ -116,6 +121,33 @@ class AssessmentFlow:
         assessed = await self._store(scored, tenant)
         metrics.SUBMISSIONS.labels(source.name, "scored" if assessed.created else "duplicate").inc()
         return Submitted(assessed.created, assessed=assessed)
+
+    async def check_storage(self, tenant: str) -> None:
+        """Refuse new work (``StorageFull``, 413) while the tenant's kept landmarks are at or over
+        ``PAIN_GATEWAY_TENANT_MAX_STORAGE_MB``: checked when a submission or live session is accepted, before
+        anything is parsed, scored or written; work already accepted (a queued video) is always finished,
+        so a tenant may end at most the submissions in flight over the quota."""
+        limit_mb = self.settings.tenant_max_storage_mb
+        if limit_mb == 0:
+            return
+        used = await kept_landmarks.used_bytes(self.engine, tenant)
+        if used >= limit_mb * 1_000_000:
+            raise StorageFull(
+                f"this tenant keeps {used / 1e6:.1f} MB of landmarks, its quota (PAIN_GATEWAY_TENANT_MAX_STORAGE_MB={limit_mb}); "
+                "nothing was scored or stored: free space (PAIN_GATEWAY_RETENTION_DAYS, `pain-gateway retention run`) "
+                "or raise the quota, then resubmit"
+            )
+
+    async def check_delivery_backlog(self, tenant: str) -> None:
+        """Refuse new work (``TooBusy``, 429) while the tenant has ``PAIN_GATEWAY_TENANT_MAX_PENDING_DELIVERIES``
+        or more deliveries due or being sent: every result adds deliveries, so a submitter is told to slow
+        down before anything is parsed, scored or written (one count on an index of the deliveries table)."""
+        backlog = await self.deliveries.tenant_backlog(tenant)
+        if backlog >= self.settings.tenant_max_pending_deliveries:
+            raise TooBusy(
+                f"{backlog} deliveries of this tenant's results are waiting to be sent, the limit (PAIN_GATEWAY_TENANT_MAX_PENDING_DELIVERIES); retry later",
+                retry_after_s=DELIVERY_BACKLOG_RETRY_AFTER_S,
+            )
 
     async def capture(self, source: CaptureSource, request: CaptureRequest, progress: Progress | None = None) -> LandmarkClip:
         """Landmarks from any source, off the event loop; scoring checks them (``check_clip``)."""
@@ -145,6 +177,7 @@ class AssessmentFlow:
         async def with_event(connection: AsyncConnection) -> None:
             await self.events.record(connection, event)
             await audit.record(connection, "create", "assessment", scored.assessment.id, patient=patient, principal=audit.acting_for(tenant))
+            await kept_landmarks.record(connection, tenant, scored.assessment.id, scored.kept_bytes, scored.assessment.created_at)
             if submission_id is not None:
                 await self.submissions.advance(submission_id, "completed", 100, connection=connection)
 

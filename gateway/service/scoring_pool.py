@@ -53,8 +53,8 @@ def score_and_keep(plugins: Plugins, clip: LandmarkClip, tenant: str, assessment
     """The one scoring path, whichever process runs it: score the clip (``score_clip``), then keep the
     landmarks it was scored from under the assessment's id (``kept_landmarks``)."""
     scored = score_clip(clip, plugins, tenant=tenant, assessment_id=assessment_id, baseline=baseline)
-    kept_landmarks.keep(clip, plugins.settings.data_dir, scored.assessment.id)
-    return scored
+    size = kept_landmarks.keep(clip, plugins.settings.data_dir, scored.assessment.id)
+    return replace(scored, kept_bytes=size)
 
 
 def capture_and_score(plugins: Plugins, source: CaptureSource, request: CaptureRequest, tenant: str, baseline_of: BaselineOf) -> Scored:

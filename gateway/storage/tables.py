@@ -142,6 +142,8 @@ class DeliveryRow(Base):
     """
 
     __tablename__ = "deliveries"
+    # a tenant's backlog (due or being sent) is counted on every submission: a range of this index
+    __table_args__ = (Index("ix_deliveries_tenant_status_next_attempt", "tenant", "status", "next_attempt_at"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant: Mapped[str] = mapped_column(String(64), index=True)
@@ -210,3 +212,18 @@ class UISessionRow(Base):
     csrf: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class KeptLandmarksRow(Base):
+    """One assessment's kept landmarks file (``gateway.storage.kept_landmarks``): its tenant and size on disk,
+    written in the transaction that stores the assessment, so a tenant's storage is one indexed sum
+    (``PAIN_GATEWAY_TENANT_MAX_STORAGE_MB``) and retention finds what to remove without walking the
+    data directory. ``removed_at`` is set when retention (or an operator) deletes the file."""
+
+    __tablename__ = "kept_landmarks"
+
+    assessment_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    bytes: Mapped[int] = mapped_column(Integer)
+    kept_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -11,7 +11,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import Send
 from sqlalchemy.exc import OperationalError
 
-from gateway.contract.domain import WHILE_READING, InputError, ScoringUnavailable, TooBusy, UnsupportedMediaError
+from gateway.contract.domain import WHILE_READING, InputError, ScoringUnavailable, StorageFull, TooBusy, UnsupportedMediaError
 from gateway.ops.settings import SettingsError
 from gateway.web.json_bodies import unknown_field
 
@@ -53,6 +53,11 @@ def too_busy(request: Request[Any, Any, Any], exc: TooBusy) -> Response[dict[str
     response = problem(429, "Too many requests", str(exc), instance=request.url.path)
     response.headers["Retry-After"] = str(exc.retry_after_s)
     return response
+
+
+def storage_full(request: Request[Any, Any, Any], exc: StorageFull) -> Response[dict[str, Any]]:
+    """A tenant over its storage quota: 413 (the client's allowance, not our fault: never a 5xx)."""
+    return problem(413, "Storage quota reached", str(exc), instance=request.url.path, setting="PAIN_GATEWAY_TENANT_MAX_STORAGE_MB")
 
 
 def settings_error(request: Request[Any, Any, Any], exc: SettingsError) -> Response[dict[str, Any]]:
@@ -159,6 +164,7 @@ HANDLERS = {
     InputError: input_error,
     HTTPException: http_error,
     TooBusy: too_busy,
+    StorageFull: storage_full,
     SettingsError: settings_error,
     OperationalError: database_error,
     ScoringUnavailable: scoring_unavailable,

@@ -26,7 +26,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
-from gateway import NO_TOKEN, PUBLIC, AssessmentStore, InputError, SettingsError, TooBusy, UnsupportedMediaError, documented, ok, problems
+from gateway import NO_TOKEN, PUBLIC, AssessmentStore, InputError, SettingsError, StorageFull, TooBusy, UnsupportedMediaError, documented, ok, problems
 from plugins.fhir_observation.resources import ISSUE_CODES, MEDIA_TYPE, FhirObservationOutput, operation_outcome
 from plugins.fhir_observation.schema import SEARCH_FORM, SEARCH_PARAMETERS, OperationOutcome, Resource, outcome_example
 from plugins.fhir_observation.service import FhirService, software_version
@@ -66,6 +66,10 @@ def _too_busy(request: Request, exc: TooBusy) -> Response:
     return outcome_response(429, str(exc), {"Retry-After": str(exc.retry_after_s)})
 
 
+def _storage_full(request: Request, exc: StorageFull) -> Response:
+    return outcome_response(413, str(exc))
+
+
 def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled_error", path=request.url.path)
     if isinstance(exc, SettingsError):
@@ -77,6 +81,7 @@ EXCEPTION_HANDLERS: dict[Any, Callable[..., Response]] = {
     HTTPException: _http_error,
     InputError: _input_error,
     TooBusy: _too_busy,
+    StorageFull: _storage_full,
     Exception: _unexpected,
 }
 
@@ -254,6 +259,11 @@ class FhirController(Controller):
     async def unknown_path(self, fhir_path: FromPath[str]) -> Response:
         raise NotFoundException(f"{fhir_path.lstrip('/')} is not served here; see {self.service.base}/metadata for what is")
 
+    @route("/{fhir_path:path}", http_method=["OPTIONS"], include_in_schema=False, opt=PUBLIC, **FHIR)
+    async def unknown_path_options(self, fhir_path: FromPath[str]) -> Response:
+        """``OPTIONS`` on an unknown path is a 404 as well (no token: CORS-less OPTIONS carry none), not an ``Allow``."""
+        raise NotFoundException(f"{fhir_path.lstrip('/')} is not served here; see {self.service.base}/metadata for what is")
+
 
 def _strict(request: Request) -> bool:
     """``Prefer: handling=strict``: unknown search parameters are an error, not a note."""
@@ -280,7 +290,7 @@ def fhir_controller(output: FhirObservationOutput, public_base: str) -> type[Fhi
 def not_allowed_routes() -> list[HTTPRouteHandler]:
     """405 as an OperationOutcome (the app's handler would answer problem+json) for each method a served
     ``/fhir`` path does not allow: the facade is read-only."""
-    handlers = [h for h in _handlers() if h is not FhirController.unknown_path]
+    handlers = [h for h in _handlers() if h not in (FhirController.unknown_path, FhirController.unknown_path_options)]
     fillers = []
     for path in sorted({p for h in handlers for p in h.paths}):
         allowed = sorted({m for h in handlers if path in h.paths for m in h.http_methods})

@@ -52,6 +52,7 @@ class LiveSessions:
                 f"{open_sessions} live sessions of this tenant are open, the limit ({self.limits.setting_prefix}MAX_SESSIONS_PER_TENANT); end one first",
                 retry_after_s=30,
             )
+        await flow.check_storage(tenant)  # its clip is kept at the end: refused now, not after the session
         if not self.warm:  # the first window must not pay for loading the weights (seconds)
             await asyncio.to_thread(warm_model, flow.plugins)
             self.warm = True

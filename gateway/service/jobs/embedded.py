@@ -22,6 +22,7 @@ from gateway.ops.settings import Settings
 from gateway.service.flow import AssessmentFlow, RowsAreTheQueue
 from gateway.service.jobs.pipeline import deliver, process, warm_up
 from gateway.service.processes import WorkerPool, process_plugins
+from gateway.service.retention import RETENTION_EVERY_S, run_retention
 from gateway.service.scoring_pool import Scoring
 from gateway.storage.engine import create_engine
 
@@ -61,6 +62,7 @@ class EmbeddedJobs:
         self._delivering: set[str] = set()
         self.workers = WorkerPool(self.settings, self.settings.workers, warm_up, spawn_now=warm)
         self._task: asyncio.Task | None = None
+        self._retention: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()  # keep references: the loop holds tasks only weakly
 
     async def enqueue_processing(self, connection: AsyncConnection | None, submission_id: str) -> None:
@@ -72,11 +74,27 @@ class EmbeddedJobs:
     async def start(self) -> None:
         self.workers.start()
         self._task = asyncio.create_task(self._run(), name="pain-gateway-embedded-jobs")
+        self._retention = asyncio.create_task(self._retain(), name="pain-gateway-retention")
+
+    async def _retain(self) -> None:
+        """The retention policy (``gateway.service.retention``) now and every ``RETENTION_EVERY_S``."""
+        while True:
+            try:
+                removed = await run_retention(self.flow.engine, self.settings.data_dir, self.settings.retention_days)
+            except Exception:  # the database or the disk briefly unavailable: try again next time, never stop the engine
+                if asyncio.current_task().cancelling():
+                    raise
+                log.exception("retention_error")
+            else:
+                if removed:
+                    log.info("retention_removed", files=len(removed), bytes=sum(r.bytes for r in removed))
+            await asyncio.sleep(RETENTION_EVERY_S)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in (self._task, self._retention):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         self.workers.stop()
 
     async def problem(self) -> str | None:
@@ -163,3 +181,4 @@ class EmbeddedJobs:
             await asyncio.sleep(POLL_S)
         finally:
             self._delivering.discard(delivery_id)
+            self._wake.set()  # a slot is free: pick the next due delivery now, not at the next poll
