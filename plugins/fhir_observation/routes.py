@@ -259,11 +259,6 @@ class FhirController(Controller):
     async def unknown_path(self, fhir_path: FromPath[str]) -> Response:
         raise NotFoundException(f"{fhir_path.lstrip('/')} is not served here; see {self.service.base}/metadata for what is")
 
-    @route("/{fhir_path:path}", http_method=["OPTIONS"], include_in_schema=False, opt=PUBLIC, **FHIR)
-    async def unknown_path_options(self, fhir_path: FromPath[str]) -> Response:
-        """``OPTIONS`` on an unknown path is a 404 as well (no token: CORS-less OPTIONS carry none), not an ``Allow``."""
-        raise NotFoundException(f"{fhir_path.lstrip('/')} is not served here; see {self.service.base}/metadata for what is")
-
 
 def _strict(request: Request) -> bool:
     """``Prefer: handling=strict``: unknown search parameters are an error, not a note."""
@@ -290,7 +285,7 @@ def fhir_controller(output: FhirObservationOutput, public_base: str) -> type[Fhi
 def not_allowed_routes() -> list[HTTPRouteHandler]:
     """405 as an OperationOutcome (the app's handler would answer problem+json) for each method a served
     ``/fhir`` path does not allow: the facade is read-only."""
-    handlers = [h for h in _handlers() if h not in (FhirController.unknown_path, FhirController.unknown_path_options)]
+    handlers = [h for h in _handlers() if h is not FhirController.unknown_path]
     fillers = []
     for path in sorted({p for h in handlers for p in h.paths}):
         allowed = sorted({m for h in handlers if path in h.paths for m in h.http_methods})
