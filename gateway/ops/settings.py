@@ -43,6 +43,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
     sustained_windows: int = 2
     max_upload_mb: int = 200
     max_clock_skew_s: float = 300.0
+    header_timeout_s: float = 10.0  # serve: a request line and headers must arrive within this from the first byte (or the connect); else 408, closed
+    body_timeout_s: float = 30.0  # serve: an unfinished request body is closed after this long without a byte (a steady upload of any size is never cut)
+    idle_timeout_s: float = 5.0  # serve: a keep-alive connection with no request in progress is closed after this long (uvicorn's timeout_keep_alive)
     data_dir: str = "var/data"
     job_engine: str = "embedded"
     workers: int = 1
@@ -79,6 +82,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("sustained_windows", self.sustained_windows >= 1, "must be at least 1"),
             ("max_upload_mb", self.max_upload_mb >= 1, "must be at least 1"),
             ("max_clock_skew_s", 0 <= self.max_clock_skew_s <= 86400, "must be between 0 and 86400 seconds (how far captured_at may lie in the future)"),
+            ("header_timeout_s", 1 <= self.header_timeout_s <= 300, "must be between 1 and 300 seconds (for a request's line and headers)"),
+            ("body_timeout_s", 1 <= self.body_timeout_s <= 3600, "must be between 1 and 3600 seconds (without a byte of an unfinished request body)"),
+            ("idle_timeout_s", 1 <= self.idle_timeout_s <= 3600, "must be between 1 and 3600 seconds (an idle keep-alive connection)"),
             (
                 "job_engine",
                 self.job_engine in {"embedded", "procrastinate"},
