@@ -68,12 +68,12 @@ class LiveSessions:
         return session if session is not None and session.tenant == tenant else None
 
     def ticket(self, session: LiveSession) -> str:
-        """A new single-use ticket; earlier unused ones of the session stop working."""
-        now = time.monotonic()
-        for key in [k for k, t in self.tickets.items() if t.session_id == session.id or t.expires < now]:
+        """A new single-use ticket; earlier unused ones of the session stop working. An expired ticket is
+        kept (at most one a session, dropped when the session ends) so presenting it says it expired."""
+        for key in [k for k, t in self.tickets.items() if t.session_id == session.id]:
             del self.tickets[key]
         key = secrets.token_urlsafe(24)
-        self.tickets[key] = Ticket(session.id, now + self.ticket_ttl_s)
+        self.tickets[key] = Ticket(session.id, time.monotonic() + self.ticket_ttl_s)
         return key
 
     def redeem(self, session_id: str, key: str | None) -> LiveSession:

@@ -4,6 +4,7 @@ and the bounded outbox a slow reader cannot grow."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from gateway.contract.domain import PatientRef
 from gateway.pipeline.timeline import to_grid
 from plugins.live_stream.connection import Outbox
 from plugins.live_stream.protocol import FACE_BYTES, HEADER_BYTES, ErrorMessage, Frame, ProtocolError, WindowMessage, encode_frame, parse_frame
+from plugins.live_stream.registry import LiveSessions
 from plugins.live_stream.session import LiveLimits, LiveSession, SessionFull
 
 FACE = recorded_points()[0]
@@ -124,3 +126,18 @@ def test_a_slow_reader_never_grows_the_queue_and_keeps_errors_and_the_assessment
 
     sent = asyncio.run(run())
     assert len(sent) <= 7 and '"index":999' in sent[-2] and "last" in sent[-1]
+
+
+def test_an_expired_ticket_says_it_expired_after_other_sessions_took_tickets():
+    """Issuing a ticket used to drop every expired one, so the expired ticket read as "unknown or already used"."""
+    registry = LiveSessions(LiveLimits(), ticket_ttl_s=0.05)
+    first, second = (LiveSession(sid, "default", PatientRef(system="urn:x", value="1"), LiveLimits()) for sid in ("s1", "s2"))
+    registry.sessions.update({"s1": first, "s2": second})
+    expired = registry.ticket(first)
+    time.sleep(0.1)
+    registry.ticket(second)
+    with pytest.raises(ProtocolError, match=r"ticket expired \(tickets last 0.05 s\): get a new one with POST /v1/live/sessions/\{id\}/ticket"):
+        registry.redeem("s1", expired)
+    with pytest.raises(ProtocolError, match="unknown or already used"):
+        registry.redeem("s1", expired)  # presented once, it is spent
+    assert registry.redeem("s1", registry.ticket(first)) is first
