@@ -5,17 +5,19 @@ from __future__ import annotations
 import gc
 import uuid
 from datetime import timedelta
+from types import SimpleNamespace
 
 import structlog
-from litestar import Litestar
+from litestar import Litestar, Request, Response
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, ExceptionHandlersMap, Receive, Scope, Send
 
 from gateway.contract.domain import SYNTHETIC_DISCLAIMER
 from gateway.contract.plugin_manager import Plugins, build_plugins
@@ -161,7 +163,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm: bool
         },
         middleware=[request_id_middleware, metrics.metrics_middleware, DefineMiddleware(BearerTokenMiddleware, exclude_from_auth_key="exclude_from_auth")],
         guards=[role_guard, json_bodies.json_body_only],
-        exception_handlers=problems.HANDLERS,
+        exception_handlers={**problems.HANDLERS, HTTPException: unrouted_error},
         request_max_body_size=(settings.max_upload_mb + 1) * 1024 * 1024,  # backstop; uploads.receive names the limit
         on_startup=[start_scoring, freeze_heap, start_jobs],
         on_shutdown=[dispose],
@@ -187,22 +189,53 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm: bool
     )
     document_capture_bodies(app, plugins)
     allow_every_method(app)
+    app.state["error_owners"] = error_owners(app)
     app.asgi_handler = http_hygiene(app.asgi_handler, cors=bool(settings.cors_origins))
     return app
+
+
+def error_owners(app: Litestar) -> dict[str, ExceptionHandlersMap]:
+    """The exception handlers of each first path segment whose routes bring their own (``/fhir``: FHIR
+    OperationOutcomes, ``/ui``: the UI's error page), for requests there that no route matches."""
+    owners: dict[str, ExceptionHandlersMap] = {}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            handlers = handler.resolve_exception_handlers()
+            if handlers.get(HTTPException) is not unrouted_error:
+                owners.setdefault(_segment(route.path), handlers)
+    return owners
+
+
+def _segment(path: str) -> str:
+    return path.lstrip("/").split("/", 1)[0]
+
+
+def unrouted_error(request: Request, exc: HTTPException) -> Response:
+    """An HTTP error outside any route's own handlers: a 404 or 405 under ``/fhir`` or ``/ui`` (the path
+    matched no route there) is answered the way that path's routes answer errors, anything else as a problem."""
+    owned = request.app.state.get("error_owners", {}).get(_segment(request.url.path), {})
+    handler = owned.get(exc.status_code) or next((owned[cls] for cls in type(exc).__mro__ if cls in owned), None)
+    return (handler or problems.http_error)(request, exc)
 
 
 def allow_every_method(app: Litestar) -> None:
     """``Allow`` on ``OPTIONS`` lists every method the path answers. Litestar 2's automatic OPTIONS
     handler reads the methods of the route it was made for; a path registered in steps (a Controller's
     handlers, several handlers at one path) keeps the first step's handler, so ``Allow`` listed only the
-    first method (litestar-org/litestar#4169, fixed in 3.x). Point each one at the route that serves it."""
+    first method (litestar-org/litestar#4169, fixed in 3.x). Each one now reads the methods of the route
+    that serves it, less those of handlers that only answer 405 (the FHIR facade's read-only fillers)."""
     for route in app.routes:
         if not isinstance(route, HTTPRoute) or "OPTIONS" not in route.route_handler_map:
             continue
         fn = route.route_handler_map["OPTIONS"][0].fn
         cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True))
         if fn.__name__ == "options_handler" and isinstance(getattr(cells.get("self"), "cell_contents", None), HTTPRoute):
-            cells["self"].cell_contents = route
+            cells["self"].cell_contents = SimpleNamespace(methods=allowed_methods(route))
+
+
+def allowed_methods(route: HTTPRoute) -> set[str]:
+    """The methods ``route`` answers: those of its handlers, less handlers that only answer 405."""
+    return {method for handler in route.route_handlers if handler.status_code != 405 for method in handler.http_methods}
 
 
 def document_capture_bodies(app: Litestar, plugins: Plugins) -> None:

@@ -6,7 +6,9 @@ capabilities); this module keeps what is HTTP: content negotiation and the error
 Every route here carries FHIR exception handlers, so any error on ``/fhir/*`` -- 401 from the auth
 middleware, 403 from the role guard, 404, 405, 406, 422, 500 -- is an ``OperationOutcome`` in
 ``application/fhir+json``, never the API's problem+json. Unknown ``/fhir`` paths and methods are
-answered by catch-all routes for the same reason (the app-level handlers only see unrouted requests).
+answered by catch-all routes for the same reason; a path no route matches (the router does not fall back
+to the catch-all below a served path, e.g. ``/fhir/Observation/x/y/z``, nor serve ``/fhir`` itself) is
+answered by these handlers too (``gateway.web.app.unrouted_error``).
 """
 
 from __future__ import annotations

@@ -132,6 +132,10 @@ def test_errors_are_operation_outcomes(fhir):
     outcome(client.get("/fhir/Observation/not-a-known-id", headers=a), 404)
     outcome(client.get("/fhir/Patient/1", headers=a), 404)
     outcome(client.delete("/fhir/Observation", headers=a), 405)
+    for method, path in [("GET", "/fhir/Nope"), ("GET", "/fhir/Observation/x/y/z"), ("GET", "/fhir"), ("GET", "/fhir/"), ("PATCH", "/fhir")]:
+        outcome(client.request(method, path, headers=a), 404)  # paths no route matches, deeper than the catch-all reaches
+    outcome(client.get("/fhir/Observation/x/_history/1/extra", headers=a), 404)
+    outcome(client.options("/fhir/Observation/x/y/z"), 404)
     outcome(client.put("/fhir/Observation/x", headers=a, json={}), 405)
     outcome(client.get("/fhir/Observation", params={"_format": "xml"}, headers=a), 406)
     outcome(client.get("/fhir/metadata", headers={"Accept": "application/fhir+xml"}), 406)

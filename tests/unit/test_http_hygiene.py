@@ -33,11 +33,13 @@ def test_options_allow_lists_every_method_of_every_path(api):
     webhooks = api.client.options("/v1/webhook-endpoints")
     assert webhooks.status_code == 204 and webhooks.headers["allow"] == "GET, OPTIONS, POST"
     assert api.client.options("/v1/webhook-endpoints/x1").headers["allow"] == "DELETE, GET, OPTIONS"
+    assert api.client.options("/fhir/Observation").headers["allow"] == "GET, OPTIONS", "the 405 fillers answer no method"
     for route in api.client.app.routes:
         if "OPTIONS" in getattr(route, "methods", ()) and not route.path.startswith("/schema"):
             path = re.sub(r"\{\w+:(\w+)\}", lambda m: SAMPLE_PARAMETER[m[1]], route.path)
             response = api.client.options(path)
-            assert response.headers.get("allow") == ", ".join(sorted(route.methods)), route.path
+            answered = {m for h in route.route_handlers if h.status_code != 405 for m in h.http_methods}
+            assert response.headers.get("allow") == ", ".join(sorted(answered)), route.path
 
 
 def test_head_runs_the_get_route_with_its_auth_and_no_body(api):

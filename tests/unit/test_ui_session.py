@@ -196,6 +196,15 @@ def test_every_ui_answer_carries_the_security_headers(world):
     assert "<script>" not in answers[2].text and "style=" not in answers[2].text  # nothing inline for the CSP to block
 
 
+@pytest.mark.parametrize("method, path", [("GET", "/ui/nope"), ("GET", "/ui/assessments"), ("GET", "/ui/x/y/z"), ("POST", "/ui/nope")])
+def test_a_ui_path_no_route_matches_is_the_error_page_with_the_security_headers(ui, method, path):
+    with ui() as client:
+        response = client.request(method, path, follow_redirects=False)
+    assert response.status_code == 404 and response.headers["content-type"].startswith("text/html")
+    assert response.headers["content-security-policy"] == CSP and response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer" and response.headers["cache-control"] == "no-store"
+
+
 def test_a_session_opens_and_closes_on_both_databases(database_url, plugins):
     with TestClient(create_app(Settings(database_url=database_url), plugins)) as client:
         a = tokens_for(database_url, "a")

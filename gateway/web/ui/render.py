@@ -14,6 +14,8 @@ from markupsafe import Markup
 from gateway.contract.domain import SYNTHETIC_DISCLAIMER, InputError
 from gateway.web import problems
 from gateway.web.ui.guard import CSRF_FIELD, SignInRequired, current_session
+from gateway.web.ui.headers import HEADERS as SECURITY_HEADERS
+from gateway.web.ui.headers import NO_STORE
 
 ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("gateway.web.ui", "templates"), autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
@@ -43,11 +45,12 @@ def sign_in_redirect(request: Request, exc: SignInRequired) -> Response:
 
 
 def http_error(request: Request, exc: HTTPException) -> Response:
+    """The error page, with the UI's security headers itself: a ``/ui`` path no route matches is answered
+    here too (``gateway.web.app.unrouted_error``), outside the router's ``security_headers``."""
     if exc.status_code >= 500:
         return problems.http_error(request, exc)
-    return page(
-        request, "error.html", status_code=exc.status_code, title=HTTPStatus(exc.status_code).phrase, detail=exc.detail, headers=dict(exc.headers or {})
-    )
+    headers = {name.decode(): value.decode() for name, value in [*SECURITY_HEADERS, NO_STORE]} | dict(exc.headers or {})
+    return page(request, "error.html", status_code=exc.status_code, title=HTTPStatus(exc.status_code).phrase, detail=exc.detail, headers=headers)
 
 
 def input_error(request: Request, exc: InputError) -> Response:
