@@ -12,12 +12,14 @@ implementations that had not run yet (``_call``).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.metadata
+import inspect
 import re
-import sys
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from types import CodeType, FrameType, TracebackType
 from typing import Any
 
 import pluggy
@@ -69,17 +71,17 @@ class Plugins:
     commands: list[Any] = field(default_factory=list)
     event_types: dict[str, str] = field(default_factory=lambda: dict(CORE_EVENT_TYPES))
     migrations: list[Migrations] = field(default_factory=list)
-    pm: pluggy.PluginManager | None = field(default=None, repr=False)
+    _pm: pluggy.PluginManager | None = field(default=None, repr=False)  # the core's: plugins call nothing on it
 
     def handle_event(self, event: AssessmentEvent) -> None:
         """Fire the ``handle_event`` hook; one failing observer is logged and never stops the others."""
-        if self.pm is None:
+        if self._pm is None:
             return
 
         def failed(plugin: str, exc: Exception) -> None:
             log.warning("event_handler_failed", plugin=plugin, event_type=event.type, error=f"{type(exc).__name__}: {exc}")
 
-        _call(self.pm, "handle_event", {"event": event, "settings": self.settings}, failed, unregister=False)
+        _call(self._pm, "handle_event", {"event": event, "settings": self.settings}, failed, unregister=False)
 
     def model(self, model_id: str | None = None) -> PainModel:
         model_id = model_id or self.settings.model
@@ -148,6 +150,10 @@ def build_plugins(
         try:
             plugin = load()
             pm.register(plugin, name=name)
+            for caller in pm.get_hookcallers(plugin) or []:
+                for impl in caller.get_hookimpls():
+                    if impl.plugin is plugin:
+                        impl.function = _attributed(impl.function, name)  # type: ignore[misc]  # pluggy types it Final; wrapping at registration is the one way to know whose code runs
             status.hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
             unknown = [caller.name for caller in pm.get_hookcallers(plugin) or [] if not caller.has_spec()]
             if unknown:
@@ -157,14 +163,14 @@ def build_plugins(
             status.status, status.error = "failed", f"{type(exc).__name__}: {exc}"
             log.warning("plugin_failed", plugin=name, error=status.error)
 
-    registry.pm = pm
+    registry._pm = pm
     schemas: dict[str, type] = {}
     for _, (name, schema) in _registrations(pm, registry, "register_settings", {}):
-        schemas[name] = schema
+        schemas[name] = schema  # checked in register: (name, Struct type)
     settings.bind_plugin_settings(schemas, environ)
 
     sinks: dict[str, Callable[[Any], None]] = {
-        "register_event_types": lambda pair: _add_event_type(registry.event_types, *pair),
+        "register_event_types": lambda pair: _add_unique(registry.event_types, pair[0], pair[1], "event type"),
         "register_migrations": registry.migrations.append,
         "register_capture_sources": registry.capture_sources.append,
         "register_models": lambda m: _add_unique(registry.models, m.info.model_id, m, "model"),
@@ -190,12 +196,25 @@ EVENT_TYPE_NAME = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+")
 """Dotted lower-case names (``pain.sustained``), at most 40 characters: the ledger's column holds them."""
 
 
-def _add_event_type(types: dict[str, str], name: str, description: str) -> None:
-    if not (isinstance(name, str) and len(name) <= 40 and EVENT_TYPE_NAME.fullmatch(name)):
-        raise SettingsError(f"event type {name!r} is not a dotted lower-case name of at most 40 characters, e.g. 'pain.sustained'")
-    if name in types:
-        raise SettingsError(f"two plugins (or a plugin and the gateway) declare the event type {name!r}")
-    types[name] = description
+def _checked(hook: str, args: tuple[Any, ...]) -> None:
+    """What ``register`` takes for ``hook``; raised inside the plugin's implementation, so that plugin fails, not start-up."""
+    if hook in ("register_settings", "register_event_types"):
+        if len(args) != 2 or not isinstance(args[0], str):
+            raise TypeError(f"{hook}: register takes (name, {'Struct type' if hook == 'register_settings' else 'description'}), got {len(args)} argument(s)")
+        if hook == "register_settings" and not isinstance(args[1], type):
+            raise TypeError(f"register_settings: the schema of {args[0]!r} must be a msgspec Struct type")
+        if hook == "register_event_types" and not (len(args[0]) <= 40 and EVENT_TYPE_NAME.fullmatch(args[0]) and isinstance(args[1], str)):
+            raise SettingsError(f"event type {args[0]!r} is not a dotted lower-case name of at most 40 characters, e.g. 'pain.sustained'")
+        return
+    if len(args) != 1:
+        raise TypeError(f"{hook}: register takes one object, got {len(args)} arguments")
+    obj = args[0]
+    if hook == "register_migrations" and not isinstance(obj, Migrations):
+        raise TypeError("register_migrations: register takes a Migrations(branch, directory)")
+    if hook == "register_models" and not isinstance(getattr(getattr(obj, "info", None), "model_id", None), str):
+        raise TypeError("register_models: a model needs info.model_id (a ModelInfo)")
+    if hook in ("register_outputs", "register_destinations") and not isinstance(getattr(obj, "name", None), str):
+        raise TypeError(f"{hook}: the object needs a name")
 
 
 def _loader(obj: object) -> Callable[[], object]:
@@ -226,11 +245,14 @@ def _labels(obj: Any) -> list[str]:
 
 def _registrations(pm: pluggy.PluginManager, registry: Plugins, hook: str, kwargs: dict[str, Any]) -> list[tuple[PluginStatus, tuple[Any, ...]]]:
     """Call a registration hook; what a plugin registers counts only if its implementation succeeds."""
-    codes = _codes(pm, hook)
     pending: list[tuple[str, tuple[Any, ...]]] = []
 
     def register(*args: Any) -> None:
-        pending.append((_calling_plugin(pm, codes), args))
+        plugin = _CURRENT.get()
+        if plugin is None:
+            raise RuntimeError("register was called outside a hook implementation (e.g. kept and called later)")
+        _checked(hook, args)
+        pending.append((plugin, args))
 
     def failed(plugin: str, exc: Exception) -> None:
         status = _status(registry, plugin)
@@ -246,53 +268,84 @@ def _status(registry: Plugins, plugin: str) -> PluginStatus:
     return next(s for s in registry.statuses if s.name == plugin)
 
 
-def _codes(pm: pluggy.PluginManager, hook: str) -> dict[CodeType, str]:
-    """The code of every implementation of ``hook`` (wrappers included), to the name of its plugin."""
-    return {impl.function.__code__: impl.plugin_name for impl in getattr(pm.hook, hook).get_hookimpls()}
+_CURRENT: ContextVar[str | None] = ContextVar("pain_gateway_plugin", default=None)
+"""The plugin whose hook implementation runs now (``register`` is called from inside it)."""
+
+_RAN: ContextVar[set[str] | None] = ContextVar("pain_gateway_plugins_ran", default=None)
+"""The plugins whose (non-wrapper) implementations ran in the current hook call."""
+
+_BLAME = "pain_gateway_plugin"
+"""Set on an exception by the innermost plugin implementation it passed through."""
 
 
-def _calling_plugin(pm: pluggy.PluginManager, codes: dict[CodeType, str]) -> str:
-    """The plugin whose implementation is on the stack: ``register`` is called from inside it."""
-    frame: FrameType | None = sys._getframe(2)
-    while frame is not None:
-        if frame.f_code in codes:
-            return codes[frame.f_code]
-        frame = frame.f_back
-    raise RuntimeError("register was called outside a hook implementation (e.g. kept and called later)")
+def _blame(exc: BaseException, plugin: str) -> None:
+    if getattr(exc, _BLAME, None) is None:
+        with contextlib.suppress(AttributeError, TypeError):  # an exception type without a __dict__
+            setattr(exc, _BLAME, plugin)
 
 
-def _culprit(tb: TracebackType | None, codes: dict[CodeType, str]) -> str | None:
-    """The plugin whose implementation the exception passed through, innermost first."""
-    found = None
-    while tb is not None:
-        found = codes.get(tb.tb_frame.f_code, found)
-        tb = tb.tb_next
-    return found
+def _attributed(function: Callable[..., Any], plugin: str) -> Callable[..., Any]:
+    """``function`` (one plugin's hook implementation) run with that plugin as ``_CURRENT``, noted in ``_RAN``,
+    and any exception blamed on it: attribution by plugin, whatever code objects plugins share."""
+    if inspect.isgeneratorfunction(function):  # a wrapper: around the others, never counted as ran
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            token = _CURRENT.set(plugin)
+            try:
+                return (yield from function(*args, **kwargs))
+            except BaseException as exc:
+                _blame(exc, plugin)
+                raise
+            finally:
+                _CURRENT.reset(token)
+
+        return wrapper
+
+    @functools.wraps(function)
+    def implementation(*args: Any, **kwargs: Any) -> Any:
+        token = _CURRENT.set(plugin)
+        ran = _RAN.get()
+        if ran is not None:
+            ran.add(plugin)
+        try:
+            return function(*args, **kwargs)
+        except BaseException as exc:
+            _blame(exc, plugin)
+            raise
+        finally:
+            _CURRENT.reset(token)
+
+    return implementation
 
 
 def _call(pm: pluggy.PluginManager, hook: str, kwargs: dict[str, Any], failed: Callable[[str, Exception], None], *, unregister: bool = True) -> None:
-    """``pm.hook.<hook>(**kwargs)``; when an implementation raises, ``failed(plugin, error)`` is told, its
-    plugin unregistered (unless ``unregister`` is false), and the implementations that had not run yet
-    are called through ``pm.subset_hook_caller``. An error in no implementation is ours: it propagates."""
+    """``pm.hook.<hook>(**kwargs)``; when an implementation raises, ``failed(plugin, error)`` is told, its plugin
+    unregistered (unless ``unregister`` is false), and the implementations that had not run yet are called
+    through ``pm.subset_hook_caller`` (each retry leaves out at least the failed plugin, so it ends). A wrapper
+    that fails after its ``yield`` fails alone: what the others did stands. An error in no plugin is ours."""
     caller = getattr(pm.hook, hook)
-    codes = _codes(pm, hook)
-    order = [impl.plugin_name for impl in reversed(caller.get_hookimpls()) if not (impl.hookwrapper or impl.wrapper)]
+    names = caller.spec.argnames if caller.spec else tuple(kwargs)
+    arguments = {name: value for name, value in kwargs.items() if name in names}
+    plugins = [impl.plugin_name for impl in caller.get_hookimpls() if not (impl.hookwrapper or impl.wrapper)]
     done: set[str] = set()
     while True:
+        ran: set[str] = set()
+        token = _RAN.set(ran)
         try:
-            caller(**{name: value for name, value in kwargs.items() if name in (caller.spec.argnames if caller.spec else kwargs)})
+            caller(**arguments)
             return
         except Exception as exc:
-            plugin = _culprit(exc.__traceback__, codes)
-            if plugin is None:
+            plugin = getattr(exc, _BLAME, None)
+            if plugin is None or plugin in done:
                 raise
             failed(plugin, exc)
             if unregister:
                 pm.unregister(name=plugin)
-            ran = order.index(plugin) + 1 if plugin in order else 0
-            done |= set(order[:ran]) | {plugin}
-            remaining = [p for p in order if p not in done]
-            if not remaining:
-                return
-            order = remaining
-            caller = pm.subset_hook_caller(hook, remove_plugins=[pm.get_plugin(p) for p in done if pm.get_plugin(p) is not None])
+            done |= ran | {plugin}
+        finally:
+            _RAN.reset(token)
+        remaining = [p for p in plugins if p not in done]
+        if not remaining:
+            return
+        caller = pm.subset_hook_caller(hook, remove_plugins=[p for name in done if (p := pm.get_plugin(name)) is not None])

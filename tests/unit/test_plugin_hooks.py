@@ -4,13 +4,15 @@ two hooks that open the core (event types, a plugin's own tables) work end to en
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from gateway import Migrations, hookimpl
+from gateway import AssessmentEvent, Migrations, hookimpl
 from gateway.contract.plugin_manager import build_plugins
 from gateway.ops.settings import Settings, SettingsError
 from gateway.service.flow import AssessmentFlow, RowsAreTheQueue
@@ -141,10 +143,102 @@ class BadName:
         register("Pain Sustained", "not dotted")
 
 
-@pytest.mark.parametrize(("plugin", "message"), [(Clash(), "declare the event type 'assessment.completed'"), (BadName(), "dotted lower-case")])
-def test_an_event_type_is_declared_once_with_a_dotted_name_or_start_up_stops(sqlite_url, plugin, message):
-    with pytest.raises(SettingsError, match=message):
-        _plugins(sqlite_url, ("odd", plugin))
+def test_an_event_type_the_core_declares_stops_start_up_as_a_duplicate_name_does(sqlite_url):
+    with pytest.raises(SettingsError, match="register the event type 'assessment.completed'"):
+        _plugins(sqlite_url, ("odd", Clash()))
+
+
+def test_an_event_type_that_is_not_a_dotted_name_fails_its_plugin_only(sqlite_url):
+    plugins = _plugins(sqlite_url, ("odd", BadName()), ("sustained", Sustained()))
+    statuses = {s.name: s for s in plugins.statuses}
+    assert statuses["odd"].status == "failed" and "dotted lower-case" in statuses["odd"].error
+    assert statuses["sustained"].status == "loaded" and "pain.sustained" in plugins.event_types
+
+
+class Twin:
+    """One class, two instances registered under two names: each is its own plugin."""
+
+    def __init__(self, name: str, fail: bool = False) -> None:
+        self.name, self.fail = name, fail
+
+    @hookimpl
+    def register_outputs(self, register, settings):
+        register(Note(self.name))
+        if self.fail:
+            raise RuntimeError(f"{self.name} broke")
+
+
+def test_two_instances_of_one_class_are_two_plugins_each_credited_and_blamed_alone(sqlite_url):
+    plugins = _plugins(sqlite_url, ("one", Twin("one")), ("two", Twin("two", fail=True)), ("three", Twin("three")))
+    statuses = {s.name: s for s in plugins.statuses}
+    assert (statuses["one"].provides, statuses["three"].provides) == (["one"], ["three"])
+    assert statuses["two"].status == "failed" and "two broke" in statuses["two"].error
+    assert sorted(plugins.outputs) == ["one", "three"]
+
+
+def shared_decorator(function):
+    """A site's helper decorator: every plugin using it shares one code object."""
+
+    @functools.wraps(function)
+    def decorated(*args, **kwargs):
+        return function(*args, **kwargs)
+
+    return decorated
+
+
+class Decorated:
+    def __init__(self, name: str, fail: bool = False) -> None:
+        self.name, self.fail = name, fail
+
+    @hookimpl
+    @shared_decorator
+    def register_outputs(self, register, settings):
+        if self.fail:
+            raise RuntimeError("broken")
+        register(Note(self.name))
+
+
+def test_plugins_sharing_a_decorator_are_told_apart_and_start_up_ends(sqlite_url):
+    plugins = _plugins(sqlite_url, ("good", Decorated("good")), ("bad", Decorated("bad", fail=True)))
+    statuses = {s.name: s.status for s in plugins.statuses}
+    assert (statuses["good"], statuses["bad"]) == ("loaded", "failed")
+    assert list(plugins.outputs) == ["good"]
+
+
+class FailingTeardown:
+    @hookimpl(wrapper=True)
+    def register_outputs(self, register, settings):
+        yield
+        raise RuntimeError("teardown bug")
+
+    @hookimpl(wrapper=True)
+    def handle_event(self, event):
+        yield
+        raise RuntimeError("teardown bug")
+
+
+def test_a_wrapper_failing_after_its_yield_fails_alone_and_nothing_runs_twice(tmp_path):
+    sqlite_url = f"sqlite+aiosqlite:///{tmp_path}/teardown.db"
+    seen = SeenEvents()
+    plugins = _plugins(sqlite_url, ("teardown", FailingTeardown()), ("first", First()), ("seen", seen))
+    assert {s.name: s.status for s in plugins.statuses}["teardown"] == "failed"
+    assert list(plugins.outputs) == ["first"], "the others' registrations stand, once"
+    upgrade(sqlite_url, plugins.migrations)
+    plugins.handle_event(AssessmentEvent(id="e1", type="assessment.completed", assessment_id="a1", occurred_at=datetime.now(UTC), tenant="default"))
+    assert seen.events == ["assessment.completed"], "an observer is told once"
+
+
+class WrongArity:
+    @hookimpl
+    def register_settings(self, register):
+        register("only_a_name")
+
+
+def test_a_register_call_of_the_wrong_shape_fails_its_plugin_not_start_up(sqlite_url):
+    plugins = _plugins(sqlite_url, ("odd", WrongArity()), ("first", First()))
+    statuses = {s.name: s for s in plugins.statuses}
+    assert statuses["odd"].status == "failed" and "register takes (name" in statuses["odd"].error
+    assert "first" in plugins.outputs
 
 
 REVISION = '''
