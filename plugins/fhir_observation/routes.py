@@ -238,10 +238,16 @@ class FhirController(Controller):
         operation_class=documented(SEARCH_FORM),
     )
     async def search_observations_post(self, request: Request, store: NamedDependency[AssessmentStore]) -> Response:
-        """Same search with the parameters in an ``application/x-www-form-urlencoded`` body (R4 http.html#search)."""
+        """Same search with the parameters in an ``application/x-www-form-urlencoded`` body (R4 http.html#search):
+        the body is a form, so ``Content-Type`` must say so; an empty form searches with the URL's parameters alone."""
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media not in {"", "application/x-www-form-urlencoded"}:
-            raise HTTPException(status_code=415, detail="POST _search takes an application/x-www-form-urlencoded body")
+        if media != "application/x-www-form-urlencoded":
+            got = f"got {media!r}" if media else "got no Content-Type"
+            raise HTTPException(
+                status_code=415,
+                detail=f"POST _search takes an application/x-www-form-urlencoded body ({got}); send Content-Type: application/x-www-form-urlencoded, "
+                "with the search parameters as the form or an empty body to search with the URL's parameters alone",
+            )
         form = await request.form()
         body = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
         return fhir_json(await self.service.search(store, request.user.tenant, [*request.query_params.multi_items(), *body], _strict(request)))

@@ -125,6 +125,21 @@ def test_post_search_dates_and_the_chained_identifier(fhir):
     assert f"_count={MAX_COUNT}" in capped["link"][0]["url"] and capped["total"] == 3
 
 
+def test_post_search_takes_a_form_and_refuses_a_body_that_is_not_one(fhir):
+    """R4 http.html#search: POST [base]/[type]/_search carries Content-Type application/x-www-form-urlencoded;
+    an empty form is a search with the URL's parameters alone, no Content-Type at all is refused."""
+    client, a, _ = fhir
+    form = {**a, "Content-Type": "application/x-www-form-urlencoded"}
+    assert fhir_ok(client.post("/fhir/Observation/_search", headers=form))["total"] == 3
+    assert fhir_ok(client.post("/fhir/Observation/_search", params={"_count": "1"}, headers=form, content=b""))["total"] == 3
+    absent = outcome(client.post("/fhir/Observation/_search", headers=a), 415)
+    assert "got no Content-Type" in absent["issue"][0]["diagnostics"] and "application/x-www-form-urlencoded" in absent["issue"][0]["diagnostics"]
+    unlabelled = outcome(client.post("/fhir/Observation/_search", headers=a, content=b"status=final"), 415)
+    assert "got no Content-Type" in unlabelled["issue"][0]["diagnostics"]
+    as_json = outcome(client.post("/fhir/Observation/_search", headers=a, json={"status": "final"}), 415)
+    assert "got 'application/json'" in as_json["issue"][0]["diagnostics"]
+
+
 def test_errors_are_operation_outcomes(fhir):
     client, a, _ = fhir
     outcome(client.get("/fhir/Observation", params={"date": "yesterday"}, headers=a), 400)
