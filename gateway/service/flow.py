@@ -180,7 +180,10 @@ class AssessmentFlow:
 
     async def publish(self, event_type: str, assessment_id: str, tenant: str) -> AssessmentEvent:
         """A plugin's own event about an assessment (its type declared with ``register_event_types``):
-        committed with its deliveries like the core's, then told to ``handle_event`` observers."""
+        committed with its deliveries like the core's, then told to ``handle_event`` observers. The
+        assessment must be the tenant's: its deliveries carry it to that tenant's destinations."""
+        if await self.assessments.get(assessment_id, tenant) is None:
+            raise LookupError(f"tenant {tenant!r} has no assessment {assessment_id!r}")
         event = new_event(event_type, assessment_id, tenant)
         async with self.engine.begin() as connection:
             await self.events.record(connection, event)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from support.assessments import make_assessment
 
 from gateway import AssessmentEvent, Migrations, hookimpl
 from gateway.contract.plugin_manager import build_plugins
@@ -116,10 +117,12 @@ def test_hook_register_event_types(tmp_path):
     assert "assessment.completed" in plugins.event_types
     upgrade(sqlite_url, plugins.migrations)
 
-    async def publish(event_type):
+    async def publish(event_type, tenant="default"):
         engine = create_engine(sqlite_url)
         try:
-            return await AssessmentFlow(plugins, engine, RowsAreTheQueue()).publish(event_type, "a1", "default")
+            flow = AssessmentFlow(plugins, engine, RowsAreTheQueue())
+            await flow.assessments.add(make_assessment(id="a1", tenant="default"))
+            return await flow.publish(event_type, "a1", tenant)
         finally:
             await engine.dispose()
 
@@ -129,6 +132,8 @@ def test_hook_register_event_types(tmp_path):
         assert db.execute("select type from events where id = ?", (event.id,)).fetchall() == [("pain.sustained",)]
     with pytest.raises(ValueError, match="unknown event type 'pain.undeclared'"):
         asyncio.run(publish("pain.undeclared"))
+    with pytest.raises(LookupError, match="tenant 'other' has no assessment 'a1'"):  # never another tenant's assessment
+        asyncio.run(publish("pain.sustained", tenant="other"))
 
 
 class Clash:

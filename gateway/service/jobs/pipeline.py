@@ -111,7 +111,7 @@ async def deliver(flow: AssessmentFlow, delivery_id: str) -> Delivery | None:
         status=recorded.status,
         status_code=result.status_code,
     )
-    patient = assessment.patient if (assessment := await flow.assessments.get(delivery.assessment_id)) else None
+    patient = assessment.patient if (assessment := await flow.assessments.get(delivery.assessment_id, delivery.tenant)) else None
     await audit.record(
         flow.engine,
         "deliver",
@@ -131,7 +131,7 @@ async def _attempt(flow: AssessmentFlow, delivery: Delivery) -> DeliveryResult:
     if destination is None:
         return DeliveryResult.retry_later(f"destination {delivery.destination!r} is not configured in this worker")
     event = await flow.deliveries.event(delivery.event_id)
-    assessment = await flow.assessments.get(delivery.assessment_id)
+    assessment = await flow.assessments.get(delivery.assessment_id, delivery.tenant)  # never another tenant's, whoever wrote the event
     document = None
     if destination.output is not None and assessment is not None:
         try:
