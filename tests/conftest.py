@@ -14,6 +14,7 @@ from litestar.testing import TestClient
 from support.ci import service_missing
 from support.fhir_server import FhirServer
 from support.gateway import Gateway
+from support.proxy import TcpProxy
 
 from gateway.contract.plugin_manager import Plugins, build_plugins
 from gateway.ops.settings import Settings
@@ -177,6 +178,17 @@ def emr(tmp_path) -> Iterator[FhirServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def emr_link(emr) -> Iterator[TcpProxy]:
+    """The network to ``emr``: point the gateway at ``emr_link.via(emr.base)``; ``off()`` takes the EMR down
+    (connections refused), ``on()`` brings it back at once, its data intact."""
+    proxy = TcpProxy(emr.port).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ scenarios("emr_delivery.feature")
 
 
 @given("the EMR's FHIR server is the gateway's FHIR delivery destination")
-def configured(story, emr, gateway_for):
-    story["gateway"] = gateway_for(fhir_delivery={"base_url": emr.base})
+def configured(story, emr, emr_link, gateway_for):
+    story["gateway"] = gateway_for(fhir_delivery={"base_url": emr_link.via(emr.base)})  # through a link the story can cut
 
 
 @given(parsers.parse('MediaPipe keypoints of a real 5-second face clip for patient "{value}" of system "{system}"'))
@@ -22,8 +22,8 @@ def clip(story, keypoints_json, value, system):
 
 
 @given("the EMR's FHIR server is down")
-def emr_down(emr):
-    emr.stop()
+def emr_down(emr_link):
+    emr_link.off()  # connections refused, as from a stopped server
 
 
 @when("the integrator submits the keypoints")
@@ -40,8 +40,8 @@ def submit_twice(story):
 
 
 @when("the EMR's FHIR server comes back")
-def emr_back(emr):
-    emr.start()
+def emr_back(emr_link):
+    emr_link.on()  # back at once, so the shipped first retry (5 s ± 20 %) is the one that finds it
 
 
 @then(parsers.parse('the delivery ledger shows the assessment delivered to "{destination}"'))

@@ -156,6 +156,19 @@ def test_a_caregiver_opens_a_shared_summary_without_an_account_until_it_expires(
     assert len([r for r in reads if r.outcome == "failure"]) == 2  # the altered and the expired link
 
 
+def test_a_share_link_lives_72_hours_unless_expires_in_says_otherwise(gateway, checks):
+    clinician = {"Authorization": f"Bearer {gateway.tokens['clinician']}"}
+    made = [
+        gateway.client.post(f"/v1/assessments/{checks[0]['id']}/caregiver-summary/share", json={}, headers=clinician),
+        gateway.client.post("/v1/patients/caregiver-summary/share", json={"identifier": IDENTIFIER, "period": "2d"}, headers=clinician),
+    ]
+    now = datetime.now(UTC)
+    for response in made:
+        assert response.status_code == 201, response.text
+        expires = datetime.fromisoformat(response.json()["expires_at"].replace("Z", "+00:00"))
+        assert timedelta(hours=72) - timedelta(seconds=30) <= expires - now <= timedelta(hours=72), response.json()
+
+
 def test_a_shared_period_shows_what_was_shared(gateway, checks):
     made = gateway.client.post("/v1/patients/caregiver-summary/share", json={"identifier": IDENTIFIER, "period": "2d", "lang": "en"}, headers=gateway.headers)
     assert made.status_code == 201, made.text

@@ -149,6 +149,30 @@ def test_repeated_malformed_messages_close_the_connection(live):
         assert closed_with(socket)[1] == 1008
 
 
+def test_five_malformed_frames_close_the_connection_with_1008(live):
+    opened = open_session(live)
+    with connect(live.client, opened) as socket:
+        for sequence in range(5):  # version 1, no face, but 4 bytes too many: each a policy violation, not unsupported data
+            socket.send_bytes(HEADER.pack(1, 0, 0, sequence, 1.7e12 + sequence) + b"\0" * 4)
+        messages, code = closed_with(socket)
+    assert [m["fatal"] for m in messages] == [False] * 4 + [True]
+    assert all(m["type"] == "error" and "is 20 bytes; a frame without a face" in m["message"] for m in messages)
+    assert code == 1008
+
+
+def test_a_second_at_the_shipped_15_frames_is_scored_and_at_14_is_not(live):
+    """MIN_WINDOW_FRAMES at its shipped 15 (the browser test lowers it: Face Mesh in software runs slower here)."""
+    for fps, scorable in ((15, True), (14, False)):
+        opened = open_session(live)
+        with connect(live.client, opened) as socket:
+            for _, frame in frames(2.0, fps=fps):
+                socket.send_bytes(frame)
+            window = socket.receive_json()
+        assert window["type"] == "window" and window["frames"] == fps and window["scorable"] is scorable, window
+        if not scorable:
+            assert "14 frames in this second (14 fps); at least 15 are needed" in window["reason"], window
+
+
 def test_duplicate_and_out_of_order_frames_are_refused(live):
     opened = open_session(live)
     sent = list(frames(0.2))

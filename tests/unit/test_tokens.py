@@ -87,6 +87,22 @@ def test_a_burst_of_bad_tokens_is_throttled_per_address(throttled):
     assert client.get("/v1/deliveries", headers={**headers("integrator"), **attacker}).status_code == 200
 
 
+def test_the_shipped_throttle_refuses_the_11th_failure_within_60_s(sqlite_url, plugins, api_tokens_for):
+    app = create_app(Settings(database_url=sqlite_url), plugins)  # PAIN_GATEWAY_AUTH_FAILURE_BURST / _WINDOW_S unset
+    headers = api_tokens_for(sqlite_url)
+    clock = Clock(1000.0)
+    app.state.auth_failures.clock = clock
+    with TestClient(app) as client:
+        bad = {"Authorization": "Bearer pgw_guess"}
+        assert [client.get("/v1/deliveries", headers=bad).status_code for _ in range(10)] == [401] * 10
+        eleventh = client.get("/v1/deliveries", headers=bad)
+        assert eleventh.status_code == 429 and eleventh.headers["retry-after"] == "60", eleventh.text
+        clock.now += 59.5
+        assert client.get("/v1/deliveries", headers=headers("integrator")).status_code == 429  # still inside the 60 s window
+        clock.now += 1
+        assert client.get("/v1/deliveries", headers=headers("integrator")).status_code == 200
+
+
 def test_throttling_is_audited_once_per_burst(throttled, sqlite_url):
     client, _headers, _ = throttled
     for _ in range(5):
