@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench mutation model token clean mediapipe docs
+.PHONY: run test bench mutation model token clean mediapipe docs probe
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,12 @@ test: $(TEST_STAMP) $(MEDIAPIPE)
 # generated from the code at build time (docs/hooks/generate.py). tests/unit/test_docs_site.py builds it with --strict.
 docs: $(TEST_STAMP)
 	$(BIN)/python -m mkdocs serve
+
+# schemathesis against a real `pain-gateway serve`: every check, all phases (stateful included), 100 examples per
+# operation, at most 10 minutes; fails on a 5xx, a response that breaks the OpenAPI document, or a request-side
+# mismatch not accepted in scripts/probe-baseline.json. tests/integration/test_probe.py runs a short version in the suite.
+probe: $(TEST_STAMP)
+	$(BIN)/python scripts/probe.py
 
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/run.py
