@@ -61,10 +61,15 @@ def main() -> None:
 
 
 def _upgrade(settings: Settings) -> None:
-    """The core's tables and those of every enabled plugin."""
+    """The core's tables and those of every enabled plugin; installed but disabled plugins' migrations are
+    found (a database that ran them still reads), never applied."""
     from gateway.storage.migrate import upgrade
 
-    upgrade(settings.database_url, _plugins(settings).migrations)
+    everything = msgspec.structs.replace(settings, enabled_plugins=[], disabled_plugins=[])
+    try:
+        upgrade(settings.database_url, _plugins(settings).migrations, installed=_plugins(everything).migrations)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
     if settings.job_engine == "procrastinate":
         from gateway.service.jobs.distributed import apply_schema
 

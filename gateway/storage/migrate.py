@@ -1,8 +1,9 @@
 """Run Alembic migrations programmatically (``pain-gateway db upgrade``), from a sync context.
 
 The core's revisions and every plugin's branch (``register_migrations``) share one Alembic history:
-each plugin's folder is one more version location, its revisions a branch of their own, and an
-upgrade goes to every head.
+each plugin's folder is one more version location, its revisions a branch of their own. An upgrade
+takes the core and the *enabled* plugins' branches to their heads, while every *installed* plugin's
+folder stays a version location, so a database that once ran a plugin now disabled still reads.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from importlib.resources import files
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 
 from gateway.contract.protocols import Migrations
+from gateway.ops.settings import SettingsError
 
 
 def alembic_config(database_url: str, migrations: Sequence[Migrations] = ()) -> Config:
@@ -28,15 +32,28 @@ def alembic_config(database_url: str, migrations: Sequence[Migrations] = ()) -> 
     return config
 
 
-def upgrade(database_url: str, migrations: Sequence[Migrations] | None = None) -> None:
-    """Migrate the core and ``migrations`` (by default every installed plugin's, as the default settings
-    load them) to their newest revisions."""
+def upgrade(database_url: str, migrations: Sequence[Migrations] | None = None, *, installed: Sequence[Migrations] = ()) -> None:
+    """Migrate the core and ``migrations`` (by default every installed plugin's, as the default settings load
+    them) to their newest revisions; ``installed`` adds the branches of plugins that are installed but not
+    enabled, to be found, never upgraded."""
     if migrations is None:
         from gateway.contract.plugin_manager import build_plugins
         from gateway.ops.settings import Settings
 
         migrations = build_plugins(Settings(database_url=database_url), environ={}).migrations
-    command.upgrade(alembic_config(database_url, migrations), "heads")
+    known = {m.branch: m for m in (*installed, *migrations)}
+    config = alembic_config(database_url, list(known.values()))
+    try:
+        command.upgrade(config, ScriptDirectory.from_config(alembic_config(database_url)).get_current_head() or "heads")
+        for branch in sorted({m.branch for m in migrations}):
+            command.upgrade(config, f"{branch}@head")
+    except CommandError as exc:
+        if "Can't locate revision" not in str(exc):
+            raise
+        raise SettingsError(
+            f"the database holds a migration no installed plugin provides ({exc}); reinstall the plugin that made it, "
+            "or, to remove that plugin for good, reinstall it and run 'pain-gateway db drop-plugin NAME --yes' first"
+        ) from None
 
 
 def downgrade_branch(database_url: str, migrations: Sequence[Migrations], branch: str) -> None:

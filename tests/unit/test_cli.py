@@ -121,6 +121,13 @@ def test_db_upgrade_is_repeatable(cli):
     assert "up to date" in cli("db", "upgrade").stdout
 
 
+def test_a_database_that_ran_a_plugin_now_disabled_still_upgrades(cli, tmp_path):
+    """Disabling the built-in webhooks plugin (or any with tables) must not stop serve's migration."""
+    assert cli("db", "upgrade").returncode == 0
+    disabled = cli("db", "upgrade", PAIN_GATEWAY_DISABLED_PLUGINS="webhooks")
+    assert disabled.returncode == 0, disabled.stderr
+
+
 def test_a_plugin_s_tables_are_dropped_on_request_and_come_back_with_the_next_upgrade(cli, tmp_path):
     import sqlite3
 
