@@ -95,8 +95,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     host, port = host or settings.host, port or settings.port
     app = create_app(settings, _plugins(settings), warm=True)
     click.echo(f"Pain Gateway on http://{host}:{port}  API docs: http://{host}:{port}/docs", err=True)
+    from gateway.contract.domain import WEBSOCKET_MAX_MESSAGE_BYTES
     from gateway.web.server import timed_h11_protocol
-    from plugins.live_stream.protocol import MAX_MESSAGE_BYTES
 
     uvicorn.run(
         app,
@@ -104,7 +104,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         port=port,
         log_config=None,
         access_log=False,
-        ws_max_size=MAX_MESSAGE_BYTES,
+        ws_max_size=WEBSOCKET_MAX_MESSAGE_BYTES,
         http=timed_h11_protocol(settings.header_timeout_s, settings.body_timeout_s),
         timeout_keep_alive=settings.idle_timeout_s,
     )

@@ -8,9 +8,15 @@ Anything else under ``gateway.`` is the gateway's own and may change without not
 file under ``plugins/`` that imports it. Names are grouped as a plugin author meets them: the hooks
 (``gateway.contract.hookspecs`` documents each, with an example), the protocols a registered object
 satisfies, the domain types and errors that cross plugin boundaries, the pipeline's shared pieces
-(landmarks, the face regions, the window scorer), the services a route or a source may call (each
-scoped to a tenant), the route helpers (roles, the UI's guard, OpenAPI documentation, problem
-details) and storage a plugin owns (``register_migrations``).
+(landmarks, the face regions, the window scorer), the services a route or a source may call, the
+route helpers (roles, the UI's guard, OpenAPI documentation, problem details) and storage a plugin
+owns (``register_migrations``).
+
+Tenants: the services take the caller's tenant as an argument (``request.user.tenant``) and answer
+nothing of another tenant when given one; a plugin must always pass it (``AssessmentStore.get``
+without a tenant is the core's own, for work that has no caller). ``.engine`` on a service is there
+for the plugin's own tables (``read_only(engine)`` for reads); the core's tables are read and written
+through the services only.
 
 ``PLUGIN_API_VERSION`` follows semantic versioning: a name removed or changed incompatibly raises the
 major version; a name added raises the minor one.
@@ -31,6 +37,7 @@ from gateway.contract.domain import (
     LEVELS,
     MODEL_FPS,
     SYNTHETIC_DISCLAIMER,
+    WEBSOCKET_MAX_MESSAGE_BYTES,
     WINDOW_FRAMES,
     Assessment,
     AssessmentEvent,
@@ -156,6 +163,7 @@ __all__ = [
     "LANDMARK_COUNT",
     "MODEL_FPS",
     "WINDOW_FRAMES",
+    "WEBSOCKET_MAX_MESSAGE_BYTES",
     "DEFAULT_TENANT",
     "SYNTHETIC_DISCLAIMER",
     "CORE_EVENT_TYPES",

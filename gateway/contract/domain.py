@@ -28,6 +28,10 @@ WINDOW_FRAMES = 30
 MODEL_FPS = 30.0
 """The frame rate the model was trained at; clips are resampled to it before windowing."""
 
+WEBSOCKET_MAX_MESSAGE_BYTES = 64 * 1024
+"""The largest WebSocket message ``pain-gateway serve`` reads (a bigger one closes the socket with 1009);
+a plugin's WebSocket protocol keeps its messages under it."""
+
 DEFAULT_TENANT = "default"
 """The tenant of tokens and data made before tenants existed, and of a single-site install."""
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 
-from gateway import LANDMARK_COUNT, XY_RANGE, Z_LIMIT, Probabilities, Quality
+from gateway import LANDMARK_COUNT, WEBSOCKET_MAX_MESSAGE_BYTES, XY_RANGE, Z_LIMIT, Probabilities, Quality
 
 VERSION = 1
 HEADER = struct.Struct("<BBHId")
@@ -26,7 +26,7 @@ HEADER_BYTES = HEADER.size  # 16
 FACE_BYTES = HEADER_BYTES + LANDMARK_COUNT * 3 * 4  # 5,632
 FLAG_FACE = 0x01
 MAX_TEXT_BYTES = 1024
-MAX_MESSAGE_BYTES = 64 * 1024
+MAX_MESSAGE_BYTES = WEBSOCKET_MAX_MESSAGE_BYTES
 """What the server's WebSocket reads at most (``pain-gateway serve``): ten times the largest valid message."""
 
 

@@ -58,6 +58,14 @@ def test_the_gateway_is_grouped_in_layers_that_import_only_downwards():
     assert not upward, "imports point down the layers:\n" + "\n".join(sorted(set(upward)))
 
 
+def test_the_core_never_imports_a_plugin():
+    """Plugins depend on the gateway, never the other way round: the core works with none installed."""
+    found = sorted(
+        f"{name} imports {imported}" for name, path in _gateway_modules().items() for imported in _imports(path) if imported.split(".")[0] == "plugins"
+    )
+    assert not found, "\n".join(found)
+
+
 def test_the_core_has_no_import_circle():
     modules = _gateway_modules()
     graph = {name: {m for m in _imports(path) if m in modules and m != name} for name, path in modules.items()}
