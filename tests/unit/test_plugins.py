@@ -235,7 +235,7 @@ def test_hook_register_outputs(sqlite_url, face_points, api_tokens_for):
             headers={**headers("integrator"), "content-type": EXAMPLE_MEDIA_TYPE},
         ).json()
         note = client.get(created["links"]["caregiver_note"], headers=headers("clinician"))
-        assert note.status_code == 200 and note.headers["content-type"].startswith("text/html")
+        assert note.status_code == 200 and note.headers["content-type"] == "text/html; charset=utf-8", "served as the output names it"
         assert note.text.startswith("<p>Hi: pain level ")
         fhir = client.get(f"/v1/assessments/{created['id']}/fhir", headers=headers("integrator")).json()
         devices = [e["resource"] for e in fhir["entry"] if e["resource"]["resourceType"] == "Device"]

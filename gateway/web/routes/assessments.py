@@ -174,7 +174,8 @@ async def read_output(
         raise NotFoundException(f"no assessment {assessment_id!r}")
     document = await sync_to_thread(flow.render, output, assessment)
     await audit.record(flow.engine, "export", output, assessment_id, patient=assessment.patient)
-    return Response(document.content, media_type=document.media_type)
+    # set as the header itself: Litestar appends its own charset to a text/* media type, doubling one the output gives
+    return Response(document.content, media_type=document.media_type.split(";")[0], headers={"content-type": document.media_type})
 
 
 ROUTES = [submit, read, retry, read_output]
