@@ -189,8 +189,10 @@ def register_routes(register: Callable[[Any], None], settings: Settings) -> None
 
     Fires once when the app is built. Every handler must declare who may call it with
     ``opt={"roles": {"integrator", ...}}``; a handler without roles is admin-only. Handlers can ask
-    for the ``store`` (``AssessmentStore``), ``flow`` (``AssessmentFlow``) and ``plugins`` (``Plugins``)
-    dependencies.
+    for the ``store`` (``AssessmentStore``), ``flow`` (``AssessmentFlow``, whose ``publish`` sends a declared
+    event) and ``plugins`` (``Plugins``) dependencies, and find the caller in ``request.user``
+    (``TokenInfo``: its ``tenant`` scopes every read). The app also injects ``submissions``, ``deliveries``
+    and ``jobs`` for its own routes: they are not part of the plugin API.
 
     ``register(handler)`` takes a Litestar route handler or controller; ``settings`` is the validated
     ``Settings``.
