@@ -1,6 +1,10 @@
 """FHIR delivery throughput: results/s into a real FHIR server (sekmet-fhir on loopback) through the
 delivery ledger (claim, render, POST, record the attempt), against POSTing the same kind of Bundles
-straight to the server with httpx at the same concurrency (the baseline, same process)."""
+straight to the server with httpx at the same concurrency (the baseline, same process).
+
+A third figure drains the same number of due deliveries through the embedded job engine's scheduler
+(``EmbeddedJobs``, ``delivery_concurrency`` 8), as ``pain-gateway serve`` does: what a backlog
+actually drains at, scheduling included."""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from gateway.contract.plugin_manager import build_plugins  # noqa: E402
 from gateway.contract.protocols import CaptureRequest  # noqa: E402
 from gateway.ops.settings import Settings  # noqa: E402
 from gateway.service.flow import AssessmentFlow, RowsAreTheQueue  # noqa: E402
+from gateway.service.jobs.embedded import EmbeddedJobs  # noqa: E402
 from gateway.service.jobs.pipeline import deliver  # noqa: E402
 from gateway.storage.deliveries import DeliveryQuery  # noqa: E402
 from gateway.storage.engine import create_engine  # noqa: E402
@@ -65,8 +70,8 @@ async def measure(server: FhirServer, url: str) -> None:
     flow = AssessmentFlow(plugins, engine, RowsAreTheQueue())
     try:
         scored = (await flow.submit(_clip_request(), "default", str(uuid.uuid4()))).assessed.assessment
-        copies = [msgspec.structs.replace(scored, id=str(uuid.uuid4())) for _ in range(2 * RESULTS)]
-        direct, through_ledger = copies[:RESULTS], copies[RESULTS:]
+        copies = [msgspec.structs.replace(scored, id=str(uuid.uuid4())) for _ in range(3 * RESULTS)]
+        direct, through_ledger, through_scheduler = copies[:RESULTS], copies[RESULTS : 2 * RESULTS], copies[2 * RESULTS :]
 
         async with httpx.AsyncClient(timeout=60) as client:
 
@@ -76,19 +81,35 @@ async def measure(server: FhirServer, url: str) -> None:
 
             baseline_s = await _bounded([lambda a=a: post(a) for a in direct], CONCURRENCY)
 
-        for assessment in through_ledger:
-            event = new_event("assessment.completed", assessment.id, "default")
-            await flow.assessments.add(assessment, then=lambda connection, event=event: flow.events.record(connection, event))
+        async def backlog(assessments) -> None:
+            for assessment in assessments:
+                event = new_event("assessment.completed", assessment.id, "default")
+                await flow.assessments.add(assessment, then=lambda connection, event=event: flow.events.record(connection, event))
+
+        await backlog(through_ledger)
         due = await flow.deliveries.due(limit=RESULTS)
         ledger_s = await _bounded([lambda d=d: deliver(flow, d) for d in due], CONCURRENCY)
         delivered = (await flow.deliveries.search(DeliveryQuery(status="delivered", limit=1)))[1]
+
+        await backlog(through_scheduler)
+        jobs = EmbeddedJobs(plugins, engine)
+        started = time.perf_counter()
+        await jobs.start()
+        try:
+            while (await flow.deliveries.search(DeliveryQuery(status="delivered", limit=1)))[1] < delivered + RESULTS:
+                await asyncio.sleep(0.1)  # polls lightly: the scheduler shares this loop and this database
+            scheduler_s = time.perf_counter() - started
+        finally:
+            await jobs.stop()
+            await asyncio.gather(*jobs._tasks, return_exceptions=True)  # the last ones record their attempt
     finally:
         await engine.dispose()
-    base_rate, ledger_rate = RESULTS / baseline_s, len(due) / ledger_s
+    base_rate, ledger_rate, scheduler_rate = RESULTS / baseline_s, len(due) / ledger_s, RESULTS / scheduler_s
     print(f"FHIR results into sekmet, {RESULTS} assessments, concurrency {CONCURRENCY}")
     print(f"  baseline (httpx POST of rendered Bundles): {base_rate:6.1f} results/s")
     print(f"  through the delivery ledger:               {ledger_rate:6.1f} results/s  ({delivered} delivered)")
-    print(f"  ratio ledger / baseline: {ledger_rate / base_rate:.2f}")
+    print(f"  embedded scheduler draining a backlog:     {scheduler_rate:6.1f} results/s  (delivery_concurrency {plugins.settings.delivery_concurrency})")
+    print(f"  ratio ledger / baseline: {ledger_rate / base_rate:.2f}, scheduler / baseline: {scheduler_rate / base_rate:.2f}")
 
 
 def main() -> None:

@@ -60,6 +60,8 @@ DESCRIPTIONS = {
     "delivery_concurrency": "Deliveries sent at once (embedded mode).",
     "destination_alert_after_s": "`/ready` reports a destination failing for longer as `degraded`.",
     "tenant_max_queued_jobs": "Per tenant: submissions waiting (beyond: `429` with `Retry-After`).",
+    "tenant_max_pending_deliveries": "Per tenant: deliveries due or being sent; a submission arriving at or over it is refused `429` "
+    "with `Retry-After` before any work (retries scheduled for later do not count).",
     "tenant_max_storage_mb": "Per tenant: MB of kept landmarks on disk; a submission arriving at or over it is refused `413` before any work, "
     "until retention or an operator frees space (`0`: unlimited).",
     "retention_days": "Kept landmarks older than this many days are deleted (and audited) at start and daily, or by "

@@ -61,6 +61,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
     delivery_concurrency: int = 8
     destination_alert_after_s: float = 900.0
     tenant_max_queued_jobs: int = 100
+    tenant_max_pending_deliveries: int = 1000
     tenant_max_running_jobs: int = 4
     tenant_max_storage_mb: int = 2048
     retention_days: int = 365
@@ -121,6 +122,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("delivery_concurrency", 1 <= self.delivery_concurrency <= 256, "must be between 1 and 256"),
             ("destination_alert_after_s", self.destination_alert_after_s >= 10, "must be at least 10 seconds"),
             ("tenant_max_queued_jobs", 1 <= self.tenant_max_queued_jobs <= 100_000, "must be between 1 and 100000 waiting submissions"),
+            ("tenant_max_pending_deliveries", 1 <= self.tenant_max_pending_deliveries <= 1_000_000, "must be between 1 and 1000000 deliveries"),
             ("tenant_max_running_jobs", 1 <= self.tenant_max_running_jobs <= 1024, "must be between 1 and 1024 running submissions"),
             ("tenant_max_storage_mb", 0 <= self.tenant_max_storage_mb <= 100_000_000, "must be between 0 (unlimited) and 100000000 MB"),
             ("retention_days", 0 <= self.retention_days <= 36_500, "must be between 0 (keep forever) and 36500 days"),

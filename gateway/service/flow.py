@@ -43,6 +43,9 @@ class JobQueue(Protocol):
     async def enqueue_delivery(self, connection: AsyncConnection | None, delivery_ids: list[str]) -> None: ...
 
 
+DELIVERY_BACKLOG_RETRY_AFTER_S = 30  # a backlog at the default cap drains in about this long at the default concurrency
+
+
 class RowsAreTheQueue:
     """For a process without a job engine of its own (the CLI, an embedded pool process): the rows it
     writes are the jobs, which the serving gateway's scheduler or the distributed periodic check runs."""
@@ -93,6 +96,7 @@ class AssessmentFlow:
         """Keypoints are scored and stored now; a deferred source (video) is checked now and queued."""
         source = self.plugins.capture_source(request)
         await self.check_storage(tenant)
+        await self.check_delivery_backlog(tenant)
         if source.deferred:
             await asyncio.to_thread(source.check, request)
             waiting, _ = await self.submissions.in_progress(tenant)
@@ -132,6 +136,17 @@ class AssessmentFlow:
                 f"this tenant keeps {used / 1e6:.1f} MB of landmarks, its quota (PAIN_GATEWAY_TENANT_MAX_STORAGE_MB={limit_mb}); "
                 "nothing was scored or stored: free space (PAIN_GATEWAY_RETENTION_DAYS, `pain-gateway retention run`) "
                 "or raise the quota, then resubmit"
+            )
+
+    async def check_delivery_backlog(self, tenant: str) -> None:
+        """Refuse new work (``TooBusy``, 429) while the tenant has ``PAIN_GATEWAY_TENANT_MAX_PENDING_DELIVERIES``
+        or more deliveries due or being sent: every result adds deliveries, so a submitter is told to slow
+        down before anything is parsed, scored or written (one count on an index of the deliveries table)."""
+        backlog = await self.deliveries.tenant_backlog(tenant)
+        if backlog >= self.settings.tenant_max_pending_deliveries:
+            raise TooBusy(
+                f"{backlog} deliveries of this tenant's results are waiting to be sent, the limit (PAIN_GATEWAY_TENANT_MAX_PENDING_DELIVERIES); retry later",
+                retry_after_s=DELIVERY_BACKLOG_RETRY_AFTER_S,
             )
 
     async def capture(self, source: CaptureSource, request: CaptureRequest, progress: Progress | None = None) -> LandmarkClip:

@@ -134,6 +134,21 @@ def _due(now: datetime) -> ColumnElement[bool]:
     return or_(waiting, abandoned)
 
 
+def in_backlog(now: datetime) -> ColumnElement[bool]:
+    """A delivery's backlog: due (waiting, its time come) or being sent. A retry scheduled for later is
+    not (a receiver that is down shows on ``/ready`` as a failing destination, not as a backlog)."""
+    return or_(DeliveryRow.status.in_(("pending", "retrying")) & (DeliveryRow.next_attempt_at <= now), DeliveryRow.status == "sending")
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Deliveries due or being sent, of every tenant: how many, the oldest due moment, how many tenants are at or over a cap."""
+
+    count: int
+    oldest_due: datetime | None
+    tenants_over_cap: int
+
+
 class DeliveryStore:
     """The delivery ledger: one row per (event, destination, target), its attempts, due work and redelivery."""
 
@@ -241,6 +256,30 @@ class DeliveryStore:
         async with self.sessions() as session:
             rows = await session.scalars(select(DeliveryRow.id).where(_due(now)).order_by(DeliveryRow.next_attempt_at).limit(limit))
             return list(rows)
+
+    async def tenant_backlog(self, tenant: str) -> int:
+        """One tenant's deliveries due or being sent (a range of ``ix_deliveries_tenant_status_next_attempt``)."""
+        async with self.sessions() as session:
+            count = await session.scalar(select(func.count()).select_from(DeliveryRow).where(DeliveryRow.tenant == tenant, in_backlog(datetime.now(UTC))))
+            return int(count or 0)
+
+    async def backlog(self, cap: int) -> Backlog:
+        """Every tenant's backlog together, and how many tenants are at or over ``cap`` (``/ready``; their
+        submissions are refused): tenants are counted, never named."""
+        now = datetime.now(UTC)
+        async with self.sessions() as session:
+            per_tenant = (
+                select(DeliveryRow.tenant, func.count().label("n"), func.min(DeliveryRow.next_attempt_at).label("oldest"))
+                .where(in_backlog(now))
+                .group_by(DeliveryRow.tenant)
+                .subquery()
+            )
+            count, oldest, over = (
+                await session.execute(
+                    select(func.coalesce(func.sum(per_tenant.c.n), 0), func.min(per_tenant.c.oldest), func.count().filter(per_tenant.c.n >= cap))
+                )
+            ).one()
+            return Backlog(int(count), _aware(oldest), int(over))
 
     async def get(self, delivery: str, tenant: str | None = None) -> Delivery | None:
         async with self.sessions() as session:

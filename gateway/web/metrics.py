@@ -9,7 +9,8 @@ Two kinds of series, so that what an operator sees does not depend on which proc
   and run Face Mesh in pool or worker processes, whose observations stay there: their ``decode`` and
   ``mesh`` stages are not observed; the database series below (job states, queue age) cover them.
 - read from the database at scrape time: jobs by status, queue depth and oldest-waiting age,
-  deliveries by destination and status, failed delivery attempts per destination from the ledger.
+  deliveries by destination and status, the delivery backlog (due or being sent) and its oldest due
+  age per destination, failed delivery attempts per destination from the ledger.
   These are the same from every API replica and include work done by any worker.
 
 Labels are route templates, statuses, stage names, destinations and model ids: never a patient,
@@ -37,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.ops.metrics import DELIVERY_STATUSES, REGISTRY, REQUEST_SECONDS, SCRAPER_ROLE
 from gateway.storage.assessments import AssessmentStore
+from gateway.storage.deliveries import in_backlog
 from gateway.storage.jobs import STAGES
 from gateway.storage.tables import DeliveryAttemptRow, DeliveryRow, SubmissionRow
 from gateway.web.openapi import ok, problems
@@ -115,6 +117,13 @@ async def database_families(engine: AsyncEngine, now: datetime | None = None) ->
             ).all()
             due = DeliveryRow.status.in_(("pending", "retrying")) & (DeliveryRow.next_attempt_at <= now)
             due_count, oldest_due = (await connection.execute(select(func.count(), func.min(DeliveryRow.next_attempt_at)).where(due))).one()
+            backlog = (
+                await connection.execute(
+                    select(DeliveryRow.destination, func.count(), func.min(DeliveryRow.next_attempt_at))
+                    .where(in_backlog(now))
+                    .group_by(DeliveryRow.destination)
+                )
+            ).all()
             failures = (
                 await connection.execute(
                     select(DeliveryRow.destination, func.count())
@@ -137,6 +146,15 @@ async def database_families(engine: AsyncEngine, now: datetime | None = None) ->
     age = GaugeMetricFamily("pain_gateway_queue_oldest_age_seconds", "How long the oldest waiting item has waited (0 when none)", labels=["queue"])
     age.add_metric(["processing"], _age(now, oldest_job))
     age.add_metric(["delivery"], _age(now, oldest_due))
+    pending = GaugeMetricFamily(
+        "pain_gateway_delivery_backlog", "Deliveries due or being sent, per destination (what the delivery queue still owes)", labels=["destination"]
+    )
+    waited = GaugeMetricFamily(
+        "pain_gateway_delivery_oldest_due_age_seconds", "How long the oldest delivery due or being sent has been due, per destination", labels=["destination"]
+    )
+    for destination, n, oldest in sorted(backlog, key=lambda row: row[0]):
+        pending.add_metric([destination], n)
+        waited.add_metric([destination], _age(now, oldest))
     ledger = GaugeMetricFamily("pain_gateway_deliveries", "Delivery ledger rows by destination and status", labels=["destination", "status"])
     counts = {(destination, status): n for destination, status, n in deliveries}
     for destination in sorted({d for d, _ in counts}):
@@ -149,7 +167,7 @@ async def database_families(engine: AsyncEngine, now: datetime | None = None) ->
     )
     for destination, n in sorted(failures):
         failed.add_metric([destination], n)
-    return [up, by_status, depth, age, ledger, failed]
+    return [up, by_status, depth, age, pending, waited, ledger, failed]
 
 
 def _age(now: datetime, since: datetime | None) -> float:

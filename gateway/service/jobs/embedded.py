@@ -181,3 +181,4 @@ class EmbeddedJobs:
             await asyncio.sleep(POLL_S)
         finally:
             self._delivering.discard(delivery_id)
+            self._wake.set()  # a slot is free: pick the next due delivery now, not at the next poll

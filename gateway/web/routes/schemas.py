@@ -117,15 +117,29 @@ class Health(msgspec.Struct):
     status: str
 
 
+class DeliveryBacklog(msgspec.Struct):
+    """Deliveries due or being sent, of every tenant: ``pending``, how long the oldest has been due
+    (``oldest_due_s``), and how many tenants are at or over ``tenant_cap``
+    (``PAIN_GATEWAY_TENANT_MAX_PENDING_DELIVERIES``), whose submissions are refused ``429``. Tenants are
+    counted, never named."""
+
+    pending: int
+    oldest_due_s: float
+    tenant_cap: int
+    tenants_over_cap: int
+
+
 class Readiness(msgspec.Struct):
-    """``status``: ready, degraded (a destination failing; still 200) or not ready (503)."""
+    """``status``: ready, degraded (a destination failing, or a tenant over its delivery cap; still 200)
+    or not ready (503). ``deliveries``: the delivery backlog (null when the database did not answer)."""
 
     status: str
     checks: dict[str, str]
     destinations: dict[str, str]
+    deliveries: DeliveryBacklog | None = None
 
 
-EXAMPLE_READY = Readiness("ready", {"database": "ok", "jobs": "ok", "model": "ok"}, {"fhir": "ok", "webhooks": "ok"})
+EXAMPLE_READY = Readiness("ready", {"database": "ok", "jobs": "ok", "model": "ok"}, {"fhir": "ok", "webhooks": "ok"}, DeliveryBacklog(12, 0.4, 1000, 0))
 
 
 EXAMPLE_PLUGINS = [

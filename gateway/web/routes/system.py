@@ -15,7 +15,7 @@ from gateway.storage.assessments import AssessmentStore
 from gateway.storage.deliveries import DeliveryStore
 from gateway.web.auth import PUBLIC
 from gateway.web.openapi import NO_TOKEN, ok, problems
-from gateway.web.routes.schemas import EXAMPLE_PLUGINS, EXAMPLE_READY, Health, Readiness
+from gateway.web.routes.schemas import EXAMPLE_PLUGINS, EXAMPLE_READY, DeliveryBacklog, Health, Readiness
 
 ALL_ROLES = {"integrator", "telehealth", "clinician"}
 
@@ -44,9 +44,13 @@ async def ready(
 ) -> Response[Readiness]:
     """The database and the job engine answer and the configured model is registered (else 503). ``destinations`` names
     any destination failing for longer than ``PAIN_GATEWAY_DESTINATION_ALERT_AFTER_S`` (status
-    ``degraded``, still 200: the gateway keeps accepting work and delivers once the receiver is back)."""
+    ``degraded``, still 200: the gateway keeps accepting work and delivers once the receiver is back).
+    ``deliveries`` is the delivery backlog; a tenant over ``PAIN_GATEWAY_TENANT_MAX_PENDING_DELIVERIES`` makes
+    the status ``degraded`` too, never 503: the gateway is working through it, and only that tenant's new
+    submissions are refused (``429``) until it drains."""
     checks = {}
     failing: dict[str, str] = {}
+    backlog: DeliveryBacklog | None = None
     try:
         await store.ping()
         checks["database"] = "ok"
@@ -56,15 +60,19 @@ async def ready(
             for name, since in (await deliveries.failing_since()).items()
             if (now - since).total_seconds() > alert_after
         }
+        cap = plugins.settings.tenant_max_pending_deliveries
+        pending = await deliveries.backlog(cap)
+        oldest_due_s = 0.0 if pending.oldest_due is None else max(0.0, round((now - pending.oldest_due).total_seconds(), 1))
+        backlog = DeliveryBacklog(pending.count, oldest_due_s, cap, pending.tenants_over_cap)
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
     problem = await jobs.problem() if hasattr(jobs, "problem") else None
     checks["jobs"] = problem or "ok"
     checks["model"] = "ok" if plugins.settings.model in plugins.models else f"model {plugins.settings.model!r} not registered"
     healthy = all(v == "ok" for v in checks.values())
-    status = "not ready" if not healthy else "degraded" if failing else "ready"
+    status = "not ready" if not healthy else "degraded" if failing or (backlog and backlog.tenants_over_cap) else "ready"
     destinations = {name: failing.get(name, "ok") for name in sorted(plugins.destinations)}
-    return Response(Readiness(status, checks, destinations), status_code=200 if healthy else 503)
+    return Response(Readiness(status, checks, destinations, backlog), status_code=200 if healthy else 503)
 
 
 @get(
