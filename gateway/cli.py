@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -60,6 +61,10 @@ def main() -> None:
     configure_logging(settings.log_format, settings.log_level)
 
 
+def _exit_after_shutdown(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def _upgrade(settings: Settings) -> None:
     """The core's tables and those of every enabled plugin; installed but disabled plugins' migrations are
     found (a database that ran them still reads), never applied."""
@@ -98,6 +103,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     from gateway.contract.domain import WEBSOCKET_MAX_MESSAGE_BYTES
     from gateway.web.server import timed_h11_protocol
 
+    # uvicorn re-raises SIGTERM once it has shut down gracefully; by default that kills the process before
+    # the interpreter's exit handlers release the worker pools' semaphores ("leaked semaphore" warnings)
+    signal.signal(signal.SIGTERM, _exit_after_shutdown)
     uvicorn.run(
         app,
         host=host,

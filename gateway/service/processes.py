@@ -109,9 +109,17 @@ class WorkerPool:
         self.executor = self._new()
 
     def stop(self) -> None:
-        if self.executor is not None:
-            self.executor.shutdown(wait=False, cancel_futures=True)
-            self.executor = None
+        """End the processes now (an interrupted job goes back to the queue at the next start) and wait for
+        them and the pool's threads, so its queues' semaphores are released before the interpreter exits
+        (else the resource tracker warns of leaked semaphores at every stop). Blocking: call it in a thread."""
+        executor, self.executor = self.executor, None
+        if executor is None:
+            return
+        executor.shutdown(wait=False, cancel_futures=True)
+        processes: dict[int, Any] = getattr(executor, "_processes", None) or {}  # the pool keeps them privately
+        for process in list(processes.values()):
+            process.terminate()
+        executor.shutdown(wait=True)
 
     def run(self, fn: Callable[..., Any], *args: Any) -> tuple[asyncio.Future[Any], ProcessPoolExecutor]:
         """Run ``fn(*args)`` in a process; also returns the executor it went to, for ``replace``. A pool

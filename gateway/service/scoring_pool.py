@@ -179,7 +179,7 @@ class ScoringPool:
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
-        self.workers.stop()
+        await asyncio.to_thread(self.workers.stop)
 
     async def _run(self, fn, *args):
         for attempt in (1, 2):

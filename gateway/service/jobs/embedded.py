@@ -95,7 +95,7 @@ class EmbeddedJobs:
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        self.workers.stop()
+        await asyncio.to_thread(self.workers.stop)
 
     async def problem(self) -> str | None:
         """Why this engine cannot run work (its scheduler task is not running), else None; ``/ready`` reports it."""
