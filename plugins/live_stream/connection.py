@@ -39,6 +39,10 @@ from plugins.live_stream.session import WINDOW_MS, ClosedWindow, LiveSession, Se
 log = structlog.get_logger(__name__)
 
 PENDING_WINDOWS = 8
+YIELD_EVERY = 16
+"""Frames one connection reads before it lets the event loop run others: a client sending as fast as it can
+always has a frame waiting, and reading one does not wait, so without this other sessions' handshakes,
+frames and timers wait behind it."""
 UNSUPPORTED_DATA, POLICY_VIOLATION = 1003, 1008
 
 
@@ -164,6 +168,7 @@ async def serve_connection(socket: WebSocket, session: LiveSession, live: LiveSe
                 async with asyncio.timeout(live.idle_timeout_s):
                     message = await socket.receive()
             except TimeoutError:  # connected but silent: the session ends as if the client had sent "end"
+                log.info("live_session_silent", session=session.id, idle_s=live.idle_timeout_s)
                 await end(socket, session, live, flow, outbox)
                 return
             if session.socket is not socket:
@@ -174,6 +179,8 @@ async def serve_connection(socket: WebSocket, session: LiveSession, live: LiveSe
                 if message.get("bytes") is not None:
                     for window in session.add(parse_frame(message["bytes"])):
                         scorer.submit(window)
+                    if session.frames % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
                     continue
                 control = parse_text(message.get("text") or "")
                 if isinstance(control, Hello):

@@ -9,6 +9,7 @@ a ticket that works once, for ``ticket_ttl_s`` seconds.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import secrets
 import time
 import uuid
@@ -43,6 +44,7 @@ class LiveSessions:
         self.tickets: dict[str, Ticket] = {}
         self.finishing: dict[str, asyncio.Future] = {}
         self.background: set[asyncio.Task] = set()
+        self.trimming: asyncio.Task | None = None
         self.warm = False
 
     async def create(self, tenant: str, patient: PatientRef, flow: AssessmentFlow) -> LiveSession:
@@ -69,12 +71,19 @@ class LiveSessions:
 
     def ticket(self, session: LiveSession) -> str:
         """A new single-use ticket; earlier unused ones of the session stop working. An expired ticket is
-        kept (at most one a session, dropped when the session ends) so presenting it says it expired."""
+        kept (at most one a session, dropped when the session ends) so presenting it says it expired.
+        Asking for a ticket is activity: the session's idle clock starts again."""
         for key in [k for k, t in self.tickets.items() if t.session_id == session.id]:
             del self.tickets[key]
         key = secrets.token_urlsafe(24)
         self.tickets[key] = Ticket(session.id, time.monotonic() + self.ticket_ttl_s)
+        session.last_activity = time.monotonic()
         return key
+
+    def ticket_pending(self, session: LiveSession) -> float | None:
+        """When the session's unused ticket expires, if it has one that has not: its client may be connecting."""
+        now = time.monotonic()
+        return next((t.expires for t in self.tickets.values() if t.session_id == session.id and t.expires >= now), None)
 
     def redeem(self, session_id: str, key: str | None) -> LiveSession:
         """The session a ticket opens, consuming the ticket; ``ProtocolError`` says why not."""
@@ -92,16 +101,23 @@ class LiveSessions:
 
     def expire_when_idle(self, session: LiveSession, flow: AssessmentFlow) -> None:
         """With no client connected for ``idle_timeout_s`` the session ends (a connected, silent client is
-        ended by its connection, which can still tell it)."""
+        ended by its connection, which can still tell it). A session whose ticket is unused and unexpired is
+        not idle: under load its client's WebSocket handshake may reach the server later than
+        ``idle_timeout_s`` after the session was created, and must find the session open."""
 
         async def watch() -> None:
             while session.id in self.sessions:
                 idle = time.monotonic() - session.last_activity
-                if session.socket is None and idle >= self.idle_timeout_s:
+                pending = self.ticket_pending(session)
+                if session.socket is None and idle >= self.idle_timeout_s and pending is None:
                     log.info("live_session_idle", session=session.id, idle_s=round(idle, 1))
                     await self.finish(session, flow)
                     return
-                await asyncio.sleep((self.idle_timeout_s - idle if idle < self.idle_timeout_s else self.idle_timeout_s) + 0.05)
+                if idle < self.idle_timeout_s:
+                    wait = self.idle_timeout_s - idle
+                else:  # connected, or its ticket is still to be used: look again when the ticket expires at the latest
+                    wait = self.idle_timeout_s if pending is None else min(self.idle_timeout_s, pending - time.monotonic())
+                await asyncio.sleep(wait + 0.05)
 
         task = asyncio.get_running_loop().create_task(watch())
         self.background.add(task)
@@ -119,15 +135,44 @@ class LiveSessions:
         self.sessions.pop(session.id, None)
         for key in [k for k, t in self.tickets.items() if t.session_id == session.id]:
             del self.tickets[key]
+        frames = session.frames
         try:
-            clip = await asyncio.to_thread(session.clip)
+            try:
+                clip = await asyncio.to_thread(session.clip)
+            finally:
+                session.release()  # the frames are in the clip now (or nowhere): their blocks go back to the OS
             clip = await flow.capture_keypoints(as_request(session.id, clip))
             assessed = await flow.assess(clip, session.tenant)
         except InputError as exc:
-            log.info("live_session_unscorable", session=session.id, field=exc.field)
+            log.info("live_session_unscorable", session=session.id, field=exc.field, frames=frames)
             return exc
-        log.info("live_session_assessed", session=session.id, assessment=assessed.assessment.id, frames=session.frames)
+        finally:
+            self.trim_soon()
+        log.info("live_session_assessed", session=session.id, assessment=assessed.assessment.id, frames=frames)
         return assessed
+
+    def trim_soon(self) -> None:
+        """Once the session's last arrays are freed, the heap's free pages go back to the OS (at most one trim at a time)."""
+        if self.trimming is None or self.trimming.done():
+            self.trimming = asyncio.get_running_loop().create_task(asyncio.to_thread(release_free_memory))
+
+
+def _malloc_trim() -> ctypes._CFuncPtr | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # glibc
+    except (OSError, AttributeError):  # another C library: memory is given back as it gives it back
+        return None
+
+
+MALLOC_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> None:
+    """glibc's ``malloc_trim(0)``: free pages inside the heaps (all threads' arenas) go back to the OS. What
+    a session's windows and assessment freed is otherwise kept by the process, in pieces too small to be
+    given back on their own; a best effort, a no-op where the C library has no ``malloc_trim``."""
+    if MALLOC_TRIM is not None:
+        MALLOC_TRIM(0)
 
 
 def as_request(session_id: str, clip: LandmarkClip) -> CaptureRequest:

@@ -30,6 +30,12 @@ class LiveGateway:
         return f"http://127.0.0.1:{self.port}"
 
 
+def server_rss_mb(pid: int) -> float:
+    """Resident memory of a served gateway and its children (the embedded scoring pool), in MB."""
+    listed = subprocess.run(["ps", "-o", "rss=", "--ppid", str(pid), "-p", str(pid)], capture_output=True, text=True).stdout.split()
+    return sum(int(kb) for kb in listed) / 1024
+
+
 @contextmanager
 def live_gateway(workdir: Path, settings: dict[str, str] | None = None) -> Iterator[LiveGateway]:
     """Started from the repository root (as the README's commands run) and stopped afterwards;

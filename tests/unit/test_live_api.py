@@ -287,3 +287,18 @@ def test_a_new_connection_takes_over_a_session_whose_old_one_is_still_open(live)
             new.send_text('{"type": "end"}')
             messages = until(new, "assessment")
     assert [m["index"] for m in messages[:-1]] == [1, 2]
+
+
+def test_a_session_over_its_frame_budget_ends_with_an_assessment_of_what_it_has(gateway_for):
+    live = gateway_for(live_stream={"max_session_frames": 90})
+    opened = open_session(live)
+    with connect(live.client, opened) as socket:
+        for _, frame in frames(3.5):  # 105 frames, as fast as the client can: the 91st is over the budget
+            socket.send_bytes(frame)
+        messages, code = closed_with(socket)
+    errors = [m for m in messages if m["type"] == "error"]
+    assert len(errors) == 1 and "holds 90 frames" in errors[0]["message"] and "MAX_SESSION_FRAMES" in errors[0]["message"], messages
+    assert messages[-1]["type"] == "assessment" and code == 1000, messages
+    stored = live.client.get(f"/v1/assessments/{messages[-1]['id']}", headers=live.headers).json()
+    assert stored["source"] == "live_stream" and len(stored["windows"]) == messages[-1]["windows"] == 3  # 90 frames at 30 fps
+    assert live.client.post(f"/v1/live/sessions/{opened['id']}/ticket", headers=live.headers).status_code == 404

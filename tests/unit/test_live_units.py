@@ -4,6 +4,7 @@ and the bounded outbox a slow reader cannot grow."""
 from __future__ import annotations
 
 import asyncio
+import mmap
 import time
 
 import numpy as np
@@ -17,7 +18,7 @@ from gateway.pipeline.timeline import to_grid
 from plugins.live_stream.connection import Outbox
 from plugins.live_stream.protocol import FACE_BYTES, HEADER_BYTES, ErrorMessage, Frame, ProtocolError, WindowMessage, encode_frame, parse_frame
 from plugins.live_stream.registry import LiveSessions
-from plugins.live_stream.session import LiveLimits, LiveSession, SessionFull
+from plugins.live_stream.session import BLOCK_FRAMES, LiveLimits, LiveSession, SessionFull
 
 FACE = recorded_points()[0]
 
@@ -141,3 +142,63 @@ def test_an_expired_ticket_says_it_expired_after_other_sessions_took_tickets():
     with pytest.raises(ProtocolError, match="unknown or already used"):
         registry.redeem("s1", expired)  # presented once, it is spent
     assert registry.redeem("s1", registry.ticket(first)) is first
+
+
+def watched(registry: LiveSessions) -> tuple[LiveSession, list[str]]:
+    """A session of ``registry`` whose idle watch records its end instead of assessing it."""
+    live = LiveSession("s1", "default", PatientRef(system="urn:x", value="1"), LiveLimits())
+    registry.sessions[live.id] = live
+    ended: list[str] = []
+
+    async def finish(session, flow):
+        registry.sessions.pop(session.id, None)
+        ended.append(session.id)
+
+    registry.finish = finish
+    registry.expire_when_idle(live, flow=None)
+    return live, ended
+
+
+def test_a_session_whose_client_is_still_to_connect_with_its_ticket_is_not_idle():
+    """Under load a client's WebSocket handshake reached the server more than idle_timeout_s after the session was
+    created: the session had ended as idle, with nothing stored, and the client's valid ticket was refused."""
+
+    async def run():
+        registry = LiveSessions(LiveLimits(), ticket_ttl_s=0.6, idle_timeout_s=0.1)
+        live, ended = watched(registry)
+        ticket = registry.ticket(live)
+        await asyncio.sleep(0.35)  # idle 3.5 times over, the ticket unused
+        assert not ended and registry.redeem("s1", ticket) is live
+        live.socket = object()  # connected: its connection ends it if it falls silent
+        await asyncio.sleep(0.35)
+        assert not ended
+        live.socket, live.last_activity = None, time.monotonic()  # the client left
+        await asyncio.sleep(0.35)
+        assert ended == ["s1"]
+
+        registry = LiveSessions(LiveLimits(), ticket_ttl_s=0.3, idle_timeout_s=0.1)
+        live, ended = watched(registry)
+        registry.ticket(live)
+        await asyncio.sleep(0.2)
+        assert not ended
+        await asyncio.sleep(0.3)  # the ticket expired unused: nobody is connecting
+        assert ended == ["s1"]
+
+    asyncio.run(run())
+
+
+def test_frames_are_kept_in_blocks_mapped_from_the_os_and_released_at_the_end():
+    live = session()
+    face = np.asarray(FACE[:, :2], dtype=np.float32)
+    count = 3 * BLOCK_FRAMES + 7
+    for i in range(count):  # the first block's frames have no face: its block is never written
+        live.add(Frame(i, 1e12 + i * 1000 / 30, None if i < BLOCK_FRAMES else face + i * 1e-6))
+    assert len(live.blocks) == 4 and all(isinstance(block.base.base.obj, mmap.mmap) for block in live.blocks)
+    times, points = live._faces(BLOCK_FRAMES - 2, BLOCK_FRAMES + 3)
+    assert len(times) == len(points) == 3 and times[0] == 1e12 + BLOCK_FRAMES * 1000 / 30
+    np.testing.assert_allclose(points[2], face + (BLOCK_FRAMES + 2) * 1e-6)
+    clip = live.clip()
+    assert clip.frames == count and np.isnan(clip.points[: BLOCK_FRAMES - 6]).all()  # no face, beyond the gap bridged
+    np.testing.assert_allclose(clip.points[-1], face + (count - 1) * 1e-6)
+    live.release()
+    assert live.frames == 0 and not live.blocks
