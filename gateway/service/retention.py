@@ -60,34 +60,24 @@ async def run_retention(engine: AsyncEngine, data_dir: str, days: int, now: date
         return []
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=days)
+    accounted = (
+        select(KeptLandmarksRow.tenant, KeptLandmarksRow.assessment_id)
+        .where(KeptLandmarksRow.removed_at.is_(None), KeptLandmarksRow.kept_at < cutoff)
+        .order_by(KeptLandmarksRow.kept_at)
+    )
+    # files kept before accounting: each assessment looked at once (a row marks it done)
+    unaccounted = select(AssessmentRow.tenant, AssessmentRow.id).where(
+        AssessmentRow.created_at < cutoff, ~AssessmentRow.id.in_(select(KeptLandmarksRow.assessment_id))
+    )
     removed: list[Removed] = []
-    while True:  # accounted files, oldest first
-        query = (
-            select(KeptLandmarksRow.tenant, KeptLandmarksRow.assessment_id)
-            .where(KeptLandmarksRow.removed_at.is_(None), KeptLandmarksRow.kept_at < cutoff)
-            .order_by(KeptLandmarksRow.kept_at)
-            .limit(BATCH)
-        )
-        async with engine.connect() as connection:
-            rows = (await connection.execute(query)).all()
-        for tenant, assessment_id in rows:
-            size = await asyncio.to_thread(kept_landmarks.remove, data_dir, assessment_id)
-            if await _claim(engine, tenant, assessment_id, size, now, accounted=True) and size:
-                removed.append(Removed(tenant, assessment_id, size))
-        if len(rows) < BATCH:
-            break
-    while True:  # files kept before accounting: each assessment looked at once (a row marks it done)
-        query = (
-            select(AssessmentRow.tenant, AssessmentRow.id)
-            .where(AssessmentRow.created_at < cutoff, ~AssessmentRow.id.in_(select(KeptLandmarksRow.assessment_id)))
-            .limit(BATCH)
-        )
-        async with engine.connect() as connection:
-            rows = (await connection.execute(query)).all()
-        for tenant, assessment_id in rows:
-            size = await asyncio.to_thread(kept_landmarks.remove, data_dir, assessment_id)
-            if await _claim(engine, tenant, assessment_id, size, now, accounted=False) and size:
-                removed.append(Removed(tenant, assessment_id, size))
-        if len(rows) < BATCH:
-            break
+    for query, is_accounted in ((accounted, True), (unaccounted, False)):
+        while True:
+            async with engine.connect() as connection:
+                rows = (await connection.execute(query.limit(BATCH))).all()
+            for tenant, assessment_id in rows:
+                size = await asyncio.to_thread(kept_landmarks.remove, data_dir, assessment_id)
+                if await _claim(engine, tenant, assessment_id, size, now, accounted=is_accounted) and size:
+                    removed.append(Removed(tenant, assessment_id, size))
+            if len(rows) < BATCH:
+                break
     return removed
