@@ -208,11 +208,16 @@ def _refuse_duplicate_keys(body: bytes) -> None:
 
     try:
         document = simdjson.Parser().parse(body)
-    except ValueError:  # numbers simdjson will not read (past float64): the standard library's slower walk
-        json.loads(body, object_pairs_hook=_unique_pairs)
+    except (ValueError, RuntimeError):  # numbers simdjson will not read (past float64, big integers): a slower walk
+        json.loads(body, object_pairs_hook=_unique_pairs, parse_int=_number, parse_float=_number, parse_constant=_number)
         return
     if isinstance(document, simdjson.Object):
         walk(document, "")
+
+
+def _number(text: str) -> int:
+    """Numbers are not needed to find a repeated key: never converted (no digit limit, no cost)."""
+    return 0
 
 
 def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -292,6 +292,14 @@ def test_identifiers_are_bounded_and_printable(identifier, words):
     assert "MRN" not in err.value.message, "the identifier itself is never echoed"
 
 
+def test_numbers_no_parser_reads_are_refused_as_input_not_a_crash():
+    """Found by the probe: a big integer that simdjson refuses (and 5,000 digits, past Python's int limit)."""
+    for number in (b"-9755430432862493757477931604835827712", b"9" * 5000):
+        raw = b'{"patient":{"reference":"Patient/p1"},"fps":30,"captured_at":"2026-11-23T10:00:00Z","frames":[' + number + b"]}"
+        with pytest.raises(InputError):
+            clip_from_json(raw)
+
+
 @pytest.mark.parametrize(
     ("raw", "field"),
     [
