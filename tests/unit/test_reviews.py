@@ -187,3 +187,9 @@ def test_the_fhir_facade_serves_every_version(api, scored):
     for missing in ("3", "0", "9" * 5000, "x", "١"):
         response = api.get(f"/fhir/Observation/{oid}/_history/{missing}", role="clinician")
         assert response.status_code == 404 and response.json()["resourceType"] == "OperationOutcome", missing
+
+
+def test_an_unknown_key_is_named_even_when_it_holds_a_backtick(api, scored):
+    """Found by make probe: such a key fell through to Litestar's generic 400."""
+    response = api.post(f"/v1/assessments/{scored['id']}/review", role="clinician", json={"decision": "confirm", "a`b": 1})
+    assert response.status_code == 422 and response.json()["field"] == "a`b", response.text
