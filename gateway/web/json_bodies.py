@@ -14,7 +14,7 @@ from litestar.handlers.base import BaseRouteHandler
 from gateway.contract.domain import InputError, UnsupportedMediaError
 from gateway.contract.strict import JSON, refuse_unknown
 
-_UNKNOWN = re.compile(r"Object contains unknown field `(.*?)`(?: - at `\$\.?([^`]*)`)?")  # a key may hold a backtick
+_UNKNOWN = re.compile(r"Object contains unknown field `(.*?)`(?: - at `\$\.?([^`]*)`)?", re.DOTALL)  # a key may hold a backtick or a newline
 
 
 def unknown_field(handler: BaseRouteHandler | None, exc: ValidationException) -> InputError | None:

@@ -189,7 +189,8 @@ def test_the_fhir_facade_serves_every_version(api, scored):
         assert response.status_code == 404 and response.json()["resourceType"] == "OperationOutcome", missing
 
 
-def test_an_unknown_key_is_named_even_when_it_holds_a_backtick(api, scored):
+def test_an_unknown_key_is_named_even_when_it_holds_a_backtick_or_a_newline(api, scored):
     """Found by make probe: such a key fell through to Litestar's generic 400."""
-    response = api.post(f"/v1/assessments/{scored['id']}/review", role="clinician", json={"decision": "confirm", "a`b": 1})
-    assert response.status_code == 422 and response.json()["field"] == "a`b", response.text
+    for key in ("a`b", "a`\nb"):
+        response = api.post(f"/v1/assessments/{scored['id']}/review", role="clinician", json={"decision": "confirm", key: 1})
+        assert response.status_code == 422 and response.json()["field"] == key, response.text
