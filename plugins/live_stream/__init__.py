@@ -7,7 +7,9 @@ The protocol and the session logic live in ``plugins.live_stream``; this plugin 
 
 from __future__ import annotations
 
-from gateway import hookimpl
+from pathlib import Path
+
+from gateway import Migrations, hookimpl
 from plugins.live_stream.settings import PLUGIN, LiveSettings
 
 
@@ -36,3 +38,8 @@ def register_commands(register, settings):
     from plugins.live_stream.client import live
 
     register(live)
+
+
+@hookimpl
+def register_migrations(register, settings):
+    register(Migrations(branch=PLUGIN, directory=Path(__file__).with_name("migrations")))

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from datetime import UTC, datetime
 
+import msgspec
 import structlog
 from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
@@ -35,6 +36,8 @@ from plugins.live_stream.protocol import (
 )
 from plugins.live_stream.registry import LiveSessions
 from plugins.live_stream.session import WINDOW_MS, ClosedWindow, LiveSession, SessionFull
+from plugins.live_stream.store import StoredWindow
+from plugins.live_stream.writer import WindowWriter
 
 log = structlog.get_logger(__name__)
 
@@ -117,19 +120,30 @@ class Outbox:
         self.task.cancel()
 
 
-class WindowScorer:
-    """Scores a session's closed windows one at a time, off the event loop, into the current outbox."""
+def stored(window: ClosedWindow, session: LiveSession, message: WindowMessage) -> StoredWindow:
+    """The window as the store keeps it: the result its client was sent and its grid (the assessment's input)."""
+    grid = None if window.grid is None else window.grid.astype("<f4", copy=False).tobytes()
+    result = msgspec.to_builtins(message)
+    return StoredWindow(session.id, session.tenant, window.index, window.start_ms, window.frames, result, grid, session.taken, window.resume)
 
-    def __init__(self, session: LiveSession, plugins: Plugins) -> None:
-        self.session, self.plugins = session, plugins
+
+class WindowScorer:
+    """Scores a session's closed windows one at a time, off the event loop, into the current outbox; each
+    result goes to the store (``writer``) as it is sent."""
+
+    def __init__(self, session: LiveSession, plugins: Plugins, writer: WindowWriter) -> None:
+        self.session, self.plugins, self.writer = session, plugins, writer
         self.pending: deque[ClosedWindow] = deque(maxlen=PENDING_WINDOWS)
         self.outbox: Outbox | None = None
         self.task: asyncio.Task | None = None
 
     def submit(self, window: ClosedWindow) -> None:
-        if len(self.pending) == PENDING_WINDOWS and self.outbox is not None:  # behind: the oldest is reported, not scored
+        if len(self.pending) == PENDING_WINDOWS:  # behind: the oldest is reported, not scored (stored: the assessment scores it)
             skipped = self.pending.popleft()
-            self.outbox.put(unscored(skipped, "not scored: the server was behind (frames arrived faster than it could score)"))
+            message = unscored(skipped, "not scored: the server was behind (frames arrived faster than it could score)")
+            self.writer.put(stored(skipped, self.session, message), self.session.image_size)
+            if self.outbox is not None:
+                self.outbox.put(message)
         self.pending.append(window)
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._run())
@@ -145,6 +159,7 @@ class WindowScorer:
             metrics.LIVE_WINDOW_SECONDS.observe(time.perf_counter() - window.closed_at)
             if self.outbox is not None:
                 self.outbox.put(message)
+            self.writer.put(stored(window, self.session, message), self.session.image_size)
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         if self.task is not None:
@@ -158,7 +173,7 @@ async def serve_connection(socket: WebSocket, session: LiveSession, live: LiveSe
     if previous is not None:  # a reconnect takes the session over; the old socket is told why
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):  # already gone
             await previous.close(1000, "replaced by a new connection to this session")
-    scorer: WindowScorer = session.scorer or WindowScorer(session, flow.plugins)
+    scorer: WindowScorer = session.scorer or WindowScorer(session, flow.plugins, live.writer)
     session.scorer = scorer
     outbox = scorer.outbox = Outbox(socket, send_queue)
     errors = 0
@@ -206,6 +221,8 @@ async def serve_connection(socket: WebSocket, session: LiveSession, live: LiveSe
             session.socket = None
             scorer.outbox = None
             session.last_activity = time.monotonic()  # the idle clock of a session without a client starts now
+            with contextlib.suppress(Exception):  # resumable anywhere until its idle deadline (the sweep ends it otherwise)
+                await live.left(session)
         outbox.close()
 
 
@@ -214,11 +231,18 @@ async def end(socket: WebSocket, session: LiveSession, live: LiveSessions, flow:
     for window in session.flush():
         session.scorer.submit(window)
     await session.scorer.drain()
-    result = await live.finish(session, flow)
+    await live.writer.flush()
+    result = await live.finish(session.id, flow, taken=session.taken)
+    assessment = None
+    if isinstance(result, str):  # another replica ended it (its idle sweep): the same assessment
+        assessment = await flow.assessments.get(result, session.tenant)
+    elif result is not None and not isinstance(result, InputError):
+        assessment = result.assessment
     if isinstance(result, InputError):
         outbox.put(ErrorMessage(f"the session was not assessed: {result}", fatal=True))
+    elif assessment is None:
+        outbox.put(ErrorMessage("the session was taken over by another connection; it goes on there", fatal=True))
     else:
-        assessment = result.assessment
         url = f"{flow.settings.base_url}/v1/assessments/{assessment.id}"
         outbox.put(AssessmentMessage(assessment.id, url, assessment.summary.level, len(assessment.windows)))
     await outbox.flush()

@@ -22,8 +22,8 @@ from gateway import LIVE_ROLES, PUBLIC, AssessmentFlow, Settings, SignInRequired
 from plugins.live_stream.connection import POLICY_VIOLATION, serve_connection
 from plugins.live_stream.protocol import ErrorMessage, ProtocolError, encode
 from plugins.live_stream.registry import LiveSessions
-from plugins.live_stream.session import LiveSession
 from plugins.live_stream.settings import LiveSettings
+from plugins.live_stream.store import StoredSession
 
 STREAMERS = {"clinician", "telehealth", "integrator"}
 TAGS = ["live"]
@@ -84,15 +84,20 @@ def build_routes(config: LiveSettings, settings: Settings) -> list:
     )
     socket_base = settings.base_url.replace("http", "ws", 1)
 
-    def opened(session: LiveSession) -> LiveSessionOpened:
-        ticket = live.ticket(session)
+    def gone(session_id: str) -> NotFoundException:
+        return NotFoundException(f"no open live session {session_id!r}; sessions end on 'end' or after idle_timeout_s without frames")
+
+    async def opened(session: StoredSession, flow: AssessmentFlow) -> LiveSessionOpened:
+        ticket = await live.ticket(session, flow)
+        if ticket is None:  # ended meanwhile (its idle deadline passed on another replica)
+            raise gone(session.id)
         return LiveSessionOpened(session.id, ticket, f"{socket_base}/v1/live/{session.id}?ticket={ticket}", config.ticket_ttl_s)
 
-    def reopened(session_id: str, tenant: str) -> LiveSessionOpened:
-        session = live.get(session_id, tenant)
+    async def reopened(session_id: str, tenant: str, flow: AssessmentFlow) -> LiveSessionOpened:
+        session = await live.get(session_id, tenant, flow)
         if session is None:
-            raise NotFoundException(f"no open live session {session_id!r}; sessions end on 'end' or after idle_timeout_s without frames")
-        return opened(session)
+            raise gone(session_id)
+        return await opened(session, flow)
 
     @post("/v1/live/sessions", opt={"roles": STREAMERS}, tags=TAGS, status_code=201, responses=CREATE_RESPONSES)
     async def create_session(
@@ -102,12 +107,13 @@ def build_routes(config: LiveSettings, settings: Settings) -> list:
 
         429 when the tenant has ``max_sessions_per_tenant`` sessions open."""
         session = await live.create(request.user.tenant, parse_patient(data.patient), flow)
-        return opened(session)
+        return await opened(session, flow)
 
     @post("/v1/live/sessions/{session_id:str}/ticket", opt={"roles": STREAMERS}, tags=TAGS, status_code=201, responses=TICKET_RESPONSES)
-    async def new_ticket(session_id: FromPath[str], request: Request) -> LiveSessionOpened:
-        """A new single-use ticket to reconnect to an open session: the session resumes where it was."""
-        return reopened(session_id, request.user.tenant)
+    async def new_ticket(session_id: FromPath[str], request: Request, flow: NamedDependency[AssessmentFlow]) -> LiveSessionOpened:
+        """A new single-use ticket to reconnect to an open session, through any replica: the session resumes
+        from its last stored second."""
+        return await reopened(session_id, request.user.tenant, flow)
 
     page_call = {
         "opt": PAGE_OPT,
@@ -124,19 +130,19 @@ def build_routes(config: LiveSettings, settings: Settings) -> list:
         form = await request.form()
         patient = {"identifier": {"system": str(form.get("system", "")), "value": str(form.get("value", ""))}}
         session = await live.create(request.user.tenant, parse_patient(patient), flow)
-        return opened(session)
+        return await opened(session, flow)
 
     @post("/ui/live/sessions/{session_id:str}/ticket", **page_call)
-    async def new_page_ticket(session_id: FromPath[str], request: Request) -> LiveSessionOpened:
+    async def new_page_ticket(session_id: FromPath[str], request: Request, flow: NamedDependency[AssessmentFlow]) -> LiveSessionOpened:
         """The live page reconnecting to its session."""
-        return reopened(session_id, request.user.tenant)
+        return await reopened(session_id, request.user.tenant, flow)
 
     @websocket("/v1/live/{session_id:str}", opt=PUBLIC)
     async def stream(socket: WebSocket, session_id: FromPath[str], flow: NamedDependency[AssessmentFlow]) -> None:
         """Binary landmark frames in, ``window`` results out each second, ``assessment`` after ``end``."""
         await socket.accept()
         try:
-            session = live.redeem(session_id, socket.query_params.get("ticket"))
+            session = await live.redeem(session_id, socket.query_params.get("ticket"), flow)
         except ProtocolError as exc:
             await socket.send_text(encode(ErrorMessage(str(exc), fatal=True)).decode())
             await socket.close(POLICY_VIOLATION, str(exc)[:120])

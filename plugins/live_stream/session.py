@@ -16,7 +16,7 @@ import array
 import bisect
 import mmap
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ import numpy as np
 
 from gateway import LANDMARK_COUNT, MODEL_FPS, WINDOW_FRAMES, LandmarkClip, PatientRef, to_grid
 from plugins.live_stream.protocol import Frame, ProtocolError
+from plugins.live_stream.store import Resume
 
 WINDOW_MS = 1000.0
 MAX_SKIPPED_WINDOWS = 10
@@ -61,6 +62,7 @@ class ClosedWindow:
     grid: np.ndarray | None  # (30, 468, 2) float32, NaN where no face could be interpolated
     reason: str | None
     closed_at: float = field(default_factory=time.perf_counter)  # when the frame that closed it arrived
+    resume: Resume | None = None  # the session's state once the frame that closed it is in (stored with it, to resume from)
 
     @property
     def fps(self) -> float:
@@ -86,6 +88,17 @@ class LiveSession:
         self.last_activity = time.monotonic()
         self.socket: Any = None  # the connected WebSocket (plugins.live_stream.connection), if any
         self.scorer: Any = None  # its WindowScorer, kept across reconnects
+        self.taken = 0  # the store's take count when this replica took the session (plugins.live_stream.store)
+        self.frames_before = 0  # frames other connections' replicas received (resumed from the store)
+        self.first_ms: float | None = None  # the session's first capture time, wherever it was received
+        self.last_ms: float | None = None  # the last frame's capture time, wherever it was received
+
+    def resume_from(self, state: Resume, image_size: tuple[int, int] | None) -> None:
+        """Go on from a stored state: the next frame must follow its sequence and capture time; the open
+        second starts again empty (its frames, at most a second, were on the replica that had them)."""
+        self.last_sequence, self.last_ms, self.first_ms = state.last_sequence, state.last_capture_ms, state.first_capture_ms
+        self.window_index, self.window_start_ms, self.frames_before = state.window_index, state.window_start_ms, state.frames
+        self.image_size = image_size
 
     @property
     def frames(self) -> int:
@@ -96,14 +109,14 @@ class LiveSession:
         if self.last_sequence is not None and frame.sequence <= self.last_sequence:
             kind = "a duplicate" if frame.sequence == self.last_sequence else "out of order"
             raise ProtocolError(f"frame {frame.sequence} is {kind}: the last frame received was {self.last_sequence}; sequence numbers must increase")
-        if self.times and frame.captured_ms <= self.times[-1]:
-            raise ProtocolError(f"frame {frame.sequence}: capture time {frame.captured_ms:.1f} ms is not after the previous frame's {self.times[-1]:.1f} ms")
-        if self.frames >= self.limits.max_session_frames:
+        if self.last_ms is not None and frame.captured_ms <= self.last_ms:
+            raise ProtocolError(f"frame {frame.sequence}: capture time {frame.captured_ms:.1f} ms is not after the previous frame's {self.last_ms:.1f} ms")
+        if self.frames_before + self.frames >= self.limits.max_session_frames:
             raise SessionFull(
-                f"the session holds {self.frames} frames, the limit ({self.limits.setting_prefix}MAX_SESSION_FRAMES); "
+                f"the session holds {self.frames_before + self.frames} frames, the limit ({self.limits.setting_prefix}MAX_SESSION_FRAMES); "
                 "it ends here: start a new session to go on"
             )
-        if self.times and frame.captured_ms - self.times[0] > self.limits.max_session_s * 1000.0:
+        if self.first_ms is not None and frame.captured_ms - self.first_ms > self.limits.max_session_s * 1000.0:
             # the assessment is resampled to 30 fps over the whole span: two frames hours apart must not size a grid of hours
             raise SessionFull(
                 f"frame {frame.sequence}: the session would span more than {self.limits.max_session_s:g} s of capture time, the limit "
@@ -126,6 +139,9 @@ class LiveSession:
             self.blocks[block][row] = frame.points
         self.times.append(frame.captured_ms)
         self.faces.append(frame.points is not None)
+        self.last_ms = frame.captured_ms
+        if self.first_ms is None:
+            self.first_ms = frame.captured_ms
         self.last_activity = time.monotonic()
         if offset >= 1:
             closed.append(self._close(self.window_index, self.window_start_ms, self.window_frames, self.window_faces))
@@ -137,6 +153,8 @@ class LiveSession:
                 self.window_index += 1
                 self.window_start_ms = frame.captured_ms
             self.window_frames = self.window_faces = 0
+            resume = Resume(frame.sequence, frame.captured_ms, self.first_ms, self.window_index, self.window_start_ms, self.frames_before + self.frames)
+            closed[-1] = replace(closed[-1], resume=resume)
         self.window_frames += 1
         self.window_faces += frame.points is not None
         return closed

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import mmap
-import time
 
 import numpy as np
 import pytest
@@ -17,7 +16,6 @@ from gateway.contract.domain import PatientRef
 from gateway.pipeline.timeline import to_grid
 from plugins.live_stream.connection import Outbox
 from plugins.live_stream.protocol import FACE_BYTES, HEADER_BYTES, ErrorMessage, Frame, ProtocolError, WindowMessage, encode_frame, parse_frame
-from plugins.live_stream.registry import LiveSessions
 from plugins.live_stream.session import BLOCK_FRAMES, LiveLimits, LiveSession, SessionFull
 
 FACE = recorded_points()[0]
@@ -127,64 +125,6 @@ def test_a_slow_reader_never_grows_the_queue_and_keeps_errors_and_the_assessment
 
     sent = asyncio.run(run())
     assert len(sent) <= 7 and '"index":999' in sent[-2] and "last" in sent[-1]
-
-
-def test_an_expired_ticket_says_it_expired_after_other_sessions_took_tickets():
-    """Issuing a ticket used to drop every expired one, so the expired ticket read as "unknown or already used"."""
-    registry = LiveSessions(LiveLimits(), ticket_ttl_s=0.05)
-    first, second = (LiveSession(sid, "default", PatientRef(system="urn:x", value="1"), LiveLimits()) for sid in ("s1", "s2"))
-    registry.sessions.update({"s1": first, "s2": second})
-    expired = registry.ticket(first)
-    time.sleep(0.1)
-    registry.ticket(second)
-    with pytest.raises(ProtocolError, match=r"ticket expired \(tickets last 0.05 s\): get a new one with POST /v1/live/sessions/\{id\}/ticket"):
-        registry.redeem("s1", expired)
-    with pytest.raises(ProtocolError, match="unknown or already used"):
-        registry.redeem("s1", expired)  # presented once, it is spent
-    assert registry.redeem("s1", registry.ticket(first)) is first
-
-
-def watched(registry: LiveSessions) -> tuple[LiveSession, list[str]]:
-    """A session of ``registry`` whose idle watch records its end instead of assessing it."""
-    live = LiveSession("s1", "default", PatientRef(system="urn:x", value="1"), LiveLimits())
-    registry.sessions[live.id] = live
-    ended: list[str] = []
-
-    async def finish(session, flow):
-        registry.sessions.pop(session.id, None)
-        ended.append(session.id)
-
-    registry.finish = finish
-    registry.expire_when_idle(live, flow=None)
-    return live, ended
-
-
-def test_a_session_whose_client_is_still_to_connect_with_its_ticket_is_not_idle():
-    """Under load a client's WebSocket handshake reached the server more than idle_timeout_s after the session was
-    created: the session had ended as idle, with nothing stored, and the client's valid ticket was refused."""
-
-    async def run():
-        registry = LiveSessions(LiveLimits(), ticket_ttl_s=0.6, idle_timeout_s=0.1)
-        live, ended = watched(registry)
-        ticket = registry.ticket(live)
-        await asyncio.sleep(0.35)  # idle 3.5 times over, the ticket unused
-        assert not ended and registry.redeem("s1", ticket) is live
-        live.socket = object()  # connected: its connection ends it if it falls silent
-        await asyncio.sleep(0.35)
-        assert not ended
-        live.socket, live.last_activity = None, time.monotonic()  # the client left
-        await asyncio.sleep(0.35)
-        assert ended == ["s1"]
-
-        registry = LiveSessions(LiveLimits(), ticket_ttl_s=0.3, idle_timeout_s=0.1)
-        live, ended = watched(registry)
-        registry.ticket(live)
-        await asyncio.sleep(0.2)
-        assert not ended
-        await asyncio.sleep(0.3)  # the ticket expired unused: nobody is connecting
-        assert ended == ["s1"]
-
-    asyncio.run(run())
 
 
 def test_frames_are_kept_in_blocks_mapped_from_the_os_and_released_at_the_end():
