@@ -18,6 +18,7 @@ from gateway.storage.engine import create_engine
 from gateway.storage.tables import Base
 from gateway.storage.tokens import TokenStore, hash_token
 from plugins.live_stream.tables import Base as LiveBase
+from plugins.reference_scales.tables import Base as ReferenceScalesBase
 from plugins.webhooks.tables import Base as WebhooksBase
 
 
@@ -44,7 +45,7 @@ BOB = PatientRef(reference="Patient/bob")
 def every_table() -> MetaData:
     """The core's tables and those the installed plugins own (each in its own MetaData), in one MetaData."""
     combined = MetaData()
-    for metadata in (Base.metadata, WebhooksBase.metadata, LiveBase.metadata):
+    for metadata in (Base.metadata, WebhooksBase.metadata, LiveBase.metadata, ReferenceScalesBase.metadata):
         for table in metadata.tables.values():
             assert table.name not in combined.tables, f"two owners declare the table {table.name}"
             table.to_metadata(combined)

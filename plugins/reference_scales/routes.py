@@ -1,0 +1,158 @@
+"""``/v1/reference-scales``, ``/v1/patients/scale-scores`` and ``/v1/concordance``: thin handlers over
+``recording`` (checks), ``ScoreStore`` (the tenant's scores) and ``service`` (pairs and figures).
+
+``controller(config)`` binds the site's settings on a subclass, as the webhooks plugin does. Every
+read and write passes the caller's tenant; another tenant's scores and assessments never pair.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, Parameter
+
+from gateway import AssessmentStore, audit_record, ok, problems
+from plugins.reference_scales import ReferenceScalesSettings
+from plugins.reference_scales.recording import check_score
+from plugins.reference_scales.schema import EXAMPLE_SCORE, ConcordanceOut, PairList, ScaleList, ScaleOut, ScaleScoreIn, ScaleScoreOut
+from plugins.reference_scales.scores import ScoreStore
+from plugins.reference_scales.service import Filters, concordance_report, pair_list, pairs_csv, pairs_for, report_csv
+
+RECORDERS = {"clinician"}
+READERS = {"clinician", "integrator"}
+EVERYONE = {"integrator", "telehealth", "clinician"}
+TAGS = ["reference scales"]
+CSV = "text/csv"
+EXAMPLE_CSV = "scale,mapping_version,model_id,model_version,pairs,patients,reliable,figure,value,ci_low,ci_high\n"
+EXAMPLE_PAIRS_CSV = (
+    "score_id,scale,observed_at,total,scale_level,mapping_version,assessment_id,model_version,ai_level,p_none,p_mild,p_significant,seconds_apart\n"
+)
+
+SCALE = Parameter(query="scale", default=None, description="a scale id (nrs, painad, cpot, abbey, flacc or a site's own)")
+SINCE = Parameter(query="since", default=None, description="scores observed at or after this ISO-8601 date-time (with a time zone)")
+UNTIL = Parameter(query="until", default=None, description="scores observed before this ISO-8601 date-time (with a time zone)")
+MODEL_VERSION = Parameter(query="model_version", default=None, description="only AI assessments of this model version")
+
+
+def check_body(data: ScaleScoreIn) -> dict[str, Any]:
+    body: dict[str, Any] = {"patient": data.patient, "scale": data.scale, "observed_at": data.observed_at, "assessor": data.assessor}
+    body["items"], body["total"] = data.items, data.total
+    return body
+
+
+class ReferenceScales(Controller):
+    """The routes, with default settings; ``controller`` binds the site's."""
+
+    path = "/v1"
+    tags = TAGS
+    config: ReferenceScalesSettings = ReferenceScalesSettings()
+
+    @get("/reference-scales", opt={"roles": EVERYONE}, summary="List the site's reference pain scales", responses=ok(ScaleList, None) | problems())
+    async def list_scales(self) -> ScaleList:
+        """Each scale's id, items with their keys and ranges, total range, published bands with their
+        source, the code of the total (LOINC 72514-3 for NRS, else a local code system) and the site's
+        versioned mapping of the total onto none/mild/significant."""
+        return ScaleList([ScaleOut.of(s) for s in self.config.enabled().values()], self.config.pair_minutes)
+
+    @post(
+        "/patients/scale-scores",
+        status_code=201,
+        opt={"roles": RECORDERS},
+        summary="Record a reference-scale score",
+        responses=ok(ScaleScoreOut, EXAMPLE_SCORE, 201) | problems(400, 415, 422),
+    )
+    async def record_score(self, request: Request, data: JSONBody[ScaleScoreIn], store: NamedDependency[AssessmentStore]) -> ScaleScoreOut:
+        """Items are checked against the scale's definition and the total computed from them (a total
+        sent beside them must agree). The score is a clinician's observation, never AI-asserted; it is
+        paired with the AI assessment of the same patient captured within ``pair_minutes``. Example body:
+        ``{"patient": {"identifier": {...}}, "scale": "painad", "items": {...}, "observed_at": "...", "assessor": "..."}``."""
+        checked = check_score(self.config.enabled(), check_body(data))
+        score = await ScoreStore(store.engine, request.user.tenant).add(checked, request.user.id)
+        return ScaleScoreOut.of(score)
+
+    @get("/concordance/pairs", opt={"roles": READERS}, summary="Inspect the score-AI pairs", responses=ok(PairList, None) | problems(400, 422))
+    async def pairs(
+        self,
+        request: Request,
+        store: NamedDependency[AssessmentStore],
+        scale: str | None = SCALE,
+        since: str | None = SINCE,
+        until: str | None = UNTIL,
+        model_version: str | None = MODEL_VERSION,
+    ) -> PairList:
+        """Every pair the concordance uses, with the pairing rule: the score, the AI's level and
+        probabilities (AI-asserted, with model and version) and how far apart they were."""
+        filters = Filters(self.config, scale, since, until, model_version)
+        await audit_record(store.engine, "search", "scale_score")
+        return pair_list(await pairs_for(store, request.user.tenant, self.config, filters), self.config)
+
+    @get(
+        "/concordance/pairs.csv",
+        opt={"roles": READERS},
+        summary="The pairs as CSV",
+        media_type=CSV,
+        responses=ok(str, EXAMPLE_PAIRS_CSV, media_type=CSV) | problems(400, 422),
+    )
+    async def pairs_as_csv(
+        self,
+        request: Request,
+        store: NamedDependency[AssessmentStore],
+        scale: str | None = SCALE,
+        since: str | None = SINCE,
+        until: str | None = UNTIL,
+        model_version: str | None = MODEL_VERSION,
+    ) -> Response[str]:
+        """One row per pair (no patient identifiers)."""
+        filters = Filters(self.config, scale, since, until, model_version)
+        pairs = pair_list(await pairs_for(store, request.user.tenant, self.config, filters), self.config)
+        return Response(pairs_csv(pairs), media_type=CSV, headers={"Content-Disposition": 'attachment; filename="concordance-pairs.csv"'})
+
+    @get(
+        "/concordance",
+        opt={"roles": READERS},
+        summary="Local concordance of the AI with the reference scales",
+        responses=ok(ConcordanceOut, None) | problems(400, 422),
+    )
+    async def concordance(
+        self,
+        request: Request,
+        store: NamedDependency[AssessmentStore],
+        scale: str | None = SCALE,
+        since: str | None = SINCE,
+        until: str | None = UNTIL,
+        model_version: str | None = MODEL_VERSION,
+    ) -> ConcordanceOut:
+        """Per scale, mapping version and model version: pairs and patients, quadratic weighted kappa,
+        Spearman rho, sensitivity and specificity for 'significant' and 'any pain' with patient-clustered
+        bootstrap 95 % CIs, the confusion matrix, calibration (reliability bins, ECE) and Bland-Altman;
+        each group marked unreliable below 50 pairs or 10 patients. The model is trained on synthetic
+        data: these figures are how a site measures it on its own patients."""
+        filters = Filters(self.config, scale, since, until, model_version)
+        return await concordance_report(store, request.user.tenant, self.config, filters)
+
+    @get(
+        "/concordance.csv",
+        opt={"roles": READERS},
+        summary="Local concordance as CSV",
+        media_type=CSV,
+        responses=ok(str, EXAMPLE_CSV, media_type=CSV) | problems(400, 422),
+    )
+    async def concordance_as_csv(
+        self,
+        request: Request,
+        store: NamedDependency[AssessmentStore],
+        scale: str | None = SCALE,
+        since: str | None = SINCE,
+        until: str | None = UNTIL,
+        model_version: str | None = MODEL_VERSION,
+    ) -> Response[str]:
+        """One row per group and figure, with its 95 % CI, the group's counts and reliability."""
+        filters = Filters(self.config, scale, since, until, model_version)
+        out = await concordance_report(store, request.user.tenant, self.config, filters)
+        return Response(report_csv(out), media_type=CSV, headers={"Content-Disposition": 'attachment; filename="concordance.csv"'})
+
+
+def controller(config: ReferenceScalesSettings) -> type[Controller]:
+    return type("ReferenceScales", (ReferenceScales,), {"config": config})
