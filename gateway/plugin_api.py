@@ -102,12 +102,13 @@ from gateway.storage.deliveries import DeliveryStore, TargetAttempt
 from gateway.storage.engine import as_utc, read_only
 from gateway.storage.reviews import review_history
 from gateway.storage.reviews import versions as review_versions
-from gateway.storage.tokens import ROLES, TokenInfo
+from gateway.storage.tokens import CLINICIAN_REFERENCE, ROLES, TokenInfo
 from gateway.web.auth import PUBLIC, FailureThrottle
 from gateway.web.openapi import FILE, NO_TOKEN, Form, binary, documented, ok, problems, query
 from gateway.web.problems import problem
 from gateway.web.routes.schemas import EXAMPLE_ASSESSMENT
 from gateway.web.ui.guard import SignInRequired, session_guard, ui_opt
+from gateway.web.ui.launched import open_clinician_session
 from gateway.web.ui.live import LIVE_ROLES
 
 PLUGIN_API_VERSION: Final = "1.0"
@@ -246,6 +247,9 @@ __all__ = [
     "session_guard",
     "SignInRequired",
     "LIVE_ROLES",
+    # an EMR launch (SMART): a UI session for the EMR's clinician
+    "open_clinician_session",
+    "CLINICIAN_REFERENCE",
     # storage a plugin owns
     "read_only",
     "as_utc",

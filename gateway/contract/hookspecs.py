@@ -263,6 +263,25 @@ def register_destinations(register: Callable[[Destination], None], settings: Set
 
 
 @hookspec
+def register_frame_ancestors(register: Callable[[str], None], settings: Settings) -> None:
+    """Allow a site to show the review UI inside its own pages (an EMR embedding the app in an iframe).
+
+    Fires once at start-up. ``register(origin)`` takes an origin (``https://ehr.example.org``, with a
+    port when not the scheme's default): every ``/ui`` answer then carries ``frame-ancestors 'self'``
+    and the registered origins in its Content-Security-Policy instead of ``'none'`` (and no
+    ``X-Frame-Options: DENY``). With no origin registered the UI cannot be framed at all.
+    ``settings`` is the validated ``Settings``.
+
+    Example::
+
+        @hookimpl
+        def register_frame_ancestors(register, settings):
+            for issuer in settings.plugin_config("smart_launch").issuers:
+                register(origin_of(issuer.iss))
+    """
+
+
+@hookspec
 def handle_event(event: AssessmentEvent, settings: Settings) -> None:
     """Observe a domain event (the core's ``assessment.completed``, ``assessment.failed``,
     ``assessment.reviewed``, and any type a plugin declared with ``register_event_types``).

@@ -42,6 +42,7 @@ REGISTRATION_HOOKS = (
     "register_destinations",
     "register_routes",
     "register_commands",
+    "register_frame_ancestors",
 )
 
 
@@ -71,6 +72,7 @@ class Plugins:
     commands: list[Any] = field(default_factory=list)
     event_types: dict[str, str] = field(default_factory=lambda: dict(CORE_EVENT_TYPES))
     migrations: list[Migrations] = field(default_factory=list)
+    frame_ancestors: list[str] = field(default_factory=list)
     _pm: pluggy.PluginManager | None = field(default=None, repr=False)  # the core's: plugins call nothing on it
 
     def handle_event(self, event: AssessmentEvent) -> None:
@@ -179,6 +181,7 @@ def build_plugins(
         "register_destinations": lambda d: _add_unique(registry.destinations, d.name, d, "destination"),
         "register_routes": registry.routes.append,
         "register_commands": registry.commands.append,
+        "register_frame_ancestors": lambda origin: registry.frame_ancestors.append(origin) if origin not in registry.frame_ancestors else None,
     }
     for hook in REGISTRATION_HOOKS:
         for status, args in _registrations(pm, registry, hook, {"settings": settings}):
@@ -191,6 +194,9 @@ def build_plugins(
             raise SettingsError(f"destination {destination.name!r} sends the {destination.output!r} output, which no loaded plugin registers")
     return registry
 
+
+FRAME_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?")
+"""An origin a CSP ``frame-ancestors`` source may name: no path, no wildcard, no quote."""
 
 EVENT_TYPE_NAME = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+")
 """Dotted lower-case names (``pain.sustained``), at most 40 characters: the ledger's column holds them."""
@@ -209,6 +215,8 @@ def _checked(hook: str, args: tuple[Any, ...]) -> None:
     if len(args) != 1:
         raise TypeError(f"{hook}: register takes one object, got {len(args)} arguments")
     obj = args[0]
+    if hook == "register_frame_ancestors" and not (isinstance(obj, str) and FRAME_ORIGIN.fullmatch(obj)):
+        raise TypeError(f"register_frame_ancestors: register takes an origin such as 'https://ehr.example.org' (scheme, host, port), got {obj!r:.200}")
     if hook == "register_migrations" and not isinstance(obj, Migrations):
         raise TypeError("register_migrations: register takes a Migrations(branch, directory)")
     if hook == "register_models" and not isinstance(getattr(getattr(obj, "info", None), "model_id", None), str):

@@ -21,6 +21,10 @@ ROLES = ("integrator", "telehealth", "clinician", "admin")
 """The roles a token holds; a route says which may call it with ``opt={"roles": {...}}`` (admin always may)."""
 
 TENANT_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+CLINICIAN_REFERENCE = re.compile(r"(Practitioner|PractitionerRole)/[A-Za-z0-9.-]{1,64}")
+"""A token named like this stands for the EMR's clinician of a SMART launch (``fhirUser``): reviews made
+with it name that Practitioner in FHIR (``Provenance.agent.who``). Only ``create(..., clinician=True)``,
+called for a verified launch, may use such a name, so no administrator's token can pose as one."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,11 @@ class TokenStore:
         self.reads = async_sessionmaker(read_only(engine), expire_on_commit=False)
         self.clock = clock  # injectable so tests can move time past an expiry or a grace period
 
-    async def create(self, name: str, role: str, tenant: str = DEFAULT_TENANT, expires_in: timedelta | None = None) -> tuple[TokenInfo, str]:
+    async def create(
+        self, name: str, role: str, tenant: str = DEFAULT_TENANT, expires_in: timedelta | None = None, *, clinician: bool = False
+    ) -> tuple[TokenInfo, str]:
+        if CLINICIAN_REFERENCE.fullmatch(name.strip()) and not clinician:
+            raise InputError("name", "names like Practitioner/<id> are kept for clinicians of a SMART launch; name the token after its user or system")
         if role not in ROLES:
             raise InputError("role", f"must be one of {', '.join(ROLES)}, got {role!r}")
         if not name.strip():

@@ -151,6 +151,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm: bool
                 "metrics_allowlist": metrics.parse_allowlist(settings.metrics_allowlist),
                 "ui_sessions": SessionStore(engine, timedelta(minutes=settings.ui_session_minutes)),
                 "public_https": settings.public_url.startswith("https://"),
+                "frame_ancestors": tuple(plugins.frame_ancestors),
             }
         ),
         dependencies={

@@ -23,8 +23,8 @@ import msgspec
 from fhir.resources.R4B import get_fhir_model_class
 
 from fhir_mappings import PainMappings, load_mappings
+from gateway import CLINICIAN_REFERENCE, IMPORTANCE_KIND, LEVELS, Assessment, ModelInfo, OutputDocument, PatientRef, explain, explanation_png
 from gateway import EXPLANATION_NOTICE as NOTICE
-from gateway import IMPORTANCE_KIND, LEVELS, Assessment, ModelInfo, OutputDocument, PatientRef, explain, explanation_png
 
 if TYPE_CHECKING:
     from plugins.fhir_observation import FhirSettings
@@ -269,6 +269,10 @@ def _provenance(assessment: Assessment, mappings: PainMappings, base_url: str, r
 
 
 def _clinician(assessment: Assessment, base_url: str) -> dict[str, Any]:
+    """The reviewer: the EMR's Practitioner when the review was made in a SMART launch (its ``fhirUser``,
+    a reference the EMR resolves), else the gateway token's name as an identifier of ours."""
+    if assessment.reviewed_by and CLINICIAN_REFERENCE.fullmatch(assessment.reviewed_by):
+        return {"reference": assessment.reviewed_by, "display": f"clinician {assessment.reviewed_by}"}
     return {"identifier": {"system": f"{base_url}/reviewer", "value": assessment.reviewed_by or "unknown"}, "display": f"clinician {assessment.reviewed_by}"}
 
 

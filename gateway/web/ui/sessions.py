@@ -37,10 +37,11 @@ class SessionStore:
         self.engine, self.lifetime, self.clock = engine, lifetime, clock
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
 
-    async def open(self, token: TokenInfo) -> tuple[str, UISession]:
-        """A new session for ``token``: the cookie secret (shown once) and the session."""
+    async def open(self, token: TokenInfo, lifetime: timedelta | None = None) -> tuple[str, UISession]:
+        """A new session for ``token``: the cookie secret (shown once) and the session; it lasts
+        ``lifetime`` (an EMR launch: its access token's), else the configured sign-in lifetime."""
         secret, now = secrets.token_urlsafe(32), self.clock()
-        session = UISession(token, secrets.token_urlsafe(32), now + self.lifetime)
+        session = UISession(token, secrets.token_urlsafe(32), now + (lifetime or self.lifetime))
         async with self.engine.begin() as connection:
             await connection.execute(delete(UISessionRow).where(UISessionRow.expires_at <= now))  # sweep the expired
             await connection.execute(

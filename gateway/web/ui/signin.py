@@ -19,6 +19,7 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from gateway.storage import audit
+from gateway.storage.tokens import CLINICIAN_REFERENCE
 from gateway.web.auth import PUBLIC, BearerTokenMiddleware
 from gateway.web.ui.guard import COOKIE, SIGN_IN_COOKIE, SIGN_IN_ROLES, STREAM_ROLES, csrf_matches, current_session, ui_opt
 from gateway.web.ui.render import page
@@ -95,6 +96,8 @@ async def sign_out(request: Request) -> Response:
     sessions: SessionStore = request.app.state.ui_sessions
     await sessions.close(request.cookies.get(COOKIE, ""))
     session = current_session(request)
+    if session is not None and CLINICIAN_REFERENCE.fullmatch(session.token.name):  # an EMR launch's own token: it ends here
+        await request.app.state.tokens.revoke(session.token.id)
     await audit.record(sessions.engine, "logout", "ui_session", session.token.id if session else None)
     response = Redirect("/ui/sign-in", status_code=303)
     response.delete_cookie(COOKIE, path="/ui")
