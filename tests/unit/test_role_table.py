@@ -24,6 +24,9 @@ CAPABILITIES = [  # (phrase in the table, method, path pattern): the first match
     ("live sessions", "POST", r"/v1/live/sessions(/.*)?"),
     ("the audit trail", "GET", r"/v1/audit(/fhir)?"),
     ("`/metrics` and `/v1/plugins`", "GET", r"/metrics|/v1/plugins"),
+    ("list reference scales", "GET", r"/v1/reference-scales"),
+    ("record reference-scale scores", "POST", r"/v1/patients/scale-scores"),
+    ("concordance with reference scales", "GET", r"/v1/concordance(\.csv|/pairs(\.csv)?)?"),
 ]
 
 
