@@ -118,6 +118,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     )
 
 
+        proxy_headers=bool(settings.trusted_proxies),  # X-Forwarded-* from the configured proxies only, never from anyone
+        forwarded_allow_ips=settings.trusted_proxies or [],
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi"}
 
 

@@ -71,6 +71,10 @@ DESCRIPTIONS = {
     "auth_failure_window_s": "The window of the failed-authentication throttle.",
     "ui_session_minutes": "How long a review UI sign-in lasts.",
     "metrics_allowlist": "IPs or CIDRs that may scrape `/metrics` without a token.",
+    "trusted_proxies": (
+        "IPs or CIDRs of the reverse proxy: only from these are `X-Forwarded-For` and `X-Forwarded-Proto` believed "
+        "(the client address for rate limits and `/metrics`, the scheme). Empty: from nobody."
+    ),
     "enabled_plugins": "Plugin names to load (empty: all).",
     "disabled_plugins": "Plugin names not to load.",
     "log_format": "`auto` (JSON off a terminal), `json` or `console`.",

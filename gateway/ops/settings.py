@@ -19,7 +19,15 @@ import msgspec
 ENV_PREFIX = "PAIN_GATEWAY_"
 PLUGIN_ENV_PREFIX = ENV_PREFIX + "PLUGIN_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
-LIST_SETTINGS = {"cors_origins", "enabled_plugins", "disabled_plugins", "webhook_allowlist", "delivery_retry_schedule_s", "metrics_allowlist"}
+LIST_SETTINGS = {
+    "cors_origins",
+    "enabled_plugins",
+    "disabled_plugins",
+    "webhook_allowlist",
+    "delivery_retry_schedule_s",
+    "metrics_allowlist",
+    "trusted_proxies",
+}
 
 DELIVERY_RETRY_SCHEDULE_S = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
 """Waits before each retry (the Standard Webhooks example: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h,
@@ -69,6 +77,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
     auth_failure_window_s: float = 60.0
     ui_session_minutes: int = 480  # how long a review UI sign-in lasts (gateway.web.ui.sessions)
     metrics_allowlist: list[str] = msgspec.field(default_factory=list)  # who may scrape /metrics without a token (gateway.ops.metrics)
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)  # serve: X-Forwarded-For/-Proto honoured only from these addresses (deploy/haproxy.cfg)
     enabled_plugins: list[str] = msgspec.field(default_factory=list)
     disabled_plugins: list[str] = msgspec.field(default_factory=list)
     log_format: str = "auto"
@@ -129,6 +138,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("auth_failure_burst", 1 <= self.auth_failure_burst <= 10000, "must be between 1 and 10000 failed authentications"),
             ("auth_failure_window_s", 1 <= self.auth_failure_window_s <= 86400, "must be between 1 and 86400 seconds"),
             ("ui_session_minutes", 5 <= self.ui_session_minutes <= 1440, "must be between 5 and 1440 minutes (a day)"),
+            (
+                "trusted_proxies",
+                all(_is_network(e) for e in self.trusted_proxies),
+                "must be the reverse proxy's IP addresses or CIDRs, e.g. 127.0.0.1,10.0.0.0/8 (X-Forwarded-* from anyone else is ignored)",
+            ),
             (
                 "metrics_allowlist",
                 all(_is_network(e) for e in self.metrics_allowlist),

@@ -1,4 +1,4 @@
-"""One WebSocket connection of a live session: read frames, score closed windows, send results.
+"""One WebSocket connection of a live session: read frames, score closed windows, store them, send results.
 
 Three loops that never wait on each other without a bound: the reader parses frames as they come;
 each closed window is scored in a thread (the event loop only routes bytes), at most
@@ -156,10 +156,13 @@ class WindowScorer:
             except Exception:  # a scoring bug must not end the session; the window says so
                 log.exception("live_window_failed", session=self.session.id, window=window.index)
                 message = unscored(window, "the server could not score this window")
+            await self.writer.write(stored(window, self.session, message), self.session.image_size)
             metrics.LIVE_WINDOW_SECONDS.observe(time.perf_counter() - window.closed_at)
             if self.outbox is not None:
                 self.outbox.put(message)
-            self.writer.put(stored(window, self.session, message), self.session.image_size)
+
+    def busy(self) -> bool:
+        return self.task is not None and not self.task.done()
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         if self.task is not None:
@@ -183,6 +186,8 @@ async def serve_connection(socket: WebSocket, session: LiveSession, live: LiveSe
                 async with asyncio.timeout(live.idle_timeout_s):
                     message = await socket.receive()
             except TimeoutError:  # connected but silent: the session ends as if the client had sent "end"
+                if scorer.busy():  # not silent: waiting for results a loaded server is still scoring
+                    continue
                 log.info("live_session_silent", session=session.id, idle_s=live.idle_timeout_s)
                 await end(socket, session, live, flow, outbox)
                 return

@@ -52,6 +52,12 @@ class WindowWriter:
             self.written = asyncio.Condition()
         return self.written
 
+    async def write(self, window: StoredWindow, image_size: tuple[int, int] | None) -> None:
+        """Put the window and wait for its batch: a result is sent to its client only once it is stored, so a
+        replica that dies next has lost nothing its client was told."""
+        self.put(window, image_size)
+        await self.flush()
+
     async def flush(self, timeout_s: float = 30.0) -> None:
         """Wait (at most ``timeout_s``) until every window put before this call is written or given up on."""
         target = self.put_count
