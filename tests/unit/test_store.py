@@ -19,6 +19,7 @@ from gateway.storage.tables import Base
 from gateway.storage.tokens import TokenStore, hash_token
 from plugins.live_stream.tables import Base as LiveBase
 from plugins.reference_scales.tables import Base as ReferenceScalesBase
+from plugins.vitals.tables import Base as VitalsBase
 from plugins.webhooks.tables import Base as WebhooksBase
 
 
@@ -45,7 +46,7 @@ BOB = PatientRef(reference="Patient/bob")
 def every_table() -> MetaData:
     """The core's tables and those the installed plugins own (each in its own MetaData), in one MetaData."""
     combined = MetaData()
-    for metadata in (Base.metadata, WebhooksBase.metadata, LiveBase.metadata, ReferenceScalesBase.metadata):
+    for metadata in (Base.metadata, WebhooksBase.metadata, LiveBase.metadata, ReferenceScalesBase.metadata, VitalsBase.metadata):
         for table in metadata.tables.values():
             assert table.name not in combined.tables, f"two owners declare the table {table.name}"
             table.to_metadata(combined)
