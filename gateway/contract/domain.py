@@ -335,6 +335,71 @@ class AssessmentEvent(msgspec.Struct, frozen=True, kw_only=True):
     occurred_at: datetime
     tenant: str = DEFAULT_TENANT
     error: str | None = None
+    documents: tuple[str, ...] = ()
+    """Outputs the declaring plugin renders for this event itself (``EventDocuments.outputs``), so a
+    destination's ``targets`` can ask for it (``"fhir" in event.documents``); set by the core when the
+    event is recorded. Empty for the core's events, whose document is the assessment's output."""
+
+
+TRAJECTORY_KINDS: tuple[str, ...] = ("reference-scale", "intervention", "note")
+"""What a ``TrajectoryEntry`` is: a score on a validated scale (NRS, PAINAD...), a treatment given, or a note."""
+
+
+class TrajectoryEntry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A point on a patient's pain trajectory that a plugin adds (``TrajectorySource``) beside the assessments.
+
+    ``at`` is when it happened (UTC); ``kind`` one of ``TRAJECTORY_KINDS``; ``label`` what a clinician reads
+    ("NRS 7/10", "morphine 2 mg IV"); ``level`` the pain level it maps to (one of ``LEVELS``) when it does;
+    ``value`` and ``unit`` a number on its scale; ``source`` the plugin; ``id`` stable within the source.
+    ``ai_asserted`` is true only for machine-derived values; a nurse's score or a recorded dose is not.
+    """
+
+    id: str
+    at: datetime
+    kind: str
+    label: str
+    source: str
+    level: str | None = None
+    value: float | None = None
+    unit: str | None = None
+    ai_asserted: bool = False
+
+
+class LiveWindow(msgspec.Struct, frozen=True, kw_only=True):
+    """One second of a running live session, just scored (``LiveObserver.window_scored``).
+
+    ``level`` and ``probabilities`` are None for an unscorable second (``reason`` says why); ``start`` and
+    ``end`` are capture times (UTC). ``session_id`` is stable for the session, across reconnects.
+    """
+
+    session_id: str
+    tenant: str
+    patient: PatientRef
+    start: datetime
+    end: datetime
+    level: str | None
+    probabilities: Probabilities | None
+    model: ModelInfo
+    reason: str | None = None
+
+
+URGENCY_RANKS: dict[str, int] = {"open-alert": 0, "overdue-reassessment": 1, "unreviewed-significant": 2}
+"""The worklist's order of urgency: open alerts first, then overdue reassessments, then unreviewed significant results."""
+
+
+class UrgentPatient(msgspec.Struct, frozen=True, kw_only=True):
+    """A patient who needs attention now, as a ``WorklistPriority`` reports it for the worklist.
+
+    ``reason`` is a key of ``URGENCY_RANKS``; ``badge`` the short text shown on the row ("Alert: sustained
+    significant pain (AI-derived)"); ``since`` orders patients of one rank (oldest first); ``href`` a
+    ``/ui/...`` link to act on it (the patient page).
+    """
+
+    patient: PatientRef
+    reason: str
+    badge: str
+    since: datetime
+    href: str = ""
 
 
 DELIVERY_OUTCOMES = ("delivered", "retry", "failed")

@@ -22,18 +22,36 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import pluggy
 import structlog
 
 from gateway.contract import hookspecs
-from gateway.contract.domain import CORE_EVENT_TYPES, AssessmentEvent, InputError, UnsupportedMediaError
-from gateway.contract.protocols import CaptureRequest, CaptureSource, Destination, Explainer, Migrations, Output, PainModel
+from gateway.contract.domain import CORE_EVENT_TYPES, AssessmentEvent, InputError, LiveWindow, UnsupportedMediaError
+from gateway.contract.protocols import (
+    CaptureRequest,
+    CaptureSource,
+    Destination,
+    EventDocuments,
+    Explainer,
+    LiveObserver,
+    Migrations,
+    Output,
+    PainModel,
+    Publisher,
+    TrajectorySource,
+    WorklistPriority,
+)
 from gateway.ops.settings import Settings, SettingsError
 
 log = structlog.get_logger(__name__)
 
 REGISTRATION_HOOKS = (
     "register_event_types",
+    "register_event_documents",
+    "register_trajectory_sources",
+    "register_live_observers",
+    "register_worklist_priorities",
     "register_migrations",
     "register_capture_sources",
     "register_models",
@@ -64,6 +82,10 @@ class Plugins:
     settings: Settings
     statuses: list[PluginStatus] = field(default_factory=list)
     capture_sources: list[CaptureSource] = field(default_factory=list)
+    event_documents: dict[str, EventDocuments] = field(default_factory=dict)  # by event type
+    trajectory_sources: list[TrajectorySource] = field(default_factory=list)
+    live_observers: list[LiveObserver] = field(default_factory=list)
+    worklist_priorities: list[WorklistPriority] = field(default_factory=list)
     models: dict[str, PainModel] = field(default_factory=dict)
     explainers: list[Explainer] = field(default_factory=list)
     outputs: dict[str, Output] = field(default_factory=dict)
@@ -92,6 +114,25 @@ class Plugins:
         except KeyError:
             known = ", ".join(sorted(self.models)) or "none loaded"
             raise SettingsError(f"PAIN_GATEWAY_MODEL: no model {model_id!r} is registered ({known})") from None
+
+    def with_documents(self, event: AssessmentEvent) -> AssessmentEvent:
+        """``event`` with ``documents`` set to the outputs its declaring plugin renders (``EventDocuments``)."""
+        renderer = self.event_documents.get(event.type)
+        return event if renderer is None else msgspec.structs.replace(event, documents=tuple(renderer.outputs))
+
+    async def live_window_scored(self, window: LiveWindow, publisher: Publisher) -> list[str]:
+        """Tell every ``LiveObserver`` of a live session's second; the texts to show on the live page. An
+        observer that raises is logged (without the patient) and the others still run."""
+        notices = []
+        for observer in self.live_observers:
+            try:
+                notice = await observer.window_scored(window, publisher)
+            except Exception as exc:
+                log.warning("live_observer_failed", observer=observer.name, error=f"{type(exc).__name__}: {exc}"[:300])
+                continue
+            if notice:
+                notices.append(notice)
+        return notices
 
     @property
     def capture_forms(self) -> list[Any]:
@@ -173,6 +214,10 @@ def build_plugins(
 
     sinks: dict[str, Callable[[Any], None]] = {
         "register_event_types": lambda pair: _add_unique(registry.event_types, pair[0], pair[1], "event type"),
+        "register_event_documents": lambda d: _add_documents(registry, d),
+        "register_trajectory_sources": registry.trajectory_sources.append,
+        "register_live_observers": registry.live_observers.append,
+        "register_worklist_priorities": registry.worklist_priorities.append,
         "register_migrations": registry.migrations.append,
         "register_capture_sources": registry.capture_sources.append,
         "register_models": lambda m: _add_unique(registry.models, m.info.model_id, m, "model"),
@@ -223,6 +268,14 @@ def _checked(hook: str, args: tuple[Any, ...]) -> None:
         raise TypeError("register_models: a model needs info.model_id (a ModelInfo)")
     if hook in ("register_outputs", "register_destinations") and not isinstance(getattr(obj, "name", None), str):
         raise TypeError(f"{hook}: the object needs a name")
+
+
+def _add_documents(registry: Plugins, documents: EventDocuments) -> None:
+    """An event type's documents come from one plugin, for a type that is declared and not the core's."""
+    for event_type in documents.event_types:
+        if event_type in CORE_EVENT_TYPES or event_type not in registry.event_types:
+            raise SettingsError(f"{documents.name!r} renders documents for {event_type!r}, which is not a plugin's declared event type (register_event_types)")
+        _add_unique(registry.event_documents, event_type, documents, "documents of the event type")
 
 
 def _loader(obj: object) -> Callable[[], object]:

@@ -6,8 +6,9 @@ CPU-heavy methods (``PainModel.predict``) are sync so they can run in worker thr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -19,9 +20,13 @@ from gateway.contract.domain import (
     DeliveryResult,
     Explanation,
     LandmarkClip,
+    LiveWindow,
     ModelInfo,
     ModelOutput,
     OutputDocument,
+    PatientRef,
+    TrajectoryEntry,
+    UrgentPatient,
     Windows,
 )
 
@@ -127,6 +132,21 @@ class Output(Protocol):
     def render(self, assessment: Assessment) -> OutputDocument: ...
 
 
+@runtime_checkable
+class Publisher(Protocol):
+    """Publishes a plugin's own events (``AssessmentFlow`` is one): handed to destinations that act on an
+    event (``DeliveryRequest.publisher``) and to live observers. See ``AssessmentFlow.publish``."""
+
+    @property
+    def engine(self) -> AsyncEngine: ...
+
+    async def publish(
+        self, event_type: str, assessment_id: str, tenant: str, *, event_id: str | None = None, connection: AsyncConnection | None = None
+    ) -> AssessmentEvent: ...
+
+    def announce(self, event: AssessmentEvent) -> None: ...
+
+
 @dataclass(frozen=True)
 class DeliveryRequest:
     """One attempt to send one event to one target of a destination.
@@ -134,7 +154,9 @@ class DeliveryRequest:
     ``delivery_id`` is stable across retries (receivers deduplicate on it); ``target`` is what
     ``Destination.targets`` returned for this event (e.g. a webhook endpoint id, or ``""``);
     ``document`` is the destination's ``output`` rendered now, and ``assessment`` is None for
-    ``assessment.failed``. ``engine`` lets a destination read its own rows (e.g. endpoint secrets).
+    ``assessment.failed``. ``engine`` lets a destination read its own rows (e.g. endpoint secrets);
+    ``publisher`` lets a destination that acts on events (an alert evaluator) publish its own, in its
+    own transaction, so that work is retried through the ledger like any delivery.
     """
 
     delivery_id: str
@@ -145,6 +167,7 @@ class DeliveryRequest:
     assessment: Assessment | None
     document: OutputDocument | None
     engine: AsyncEngine
+    publisher: Publisher | None = None
 
 
 @runtime_checkable
@@ -167,6 +190,61 @@ class Destination(Protocol):
     async def send(self, request: DeliveryRequest) -> DeliveryResult: ...
 
     async def probe(self, engine: AsyncEngine) -> DeliveryResult: ...
+
+
+@runtime_checkable
+class EventDocuments(Protocol):
+    """Renders the documents of a plugin's own events (an alert episode's Observation and Flag), so they
+    travel through the delivery ledger like an assessment's: retried, dead-lettered, idempotent by id.
+
+    ``event_types`` are types the plugin declared (``register_event_types``); ``outputs`` the outputs it
+    renders for them (``"fhir"``: a transaction Bundle; ``"hl7v2"``: an ORU). A destination whose ``output``
+    is among them receives ``render(event, output, engine)`` as ``DeliveryRequest.document`` instead of the
+    assessment's; ``render`` reads the plugin's own rows (found by ``event.id`` or ``event.assessment_id``)
+    and returns None when it has nothing for that output. For a webhook, ``OutputDocument.meta`` holds a
+    short, patient-free summary (strings) put in the body's ``data``. Like an assessment's output, a
+    document shows its subject as it is now, so a retry arriving late never undoes a later event.
+    """
+
+    name: str
+    event_types: Collection[str]
+    outputs: Collection[str]
+
+    async def render(self, event: AssessmentEvent, output: str, engine: AsyncEngine) -> OutputDocument | None: ...
+
+
+@runtime_checkable
+class TrajectorySource(Protocol):
+    """Adds points to a patient's pain trajectory (``GET /v1/patients/trajectory``, the patient page):
+    reference-scale scores, interventions. ``entries`` answers only ``tenant``'s rows for ``patient``
+    whose time falls in [``since``, ``until``), oldest first, at most a few thousand."""
+
+    name: str
+
+    async def entries(self, tenant: str, patient: PatientRef, since: datetime, until: datetime, engine: AsyncEngine) -> list[TrajectoryEntry]: ...
+
+
+@runtime_checkable
+class LiveObserver(Protocol):
+    """Told of every scored (or unscorable) second of a running live session, in order per session, on the
+    event loop: keep it quick (a few ms; database work at most once per window); ``publisher`` publishes
+    its own events (and has the ``engine``). The text it returns (an
+    alert that just opened, always saying AI-derived) is shown on the live page; None shows nothing.
+    An observer that raises is logged and the session goes on."""
+
+    name: str
+
+    async def window_scored(self, window: LiveWindow, publisher: Publisher) -> str | None: ...
+
+
+@runtime_checkable
+class WorklistPriority(Protocol):
+    """Says which patients of ``tenant`` need attention now (open alerts, overdue reassessments), for the
+    worklist's urgency order and the count in its title. Bounded: at most a few hundred patients."""
+
+    name: str
+
+    async def urgent(self, tenant: str, now: datetime, engine: AsyncEngine) -> list[UrgentPatient]: ...
 
 
 @dataclass(frozen=True)

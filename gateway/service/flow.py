@@ -9,9 +9,11 @@ that wants it and their jobs; sending happens in delivery jobs (``gateway.servic
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.contract.domain import Assessment, AssessmentEvent, InputError, LandmarkClip, OutputDocument, StorageFull, TooBusy
@@ -193,17 +195,37 @@ class AssessmentFlow:
         """A clinician's confirm or override, committed with its ``assessment.reviewed`` event and deliveries."""
         return await record_review(self.engine, tenant, assessment_id, request, principal, events=self.events)
 
-    async def publish(self, event_type: str, assessment_id: str, tenant: str) -> AssessmentEvent:
-        """A plugin's own event about an assessment (its type declared with ``register_event_types``):
-        committed with its deliveries like the core's, then told to ``handle_event`` observers. The
-        assessment must be the tenant's: its deliveries carry it to that tenant's destinations."""
-        if await self.assessments.get(assessment_id, tenant) is None:
+    async def publish(
+        self, event_type: str, assessment_id: str, tenant: str, *, event_id: str | None = None, connection: AsyncConnection | None = None
+    ) -> AssessmentEvent:
+        """A plugin's own event (its type declared with ``register_event_types``): committed with its
+        deliveries like the core's, then told to ``handle_event`` observers.
+
+        ``assessment_id`` must be the tenant's assessment (its deliveries carry it to that tenant's
+        destinations), except for a type whose documents the plugin renders (``register_event_documents``):
+        then it is the plugin's own subject id (an alert episode) and the plugin's documents are sent.
+        ``event_id`` (a UUID the plugin derives from what happened) makes publishing idempotent: an event
+        already recorded under it is returned as it was, with no second delivery. With ``connection`` the
+        event is written in the caller's transaction (with the plugin's own rows, all or nothing) and
+        observers are told only after the caller's commit, never by this call."""
+        documented = event_type in self.plugins.event_documents
+        if not documented and await self.assessments.get(assessment_id, tenant) is None:
             raise LookupError(f"tenant {tenant!r} has no assessment {assessment_id!r}")
         event = new_event(event_type, assessment_id, tenant)
-        async with self.engine.begin() as connection:
-            await self.events.record(connection, event)
+        if event_id is not None:
+            event = msgspec.structs.replace(event, id=str(uuid.UUID(event_id)))
+        if connection is not None:
+            return await self.events.record_once(connection, event)
+        async with self.engine.begin() as own:
+            recorded = await self.events.record_once(own, event)
+        if recorded is event:
+            self.events.committed(event)
+        return recorded
+
+    def announce(self, event: AssessmentEvent) -> None:
+        """Tell ``handle_event`` observers of an event a plugin published in its own transaction
+        (``publish(..., connection=...)``), once that transaction has committed."""
         self.events.committed(event)
-        return event
 
     def render(self, output: str, assessment: Assessment) -> OutputDocument:
         """CPU work (12 ms for FHIR): callers on the event loop run it in a thread."""

@@ -22,7 +22,8 @@ class FhirServer(msgspec.Struct, forbid_unknown_fields=True):
     ``auth``: ``none``, ``bearer`` (``token``) or ``oauth2`` client credentials (``token_url``,
     ``client_id``, ``client_secret``, optional ``scope``). ``resolve_patient``: look the patient up by
     identifier first and reference ``Patient/<id>``; no match or several → dead letter, never a new
-    patient.
+    patient. ``plugin_documents``: also send the FHIR documents plugins render for their own events
+    (e.g. ``pain_alerts``' episode Observation and Flag), whatever ``events`` lists.
     """
 
     name: str = "fhir"
@@ -36,6 +37,7 @@ class FhirServer(msgspec.Struct, forbid_unknown_fields=True):
     resolve_patient: bool = False
     timeout_s: float = 30.0
     events: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_EVENTS))
+    plugin_documents: bool = True
 
     def __post_init__(self) -> None:
         """Checked when settings load, so a bad value stops start-up naming the setting."""

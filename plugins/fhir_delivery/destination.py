@@ -81,7 +81,8 @@ class FhirPush:
         self.credentials = Credentials(server)
 
     async def targets(self, event: AssessmentEvent, connection: AsyncConnection) -> list[str]:
-        return [""] if event.type in self.server.events else []
+        wanted = event.type in self.server.events or (self.server.plugin_documents and self.output in event.documents)
+        return [""] if wanted else []
 
     async def send(self, request: DeliveryRequest) -> DeliveryResult:
         if request.document is None:

@@ -36,7 +36,7 @@ class MllpDestination:
         self.mappings = mappings
 
     async def targets(self, event: AssessmentEvent, connection: AsyncConnection) -> list[str]:
-        return [""] if event.type in EVENTS else []
+        return [""] if event.type in EVENTS or self.output in event.documents else []  # a plugin's own ORU (an alert) too
 
     async def send(self, request: DeliveryRequest) -> DeliveryResult:
         document = request.document

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway import AssessmentEvent, DeliveryRequest, DeliveryResult
 from plugins.webhooks import egress
 from plugins.webhooks.endpoints import DESTINATION, Endpoint, EndpointStore, message_id
-from plugins.webhooks.payload import event_payload, probe_payload
+from plugins.webhooks.payload import event_payload, plugin_event_payload, probe_payload
 from plugins.webhooks.signing import signed_headers
 
 log = structlog.get_logger(__name__)
@@ -43,7 +43,10 @@ class WebhookDestination:
             return DeliveryResult.failed(f"webhook endpoint {request.target} was deleted")
         if not endpoint.enabled:
             return DeliveryResult.failed(f"webhook endpoint {endpoint.id} is disabled: {endpoint.disabled_reason or 'by a user'}")
-        body = event_payload(request.event, request.assessment, request.document, self.public_url)
+        if request.event.documents:  # a plugin's own event, with the document it rendered
+            body = plugin_event_payload(request.event, request.document)
+        else:
+            body = event_payload(request.event, request.assessment, request.document, self.public_url)
         result = await self._post(endpoint, message_id(request.delivery_id), body)
         if result.status_code == 410:
             reason = "the receiver answered 410 Gone"

@@ -75,6 +75,34 @@ def event_payload(event: AssessmentEvent, assessment: Assessment | None, documen
     return msgspec.json.encode(envelope)
 
 
+def plugin_event_payload(event: AssessmentEvent, document: OutputDocument | None) -> bytes:
+    """A plugin's own event (``EventDocuments``, e.g. ``pain_alert.opened``): its summary (``document.meta``)
+    in ``data``, with the FHIR resources it rendered while they fit the size limit. Always AI-derived
+    decision support: ``ai_asserted`` and the disclaimer say so."""
+    data: dict[str, Any] = {"subject_id": event.assessment_id, "event_id": event.id, **(document.meta if document else {})}
+    data["ai_asserted"] = True
+    data["disclaimer"] = SYNTHETIC_DISCLAIMER
+    envelope = {"type": event.type, "timestamp": _iso(event.occurred_at), "data": data}
+    bundle = _decoded(document)
+    resources = [e["resource"] for e in bundle.get("entry") or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    if resources:
+        data["resources"] = resources
+        body = msgspec.json.encode(envelope)
+        if len(body) <= MAX_BYTES:
+            return body
+        del data["resources"]
+        data["resources_omitted"] = "larger than the webhook size limit"
+    return msgspec.json.encode(envelope)
+
+
+def _decoded(document: OutputDocument | None) -> dict[str, Any]:
+    try:
+        body = document.decoded() if document is not None else None
+    except (msgspec.DecodeError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def probe_payload(endpoint_id: str) -> bytes:
     """What ``pain-gateway outputs test webhooks`` sends: no patient data at all."""
     return msgspec.json.encode(

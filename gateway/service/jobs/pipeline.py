@@ -131,15 +131,24 @@ async def _attempt(flow: AssessmentFlow, delivery: Delivery) -> DeliveryResult:
     if destination is None:
         return DeliveryResult.retry_later(f"destination {delivery.destination!r} is not configured in this worker")
     event = await flow.deliveries.event(delivery.event_id)
+    event = None if event is None else flow.plugins.with_documents(event)
     assessment = await flow.assessments.get(delivery.assessment_id, delivery.tenant)  # never another tenant's, whoever wrote the event
     document = None
-    if destination.output is not None and assessment is not None:
+    documents = None if event is None else flow.plugins.event_documents.get(event.type)
+    if documents is not None and event is not None:  # a plugin's own event: its document, not the assessment's
+        if destination.output is not None and destination.output in documents.outputs:
+            try:
+                document = await documents.render(event, destination.output, flow.engine)
+            except Exception as exc:
+                log.exception("render_error", delivery_id=delivery.id, output=destination.output)
+                return DeliveryResult.retry_later(f"{documents.name!r} could not render its {destination.output!r} document: {type(exc).__name__}: {exc}")
+    elif destination.output is not None and assessment is not None:
         try:
             document = await asyncio.to_thread(flow.render, destination.output, assessment)
         except Exception as exc:
             log.exception("render_error", delivery_id=delivery.id, output=destination.output)
             return DeliveryResult.failed(f"rendering the {destination.output!r} output failed: {type(exc).__name__}: {exc}")
-    request = DeliveryRequest(delivery.id, delivery.destination, delivery.target, delivery.attempts, event, assessment, document, flow.engine)
+    request = DeliveryRequest(delivery.id, delivery.destination, delivery.target, delivery.attempts, event, assessment, document, flow.engine, flow)
     try:
         return await asyncio.wait_for(destination.send(request), flow.settings.delivery_timeout_s)
     except TimeoutError:

@@ -1,0 +1,148 @@
+"""Pain over time: a patient's trajectory, sustained-pain alerts that reach the ward, reassessment after treatment.
+
+Every stored assessment (and its review) reaches this plugin's ``pain_alerts`` destination through the
+core's delivery ledger, so evaluating the alert rules is retried like a delivery and never loses the
+assessment that triggered it. A rule that holds opens an **episode**: an episode Observation and a
+``Flag`` for the EMR (``EventDocuments``, sent by the FHIR destination), ``pain_alert.opened`` for
+webhooks; when the condition is gone (or a clinician acknowledges it) ``pain_alert.resolved`` closes it.
+Live sessions feed the same rules second by second (``LiveObserver``). Alerts are AI-derived decision
+support from a model trained on synthetic data: every message says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+from gateway import Migrations, hookimpl
+
+PLUGIN = "pain_alerts"
+RULES = ("sustained", "rising", "no-relief")
+"""Rules that open episodes; *not reassessed* (an overdue reassessment) is shown on the worklist and patient page."""
+
+
+class Rules(msgspec.Struct, forbid_unknown_fields=True):
+    """One tenant's alert rules (the reasons are in docs/guides/pain-alerts.md).
+
+    ``sustained_minutes``: consecutive significant checks spanning at least this long (first capture start
+    to last end), or significant held this long within one live session, open a *sustained* alert.
+    ``max_gap_minutes``: checks further apart than this never form one run (yesterday's pain is not today's).
+    ``rising_hours``: a worst level one step or more above the previous check within this many hours opens
+    *rising*. ``reset_minutes``: how long a rule's condition must be absent before its episode closes
+    (0: at the first check without it). ``reassess_minutes`` (oral and non-drug) and
+    ``reassess_parenteral_minutes``: when the reassessment after an intervention is due.
+    """
+
+    sustained_minutes: float = 10.0
+    max_gap_minutes: float = 30.0
+    rising_hours: float = 4.0
+    reset_minutes: float = 0.0
+    reassess_minutes: int = 60
+    reassess_parenteral_minutes: int = 30
+    enabled_rules: list[str] = msgspec.field(default_factory=lambda: list(RULES))
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("sustained_minutes", 1 <= self.sustained_minutes <= 24 * 60, "must be between 1 and 1440 minutes"),
+            ("max_gap_minutes", 1 <= self.max_gap_minutes <= 24 * 60, "must be between 1 and 1440 minutes"),
+            ("rising_hours", 0.1 <= self.rising_hours <= 72, "must be between 0.1 and 72 hours"),
+            ("reset_minutes", 0 <= self.reset_minutes <= 24 * 60, "must be between 0 and 1440 minutes"),
+            ("reassess_minutes", 5 <= self.reassess_minutes <= 24 * 60, "must be between 5 and 1440 minutes"),
+            ("reassess_parenteral_minutes", 5 <= self.reassess_parenteral_minutes <= 24 * 60, "must be between 5 and 1440 minutes"),
+            ("enabled_rules", set(self.enabled_rules) <= set(RULES), f"may name only {', '.join(RULES)}"),
+        ]
+        for field, ok, message in checks:
+            if not ok:
+                raise ValueError(f"{field}: {message} (got {getattr(self, field)!r})")
+
+
+class PainAlertsSettings(Rules, forbid_unknown_fields=True):
+    """The rules for every tenant, and per-tenant overrides from the settings file's
+    ``[plugins.pain_alerts.tenants.<tenant>]`` tables (each a full ``Rules``: unset fields take the defaults).
+    ``fhir_base_url``: prefixes the episode resources' identifier systems (empty: the FHIR output's ``base_url``)."""
+
+    tenants: dict[str, Rules] = msgspec.field(default_factory=dict)
+    fhir_base_url: str = ""
+
+    def rules_for(self, tenant: str) -> Rules:
+        return self.tenants.get(tenant) or Rules(**{f: getattr(self, f) for f in Rules.__struct_fields__})
+
+
+EVENT_TYPES = {
+    "pain_alert.opened": "an AI-derived pain alert opened an episode for a patient (sustained, rising or no relief)",
+    "pain_alert.resolved": "a pain alert episode closed: its condition reset, or a clinician acknowledged it",
+}
+
+
+def config(settings) -> PainAlertsSettings:
+    return settings.plugin_config(PLUGIN)
+
+
+def fhir_base(settings) -> str:
+    own = config(settings).fhir_base_url
+    if own:
+        return own.rstrip("/")
+    try:
+        return str(settings.plugin_config("fhir_observation").base_url).rstrip("/")
+    except Exception:  # the FHIR output disabled: the same default it has
+        return "urn:pain-gateway"
+
+
+@hookimpl
+def register_settings(register):
+    register(PLUGIN, PainAlertsSettings)
+
+
+@hookimpl
+def register_event_types(register, settings):
+    for name, description in EVENT_TYPES.items():
+        register(name, description)
+
+
+@hookimpl
+def register_migrations(register, settings):
+    register(Migrations(branch=PLUGIN, directory=Path(__file__).with_name("migrations")))
+
+
+@hookimpl
+def register_event_documents(register, settings):
+    from plugins.pain_alerts.documents import EpisodeDocuments
+
+    register(EpisodeDocuments(fhir_base(settings)))
+
+
+@hookimpl
+def register_destinations(register, settings):
+    from plugins.pain_alerts.evaluator import AlertEvaluator
+
+    register(AlertEvaluator(config(settings)))
+
+
+@hookimpl
+def register_live_observers(register, settings):
+    from plugins.pain_alerts.live import LiveAlerts
+
+    register(LiveAlerts(config(settings)))
+
+
+@hookimpl
+def register_trajectory_sources(register, settings):
+    from plugins.pain_alerts.interventions import InterventionEntries
+
+    register(InterventionEntries())
+
+
+@hookimpl
+def register_worklist_priorities(register, settings):
+    from plugins.pain_alerts.urgency import AlertUrgency
+
+    register(AlertUrgency())
+
+
+@hookimpl
+def register_routes(register, settings):
+    from plugins.pain_alerts.routes import ROUTES
+
+    for route in ROUTES:
+        register(route)
