@@ -107,6 +107,116 @@ def register_migrations(register: Callable[[Migrations], None], settings: Settin
     """
 
 
+if TYPE_CHECKING:
+    from gateway.contract.protocols import EventDocuments, LiveObserver, TrajectorySource, WorklistPriority
+
+
+@hookspec
+def register_event_documents(register: Callable[[EventDocuments], None], settings: Settings) -> None:
+    """Render the documents of the plugin's own event types (``EventDocuments``): an alert episode's FHIR
+    Observation and Flag reach the EMR through the delivery ledger, retried and idempotent like an assessment's.
+
+    Fires once at start-up, right after ``register_event_types`` (the types must be declared there). An event
+    of those types is published with ``AssessmentFlow.publish(type, subject_id, tenant, event_id=...,
+    connection=...)``: inside the plugin's own transaction, with a stable ``event_id`` (publishing it twice
+    records it once), and ``subject_id`` the plugin's own id (an episode), not necessarily an assessment's.
+    Its ``documents`` are the renderer's ``outputs``; every destination whose ``output`` is among them is
+    sent ``render(event, output, engine)``. Two plugins rendering one event type stop start-up.
+
+    ``register(documents)`` takes an ``EventDocuments``; ``settings`` is the validated ``Settings``.
+
+    Example::
+
+        class EpisodeDocuments:
+            name, event_types, outputs = "pain_alerts", ("pain_alert.opened",), ("fhir",)
+
+            async def render(self, event, output, engine):
+                episode = await load_episode(engine, event.assessment_id, event.tenant)
+                return OutputDocument.json("fhir", "application/fhir+json", bundle_of(episode))
+
+        @hookimpl
+        def register_event_documents(register, settings):
+            register(EpisodeDocuments())
+    """
+
+
+@hookspec
+def register_trajectory_sources(register: Callable[[TrajectorySource], None], settings: Settings) -> None:
+    """Add points to patients' pain trajectories (``TrajectorySource``): reference-scale scores, interventions.
+
+    Fires once at start-up. The trajectory (``GET /v1/patients/trajectory`` and the patient page's chart,
+    from the ``pain_alerts`` plugin) asks every source for ``entries(tenant, patient, since, until, engine)``
+    and places each ``TrajectoryEntry`` in time order beside the assessments; a source that raises is
+    left out of that answer, which says so.
+
+    ``register(source)`` takes a ``TrajectorySource``; ``settings`` is the validated ``Settings``.
+
+    Example::
+
+        class NrsScores:
+            name = "reference_scales"
+
+            async def entries(self, tenant, patient, since, until, engine):
+                return [TrajectoryEntry(id=row.id, at=row.at, kind="reference-scale", label=f"NRS {row.score}/10",
+                                        source=self.name, value=row.score, unit="{score}") for row in await rows(...)]
+
+        @hookimpl
+        def register_trajectory_sources(register, settings):
+            register(NrsScores())
+    """
+
+
+@hookspec
+def register_live_observers(register: Callable[[LiveObserver], None], settings: Settings) -> None:
+    """Watch running live sessions second by second (``LiveObserver``), e.g. to open an alert while one runs.
+
+    Fires once at start-up. The live scoring plugin calls ``window_scored(window, publisher)`` (through
+    ``Plugins.live_window_scored``) for each second it scores or finds unscorable, in order; the texts the
+    observers return are shown on the live page. A finished session's assessment is an ordinary
+    ``assessment.completed`` event as well.
+
+    ``register(observer)`` takes a ``LiveObserver``; ``settings`` is the validated ``Settings``.
+
+    Example::
+
+        class Sustained:
+            name = "pain_alerts"
+
+            async def window_scored(self, window, publisher):
+                return "Alert (AI-derived): significant pain for 10 min" if held_long_enough(window) else None
+
+        @hookimpl
+        def register_live_observers(register, settings):
+            register(Sustained())
+    """
+
+
+@hookspec
+def register_worklist_priorities(register: Callable[[WorklistPriority], None], settings: Settings) -> None:
+    """Put patients who need attention at the top of the worklist (``WorklistPriority``).
+
+    Fires once at start-up. Each time the worklist renders, ``urgent(tenant, now, engine)`` names patients
+    with a reason (``URGENCY_RANKS``: open alert, overdue reassessment) and a badge; the worklist lists them
+    above its rows in that order, after them the tenant's unreviewed significant results (the core's own),
+    and the page title starts with their count so a ward screen shows it.
+
+    ``register(priority)`` takes a ``WorklistPriority``; ``settings`` is the validated ``Settings``.
+
+    Example::
+
+        class OpenAlerts:
+            name = "pain_alerts"
+
+            async def urgent(self, tenant, now, engine):
+                return [UrgentPatient(patient=e.patient, reason="open-alert", badge="Alert (AI-derived)", since=e.opened_at)
+                        for e in await open_episodes(engine, tenant)]
+
+        @hookimpl
+        def register_worklist_priorities(register, settings):
+            register(OpenAlerts())
+    """
+
+
 @hookspec
 def register_capture_sources(register: Callable[[CaptureSource], None], settings: Settings) -> None:
     """Register objects that turn a submission into landmarks (``CaptureSource``).
