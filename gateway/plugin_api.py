@@ -88,6 +88,7 @@ from gateway.contract.protocols import (
     WorklistPriority,
 )
 from gateway.contract.strict import parse_duration, refuse_unknown
+from gateway.contract.ui import UI_PAGES, UiContext, UiSection, UiUser
 from gateway.ops import metrics as _metrics
 from gateway.ops.settings import Settings, SettingsError
 from gateway.ops.tls import client_context
@@ -120,8 +121,9 @@ from gateway.web.routes.schemas import EXAMPLE_ASSESSMENT
 from gateway.web.ui.guard import SignInRequired, session_guard, ui_opt
 from gateway.web.ui.launched import open_clinician_session
 from gateway.web.ui.live import LIVE_ROLES
+from gateway.web.ui.sections import ui_page
 
-PLUGIN_API_VERSION: Final = "1.0"
+PLUGIN_API_VERSION: Final = "1.1"
 """The version of this API (semantic versioning): plugins may check it at import time."""
 
 ENTRY_POINT_GROUP: Final = PROJECT
@@ -270,6 +272,12 @@ __all__ = [
     # an EMR launch (SMART): a UI session for the EMR's clinician
     "open_clinician_session",
     "CLINICIAN_REFERENCE",
+    # the review UI: sections on core pages (``ui_sections``), a plugin's own pages
+    "UiSection",
+    "UiContext",
+    "UiUser",
+    "UI_PAGES",
+    "ui_page",
     # storage a plugin owns
     "read_only",
     "as_utc",

@@ -1,10 +1,11 @@
 """The plugin contract: every hook a Pain Gateway plugin can implement.
 
-All hooks but one are *registration* hooks. They fire once, when ``gateway.contract.plugin_manager.build_plugins``
+Most hooks are *registration* hooks. They fire once, when ``gateway.contract.plugin_manager.build_plugins``
 builds the plugin manager at start-up (in the API process and its scoring processes, the CLI and every
 worker), and they only hand typed objects to a ``register`` callable. The work happens later in those
-objects' methods, so a plugin's heavy imports (torch, mediapipe) can wait until first use. ``handle_event`` is the exception:
-it fires for every domain event, after the transaction that caused it commits.
+objects' methods, so a plugin's heavy imports (torch, mediapipe) can wait until first use. Two fire later:
+``handle_event`` for every domain event, after the transaction that caused it commits, and ``ui_sections``
+each time a review UI page renders.
 
 A plugin is a module (or object) with functions decorated by ``hookimpl`` (``from gateway import
 hookimpl``), exposed through the ``pain_gateway`` entry-point group — built-in plugins in ``plugins/``
@@ -23,7 +24,7 @@ Each hook below receives ``settings`` (``Settings``); a plugin reads its own typ
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
     from gateway.contract.domain import AssessmentEvent
     from gateway.contract.protocols import CaptureSource, Destination, Explainer, Migrations, Output, PainModel
+    from gateway.contract.ui import UiContext, UiSection
     from gateway.ops.settings import Settings
 
 PROJECT = "pain_gateway"
@@ -301,7 +303,9 @@ def register_routes(register: Callable[[Any], None], settings: Settings) -> None
     ``opt={"roles": {"integrator", ...}}``; a handler without roles is admin-only. Handlers can ask
     for the ``store`` (``AssessmentStore``), ``flow`` (``AssessmentFlow``, whose ``publish`` sends a declared
     event) and ``plugins`` (``Plugins``) dependencies, and find the caller in ``request.user``
-    (``TokenInfo``: its ``tenant`` scopes every read). The app also injects ``submissions``, ``deliveries``
+    (``TokenInfo``: its ``tenant`` scopes every read). A handler with ``opt=ui_opt(...)`` is a review UI page
+    instead: its path is relative to ``/ui``, the session cookie signs it in, and ``ui_page`` renders it
+    in the UI's layout. The app also injects ``submissions``, ``deliveries``
     and ``jobs`` for its own routes: they are not part of the plugin API.
 
     ``register(handler)`` takes a Litestar route handler or controller; ``settings`` is the validated
@@ -374,6 +378,22 @@ def register_destinations(register: Callable[[Destination], None], settings: Set
 
 @hookspec
 def register_frame_ancestors(register: Callable[[str], None], settings: Settings) -> None:
+@hookspec
+def register_ui_links(register: Callable[[str, str], None], settings: Settings) -> None:
+    """Add an entry to the review UI's main navigation, for a plugin's own ``/ui`` page.
+
+    Fires once at start-up. ``register(label, href)`` takes the link's text and a path under ``/ui/``
+    (the page itself is a route the plugin registers with ``register_routes`` and ``ui_opt``);
+    ``settings`` is the validated ``Settings``.
+
+    Example::
+
+        @hookimpl
+        def register_ui_links(register, settings):
+            register("Concordance", "/ui/concordance")
+    """
+
+
     """Allow a site to show the review UI inside its own pages (an EMR embedding the app in an iframe).
 
     Fires once at start-up. ``register(origin)`` takes an origin (``https://ehr.example.org``, with a
@@ -393,6 +413,28 @@ def register_frame_ancestors(register: Callable[[str], None], settings: Settings
 
 @hookspec
 def handle_event(event: AssessmentEvent, settings: Settings) -> None:
+@hookspec
+def ui_sections(page: str, context: UiContext) -> list[UiSection] | Awaitable[list[UiSection]] | None:
+    """Add titled sections to a core page of the review UI, below the page's own content.
+
+    Fires each time a core page renders, in the API process, for the signed-in user: ``page`` is one of
+    ``UI_PAGES`` (``"assessment"``, ``"patient"``, ``"worklist"``, ``"live"``); ``context`` is a ``UiContext``
+    (``user`` and ``tenant`` — scope every read by it —, ``settings``, ``csrf_field()`` for forms, and the
+    ``assessment`` or ``patient`` the page shows). Return ``UiSection`` objects (or none); an ``async def``
+    implementation may read the database, and its coroutine is awaited. An implementation that raises
+    is logged and its sections are left out: the page still renders.
+
+    Example::
+
+        @hookimpl
+        async def ui_sections(page, context):
+            if page != "patient":
+                return None
+            html = TEMPLATE.render(points=await trajectory(context.tenant, context.patient))
+            return [UiSection(id="trajectory", title="Pain over time", html=Markup(html), order=10)]
+    """
+
+
     """Observe a domain event (the core's ``assessment.completed``, ``assessment.failed``,
     ``assessment.reviewed``, and any type a plugin declared with ``register_event_types``).
 

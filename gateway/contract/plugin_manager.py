@@ -42,6 +42,7 @@ from gateway.contract.protocols import (
     TrajectorySource,
     WorklistPriority,
 )
+from gateway.contract.ui import UiContext, UiSection
 from gateway.ops.settings import Settings, SettingsError
 
 log = structlog.get_logger(__name__)
@@ -60,6 +61,7 @@ REGISTRATION_HOOKS = (
     "register_destinations",
     "register_routes",
     "register_commands",
+    "register_ui_links",
     "register_frame_ancestors",
 )
 
@@ -94,6 +96,7 @@ class Plugins:
     commands: list[Any] = field(default_factory=list)
     event_types: dict[str, str] = field(default_factory=lambda: dict(CORE_EVENT_TYPES))
     migrations: list[Migrations] = field(default_factory=list)
+    ui_links: list[tuple[str, str]] = field(default_factory=list)
     frame_ancestors: list[str] = field(default_factory=list)
     _pm: pluggy.PluginManager | None = field(default=None, repr=False)  # the core's: plugins call nothing on it
 
@@ -106,6 +109,27 @@ class Plugins:
             log.warning("event_handler_failed", plugin=plugin, event_type=event.type, error=f"{type(exc).__name__}: {exc}")
 
         _call(self._pm, "handle_event", {"event": event, "settings": self.settings}, failed, unregister=False)
+
+    async def ui_sections(self, page: str, context: UiContext) -> list[UiSection]:
+        """Every plugin's sections for a UI page, in ``order``; a plugin that raises (when called or
+        while awaited) is logged and left out of this page, never unregistered."""
+        if self._pm is None:
+            return []
+        returned: list[Any] = []
+
+        def failed(plugin: str, exc: Exception) -> None:
+            log.warning("ui_sections_failed", plugin=plugin, page=page, error=f"{type(exc).__name__}: {exc}")
+
+        _call(self._pm, "ui_sections", {"page": page, "context": context}, failed, unregister=False, results=returned)
+        sections: list[UiSection] = []
+        for result in returned:
+            try:
+                result = await result if inspect.isawaitable(result) else result
+            except Exception as exc:
+                failed(getattr(exc, _BLAME, "unknown"), exc)
+                continue
+            sections.extend(section for section in result or () if isinstance(section, UiSection))
+        return sorted(sections, key=lambda section: section.order)
 
     def model(self, model_id: str | None = None) -> PainModel:
         model_id = model_id or self.settings.model
@@ -226,19 +250,23 @@ def build_plugins(
         "register_destinations": lambda d: _add_unique(registry.destinations, d.name, d, "destination"),
         "register_routes": registry.routes.append,
         "register_commands": registry.commands.append,
+        "register_ui_links": lambda pair: registry.ui_links.append((pair[0], pair[1])),
         "register_frame_ancestors": lambda origin: registry.frame_ancestors.append(origin) if origin not in registry.frame_ancestors else None,
     }
     for hook in REGISTRATION_HOOKS:
         for status, args in _registrations(pm, registry, hook, {"settings": settings}):
-            obj = args if hook == "register_event_types" else args[0]
+            obj = args if hook in PAIR_HOOKS else args[0]
             sinks[hook](obj)
-            labels = [args[0]] if hook == "register_event_types" else _labels(obj)
+            labels = [args[0]] if hook in PAIR_HOOKS else _labels(obj)
             status.provides.extend(label for label in labels if label not in status.provides)
     for destination in registry.destinations.values():
         if destination.output is not None and destination.output not in registry.outputs:
             raise SettingsError(f"destination {destination.name!r} sends the {destination.output!r} output, which no loaded plugin registers")
     return registry
 
+
+PAIR_HOOKS = ("register_event_types", "register_ui_links")
+"""Registration hooks whose ``register`` takes two strings rather than one object."""
 
 FRAME_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?")
 """An origin a CSP ``frame-ancestors`` source may name: no path, no wildcard, no quote."""
@@ -256,6 +284,10 @@ def _checked(hook: str, args: tuple[Any, ...]) -> None:
             raise TypeError(f"register_settings: the schema of {args[0]!r} must be a msgspec Struct type")
         if hook == "register_event_types" and not (len(args[0]) <= 40 and EVENT_TYPE_NAME.fullmatch(args[0]) and isinstance(args[1], str)):
             raise SettingsError(f"event type {args[0]!r} is not a dotted lower-case name of at most 40 characters, e.g. 'pain.sustained'")
+        return
+    if hook == "register_ui_links":
+        if len(args) != 2 or not all(isinstance(arg, str) for arg in args) or not args[1].startswith("/ui/") or not args[0].strip():
+            raise TypeError(f"register_ui_links: register takes (label, href) with href a path under /ui/, got {args!r:.200}")
         return
     if len(args) != 1:
         raise TypeError(f"{hook}: register takes one object, got {len(args)} arguments")
@@ -363,6 +395,22 @@ def _attributed(function: Callable[..., Any], plugin: str) -> Callable[..., Any]
 
         return wrapper
 
+    if inspect.iscoroutinefunction(function):  # awaited later, by the caller: attribute it there too
+        coroutine_function = function
+
+        @functools.wraps(coroutine_function)
+        async def awaited(*args: Any, **kwargs: Any) -> Any:
+            token = _CURRENT.set(plugin)
+            try:
+                return await coroutine_function(*args, **kwargs)
+            except BaseException as exc:
+                _blame(exc, plugin)
+                raise
+            finally:
+                _CURRENT.reset(token)
+
+        function = awaited
+
     @functools.wraps(function)
     def implementation(*args: Any, **kwargs: Any) -> Any:
         token = _CURRENT.set(plugin)
@@ -380,11 +428,21 @@ def _attributed(function: Callable[..., Any], plugin: str) -> Callable[..., Any]
     return implementation
 
 
-def _call(pm: pluggy.PluginManager, hook: str, kwargs: dict[str, Any], failed: Callable[[str, Exception], None], *, unregister: bool = True) -> None:
+def _call(
+    pm: pluggy.PluginManager,
+    hook: str,
+    kwargs: dict[str, Any],
+    failed: Callable[[str, Exception], None],
+    *,
+    unregister: bool = True,
+    results: list[Any] | None = None,
+) -> None:
     """``pm.hook.<hook>(**kwargs)``; when an implementation raises, ``failed(plugin, error)`` is told, its plugin
     unregistered (unless ``unregister`` is false), and the implementations that had not run yet are called
     through ``pm.subset_hook_caller`` (each retry leaves out at least the failed plugin, so it ends). A wrapper
-    that fails after its ``yield`` fails alone: what the others did stands. An error in no plugin is ours."""
+    that fails after its ``yield`` fails alone: what the others did stands. An error in no plugin is ours.
+    With ``results``, the implementations' return values are collected there, and a retry calls again
+    the ones that had run before the failure (their values were lost with pluggy's call)."""
     caller = getattr(pm.hook, hook)
     names = caller.spec.argnames if caller.spec else tuple(kwargs)
     arguments = {name: value for name, value in kwargs.items() if name in names}
@@ -394,7 +452,9 @@ def _call(pm: pluggy.PluginManager, hook: str, kwargs: dict[str, Any], failed: C
         ran: set[str] = set()
         token = _RAN.set(ran)
         try:
-            caller(**arguments)
+            returned = caller(**arguments)
+            if results is not None:
+                results.extend(returned or ())
             return
         except Exception as exc:
             plugin = getattr(exc, _BLAME, None)
@@ -403,7 +463,7 @@ def _call(pm: pluggy.PluginManager, hook: str, kwargs: dict[str, Any], failed: C
             failed(plugin, exc)
             if unregister:
                 pm.unregister(name=plugin)
-            done |= ran | {plugin}
+            done |= {plugin} if results is not None else ran | {plugin}
         finally:
             _RAN.reset(token)
         remaining = [p for p in plugins if p not in done]

@@ -33,6 +33,7 @@ from gateway.web.auth import SCHEMA_PATH, BearerTokenMiddleware, FailureThrottle
 from gateway.web.routes import assessments, deliveries, explanations, monitoring, pages, reviews, system
 from gateway.web.routes import audit as audit_routes
 from gateway.web.routes import baselines as baselines_routes
+from gateway.web.ui import is_page as is_ui_page
 from gateway.web.ui import router as ui_router
 from gateway.web.ui.sessions import SessionStore
 
@@ -138,10 +139,10 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm: bool
             system.model_card,
             system.plugin_list,
             metrics.metrics,
-            *plugins.routes,
+            *[route for route in plugins.routes if not is_ui_page(route)],
             *audit_routes.ROUTES,
             *pages.ROUTES,
-            ui_router(),
+            ui_router([route for route in plugins.routes if is_ui_page(route)]),
         ],
         state=State(
             {
@@ -151,6 +152,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm: bool
                 "metrics_allowlist": metrics.parse_allowlist(settings.metrics_allowlist),
                 "ui_sessions": SessionStore(engine, timedelta(minutes=settings.ui_session_minutes)),
                 "public_https": settings.public_url.startswith("https://"),
+                "ui_links": tuple(plugins.ui_links),
                 "frame_ancestors": tuple(plugins.frame_ancestors),
             }
         ),

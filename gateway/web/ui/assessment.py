@@ -28,6 +28,7 @@ from gateway.web.routes.reviews import REVIEWERS
 from gateway.web.ui import charts
 from gateway.web.ui.guard import ui_opt
 from gateway.web.ui.render import page
+from gateway.web.ui.sections import sections_for
 
 LOW_FACE_SHARE = 0.9
 """Below this share of frames with a face, the page flags the clip (scoring itself fails below 0.5)."""
@@ -76,7 +77,7 @@ class ReviewForm(msgspec.Struct):
         return ReviewRequest(self.decision, self.level or None, self.reason or None, self.comment)
 
 
-async def _render(request: Request, store: AssessmentStore, assessment: Assessment, status_code: int = 200, **form) -> Response:
+async def _render(request: Request, store: AssessmentStore, plugins: Plugins, assessment: Assessment, status_code: int = 200, **form) -> Response:
     await audit.record(store.engine, "read", "assessment", assessment.id, patient=assessment.patient)
     explained = explain(assessment)
     return page(
@@ -97,13 +98,16 @@ async def _render(request: Request, store: AssessmentStore, assessment: Assessme
         form=form.get("form") or ReviewForm(),
         form_error=form.get("form_error"),
         reviewed=request.query_params.get("reviewed") == "1",
+        sections=await sections_for(request, plugins, "assessment", assessment=assessment, patient=assessment.patient),
     )
 
 
 @get("/assessments/{assessment_id:str}", opt=ui_opt())
-async def assessment_page(assessment_id: FromPath[str], request: Request, store: NamedDependency[AssessmentStore]) -> Response:
+async def assessment_page(
+    assessment_id: FromPath[str], request: Request, store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins]
+) -> Response:
     """The assessment page."""
-    return await _render(request, store, await _assessment(request, store, assessment_id))
+    return await _render(request, store, plugins, await _assessment(request, store, assessment_id))
 
 
 @get("/assessments/{assessment_id:str}/explanation.png", opt=ui_opt(), media_type="image/png")
@@ -118,6 +122,7 @@ async def review(
     request: Request,
     store: NamedDependency[AssessmentStore],
     flow: NamedDependency[AssessmentFlow],
+    plugins: NamedDependency[Plugins],
     data: Annotated[ReviewForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Response:
     """Record the clinician's confirm or override (``AssessmentFlow.review``: the FHIR Observation and
@@ -126,7 +131,7 @@ async def review(
     try:
         await flow.review(request.user.tenant, assessment_id, data.request(), request.user)
     except InputError as exc:  # the form again, with the clinician's entries and what to fix
-        return await _render(request, store, assessment, status_code=422, form=data, form_error=exc)
+        return await _render(request, store, plugins, assessment, status_code=422, form=data, form_error=exc)
     return Redirect(f"/ui/assessments/{assessment_id}?reviewed=1#history", status_code=303)
 
 

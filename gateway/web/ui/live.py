@@ -10,12 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.di import NamedDependency
 
+from gateway.contract.plugin_manager import Plugins
 from gateway.storage.tokens import TokenInfo
 from gateway.web.ui import face_mesh_assets
 from gateway.web.ui.guard import SIGN_IN_ROLES, STREAM_ROLES, ui_opt
 from gateway.web.ui.headers import CSP
 from gateway.web.ui.render import page
+from gateway.web.ui.sections import sections_for
 from gateway.web.ui.sessions import UISession
 
 LIVE_ROLES = SIGN_IN_ROLES | STREAM_ROLES
@@ -24,8 +27,8 @@ LIVE_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-eval' 'wa
 SESSIONS = "/ui/live/sessions"
 
 
-@get("/live", opt=ui_opt(LIVE_ROLES), sync_to_thread=False)
-def live_page(request: Request[TokenInfo, UISession, Any]) -> Response[Any]:
+@get("/live", opt=ui_opt(LIVE_ROLES))
+async def live_page(request: Request[TokenInfo, UISession, Any], plugins: NamedDependency[Plugins]) -> Response[Any]:
     """The page holds no patient data; Start opens a live session with this UI session's credentials."""
     if not face_mesh_assets.present():
         return page(
@@ -44,7 +47,8 @@ def live_page(request: Request[TokenInfo, UISession, Any]) -> Response[Any]:
         "ticket": SESSIONS + "/{id}/ticket",
         "assessment_link": "/ui/assessments/{id}" if session.token.role in SIGN_IN_ROLES else None,  # the review page is for clinicians
     }
-    return page(request, "live.html", config=config, headers={"content-security-policy": LIVE_CSP})
+    sections = await sections_for(request, plugins, "live")
+    return page(request, "live.html", config=config, sections=sections, headers={"content-security-policy": LIVE_CSP})
 
 
 ROUTES = [live_page]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
 from urllib.parse import quote
 
@@ -22,16 +23,31 @@ ENV = jinja2.Environment(
 )
 
 
-def page(request: Request, template: str, *, status_code: int = 200, headers: dict[str, str] | None = None, **context) -> Response:
-    """Render ``template`` with the signed-in session (if any), its CSRF field and the disclaimer."""
+def csrf_field_for(request: Request, csrf: str = "") -> Callable[[], Markup]:
+    """The hidden CSRF input of forms on this page (the session's token; before sign-in, the form's own)."""
     session = current_session(request)
-    csrf = session.csrf if session is not None else context.pop("sign_in_csrf", "")
-    body = ENV.get_template(template).render(
-        session=session,
+    token = session.csrf if session is not None else csrf
+    return lambda: Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, token)
+
+
+def page(
+    request: Request,
+    template: str,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    environment: jinja2.Environment = ENV,
+    **context,
+) -> Response:
+    """Render ``template`` with the signed-in session (if any), its CSRF field, the disclaimer and the
+    plugins' navigation links."""
+    body = environment.get_template(template).render(
+        session=current_session(request),
         path=request.url.path,
         disclaimer=SYNTHETIC_DISCLAIMER,
-        csrf_field=lambda: Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, csrf),
-        **context,
+        csrf_field=csrf_field_for(request, context.pop("sign_in_csrf", "")),
+        ui_links=request.app.state.get("ui_links", ()),
+        **{"sections": (), **context},
     )
     return Response(body, media_type="text/html; charset=utf-8", status_code=status_code, headers=headers or {})
 

@@ -11,10 +11,12 @@ from litestar import Request, Response, get
 from litestar.di import NamedDependency
 
 from gateway.contract.domain import LEVELS, InputError
+from gateway.contract.plugin_manager import Plugins
 from gateway.storage import audit
 from gateway.storage.assessments import AssessmentQuery, AssessmentStore
 from gateway.web.ui.guard import ui_opt
 from gateway.web.ui.render import page
+from gateway.web.ui.sections import sections_for
 
 PAGE_SIZE = 25
 MAX_PAGE = 10_000
@@ -90,7 +92,7 @@ def _date(params, name: str) -> date | None:
 
 
 @get("/worklist", opt=ui_opt())
-async def worklist(request: Request, store: NamedDependency[AssessmentStore]) -> Response:
+async def worklist(request: Request, store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins]) -> Response:
     """Assessments of the signed-in tenant, filtered by AI level, patient and capture date, a page at a time."""
     filters = Filters.parse(request.query_params)
     assessments, total = await store.search(filters.query(request.user.tenant))
@@ -106,6 +108,7 @@ async def worklist(request: Request, store: NamedDependency[AssessmentStore]) ->
         levels=LEVELS,
         previous=filters.link(filters.page - 1) if filters.page > 1 else None,
         next=filters.link(filters.page + 1) if filters.page < pages else None,
+        sections=await sections_for(request, plugins, "worklist"),
     )
 
 
