@@ -14,6 +14,8 @@ CAPABILITIES = [  # (phrase in the table, method, path pattern): the first match
     ("submit keypoints and video and retry them", "POST", r"/v1/assessments(/[^/]+/retry)?"),
     ("review assessments", "POST", r"/v1/assessments/[^/]+/review"),
     ("share caregiver summaries", "POST", r"/v1/(assessments/[^/]+|patients)/caregiver-summary/share"),
+    ("pain trajectories and open alerts", "GET", r"/v1/patients/(trajectory|alerts)"),
+    ("record interventions and acknowledge alerts", "POST", r"/v1/patients/(interventions|alerts/[^/]+/acknowledge)"),
     ("read assessments, outputs, reviews, explanations, model cards and caregiver summaries", "GET", r"/v1/(assessments|models|patients)/.*"),
     ("set baselines", "PUT", r"/v1/patients/baseline"),
     ("deliveries and redelivery", "*", r"/v1/deliveries(/.*)?"),
