@@ -377,8 +377,6 @@ def register_destinations(register: Callable[[Destination], None], settings: Set
 
 
 @hookspec
-def register_frame_ancestors(register: Callable[[str], None], settings: Settings) -> None:
-@hookspec
 def register_ui_links(register: Callable[[str, str], None], settings: Settings) -> None:
     """Add an entry to the review UI's main navigation, for a plugin's own ``/ui`` page.
 
@@ -394,6 +392,8 @@ def register_ui_links(register: Callable[[str, str], None], settings: Settings) 
     """
 
 
+@hookspec
+def register_frame_ancestors(register: Callable[[str], None], settings: Settings) -> None:
     """Allow a site to show the review UI inside its own pages (an EMR embedding the app in an iframe).
 
     Fires once at start-up. ``register(origin)`` takes an origin (``https://ehr.example.org``, with a
@@ -411,8 +411,6 @@ def register_ui_links(register: Callable[[str, str], None], settings: Settings) 
     """
 
 
-@hookspec
-def handle_event(event: AssessmentEvent, settings: Settings) -> None:
 @hookspec
 def ui_sections(page: str, context: UiContext) -> list[UiSection] | Awaitable[list[UiSection]] | None:
     """Add titled sections to a core page of the review UI, below the page's own content.
@@ -435,6 +433,8 @@ def ui_sections(page: str, context: UiContext) -> list[UiSection] | Awaitable[li
     """
 
 
+@hookspec
+def handle_event(event: AssessmentEvent, settings: Settings) -> None:
     """Observe a domain event (the core's ``assessment.completed``, ``assessment.failed``,
     ``assessment.reviewed``, and any type a plugin declared with ``register_event_types``).
 
