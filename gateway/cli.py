@@ -115,11 +115,11 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         ws_max_size=WEBSOCKET_MAX_MESSAGE_BYTES,
         http=timed_h11_protocol(settings.header_timeout_s, settings.body_timeout_s),
         timeout_keep_alive=settings.idle_timeout_s,
+        proxy_headers=bool(settings.trusted_proxies),  # X-Forwarded-* from the configured proxies only, never from anyone
+        forwarded_allow_ips=settings.trusted_proxies or [],
     )
 
 
-        proxy_headers=bool(settings.trusted_proxies),  # X-Forwarded-* from the configured proxies only, never from anyone
-        forwarded_allow_ips=settings.trusted_proxies or [],
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi"}
 
 
