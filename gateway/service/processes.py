@@ -60,7 +60,7 @@ def die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="pain-gateway-parent-watch", daemon=True).start()
 
 
-def start_process(parent_pid: int, settings: Settings, warm: Callable[[Plugins], None]) -> None:
+def start_process(parent_pid: int, settings: Settings, warm: Callable[[Plugins], None], warmed: Any = None) -> None:
     """Pool initializer: tie the process to the gateway, build plugins and ``warm`` them, so the first
     task does not pay seconds of torch (and MediaPipe) start-up, then freeze the heap as the gateway does.
     Nothing here may raise (that would break the pool): on failure the first task builds plugins lazily."""
@@ -72,6 +72,9 @@ def start_process(parent_pid: int, settings: Settings, warm: Callable[[Plugins],
         warm(_plugins)
     except Exception as exc:
         log.warning("worker_warm_up_failed", part="plugins", error=f"{type(exc).__name__}: {exc}")
+    if warmed is not None:  # counted by the pool (``WorkerPool.warming``): /ready waits for every process
+        with warmed.get_lock():
+            warmed.value += 1
     gc.freeze()  # torch and the plugins out of the collector's view (see gateway.web.app)
 
 
@@ -95,10 +98,13 @@ class WorkerPool:
     def __init__(self, settings: Settings, processes: int, warm: Callable[[Plugins], None], *, spawn_now: bool) -> None:
         self.settings, self.processes, self.warm, self.spawn_now = settings, processes, warm, spawn_now
         self.executor: ProcessPoolExecutor | None = None
+        self.warmed: Any = None  # processes of the current pool that have loaded their plugins and models
 
     def _new(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("spawn")
+        self.warmed = context.Value("i", 0)
         executor = ProcessPoolExecutor(
-            self.processes, mp_context=multiprocessing.get_context("spawn"), initializer=start_process, initargs=(os.getpid(), self.settings, self.warm)
+            self.processes, mp_context=context, initializer=start_process, initargs=(os.getpid(), self.settings, self.warm, self.warmed)
         )
         if self.spawn_now:
             for _ in range(self.processes):  # from the event loop's thread, as die_with_parent requires
@@ -107,6 +113,16 @@ class WorkerPool:
 
     def start(self) -> None:
         self.executor = self._new()
+
+    def warming(self, what: str) -> str | None:
+        """Why the pool cannot take work at full speed yet (its processes still load their models), else
+        None; ``/ready`` answers 503 with it. A pool that spawns on demand (``spawn_now`` off) has nothing to wait for."""
+        if not self.spawn_now:
+            return None
+        if self.executor is None or self.warmed is None:
+            return f"{what} not started"
+        done = self.warmed.value
+        return None if done >= self.processes else f"{self.processes - done} of {self.processes} {what} still loading their models"
 
     def stop(self) -> None:
         """End the processes now (an interrupted job goes back to the queue at the next start) and wait for

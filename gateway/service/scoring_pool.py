@@ -162,6 +162,10 @@ class ScoringPool:
         self.workers.start()
         self._sweeper = asyncio.create_task(self._sweep(), name="pain-gateway-stale-spills")
 
+    def warming(self) -> str | None:
+        """Scoring processes still loading their models (``/ready`` is 503 until none is)."""
+        return self.workers.warming("scoring processes")
+
     async def _sweep(self) -> None:
         """Now and every ``STALE_SPILL_S``: a file left by a gateway killed just before this one started
         is old enough at the next pass."""

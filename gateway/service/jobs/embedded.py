@@ -97,6 +97,10 @@ class EmbeddedJobs:
                 await asyncio.gather(task, return_exceptions=True)
         await asyncio.to_thread(self.workers.stop)
 
+    def warming(self) -> str | None:
+        """Job workers still loading MediaPipe and the model (``/ready`` is 503 until none is)."""
+        return self.workers.warming("job workers")
+
     async def problem(self) -> str | None:
         """Why this engine cannot run work (its scheduler task is not running), else None; ``/ready`` reports it."""
         if self._task is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from litestar import Response, get
+from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
@@ -34,15 +35,21 @@ async def health() -> Health:
     responses=ok(Readiness, EXAMPLE_READY)
     | ok(
         Readiness,
-        Readiness("not ready", {"database": "unavailable: OperationalError", "jobs": "ok", "model": "ok"}, {}),
+        Readiness("not ready", {"database": "ok", "jobs": "ok", "model": "warming: 2 of 2 scoring processes still loading their models"}, {}),
         503,
-        description="Not ready: a check failed",
+        description="Not ready: a check failed (e.g. the database is unavailable, or the replica's processes are still loading the model)",
     ),
 )
 async def ready(
-    store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins], deliveries: NamedDependency[DeliveryStore], jobs: NamedDependency[JobQueue]
+    store: NamedDependency[AssessmentStore],
+    plugins: NamedDependency[Plugins],
+    deliveries: NamedDependency[DeliveryStore],
+    jobs: NamedDependency[JobQueue],
+    state: State,
 ) -> Response[Readiness]:
-    """The database and the job engine answer and the configured model is registered (else 503). ``destinations`` names
+    """The database and the job engine answer, the configured model is registered and every scoring and job
+    process of this replica has loaded it (else 503: ``model`` says what is still warming, so a proxy or an
+    orchestrator sends no work to a cold replica, where a first video took four times as long). ``destinations`` names
     any destination failing for longer than ``PAIN_GATEWAY_DESTINATION_ALERT_AFTER_S`` (status
     ``degraded``, still 200: the gateway keeps accepting work and delivers once the receiver is back).
     ``deliveries`` is the delivery backlog; a tenant over ``PAIN_GATEWAY_TENANT_MAX_PENDING_DELIVERIES`` makes
@@ -68,7 +75,11 @@ async def ready(
         checks["database"] = f"unavailable: {type(exc).__name__}"
     problem = await jobs.problem() if hasattr(jobs, "problem") else None
     checks["jobs"] = problem or "ok"
-    checks["model"] = "ok" if plugins.settings.model in plugins.models else f"model {plugins.settings.model!r} not registered"
+    warming = [w for w in (getattr(part, "warming", lambda: None)() for part in (state.get("scoring"), jobs)) if w]
+    if plugins.settings.model not in plugins.models:
+        checks["model"] = f"model {plugins.settings.model!r} not registered"
+    else:
+        checks["model"] = f"warming: {'; '.join(warming)}" if warming else "ok"
     healthy = all(v == "ok" for v in checks.values())
     status = "not ready" if not healthy else "degraded" if failing or (backlog and backlog.tenants_over_cap) else "ready"
     destinations = {name: failing.get(name, "ok") for name in sorted(plugins.destinations)}
