@@ -78,6 +78,37 @@ def register_settings(register):
 
 
 @hookimpl
+def register_event_types(register, settings):
+    register("reference_scale.recorded", "a clinician recorded a reference pain-scale score (NRS, PAINAD...): its Observation and ORU")
+
+
+def fhir_base(settings) -> str:
+    """The base of our identifiers in the EMR: the FHIR output's, as the AI results use."""
+    try:
+        return str(settings.plugin_config("fhir_observation").base_url).rstrip("/") or "urn:pain-gateway"
+    except Exception:  # the FHIR output disabled: its default
+        return "urn:pain-gateway"
+
+
+@hookimpl
+def register_event_documents(register, settings):
+    from plugins.reference_scales.documents import ScoreDocuments
+
+    try:
+        hl7 = settings.plugin_config("hl7v2")
+    except Exception:  # HL7 disabled: the ORU takes the default header fields
+        hl7 = None
+    register(ScoreDocuments(config(settings).enabled(), fhir_base(settings), hl7))
+
+
+@hookimpl
+def register_trajectory_sources(register, settings):
+    from plugins.reference_scales.trajectory import ScoreEntries
+
+    register(ScoreEntries(config(settings).enabled()))
+
+
+@hookimpl
 def register_migrations(register, settings):
     register(Migrations(branch=PLUGIN, directory=Path(__file__).with_name("migrations")))
 

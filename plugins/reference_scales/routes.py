@@ -13,11 +13,12 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 
-from gateway import AssessmentStore, audit_record, ok, problems
+from gateway import AssessmentFlow, AssessmentStore, audit_record, ok, problems
 from plugins.reference_scales import ReferenceScalesSettings
-from plugins.reference_scales.recording import check_score
+from plugins.reference_scales.documents import EVENT
+from plugins.reference_scales.recording import ScoreInput, check_score
 from plugins.reference_scales.schema import EXAMPLE_SCORE, ConcordanceOut, PairList, ScaleList, ScaleOut, ScaleScoreIn, ScaleScoreOut
-from plugins.reference_scales.scores import ScoreStore
+from plugins.reference_scales.scores import Score, ScoreStore
 from plugins.reference_scales.service import Filters, concordance_report, pair_list, pairs_csv, pairs_for, report_csv
 
 RECORDERS = {"clinician"}
@@ -42,6 +43,20 @@ def check_body(data: ScaleScoreIn) -> dict[str, Any]:
     return body
 
 
+async def record(flow: AssessmentFlow, store: AssessmentStore, tenant: str, checked: ScoreInput, recorded_by: str) -> Score:
+    """Store the score and its ``reference_scale.recorded`` event (so its Observation and ORU reach the
+    destinations through the ledger) in one transaction, then tell the event's observers."""
+    events = []
+
+    async def publish(connection, score: Score) -> None:
+        events.append(await flow.publish(EVENT, score.id, tenant, event_id=score.id, connection=connection))
+
+    score = await ScoreStore(store.engine, tenant).add(checked, recorded_by, publish)
+    for event in events:
+        flow.announce(event)
+    return score
+
+
 class ReferenceScales(Controller):
     """The routes, with default settings; ``controller`` binds the site's."""
 
@@ -63,14 +78,15 @@ class ReferenceScales(Controller):
         summary="Record a reference-scale score",
         responses=ok(ScaleScoreOut, EXAMPLE_SCORE, 201) | problems(400, 415, 422),
     )
-    async def record_score(self, request: Request, data: JSONBody[ScaleScoreIn], store: NamedDependency[AssessmentStore]) -> ScaleScoreOut:
+    async def record_score(
+        self, request: Request, data: JSONBody[ScaleScoreIn], store: NamedDependency[AssessmentStore], flow: NamedDependency[AssessmentFlow]
+    ) -> ScaleScoreOut:
         """Items are checked against the scale's definition and the total computed from them (a total
         sent beside them must agree). The score is a clinician's observation, never AI-asserted; it is
         paired with the AI assessment of the same patient captured within ``pair_minutes``. Example body:
         ``{"patient": {"identifier": {...}}, "scale": "painad", "items": {...}, "observed_at": "...", "assessor": "..."}``."""
         checked = check_score(self.config.enabled(), check_body(data))
-        score = await ScoreStore(store.engine, request.user.tenant).add(checked, request.user.id)
-        return ScaleScoreOut.of(score)
+        return ScaleScoreOut.of(await record(flow, store, request.user.tenant, checked, request.user.id))
 
     @get("/concordance/pairs", opt={"roles": READERS}, summary="Inspect the score-AI pairs", responses=ok(PairList, None) | problems(400, 422))
     async def pairs(

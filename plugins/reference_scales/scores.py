@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway import PatientRef, as_utc, audit_record, read_only
 from plugins.reference_scales.recording import ScoreInput
@@ -58,7 +59,8 @@ class ScoreStore:
         self.engine = engine
         self.tenant = tenant
 
-    async def add(self, score: ScoreInput, recorded_by: str) -> Score:
+    async def add(self, score: ScoreInput, recorded_by: str, then: Callable[[AsyncConnection, Score], Awaitable[object]] | None = None) -> Score:
+        """Store a score; ``then(connection, score)`` runs in the same transaction (its event and deliveries)."""
         now = datetime.now(UTC)
         row = ScaleScoreRow(
             id=str(uuid.uuid4()),
@@ -80,6 +82,8 @@ class ScoreStore:
         async with self.engine.begin() as connection:
             await connection.execute(ScaleScoreRow.__table__.insert().values(**{c.name: getattr(row, c.name) for c in ScaleScoreRow.__table__.columns}))
             await audit_record(connection, "create", "scale_score", row.id, patient=score.patient)
+            if then is not None:
+                await then(connection, Score.of(row))
         return Score.of(row)
 
     async def get(self, score_id: str) -> Score | None:
