@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from html import escape
 from typing import Any
 
 import cv2
@@ -175,6 +176,15 @@ def explanation_png(assessment: Assessment) -> bytes:
     return heatmap_png(occlusion.mesh, {r.region: r.weight for r in occlusion.regions}, title=title, threshold=occlusion.threshold or 0.0)
 
 
+def explanation_svg(assessment: Assessment) -> str | None:
+    """``heatmap_svg`` of an assessment's stored occlusion explanation; None when it has no mesh to draw."""
+    occlusion = _find(assessment, IMPORTANCE_KIND)
+    if occlusion is None or not occlusion.mesh:
+        return None
+    title = f"Region occlusion, {assessment.model.model_id} {assessment.model.version}"
+    return heatmap_svg(occlusion.mesh, {r.region: r.weight for r in occlusion.regions}, title=title, threshold=occlusion.threshold or 0.0)
+
+
 WIDTH, HEIGHT, FACE, LEGEND = 720, 740, 600, 250
 SCALE_MIN = 0.25
 """Colour scale's top: the top importance, at least 0.25, so an explanation where nothing stands out stays pale."""
@@ -276,5 +286,95 @@ def _legend(image: NDArray[Any], importance: Mapping[str, float], scale: float, 
     for name, value in sorted(importance.items(), key=lambda kv: kv[1], reverse=True):
         cv2.rectangle(image, (x0, y - 10), (x0 + 14, y + 2), _colour(value, scale), -1)
         cv2.rectangle(image, (x0, y - 10), (x0 + 14, y + 2), (120, 120, 120), 1)
-        _text(image, f"{name:<9} {value:+.2f}", (x0 + 22, y))
+        _text(image, f"{name:<9} {_plain(value)}", (x0 + 22, y))
         y += 20
+
+
+SVG_WIDTH, SVG_FACE, SVG_HEIGHT = 600, 340, 400
+"""The SVG heatmap's user units: the face in the left ``SVG_FACE`` units, the legend to its right. Its text is
+14 units high, so it stays at least 12 CSS px wherever the page shows it 515 px wide or more."""
+SVG_TEXT = 14
+
+
+def _hex(value: float, scale: float) -> str:
+    b, g, r = _colour(value, scale)
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def _plain(value: float, digits: int = 2) -> str:
+    """``value`` signed to ``digits`` places, never ``-0.00`` (a drop that rounds to nothing has no sign)."""
+    text = f"{value:+.{digits}f}"
+    return f"{0.0:.{digits}f}" if float(text) == 0 else text
+
+
+def heatmap_svg(mesh: Sequence[MeshRegion], importance: Mapping[str, float], *, title: str, threshold: float = 0.0) -> str:
+    """The heatmap of ``heatmap_png`` as SVG markup for a page: it scales with its container, so its
+    text is as large as the page's (``heatmap_png`` is a fixed 720 x 740 image, for the API and the EMR).
+
+    The same drawing: each region's outline filled and its points dotted in the colour of its occlusion
+    importance, a colour bar from 0 to the scale with ``threshold`` marked, and the regions ranked with
+    their values. Presentation attributes only (no script, no inline CSS), so a strict Content-Security-
+    Policy holds; every value is escaped. Each region's outline carries ``data-region`` and
+    ``data-importance`` for whoever reads the drawing back.
+    """
+    scale = max([SCALE_MIN, *importance.values()])
+    everything = np.array([p for r in mesh for p in r.points] or [(0.0, 0.0)])
+    lo, hi = everything.min(axis=0), everything.max(axis=0)
+    span = float(max(hi - lo)) or 1.0
+    margin = 12.0
+    pixel = (SVG_FACE - 2 * margin) / span
+    offset = np.array([margin + (SVG_FACE - 2 * margin - (hi[0] - lo[0]) * pixel) / 2, margin])
+
+    def path(points: Sequence[tuple[float, float]], closed: bool) -> str:
+        xy = (np.asarray(points, dtype=np.float64) - lo) * pixel + offset
+        return "M" + " L".join(f"{x:.1f} {y:.1f}" for x, y in xy) + (" Z" if closed else "")
+
+    def dots(points: Sequence[tuple[float, float]]) -> str:
+        xy = (np.asarray(points, dtype=np.float64) - lo) * pixel + offset
+        return "".join(f"M{x:.1f} {y:.1f}h0" for x, y in xy)  # round caps turn each zero-length line into a dot
+
+    ranked = sorted(importance.items(), key=lambda kv: kv[1], reverse=True)
+    standing_out = [name for name, value in ranked if threshold > 0 and value >= threshold]
+    label = f"{title}: " + (f"{standing_out[0]} stands out. " if standing_out else "no region stands out. ")
+    label += "; ".join(f"{name} {_plain(value)}" for name, value in ranked)
+    body = [f"<title>{escape(label)}</title>"]
+    outlines = [(region.region, outline) for region in mesh for outline in region.outlines if len(outline) >= 3]
+    for name, outline in sorted(outlines, key=lambda o: -float(cv2.contourArea(np.asarray(o[1], dtype=np.float32)))):  # large outlines first
+        value = importance.get(name, 0.0)
+        fill, edge = _hex(value, scale), _hex(value, scale)
+        body.append(
+            f'<path d="{path(outline, True)}" fill="{fill}" fill-opacity="0.55" stroke="{edge}" stroke-width="1.5" '
+            f'data-region="{escape(name)}" data-importance="{value:.4f}"/>'
+        )
+    for region in mesh:
+        shade = "#{:02x}{:02x}{:02x}".format(*(int(c * 0.6) for c in reversed(_colour(importance.get(region.region, 0.0), scale))))
+        body.append(f'<path d="{dots(region.points)}" stroke="{shade}" stroke-width="3" stroke-linecap="round" fill="none"/>')
+    body.extend(_svg_legend(ranked, scale, threshold))
+    return (
+        f'<svg class="chart heatmap" viewBox="0 0 {SVG_WIDTH} {SVG_HEIGHT}" role="img" aria-label="{escape(label)}" '
+        f'xmlns="http://www.w3.org/2000/svg" font-size="{SVG_TEXT}">' + "".join(body) + "</svg>"
+    )
+
+
+def _svg_legend(ranked: list[tuple[str, float]], scale: float, threshold: float) -> list[str]:
+    """Colour bar (0 to ``scale``, ``threshold`` marked) and the regions ranked, right of the face."""
+    x0, top, height = SVG_FACE + 24, 56, 170
+    stops = "".join(f'<stop offset="{t:.2f}" stop-color="{_hex(scale * (1 - t), scale)}"/>' for t in np.linspace(0, 1, 9))
+    body = [
+        f'<defs><linearGradient id="heatmap-scale" x1="0" y1="0" x2="0" y2="1">{stops}</linearGradient></defs>',
+        f'<text x="{x0 - 8}" y="18">Drop in pain probability</text>',
+        f'<text x="{x0 - 8}" y="38">when the region is neutral</text>',
+        f'<rect x="{x0}" y="{top}" width="22" height="{height}" fill="url(#heatmap-scale)" stroke="#6b7480"/>',
+        f'<text x="{x0 + 30}" y="{top + 12}">{scale:.2f}</text>',
+        f'<text x="{x0 + 30}" y="{top + height}">0.00</text>',
+    ]
+    if 0 < threshold < scale:
+        y = top + (1 - threshold / scale) * height
+        body.append(f'<line x1="{x0 - 4}" x2="{x0 + 26}" y1="{y:.1f}" y2="{y:.1f}" stroke="#1b1f24" stroke-width="1.5"/>')
+        body.append(f'<text x="{x0 + 30}" y="{min(y + 5, top + height - 18):.1f}">{threshold:.2f} stands out</text>')  # clear of "0.00"
+    y = top + height + 34
+    for name, value in ranked:
+        body.append(f'<rect x="{x0}" y="{y - 12}" width="14" height="14" fill="{_hex(value, scale)}" stroke="#6b7480"/>')
+        body.append(f'<text x="{x0 + 22}" y="{y}">{escape(name)}</text><text x="{SVG_WIDTH - 8}" y="{y}" text-anchor="end">{_plain(value)}</text>')
+        y += 20
+    return body

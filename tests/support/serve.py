@@ -37,9 +37,9 @@ def server_rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def live_gateway(workdir: Path, settings: dict[str, str] | None = None) -> Iterator[LiveGateway]:
+def live_gateway(workdir: Path, settings: dict[str, str] | None = None, start_s: float = 30) -> Iterator[LiveGateway]:
     """Started from the repository root (as the README's commands run) and stopped afterwards;
-    ``settings`` adds ``PAIN_GATEWAY_*`` variables."""
+    ``settings`` adds ``PAIN_GATEWAY_*`` variables; ``start_s`` bounds the wait for its /health."""
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PAIN_GATEWAY_")},
@@ -49,7 +49,7 @@ def live_gateway(workdir: Path, settings: dict[str, str] | None = None) -> Itera
         "PYTHONPATH": str(ROOT),
         **(settings or {}),
     }
-    with serving([str(CLI), "serve"], env, ROOT, f"http://127.0.0.1:{port}", workdir / "serve.log") as server:
+    with serving([str(CLI), "serve"], env, ROOT, f"http://127.0.0.1:{port}", workdir / "serve.log", start_s=start_s) as server:
         yield LiveGateway(port, env, server.pid)
 
 

@@ -17,9 +17,9 @@ from litestar.response import Redirect
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from gateway.contract.domain import IMPORTANCE_KIND, LEVELS, Assessment, InputError
+from gateway.contract.domain import LEVELS, Assessment, InputError
 from gateway.contract.plugin_manager import Plugins
-from gateway.service.explanations import explain, explanation_png_for
+from gateway.service.explanations import explain, explanation_png_for, explanation_svg
 from gateway.service.flow import AssessmentFlow
 from gateway.storage import audit
 from gateway.storage.assessments import AssessmentStore
@@ -90,7 +90,7 @@ async def _render(request: Request, store: AssessmentStore, plugins: Plugins, as
         flags=quality_flags(assessment),
         why=explained,
         seconds=charts.second_importance(explained.seconds),
-        heatmap=any(e.kind == IMPORTANCE_KIND and e.mesh for e in assessment.explanations),
+        heatmap=Markup(svg) if (svg := explanation_svg(assessment)) else None,  # heatmap_svg escapes every value it prints
         history=await review_history(store.engine, request.user.tenant, assessment.id),
         reasons=REVIEW_REASONS,
         levels=LEVELS,

@@ -2,7 +2,9 @@
 per-second levels and the per-second time graph of the three probabilities.
 
 Plain SVG markup with presentation attributes (no script, no inline CSS), so the strict
-Content-Security-Policy holds and the page works offline. Each line has its own dash pattern as well as
+Content-Security-Policy holds and the page works offline. Each scales with its container; its text is
+``TEXT`` user units high (ui.css sets the same), so at a tablet's narrowest column (a 768 px screen shows a
+chart about 690 px wide) the 720-unit charts still print it at 12 CSS px or more. Each line has its own dash pattern as well as
 its colour, so the levels stay apart without colour vision; the page also lists the values as a table.
 """
 
@@ -15,11 +17,13 @@ from gateway.contract.domain import LEVELS, WindowResult
 COLOURS = {"none": "#2e7d32", "mild": "#a35c00", "significant": "#b3261e"}
 DASHES = {"none": "", "mild": "6 4", "significant": "2 3"}
 UNSCORABLE = "#d5d9df"
+TEXT = 14
+"""Chart text height in user units (see the module's docstring)."""
 
 
 def _svg(width: int, height: int, label: str, body: list[str]) -> Markup:
     return Markup(
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">'
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg" font-size="{TEXT}">'
         + "".join(body)
         + "</svg>"
     )
@@ -31,13 +35,13 @@ def level_distribution(windows: list[WindowResult]) -> Markup:
     counts = {level: sum(w.level == level for w in scored) for level in LEVELS}
     unscorable = len(windows) - len(scored)
     rows = [*((level, counts[level], COLOURS[level]) for level in LEVELS), ("unscorable", unscorable, UNSCORABLE)]
-    width, left, bar_h, gap = 480, 110, 26, 10
+    width, left, bar_h, gap = 600, 120, 26, 10
     most = max((n for _, n, _ in rows), default=0) or 1
     body = []
     for i, (name, n, colour) in enumerate(rows):
         y = 10 + i * (bar_h + gap)
         share = n / len(windows) if windows else 0.0
-        length = (width - left - 90) * n / most
+        length = (width - left - 110) * n / most
         body.append(f'<text x="{left - 8}" y="{y + bar_h * 0.7:.1f}" text-anchor="end">{name}</text>')
         bar = f'x="{left}" y="{y}" width="{length:.1f}" height="{bar_h}" fill="{colour}" stroke="#1b1f24" stroke-width="0.5"'
         body.append(f"<rect {bar}><title>{name}: {n} s</title></rect>")

@@ -66,7 +66,11 @@ def http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code >= 500:
         return problems.http_error(request, exc)
     headers = {name.decode(): value.decode() for name, value in [*SECURITY_HEADERS, NO_STORE]} | dict(exc.headers or {})
-    return page(request, "error.html", status_code=exc.status_code, title=HTTPStatus(exc.status_code).phrase, detail=exc.detail, headers=headers)
+    title, detail = HTTPStatus(exc.status_code).phrase, exc.detail
+    if exc.status_code == 404 and detail == title:  # no route matched: say which address, not just "Not Found"
+        title, detail = "Page not found", f"There is no page at {request.url.path[:200]}; check the address, or go to the worklist."
+    not_found = title == "Page not found"  # the worklist link signs in first when needed
+    return page(request, "error.html", status_code=exc.status_code, title=title, detail=detail, headers=headers, not_found=not_found)
 
 
 def input_error(request: Request, exc: InputError) -> Response:
@@ -74,3 +78,12 @@ def input_error(request: Request, exc: InputError) -> Response:
 
 
 HANDLERS = {SignInRequired: sign_in_redirect, HTTPException: http_error, InputError: input_error}
+
+
+def fixed(value: float, digits: int = 2) -> str:
+    """``value`` to ``digits`` places, never ``-0.000``: a value that rounds to zero has no sign."""
+    text = f"{value:.{digits}f}"
+    return f"{0.0:.{digits}f}" if float(text) == 0 else text
+
+
+ENV.filters["fixed"] = fixed

@@ -3,7 +3,9 @@
 The token is checked exactly as the API checks it (``TokenStore.check``), failures are throttled per
 address and audited like the API's (``BearerTokenMiddleware``), and the token itself is never stored:
 the session cookie is a separate random secret. The sign-in form is protected against login CSRF by a
-double-submit cookie (there is no session yet to hold a token).
+double-submit cookie (there is no session yet to hold a token). Whatever refuses a sign-in (a bad or
+expired token, a stale form, throttling, a role the UI is not for) shows the form again with the reason
+at its top, focused.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from typing import Annotated
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import PermissionDeniedException, TooManyRequestsException
 from litestar.params import Body
 from litestar.response import Redirect
 
@@ -64,12 +65,14 @@ async def sign_in_page(request: Request) -> Response:
 async def sign_in(request: Request, data: Annotated[SignInForm, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Response:
     """Check the token; open a session for a clinician (or admin) of its tenant."""
     if not csrf_matches(data.csrf, request.cookies.get(SIGN_IN_COOKIE, "")):
-        raise PermissionDeniedException("the sign-in form expired or was not sent from this gateway's page; reload it and sign in again")
+        return _sign_in_form(request, 403, "This sign-in form expired or was not sent from this gateway's page; paste the token again and sign in.", data.next)
     address = request.client.host if request.client else "unknown"
     throttle = request.app.state.auth_failures
     wait = throttle.retry_after(address)
     if wait is not None:
-        raise TooManyRequestsException(f"too many failed sign-ins from this address; try again in {wait} s", headers={"Retry-After": str(wait)})
+        refused = _sign_in_form(request, 429, f"Too many failed sign-ins from this address; try again in {wait} s.", data.next)
+        refused.headers["Retry-After"] = str(wait)
+        return refused
     tokens = request.app.state.tokens
     checked = await tokens.check(data.token.strip()) if 0 < len(data.token.strip()) <= 200 else None
     if checked is None or checked.state != "ok":
@@ -78,7 +81,8 @@ async def sign_in(request: Request, data: Annotated[SignInForm, Body(media_type=
         why = "has expired; ask an administrator to rotate it" if state == "expired" else "is not a valid token; paste the whole pgw_… token"
         return _sign_in_form(request, 401, f"That token {why}.", data.next)
     if checked.info.role not in SIGN_IN_ROLES | STREAM_ROLES:
-        raise PermissionDeniedException(f"a {checked.info.role} token cannot sign in to the review UI; it is for clinicians (role clinician)")
+        why = f"A {checked.info.role} token cannot sign in to the review UI; it is for clinicians: ask for a token with role clinician."
+        return _sign_in_form(request, 403, why, data.next)
     sessions: SessionStore = request.app.state.ui_sessions
     await sessions.close(request.cookies.get(COOKIE, ""))  # signing in again replaces the browser's earlier session
     secret, session = await sessions.open(checked.info)

@@ -50,6 +50,17 @@ class Filters:
             raise InputError("needs_review", f"must be 1 (only assessments no clinician has reviewed) or absent, got {needs_review[:20]!r}")
         return cls(needs_review == "1", level, patient, _date(params, "from"), _date(params, "to"), int(page_text))
 
+    @classmethod
+    def lenient(cls, params) -> Filters:
+        """What a query string with bad values keeps: every field that parses, for the form to show again."""
+        kept = {name: params.get(name) for name in params.keys()}
+        for _ in range(len(kept) + 1):
+            try:
+                return cls.parse(kept)
+            except InputError as exc:  # the field names are the query's own (from, to, level...)
+                kept.pop(exc.field, None)
+        return cls()
+
     def query(self, tenant: str) -> AssessmentQuery:
         system, _, value = self.patient.rpartition("|") if "|" in self.patient else (None, "", self.patient)
         start_from = datetime.combine(self.date_from, time(), UTC) if self.date_from else None
@@ -93,8 +104,14 @@ def _date(params, name: str) -> date | None:
 
 @get("/worklist", opt=ui_opt())
 async def worklist(request: Request, store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins]) -> Response:
-    """Assessments of the signed-in tenant, filtered by AI level, patient and capture date, a page at a time."""
-    filters = Filters.parse(request.query_params)
+    """Assessments of the signed-in tenant, filtered by AI level, patient and capture date, a page at a time;
+    a bad filter shows the form again, the reason at its top and the other filters kept, and no list."""
+    try:
+        filters = Filters.parse(request.query_params)
+    except InputError as exc:
+        kept = Filters.lenient(request.query_params)
+        nothing = {"assessments": [], "total": 0, "pages": 1, "previous": None, "next": None}
+        return page(request, "worklist.html", status_code=422, filters=kept, levels=LEVELS, form_error=exc, **nothing)
     assessments, total = await store.search(filters.query(request.user.tenant))
     await audit.record(store.engine, "search", "assessment", None, patient=filters.patient or None)
     pages = max(1, -(-total // PAGE_SIZE))

@@ -18,7 +18,7 @@
     form: $("live-form"), start: $("start"), stop: $("stop"), status: $("status"), video: $("camera"),
     overlay: $("overlay"), level: $("level"), bars: $("bars"), tally: $("tally"), graph: $("graph"),
     legend: $("legend"), fps: $("fps"), sent: $("sent"), dropped: $("dropped"), warnings: $("warnings"),
-    result: $("result"), browserFps: $("browser-fps"),
+    result: $("result"), browserFps: $("browser-fps"), error: $("live-error"),
   };
   const config = JSON.parse($("live-config").textContent);
 
@@ -27,6 +27,46 @@
   function say(text) {
     ui.status.textContent = text;
   }
+
+  // A start that failed, in words a nurse can act on, at the top of the form and focused (role=alert).
+  function fail(text) {
+    ui.error.textContent = text;
+    ui.error.hidden = false;
+    ui.error.scrollIntoView({ block: "center" });
+    ui.error.focus({ preventScroll: true });
+    say("Not started. " + text);
+  }
+
+  // getUserMedia's DOMException names, as a person at the bedside understands them (the browser's own
+  // messages, e.g. "Requested device not found", name no fix).
+  function cameraProblem(error) {
+    switch (error && error.name) {
+      case "NotFoundError":
+      case "OverconstrainedError":
+        return "No camera was found on this device. Connect a camera, or use a tablet that has one, then press Start again.";
+      case "NotAllowedError":
+      case "SecurityError":
+        return "The browser was not allowed to use the camera. Allow camera access for this site (the camera or lock icon beside the address), then press Start again.";
+      case "NotReadableError":
+      case "AbortError":
+        return "The camera could not be started: another app may be using it. Close other apps that use the camera, then press Start again.";
+      default:
+        return "The camera could not be started (" + ((error && error.message) || "unknown reason") + "). Check it is connected and allowed for this site, then press Start again.";
+    }
+  }
+
+  async function openCamera() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      throw new CameraError("This browser offers the camera only to a secure page: open the gateway over https (or on this device itself), then press Start again.");
+    }
+    try {
+      return await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 360 } }, audio: false });
+    } catch (error) {
+      throw new CameraError(cameraProblem(error));
+    }
+  }
+
+  class CameraError extends Error {}
 
   // The signed-in UI session authenticates these calls; the form-encoded body carries its CSRF token.
   async function post(path, fields) {
@@ -295,8 +335,9 @@
     ui.result.dataset.windows = "0";
     ui.warnings.replaceChildren();
     try {
+      ui.error.hidden = true;
       say("Starting the camera…");
-      const stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 360 } }, audio: false });
+      const stream = await openCamera();
       ui.video.srcObject = stream;
       await ui.video.play();
       say("Loading Face Mesh…");
@@ -315,7 +356,7 @@
       ui.stop.disabled = false;
       pump(session);
     } catch (error) {
-      say("Could not start: " + error.message);
+      fail(error instanceof CameraError ? error.message : "Could not start: " + error.message);
       ui.start.disabled = false;
       if (ui.video.srcObject) ui.video.srcObject.getTracks().forEach((t) => t.stop());
     }

@@ -13,4 +13,11 @@ document.addEventListener("DOMContentLoaded", () => {
     form.querySelectorAll("input[name=decision]").forEach((radio) => radio.addEventListener("change", sync));
     sync();
   }
+  // A form the server sent back with what to fix: never silent. The error sits at the top of its form;
+  // it is brought into view and focused, so a screen reader reads it and the hand is where the fix is.
+  const error = document.querySelector(".error[role=alert][tabindex]");
+  if (error && !error.hidden) {
+    error.scrollIntoView({ block: "center" });
+    error.focus({ preventScroll: true });
+  }
 });
