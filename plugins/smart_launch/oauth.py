@@ -81,7 +81,7 @@ def code_challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
 
 
-def authorize_url(endpoints: Endpoints, issuer: Issuer, *, scope: str, redirect_uri: str, state: str, verifier: str, launch: str | None) -> str:
+def authorize_url(endpoints: Endpoints, issuer: Issuer, *, scope: str, redirect_uri: str, state: str, verifier: str, nonce: str, launch: str | None) -> str:
     """The authorization request: an EHR launch echoes ``launch``; a standalone one asks for a patient."""
     scopes = scope.split()
     if launch is None:
@@ -92,6 +92,7 @@ def authorize_url(endpoints: Endpoints, issuer: Issuer, *, scope: str, redirect_
         "redirect_uri": redirect_uri,
         "scope": " ".join(dict.fromkeys(scopes)),
         "state": state,
+        "nonce": nonce,
         "aud": issuer.iss,
         "code_challenge": code_challenge(verifier),
         "code_challenge_method": "S256",

@@ -86,6 +86,7 @@ class SmartRoutes:
             redirect_uri=self.redirect_uri,
             state=state,
             verifier=pending.code_verifier,
+            nonce=pending.nonce,
             launch=launch,
         )
         return Redirect(url, status_code=303)

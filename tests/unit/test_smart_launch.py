@@ -47,7 +47,7 @@ def test_the_pkce_challenge_is_s256_as_rfc_7636_computes_it():
 def test_an_ehr_launch_echoes_launch_and_a_standalone_one_asks_for_a_patient():
     endpoints = oauth.Endpoints("https://ehr.example.org/auth/authorize", "https://ehr.example.org/auth/token", None)
     ehr = oauth.authorize_url(
-        endpoints, issuer(), scope="launch openid fhirUser", redirect_uri="https://gw/ui/smart/callback", state="s", verifier="v" * 50, launch="xyz"
+        endpoints, issuer(), scope="launch openid fhirUser", redirect_uri="https://gw/ui/smart/callback", state="s", verifier="v" * 50, nonce="n", launch="xyz"
     )
     assert (
         "launch=xyz" in ehr
@@ -56,7 +56,7 @@ def test_an_ehr_launch_echoes_launch_and_a_standalone_one_asks_for_a_patient():
         and "scope=launch+openid+fhirUser" in ehr
     )
     alone = oauth.authorize_url(
-        endpoints, issuer(), scope="launch openid fhirUser", redirect_uri="https://gw/ui/smart/callback", state="s", verifier="v" * 50, launch=None
+        endpoints, issuer(), scope="launch openid fhirUser", redirect_uri="https://gw/ui/smart/callback", state="s", verifier="v" * 50, nonce="n", launch=None
     )
     assert "launch=" not in alone.replace("launch%2Fpatient", "") and "launch%2Fpatient" in alone
 
