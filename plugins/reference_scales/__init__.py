@@ -116,8 +116,27 @@ def register_migrations(register, settings):
 @hookimpl
 def register_routes(register, settings):
     from plugins.reference_scales.routes import controller
+    from plugins.reference_scales.ui import pages
 
     register(controller(config(settings)))
+    for page in pages(config(settings)):
+        register(page)
+
+
+@hookimpl
+def register_ui_links(register, settings):
+    register("Concordance", "/ui/concordance")
+
+
+@hookimpl
+async def ui_sections(page, context):
+    """The scale form (with the patient's recent scores) on the patient and assessment pages."""
+    if page not in ("patient", "assessment"):
+        return None
+    from plugins.reference_scales.ui import section
+
+    found = await section(context, config(context.settings))
+    return [found] if found is not None else None
 
 
 @hookimpl
