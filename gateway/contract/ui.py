@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from gateway.contract.domain import Assessment, PatientRef
 from gateway.ops.settings import Settings
 
@@ -50,7 +52,9 @@ class UiSection:
 @dataclass(frozen=True)
 class UiContext:
     """What the page is about and who asks. ``request`` is the Litestar request (its query string, a
-    plugin's own form state); ``csrf_field()`` gives the hidden input every form posting to ``/ui`` needs."""
+    plugin's own form state); ``csrf_field()`` gives the hidden input every form posting to ``/ui`` needs;
+    ``engine`` is the gateway's database, for the plugin's own tables (``read_only(engine)``) and
+    ``AssessmentStore(engine)`` (always with ``tenant``)."""
 
     page: str
     request: Any
@@ -59,6 +63,7 @@ class UiContext:
     csrf_field: Callable[[], str]
     assessment: Assessment | None = None
     patient: PatientRef | None = None
+    engine: AsyncEngine | None = None
 
     @property
     def tenant(self) -> str:

@@ -147,6 +147,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, warm: bool
         state=State(
             {
                 "tokens": tokens,
+                "engine": engine,  # for plugins' UI sections (UiContext.engine)
                 "scoring": scoring,
                 "auth_failures": FailureThrottle(settings.auth_failure_burst, settings.auth_failure_window_s),
                 "metrics_allowlist": metrics.parse_allowlist(settings.metrics_allowlist),

@@ -146,3 +146,10 @@ def register_routes(register, settings):
 
     for route in ROUTES:
         register(route)
+
+
+@hookimpl
+async def ui_sections(page, context):
+    from plugins.pain_alerts.ui import sections
+
+    return await sections(page, context)

@@ -81,42 +81,41 @@ async def evaluate(
     events: list[AssessmentEvent] = []
     max_gap, reset = timedelta(minutes=rules.max_gap_minutes), timedelta(minutes=rules.reset_minutes)
     found: dict[str, R.Finding] = {}
-    if "sustained" in rules.enabled_rules and (f := R.sustained(checks, rules.sustained_minutes, max_gap)):
+    if "sustained" in rules.enabled_rules and (f := R.latest_sustained(checks, rules.sustained_minutes, max_gap)):
         found["sustained"] = f
-    if "rising" in rules.enabled_rules and (f := R.rising(checks, rules.rising_hours)):
-        found["rising"] = f
+    if "rising" in rules.enabled_rules:
+        pairs = [checks[i - 1 : i + 1] for i, c in enumerate(checks) if i > 0 and new.id in (c.id, checks[i - 1].id)]
+        for pair in pairs:
+            if f := R.rising(pair, rules.rising_hours):
+                found["rising"] = f
     for intervention in await pending_interventions(connection, tenant, key):
         events += await _reassessed(connection, publisher, rules, intervention, checks, patient, model, now)
-    for episode in await open_episodes(connection, tenant, key):
-        if episode.rule == "sustained":
-            held = R.sustained_run(checks, max_gap)
-            still = bool(held) and held[0].start <= episode.last_end + max_gap and held[-1].end >= episode.last_end
-            if still and (f := found.get("sustained")):
-                await extend_episode(connection, episode, f)
-            last_seen = held[-1].end if still and held else episode.last_end
-            if R.condition_absent_for(checks, still, reset, last_seen):
-                event = await close_episode(
-                    connection, publisher, episode, f"condition reset: {checks[-1].level or 'nothing scorable'} at {checks[-1].end:%H:%M} UTC", now
-                )
-                events += [event] if event else []
-        elif episode.rule == "rising":
-            since = next((c for c in checks if c.id == (episode.detail or {}).get("baseline_check")), None)
-            baseline = R.Check("baseline", episode.first_start, episode.first_start, None, (episode.detail or {}).get("baseline_worst"))
-            held = R.still_rising(checks, since or baseline)
-            if R.condition_absent_for(checks, held, reset, episode.last_end):
-                event = await close_episode(connection, publisher, episode, f"level back to {checks[-1].worst}", now)
-                events += [event] if event else []
-        elif episode.rule == "no-relief":
-            before = (episode.detail or {}).get("before_level")
-            lower = bool(checks) and R.rank(checks[-1].level) >= 0 and R.rank(checks[-1].level) < R.rank(before)
-            if lower:
-                event = await close_episode(connection, publisher, episode, f"pain fell to {checks[-1].level}", now)
-                events += [event] if event else []
     for rule, finding in found.items():
         extra = {"baseline_check": finding.first.id, "baseline_worst": finding.first.worst} if rule == "rising" else None
         anchor = finding.last.id if rule == "rising" else None
         event = await open_episode(connection, publisher, tenant, patient, finding, model, now, anchor=anchor, extra=extra)
         events += [event] if event else []
+    scorable = [c for c in checks if R.rank(c.level) >= 0]
+    for episode in await open_episodes(connection, tenant, key):
+        reason = None
+        if episode.rule == "sustained":
+            run = next((r for r in R.runs(checks, max_gap) if r[0].start <= episode.last_end + max_gap and r[-1].end >= episode.last_end), None)
+            if run and run[-1].end > episode.last_end:  # still significant: the episode reaches the newest check
+                await extend_episode(connection, episode, R.Finding("sustained", tuple(run), ""))
+                episode.last_end = run[-1].end
+            if (first := R.absent_since(checks, episode.last_end, reset)) is not None:
+                reason = f"condition reset: {first.level} at {first.end:%H:%M} UTC"
+        elif episode.rule == "rising":
+            baseline = (episode.detail or {}).get("baseline_worst")
+            if scorable and scorable[-1].end > episode.last_end and R.rank(scorable[-1].worst) <= R.rank(baseline):
+                reason = f"level back to {scorable[-1].worst}"
+        elif episode.rule == "no-relief":
+            before = (episode.detail or {}).get("before_level")
+            if scorable and scorable[-1].end > episode.last_end and R.rank(scorable[-1].level) < R.rank(before):
+                reason = f"pain fell to {scorable[-1].level}"
+        if reason is not None:
+            event = await close_episode(connection, publisher, episode, reason, now)
+            events += [event] if event else []
     return events
 
 

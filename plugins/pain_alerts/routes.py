@@ -119,7 +119,7 @@ async def trajectory(
     tenant = request.user.tenant
     await _known(store, tenant, who)
     await audit_record(store.engine, "read", "trajectory", None, patient=who)
-    return await tj.build(store, plugins, tenant, who, start, end, now)
+    return await tj.build(store, plugins.trajectory_sources, tenant, who, start, end, now)
 
 
 @post(

@@ -60,6 +60,44 @@ def sustained_run(checks: list[Check], max_gap: timedelta) -> list[Check]:
     return run
 
 
+def runs(checks: list[Check], max_gap: timedelta) -> list[list[Check]]:
+    """Maximal runs of consecutive significant checks, none further apart than ``max_gap``, oldest first."""
+    found: list[list[Check]] = []
+    current: list[Check] = []
+    for check in checks:
+        if check.level == SIGNIFICANT and (not current or check.start - current[-1].end <= max_gap):
+            current.append(check)
+            continue
+        if current:
+            found.append(current)
+        current = [check] if check.level == SIGNIFICANT else []
+    if current:
+        found.append(current)
+    return found
+
+
+def latest_sustained(checks: list[Check], minutes: float, max_gap: timedelta) -> Finding | None:
+    """The newest run that spans ``minutes``, wherever it lies in ``checks``: checks are evaluated as they
+    arrive, not always in time order, so a run completed by a late check still opens its episode."""
+    for run in reversed(runs(checks, max_gap)):
+        if (finding := sustained(run, minutes, max_gap)) is not None:
+            return finding
+    return None
+
+
+def absent_since(checks: list[Check], last_seen: datetime, reset: timedelta) -> Check | None:
+    """For an episode last seen at ``last_seen``: the first scorable non-significant check after it, if the
+    condition has stayed absent ``reset`` since then (no significant check within it and a check that late).
+    Nothing scorable never counts as absence: relief is not assumed."""
+    after = [c for c in checks if c.start >= last_seen and rank(c.level) >= 0]
+    first = next((c for c in after if c.level != SIGNIFICANT), None)
+    if first is None:
+        return None
+    if any(c.level == SIGNIFICANT and first.start <= c.start < first.start + reset for c in after):
+        return None
+    return first if after[-1].end - first.start >= reset else None
+
+
 def sustained(checks: list[Check], minutes: float, max_gap: timedelta) -> Finding | None:
     """Consecutive checks all significant, spanning at least ``minutes`` from the first one's capture start
     to the last one's end (a live session's significant stretch is one check)."""
@@ -84,11 +122,6 @@ def rising(checks: list[Check], hours: float) -> Finding | None:
     return Finding("rising", (before, after), f"worst level rose from {before.worst} to {after.worst} between consecutive checks (rule: within {hours:g} h)")
 
 
-def still_rising(checks: list[Check], since: Check) -> bool:
-    """A *rising* episode stays open while the newest check is still above the level the rise started from."""
-    return bool(checks) and rank(checks[-1].worst) > rank(since.worst)
-
-
 def compare(before: Check, after: Check) -> str:
     """What the pain did between two checks: ``fell``, ``unchanged`` or ``rose`` (by the level each states)."""
     difference = rank(after.level) - rank(before.level)
@@ -100,8 +133,3 @@ def no_relief(before: Check, after: Check) -> Finding | None:
     if rank(before.level) < 0 or rank(after.level) < 0 or compare(before, after) == "fell":
         return None
     return Finding("no-relief", (before, after), f"pain {compare(before, after)} after the intervention: {before.level} before, {after.level} after")
-
-
-def condition_absent_for(checks: list[Check], held: bool, reset: timedelta, last_seen: datetime) -> bool:
-    """An open episode closes when its condition is absent now and has been for ``reset`` since it was last seen."""
-    return not held and bool(checks) and checks[-1].end - last_seen >= reset

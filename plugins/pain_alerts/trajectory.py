@@ -13,7 +13,7 @@ import msgspec
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway import LEVELS, SYNTHETIC_DISCLAIMER, Assessment, AssessmentQuery, AssessmentStore, InputError, PatientRef, Plugins, TrajectoryEntry
+from gateway import LEVELS, SYNTHETIC_DISCLAIMER, Assessment, AssessmentQuery, AssessmentStore, InputError, PatientRef, TrajectoryEntry, TrajectorySource
 from plugins.pain_alerts.episodes import episodes_of, interventions_of, patient_key
 from plugins.pain_alerts.interventions import Intervention, as_intervention
 
@@ -168,12 +168,14 @@ async def known_patient(store: AssessmentStore, tenant: str, patient: PatientRef
     return total > 0
 
 
-async def build(store: AssessmentStore, plugins: Plugins, tenant: str, patient: PatientRef, since: datetime, until: datetime, now: datetime) -> Trajectory:
+async def build(
+    store: AssessmentStore, sources: list[TrajectorySource], tenant: str, patient: PatientRef, since: datetime, until: datetime, now: datetime
+) -> Trajectory:
     engine: AsyncEngine = store.engine
     assessments, truncated = await assessments_of(store, tenant, patient, since, until)
     entries: list[TrajectoryEntry] = []
     failed: list[str] = []
-    for source in plugins.trajectory_sources:
+    for source in sources:
         try:
             entries += await source.entries(tenant, patient, since, until, engine)
         except Exception as exc:  # one broken source leaves its points out and says so; the trajectory stands

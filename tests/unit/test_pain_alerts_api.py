@@ -245,3 +245,29 @@ def test_hook_register_worklist_priorities(ward):
             await engine.dispose()
 
     assert asyncio.run(other_tenant()) == []
+
+
+def test_the_patient_page_charts_the_trajectory_and_the_worklist_puts_the_alert_first(ward):
+    from support.ui import sign_in
+
+    recent = NOW - timedelta(hours=2)
+    ward.store(*(scored(recent + m * MINUTE, "significant", PATIENT) for m in (0, 6, 12)), scored(recent + 20 * MINUTE, None, PATIENT))
+    ward.until(lambda: ward.alerts(patient=PATIENT_Q))
+    quiet = PatientRef(system=SYSTEM, value="MRN-QUIET")
+    ward.store(scored(recent, "significant", quiet))  # unreviewed significant: after the alert
+    body = {"patient": PATIENT_Q, "kind": "analgesic", "route": "oral", "description": "paracetamol 1 g", "given_at": (recent + 13 * MINUTE).isoformat()}
+    assert ward.client.post("/v1/patients/interventions", json=body, headers=ward.h()).status_code == 201
+    sign_in(ward.client, ward.tokens["default"]["clinician"]["Authorization"].removeprefix("Bearer "))
+    page = ward.client.get("/ui/patients", params={"patient": PATIENT_Q})
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert 'id="pain-over-time"' in html and "Open alert (AI-derived decision support)" in html
+    assert html.count('class="mark-ai"') == 3 and html.count('class="mark-gap"') == 1 and "<polyline" not in html and "<path class=\"mark-ai" not in html
+    assert "paracetamol 1 g" in html and "Reassessment" in html
+    worklist = ward.client.get("/ui/worklist").text
+    title = worklist.split("<title>")[1].split("</title>")[0]
+    assert title.startswith("(4) Worklist"), title  # the alert, the overdue oral reassessment, two unreviewed significant results
+    urgent = worklist.split('id="urgent-title"')[1].split("</ol>")[0]
+    reasons = [part.split('"')[0] for part in urgent.split('<li class="urgent-')[1:]]
+    assert reasons == ["open-alert", "overdue-reassessment", "unreviewed-significant", "unreviewed-significant"]
+    assert urgent.index("MRN-TRAJ-1") < urgent.index("MRN-QUIET") and "Alert (AI-derived)" in urgent

@@ -30,6 +30,7 @@ async def sections_for(
         csrf_field=csrf_field_for(request),
         assessment=assessment,
         patient=patient,
+        engine=request.app.state.get("engine"),
     )
     safe: list[UiSection] = []
     for section in await plugins.ui_sections(page_name, context):

@@ -17,6 +17,7 @@ from gateway.storage.assessments import AssessmentQuery, AssessmentStore
 from gateway.web.ui.guard import ui_opt
 from gateway.web.ui.render import page
 from gateway.web.ui.sections import sections_for
+from gateway.web.ui.urgency import needing_attention
 
 PAGE_SIZE = 25
 MAX_PAGE = 10_000
@@ -126,6 +127,7 @@ async def worklist(request: Request, store: NamedDependency[AssessmentStore], pl
         previous=filters.link(filters.page - 1) if filters.page > 1 else None,
         next=filters.link(filters.page + 1) if filters.page < pages else None,
         sections=await sections_for(request, plugins, "worklist"),
+        urgent=await needing_attention(plugins, store, request.user.tenant, datetime.now(UTC)),
     )
 
 
