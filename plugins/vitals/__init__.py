@@ -71,8 +71,33 @@ def register_migrations(register, settings):
     register(Migrations(branch=PLUGIN, directory=Path(__file__).with_name("migrations")))
 
 
+_services: dict[bytes, object] = {}
+
+
+def vitals_service(settings):
+    """One ``VitalsService`` per configuration (its OAuth2 token cache is shared by the API and the pages)."""
+    from plugins.vitals.service import VitalsService
+
+    config = settings.plugin_config(PLUGIN)
+    key = msgspec.json.encode(config)
+    if key not in _services:
+        _services[key] = VitalsService(config)
+    return _services[key]
+
+
 @hookimpl
 def register_routes(register, settings):
     from plugins.vitals.routes import controller
 
-    register(controller(settings.plugin_config(PLUGIN)))
+    register(controller(vitals_service(settings)))
+
+
+@hookimpl
+async def ui_sections(page, context):
+    """Vitals beside the AI's level on the assessment and patient pages (context only, never fused)."""
+    if page not in ("assessment", "patient"):
+        return None
+    from plugins.vitals.ui import section
+
+    found = await section(context, vitals_service(context.settings))
+    return [found] if found is not None else None

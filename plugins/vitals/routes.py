@@ -31,5 +31,5 @@ class VitalsRoutes(Controller):
         return await self.service.for_assessment(store.engine, assessment)
 
 
-def controller(config: VitalsSettings) -> type[Controller]:
-    return type("VitalsRoutes", (VitalsRoutes,), {"service": VitalsService(config)})
+def controller(service: VitalsService) -> type[Controller]:
+    return type("VitalsRoutes", (VitalsRoutes,), {"service": service})

@@ -114,3 +114,25 @@ def test_bad_vitals_settings_stop_start_up_naming_the_setting(setting):
 
     with pytest.raises(SettingsError, match=next(iter(setting))):
         build_plugins(Settings(plugins={"vitals": setting}), environ={})
+
+
+def test_the_assessment_page_shows_vitals_and_still_loads_saying_unavailable_when_the_server_is_down(emr, gateway_for, sqlite_url):
+    from support.ui import sign_in
+
+    seed_vitals(emr)
+    patient = PatientRef(system=SYSTEM, value=VALUE)
+    store(sqlite_url, make_assessment(id="seen", start=T0, patient=patient), make_assessment(id="later", start=T0 + timedelta(minutes=2), patient=patient))
+    gateway = gateway_for(vitals={"fhir_base_url": emr.base})
+    sign_in(gateway.client, gateway.tokens["clinician"])
+    page = gateway.client.get("/ui/assessments/seen")
+    assert page.status_code == 200
+    assert 'id="vitals"' in page.text and 'data-code="8867-4"' in page.text and "142/91 mm[Hg]" in page.text
+    assert "never change the AI" in page.text
+    patient_page = gateway.client.get("/ui/patients", params={"patient": f"{SYSTEM}|{VALUE}"})
+    assert 'id="vitals"' in patient_page.text and "the latest assessment" in patient_page.text
+
+    store(sqlite_url, make_assessment(id="unread", start=T0 + timedelta(minutes=4), patient=patient))
+    emr.stop()
+    down = gateway.client.get("/ui/assessments/unread")
+    assert down.status_code == 200
+    assert "Vital signs unavailable:" in down.text and "could not be reached" in down.text
