@@ -71,6 +71,7 @@ class PainAlertsSettings(Rules, forbid_unknown_fields=True):
 
 EVENT_TYPES = {
     "pain_alert.opened": "an AI-derived pain alert opened an episode for a patient (sustained, rising or no relief)",
+    "pain_alert.updated": "an open pain alert episode grew: later (or late-arriving) significant checks extend its period",
     "pain_alert.resolved": "a pain alert episode closed: its condition reset, or a clinician acknowledged it",
 }
 

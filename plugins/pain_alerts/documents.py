@@ -183,7 +183,7 @@ class EpisodeDocuments:
     """``EventDocuments`` for ``pain_alert.*``: the event's subject is the episode id."""
 
     name = "pain_alerts"
-    event_types = ("pain_alert.opened", "pain_alert.resolved")
+    event_types = ("pain_alert.opened", "pain_alert.updated", "pain_alert.resolved")
     outputs = ("fhir",)
 
     def __init__(self, base: str) -> None:

@@ -149,11 +149,17 @@ async def open_episode(
     return await publisher.publish("pain_alert.opened", episode, tenant, event_id=event_id(episode, "opened"), connection=connection)
 
 
-async def extend_episode(connection: AsyncConnection, episode: EpisodeRow, finding: Finding) -> None:
-    """The condition still holds: the episode's period reaches the newest check (documents show it on the next event)."""
-    if finding.last.end > episode.last_end:
-        ids = list(dict.fromkeys([*episode.derived_from, *(c.id for c in finding.checks if c.source == "assessment")]))[:50]
-        await connection.execute(update(EpisodeRow).where(EpisodeRow.id == episode.id).values(last_end=finding.last.end, derived_from=ids))
+async def extend_episode(connection: AsyncConnection, publisher: Publisher, episode: EpisodeRow, run: list[Check]) -> AssessmentEvent | None:
+    """The run behind an open episode grew (a later significant check, or a check arriving late inside it): the
+    episode spans it and ``pain_alert.updated`` sends the EMR the Observation as it is now. None when nothing changed."""
+    first, last = min(episode.first_start, run[0].start), max(episode.last_end, run[-1].end)
+    ids = list(dict.fromkeys([*episode.derived_from, *(c.id for c in run if c.source == "assessment")]))[:50]
+    if (first, last, sorted(ids)) == (episode.first_start, episode.last_end, sorted(episode.derived_from)):
+        return None
+    await connection.execute(update(EpisodeRow).where(EpisodeRow.id == episode.id).values(first_start=first, last_end=last, derived_from=ids))
+    episode.first_start, episode.last_end, episode.derived_from = first, last, ids
+    what = f"updated/{last.isoformat()}/{first.isoformat()}/{len(ids)}"
+    return await publisher.publish("pain_alert.updated", episode.id, episode.tenant, event_id=event_id(episode.id, what), connection=connection)
 
 
 async def close_episode(

@@ -99,10 +99,9 @@ async def evaluate(
     for episode in await open_episodes(connection, tenant, key):
         reason = None
         if episode.rule == "sustained":
-            run = next((r for r in R.runs(checks, max_gap) if r[0].start <= episode.last_end + max_gap and r[-1].end >= episode.last_end), None)
-            if run and run[-1].end > episode.last_end:  # still significant: the episode reaches the newest check
-                await extend_episode(connection, episode, R.Finding("sustained", tuple(run), ""))
-                episode.last_end = run[-1].end
+            run = next((r for r in R.runs(checks, max_gap) if r[0].start <= episode.last_end + max_gap and r[-1].end >= episode.first_start), None)
+            if run and (event := await extend_episode(connection, publisher, episode, run)):
+                events.append(event)
             if (first := R.absent_since(checks, episode.last_end, reset)) is not None:
                 reason = f"condition reset: {first.level} at {first.end:%H:%M} UTC"
         elif episode.rule == "rising":
