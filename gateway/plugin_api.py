@@ -99,7 +99,7 @@ from gateway.pipeline.facemesh import FaceMeshTracker, landmarks_from_frames
 from gateway.pipeline.landmarks import ANCHORS, fill_gaps, normalise_frames, prepare, resample
 from gateway.pipeline.metadata import parse_captured_at, parse_patient
 from gateway.pipeline.quality import FAILED_FACE_SHARE, no_face_message
-from gateway.pipeline.scoring import ScoredWindows, score_windows, warm_model
+from gateway.pipeline.scoring import ScoredWindows, score_window_batch, score_windows, warm_model
 from gateway.pipeline.timeline import to_grid
 from gateway.service.explanations import NOTICE as EXPLANATION_NOTICE
 from gateway.service.explanations import explain, explanation_png
@@ -215,6 +215,7 @@ __all__ = [
     "FaceMeshTracker",
     "landmarks_from_frames",
     "score_windows",
+    "score_window_batch",
     "ScoredWindows",
     "warm_model",
     "FAILED_FACE_SHARE",

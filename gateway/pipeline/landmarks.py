@@ -99,9 +99,12 @@ def resample(points: NDArray[Any], fps: float, target_fps: float = MODEL_FPS) ->
     propagates); one that lands exactly on a source frame copies it. Past the last source frame the
     last frame is held.
     """
+    source = points
     points = np.asarray(points, dtype=np.float64)
     if not (np.isfinite(fps) and fps > 0):
         raise InputError("fps", f"must be a positive number, got {fps}")
+    if fps == target_fps:  # the identity (each target frame lands on its source frame): a live second, a 30 fps upload
+        return points.copy() if points is source else points
     n_src = points.shape[0]
     n_out = int(np.floor(n_src * target_fps / fps + 1e-9))
     pos = np.minimum(np.round(np.arange(n_out) * (fps / target_fps), 9), max(n_src - 1, 0))

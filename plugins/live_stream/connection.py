@@ -13,15 +13,15 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from datetime import UTC, datetime
 
 import msgspec
 import structlog
 from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 
-from gateway import AssessmentFlow, InputError, LandmarkClip, Plugins, score_windows
+from gateway import AssessmentFlow, InputError
 from plugins.live_stream import metrics
+from plugins.live_stream.batch import BatchScorer, iso
 from plugins.live_stream.protocol import (
     AssessmentMessage,
     End,
@@ -37,6 +37,7 @@ from plugins.live_stream.protocol import (
 from plugins.live_stream.registry import LiveSessions
 from plugins.live_stream.session import WINDOW_MS, ClosedWindow, LiveSession, SessionFull
 from plugins.live_stream.store import StoredWindow
+from plugins.live_stream.window_notices import with_notices
 from plugins.live_stream.writer import WindowWriter
 
 log = structlog.get_logger(__name__)
@@ -47,28 +48,6 @@ YIELD_EVERY = 16
 always has a frame waiting, and reading one does not wait, so without this other sessions' handshakes,
 frames and timers wait behind it."""
 UNSUPPORTED_DATA, POLICY_VIOLATION = 1003, 1008
-
-
-def iso(ms: float) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def score_window(window: ClosedWindow, session: LiveSession, plugins: Plugins) -> WindowMessage:
-    """CPU work (a thread): the window's 30 frames through the same window scorer as uploads."""
-    model = plugins.model()
-    base = dict(
-        index=window.index,
-        start=iso(window.start_ms),
-        end=iso(window.start_ms + WINDOW_MS),
-        frames=window.frames,
-        fps=window.fps,
-        disclaimer=model.info.disclaimer,
-    )
-    if window.grid is None:
-        return WindowMessage(**base, scorable=False, reason=window.reason)
-    clip = LandmarkClip(session.patient, datetime.fromtimestamp(window.start_ms / 1000, UTC), 30.0, window.grid, session.image_size)
-    result = score_windows(clip, model, stride_s=1.0, max_gap_frames=session.limits.max_gap_frames, baseline=session.baseline).results[0]
-    return WindowMessage(**base, scorable=result.scorable, level=result.level, probabilities=result.probabilities, reason=result.reason, quality=result.quality)
 
 
 def unscored(window: ClosedWindow, reason: str) -> WindowMessage:
@@ -131,11 +110,12 @@ class WindowScorer:
     """Scores a session's closed windows one at a time, off the event loop, into the current outbox; each
     result goes to the store (``writer``) as it is sent."""
 
-    def __init__(self, session: LiveSession, plugins: Plugins, writer: WindowWriter) -> None:
-        self.session, self.plugins, self.writer = session, plugins, writer
+    def __init__(self, session: LiveSession, batch: BatchScorer, writer: WindowWriter) -> None:
+        self.session, self.batch, self.writer = session, batch, writer
         self.pending: deque[ClosedWindow] = deque(maxlen=PENDING_WINDOWS)
         self.outbox: Outbox | None = None
         self.task: asyncio.Task | None = None
+        self.publisher: AssessmentFlow | None = None  # set by the connection: live observers publish through it
 
     def submit(self, window: ClosedWindow) -> None:
         if len(self.pending) == PENDING_WINDOWS:  # behind: the oldest is reported, not scored (stored: the assessment scores it)
@@ -152,10 +132,12 @@ class WindowScorer:
         while self.pending:
             window = self.pending.popleft()
             try:
-                message = await asyncio.to_thread(score_window, window, self.session, self.plugins)
+                message = await self.batch.score(window, self.session)
             except Exception:  # a scoring bug must not end the session; the window says so
                 log.exception("live_window_failed", session=self.session.id, window=window.index)
                 message = unscored(window, "the server could not score this window")
+            if self.publisher is not None:  # the second feeds plugins' live observers (alerts); their notices ride on it
+                message = await with_notices(message, self.session, self.publisher)
             await self.writer.write(stored(window, self.session, message), self.session.image_size)
             metrics.LIVE_WINDOW_SECONDS.observe(time.perf_counter() - window.closed_at)
             if self.outbox is not None:
@@ -176,8 +158,9 @@ async def serve_connection(socket: WebSocket, session: LiveSession, live: LiveSe
     if previous is not None:  # a reconnect takes the session over; the old socket is told why
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):  # already gone
             await previous.close(1000, "replaced by a new connection to this session")
-    scorer: WindowScorer = session.scorer or WindowScorer(session, flow.plugins, live.writer)
+    scorer: WindowScorer = session.scorer or WindowScorer(session, live.batch_for(flow.plugins), live.writer)
     session.scorer = scorer
+    scorer.publisher = flow
     outbox = scorer.outbox = Outbox(socket, send_queue)
     errors = 0
     try:

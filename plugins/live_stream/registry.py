@@ -35,10 +35,12 @@ from gateway import (
     InputError,
     LandmarkClip,
     PatientRef,
+    Plugins,
     TooBusy,
     audit_record,
     warm_model,
 )
+from plugins.live_stream.batch import BatchScorer
 from plugins.live_stream.protocol import ProtocolError
 from plugins.live_stream.session import LiveLimits, LiveSession
 from plugins.live_stream.store import ENDED, LiveStore, StoredSession
@@ -72,8 +74,15 @@ class LiveSessions:
         self.sweeper: asyncio.Task | None = None
         self.store: LiveStore | None = None
         self.writer = WindowWriter(lambda: self.store)
+        self.batch: BatchScorer | None = None
         self.warm = False
         self.sweep_s = min(SWEEP_S, idle_timeout_s / 2)
+
+    def batch_for(self, plugins: Plugins) -> BatchScorer:
+        """The replica's one queue of windows to score (``plugins.live_stream.batch``)."""
+        if self.batch is None or self.batch.plugins is not plugins:
+            self.batch = BatchScorer(plugins)
+        return self.batch
 
     def attach(self, flow: AssessmentFlow) -> LiveStore:
         """The store on the gateway's database, and this replica's sweeper, from the first live call on."""
