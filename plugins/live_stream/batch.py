@@ -59,8 +59,8 @@ def score_batch(items: list[tuple[ClosedWindow, LiveSession]], plugins: Plugins)
 class BatchScorer:
     """One queue of closed windows for the whole replica and the task that scores them in batches."""
 
-    def __init__(self, plugins: Plugins) -> None:
-        self.plugins = plugins
+    def __init__(self, plugins: Plugins, max_batch: int = MAX_BATCH) -> None:
+        self.plugins, self.max_batch = plugins, max_batch
         self.queue: list[tuple[ClosedWindow, LiveSession, asyncio.Future[WindowMessage]]] = []
         self.task: asyncio.Task[None] | None = None
         self.batches = self.windows = 0  # for the benchmark: windows per model call
@@ -74,7 +74,7 @@ class BatchScorer:
 
     async def _run(self) -> None:
         while self.queue:
-            batch, self.queue = self.queue[:MAX_BATCH], self.queue[MAX_BATCH:]
+            batch, self.queue = self.queue[: self.max_batch], self.queue[self.max_batch :]
             try:
                 messages = await asyncio.to_thread(score_batch, [(w, s) for w, s, _ in batch], self.plugins)
             except Exception as exc:  # each session's scorer reports its window unscored and goes on

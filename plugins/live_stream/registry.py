@@ -63,7 +63,10 @@ def replica_name() -> str:
 
 
 class LiveSessions:
-    def __init__(self, limits: LiveLimits, *, ticket_ttl_s: float = 60.0, max_sessions_per_tenant: int = 20, idle_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, limits: LiveLimits, *, ticket_ttl_s: float = 60.0, max_sessions_per_tenant: int = 20, idle_timeout_s: float = 30.0, score_batch: int = 64
+    ) -> None:
+        self.score_batch = score_batch
         self.limits, self.ticket_ttl_s, self.idle_timeout_s = limits, ticket_ttl_s, idle_timeout_s
         self.max_sessions_per_tenant = max_sessions_per_tenant
         self.replica = replica_name()
@@ -81,7 +84,7 @@ class LiveSessions:
     def batch_for(self, plugins: Plugins) -> BatchScorer:
         """The replica's one queue of windows to score (``plugins.live_stream.batch``)."""
         if self.batch is None or self.batch.plugins is not plugins:
-            self.batch = BatchScorer(plugins)
+            self.batch = BatchScorer(plugins, self.score_batch)
         return self.batch
 
     def attach(self, flow: AssessmentFlow) -> LiveStore:

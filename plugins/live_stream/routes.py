@@ -81,6 +81,7 @@ def build_routes(config: LiveSettings, settings: Settings) -> list:
         ticket_ttl_s=config.ticket_ttl_s,
         max_sessions_per_tenant=config.max_sessions_per_tenant,
         idle_timeout_s=config.idle_timeout_s,
+        score_batch=config.score_batch,
     )
     socket_base = settings.base_url.replace("http", "ws", 1)
 
