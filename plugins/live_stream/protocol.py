@@ -126,6 +126,7 @@ class WindowMessage(msgspec.Struct, omit_defaults=True, tag="window", tag_field=
     reason: str | None = None
     disclaimer: str | None = None
     quality: Quality | None = None  # the second's input quality, as in an uploaded clip's windows
+    alert: str | None = None  # a plugin's alert that this second opened (AI-derived; shown on the live page)
 
 
 class AssessmentMessage(msgspec.Struct, tag="assessment", tag_field="type"):

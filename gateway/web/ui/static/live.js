@@ -133,6 +133,7 @@
     const time = new Date(message.end).toLocaleTimeString();
     const fps = Number(message.fps || 0).toFixed(1);
     ui.fps.textContent = fps;
+    if (message.alert) showAlert(message.alert);
     if (!message.scorable) {
       const li = document.createElement("li");
       li.textContent = `${time}: not scored — ${message.reason || "too few frames"} (${fps} fps, ${message.frames} frames)`;
@@ -149,6 +150,19 @@
     ui.result.dataset.windows = String(Number(ui.result.dataset.windows || 0) + 1);
     if (message.scorable) drawBars(message);
     drawGraph();
+  }
+
+  // A plugin's alert that this second opened (AI-derived, e.g. sustained significant pain): shown until the page is left.
+  function showAlert(text) {
+    let alert = document.getElementById("live-alert");
+    if (!alert) {
+      alert = document.createElement("p");
+      alert.id = "live-alert";
+      alert.className = "alert";
+      alert.setAttribute("role", "alert");
+      ui.result.after(alert);
+    }
+    alert.textContent = text;
   }
 
   function drawBars(message) {
