@@ -139,7 +139,7 @@ def sweep(label: str, settings: dict[str, str], seconds: float, counts: list[int
     found: dict[int, tuple[float, float, int]] = {}
     with (
         tempfile.TemporaryDirectory() as tmp,
-        live_gateway(Path(tmp), {"PAIN_GATEWAY_PLUGIN_LIVE_STREAM_MAX_SESSIONS_PER_TENANT": "1000", **settings}) as gateway,
+        live_gateway(Path(tmp), {"PAIN_GATEWAY_PLUGIN_LIVE_STREAM_MAX_SESSIONS_PER_TENANT": "1000", **settings}, start_s=300) as gateway,
     ):
         token = subprocess.run(
             [str(CLI), "tokens", "create", "--name", "bench", "--role", "clinician"], cwd=ROOT, env=gateway.env, capture_output=True, text=True, check=True
