@@ -86,7 +86,8 @@ def test_an_ehr_launch_signs_in_the_practitioner_whose_review_reaches_the_emr(eh
     opened = browser.get(callback, follow_redirects=False)
     assert opened.status_code == 200, opened.text
     assert f"Signed in as Practitioner/{practitioner}" in opened.text
-    assert "pgw_session=" in opened.headers["set-cookie"] and "samesite=strict" in opened.headers["set-cookie"].lower() and "secure" not in opened.headers["set-cookie"].lower()  # plain HTTP: never None
+    cookie = opened.headers["set-cookie"].lower()
+    assert "pgw_session=" in cookie and "samesite=strict" in cookie and "secure" not in cookie  # plain HTTP: never SameSite=None
     target = f"/ui/patients?patient={PATIENT_SYSTEM.replace(':', '%3A')}%7CMRN-1234"
     assert f'url={target}"' in opened.text.replace("&amp;", "&")
     page = browser.get(target)
