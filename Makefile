@@ -1,5 +1,9 @@
 # Pain Gateway — `make run` to start on embedded defaults, `make test` for the whole suite.
-PYTHON ?= python3.11
+# Any Python the project allows (pyproject.toml: >=3.11,<3.13): the newest found, or name one: PYTHON=python3.12 make run
+PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || echo python3)
+# torch's CPU build on Linux, as the Dockerfile installs it (the default index gives Linux the CUDA build, several GB
+# of GPU libraries); elsewhere the platform's default wheel (macOS and Windows wheels are CPU builds already).
+TORCH_INDEX ?= $(if $(filter Linux,$(shell uname -s)),--index-url https://download.pytorch.org/whl/cpu,)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -8,12 +12,14 @@ TEST_STAMP := $(VENV)/.installed-test
 .PHONY: run test bench mutation model token clean mediapipe docs probe
 
 $(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 13))' 2>/dev/null || \
+		{ echo "PYTHON=$(PYTHON) is not Python 3.11 or 3.12; name one, e.g. PYTHON=python3.12 make run" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# torch is pinned to the CPU build in pyproject.toml; installing it first keeps pip from choosing a CUDA wheel.
+# torch first, from TORCH_INDEX, so installing the project finds it satisfied and never pulls a CUDA wheel.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet torch==2.13.0 $(TORCH_INDEX)
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
@@ -37,14 +43,9 @@ $(TEST_STAMP): $(STAMP) $(FHIR_SERVER)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# serve prints the hints (a token command, the docs, health) with the address it really serves on
 run: $(STAMP) $(MEDIAPIPE)
 	$(BIN)/pain-gateway db upgrade
-	@echo ""
-	@echo "Pain Gateway starts on http://127.0.0.1:8000 (SQLite in var/, bundled synthetic-data model)."
-	@echo "  Get a token:  $(BIN)/pain-gateway tokens create --name me --role integrator"
-	@echo "  API docs:     http://127.0.0.1:8000/docs  (OpenAPI JSON at /schema/openapi.json; calls need 'Authorization: Bearer <token>')"
-	@echo "  Health:       http://127.0.0.1:8000/health"
-	@echo ""
 	$(BIN)/pain-gateway serve
 
 test: $(TEST_STAMP) $(MEDIAPIPE)

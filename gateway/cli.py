@@ -83,7 +83,7 @@ def _upgrade(settings: Settings) -> None:
 
 @main.command()
 @click.option("--host", default=None, help="Interface to listen on (default from settings: 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default from settings: 8000).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default from settings: 8000).")
 @click.option(
     "--workers", type=click.IntRange(1, 64), default=None, help="Embedded mode: processes scoring videos in the background (default from settings: 1)."
 )
@@ -96,10 +96,13 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     settings = _settings()
     if workers is not None:
         settings.workers = workers
+    # the serving address is the one links name (Location, links.*, FHIR next, live urls) unless
+    # PAIN_GATEWAY_PUBLIC_URL says where clients reach the gateway; set before plugins read base_url
+    settings.host, settings.port = host or settings.host, port or settings.port
+    host, port = settings.host, settings.port
     _upgrade(settings)
-    host, port = host or settings.host, port or settings.port
     app = create_app(settings, _plugins(settings), warm=True)
-    click.echo(f"Pain Gateway on http://{host}:{port}  API docs: http://{host}:{port}/docs", err=True)
+    click.echo(serve_hints(settings), err=True)
     from gateway.contract.domain import WEBSOCKET_MAX_MESSAGE_BYTES
     from gateway.web.server import timed_h11_protocol
 
@@ -118,6 +121,25 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         proxy_headers=bool(settings.trusted_proxies),  # X-Forwarded-* from the configured proxies only, never from anyone
         forwarded_allow_ips=settings.trusted_proxies or [],
     )
+
+
+WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
+
+
+def serve_hints(settings: Settings) -> str:
+    """What ``serve`` (and so ``make run``) prints at start: the real address, a token command, the docs."""
+    base = settings.base_url
+    command = sys.argv[0] if Path(sys.argv[0]).name == "pain-gateway" else "pain-gateway"
+    lines = [
+        f"Pain Gateway on http://{settings.host}:{settings.port} (links name {base}; bundled model trained on synthetic data only)",
+        f"  Get a token:  {command} tokens create --name me --role integrator",
+        f"  API docs:     {base}/docs  (OpenAPI JSON at {base}/schema/openapi.json; calls need 'Authorization: Bearer <token>')",
+        f"  Health:       {base}/health",
+        f"  Review UI:    {base}/ui",
+    ]
+    if not settings.public_url and settings.host in WILDCARD_HOSTS:
+        lines.append(f"  Listening on every interface: set PAIN_GATEWAY_PUBLIC_URL to the address clients use (links now say {base})")
+    return "\n".join(lines)
 
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi"}
@@ -461,6 +483,55 @@ def tokens_list() -> None:
     """List tokens with their state and expiry (never their secrets)."""
     for t in _with_tokens(lambda store: store.list()):
         click.echo(_token_line(t))
+
+
+@main.group()
+def assessments() -> None:
+    """List the assessments stored in the database (as GET /v1/assessments does, for one tenant)."""
+
+
+@assessments.command("list")
+@click.option("--tenant", default=DEFAULT_TENANT, show_default=True, help="Whose assessments.")
+@click.option("--patient", help="The patient's identifier as system|value.")
+@click.option("--since", help="Received at or after (ISO 8601 with a time zone).")
+@click.option("--until", help="Received before (ISO 8601 with a time zone).")
+@click.option("--status", help="completed, queued, extracting, scoring or failed.")
+@click.option("--clinical-status", help="preliminary, final or amended.")
+@click.option("--level", help="The AI's clip level: none, mild or significant.")
+@click.option("--cursor", help="Continue after the previous page (the cursor it printed).")
+@click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True, help="Items per page.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON page (items, next cursor) for scripts.")
+def assessments_list(tenant: str, since: str | None, until: str | None, limit: int, as_json: bool, **given: str | None) -> None:
+    """Newest received first: completed assessments and video jobs without a result yet. The level is the
+    AI's (AI-asserted; the bundled model is trained on synthetic data, not clinically validated)."""
+    from datetime import datetime
+
+    from gateway.storage.listing import AssessmentListing
+    from gateway.web.routes.listing import encode_cursor, listing_query
+
+    def moment(option: str, text: str | None) -> datetime | None:
+        try:
+            return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise click.BadParameter("must be ISO 8601 with a time zone, e.g. 2026-11-23T10:00:00Z", param_hint=option) from None
+
+    try:
+        query = listing_query(tenant, given, moment("--since", since), moment("--until", until), limit)
+    except InputError as exc:
+        raise click.BadParameter(exc.message, param_hint=f"--{exc.field.replace('_', '-')}") from None
+    items, after = _with_database(lambda engine: AssessmentListing(engine).page(query))
+    cursor = None if after is None else encode_cursor(after)
+    if as_json:
+        page = {"items": [msgspec.to_builtins(item) for item in items], "next_cursor": cursor}
+        click.echo(json.dumps(page, indent=2))
+        return
+    for item in items:
+        patient = item.patient or {}
+        who = patient.get("reference") or (f"{patient['system']}|{patient['value']}" if patient else "-")
+        result = f"AI {item.level or '-'}, {item.clinical_status}" if item.status == "completed" else f"{item.progress}%"
+        click.echo(f"{item.created_at:%Y-%m-%dT%H:%M:%SZ}  {item.id}  {item.status:<10} {result:<28} {who}")
+    if cursor is not None:
+        click.echo(f"more: pain-gateway assessments list --cursor {cursor} (with the same filters)", err=True)
 
 
 @main.group()

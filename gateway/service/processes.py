@@ -16,9 +16,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
@@ -60,12 +61,36 @@ def die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="pain-gateway-parent-watch", daemon=True).start()
 
 
+@contextmanager
+def sigint_blocked() -> Iterator[None]:
+    """Spawn processes with SIGINT blocked: a Ctrl-C reaches the terminal's whole process group, and a
+    worker (still importing, or waiting for a task) would die of it with a ``KeyboardInterrupt``
+    traceback. The mask is inherited through fork and exec, so the worker never sees SIGINT; the gateway
+    handles it and stops the workers itself (``WorkerPool.stop``). Here the signal stays pending, never lost."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups to share a Ctrl-C with
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _stopped(signum: int, frame: object) -> None:
+    """SIGTERM from ``WorkerPool.stop``: one line in the log, then out at once (nothing to flush: an
+    interrupted job goes back to the queue at the next start)."""
+    log.info("worker_stopped", pid=os.getpid())
+    os._exit(0)
+
+
 def start_process(parent_pid: int, settings: Settings, warm: Callable[[Plugins], None], warmed: Any = None) -> None:
     """Pool initializer: tie the process to the gateway, build plugins and ``warm`` them, so the first
     task does not pay seconds of torch (and MediaPipe) start-up, then freeze the heap as the gateway does.
     Nothing here may raise (that would break the pool): on failure the first task builds plugins lazily."""
     global _plugins
     die_with_parent(parent_pid)
+    signal.signal(signal.SIGTERM, _stopped)
     try:
         configure_logging(settings.log_format, settings.log_level)
         _plugins = build_plugins(settings)
@@ -107,8 +132,9 @@ class WorkerPool:
             self.processes, mp_context=context, initializer=start_process, initargs=(os.getpid(), self.settings, self.warm, self.warmed)
         )
         if self.spawn_now:
-            for _ in range(self.processes):  # from the event loop's thread, as die_with_parent requires
-                executor.submit(_ready)
+            with sigint_blocked():
+                for _ in range(self.processes):  # from the event loop's thread, as die_with_parent requires
+                    executor.submit(_ready)
         return executor
 
     def start(self) -> None:
@@ -131,9 +157,11 @@ class WorkerPool:
         executor, self.executor = self.executor, None
         if executor is None:
             return
+        # the pool keeps its processes privately, and forgets them in shutdown(): take them first (else a
+        # process still warming up is never told to stop, and the gateway waits for its warm-up to end)
+        processes: list[Any] = list((getattr(executor, "_processes", None) or {}).values())
         executor.shutdown(wait=False, cancel_futures=True)
-        processes: dict[int, Any] = getattr(executor, "_processes", None) or {}  # the pool keeps them privately
-        for process in list(processes.values()):
+        for process in processes:
             process.terminate()
         executor.shutdown(wait=True)
 
@@ -144,12 +172,13 @@ class WorkerPool:
         if executor is None:
             raise RuntimeError("the worker processes are not running (the gateway is starting or stopping)")
         loop = asyncio.get_running_loop()
-        try:
-            return loop.run_in_executor(executor, fn, *args), executor
-        except BrokenProcessPool:
-            self.replace(executor)
-            assert self.executor is not None
-            return loop.run_in_executor(self.executor, fn, *args), self.executor
+        with sigint_blocked():  # a submit may spawn a process
+            try:
+                return loop.run_in_executor(executor, fn, *args), executor
+            except BrokenProcessPool:
+                self.replace(executor)
+                assert self.executor is not None
+                return loop.run_in_executor(self.executor, fn, *args), self.executor
 
     def replace(self, broken: ProcessPoolExecutor) -> None:
         """A process died and broke ``broken``: the first caller to see it starts a new pool, the rest use that."""

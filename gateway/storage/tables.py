@@ -33,7 +33,10 @@ class AssessmentRow(Base):
     clinical_version: Mapped[int] = mapped_column(Integer, server_default="1")
     clinician_level: Mapped[str | None] = mapped_column(String(20))
 
-    __table_args__ = (Index("ix_assessments_patient_identifier", "patient_system", "patient_value"),)
+    __table_args__ = (
+        Index("ix_assessments_patient_identifier", "patient_system", "patient_value"),
+        Index("ix_assessments_tenant_created", "tenant", "created_at", "id"),  # the listing's pages (migration 0012)
+    )
 
 
 class ReviewRow(Base):
@@ -80,6 +83,7 @@ class SubmissionRow(Base):
     """The job state of one submission; the source of truth that job engines only trigger."""
 
     __tablename__ = "submissions"
+    __table_args__ = (Index("ix_submissions_tenant_created", "tenant", "created_at", "id"),)  # the listing's pages (migration 0012)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant: Mapped[str] = mapped_column(String(64), index=True)

@@ -44,7 +44,10 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
         headers["WWW-Authenticate"] = "Bearer"
     if exc.status_code == 405 and "GET" in headers.get("allow", ""):
         headers["allow"] += ", HEAD"  # HEAD runs the GET handler (gateway.web.app.http_hygiene)
-    response = problem(exc.status_code, _title(exc.status_code), exc.detail, instance=request.url.path, **extra)
+    detail = exc.detail
+    if exc.status_code == 404 and request.scope.get("route_handler") is None and not request.url.path.startswith("/ui"):
+        detail = f"no API path {request.url.path}; the paths are listed at /docs (OpenAPI document: /schema/openapi.json)"
+    response = problem(exc.status_code, _title(exc.status_code), detail, instance=request.url.path, **extra)
     response.headers.update(headers)
     return response
 

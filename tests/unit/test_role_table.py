@@ -16,7 +16,7 @@ CAPABILITIES = [  # (phrase in the table, method, path pattern): the first match
     ("share caregiver summaries", "POST", r"/v1/(assessments/[^/]+|patients)/caregiver-summary/share"),
     ("pain trajectories and open alerts", "GET", r"/v1/patients/(trajectory|alerts)"),
     ("record interventions and acknowledge alerts", "POST", r"/v1/patients/(interventions|alerts/[^/]+/acknowledge)"),
-    ("read assessments, outputs, reviews, explanations, model cards and caregiver summaries", "GET", r"/v1/(assessments|models|patients)/.*"),
+    ("read assessments, outputs, reviews, explanations, model cards and caregiver summaries", "GET", r"/v1/(assessments|models|patients)(/.*)?"),
     ("set baselines", "PUT", r"/v1/patients/baseline"),
     ("deliveries and redelivery", "*", r"/v1/deliveries(/.*)?"),
     ("webhook endpoints", "*", r"/v1/webhook-endpoints(/.*)?"),

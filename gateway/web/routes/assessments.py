@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.concurrency import sync_to_thread
 from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, NotFoundException
-from litestar.params import FromPath
+from litestar.params import FromPath, Parameter
 
-from gateway.contract.domain import Assessment, InputError
+from gateway.contract.domain import CLINICAL_STATUSES, LEVELS, Assessment, InputError
 from gateway.contract.plugin_manager import Plugins
 from gateway.contract.protocols import CaptureRequest
 from gateway.service.flow import AssessmentFlow, JobQueue
 from gateway.storage import audit
 from gateway.storage.assessments import AssessmentStore
 from gateway.storage.jobs import Submission, SubmissionStore
+from gateway.storage.listing import MAX_LIMIT, STATUSES, AssessmentListing
 from gateway.storage.tokens import TokenInfo
 from gateway.web.openapi import ok, problems
+from gateway.web.routes.listing import EXAMPLE_PAGE, AssessmentPage, encode_cursor, list_item, listing_query
 from gateway.web.routes.schemas import EXAMPLE_JOB, EXAMPLE_VIEW, AssessmentView
 from gateway.web.uploads import received
 
@@ -178,4 +182,46 @@ async def read_output(
     return Response(document.content, media_type=document.media_type.split(";")[0], headers={"content-type": document.media_type})
 
 
-ROUTES = [submit, read, retry, read_output]
+@get(
+    "/v1/assessments",
+    opt={"roles": READERS},
+    tags=["assessments"],
+    responses=ok(AssessmentPage, EXAMPLE_PAGE) | problems(400, 422),
+)
+async def list_assessments(
+    request: Request,
+    store: NamedDependency[AssessmentStore],
+    plugins: NamedDependency[Plugins],
+    patient: str | None = Parameter(default=None, max_length=520, description="The patient's identifier as 'system|value' (completed assessments only)"),
+    since: datetime | None = Parameter(default=None, description="Received at or after this moment (ISO 8601 with a time zone)"),
+    until: datetime | None = Parameter(default=None, description="Received before this moment (ISO 8601 with a time zone)"),
+    status: str | None = Parameter(default=None, max_length=20, description=f"One of {', '.join(STATUSES)}"),
+    clinical_status: str | None = Parameter(default=None, max_length=20, description=f"One of {', '.join(CLINICAL_STATUSES)}"),
+    level: str | None = Parameter(default=None, max_length=20, description=f"The AI's clip level: one of {', '.join(LEVELS)}"),
+    cursor: str | None = Parameter(default=None, max_length=200, description="Where the previous page ended: follow links.next rather than building it"),
+    limit: int = Parameter(default=50, ge=1, le=MAX_LIMIT, description=f"Items per page, 1 to {MAX_LIMIT}"),
+) -> AssessmentPage:
+    """The tenant's assessments, newest received first: completed ones and video jobs still queued,
+    running or failed, a page at a time; ``links.next`` continues (absent on the last page).
+
+    A ``patient``, ``level`` or ``clinical_status`` filter lists completed assessments only. ``level``
+    is the AI's (AI-asserted, by the model named in ``model``); ``clinician_level`` is the reviewer's.
+    Listing is audited as a search."""
+    query = listing_query(
+        request.user.tenant,
+        {"patient": patient, "status": status, "clinical_status": clinical_status, "level": level, "cursor": cursor},
+        since,
+        until,
+        limit,
+    )
+    items, after = await AssessmentListing(store.engine).page(query)
+    await audit.record(store.engine, "search", "assessment", None, patient=patient)
+    base = f"{plugins.settings.base_url}/v1/assessments"
+    echoed = [(k, v) for k, v in request.query_params.items() if k != "cursor"]
+    links = {"self": f"{base}?{urlencode(list(request.query_params.items()))}".rstrip("?")}
+    if after is not None:
+        links["next"] = f"{base}?{urlencode([*echoed, ('cursor', encode_cursor(after))])}"
+    return AssessmentPage(items=[list_item(item, base) for item in items], limit=query.limit, links=links)
+
+
+ROUTES = [submit, list_assessments, read, retry, read_output]
