@@ -35,12 +35,19 @@ class Rules(msgspec.Struct, forbid_unknown_fields=True):
     """
 
     sustained_minutes: float = 10.0
+    """Minutes of consecutive significant checks (or of significant held in one live session) that open a sustained alert."""
     max_gap_minutes: float = 30.0
+    """Checks further apart than this never form one run."""
     rising_hours: float = 4.0
+    """A worst level one step or more above the previous check within this many hours opens a rising alert."""
     reset_minutes: float = 0.0
+    """How long a rule's condition must be absent before its episode closes (0: at the first scorable check without it)."""
     reassess_minutes: int = 60
+    """Minutes after an oral analgesic, non-drug or other intervention when its reassessment is due."""
     reassess_parenteral_minutes: int = 30
+    """Minutes after a parenteral analgesic when its reassessment is due."""
     enabled_rules: list[str] = msgspec.field(default_factory=lambda: list(RULES))
+    """The rules that open episodes: sustained, rising, no-relief."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -63,7 +70,9 @@ class PainAlertsSettings(Rules, forbid_unknown_fields=True):
     ``fhir_base_url``: prefixes the episode resources' identifier systems (empty: the FHIR output's ``base_url``)."""
 
     tenants: dict[str, Rules] = msgspec.field(default_factory=dict)
+    """Per-tenant rules (settings file only): ``[plugins.pain_alerts.tenants.<tenant>]`` tables."""
     fhir_base_url: str = ""
+    """Prefix of the episode resources' identifier systems (empty: the FHIR output's ``base_url``)."""
 
     def rules_for(self, tenant: str) -> Rules:
         return self.tenants.get(tenant) or Rules(**{f: getattr(self, f) for f in Rules.__struct_fields__})
