@@ -47,9 +47,10 @@ def registered(launcher) -> dict:
     return {"iss": launcher.iss, "client_id": "pain-gateway", "tenant": "default", "identifier_systems": [PATIENT_SYSTEM]}
 
 
-def authorize(client, launcher, practitioner, patient) -> httpx.Response:
+def authorize(client, launcher, practitioner, patient, sim_ehr=False) -> httpx.Response:
     """EMR opens the app, the app sends the browser to the launcher, the launcher answers with a code."""
-    started = client.get("/ui/smart/launch", params={"iss": launcher.iss, "launch": launch_code(patient, practitioner)}, follow_redirects=False)
+    code = launch_code(patient, practitioner, sim_ehr=sim_ehr)
+    started = client.get("/ui/smart/launch", params={"iss": launcher.iss, "launch": code}, follow_redirects=False)
     assert started.status_code == 303, started.text
     to = urlsplit(started.headers["location"])
     sent = parse_qs(to.query)
@@ -132,6 +133,13 @@ def test_a_wrong_state_and_a_real_id_token_for_another_app_or_issuer_are_refused
     query = {k: v[0] for k, v in parse_qs(callback.query).items()}
     wrong = gateway.client.get("/ui/smart/callback", params={**query, "state": secrets.token_urlsafe(32)}, follow_redirects=False)
     assert wrong.status_code == 400 and "matches no launch started here" in wrong.text
+
+    # inside the EMR's own frame, which shows the patient already: the page leaves its banner out
+    framed = authorize(gateway.client, launcher, practitioner, patient, sim_ehr=True).headers["location"].removeprefix(PUBLIC)
+    opened = gateway.client.get(framed, follow_redirects=False)
+    assert opened.status_code == 200 and "&amp;banner=0" in opened.text
+    page = gateway.client.get(f"/ui/patients?patient={PATIENT_SYSTEM}%7CMRN-1234&banner=0")
+    assert page.status_code == 200 and "MRN-1234</h1>" not in page.text and '<h1 class="visually-hidden">Patient</h1>' in page.text
 
     # another app's launch at the same EMR: its id_token, verified as if it were ours
     verifier, nonce = secrets.token_urlsafe(64), secrets.token_urlsafe(16)
