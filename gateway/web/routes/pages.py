@@ -36,7 +36,7 @@ def _version() -> str:
 
 LANDING = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Pain Gateway</title>
+<title>Pain Gateway</title><link rel="icon" href="/ui/static/favicon.svg" type="image/svg+xml">
 <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}
 .warn{{border-left:4px solid #c60;padding:.5rem 1rem;background:#fff4e5}}</style></head>
 <body><h1>Pain Gateway <small>{version}</small></h1>

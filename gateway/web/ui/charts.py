@@ -126,8 +126,9 @@ def second_importance(seconds: list) -> Markup:
 
 def override_trend(points: list, period: str) -> Markup:
     """Override rate per ``period`` (columns, 0 to 100 %) with the number of reviews written above each;
-    ``points`` have ``start`` (a date), ``reviewed`` and ``override_rate``."""
-    width, height, left, top, bottom = 720, 200, 48, 20, 48
+    ``points`` have ``start`` (a date), ``reviewed`` and ``override_rate``; 600 units wide, as it shares a
+    row with the confusion matrix on a wide screen."""
+    width, height, left, top, bottom = 600, 200, 48, 20, 48
     plot_w, plot_h = width - left - 16, height - top - bottom
     body = [f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#ffffff" stroke="#6b7480"/>']
     for p in (0.0, 0.5, 1.0):

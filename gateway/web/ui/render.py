@@ -49,7 +49,7 @@ def page(
         ui_links=request.app.state.get("ui_links", ()),
         **{"sections": (), **context},
     )
-    return Response(body, media_type="text/html; charset=utf-8", status_code=status_code, headers=headers or {})
+    return Response(body, media_type="text/html", status_code=status_code, headers=headers or {})  # Litestar adds "; charset=utf-8" (once)
 
 
 def sign_in_redirect(request: Request, exc: SignInRequired) -> Response:
