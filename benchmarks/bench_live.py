@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -63,7 +64,9 @@ def cpu_s(pid: int) -> float:
     return total
 
 
-async def client(origin: str, token: str, seconds: float, latencies: list[float], lost: list[int], stream: list[bytes]) -> None:
+async def client(
+    origin: str, token: str, seconds: float, latencies: list[float], lost: list[int], stream: list[bytes], phases: list[tuple[float, float]]
+) -> None:
     async with httpx.AsyncClient(base_url=origin, timeout=120) as http:
         opened = (await http.post("/v1/live/sessions", json={"patient": PATIENT}, headers={"Authorization": f"Bearer {token}"})).json()
     url = origin.replace("http", "ws", 1) + f"/v1/live/{opened['id']}?ticket={opened['ticket']}"
@@ -82,12 +85,13 @@ async def client(origin: str, token: str, seconds: float, latencies: list[float]
         reader = asyncio.create_task(receive())
         await socket.send(json.dumps({"type": "hello", "image_size": [640, 480], "fps": 30}))
         await asyncio.sleep(np.random.default_rng().random())  # sessions start spread over a second, as at a ward
-        start = time.perf_counter()
+        start, started_wall = time.perf_counter(), time.time()
         for i, frame in enumerate(stream):
             await asyncio.sleep(max(0.0, start + i / 30 - time.perf_counter()))
             await socket.send(frame)
             if i % 30 == 0:
                 sent_at[i // 30 - 1] = time.perf_counter()  # frame 30(k+1) closes window k
+        phases.append((started_wall, time.time()))
         await asyncio.sleep(0.5)
         await socket.send(json.dumps({"type": "end"}))
         await asyncio.wait_for(reader, 300)
@@ -100,37 +104,49 @@ async def client(origin: str, token: str, seconds: float, latencies: list[float]
             lost.append(index)
 
 
-def run_clients(origin: str, token: str, n: int, seconds: float, core: int | None) -> tuple[list[float], int]:
-    """In the clients' own process, pinned to ``core``: N sessions at once; (latencies ms, windows lost)."""
+def run_clients(origin: str, token: str, n: int, seconds: float, core: int | None) -> tuple[list[float], int, tuple[float, float]]:
+    """In the clients' own process, pinned to ``core``: N sessions at once; (latencies ms, windows lost, the wall-clock
+    span during which every session was streaming)."""
     if core is not None:
         os.sched_setaffinity(0, {core})
     stream = [frame for _, frame in frames(seconds)]  # one recording for every session (each session is its own)
 
-    async def go() -> tuple[list[float], int]:
+    async def go() -> tuple[list[float], int, tuple[float, float]]:
         latencies: list[float] = []
         lost: list[int] = []
-        await asyncio.gather(*(client(origin, token, seconds, latencies, lost, stream) for _ in range(n)))
-        return latencies, len(lost)
+        phases: list[tuple[float, float]] = []
+        await asyncio.gather(*(client(origin, token, seconds, latencies, lost, stream, phases) for _ in range(n)))
+        return latencies, len(lost), (max(p[0] for p in phases), min(p[1] for p in phases))
 
     return asyncio.run(go())
 
 
 def load(origin: str, token: str, n: int, seconds: float, pid: int, core: int | None) -> dict:
-    before, cpu_before = rss_mb(pid), cpu_s(pid)
+    """Server CPU is sampled every 0.2 s and counted only while every session streams (not while sessions are
+    created or end as assessments), per second of one session's stream."""
+    before = rss_mb(pid)
+    samples: list[tuple[float, float]] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            samples.append((time.time(), cpu_s(pid)))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     context = multiprocessing.get_context("spawn")
     with context.Pool(1) as pool:
         pending = pool.apply_async(run_clients, (origin, token, n, seconds, core))
         time.sleep(seconds * 0.8)
         during = rss_mb(pid)
-        latencies, lost = pending.get(timeout=seconds + 600)
-    wall = seconds + 1.0
-    return {
-        "n": n,
-        "latencies": latencies,
-        "lost": lost,
-        "mb_per_session": max(0.0, during - before) / n,
-        "cpu": (cpu_s(pid) - cpu_before) / (n * wall),  # server CPU per second of one session's stream
-    }
+        latencies, lost, (t0, t1) = pending.get(timeout=seconds + 600)
+    done.set()
+    sampler.join()
+    times, cpu = np.array([t for t, _ in samples]), np.array([c for _, c in samples])
+    streaming = max(t1 - t0, 1e-3)
+    used = float(np.interp(t1, times, cpu) - np.interp(t0, times, cpu))
+    return {"n": n, "latencies": latencies, "lost": lost, "mb_per_session": max(0.0, during - before) / n, "cpu": used / (n * streaming)}
 
 
 def sweep(label: str, settings: dict[str, str], seconds: float, counts: list[int]) -> dict[int, tuple[float, float, int]]:

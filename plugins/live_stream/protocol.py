@@ -42,7 +42,7 @@ class UnsupportedData(ProtocolError):
 class Frame:
     sequence: int
     captured_ms: float
-    points: np.ndarray | None  # (468, 2) float32 x, y; None without a face (z is checked, not kept)
+    points: np.ndarray | None  # (468, 2) float32 x, y, a read-only view of the message; None without a face (z is checked, not kept)
 
 
 def parse_frame(data: bytes) -> Frame:
@@ -63,7 +63,17 @@ def parse_frame(data: bytes) -> Frame:
         raise ProtocolError(f"frame {sequence}: capture time must be a finite number of ms since the Unix epoch, got {captured_ms!r}")
     if not face:
         return Frame(sequence, captured_ms, None)
-    xyz = np.frombuffer(data, dtype="<f4", offset=HEADER_BYTES).reshape(LANDMARK_COUNT, 3)
+    # a view of the message's bytes, not a copy: the session copies x, y once, into its block of frames
+    flat = np.frombuffer(data, dtype="<f4", offset=HEADER_BYTES)
+    lo, hi = float(flat.min()), float(flat.max())  # NaN makes both NaN: every comparison below is then False
+    if not (lo >= XY_RANGE[0] and hi <= XY_RANGE[1] and max(-lo, hi) <= Z_LIMIT):  # rare: say exactly what is wrong
+        check_points(sequence, flat.reshape(LANDMARK_COUNT, 3))
+    xyz = flat.reshape(LANDMARK_COUNT, 3)
+    return Frame(sequence, captured_ms, xyz[:, :2])
+
+
+def check_points(sequence: int, xyz: np.ndarray) -> None:
+    """The frame's coordinates one rule at a time, for the message naming the first one broken."""
     if not np.isfinite(xyz).all():
         raise ProtocolError(f"frame {sequence}: coordinates must be finite numbers (NaN or infinity found); send a frame without a face instead")
     xy = xyz[:, :2]
@@ -71,7 +81,6 @@ def parse_frame(data: bytes) -> Frame:
         raise ProtocolError(f"frame {sequence}: x and y must be normalised to 0..1 by the image size (within {XY_RANGE[0]:g}..{XY_RANGE[1]:g})")
     if np.abs(xyz[:, 2]).max() > Z_LIMIT:
         raise ProtocolError(f"frame {sequence}: z must lie within ±{Z_LIMIT:g} (MediaPipe's relative depth)")
-    return Frame(sequence, captured_ms, xy.astype(np.float32))
 
 
 def encode_frame(sequence: int, captured_ms: float, points: np.ndarray | None) -> bytes:

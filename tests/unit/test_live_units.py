@@ -142,3 +142,21 @@ def test_frames_are_kept_in_blocks_mapped_from_the_os_and_released_at_the_end():
     np.testing.assert_allclose(clip.points[-1], face + (count - 1) * 1e-6)
     live.release()
     assert live.frames == 0 and not live.blocks
+
+
+@pytest.mark.parametrize(
+    ("point", "value", "problem"),
+    [(0, 2.0, "x and y must be normalised"), (1, -0.6, "x and y must be normalised"), (2, 3.0, "z must lie within"), (2, -2.5, "z must lie within"),
+     (0, np.inf, "finite numbers"), (1, np.nan, "finite numbers")],
+)  # fmt: skip
+def test_a_frame_is_read_in_place_and_every_rule_is_still_named(point, value, problem):
+    """Frames are checked with two reductions and kept as a view of the message (the session copies them once);
+    a frame breaking a rule is still told which."""
+    data = encode_frame(7, 1.7e12, FACE)
+    frame = parse_frame(data)
+    assert np.shares_memory(frame.points, np.frombuffer(data, dtype=np.uint8)) and frame.points.shape == (468, 2)
+    np.testing.assert_array_equal(frame.points, FACE[:, :2])
+    xyz = np.frombuffer(data, dtype="<f4", offset=HEADER_BYTES).reshape(468, 3).copy()
+    xyz[100, point] = value
+    with pytest.raises(ProtocolError, match=problem):
+        parse_frame(data[:HEADER_BYTES] + xyz.tobytes())
