@@ -17,9 +17,9 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from sqlalchemy import insert, select
 
-from gateway import PUBLIC, AssessmentQuery, AssessmentStore, AuditPrincipal, PatientRef, Plugins, audit_record, ok, problem, problems
+from gateway import NO_TOKEN, PUBLIC, AssessmentQuery, AssessmentStore, AuditPrincipal, PatientRef, Plugins, audit_record, ok, problem, problems
 from plugins.cds_hooks.auth import Caller, Refused, Verifier
-from plugins.cds_hooks.cards import SERVICE, SERVICE_ID, CardsResponse, Discovery, card
+from plugins.cds_hooks.cards import SERVICE, SERVICE_ID, Card, CardsResponse, Discovery, Link, Source, card
 from plugins.cds_hooks.settings import CdsClient, CdsHooksSettings
 from plugins.cds_hooks.tables import CardRow, FeedbackRow
 
@@ -232,16 +232,32 @@ class CdsService:
                 await audit_record(
                     connection, "create", "cds_feedback", f"{entry.card} {entry.outcome}", patient=PatientRef(system=system, value=value), principal=principal
                 )
-        return Response({}, status_code=200)
+        return Response(FeedbackRecorded(), status_code=200)
 
 
 DISCOVERY_EXAMPLE = Discovery(services=[SERVICE])
+CARDS_EXAMPLE = CardsResponse(
+    cards=[
+        Card(
+            uuid="0f3b8c2e-1d7a-4c55-9e0b-6a1f2d3c4b5a",
+            summary="AI pain estimate: significant (preliminary) 10:42 UTC",
+            indicator="warning",
+            source=Source(label="Pain Gateway (AI: sta-lstm-synthetic 1.0.0, synthetic-trained)", url="https://gateway.example.org/ui/assessments/0f3b8c2e"),
+            detail="AI pain estimate **significant** ... > Decision support only.",
+            links=[Link(label="Review in Pain Gateway", url="https://gateway.example.org/ui/smart/launch", type="smart")],
+        )
+    ]
+)
+
+
+class FeedbackRecorded(msgspec.Struct):
+    """Feedback recorded (an empty object)."""
 
 
 def handlers(config: CdsHooksSettings, public_url: str, launch_url: str) -> list[Any]:
     service = CdsService(config, public_url, launch_url)
 
-    @get("/cds-services", opt=PUBLIC, tags=TAGS, responses=ok(Discovery, DISCOVERY_EXAMPLE))
+    @get("/cds-services", opt=PUBLIC, tags=TAGS, security=NO_TOKEN, responses=ok(Discovery, DISCOVERY_EXAMPLE))
     async def cds_discovery() -> Discovery:
         """CDS Hooks 2.0 discovery: the ``patient-view`` service ``pain-gateway-latest-pain``."""
         return DISCOVERY_EXAMPLE
@@ -251,8 +267,8 @@ def handlers(config: CdsHooksSettings, public_url: str, launch_url: str) -> list
         opt=PUBLIC,
         tags=TAGS,
         status_code=200,
-        security=[{"cdsClientJwt": []}],
-        responses=problems(400, 401, 412, 413, public=True),
+        security=NO_TOKEN,  # no gateway token: the EMR's own signed JWT (below)
+        responses={**ok(CardsResponse, CARDS_EXAMPLE), **problems(400, 401, 412, 413, public=True)},
     )
     async def cds_latest_pain(request: Request, store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins]) -> Response:
         """A card with the patient's latest AI pain assessment within the look-back (default 24 h), or no card.
@@ -266,8 +282,8 @@ def handlers(config: CdsHooksSettings, public_url: str, launch_url: str) -> list
         opt=PUBLIC,
         tags=TAGS,
         status_code=200,
-        security=[{"cdsClientJwt": []}],
-        responses=problems(400, 401, 413, public=True),
+        security=NO_TOKEN,
+        responses={**ok(FeedbackRecorded, FeedbackRecorded()), **problems(400, 401, 413, public=True)},
     )
     async def cds_feedback(request: Request, store: NamedDependency[AssessmentStore]) -> Response:
         """Record what the clinician did with a card: ``accepted``, or ``overridden`` with the reason (audited)."""
