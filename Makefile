@@ -80,8 +80,8 @@ mutation: $(TEST_STAMP)
 # machine's core count. Then `pain-gateway acceptance var/model/synthetic --checkpoint $(MODEL_OUT)` repeats
 # both trainings over seeds 0-2 (about 15 minutes) and adds the seed table docs/model/evidence.md quotes to the card.
 MODEL_DATA := var/model/synthetic
-MODEL_OUT := plugins/sta_lstm/checkpoints/sta-lstm-synthetic-0.3
-MODEL_TRAIN := --personalised --without-baseline 0.5 --version 0.3.0 --seed 0 --threads 1
+MODEL_OUT := plugins/sta_lstm/checkpoints/sta-lstm-synthetic-0.4
+MODEL_TRAIN := --personalised --without-baseline 0.5 --version 0.4.0 --seed 0 --threads 1
 model: $(STAMP)
 	rm -rf $(MODEL_DATA) $(MODEL_OUT) var/model/plain-lstm
 	$(BIN)/pain-gateway synth $(MODEL_DATA) --patients 240 --clips 2 --seconds 8 --seed 0
@@ -89,6 +89,8 @@ model: $(STAMP)
 	$(BIN)/pain-gateway evaluate $(MODEL_OUT) $(MODEL_DATA)
 	$(BIN)/pain-gateway attention-check $(MODEL_OUT) $(MODEL_DATA)
 	$(BIN)/pain-gateway real-faces $(MODEL_OUT)
+	$(BIN)/pain-gateway real-identities $(MODEL_OUT)
+	$(BIN)/pain-gateway clip-rules $(MODEL_OUT)
 	$(BIN)/pain-gateway train $(MODEL_DATA) --out var/model/plain-lstm --model plain-lstm --model-id plain-lstm-synthetic $(MODEL_TRAIN)
 	$(BIN)/pain-gateway evaluate var/model/plain-lstm $(MODEL_DATA)
 	$(BIN)/pain-gateway attention-check var/model/plain-lstm $(MODEL_DATA)

@@ -14,7 +14,8 @@ from gateway.pipeline.landmarks import prepare
 from plugins.sta_lstm.lab import make_base_face
 from plugins.sta_lstm.lab.commands import synth
 from plugins.sta_lstm.lab.face import BASE_FACE, LEFT_BROW, RIGHT_BROW, load_face
-from plugins.sta_lstm.lab.synthetic import CALM, SIGNALS, Distractors, SynthConfig, _pose, generate_clip, identity
+from plugins.sta_lstm.lab.identity_bank import load_bank
+from plugins.sta_lstm.lab.synthetic import CALM, SIGNALS, Distractors, SynthConfig, _pose, carry, generate_clip, identity
 
 BROWS = list(RIGHT_BROW + LEFT_BROW)
 
@@ -40,11 +41,36 @@ def test_clips_are_fixed_by_seed_patient_and_clip():
 
 
 def test_identity_depends_on_the_patient_and_scales_with_strength():
-    face, config = load_face(), SynthConfig()
+    """Generator 3's designed variation on the base face (``identities="base"``) scales with the strength."""
+    face, config = load_face(), SynthConfig(identities="base")
     np.testing.assert_array_equal(identity(face, 7, config)[0], identity(face, 7, config)[0])
     mild = np.abs(identity(face, 7, config)[0] - face.base).mean()
-    strong = np.abs(identity(face, 7, SynthConfig(identity_strength=3.0))[0] - face.base).mean()
+    strong = np.abs(identity(face, 7, SynthConfig(identities="base", identity_strength=3.0))[0] - face.base).mean()
     assert strong > 2 * mild > 0
+
+
+def test_bank_identities_are_real_train_people_or_shape_model_faces_never_held_out_people():
+    """Generator 4: every patient starts from a real face; held-out people of the bank never appear."""
+    face, bank = load_face(), load_bank()
+    train, held_out = bank.neutral[bank.of("train")], bank.neutral[np.concatenate([bank.of("calibration"), bank.of("test")])]
+    config = SynthConfig(identity_strength=0.0)  # the real face alone, no designed variation on top
+    nearest_train, nearest_held = [], []
+    for patient in range(40):
+        shape = identity(face, patient, config)[0]
+        nearest_train.append(np.abs(train - shape).mean(axis=(1, 2)).min())
+        nearest_held.append(np.abs(held_out - shape).mean(axis=(1, 2)).min())
+    exact = np.asarray(nearest_train) < 1e-5
+    assert 0.25 < exact.mean() < 0.75, "about half the patients are bank people (bank_share 0.5)"
+    assert min(nearest_held) > 0.01, "no patient is a held-out person (shape-model faces may come near one)"
+    spread = np.std([identity(face, p, SynthConfig())[0][:, :2] for p in range(40)], axis=0).mean()
+    assert spread > 0.1, "faces differ by real identity (cm per landmark)"
+
+
+def test_action_unit_fields_are_carried_onto_each_face():
+    face = load_face()
+    np.testing.assert_allclose(carry(face.fields["AU4"], face.base, face.base), face.fields["AU4"], atol=1e-9)
+    bigger = face.base * 1.1
+    np.testing.assert_allclose(carry(face.fields["AU4"], face.base, bigger), 1.1 * face.fields["AU4"], atol=1e-9)
 
 
 @pytest.mark.parametrize(("score", "level"), [(0, 0), (1, 0), (2, 1), (5, 1), (6, 2), (16, 2)])

@@ -1,7 +1,9 @@
-"""``pain-gateway synth | train | evaluate | attention-check | real-faces | acceptance``: the model workflow.
+"""``pain-gateway synth | train | evaluate | attention-check | real-faces | real-identities | clip-rules | acceptance``: the model workflow.
 
 A site needs two commands (train, evaluate); ``attention-check`` decides whether the explainer may
-show a model's attention, ``real-faces`` measures graded responses on real photographs, and
+show a model's attention, ``real-faces`` measures graded responses on real photographs,
+``real-identities`` on held-out real people with and without a baseline, ``clip-rules`` the clip
+summary's false alarms against missed episodes, and
 ``acceptance`` repeats training over seeds for the evidence a release quotes.
 
 Heavy imports (torch, matplotlib) wait until a command runs, so listing commands stays fast.
@@ -28,11 +30,16 @@ SIGNAL_CHOICES = ("pspi", "brow", "mouth")
 @click.option("--identity-strength", default=1.0, show_default=True, help="Scale of between-patient face differences.")
 @click.option("--calm", is_flag=True, help="No distractors (frontal, steady, no blinks/talking/smiles/drops).")
 @click.option("--neutral/--no-neutral", default=True, show_default=True, help="Also write each patient's neutral baseline clip.")
-def synth(out, patients, clips, seconds, seed, signal, identity_strength, calm, neutral):
+@click.option("--identities", type=click.Choice(["bank", "base"]), default="bank", show_default=True,
+              help="Real people from the identity bank and its shape model, or generator 3's single base face.")  # fmt: skip
+def synth(out, patients, clips, seconds, seed, signal, identity_strength, calm, neutral, identities):
     """Write a synthetic labelled dataset (gateway.pipeline.dataset format) with known ground truth. Not real patients."""
     from plugins.sta_lstm.lab.synthetic import CALM, Distractors, SynthConfig, write_dataset
 
-    config = SynthConfig(seed=seed, seconds=seconds, signal=signal, identity_strength=identity_strength, distractors=CALM if calm else Distractors())
+    config = SynthConfig(
+        seed=seed, seconds=seconds, signal=signal, identity_strength=identity_strength, distractors=CALM if calm else Distractors(),
+        identities=identities,
+    )  # fmt: skip
     written = write_dataset(out, range(patients), clips, config, neutral)
     described = {"command": _command(), "config": config.describe(), "patients": patients, "clips": clips, "neutral": neutral}
     (out / "synth.json").write_text(json.dumps(described, indent=2) + "\n")
@@ -116,6 +123,29 @@ def real_faces(checkpoint):
         click.echo(f"{name}: {shown}  {'graded' if record['graded'][name] else 'NOT graded'}")
 
 
+@click.command("real-identities")
+@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def real_identities(checkpoint):
+    """Graded transplants on held-out real people of the identity bank, with and without a baseline; recorded in model.json and card."""
+    from plugins.sta_lstm.lab.real_identities import check_checkpoint
+
+    record = check_checkpoint(checkpoint)
+    for case in ("with_baseline", "without_baseline"):
+        shown = {k: v for k, v in record[case].items() if k not in ("sites", "levels")}
+        click.echo(f"{case}: {json.dumps(shown)}")
+
+
+@click.command("clip-rules")
+@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--patients", default=24, show_default=True, help="Test patients of the checkpoint to build long clips from.")
+@click.option("--seconds", default=60, show_default=True, help="Length of each long clip.")
+def clip_rules(checkpoint, patients, seconds):
+    """False alarms (real no-pain video, long calm clips) against missed 2-30 s episodes for each clip rule; recorded in model.json and card."""
+    from plugins.sta_lstm.lab.clip_rules import check_checkpoint, table
+
+    click.echo(table(check_checkpoint(checkpoint, patients, seconds)))
+
+
 @click.command("frame-rates")
 @click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=False)
@@ -167,4 +197,4 @@ def _command() -> str:
     return shlex.join(parts)
 
 
-COMMANDS = (synth, train, evaluate, attention_check, real_faces, acceptance, frame_rates)
+COMMANDS = (synth, train, evaluate, attention_check, real_faces, real_identities, clip_rules, acceptance, frame_rates)

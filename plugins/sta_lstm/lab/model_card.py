@@ -54,6 +54,12 @@ OUTCOME_SYNTHETIC = (
 )
 OUTCOME_SITE = "Labels as supplied by the site (who labelled, and blinding to the model, must be documented by the site)."
 FAIRNESS_SYNTHETIC = "No subgroup analysis is possible on synthetic faces (one base face, designed identity variation)."
+FAIRNESS_SITE = "Report performance by age, sex, skin tone, glasses and oxygen masks before use."
+FAIRNESS_BANK = (
+    "Held-out real identities are reported per site above (London: mixed ethnicity, 18-54 years; Canada: white students, "
+    "17-35 years). No older adults, children or faces altered by illness, and too few people per ethnic group for a "
+    "subgroup estimate; the expressions on them are synthetic."
+)
 LIMITATION_SYNTHETIC = "Trained and evaluated only on synthetic landmark sequences; performance on real patients is unknown."
 
 
@@ -98,6 +104,34 @@ def _real_faces(manifest: dict[str, Any]) -> str:
             cells = " | ".join(", ".join(f"{v:.3f}" for v in doses[str(d)]) for d in (0, 3, 7))
             rows.append(f"| {name} | {stored} | {cells} | {'yes' if part['graded'][name] else 'NO'} |")
     return record["note"] + " Without a stored baseline identity differences between real faces can outweigh the expression.\n\n" + "\n".join(rows)
+
+
+def _real_identities(manifest: dict[str, Any]) -> str:
+    record = manifest.get("real_identities")
+    if record is None:
+        return "Not measured yet: run `pain-gateway real-identities <checkpoint>`."
+    rows = [
+        "| baseline | people | neutral -> none | PSPI 3 -> mild | PSPI 8 -> significant | PSPI 10 -> significant "
+        "| expected level rising | real smile -> none | ECE top-label |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for case, label in (("with_baseline", "stored"), ("without_baseline", "none")):
+        for site, m in [("all", record[case]), *record[case]["sites"].items()]:
+            smile = f"{m['smile_none']:.0%} of {m['smile_people']}" if m["smile_people"] else "n/a"
+            rows.append(
+                f"| {label} ({site}) | {m['people']} | {m['neutral_none']:.0%} | {m['pspi3_mild']:.0%} | {m['pspi8_significant']:.0%} "
+                f"| {m['pspi10_significant']:.0%} | {m['expected_level_rising']:.0%} | {smile} | {m['ece_top_label']:.3f} |"
+            )
+    return record["note"] + "\n\n" + "\n".join(rows)
+
+
+def _clip_rule(manifest: dict[str, Any]) -> str:
+    record = manifest.get("clip_rules")
+    if record is None:
+        return "Not measured yet: run `pain-gateway clip-rules <checkpoint>`."
+    from plugins.sta_lstm.lab.clip_rules import table
+
+    return table(record)
 
 
 def _frame_rates(manifest: dict[str, Any]) -> str:
@@ -209,6 +243,12 @@ Reproduce: `{training["command"]}`.
 ## Real faces (dose-response)
 {_real_faces(manifest)}
 
+## Held-out real people (first visit and follow-up)
+{_real_identities(manifest)}
+
+## Real no-pain video and the clip rule
+{_clip_rule(manifest)}
+
 ## Deviations from the study's STA-LSTM (painai §1.3)
 {DEVIATIONS if arch["class"] == "STALSTM" else "Not an STA-LSTM: the plain-LSTM baseline it is compared with."}
 
@@ -218,7 +258,7 @@ Reproduce: `{training["command"]}`.
 {_attention(manifest)}
 
 ## Fairness and subgroups
-{FAIRNESS_SYNTHETIC if synthetic else "Report performance by age, sex, skin tone, glasses and oxygen masks before use."}
+{(FAIRNESS_BANK if manifest.get("real_identities") else FAIRNESS_SYNTHETIC) if synthetic else FAIRNESS_SITE}
 
 ## Limitations
 - {LIMITATION_SYNTHETIC if synthetic else "Internal validation only; external validation is required."}

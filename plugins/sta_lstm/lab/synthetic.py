@@ -4,13 +4,18 @@ Why: no pain-labelled landmarks may ship with the gateway, yet training, evaluat
 explanation checks need data whose truth is known. Recipe per clip, all in centimetres on the real
 base face (``face.py``), then projected to MediaPipe image coordinates:
 
-1. identity: anisotropic scale, 4-8 smooth bumps, slight left/right asymmetry, an expressivity gain;
-   ``identity_strength`` multiplies all of it (3 makes faces differ far more than expressions do);
+1. identity: a real person's neutral landmarks from the identity bank's train people, or a new face
+   drawn from the bank's PCA shape model (``bank_share`` of patients are bank people), then anisotropic
+   scale, 4-8 smooth bumps, slight left/right asymmetry and an expressivity gain, with
+   ``identity_strength`` multiplying those designed parts (3 makes faces differ far more than
+   expressions do). ``identities="base"`` keeps generator 3's single astronaut face. The AU fields are
+   carried onto each face by the similarity (scale, rotation) from the base face to it;
 2. per second a pain level, drawn with ``prevalence`` and kept with ``persistence``; FACS-like
    intensities (0-5; AU43 0/1) are drawn until their score maps to that level (``Signal``);
 3. onset dynamics: each second's intensities are reached from the previous second's after an onset at
    frame 0-6 and a 3-8 frame ramp; micro-motion 0.02 cm per landmark and frame;
-4. distractors that are not pain: blinks (100-400 ms), talking (jaw at 3-5 Hz), smiles, head turns
+4. distractors that are not pain: blinks (100-400 ms), talking (jaw at 3-5 Hz), smiles (half of them a
+   real bank person's smile, smiling minus neutral photograph, carried onto the face), head turns
    up to ±30° yaw, pose and position drift, detector jitter 0.4-0.8 % of the inter-ocular distance,
    dropped frames (short runs the pipeline interpolates, and rare long ones it cannot);
 5. perspective projection into a 640x480 frame, x and y normalised like MediaPipe.
@@ -30,8 +35,9 @@ import numpy as np
 
 from gateway import LEVELS, NEUTRAL_ROLE, LabelledClip, save_clip
 from plugins.sta_lstm.lab.face import LEFT_EYE, RIGHT_EYE, Face, load_face
+from plugins.sta_lstm.lab.identity_bank import load_bank
 
-GENERATOR_VERSION = "3.0.0"  # 3: action-unit fields fade to zero at the normalisation anchors
+GENERATOR_VERSION = "4.0.0"  # 4: real identities (bank people and its shape model), real smiles; 3: fields fade at the anchors
 GRADED_MAX = 5
 
 
@@ -81,6 +87,9 @@ class SynthConfig:
     persistence: float = 0.6
     identity_strength: float = 1.0
     signal: str = "pspi"
+    identities: str = "bank"  # "bank": real people and their shape model; "base": generator 3's astronaut only
+    bank_share: float = 0.5  # of patients who are a bank person rather than a shape-model face
+    real_smile: float = 0.5  # of smiles that are a bank person's real smile
     distractors: Distractors = field(default_factory=Distractors)
     image_size: tuple[int, int] = (640, 480)
 
@@ -97,16 +106,40 @@ class SynthConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}, distractors=distractors)
 
 
+def similarity(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray]:
+    """Scale and rotation of the least-squares similarity ``dst ≈ s R src + t`` (Umeyama 1991)."""
+    a, b = src - src.mean(0), dst - dst.mean(0)
+    u, sigma, vt = np.linalg.svd(b.T @ a)
+    flip = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    return float((sigma * np.diag(flip)).sum() / (a**2).sum()), u @ flip @ vt
+
+
+def carry(field: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """A displacement field defined on face ``src`` expressed on face ``dst`` (scaled and rotated as the faces are)."""
+    scale, rotation = similarity(src, dst)
+    return scale * field @ rotation.T
+
+
+def real_person(rng: np.random.Generator, config: SynthConfig) -> np.ndarray:
+    """A neutral face (468, 3) cm: a train person of the bank or a draw from its shape model."""
+    bank = load_bank()
+    if rng.random() < config.bank_share:
+        return bank.neutral[rng.choice(bank.of("train"))].astype(np.float64)
+    return bank.sample_shape(rng)
+
+
 def identity(face: Face, patient: int, config: SynthConfig) -> tuple[np.ndarray, float]:
     """A patient's neutral face (468, 3) and expressivity gain, fixed by (seed, patient)."""
     rng = np.random.default_rng([config.seed, 1, patient])
     k = config.identity_strength
-    scale = 1 + k * rng.uniform(-0.08, 0.08, size=3)
-    shape = face.base * scale * (1 + k * rng.uniform(-0.03, 0.03) * np.sign(face.base[:, :1]) * [1, 0, 0])
+    start = face.base if config.identities == "base" else real_person(rng, config)
+    bumps = 0.15 if config.identities == "base" else 0.05  # real faces already differ; keep a little designed variety
+    scale = 1 + k * rng.uniform(-0.08 if config.identities == "base" else -0.03, 0.08 if config.identities == "base" else 0.03, size=3)
+    shape = start * scale * (1 + k * rng.uniform(-0.03, 0.03) * np.sign(start[:, :1]) * [1, 0, 0])
     for _ in range(rng.integers(4, 9)):
         centre = shape[rng.integers(len(shape))]
         weight = np.exp(-((shape - centre) ** 2).sum(1) / (2 * rng.uniform(1.0, 3.0) ** 2))[:, None]
-        shape = shape + weight * rng.normal(0.0, 0.15 * k, size=3)
+        shape = shape + weight * rng.normal(0.0, bumps * k, size=3)
     return shape, float(rng.uniform(0.75, 1.25))
 
 
@@ -224,15 +257,22 @@ def _drop_frames(rng: np.random.Generator, landmarks: np.ndarray, d: Distractors
         landmarks[start : start + rng.integers(8, 21)] = np.nan
 
 
-def generate_clip(patient: int, clip: int, config: SynthConfig, neutral: bool = False) -> LabelledClip:
-    """One clip of ``config.seconds``; ``neutral`` makes the patient's no-pain baseline clip."""
+def generate_clip(patient: int, clip: int, config: SynthConfig, neutral: bool = False, levels: np.ndarray | None = None) -> LabelledClip:
+    """One clip of ``config.seconds``; ``neutral`` makes the patient's no-pain baseline clip; ``levels``
+    (one per second) replaces the drawn level sequence (the clip-rule study's pain episodes)."""
     face = load_face()
     signal = SIGNALS[config.signal]
     rng = np.random.default_rng([config.seed, 2, patient, clip, int(neutral)])
     fps = int(config.fps)
     frames = config.seconds * fps
     shape, gain = identity(face, patient, config)
-    levels = np.zeros(config.seconds, np.int64) if neutral else _levels(rng, config)
+    fields = {name: carry(f, face.base, shape) for name, f in face.fields.items()}
+    if config.identities == "bank" and rng.random() < config.real_smile:
+        bank = load_bank()
+        person = rng.choice([i for i in bank.of("train") if np.isfinite(bank.smile[i]).all()])
+        fields["AU12"] = carry(bank.smile[person].astype(np.float64), bank.neutral[person].astype(np.float64), shape)
+    drawn = np.zeros(config.seconds, np.int64) if neutral else _levels(rng, config)
+    levels = drawn if levels is None else np.asarray(levels, np.int64)
     amplitudes = dict(zip(signal.aus, _signal_track(rng, levels, signal, fps).T, strict=False))
     distractors = _distractor_tracks(rng, frames, config.fps, config.distractors)
     amplitudes["AU43"] = np.maximum(amplitudes.get("AU43", 0.0), distractors.pop("blink"))
@@ -240,7 +280,7 @@ def generate_clip(patient: int, clip: int, config: SynthConfig, neutral: bool = 
         amplitudes[name] = amplitudes.get(name, 0.0) + track
     points = np.repeat(shape[None], frames, axis=0)
     for name, track in amplitudes.items():
-        points += gain * np.asarray(track)[:, None, None] * face.fields[name]
+        points += gain * np.asarray(track)[:, None, None] * fields[name]
     points += rng.normal(0.0, 0.02, points.shape)
     landmarks = _project(rng, points, _pose(rng, frames, config.distractors), config)
     _drop_frames(rng, landmarks, config.distractors)

@@ -293,10 +293,15 @@ def dataset_description(data_dir: Path, clips: Sequence[LabelledClip]) -> tuple[
     patients = len({c.patient_id for c in clips})
     seconds = int(sum(len(c.labels) for c in clips if not c.is_neutral_baseline))
     if generator:
+        faces = (
+            "real people's neutral MediaPipe landmarks from the identity bank (62 people of the CC BY Face Research Lab London Set) "
+            "and a shape model fitted to them, with designed action-unit movements, real smiles as distractors and PSPI-derived labels"
+            if generator["config"].get("identities", "base") == "bank"
+            else "a real face's MediaPipe landmarks (scikit-image astronaut) with designed action-unit movements and PSPI-derived labels"
+        )
         text = (
             f"Synthetic only: {len(clips)} clips ({seconds} labelled seconds) of {patients} synthetic patients from "
-            f"plugins.sta_lstm.lab.synthetic {generator['config']['generator_version']} (seed {generator['config']['seed']}), "
-            "a real face's MediaPipe landmarks (scikit-image astronaut) with designed action-unit movements and PSPI-derived labels."
+            f"plugins.sta_lstm.lab.synthetic {generator['config']['generator_version']} (seed {generator['config']['seed']}), {faces}."
         )
     else:
         text = f"{len(clips)} labelled clips ({seconds} labelled seconds) of {patients} patients from {data_dir.name}."
