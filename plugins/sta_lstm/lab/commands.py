@@ -137,8 +137,8 @@ def real_identities(checkpoint):
 
 @click.command("clip-rules")
 @click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--patients", default=24, show_default=True, help="Test patients of the checkpoint to build long clips from.")
-@click.option("--seconds", default=60, show_default=True, help="Length of each long clip.")
+@click.option("--patients", default=12, show_default=True, help="Test patients of the checkpoint to build long clips from.")
+@click.option("--seconds", default=40, show_default=True, help="Length of each long clip.")
 def clip_rules(checkpoint, patients, seconds):
     """False alarms (real no-pain video, long calm clips) against missed 2-30 s episodes for each clip rule; recorded in model.json and card."""
     from plugins.sta_lstm.lab.clip_rules import check_checkpoint, table
