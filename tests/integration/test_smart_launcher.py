@@ -171,6 +171,23 @@ def test_a_wrong_state_and_a_real_id_token_for_another_app_or_issuer_are_refused
         oauth.verify_id_token(tokens["id_token"], keys, issuer=elsewhere, nonce=nonce)
     assert oauth.verify_id_token(tokens["id_token"], keys, issuer=Issuer(**{**registered(launcher), "client_id": "another-app"}), nonce=nonce)["fhirUser"]
 
+    # a code sent with the wrong PKCE verifier: the launcher refuses it, and the launch is refused naming the code
+    async def exchange(code, verifier):
+        async with httpx.AsyncClient(timeout=10) as client:
+            endpoints = await oauth.discover(client, launcher.iss)
+            return await oauth.exchange(
+                client,
+                endpoints,
+                Issuer(**{**registered(launcher), "client_id": "another-app"}),
+                code=code,
+                redirect_uri=params["redirect_uri"],
+                verifier=verifier,
+            )
+
+    with pytest.raises(LaunchRefused, match="refused the authorization code") as refused:
+        asyncio.run(exchange(code, "not-the-verifier-" + verifier[:30]))
+    assert refused.value.what == "code"
+
 
 async def _jwks(launcher):
     async with httpx.AsyncClient(timeout=10) as client:

@@ -256,3 +256,47 @@ def test_the_plugins_migrations_create_exactly_their_declared_tables(sqlite_url,
         context = MigrationContext.configure(connection, opts={"include_name": lambda name, kind, _p: kind != "table" or name in base.metadata.tables})
         assert compare_metadata(context, base.metadata) == []
     engine.dispose()
+
+
+def test_an_open_sustained_pain_alert_makes_the_card_critical(sqlite_url):
+    """A plugin's WorklistPriority reporting ``open-alert`` for the patient (as pain_alerts does) is the
+    card's ``critical``; another patient's alert, or a priority that fails, leaves it as the level says."""
+    from types import SimpleNamespace
+
+    from gateway.contract.domain import UrgentPatient
+    from plugins.cds_hooks.cards import card
+    from plugins.cds_hooks.routes import CdsService
+    from plugins.cds_hooks.settings import CdsHooksSettings
+
+    ours, theirs = PatientRef(system=MRN, value="MRN-7"), PatientRef(system=MRN, value="MRN-8")
+
+    class Alerts:
+        name = "alerts"
+
+        def __init__(self, patient):
+            self.patient = patient
+
+        async def urgent(self, tenant, now, engine):
+            return [UrgentPatient(patient=self.patient, reason="open-alert", badge="Alert (AI-derived)", since=now)] if tenant == "st-marys" else []
+
+    class Broken:
+        name = "broken"
+
+        async def urgent(self, tenant, now, engine):
+            raise RuntimeError("down")
+
+    async def run(priorities, tenant="st-marys"):
+        engine = create_engine(sqlite_url)
+        try:
+            service = CdsService(CdsHooksSettings(), BASE, f"{BASE}/ui/smart/launch")
+            return await service.open_alert(SimpleNamespace(worklist_priorities=priorities), tenant, ours, SimpleNamespace(engine=engine))
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(run([Broken(), Alerts(ours)])) is True
+    assert asyncio.run(run([Alerts(theirs)])) is False
+    assert asyncio.run(run([Alerts(ours)], tenant="other-tenant")) is False
+    assert asyncio.run(run([Broken()])) is False
+    mild = make_assessment(id=str(uuid.uuid4()), level="mild")
+    alerted = card(mild, card_uuid=str(uuid.uuid4()), public_url=BASE, launch_url=BASE, open_alert=True)
+    assert alerted.indicator == "critical" and alerted.summary.endswith("- open alert") and "Open alert" in alerted.detail
