@@ -56,10 +56,20 @@ def layout(page: Any) -> dict[str, Any]:
     return page.evaluate(LAYOUT)
 
 
-def fits(page: Any) -> None:
-    """Nothing on the page scrolls sideways and no text is smaller than ``MIN_TEXT_PX``."""
+def problems(page: Any) -> list[str]:
+    """What keeps the page from fitting: sideways scrolling (the page's or an element's), text under ``MIN_TEXT_PX``."""
     measured = layout(page)
     where = f"{page.url} at {measured['innerWidth']} px"
-    assert measured["scrollWidth"] <= measured["innerWidth"], f"{where} scrolls sideways: {measured['scrollWidth']} px wide"
-    assert measured["scrollers"] == [], f"{where}: these scroll sideways: {measured['scrollers']}"
-    assert measured["smallText"] == [], f"{where}: text under {MIN_TEXT_PX} px: {measured['smallText'][:10]}"
+    found = []
+    if measured["scrollWidth"] > measured["innerWidth"]:
+        found.append(f"{where} scrolls sideways: {measured['scrollWidth']} px wide")
+    if measured["scrollers"]:
+        found.append(f"{where}: these scroll sideways: {measured['scrollers']}")
+    if measured["smallText"]:
+        found.append(f"{where}: text under {MIN_TEXT_PX} px: {measured['smallText'][:10]}")
+    return found
+
+
+def fits(page: Any) -> None:
+    """Nothing on the page scrolls sideways and no text is smaller than ``MIN_TEXT_PX``."""
+    assert not (found := problems(page)), found
