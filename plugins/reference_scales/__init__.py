@@ -141,6 +141,6 @@ async def ui_sections(page, context):
 
 @hookimpl
 def register_commands(register, settings):
-    from plugins.reference_scales.commands import concordance
+    from plugins.reference_scales.commands import concordance_group
 
-    register(concordance)
+    register(concordance_group(settings))

@@ -91,7 +91,7 @@ def calibration(probabilities: NDArray[np.float64], reference: NDArray[np.int64]
     p = probabilities.reshape(-1)
     outcome = (reference[:, None] == np.array(LEVEL_CODES)[None, :]).reshape(-1).astype(float)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    index = np.clip(np.searchsorted(edges[1:-1], p, side="right"), 0, n_bins - 1)
+    index = np.clip(np.floor(p * n_bins + 1e-9).astype(np.int64), 0, n_bins - 1)  # [k/10, (k+1)/10), the last bin closed
     bins: list[CalibrationBin] = []
     gap = 0.0
     for b in range(n_bins):
