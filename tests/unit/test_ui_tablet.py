@@ -257,3 +257,23 @@ def test_the_landing_page_names_the_same_favicon_which_needs_no_session(api):
     landing = api.client.get("/")  # no token, no session
     assert 'rel="icon" href="/ui/static/favicon.svg"' in landing.text
     assert api.client.get("/ui/static/favicon.svg").status_code == 200
+
+
+def test_a_bad_worklist_filter_shows_the_form_with_the_reason_first_and_the_other_filters_kept(ward):
+    client, _, _ = ward
+    refused = client.get("/ui/worklist", params={"level": "severe", "patient": "MRN-9", "needs_review": "1"})
+    assert refused.status_code == 422
+    first = r'aria-label="Filter the worklist" novalidate>\s*<p class="error" tabindex="-1" role="alert" id="filter-error">level: must'
+    assert re.search(first, refused.text), refused.text[-2500:]
+    assert 'value="MRN-9"' in refused.text and re.search(r'id="needs_review" name="needs_review" type="checkbox" value="1" checked', refused.text)
+    assert "Fix the filter above" in refused.text and 'class="row-link"' not in refused.text  # no list that ignores the bad filter
+
+
+def test_the_clinicians_guide_states_what_the_ui_tests_pin():
+    from support.browser import MIN_TEXT_PX
+    from support.serve import ROOT
+
+    guide = " ".join((ROOT / "docs" / "guides" / "clinicians.md").read_text().split())
+    assert "every page fits 768-834 px wide" in guide and f"is under {MIN_TEXT_PX:g} px" in guide  # tests/integration/test_ui_tablet_browser.py
+    assert f"fewer than {MIN_RELIABLE_REVIEWS} reviews has its override rate and κ marked *unreliable*" in guide
+    assert "(`/ui/models/{id}`: what it was trained on, what it is for, what it cannot do and its measured figures)" in guide
