@@ -35,10 +35,13 @@ def lane_y(level: str | None) -> float:
 
 
 def chart(body: tj.Trajectory) -> dict[str, Any]:
-    span = (body.until - body.since).total_seconds()
+    """Time across from shortly before the first thing shown (within the period) to now, so a morning's checks are not one dot."""
+    moments = [p.start for p in body.points] + [i.given_at for i in body.interventions] + [e.started_at for e in body.episodes]
+    since = max(body.since, min(moments, default=body.since) - timedelta(minutes=30))
+    span = max((body.until - since).total_seconds(), 3600.0)
 
     def x(moment: datetime) -> float:
-        return round(LEFT + (WIDTH - LEFT - RIGHT) * max(0.0, min(1.0, (moment - body.since).total_seconds() / span)), 1)
+        return round(LEFT + (WIDTH - LEFT - RIGHT) * max(0.0, min(1.0, (moment - since).total_seconds() / span)), 1)
 
     marks: list[Mark] = []
     for p in body.points:
@@ -50,10 +53,10 @@ def chart(body: tj.Trajectory) -> dict[str, Any]:
         if p.clinician_level:
             marks.append(Mark(x(p.start), lane_y(p.clinician_level), "clinician", f"{when}: clinician {p.clinician_level}"))
     ticks = []
-    step = timedelta(hours=4) if span <= 2 * 86400 else timedelta(days=1)
-    moment = body.since.replace(minute=0, second=0, microsecond=0)
+    step = next((timedelta(minutes=m) for m in (15, 30, 60, 120, 240) if span / (m * 60) <= 8), timedelta(days=1))
+    moment = since.replace(minute=0, second=0, microsecond=0)
     while moment <= body.until and len(ticks) < 40:
-        if moment >= body.since:
+        if moment >= since:
             ticks.append((x(moment), moment.strftime("%H:%M") if step < timedelta(days=1) else moment.strftime("%d %b")))
         moment += step
     interventions = [(x(i.given_at), i) for i in body.interventions]
