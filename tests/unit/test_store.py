@@ -17,8 +17,10 @@ from gateway.storage.assessments import AssessmentQuery, AssessmentStore
 from gateway.storage.engine import create_engine
 from gateway.storage.tables import Base
 from gateway.storage.tokens import TokenStore, hash_token
+from plugins.cds_hooks.tables import Base as CdsHooksBase
 from plugins.live_stream.tables import Base as LiveBase
 from plugins.reference_scales.tables import Base as ReferenceScalesBase
+from plugins.smart_launch.tables import Base as SmartLaunchBase
 from plugins.vitals.tables import Base as VitalsBase
 from plugins.webhooks.tables import Base as WebhooksBase
 
@@ -46,7 +48,8 @@ BOB = PatientRef(reference="Patient/bob")
 def every_table() -> MetaData:
     """The core's tables and those the installed plugins own (each in its own MetaData), in one MetaData."""
     combined = MetaData()
-    for metadata in (Base.metadata, WebhooksBase.metadata, LiveBase.metadata, ReferenceScalesBase.metadata, VitalsBase.metadata):
+    plugins = (WebhooksBase, LiveBase, ReferenceScalesBase, VitalsBase, SmartLaunchBase, CdsHooksBase)
+    for metadata in (Base.metadata, *(plugin.metadata for plugin in plugins)):
         for table in metadata.tables.values():
             assert table.name not in combined.tables, f"two owners declare the table {table.name}"
             table.to_metadata(combined)
