@@ -262,7 +262,7 @@ def test_the_patient_page_charts_the_trajectory_and_the_worklist_puts_the_alert_
     assert page.status_code == 200, page.text
     html = page.text
     assert 'id="pain-over-time"' in html and "Open alert (AI-derived decision support)" in html
-    assert html.count('class="mark-ai"') == 3 and html.count('class="mark-gap"') == 1 and "<polyline" not in html and "<path class=\"mark-ai" not in html
+    assert html.count('class="mark-ai"') == 3 and html.count('class="mark-gap"') == 1 and "<polyline" not in html and '<path class="mark-ai' not in html
     assert "paracetamol 1 g" in html and "Reassessment" in html
     worklist = ward.client.get("/ui/worklist").text
     title = worklist.split("<title>")[1].split("</title>")[0]
