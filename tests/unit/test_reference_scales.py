@@ -223,3 +223,13 @@ def test_concordance_filters_are_checked(api):
     response = api.get("/v1/concordance", role="clinician", params={"since": "yesterday"})
     assert response.status_code == 422 and response.json()["field"] == "since"
     assert api.get("/v1/concordance", role="clinician", params={"scale": "vas"}).json()["field"] == "scale"
+
+
+def test_the_documented_environment_variables_set_the_pairing_window_and_the_vitals_server():
+    environ = {"PAIN_GATEWAY_PLUGIN_REFERENCE_SCALES_PAIR_MINUTES": "5", "PAIN_GATEWAY_PLUGIN_VITALS_FHIR_BASE_URL": "https://emr.example.org/fhir"}
+    plugins = build_plugins(Settings(), environ=environ)
+    assert plugins.settings.plugin_config("reference_scales").pair_minutes == 5
+    assert plugins.settings.plugin_config("vitals").fhir_base_url == "https://emr.example.org/fhir"
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "guides" / "reference-scales.md").read_text()
+    for name in environ:
+        assert name in guide
