@@ -62,6 +62,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
     stalled_after_s: float = 60.0
     retain_video: bool = False
     public_url: str = ""
+    timezone: str = "UTC"  # the site's IANA time zone (e.g. Asia/Shanghai): caregiver summaries show times in it, with the zone; tz= overrides
     cors_origins: list[str] = msgspec.field(default_factory=list)
     webhook_allowlist: list[str] = msgspec.field(default_factory=list)
     delivery_retry_schedule_s: list[float] = msgspec.field(default_factory=lambda: list(DELIVERY_RETRY_SCHEDULE_S))
@@ -111,6 +112,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("stalled_after_s", self.stalled_after_s >= 5, "must be at least 5 seconds"),
             ("log_format", self.log_format in {"auto", "json", "console"}, "must be auto, json or console"),
             ("log_level", self.log_level in {"debug", "info", "warning", "error"}, "must be debug, info, warning or error"),
+            ("timezone", is_time_zone(self.timezone), "must be an IANA time zone name, e.g. UTC, Europe/London or Asia/Shanghai"),
             ("database_url", "://" in self.database_url, "must be an SQLAlchemy async URL, e.g. sqlite+aiosqlite:///var/pain-gateway.db"),
             (
                 "public_url",
@@ -190,6 +192,17 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
                 bound[name] = msgspec.convert(raw, schema, strict=False)
             except msgspec.ValidationError as exc:
                 raise SettingsError(f"plugin {name!r} settings: {exc}") from None
+
+
+def is_time_zone(name: str) -> bool:
+    """An IANA zone name the installed tz database knows (``UTC``, ``Asia/Shanghai``)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _is_network(entry: str) -> bool:

@@ -21,12 +21,13 @@ MIN_SECRET_CHARS = 32
 
 class CaregiverSettings(msgspec.Struct):
     """``share_secret``: signs share links (at least 32 characters, e.g. ``openssl rand -hex 32``; empty:
-    sharing is off; changing it revokes every link). ``timezone``: IANA zone of the dates shown.
+    sharing is off; changing it revokes every link). ``timezone``: IANA zone of the dates shown (empty: the
+    site's, ``PAIN_GATEWAY_TIMEZONE``; a request may pass ``tz=``).
     ``catalogue_dir``: a folder of extra ``<lang>.po`` catalogues. ``pdf_font``: a TrueType font for
     languages the bundled Noto Sans CJK SC subset does not cover."""
 
     default_lang: str = "en"
-    timezone: str = "UTC"
+    timezone: str = ""
     catalogue_dir: str = ""
     share_secret: str = ""
     share_default_h: float = 72.0
@@ -37,7 +38,7 @@ class CaregiverSettings(msgspec.Struct):
 
     def __post_init__(self) -> None:
         try:
-            ZoneInfo(self.timezone)
+            self.timezone and ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"timezone must be an IANA time zone such as Europe/London or Asia/Shanghai, got {self.timezone!r}") from None
         if self.share_secret and len(self.share_secret) < MIN_SECRET_CHARS:
@@ -58,7 +59,7 @@ def register_settings(register):
 def _summaries(settings):
     from plugins.caregiver_summary.service import Summaries
 
-    return Summaries.from_settings(settings.plugin_config(PLUGIN), settings.base_url)
+    return Summaries.from_settings(settings.plugin_config(PLUGIN), settings.base_url, settings.timezone)
 
 
 @hookimpl

@@ -32,6 +32,11 @@ class Language:
     def text(self, key: str, **values: object) -> str:
         return self.translations.gettext(key).format(**values)
 
+    @property
+    def cjk(self) -> bool:
+        """Chinese, Japanese or Korean: the PDF sets it in the CJK font (its quotes and punctuation are full width)."""
+        return self.locale.language in {"zh", "ja", "ko"}
+
 
 def _compile(path: Path) -> tuple[gettext.GNUTranslations, dict[str, str]]:
     with path.open("rb") as handle:

@@ -1,5 +1,12 @@
-"""Caregiver summaries as PDF (fpdf2): A4, the bundled Noto Sans CJK SC subset embedded, so Chinese
-and English text is drawn and stays extractable on a machine without any CJK font installed.
+"""Caregiver summaries as PDF (fpdf2): A4, its fonts embedded, so the text is drawn and stays
+extractable on a machine without them installed.
+
+Chinese is set in the bundled Noto Sans CJK SC subset. Other languages are set in DejaVu Sans (shipped
+inside matplotlib, a dependency) with the CJK font as fallback: a CJK font draws Latin curly quotes and
+apostrophes full width (“ as a wide glyph with a gap after it), which looks broken in English.
+
+Page breaks keep a heading with what follows it: a heading that would sit at the foot of a page, its
+section starting overleaf, moves to the next page with the section.
 
 The chart is drawn with PDF lines and shapes from the same geometry as the HTML's SVG.
 """
@@ -7,6 +14,7 @@ The chart is drawn with PDF lines and shapes from the same geometry as the HTML'
 from __future__ import annotations
 
 from datetime import datetime
+from importlib.util import find_spec
 from pathlib import Path
 
 from fpdf import FPDF
@@ -17,6 +25,10 @@ from plugins.caregiver_summary.content import Facts
 from plugins.caregiver_summary.wording import Wording
 
 BUNDLED_FONT = Path(__file__).parent / "fonts" / "NotoSansCJKsc-caregiver.ttf"
+LATIN_FONT = Path(find_spec("matplotlib").origin or "").parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"  # type: ignore[union-attr]
+"""Latin, Greek and Cyrillic text with proper quotes and dashes (DejaVu Sans, free licence, inside matplotlib)."""
+KEEP_WITH_HEADING_MM = 22.0
+"""Room a heading needs below it on its page (about three lines of text), else it starts the next page."""
 INK = (26, 26, 26)
 ACCENT = (29, 63, 110)
 URGENT = (138, 28, 18)
@@ -29,10 +41,15 @@ def _rgb(colour: str) -> tuple[int, int, int]:
 
 
 class _Page(FPDF):
-    def __init__(self, font: Path, footer_text: str) -> None:
+    def __init__(self, font: Path, footer_text: str, latin: Path | None = None) -> None:
         super().__init__(format="A4")
         self.footer_text = footer_text
-        self.add_font("body", fname=str(font))
+        if latin is not None:
+            self.add_font("body", fname=str(latin))
+            self.add_font("cjk", fname=str(font))
+            self.set_fallback_fonts(["cjk"])
+        else:
+            self.add_font("body", fname=str(font))
         self.set_margins(18, 16, 18)
         self.set_auto_page_break(True, margin=18)
 
@@ -60,7 +77,10 @@ class _Page(FPDF):
             line += char
         return [*lines, line]
 
-    def heading(self, text: str) -> None:
+    def heading(self, text: str, keep_mm: float = KEEP_WITH_HEADING_MM) -> None:
+        """A section heading; ``keep_mm``: how much of what follows must fit under it on the same page."""
+        if self.get_y() + 3 + 10 + keep_mm > self.page_break_trigger:
+            self.add_page()
         self.ln(3)
         self.para(text, size=14, colour=ACCENT, gap=0.5)
         self.set_draw_color(213, 219, 227)
@@ -112,8 +132,10 @@ class _Page(FPDF):
         self.set_y(bottom + 8)
 
 
-def pdf(facts: Facts, w: Wording, made_at: datetime, font: Path = BUNDLED_FONT) -> bytes:
-    page = _Page(font, w.footer)
+def pdf(facts: Facts, w: Wording, made_at: datetime, font: Path = BUNDLED_FONT, latin: Path | None = None) -> bytes:
+    """``latin``: the font for a language written in Latin (or Greek, Cyrillic) script, ``font`` its fallback;
+    None sets everything in ``font`` (Chinese, or an operator's ``pdf_font``)."""
+    page = _Page(font, w.footer, latin)
     page.set_lang(w.lang)
     page.set_title(w.title)
     page.set_subject(w.notice)
@@ -131,9 +153,11 @@ def pdf(facts: Facts, w: Wording, made_at: datetime, font: Path = BUNDLED_FONT) 
     page.heading(w.observed_heading)
     for line in w.observed:
         page.para(line)
-    page.heading(w.time_heading)
+    page.heading(w.time_heading, keep_mm=7 + 6.5 * len(w.rows) + (12 if w.time_note else 0))
+    if w.time_note:
+        page.para(w.time_note, size=10.5)
     page.table(w.columns, [(r.label, r.time, r.share) for r in w.rows])
-    page.heading(w.trend_heading)
+    page.heading(w.trend_heading, keep_mm=12 + 60)  # its text and the chart
     page.para(w.trend_text, size=10.5)
     page.chart(facts, w)
     page.heading(w.meaning_heading)

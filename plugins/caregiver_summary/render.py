@@ -41,7 +41,7 @@ def text(w: Wording) -> str:
     if w.urgent:
         lines += ["", _paragraph(f"!! {w.urgent}")]
     lines += _heading(w.observed_heading) + [_paragraph(line) for line in w.observed]
-    lines += _heading(w.time_heading) + [f"{r.label}: {r.time} ({r.share})" for r in w.rows]
+    lines += _heading(w.time_heading) + ([_paragraph(w.time_note)] if w.time_note else []) + [f"{r.label}: {r.time} ({r.share})" for r in w.rows]
     lines += _heading(w.trend_heading) + [_paragraph(w.trend_text)] + [f"{r.when}: {r.level}" for r in w.trend_rows]
     lines += _heading(w.meaning_heading) + [_paragraph(w.meaning)]
     lines += _heading(w.not_meaning_heading) + [_paragraph(line, indent="- ") for line in w.not_meaning]

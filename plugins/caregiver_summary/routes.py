@@ -20,7 +20,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from gateway import NO_TOKEN, PUBLIC, AssessmentStore, AuditPrincipal, FailureThrottle, audit_record, ok, problems
 from plugins.caregiver_summary import share
 from plugins.caregiver_summary.content import Facts, for_assessment
-from plugins.caregiver_summary.schemas import SHARE_EXAMPLE, SUMMARY, Format, Lang, PatientShareRequest, ShareLink, ShareRequest
+from plugins.caregiver_summary.schemas import SHARE_EXAMPLE, SUMMARY, Format, Lang, PatientShareRequest, ShareLink, ShareRequest, Tz
 from plugins.caregiver_summary.service import OUTPUT, Summaries, find_assessment, parse_identifier
 
 READERS = {"integrator", "telehealth", "clinician"}
@@ -48,9 +48,9 @@ class CaregiverController(Controller):
     summaries: ClassVar[Summaries]
     refused: ClassVar[FailureThrottle]  # refused share links per address: a budget apart from token logins
 
-    def document(self, facts: Facts, lang: str | None, fmt: str | None, made_at: datetime) -> Response:
+    def document(self, facts: Facts, lang: str | None, fmt: str | None, made_at: datetime, tz: str | None = None) -> Response:
         """The rendered summary with the security headers (a share link's page is opened by anyone)."""
-        doc = self.summaries.render(facts, lang, fmt, made_at)
+        doc = self.summaries.render(facts, lang, fmt, made_at, tz)
         headers = dict(SECURITY_HEADERS)
         if doc.meta["format"] == "pdf":
             headers["Content-Disposition"] = 'inline; filename="caregiver-summary.pdf"'
@@ -61,11 +61,18 @@ class CaregiverController(Controller):
 
     @get(f"/assessments/{{assessment_id:str}}/{OUTPUT}", opt={"roles": READERS}, responses=SUMMARY | problems(400, 404, 422))
     async def assessment_summary(
-        self, assessment_id: FromPath[str], request: Request, store: NamedDependency[AssessmentStore], lang: Lang = None, format: Format = None
+        self,
+        assessment_id: FromPath[str],
+        request: Request,
+        store: NamedDependency[AssessmentStore],
+        lang: Lang = None,
+        format: Format = None,
+        tz: Tz = None,
     ) -> Response:
-        """A plain-language summary of one assessment for a patient's family or carers."""
+        """A plain-language summary of one assessment for a patient's family or carers; times in the site's
+        zone (or ``tz``), each with its zone."""
         found = await find_assessment(store, assessment_id, request.user.tenant)
-        response = await sync_to_thread(self.document, for_assessment(found), lang, format, datetime.now(UTC))
+        response = await sync_to_thread(self.document, for_assessment(found), lang, format, datetime.now(UTC), tz)
         await audit_record(store.engine, "export", OUTPUT, assessment_id, patient=found.patient)
         return response
 
@@ -78,14 +85,16 @@ class CaregiverController(Controller):
         period: FromQuery[str | None] = None,
         lang: Lang = None,
         format: Format = None,
+        tz: Tz = None,
     ) -> Response:
         """A patient's assessments over ``period`` up to now (24h by default), by ``identifier`` (``SYSTEM|VALUE``)."""
         patient = parse_identifier(identifier)
         self.summaries.language(lang)
         self.summaries.check_format(format)
+        self.summaries.zone(tz)
         now = datetime.now(UTC)
         facts = await self.summaries.period_facts(store, request.user.tenant, patient, self.summaries.period(period), now)
-        response = await sync_to_thread(self.document, facts, lang, format, now)
+        response = await sync_to_thread(self.document, facts, lang, format, now, tz)
         await audit_record(store.engine, "export", OUTPUT, None, patient=patient)
         return response
 
@@ -107,7 +116,9 @@ class CaregiverController(Controller):
         return self.link(shared)
 
     @get(f"/shared/{OUTPUT}/{{token:str}}", opt=dict(PUBLIC), security=NO_TOKEN, responses=SUMMARY | problems(400, 403, 404, 410, 422, 429, public=True))
-    async def open_shared(self, token: FromPath[str], request: Request, store: NamedDependency[AssessmentStore], format: Format = None) -> Response:
+    async def open_shared(
+        self, token: FromPath[str], request: Request, store: NamedDependency[AssessmentStore], format: Format = None, tz: Tz = None
+    ) -> Response:
         """What a caregiver opens: no token needed; 403 for an altered link, 410 once it has expired; an
         address refused too often is throttled (429) on a budget of its own, the size of the token logins'
         (``PAIN_GATEWAY_AUTH_FAILURE_*``): guessing writes no unbounded audit trail, and forged links never
@@ -123,7 +134,7 @@ class CaregiverController(Controller):
             await audit_record(store.engine, "read", OUTPUT, None, outcome="failure", principal=AuditPrincipal(None, "share-link", None, address))
             raise ClientException(str(refused), status_code=refused.status) from None
         anchor, facts, end = await self.summaries.shared_facts(store, shared)
-        response = await sync_to_thread(self.document, facts, shared.lang, format, end)
+        response = await sync_to_thread(self.document, facts, shared.lang, format, end, tz)
         principal = AuditPrincipal(None, "share-link", shared.tenant, address)
         await audit_record(store.engine, "read", OUTPUT, anchor.id, patient=anchor.patient, principal=principal)
         return response

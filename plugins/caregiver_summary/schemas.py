@@ -12,6 +12,12 @@ from gateway import ok
 
 Lang = Annotated[str | None, Parameter(description="Catalogue language, e.g. en or zh (default: the site's)", max_length=20)]
 Format = Annotated[str | None, Parameter(description="html (default), text, sms (one short message) or pdf", max_length=10)]
+Tz = Annotated[
+    str | None,
+    Parameter(
+        description="IANA time zone of the times shown, e.g. Asia/Shanghai (default: the site's, PAIN_GATEWAY_TIMEZONE); each time says its zone", max_length=64
+    ),
+]
 
 
 class ShareRequest(msgspec.Struct):

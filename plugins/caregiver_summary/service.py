@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from litestar.exceptions import ClientException, NotFoundException
 
@@ -14,7 +14,7 @@ from gateway import Assessment, AssessmentQuery, AssessmentStore, InputError, Ou
 from plugins.caregiver_summary import CaregiverSettings, share
 from plugins.caregiver_summary.content import Facts, for_assessment, for_period
 from plugins.caregiver_summary.i18n import Language, load_languages
-from plugins.caregiver_summary.pdf import BUNDLED_FONT, pdf
+from plugins.caregiver_summary.pdf import BUNDLED_FONT, LATIN_FONT, pdf
 from plugins.caregiver_summary.render import html, text
 from plugins.caregiver_summary.wording import word
 
@@ -39,7 +39,7 @@ class Summaries:
     font: Path
 
     @classmethod
-    def from_settings(cls, config: CaregiverSettings, base_url: str) -> Summaries:
+    def from_settings(cls, config: CaregiverSettings, base_url: str, site_timezone: str = "UTC") -> Summaries:
         languages = load_languages(config.catalogue_dir)
         if config.default_lang not in languages:
             raise SettingsError(
@@ -48,13 +48,22 @@ class Summaries:
         font = Path(config.pdf_font) if config.pdf_font else BUNDLED_FONT
         if not font.is_file():
             raise SettingsError(f"PAIN_GATEWAY_PLUGIN_CAREGIVER_SUMMARY_PDF_FONT: {font} is not a file (a TrueType .ttf font)")
-        return cls(config, languages, ZoneInfo(config.timezone), base_url, font)
+        return cls(config, languages, ZoneInfo(config.timezone or site_timezone), base_url, font)
 
     def language(self, lang: str | None) -> Language:
         code = lang or self.config.default_lang
         if code not in self.languages:
             raise InputError("lang", f"must be one of {', '.join(sorted(self.languages))} (a catalogue per language), got {code[:20]!r}")
         return self.languages[code]
+
+    def zone(self, tz: str | None) -> ZoneInfo:
+        """The zone times are shown in: the request's ``tz``, else the site's."""
+        if tz is None:
+            return self.tz
+        try:
+            return ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InputError("tz", f"must be an IANA time zone such as Europe/London or Asia/Shanghai, got {tz[:64]!r}") from None
 
     @staticmethod
     def check_format(fmt: str | None) -> str:
@@ -72,11 +81,11 @@ class Summaries:
     def period(self, text: str | None) -> timedelta:
         return parse_duration(text or "24h", "period", timedelta(hours=self.config.max_period_h))
 
-    def render(self, facts: Facts, lang: str | None, fmt: str | None, made_at: datetime) -> OutputDocument:
-        language, fmt = self.language(lang), self.check_format(fmt)
-        wording = word(facts, language, self.tz, made_at)
+    def render(self, facts: Facts, lang: str | None, fmt: str | None, made_at: datetime, tz: str | None = None) -> OutputDocument:
+        language, fmt, zone = self.language(lang), self.check_format(fmt), self.zone(tz)
+        wording = word(facts, language, zone, made_at)
         if fmt == "pdf":
-            content = pdf(facts, wording, made_at, self.font)
+            content = pdf(facts, wording, made_at, self.font, latin=None if language.cjk or self.config.pdf_font else LATIN_FONT)
         elif fmt == "html":
             content = html(facts, wording).encode()
         else:

@@ -6,7 +6,7 @@ HTML, plain text, SMS and PDF all take their words from here, so they cannot say
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from babel.dates import format_date, format_skeleton, format_time
 from babel.numbers import format_decimal, format_percent
@@ -46,6 +46,7 @@ class Wording:
     observed: list[str]
     result: list[str]
     time_heading: str
+    time_note: str | None  # after a review: the seconds are the program's, the overall level the clinician's
     columns: tuple[str, str, str]
     rows: list[Row]
     trend_heading: str
@@ -84,14 +85,27 @@ class Words:
     def __call__(self, key: str, **values: object) -> str:
         return self.language.text(key, **values)
 
+    def zone(self, moment: datetime) -> str:
+        """The zone a time is shown in, as its offset then: "UTC" or "UTC+08:00" (a family elsewhere, or
+        a reader in summer time, can tell at a glance)."""
+        offset = moment.astimezone(self.tz).utcoffset() or timedelta(0)
+        if not offset:
+            return "UTC"
+        minutes = int(abs(offset.total_seconds()) // 60)
+        return f"UTC{'+' if offset > timedelta(0) else '-'}{minutes // 60:02d}:{minutes % 60:02d}"
+
     def date(self, moment: datetime) -> str:
         locale = self.language.locale
-        return _plain(f"{format_date(moment.astimezone(self.tz), 'medium', locale=locale)} {format_time(moment, 'short', tzinfo=self.tz, locale=locale)}")
+        day = format_date(moment.astimezone(self.tz), "medium", locale=locale)
+        return _plain(f"{day} {format_time(moment, 'short', tzinfo=self.tz, locale=locale)} ({self.zone(moment)})")
 
-    def short_date(self, moment: datetime) -> str:
-        """Day, month and time only, in the locale's order (for SMS and chart axes)."""
+    def short_date(self, moment: datetime, zone: bool = True) -> str:
+        """Day, month and time only, in the locale's order (for SMS and chart axes), with the zone unless
+        ``zone`` is False (a span's start when its end says the same zone)."""
         locale = self.language.locale
-        return _plain(f"{format_skeleton('MMMd', moment, tzinfo=self.tz, locale=locale)} {format_time(moment, 'short', tzinfo=self.tz, locale=locale)}")
+        day = format_skeleton("MMMd", moment, tzinfo=self.tz, locale=locale)
+        shown = f"{day} {format_time(moment, 'short', tzinfo=self.tz, locale=locale)}"
+        return _plain(f"{shown} ({self.zone(moment)})" if zone else shown)
 
     def number(self, seconds: float) -> str:
         return _plain(format_decimal(round(seconds, 1), locale=self.language.locale))
@@ -112,18 +126,20 @@ def _review(facts: Facts, w: Words) -> str:
 
 
 def _sms(facts: Facts, w: Words) -> str:
-    review = w("sms.reviewed") if facts.review.status != "none" else w("sms.not_reviewed")
+    """Who set the level it states: a reviewed level is the clinician's (confirmed or changed), never
+    "AI estimate, reviewed" (which read as the AI having said what the clinician chose)."""
+    source = w("sms.by_clinician") if facts.review.status != "none" else w("sms.by_ai")
     if facts.kind == "period":
         text = w(
             "sms.period",
-            start=w.short_date(facts.start),
+            start=w.short_date(facts.start, zone=w.zone(facts.start) != w.zone(facts.end)),
             end=w.short_date(facts.end),
             level=w.short(facts.level),
             highest=w.short(facts.highest),
-            review=review,
+            source=source,
         )
     else:
-        text = w("sms.assessment", date=w.short_date(facts.start), level=w.level(facts.level), review=review)
+        text = w("sms.assessment", date=w.short_date(facts.start), level=w.level(facts.level), source=source)
     limit = sms_limit(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -179,6 +195,7 @@ def word(facts: Facts, language: Language, tz: tzinfo, made_at: datetime) -> Wor
         observed=observed,
         result=result,
         time_heading=w("heading.time"),
+        time_note=w("time.ai_seconds") if facts.kind == "assessment" and facts.review.status != "none" else None,
         columns=(w("col.level"), w("col.time"), w("col.share")),
         rows=rows,
         trend_heading=w("heading.trend"),

@@ -91,7 +91,16 @@ def fits_sms(story):
 
 @then("it says the result is an AI estimate and not a diagnosis")
 def sms_says(story):
-    assert "(AI, not yet reviewed)" in story["sms"] and "Not a diagnosis." in story["sms"]
+    assert "(AI estimate, not yet reviewed)" in story["sms"] and "Not a diagnosis." in story["sms"]
+
+
+@then("its times are in the site's time zone, which it names")
+def sms_zone(story):
+    from zoneinfo import ZoneInfo
+
+    now = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai"))  # the site's zone (gateway_for above)
+    assert "(UTC+08:00)" in story["sms"], story["sms"]
+    assert f"{now:%-I}:" in story["sms"] or f"{now - timedelta(hours=1):%-I}:" in story["sms"], story["sms"]  # the period ends now, Shanghai time
 
 
 @when("someone changes a character of the link and opens it")

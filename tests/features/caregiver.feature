@@ -21,6 +21,7 @@ Feature: A caregiver reads a summary of a patient's pain checks
     When the nurse asks for the last "24h" of that patient as "sms" in "en"
     Then the message fits one SMS of 160 GSM characters
     And it says the result is an AI estimate and not a diagnosis
+    And its times are in the site's time zone, which it names
 
   Scenario: A changed or expired link is refused
     When the nurse shares the summary of that check in "en" for "1h"

@@ -213,7 +213,9 @@ def test_after_a_clinicians_override_the_summary_gives_the_clinicians_level(gate
     assert "Overall: signs of significant pain (set by a clinician)." in after
     assert "This summary shows signs of significant pain. Please let the care team know today." in after
     sms = gateway.client.get(path, params={"format": "sms", "lang": "zh"}, headers=gateway.headers).text
-    assert "已经医生审核" in sms and len(sms) <= 70
+    assert "有明显疼痛迹象（医生确定）" in sms and "AI" not in sms and len(sms) <= 70  # the clinician's level, never called the AI's
+    sms = gateway.client.get(path, params={"format": "sms", "tz": "Asia/Shanghai"}, headers=gateway.headers).text
+    assert "signs of significant pain (set by a clinician)" in sms and "(UTC+08:00)" in sms and "AI" not in sms
     period = gateway.client.get(
         "/v1/patients/caregiver-summary", params={"identifier": IDENTIFIER, "period": "2d", "format": "text"}, headers=gateway.headers
     ).text

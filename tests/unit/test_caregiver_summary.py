@@ -161,7 +161,7 @@ def test_a_period_shows_each_check_the_latest_and_the_highest(scored):
     assert (facts.checks, facts.level, facts.highest) == (3, "mild", "significant")
     assert [round(p.x, 3) for p in facts.trend] == [round(2 / 24, 3), round(8 / 24, 3), round(20 / 24, 3)]
     w = word(facts, LANGUAGES["en"], ZoneInfo("Asia/Shanghai"), MADE)
-    assert w.result == ["Most recent check (Nov 29, 2026 4:00 AM): mild signs of pain.", "Highest level seen: signs of significant pain."]
+    assert w.result == ["Most recent check, Nov 29, 2026 4:00 AM (UTC+08:00): mild signs of pain.", "Highest level seen: signs of significant pain."]
     assert w.urgent is not None  # significant pain earlier in the period still asks to tell the care team
     assert w.review == "0 of 3 checks have been reviewed by a clinician."
 
@@ -173,8 +173,8 @@ def test_the_sms_fits_one_message_untruncated(scored, lang, level, status):
     assessment = planted(scored, [level] * 3 if level else [None, None])
     one = for_assessment(reviewed(assessment, status, "significant" if status == "amended" else None))
     period = for_period([assessment], assessment.effective_start - timedelta(hours=23), assessment.effective_start + timedelta(hours=1), 1)
-    for facts in (one, period):
-        sms = word(facts, LANGUAGES[lang], ZoneInfo("Europe/London"), MADE).sms
+    for facts, zone in [(f, z) for f in (one, period) for z in ("Europe/London", "Asia/Kolkata")]:  # UTC, and the longest offset: UTC+05:30
+        sms = word(facts, LANGUAGES[lang], ZoneInfo(zone), MADE).sms
         assert not sms.endswith("…") and len(sms) <= sms_limit(sms), (len(sms), sms)
         if lang == "en":
             assert set(sms) <= GSM_7 and sms_limit(sms) == 160
