@@ -90,6 +90,7 @@ from gateway.contract.protocols import (
 from gateway.contract.strict import parse_duration, refuse_unknown
 from gateway.contract.ui import UI_PAGES, UiContext, UiSection, UiUser
 from gateway.ops import metrics as _metrics
+from gateway.ops.native_stderr import captured as native_stderr_captured
 from gateway.ops.settings import Settings, SettingsError
 from gateway.ops.tls import client_context
 from gateway.pipeline.clip_checks import DEFAULT_CLOCK_SKEW_S, XY_RANGE, Z_LIMIT
@@ -214,6 +215,7 @@ __all__ = [
     "to_grid",
     "FaceMeshTracker",
     "landmarks_from_frames",
+    "native_stderr_captured",
     "score_windows",
     "score_window_batch",
     "ScoredWindows",

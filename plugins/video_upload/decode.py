@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gateway import MODEL_FPS, InputError, UnsupportedMediaError
+from gateway import MODEL_FPS, InputError, UnsupportedMediaError, native_stderr_captured
 from plugins.video_upload.limits import VideoLimits
 
 SNIFF_BYTES = 64
@@ -81,6 +81,7 @@ def sniff_container(head: bytes) -> str | None:
 
 
 def _open(path: Path) -> tuple[cv2.VideoCapture, VideoInfo]:
+    """Open the file (callers hold ``native_stderr_captured``: FFmpeg and OpenCV complain on fd 2)."""
     with open(path, "rb") as f:
         container = sniff_container(f.read(SNIFF_BYTES))
     if container is None:
@@ -117,14 +118,15 @@ def probe(path: Path | str, limits: VideoLimits | None = None) -> VideoInfo:
     first frame is decoded) or decodes no frame. A file cut in the middle of its frames, or one whose
     container understates its length, is only found by ``iter_frames``, which has to read to the end.
     """
-    cap, info = _open(Path(path))
-    try:
-        (limits or VideoLimits()).check_info(info)
-        if not cap.grab():
-            raise InputError("video", _NO_FRAMES)
-        return info
-    finally:
-        cap.release()
+    with native_stderr_captured():
+        cap, info = _open(Path(path))
+        try:
+            (limits or VideoLimits()).check_info(info)
+            if not cap.grab():
+                raise InputError("video", _NO_FRAMES)
+            return info
+        finally:
+            cap.release()
 
 
 def iter_frames(path: Path | str, target_fps: float = MODEL_FPS, limits: VideoLimits | None = None) -> Iterator[tuple[int, np.ndarray | None]]:
@@ -147,6 +149,11 @@ def iter_frames(path: Path | str, target_fps: float = MODEL_FPS, limits: VideoLi
     declared, so read to the end before trusting the frames.
     """
     limits = limits or VideoLimits()
+    with native_stderr_captured():
+        yield from _frames(path, target_fps, limits)
+
+
+def _frames(path: Path | str, target_fps: float, limits: VideoLimits) -> Iterator[tuple[int, np.ndarray | None]]:
     cap, info = _open(Path(path))
     nominal_dt = 1.0 / info.fps if info.fps > 0 else 1.0 / target_fps
     try:
