@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import secrets
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -47,9 +48,9 @@ def registered(launcher) -> dict:
     return {"iss": launcher.iss, "client_id": "pain-gateway", "tenant": "default", "identifier_systems": [PATIENT_SYSTEM]}
 
 
-def authorize(client, launcher, practitioner, patient, sim_ehr=False) -> httpx.Response:
+def authorize(client, launcher, practitioner, patient, sim_ehr=False, **registration) -> httpx.Response:
     """EMR opens the app, the app sends the browser to the launcher, the launcher answers with a code."""
-    code = launch_code(patient, practitioner, sim_ehr=sim_ehr)
+    code = launch_code(patient, practitioner, sim_ehr=sim_ehr, **registration)
     started = client.get("/ui/smart/launch", params={"iss": launcher.iss, "launch": code}, follow_redirects=False)
     assert started.status_code == 303, started.text
     to = urlsplit(started.headers["location"])
@@ -192,3 +193,25 @@ def test_a_wrong_state_and_a_real_id_token_for_another_app_or_issuer_are_refused
 async def _jwks(launcher):
     async with httpx.AsyncClient(timeout=10) as client:
         return await oauth.jwks(client, await oauth.discover(client, launcher.iss))
+
+
+@pytest.mark.parametrize("alg", ["ES384", "RS384"])
+def test_a_confidential_client_authenticates_with_private_key_jwt(ehr, gateway_for, tmp_path, alg):
+    """The launcher, registered with our public key, checks our client assertion; with another key it refuses the token request."""
+    from joserfc.jwk import ECKey, RSAKey
+
+    launcher, practitioner, patient = ehr
+    make = (lambda: ECKey.generate_key("P-384")) if alg == "ES384" else (lambda: RSAKey.generate_key(2048))
+    key, stranger = make(), make()
+    (tmp_path / "client.pem").write_bytes(key.as_pem(private=True))
+    issuer = {**registered(launcher), "private_key_file": str(tmp_path / "client.pem"), "key_id": "pgw-1", "alg": alg}
+    gateway = gateway_for(core={"public_url": PUBLIC}, smart_launch={"issuers": [issuer]})
+
+    def jwks(k):
+        return json.dumps({"keys": [k.as_dict(private=False) | {"kid": "pgw-1", "alg": alg}]})
+
+    signed_in = authorize(gateway.client, launcher, practitioner, patient, jwks=jwks(key), client_type=2).headers["location"].removeprefix(PUBLIC)
+    assert gateway.client.get(signed_in, follow_redirects=False).status_code == 200
+    refused = authorize(gateway.client, launcher, practitioner, patient, jwks=jwks(stranger), client_type=2).headers["location"].removeprefix(PUBLIC)
+    page = gateway.client.get(refused, follow_redirects=False)
+    assert page.status_code == 400 and "refused the authorization code" in page.text and "pgw_session" not in page.headers.get("set-cookie", "")

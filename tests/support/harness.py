@@ -90,11 +90,15 @@ def sandbox_dir() -> Path:
     return built(SANDBOX_ENV, "cds-hooks-sandbox", [NPM_CI, ["npm", "run", "build"]])
 
 
-def launch_code(patient: str, provider: str, *, encounter: str = "NONE", client_id: str = "", pkce: int = 2, sim_ehr: bool = False) -> str:
+def launch_code(
+    patient: str, provider: str, *, encounter: str = "NONE", client_id: str = "", pkce: int = 2, sim_ehr: bool = False, jwks: str = "", client_type: int = 0
+) -> str:
     """The launcher's ``launch`` parameter: base64url of its options array (``src/isomorphic/codec.ts``):
     a provider EHR launch, login and authorization screens skipped, PKCE required (2 = always); with
-    ``sim_ehr`` the app runs inside the launcher's simulated EHR frame (``need_patient_banner: false``)."""
-    options: list[Any] = [0, patient, provider, encounter, 1, 1, int(sim_ehr), "", "", client_id, "", "", "", "", 0, pkce, ""]
+    ``sim_ehr`` the app runs inside the launcher's simulated EHR frame (``need_patient_banner: false``); with
+    ``client_type`` 2 (confidential-asymmetric) and ``jwks`` (a JWKS JSON string) the token request must carry
+    a ``private_key_jwt`` assertion signed by one of those keys."""
+    options: list[Any] = [0, patient, provider, encounter, 1, 1, int(sim_ehr), "", "", client_id, "", "", "", jwks, client_type, pkce, ""]
     return base64.urlsafe_b64encode(json.dumps(options).encode()).rstrip(b"=").decode()
 
 
