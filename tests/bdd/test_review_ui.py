@@ -102,3 +102,30 @@ def forged(story, mrn):
 def refused(story, mrn):
     assert story["response"].status_code == 403 and "CSRF" in story["response"].text
     assert "Not reviewed yet" in story["client"].get(f"/ui/assessments/{story['ids'][mrn]}").text
+
+
+@when(parsers.parse('the clinician overrides the AI\'s level of "{mrn}" without choosing the observed level'))
+def override_without_level(story, mrn):
+    page = f"/ui/assessments/{story['ids'][mrn]}"
+    fields = {"decision": "override", "level": "", "reason": "patient-report", "comment": "Grimacing on turning"}
+    story["response"] = post_form(story["client"], f"{page}/review", fields, page=page)
+
+
+@then(parsers.parse('the form comes back with "{field}" named at its top, announced and focusable'))
+def refused_at_the_top(story, field):
+    response = story["response"]
+    assert response.status_code == 422
+    first = r'<form class="review"[^>]*action="[^"]+#review-error"[^>]*>\s*<p class="error" tabindex="-1" role="alert" id="review-error">([^<]+)</p>'
+    form = re.search(first, response.text)
+    assert form and form.group(1).startswith(f"{field}: "), response.text[-2000:]
+
+
+@then("the override, the reason and the comment are still chosen")
+def choices_kept(story):
+    html = story["response"].text
+    assert 'value="override" checked' in html and 'value="patient-report" selected' in html and "Grimacing on turning</textarea>" in html
+
+
+@then(parsers.parse('the assessment of "{mrn}" still needs review'))
+def still_needs_review(story, mrn):
+    assert "Not reviewed yet" in story["client"].get(f"/ui/assessments/{story['ids'][mrn]}").text

@@ -24,3 +24,10 @@ Feature: A clinician reviews assessments in the review web UI
     Given the clinician is signed in
     When another site posts a review of "MRN-1" with a guessed CSRF token
     Then it is refused with 403 and the assessment of "MRN-1" still needs review
+
+  Scenario: A review the gateway refuses is never silent
+    Given the clinician is signed in
+    When the clinician overrides the AI's level of "MRN-1" without choosing the observed level
+    Then the form comes back with "level" named at its top, announced and focusable
+    And the override, the reason and the comment are still chosen
+    And the assessment of "MRN-1" still needs review
