@@ -22,7 +22,7 @@ SETTLE_S = 2.0
 
 def test_every_session_of_a_burst_ends_with_an_assessment_and_memory_returns_to_its_level(tmp_path):
     stream = [frame for _, frame in frames(FRAMES / 30.0)]
-    with live_gateway(tmp_path) as gateway:
+    with live_gateway(tmp_path, start_s=120) as gateway:
         token = tokens_for(gateway.env["PAIN_GATEWAY_DATABASE_URL"], "default")["clinician"]["Authorization"].removeprefix("Bearer ")
         assert asyncio.run(burst(gateway.origin, token, 1, stream[:60])) == ["assessment"]  # the model loads with the first session
         rss = []
