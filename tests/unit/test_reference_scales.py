@@ -233,3 +233,36 @@ def test_the_documented_environment_variables_set_the_pairing_window_and_the_vit
     guide = (Path(__file__).resolve().parents[2] / "docs" / "guides" / "reference-scales.md").read_text()
     for name in environ:
         assert name in guide
+
+
+def test_scores_and_pairs_on_both_databases_stay_within_their_tenant(database_url):
+    from fhir_mappings.scales import load_scales
+    from plugins.reference_scales.pairing import make_pairs
+    from plugins.reference_scales.recording import check_score
+    from plugins.reference_scales.scores import ScoreStore
+
+    scales = load_scales()
+    mine, theirs = _assessment("mine", T0, "mild"), _assessment("theirs", T0, "significant", tenant="other-site")
+    _store_assessments(database_url, [mine, theirs])
+
+    async def run():
+        engine = create_engine(database_url)
+        try:
+            body = painad() | {"observed_at": (T0 + timedelta(minutes=3)).isoformat()}
+            for tenant in ("default", "other-site"):
+                await ScoreStore(engine, tenant).add(check_score(scales, body), "tok")
+            found = {}
+            for tenant in ("default", "other-site"):
+                store = ScoreStore(engine, tenant)
+                scores = await store.search(since=T0, until=T0 + timedelta(hours=1), patient=PatientRef(system="urn:oid:1.2.3", value="MRN-1"))
+                pairs = await make_pairs(AssessmentStore(engine), tenant, scores, 10)
+                found[tenant] = ([s.observed_at for s in scores], [p.assessment.id for p in pairs], await store.get(scores[0].id))
+            other = await ScoreStore(engine, "default").get(found["other-site"][2].id)
+            return found, other
+        finally:
+            await engine.dispose()
+
+    found, other = asyncio.run(run())
+    assert found["default"][0] == [T0 + timedelta(minutes=3)] and found["default"][1] == ["mine"]
+    assert found["other-site"][1] == ["theirs"]
+    assert other is None  # another tenant's score is indistinguishable from none
