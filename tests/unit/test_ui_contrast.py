@@ -36,6 +36,8 @@ PAIRS = [
     ("#3d2600", "#fff4e5"),
     ("#8c1d18", "#fdecea"),
     ("#1e4620", "#edf7ed"),
+    (VARIABLES["accent"], "#eef4fb"),  # a link in a worklist row under the finger (hover, focus within)
+    (VARIABLES["ink"], "#eef1f5"),  # the sign-in page's command, table headers
 ]
 
 
