@@ -81,3 +81,24 @@ def test_a_first_visit_is_graded_on_held_out_real_people():
     result = summary(score(StaLstmModel(), people, with_baseline=False))
     assert result["people"] == len(people) >= 7
     assert result["neutral_none"] >= 0.85 and result["pspi8_significant"] >= 0.85, result
+
+
+def test_recorded_clip_rule_figures_do_not_cry_wolf_on_real_video():
+    """Issue 25: real no-pain video <= 2 % of seconds mild or significant, the shipped rule's summary none on >= 90 % of clips."""
+    from plugins.sta_lstm.lab.clip_rules import SHIPPED_RULE
+
+    record = MANIFEST["clip_rules"]
+    video = record["real_video"]
+    assert video["clips"] >= 10 and video["seconds_mild_or_significant"] <= 0.02
+    assert video["clips_flagged"][SHIPPED_RULE] <= 0.1
+    shipped = record["with_baseline"]["rules"][SHIPPED_RULE]
+    assert shipped["false_alarm"] <= 0.1 and max(shipped["miss"].values()) <= 0.2, shipped
+
+
+def test_real_video_is_scored_none_by_the_served_model():
+    from plugins.sta_lstm import StaLstmModel
+    from plugins.sta_lstm.lab.clip_rules import RULES, SHIPPED_RULE, video_tracks
+
+    tracks = video_tracks(StaLstmModel())
+    flagged = np.concatenate([p.argmax(1) >= 1 for p in tracks])
+    assert flagged.mean() <= 0.02 and np.mean([RULES[SHIPPED_RULE](p) for p in tracks]) <= 0.1
