@@ -60,6 +60,11 @@ FAIRNESS_BANK = (
     "17-35 years). No older adults, children or faces altered by illness, and too few people per ethnic group for a "
     "subgroup estimate; the expressions on them are synthetic."
 )
+LIMITATION_FIRST_VISIT = """
+- Without a stored baseline the model grades frontal faces of strangers (held-out people above) but not
+  every face: on the three older photographs (a smiling portrait, a three-quarter view) it does not, and
+  a real smile is called mild for some people. Its probabilities are not calibrated on real faces (ECE
+  above), and nothing in the output rises off-distribution: store a neutral clip where you can."""
 LIMITATION_SYNTHETIC = "Trained and evaluated only on synthetic landmark sequences; performance on real patients is unknown."
 
 
@@ -263,8 +268,8 @@ Reproduce: `{training["command"]}`.
 ## Limitations
 - {LIMITATION_SYNTHETIC if synthetic else "Internal validation only; external validation is required."}
 - Normalisation assumes the anchors 226/446/2 do not move. The synthetic action units are built to
-  leave them still (generator 3); on real faces AU6/7 and AU10 can move them a little, which the
-  similarity transform then partly absorbs.
+  leave them still (since generator 3); on real faces AU6/7 and AU10 can move them a little, which the
+  similarity transform then partly absorbs.{LIMITATION_FIRST_VISIT if manifest.get("real_identities") else ""}
 - Windows are 1 second; expressions longer or slower than that are seen piecewise.
 
 ## Updating and monitoring
