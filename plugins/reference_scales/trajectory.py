@@ -25,7 +25,7 @@ class ScoreEntries:
         out = []
         for s in scores[:MAX_ENTRIES]:
             scale = self.scales.get(s.scale)
-            name = scale.id.upper() if scale and len(scale.id) <= 5 else (scale.name if scale else s.scale)
+            name = scale.id.upper() if scale and len(scale.id) <= 6 else (scale.name if scale else s.scale)
             top = scale.total.max if scale else None
             out.append(
                 TrajectoryEntry(

@@ -266,3 +266,15 @@ def test_scores_and_pairs_on_both_databases_stay_within_their_tenant(database_ur
     assert found["default"][0] == [T0 + timedelta(minutes=3)] and found["default"][1] == ["mine"]
     assert found["other-site"][1] == ["theirs"]
     assert other is None  # another tenant's score is indistinguishable from none
+
+
+def test_hook_trajectory_sources_puts_scale_scores_on_the_patients_trajectory(api, sqlite_url):
+    now = datetime.now(UTC).replace(microsecond=0)
+    _store_assessments(sqlite_url, [_assessment("recent", now - timedelta(hours=1), "mild")])
+    body = painad() | {"observed_at": (now - timedelta(minutes=50)).isoformat()}
+    assert api.post("/v1/patients/scale-scores", role="clinician", json=body).status_code == 201
+    trajectory = api.get("/v1/patients/trajectory", role="clinician", params={"patient": "urn:oid:1.2.3|MRN-1"})
+    assert trajectory.status_code == 200, trajectory.text
+    [entry] = [e for e in trajectory.json()["entries"] if e["source"] == "reference_scales"]
+    assert (entry["kind"], entry["label"], entry["level"], entry["value"]) == ("reference-scale", "PAINAD 4/10", "significant", 4)
+    assert entry.get("ai_asserted", False) is False
