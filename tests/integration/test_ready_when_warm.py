@@ -43,7 +43,7 @@ def test_a_pool_is_warming_until_each_of_its_processes_has_warmed_up(tmp_path):
 
 
 def test_serve_is_not_ready_while_its_processes_load_the_model(tmp_path):
-    with live_gateway(tmp_path, {"PAIN_GATEWAY_SCORING_PROCESSES": "2"}, start_s=120) as gateway:
+    with live_gateway(tmp_path, {"PAIN_GATEWAY_SCORING_PROCESSES": "2"}, start_s=300) as gateway:
         answers = []
         deadline = time.monotonic() + 300
         while True:

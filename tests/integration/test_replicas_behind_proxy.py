@@ -86,8 +86,8 @@ def test_a_live_session_survives_the_replica_that_served_it(postgres_url, tmp_pa
     envs = [replica_env(postgres_url, tmp_path, port, origin) for port in ports]
     headers = tokens_for(postgres_url, "default")["clinician"]
     with (
-        serving([str(CLI), "serve"], envs[0], ROOT, f"http://127.0.0.1:{ports[0]}", tmp_path / "serve-a.log", start_s=120) as a,
-        serving([str(CLI), "serve"], envs[1], ROOT, f"http://127.0.0.1:{ports[1]}", tmp_path / "serve-b.log", start_s=120) as b,
+        serving([str(CLI), "serve"], envs[0], ROOT, f"http://127.0.0.1:{ports[0]}", tmp_path / "serve-a.log", start_s=300) as a,
+        serving([str(CLI), "serve"], envs[1], ROOT, f"http://127.0.0.1:{ports[1]}", tmp_path / "serve-b.log", start_s=300) as b,
         haproxy([f"127.0.0.1:{port}" for port in ports], tmp_path, port=proxy_port),
     ):
         pids = {a.pid: a, b.pid: b}
