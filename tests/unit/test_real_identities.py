@@ -45,3 +45,35 @@ def test_summary_counts_people_and_requires_a_rising_expected_level():
     assert result["pspi8_significant"] == pytest.approx(0.5) and result["pspi3_mild"] == pytest.approx(0.5)
     assert result["expected_level_rising"] == pytest.approx(0.5)
     assert 0 <= result["ece_top_label"] <= 1
+
+
+def test_a_freshly_trained_network_is_scored_as_its_checkpoint_would_be():
+    """The seed study scores real identities with ``TrainedScorer``: same numbers as the served checkpoint."""
+    from gateway import neutral_reference
+    from plugins.sta_lstm import BUNDLED_CHECKPOINT, StaLstmModel
+    from plugins.sta_lstm.checkpoint import load_checkpoint
+    from plugins.sta_lstm.lab.real_identities import TrainedScorer
+
+    network, _ = load_checkpoint(BUNDLED_CHECKPOINT)
+    served = StaLstmModel()
+    scorer = TrainedScorer(network, served.personal_template)
+    person = load_bank().of("test")[3]
+    baseline = neutral_reference(prepare(clip_of(person, 0, 1)).data)
+    for stored in (None, baseline):
+        windows = prepare(clip_of(person, 8))
+        windows = type(windows)(spans=windows.spans, data=windows.data, baseline=stored)
+        np.testing.assert_allclose(scorer.predict(windows).probabilities, served.predict(windows).probabilities, atol=1e-6)
+
+
+def test_the_seed_table_shows_the_first_visit_columns():
+    from plugins.sta_lstm.lab.acceptance import table
+
+    row = {
+        "model": "sta-lstm", "seed": 0, "macro_auc": 0.99, "macro_auc_without_baseline": 0.98, "best_epoch": 8, "epochs": 11,
+        "nll_raw": 0.2, "nll_prior": 0.16, "nll_calibrated": 0.15, "ece_raw": 0.04, "ece_calibrated": 0.02, "temperature": 0.9,
+        "test_fitted_temperature": 0.87, "attention": {}, "brow_eyes_ratio": 1.4, "real_video_seconds_flagged": 0.0,
+        "real_identities": {"without_baseline_neutral_none": 1.0, "without_baseline_pspi8_significant": 0.97},
+    }  # fmt: skip
+    without = {k: v for k, v in row.items() if k != "real_identities"}
+    rendered = table([row, {**without, "seed": 1}])
+    assert "| 100% / 97% | 0.0% |" in rendered and "| — | 0.0% |" in rendered

@@ -128,6 +128,31 @@ def summary(scored: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class TrainedScorer:
+    """A freshly trained network scored as ``CheckpointModel`` scores it (personalised when it has a template),
+    so the seed study can measure real identities without writing a checkpoint."""
+
+    def __init__(self, network, template: np.ndarray | None) -> None:
+        self.network, self.template = network, template
+
+    def predict(self, windows):
+        from plugins.sta_lstm.network import infer
+        from plugins.sta_lstm.personal import personalise
+        from plugins.sta_lstm.serving import CheckedOutput
+
+        data = np.asarray(windows.data, np.float32)
+        if self.template is not None:
+            data = personalise(data, self.template if windows.baseline is None else windows.baseline, self.template)
+        probabilities, alpha, beta = infer(self.network, data)
+        return CheckedOutput(probabilities=probabilities, alpha=alpha, beta=beta)
+
+
+def headline(record: dict[str, Any]) -> dict[str, float]:
+    """The issue's criteria from an ``evaluate_people`` record, flat, for the seed table."""
+    keys = ("neutral_none", "pspi3_mild", "pspi8_significant", "expected_level_rising", "smile_none", "ece_top_label")
+    return {f"{case}_{k}": record[case][k] for case in ("with_baseline", "without_baseline") for k in keys}
+
+
 def evaluate_people(model, split: str = "test", seed: int = 0) -> dict[str, Any]:
     """Both cases (stored baseline / none) on the bank's ``split`` people; per-site shares too."""
     bank = load_bank()
