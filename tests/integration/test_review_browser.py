@@ -50,7 +50,7 @@ def test_a_clinician_overrides_in_chromium_and_the_emr_gets_the_amended_observat
         service_missing(f"{CHROMIUM} is missing (Debian package 'chromium')", ".ci/run installs it: apt-get install -y chromium")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extras")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with live_gateway(tmp_path, {"PAIN_GATEWAY_PLUGIN_FHIR_DELIVERY_BASE_URL": emr.base}) as gateway:
+    with live_gateway(tmp_path, {"PAIN_GATEWAY_PLUGIN_FHIR_DELIVERY_BASE_URL": emr.base}, start_s=120) as gateway:  # a wait, not a speed claim
         integrator, clinician = token(gateway, "integrator"), token(gateway, "clinician")
         with httpx.Client(base_url=gateway.origin, headers={"Authorization": f"Bearer {integrator}"}, timeout=60) as http:
             body = keypoints_json(patient={"identifier": {"system": "urn:oid:1.2.36.146.595.217.0.1", "value": MRN}})

@@ -196,18 +196,18 @@
     const g = canvas.getContext("2d");
     g.scale(ratio, ratio);
     g.clearRect(0, 0, w, h);
-    const pad = { left: 36, right: 8, top: 8, bottom: 20 };
+    const pad = { left: 40, right: 8, top: 10, bottom: 24 };
     const plotW = w - pad.left - pad.right;
     const plotH = h - pad.top - pad.bottom;
     g.strokeStyle = "#999";
     g.fillStyle = "#444";
-    g.font = "11px system-ui, sans-serif";
+    g.font = "13px system-ui, sans-serif"; // chart text at least 12 CSS px, as on every other page (ui.css)
     g.beginPath();
     for (const p of [0, 0.5, 1]) {
       const y = pad.top + plotH * (1 - p);
       g.moveTo(pad.left, y);
       g.lineTo(pad.left + plotW, y);
-      g.fillText(p.toFixed(1), 4, y + 4);
+      g.fillText(p.toFixed(1), 4, y + 5);
     }
     g.stroke();
     g.fillText(`last ${GRAPH_SECONDS} s`, pad.left, h - 4);
