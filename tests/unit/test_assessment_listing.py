@@ -81,7 +81,7 @@ def listing(database_url, plugins):
     seeded = _seed(database_url)
     settings = Settings(database_url=database_url, data_dir=plugins.settings.data_dir)
     with TestClient(create_app(settings, plugins)) as client:
-        yield client, seeded
+        yield client, seeded | {"url": database_url}
 
 
 @pytest.fixture
@@ -104,7 +104,8 @@ def _get(client, url: str, token: str, **params):
     return client.get(url, params=params or None, headers={"Authorization": f"Bearer {token}"})
 
 
-def _all_pages(client, token: str, first: str) -> tuple[list[dict], int]:
+def _all_pages(client, token: str, first: str, between=None) -> tuple[list[dict], int]:
+    """Follow ``links.next`` to the end; ``between()`` runs after the first page (new arrivals)."""
     items, url, pages = [], first, 0
     while url:
         response = _get(client, url, token)
@@ -113,14 +114,30 @@ def _all_pages(client, token: str, first: str) -> tuple[list[dict], int]:
         items += body["items"]
         pages += 1
         url = body["links"].get("next")
+        if pages == 1 and between is not None:
+            between()
     return items, pages
+
+
+def _arrives(database_url: str, n: int) -> None:
+    """An assessment of north received now, while a client pages."""
+
+    async def go():
+        engine = create_engine(database_url)
+        try:
+            late = make_assessment(id=f"00000000-0000-0000-0005-{n:012d}", tenant="north", created_at=datetime.now(UTC))
+            assert await AssessmentStore(engine).add(late)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
 
 
 def test_the_listing_pages_through_250_assessments_of_one_tenant_and_none_of_another(listing):
     client, seeded = listing
     token = seeded["tokens"]["north-integrator"]
-    items, pages = _all_pages(client, token, "/v1/assessments?limit=60")
-    ids = [item["id"] for item in items]
+    items, pages = _all_pages(client, token, "/v1/assessments?limit=60", between=lambda: _arrives(seeded["url"], 1))
+    ids = [item["id"] for item in items]  # an assessment arriving mid-way neither shifts nor repeats the pages
     assert len(ids) == len(set(ids)) == 252 and pages == 5
     assert set(ids) == set(seeded["north"]) | set(seeded["jobs"])  # none of south's, every one of north's
     keys = [(item["created_at"], item["id"]) for item in items]
@@ -134,6 +151,8 @@ def test_the_listing_pages_through_250_assessments_of_one_tenant_and_none_of_ano
     assert "synthetic" in first["note"]
     failed = next(item for item in items if item["id"] == seeded["jobs"][0])
     assert (failed["status"], failed["level"], failed["ai_asserted"], failed["error"][:8]) == ("failed", None, False, "the file")
+    again, _ = _all_pages(client, token, "/v1/assessments?limit=200")
+    assert [item["id"] for item in again][0] == "00000000-0000-0000-0005-000000000001" and len(again) == 253  # a new listing has it first
     south, _ = _all_pages(client, seeded["tokens"]["south-clinician"], "/v1/assessments?limit=200")
     assert len(south) == 31 and not {item["id"] for item in south} & set(ids)
 
