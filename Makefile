@@ -1,6 +1,9 @@
 # Pain Gateway — `make run` to start on embedded defaults, `make test` for the whole suite.
-# Any Python the project allows (pyproject.toml: >=3.11,<3.13): the newest found, or name one: PYTHON=python3.12 make run
-PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || echo python3)
+# Any Python the project allows (pyproject.toml: >=3.11,<3.13): the newest that runs (a pyenv shim of a version not
+# selected is found but does not run), or name one: PYTHON=python3.12 make run
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(or $(shell for p in python3.12 python3.11; do $$p -c 'import sys' >/dev/null 2>&1 && { echo $$p; break; }; done),python3)
+endif
 # torch's CPU build on Linux, as the Dockerfile installs it (the default index gives Linux the CUDA build, several GB
 # of GPU libraries); elsewhere the platform's default wheel (macOS and Windows wheels are CPU builds already).
 TORCH_INDEX ?= $(if $(filter Linux,$(shell uname -s)),--index-url https://download.pytorch.org/whl/cpu,)

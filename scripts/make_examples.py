@@ -5,6 +5,13 @@
   written by the same function as ``pain-gateway extract``.
 - ``astronaut-3s.mp4``: 3 s of the same face moving, 320x240 H.264, made like the tests' face videos
   (``tests/support/videos.py``; needs PyAV, a test dependency) and kept under 300 kB for the repository.
+- ``synthetic-pain-8s.npz``: **synthetic** keypoints (``points``, float16, 240 x 468 x 3) of the same face
+  wearing the training generator's pain expression, transplanted onto the astronaut's real Face Mesh
+  landmarks the way ``pain-gateway real-faces`` checks the model (``plugins/sta_lstm/lab/real_faces.py``):
+  4 s at PSPI 3 (brow lowered, eyes narrowed), then 4 s at PSPI 6, with the generator's micro-motion.
+  The bundled model scores it mild, then significant (tests/unit/test_examples.py), so the first
+  assessment page has a heatmap, regions and seconds that mean something. Not a real grimace, not
+  clinical data.
 
 Run: python scripts/make_examples.py
 """
@@ -24,6 +31,32 @@ EXAMPLES = ROOT / "examples"
 PATIENT = {"identifier": {"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "MRN-EXAMPLE-1"}}
 
 
+PAIN_SEGMENTS = (({"AU4": 2, "AU6/7": 1}, 4.0), ({"AU4": 4, "AU6/7": 2}, 4.0))
+"""(FACS intensities 0-5 of the generator's fused action-unit fields, seconds): PSPI 3 for 4 s, then PSPI 6.
+Brow lowering leads, so occluding the brow is what moves the model: the heatmap has a region that stands
+out (with AU9/10 added too, no single region carries the result and none stands out)."""
+
+
+def synthetic_pain(path: Path) -> Path:
+    """The synthetic pain clip (see the module's docstring); float16 keeps it near half a megabyte."""
+    from plugins.sta_lstm.lab.face import load_face
+    from plugins.sta_lstm.lab.real_faces import FPS, face_points, similarity_3d
+    from plugins.sta_lstm.lab.synthetic import GRADED_MAX
+
+    points, (width, height) = face_points("astronaut")
+    face = load_face()
+    scale, rotation = similarity_3d(face.base, points)
+    rng = np.random.default_rng(0)
+    held = []
+    for dose, seconds in PAIN_SEGMENTS:
+        displacement = sum(((v / GRADED_MAX) * face.fields[au] for au, v in dose.items()), np.zeros_like(face.base))
+        expression = points + scale * displacement @ rotation.T
+        held.append(expression[None] + rng.normal(0.0, 0.02 * scale, (int(seconds * FPS), 468, 3)))  # the generator's micro-motion
+    frames = np.concatenate(held) / [width, height, width]
+    np.savez_compressed(path, points=frames.astype(np.float16))
+    return path
+
+
 def main() -> None:
     EXAMPLES.mkdir(exist_ok=True)
     fixture = np.load(ROOT / "tests" / "data" / "astronaut_face_5s.npz")
@@ -31,7 +64,8 @@ def main() -> None:
     keypoints = EXAMPLES / "astronaut-keypoints.json"
     keypoints.write_text(json.dumps(submission, separators=(",", ":")) + "\n")
     video = face_video(EXAMPLES / "astronaut-3s.mp4", seconds=3, size=(320, 240), fourcc="avc1")
-    for path in (keypoints, video):
+    pain = synthetic_pain(EXAMPLES / "synthetic-pain-8s.npz")
+    for path in (keypoints, video, pain):
         print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size / 1024:.0f} KiB)")
 
 
