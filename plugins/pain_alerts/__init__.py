@@ -34,6 +34,9 @@ class Rules(msgspec.Struct, forbid_unknown_fields=True):
     ``reassess_parenteral_minutes``: when the reassessment after an intervention is due.
     """
 
+    enabled: bool = False
+    """Evaluate the rules and send alerts (off until a site's clinical governance turns it on; the trajectory,
+    interventions and reassessment timers work either way)."""
     sustained_minutes: float = 10.0
     """Minutes of consecutive significant checks (or of significant held in one live session) that open a sustained alert."""
     max_gap_minutes: float = 30.0

@@ -175,7 +175,7 @@ class AlertEvaluator:
         self.settings = settings
 
     async def targets(self, event: AssessmentEvent, connection: AsyncConnection) -> list[str]:
-        return [""] if event.type in EVENTS else []
+        return [""] if event.type in EVENTS and self.settings.rules_for(event.tenant).enabled else []
 
     async def send(self, request: DeliveryRequest) -> DeliveryResult:
         assessment = request.assessment

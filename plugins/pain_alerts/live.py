@@ -35,7 +35,7 @@ class LiveAlerts:
 
     async def window_scored(self, window: LiveWindow, publisher: Publisher) -> str | None:
         rules = self.settings.rules_for(window.tenant)
-        if "sustained" not in rules.enabled_rules:
+        if not rules.enabled or "sustained" not in rules.enabled_rules:
             return None
         stretch = self.stretches.get(window.session_id)
         if window.level != R.SIGNIFICANT:

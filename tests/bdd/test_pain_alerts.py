@@ -57,7 +57,7 @@ def _search(emr, resource: str, **params) -> list[dict]:
 
 @given("the EMR's FHIR server is the FHIR destination and a platform's receiver takes pain alert webhooks")
 def configured(story, emr, receiver, gateway_for, sqlite_url):
-    settings = {"fhir_delivery": {"base_url": emr.base}}
+    settings = {"fhir_delivery": {"base_url": emr.base}, "pain_alerts": {"enabled": True}}
     story["gateway"] = gateway_for(core={"webhook_allowlist": ["127.0.0.1"]}, **settings)
     story["url"] = sqlite_url
     story["plugins"] = build_plugins(Settings(database_url=sqlite_url, plugins=settings, webhook_allowlist=["127.0.0.1"]), environ={})

@@ -32,7 +32,8 @@ def _store(url: str, *assessments) -> None:
     async def run():
         engine = create_engine(url)
         try:
-            flow = AssessmentFlow(build_plugins(Settings(database_url=url), environ={}), engine, RowsAreTheQueue())
+            settings = Settings(database_url=url, plugins={"pain_alerts": {"enabled": True}})
+            flow = AssessmentFlow(build_plugins(settings, environ={}), engine, RowsAreTheQueue())
             for a in assessments:
                 await store(flow, a)
         finally:
@@ -44,7 +45,7 @@ def _store(url: str, *assessments) -> None:
 def test_the_patient_page_and_the_worklist_by_urgency_at_820_px(tmp_path):
     sync_api = playwright_or_skip()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with live_gateway(tmp_path, start_s=180) as gateway:
+    with live_gateway(tmp_path, {"PAIN_GATEWAY_PLUGIN_PAIN_ALERTS_ENABLED": "true"}, start_s=180) as gateway:
         url = gateway.env["PAIN_GATEWAY_DATABASE_URL"]
         tokens = tokens_for(url, "default")
         recent = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)

@@ -46,8 +46,8 @@ def _until(what, timeout_s: float = 120.0):
 def test_events_replayed_after_a_sigkill_give_one_episode_and_one_flag(emr, tmp_path):
     path = tmp_path / "gateway.db"
     url = f"sqlite+aiosqlite:///{path}"
-    env = {"PAIN_GATEWAY_PLUGIN_FHIR_DELIVERY_BASE_URL": emr.base}
-    settings = Settings(database_url=url, data_dir=str(tmp_path / "data"), plugins={"fhir_delivery": {"base_url": emr.base}})
+    env = {"PAIN_GATEWAY_PLUGIN_FHIR_DELIVERY_BASE_URL": emr.base, "PAIN_GATEWAY_PLUGIN_PAIN_ALERTS_ENABLED": "true"}
+    settings = Settings(database_url=url, data_dir=str(tmp_path / "data"), plugins={"fhir_delivery": {"base_url": emr.base}, "pain_alerts": {"enabled": True}})
     plugins = build_plugins(settings, environ={})
     upgrade(url, plugins.migrations)
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)

@@ -48,7 +48,9 @@ def test_rising_and_no_relief_compare_consecutive_checks():
 
 
 def _setup(url: str, **plugin_settings):
-    settings = Settings(database_url=url, plugins={"fhir_delivery": {"base_url": "http://127.0.0.1:9/fhir"}} | plugin_settings)
+    settings = Settings(
+        database_url=url, plugins={"fhir_delivery": {"base_url": "http://127.0.0.1:9/fhir"}, "pain_alerts": {"enabled": True}} | plugin_settings
+    )
     plugins = build_plugins(settings, environ={})
     upgrade(url, plugins.migrations)
     return plugins

@@ -101,7 +101,9 @@ class Ward:
 
 @pytest.fixture
 def ward(sqlite_url, tmp_path) -> Iterator[Ward]:
-    settings = Settings(database_url=sqlite_url, data_dir=str(tmp_path / "data"), delivery_retry_schedule_s=[1.0, 2.0])
+    settings = Settings(
+        database_url=sqlite_url, data_dir=str(tmp_path / "data"), delivery_retry_schedule_s=[1.0, 2.0], plugins={"pain_alerts": {"enabled": True}}
+    )
     plugins = build_plugins(settings, extra=[("scales", ScalesPlugin())], environ={})
     upgrade(sqlite_url, plugins.migrations)
     tokens = {tenant: tokens_for(sqlite_url, tenant) for tenant in ("default", "other")}

@@ -23,6 +23,7 @@ def test_the_rules_table_gives_the_shipped_defaults():
         value = getattr(defaults, field)
         assert re.search(rf"`{field}` \({value:g}[;)]", DOC), f"the guide should give {field}'s default {value:g}"
     assert "PAIN_GATEWAY_PLUGIN_PAIN_ALERTS_REASSESS_MINUTES" in DOC
+    assert defaults.enabled is False and "(`enabled`, default `false`" in DOC
     assert msgspec.structs.fields(Rules)  # the settings reference is generated from the same Struct
 
 

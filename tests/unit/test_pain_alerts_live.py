@@ -39,7 +39,9 @@ class Models:
 
 
 def test_a_live_session_holding_significant_opens_an_alert_shown_on_the_live_page(sqlite_url, tmp_path):
-    settings = Settings(database_url=sqlite_url, data_dir=str(tmp_path / "data"), model="always-significant", plugins={"pain_alerts": {"sustained_minutes": 1}})
+    settings = Settings(
+        database_url=sqlite_url, data_dir=str(tmp_path / "data"), model="always-significant", plugins={"pain_alerts": {"enabled": True, "sustained_minutes": 1}}
+    )
     plugins = build_plugins(settings, extra=[("models", Models())], environ={})
     upgrade(sqlite_url, plugins.migrations)
     headers = tokens_for(sqlite_url, "default")["clinician"]
