@@ -21,6 +21,7 @@ from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway import client_context
 from plugins.cds_hooks.settings import ALGORITHMS, CdsClient, CdsHooksSettings
 from plugins.cds_hooks.tables import SeenJwtRow
 
@@ -71,7 +72,7 @@ class Verifier:
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         try:
-            async with httpx.AsyncClient(timeout=self.config.http_timeout_s, follow_redirects=False) as http:
+            async with httpx.AsyncClient(timeout=self.config.http_timeout_s, follow_redirects=False, verify=client_context()) as http:
                 response = await http.get(jku, headers={"Accept": "application/json"})
             keys = KeySet.import_key_set(response.json())
         except Exception:

@@ -17,7 +17,7 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from sqlalchemy import insert, select
 
-from gateway import NO_TOKEN, PUBLIC, AssessmentQuery, AssessmentStore, AuditPrincipal, PatientRef, Plugins, audit_record, ok, problem, problems
+from gateway import NO_TOKEN, PUBLIC, AssessmentQuery, AssessmentStore, AuditPrincipal, PatientRef, Plugins, audit_record, client_context, ok, problem, problems
 from plugins.cds_hooks.auth import Caller, Refused, Verifier
 from plugins.cds_hooks.cards import SERVICE, SERVICE_ID, Card, CardsResponse, Discovery, Link, Source, card
 from plugins.cds_hooks.settings import CdsClient, CdsHooksSettings
@@ -124,7 +124,7 @@ class CdsService:
         if call.fhirAuthorization.token_type.lower() != "bearer":
             raise Refused(400, "fhirAuthorization.token_type", "must be Bearer")
         try:
-            async with httpx.AsyncClient(timeout=self.config.http_timeout_s, follow_redirects=False) as http:
+            async with httpx.AsyncClient(timeout=self.config.http_timeout_s, follow_redirects=False, verify=client_context()) as http:
                 response = await http.get(
                     f"{server}/Patient/{patient_id}",
                     headers={"Authorization": f"Bearer {call.fhirAuthorization.access_token}", "Accept": "application/fhir+json"},

@@ -22,6 +22,7 @@ from gateway import (
     AuditPrincipal,
     PatientRef,
     audit_record,
+    client_context,
     open_clinician_session,
     ui_opt,
     ui_page,
@@ -55,7 +56,7 @@ class SmartRoutes:
         self.config, self.redirect_uri = config, public_url.rstrip("/") + CALLBACK
 
     def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=self.config.http_timeout_s, follow_redirects=False)
+        return httpx.AsyncClient(timeout=self.config.http_timeout_s, follow_redirects=False, verify=client_context())
 
     async def refused(self, request: Request, store: AssessmentStore, refusal: LaunchRefused, iss: str, tenant: str | None) -> Response:
         address = request.client.host if request.client else None
