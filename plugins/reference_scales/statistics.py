@@ -168,28 +168,6 @@ def headline(pairs: PairArrays) -> NDArray[np.float64]:
     return np.array([weighted_kappa(pairs.ai, pairs.reference), spearman(pairs.expected, pairs.totals), *sig, *any_pain])
 
 
-def fast_headline(pairs: PairArrays) -> NDArray[np.float64]:
-    """``headline`` from one confusion matrix and ranks, in plain numpy: the bootstrap calls it a thousand
-    times, where scikit-learn's input checks would dominate. A test holds it equal to ``headline``."""
-    cm = np.bincount(pairs.reference * 3 + pairs.ai, minlength=9).reshape(3, 3).astype(float)
-    n = cm.sum()
-    codes = np.arange(3)
-    weights = (codes[:, None] - codes[None, :]) ** 2
-    expected = np.outer(cm.sum(axis=1), cm.sum(axis=0)) / n
-    denominator = (weights * expected).sum()
-    kappa = 1 - (weights * cm).sum() / denominator if denominator else np.nan
-    ranks_x, ranks_y = stats.rankdata(pairs.expected), stats.rankdata(pairs.totals)
-    rho = np.nan if ranks_x.std() == 0 or ranks_y.std() == 0 else float(np.corrcoef(ranks_x, ranks_y)[0, 1])
-
-    def ratio(num: float, den: float) -> float:
-        return num / den if den else np.nan
-
-    tp, fn, fp = cm[2, 2], cm[2, :2].sum(), cm[:2, 2].sum()
-    tn = cm[:2, :2].sum()
-    any_tp, any_fn, any_fp, any_tn = cm[1:, 1:].sum(), cm[1:, 0].sum(), cm[0, 1:].sum(), cm[0, 0]
-    return np.array([kappa, rho, ratio(tp, tp + fn), ratio(tn, tn + fp), ratio(any_tp, any_tp + any_fn), ratio(any_tn, any_tn + any_fp)])
-
-
 def cluster_bootstrap(
     pairs: PairArrays, statistic: Callable[[PairArrays], NDArray[np.float64]], resamples: int, seed: int = SEED
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -208,6 +186,74 @@ def cluster_bootstrap(
             (np.arange(len(members)),),
             resampled,
             vectorized=False,
+            n_resamples=resamples,
+            method="percentile",
+            confidence_level=0.95,
+            rng=np.random.default_rng(seed),
+        )
+    return np.asarray(result.confidence_interval.low, dtype=float), np.asarray(result.confidence_interval.high, dtype=float)
+
+
+def _from_confusion(cm: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Kappa, then sensitivity and specificity for significant and any pain, from confusion matrices (..., 9)."""
+    cm = cm.reshape(-1, 3, 3)
+    n = cm.sum(axis=(1, 2))
+    codes = np.arange(3)
+    weights = (codes[:, None] - codes[None, :]) ** 2
+    expected = cm.sum(axis=2)[:, :, None] * cm.sum(axis=1)[:, None, :] / n[:, None, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = 1 - (weights * cm).sum(axis=(1, 2)) / (weights * expected).sum(axis=(1, 2))
+        tp, fn, fp, tn = cm[:, 2, 2], cm[:, 2, :2].sum(axis=1), cm[:, :2, 2].sum(axis=1), cm[:, :2, :2].sum(axis=(1, 2))
+        any_tp, any_fn, any_fp, any_tn = cm[:, 1:, 1:].sum(axis=(1, 2)), cm[:, 1:, 0].sum(axis=1), cm[:, 0, 1:].sum(axis=1), cm[:, 0, 0]
+        return np.stack([kappa, tp / (tp + fn), tn / (tn + fp), any_tp / (any_tp + any_fn), any_tn / (any_tn + any_fp)])
+
+
+def _weighted_ranks(weights: NDArray[np.float64], values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Average ranks of every pair in the sample that repeats pair i ``weights[b, i]`` times, per row b."""
+    unique, group = np.unique(values, return_inverse=True)
+    per_value = np.zeros((len(weights), len(unique)))
+    np.add.at(per_value.T, group, weights.T)
+    below = np.cumsum(per_value, axis=1) - per_value
+    return (below + (per_value + 1) / 2)[:, group]
+
+
+def _weighted_spearman(weights: NDArray[np.float64], x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Spearman's rho of each resample (pair i taken ``weights[b, i]`` times): Pearson's r of the average ranks."""
+    rx, ry = _weighted_ranks(weights, x), _weighted_ranks(weights, y)
+    total = weights.sum(axis=1, keepdims=True)
+    dx, dy = rx - (weights * rx).sum(axis=1, keepdims=True) / total, ry - (weights * ry).sum(axis=1, keepdims=True) / total
+    sxx, syy, sxy = (weights * dx * dx).sum(axis=1), (weights * dy * dy).sum(axis=1), (weights * dx * dy).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = sxy / np.sqrt(sxx * syy)
+    return np.where((sxx <= 1e-12) | (syy <= 1e-12), np.nan, rho)
+
+
+def cluster_bootstrap_batched(pairs: PairArrays, resamples: int, seed: int = SEED) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``cluster_bootstrap(pairs, headline, ...)``, the same resamples and intervals, computed for all
+    resamples at once: a resample is a weight per pair (how often its patient was drawn), its confusion
+    matrix the weighted sum of its patients' and its ranks weighted counts. A test holds the two equal."""
+    clusters = int(pairs.cluster.max()) + 1 if len(pairs.cluster) else 0
+    if clusters < 2:
+        nan = np.full(len(STATISTICS), np.nan)
+        return nan, nan
+    members = [np.flatnonzero(pairs.cluster == c) for c in range(clusters)]
+    per_patient = np.stack([np.bincount(pairs.reference[m] * 3 + pairs.ai[m], minlength=9) for m in members]).astype(float)
+    expected, totals = pairs.expected, pairs.totals
+
+    def statistic(chosen: NDArray[np.int64], axis: int = -1) -> NDArray[np.float64]:
+        rows = np.atleast_2d(chosen)
+        counts = np.stack([np.bincount(r, minlength=clusters) for r in rows]).astype(float)
+        by_matrix = _from_confusion(counts @ per_patient)
+        rho = _weighted_spearman(counts[:, pairs.cluster], expected, totals)
+        out = np.vstack([by_matrix[:1], rho[None, :], by_matrix[1:]])
+        return out[:, 0] if np.ndim(chosen) == 1 else out
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = stats.bootstrap(
+            (np.arange(clusters),),
+            statistic,
+            vectorized=True,
             n_resamples=resamples,
             method="percentile",
             confidence_level=0.95,
@@ -247,7 +293,7 @@ def concordance(pairs: PairArrays, resamples: int, seed: int = SEED) -> Concorda
             bland_altman(pairs.expected, pairs.reference),
         )
     values = headline(pairs)
-    low, high = cluster_bootstrap(pairs, fast_headline, resamples, seed)
+    low, high = cluster_bootstrap_batched(pairs, resamples, seed)
     figures = {name: Estimate(_finite(values[i]), _finite(low[i]), _finite(high[i])) for i, name in enumerate(STATISTICS)}
     return Concordance(
         pairs=n,

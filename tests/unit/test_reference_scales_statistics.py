@@ -11,11 +11,13 @@ from sklearn.calibration import calibration_curve
 
 from plugins.reference_scales.statistics import (
     PairArrays,
+    _from_confusion,
+    _weighted_spearman,
     bland_altman,
     calibration,
     cluster_bootstrap,
+    cluster_bootstrap_batched,
     concordance,
-    fast_headline,
     headline,
     sensitivity_specificity,
     spearman,
@@ -98,13 +100,22 @@ levels = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0,
 
 
 @settings(max_examples=60, deadline=None)
-@given(levels, st.integers(0, 2**32 - 1))
-def test_the_bootstraps_fast_figures_equal_the_libraries(rows, seed):
+@given(levels, st.integers(0, 2**32 - 1), st.integers(1, 3))
+def test_the_batched_figures_equal_the_libraries_on_any_resample(rows, seed, repeat):
+    """A resample as weights per pair (each pair taken ``repeat`` times, or its patient's draw count):
+    the confusion-matrix figures and the weighted ranks give what the libraries give on the expanded sample."""
     rng = np.random.default_rng(seed)
     ai, ref, totals, patients = zip(*rows, strict=True)
     pairs = PairArrays.of(ai, ref, totals, rng.dirichlet([1, 1, 1], len(rows)), [f"p{p}" for p in patients])
-    slow, fast = headline(pairs), fast_headline(pairs)
-    assert np.array_equal(np.isnan(slow), np.isnan(fast))
+    weights = rng.integers(0, repeat + 1, len(rows)).astype(float)
+    if weights.sum() < 2:
+        weights[:] = 1.0
+    expanded = pairs.take(np.repeat(np.arange(len(rows)), weights.astype(int)))
+    slow = headline(expanded)
+    cm = np.bincount(pairs.reference * 3 + pairs.ai, weights=weights, minlength=9)
+    by_matrix = _from_confusion(cm)[:, 0]
+    fast = np.array([by_matrix[0], _weighted_spearman(weights[None, :], pairs.expected, pairs.totals)[0], *by_matrix[1:]])
+    assert np.array_equal(np.isnan(slow), np.isnan(fast)), (slow, fast)
     assert fast[~np.isnan(fast)] == pytest.approx(slow[~np.isnan(slow)])
 
 
@@ -117,8 +128,8 @@ def _pairs(n: int, patients: int, seed: int = 1) -> PairArrays:
 
 def test_the_bootstrap_resamples_patients_and_is_reproducible():
     pairs = _pairs(60, 12)
-    low, high = cluster_bootstrap(pairs, fast_headline, 200)
-    again = cluster_bootstrap(pairs, fast_headline, 200)
+    low, high = cluster_bootstrap_batched(pairs, 200)
+    again = cluster_bootstrap_batched(pairs, 200)
     assert np.array_equal(low, again[0]) and np.array_equal(high, again[1])
     point = headline(pairs)
     assert np.all((low <= point + 1e-12) & (point <= high + 1e-12))
@@ -127,3 +138,15 @@ def test_the_bootstrap_resamples_patients_and_is_reproducible():
 def test_one_patient_gives_no_interval():
     result = concordance(_pairs(8, 1), 200)
     assert result.figures["kappa"].value is not None and result.figures["kappa"].ci_low is None
+
+
+@pytest.mark.parametrize(("n", "patients", "seed"), [(60, 12, 1), (13, 3, 4), (40, 20, 9)])
+def test_the_batched_bootstrap_gives_the_libraries_intervals(n, patients, seed):
+    """The shipped path (all resamples at once, weights per pair) against scikit-learn and SciPy called on
+    every resample: the same resamples, the same intervals, undefined ones (nan) included."""
+    pairs = _pairs(n, patients, seed)
+    library = cluster_bootstrap(pairs, headline, 200)
+    batched = cluster_bootstrap_batched(pairs, 200)
+    for ours, theirs in zip(batched, library, strict=True):
+        assert np.array_equal(np.isnan(ours), np.isnan(theirs))
+        assert ours[~np.isnan(ours)] == pytest.approx(theirs[~np.isnan(theirs)])
