@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import struct
-import subprocess
 import time
 from pathlib import Path
 
@@ -20,8 +19,8 @@ import httpx
 import numpy as np
 import pytest
 from support.ci import service_missing
+from support.gateway import tokens_for
 from support.receiver import Receiver
-from support.serve import CLI, ROOT
 from support.serve import live_gateway as running
 from support.videos import face_frames, write_y4m
 
@@ -72,19 +71,11 @@ def served(tmp_path):
     """A live gateway allowed to post webhooks to a real local receiver; its tokens; the receiver."""
     receiver = Receiver().start()
     try:
-        with running(tmp_path, SLOW_DEVICE | {"PAIN_GATEWAY_WEBHOOK_ALLOWLIST": "127.0.0.1"}) as gateway:
+        with running(tmp_path, SLOW_DEVICE | {"PAIN_GATEWAY_WEBHOOK_ALLOWLIST": "127.0.0.1"}, start_s=120) as gateway:  # a bound on the wait
 
             def token(role: str) -> str:
-                made = subprocess.run(
-                    [str(CLI), "tokens", "create", "--name", f"live-{role}", "--role", role],
-                    cwd=ROOT,
-                    env=gateway.env,
-                    capture_output=True,
-                    text=True,
-                    timeout=60,
-                    check=True,
-                )
-                return made.stdout.strip()
+                """Made in the served gateway's database in process (a CLI start costs seconds on a busy machine)."""
+                return tokens_for(gateway.env["PAIN_GATEWAY_DATABASE_URL"], "default")[role]["Authorization"].split(" ", 1)[1]
 
             yield gateway, token, receiver
     finally:
