@@ -31,10 +31,10 @@ EXAMPLE_PAIRS_CSV = (
     "score_id,scale,observed_at,total,scale_level,mapping_version,assessment_id,model_version,ai_level,p_none,p_mild,p_significant,seconds_apart\n"
 )
 
-SCALE = Parameter(query="scale", default=None, description="a scale id (nrs, painad, cpot, abbey, flacc or a site's own)")
-SINCE = Parameter(query="since", default=None, description="scores observed at or after this ISO-8601 date-time (with a time zone)")
-UNTIL = Parameter(query="until", default=None, description="scores observed before this ISO-8601 date-time (with a time zone)")
-MODEL_VERSION = Parameter(query="model_version", default=None, description="only AI assessments of this model version")
+SCALE = Parameter(default=None, description="a scale id (nrs, painad, cpot, abbey, flacc or a site's own)")
+SINCE = Parameter(default=None, description="scores observed at or after this ISO-8601 date-time (with a time zone)")
+UNTIL = Parameter(default=None, description="scores observed before this ISO-8601 date-time (with a time zone)")
+MODEL_VERSION = Parameter(default=None, description="only AI assessments of this model version")
 
 
 def check_body(data: ScaleScoreIn) -> dict[str, Any]:
