@@ -6,6 +6,7 @@ in the future, and the ``jti`` never seen before from that issuer. joserfc does 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from dataclasses import dataclass
@@ -27,6 +28,22 @@ from plugins.cds_hooks.tables import SeenJwtRow
 
 MAX_JWT = 8192
 MAX_LIFETIME_S = 3600
+MAX_JWKS = 100_000
+"""A JWKS larger than this is refused unread (a handful of keys is a few kB)."""
+
+
+async def bounded_get(http: httpx.AsyncClient, url: str, headers: dict[str, str], limit: int, total_s: float) -> tuple[int, bytes]:
+    """GET ``url``: its status and at most ``limit`` bytes of body, within ``total_s`` seconds in all (httpx's
+    timeout bounds each read, not a server that drips bytes); ``ValueError`` past either bound."""
+    async with asyncio.timeout(total_s), http.stream("GET", url, headers=headers) as response:
+        if int(response.headers.get("content-length") or 0) > limit:
+            raise ValueError(f"larger than {limit} bytes")
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > limit:
+                raise ValueError(f"larger than {limit} bytes")
+        return response.status_code, bytes(body)
 
 
 class Refused(Exception):
@@ -73,8 +90,10 @@ class Verifier:
             return cached[1]
         try:
             async with httpx.AsyncClient(timeout=self.config.http_timeout_s, follow_redirects=False, verify=client_context()) as http:
-                response = await http.get(jku, headers={"Accept": "application/json"})
-            keys = KeySet.import_key_set(response.json())
+                status, raw = await bounded_get(http, jku, {"Accept": "application/json"}, MAX_JWKS, 2 * self.config.http_timeout_s)
+            if status != 200:
+                raise ValueError(status)
+            keys = KeySet.import_key_set(msgspec.json.decode(raw))
         except Exception:
             raise Refused(401, "Authorization", f"the JWKS at the allow-listed jku {jku} cannot be read") from None
         self._jku[jku] = (time.monotonic() + 300, keys)

@@ -7,6 +7,7 @@ server with ``fhirAuthorization``; neither: 412) and matched by the tenant's ide
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from litestar.di import NamedDependency
 from sqlalchemy import insert, select
 
 from gateway import NO_TOKEN, PUBLIC, AssessmentQuery, AssessmentStore, AuditPrincipal, PatientRef, Plugins, audit_record, client_context, ok, problem, problems
-from plugins.cds_hooks.auth import Caller, Refused, Verifier
+from plugins.cds_hooks.auth import Caller, Refused, Verifier, bounded_get
 from plugins.cds_hooks.cards import SERVICE, SERVICE_ID, Card, CardsResponse, Discovery, Link, Source, card
 from plugins.cds_hooks.settings import CdsClient, CdsHooksSettings
 from plugins.cds_hooks.tables import CardRow, FeedbackRow
@@ -26,6 +27,9 @@ from plugins.cds_hooks.tables import CardRow, FeedbackRow
 TAGS = ["CDS Hooks"]
 MAX_BODY = 1_000_000
 MAX_FEEDBACK = 50
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+"""FHIR's id type: nothing else is put into a URL path on the EMR's FHIR server."""
+CARD_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class FhirAuthorization(msgspec.Struct):
@@ -75,7 +79,7 @@ def matched_patient(resource: dict[str, Any], systems: list[str]) -> PatientRef 
     for system in systems:
         for identifier in identifiers:
             value = identifier.get("value")
-            if identifier.get("system") == system and isinstance(value, str) and 0 < len(value) <= 200:
+            if identifier.get("system") == system and isinstance(value, str) and 0 < len(value) <= 200 and value.isprintable():
                 return PatientRef(system=system, value=value)
     return None
 
@@ -125,12 +129,15 @@ class CdsService:
             raise Refused(400, "fhirAuthorization.token_type", "must be Bearer")
         try:
             async with httpx.AsyncClient(timeout=self.config.http_timeout_s, follow_redirects=False, verify=client_context()) as http:
-                response = await http.get(
+                status, raw = await bounded_get(
+                    http,
                     f"{server}/Patient/{patient_id}",
-                    headers={"Authorization": f"Bearer {call.fhirAuthorization.access_token}", "Accept": "application/fhir+json"},
+                    {"Authorization": f"Bearer {call.fhirAuthorization.access_token}", "Accept": "application/fhir+json"},
+                    MAX_BODY,
+                    2 * self.config.http_timeout_s,
                 )
-            resource = response.json() if response.status_code == 200 else None
-        except (httpx.HTTPError, ValueError):
+            resource = msgspec.json.decode(raw) if status == 200 else None
+        except (httpx.HTTPError, ValueError, TimeoutError, msgspec.DecodeError):
             resource = None
         if not isinstance(resource, dict) or resource.get("resourceType") != "Patient" or resource.get("id") != patient_id:
             raise Refused(412, "fhirServer", f"the Patient {patient_id} could not be read from {server}")
@@ -156,8 +163,8 @@ class CdsService:
             if call.hook != "patient-view":
                 raise Refused(400, "hook", f"this service answers patient-view, not {call.hook[:60]!r}")
             patient_id = call.context.get("patientId")
-            if not isinstance(patient_id, str) or not 0 < len(patient_id) <= 64 or "/" in patient_id:
-                raise Refused(400, "context.patientId", "is required: the id of the patient whose chart is open")
+            if not isinstance(patient_id, str) or not FHIR_ID.fullmatch(patient_id):
+                raise Refused(400, "context.patientId", "is required: the FHIR id (1 to 64 letters, digits, '-' or '.') of the patient whose chart is open")
             resource = await self.patient_resource(caller.client, call, patient_id)
         except Refused as refusal:
             return await self.refused(request, store, refusal, tenant)
@@ -199,12 +206,14 @@ class CdsService:
                 cards = dict(
                     (
                         await connection.execute(
-                            select(CardRow.uuid, CardRow.patient).where(CardRow.tenant == tenant, CardRow.uuid.in_([f.card[:36] for f in sent.feedback]))
+                            select(CardRow.uuid, CardRow.patient).where(
+                                CardRow.tenant == tenant, CardRow.uuid.in_([f.card for f in sent.feedback if CARD_UUID.fullmatch(f.card)])
+                            )
                         )
                     ).all()
                 )
             for i, entry in enumerate(sent.feedback):
-                if entry.card not in cards:
+                if not CARD_UUID.fullmatch(entry.card) or entry.card not in cards:
                     raise Refused(400, f"feedback[{i}].card", f"{entry.card[:40]!r} is not a card this service gave you")
                 if entry.outcome not in ("accepted", "overridden"):
                     raise Refused(400, f"feedback[{i}].outcome", f"must be accepted or overridden, got {entry.outcome[:20]!r}")

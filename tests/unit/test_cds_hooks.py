@@ -300,3 +300,60 @@ def test_an_open_sustained_pain_alert_makes_the_card_critical(sqlite_url):
     mild = make_assessment(id=str(uuid.uuid4()), level="mild")
     alerted = card(mild, card_uuid=str(uuid.uuid4()), public_url=BASE, launch_url=BASE, open_alert=True)
     assert alerted.indicator == "critical" and alerted.summary.endswith("- open alert") and "Open alert" in alerted.detail
+
+
+class _JwksServer:
+    """A real loopback HTTP server answering every GET with one status and body (a jku's JWKS)."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.mark.parametrize(
+    ("status", "padding", "verified"),
+    [(200, 0, True), (500, 0, False), (200, 200_000, False)],
+    ids=["a-jwks", "an-error-page-holding-keys", "a-jwks-past-the-size-bound"],
+)
+def test_a_jku_jwks_is_read_only_from_a_200_within_its_size_bound(gateway_for, status, padding, verified):
+    body = jwks(KEY).encode()
+    served = _JwksServer(status, body[:-1] + b" " * padding + body[-1:])
+    try:
+        client = {"iss": ISS, "tenant": "st-marys", "jku_allowlist": [served.url], "identifier_systems": [MRN]}
+        cds = gateway_for(core={"public_url": BASE}, cds_hooks={"clients": [client]}).client
+        response = post(cds, call_body(), token=cds_jwt(KEY, iss=ISS, aud=URL, header={"jku": served.url}))
+        if verified:
+            assert response.status_code == 200, response.text
+        else:
+            assert "cannot be read" in _refused(response, 401, "Authorization")
+    finally:
+        served.server.shutdown()
+
+
+def test_a_patient_id_that_is_not_a_fhir_id_and_identifiers_with_control_characters_are_refused(cds):
+    for pid in ["a?b", "a b", "p#1", "x/../../Observation"]:
+        assert "FHIR id" in _refused(post(cds, call_body(pid=pid)), 400, "context.patientId")
+    from plugins.cds_hooks.routes import matched_patient
+
+    assert matched_patient({"identifier": [{"system": MRN, "value": "MRN\x007"}]}, [MRN]) is None  # PostgreSQL refuses NUL: a 500 otherwise
+
+
+def test_feedback_for_a_card_that_is_not_a_uuid_is_a_400(cds):
+    feedback_url = URL + "/feedback"
+    sent = {"feedback": [{"card": "\x00", "outcome": "accepted", "outcomeTimestamp": datetime.now(UTC).isoformat()}]}
+    assert "not a card" in _refused(post(cds, sent, token=cds_jwt(KEY, iss=ISS, aud=feedback_url), path=feedback_url), 400, "feedback[0].card")
