@@ -27,9 +27,12 @@ PAGES = [*signin.ROUTES, *worklist.ROUTES, *assessment.ROUTES, *model_summary.RO
 
 
 def is_page(handler: object) -> bool:
-    """A plugin's route marked with ``ui_opt()``: a page mounted under ``/ui`` with the core's guard, headers and error pages."""
+    """A plugin's route marked with ``ui_opt()`` and a path relative to ``/ui``: a page mounted there with the
+    core's guard, headers and error pages. A route that spells out ``/ui/...`` itself stays where it says, with
+    the guards and error handlers it brings (the live page's JSON calls answer problem details, not pages)."""
     opt = getattr(handler, "opt", None)  # a Controller class has a descriptor here: never a page
-    return isinstance(opt, dict) and bool(opt.get("ui"))
+    paths = getattr(handler, "paths", ())
+    return isinstance(opt, dict) and bool(opt.get("ui")) and not any(path.startswith("/ui/") for path in paths)
 
 
 def router(plugin_pages: Sequence[Any] = ()) -> Router:
