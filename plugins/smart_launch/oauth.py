@@ -8,8 +8,11 @@ audience, expiry and nonce must be ours.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,6 +30,8 @@ ID_TOKEN_ALGS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 """Asymmetric only: ``none`` and HMAC (a secret both sides know) can never vouch for a clinician."""
 LEEWAY_S = 60
 MAX_DOCUMENT = 1_000_000
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+"""FHIR's id type: nothing else goes into a URL path on the EMR's FHIR server."""
 
 
 class LaunchRefused(Exception):
@@ -44,11 +49,38 @@ class Endpoints:
     jwks_uri: str | None
 
 
-def _json(response: httpx.Response, what: str) -> dict[str, Any]:
-    if len(response.content) > MAX_DOCUMENT:
+@dataclass(frozen=True)
+class Answer:
+    """An EMR's answer, read within ``MAX_DOCUMENT`` bytes and the client's timeout in all."""
+
+    status_code: int
+    content: bytes
+    too_large: bool = False
+
+
+async def _send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> Answer:
+    """One request whose body is read at most ``MAX_DOCUMENT`` bytes far and within twice the client's
+    read timeout in all (httpx bounds each read, not a server that drips bytes): ``httpx.HTTPError`` past either."""
+    total = 2 * (client.timeout.read or 10.0)
+    try:
+        async with asyncio.timeout(total), client.stream(method, url, **kwargs) as response:
+            if int(response.headers.get("content-length") or 0) > MAX_DOCUMENT:
+                return Answer(response.status_code, b"", too_large=True)
+            content = bytearray()
+            async for chunk in response.aiter_bytes():
+                content += chunk
+                if len(content) > MAX_DOCUMENT:
+                    return Answer(response.status_code, b"", too_large=True)
+            return Answer(response.status_code, bytes(content))
+    except TimeoutError:
+        raise httpx.ReadTimeout(f"no whole answer within {total} s") from None
+
+
+def _json(response: Answer, what: str) -> dict[str, Any]:
+    if response.too_large:
         raise LaunchRefused(what, f"the EMR's answer is larger than {MAX_DOCUMENT} bytes", 502)
     try:
-        body = response.json()
+        body = json.loads(response.content)
     except ValueError:
         raise LaunchRefused(what, f"the EMR answered {response.status_code} with something that is not JSON", 502) from None
     if not isinstance(body, dict):
@@ -59,7 +91,7 @@ def _json(response: httpx.Response, what: str) -> dict[str, Any]:
 async def discover(client: httpx.AsyncClient, iss: str) -> Endpoints:
     """``{iss}/.well-known/smart-configuration``: the endpoints, refusing a server without PKCE S256."""
     try:
-        response = await client.get(f"{iss}/.well-known/smart-configuration", headers={"Accept": "application/json"})
+        response = await _send(client, "GET", f"{iss}/.well-known/smart-configuration", headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
         raise LaunchRefused("discovery", f"{iss}/.well-known/smart-configuration cannot be reached ({type(exc).__name__})", 502) from None
     if response.status_code != 200:
@@ -123,7 +155,7 @@ async def exchange(client: httpx.AsyncClient, endpoints: Endpoints, issuer: Issu
     else:
         form["client_id"] = issuer.client_id
     try:
-        response = await client.post(endpoints.token, data=form, auth=auth, headers={"Accept": "application/json"})
+        response = await _send(client, "POST", endpoints.token, data=form, auth=auth, headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
         raise LaunchRefused("token", f"the EMR's token endpoint cannot be reached ({type(exc).__name__})", 502) from None
     body = _json(response, "token")
@@ -143,7 +175,7 @@ async def jwks(client: httpx.AsyncClient, endpoints: Endpoints) -> KeySet:
     if endpoints.jwks_uri is None:
         raise LaunchRefused("id_token", "the EMR's smart-configuration has no jwks_uri to verify the id_token with", 502)
     try:
-        response = await client.get(endpoints.jwks_uri, headers={"Accept": "application/json"})
+        response = await _send(client, "GET", endpoints.jwks_uri, headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
         raise LaunchRefused("id_token", f"the EMR's JWKS cannot be read ({type(exc).__name__})", 502) from None
     try:
@@ -200,11 +232,11 @@ def clinician(claims: dict[str, Any], issuer: Issuer) -> str:
 
 async def read_patient(client: httpx.AsyncClient, issuer: Issuer, patient_id: str, access_token: str) -> dict[str, Any]:
     """The launch's Patient, read through the EMR's FHIR API with the launch's access token."""
-    if not patient_id or len(patient_id) > 64 or "/" in patient_id:
+    if not FHIR_ID.fullmatch(patient_id):
         raise LaunchRefused("patient", "the EMR sent no usable patient in the launch context; open the app from a patient's chart")
     try:
-        response = await client.get(
-            f"{issuer.iss}/Patient/{patient_id}", headers={"Authorization": f"Bearer {access_token}", "Accept": "application/fhir+json"}
+        response = await _send(
+            client, "GET", f"{issuer.iss}/Patient/{patient_id}", headers={"Authorization": f"Bearer {access_token}", "Accept": "application/fhir+json"}
         )
     except httpx.HTTPError as exc:
         raise LaunchRefused("patient", f"the EMR's FHIR API cannot be reached ({type(exc).__name__})", 502) from None

@@ -36,6 +36,7 @@ PACKAGE = "plugins.smart_launch"
 CALLBACK = "/ui/smart/callback"
 NO_MATCH = "/ui/smart/no-match"
 MAX_PARAM = 2000
+MAX_SESSION_S = 12 * 3600
 
 
 def matched_patient(resource: dict[str, Any], systems: list[str]) -> PatientRef | None:
@@ -44,9 +45,17 @@ def matched_patient(resource: dict[str, Any], systems: list[str]) -> PatientRef 
     for system in systems:
         for identifier in identifiers:
             value = identifier.get("value")
-            if identifier.get("system") == system and isinstance(value, str) and 0 < len(value) <= 200:
+            if identifier.get("system") == system and isinstance(value, str) and 0 < len(value) <= 200 and value.isprintable():
                 return PatientRef(system=system, value=value)
     return None
+
+
+def session_seconds(expires_in: Any) -> int:
+    """The UI session's length: the access token's ``expires_in`` (an hour when absent), at most
+    ``MAX_SESSION_S`` (a huge value from the EMR must not overflow a timedelta into a 500)."""
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0:
+        return 3600
+    return min(expires_in, MAX_SESSION_S)
 
 
 class SmartRoutes:
@@ -130,7 +139,7 @@ class SmartRoutes:
         else:
             target = f"/ui/patients?patient={quote(f'{patient.system}|{patient.value}', safe='')}" + ("" if banner else "&banner=0")
         expires_in = tokens.get("expires_in")
-        lifetime = timedelta(seconds=expires_in if isinstance(expires_in, int) and expires_in > 0 else 3600)
+        lifetime = timedelta(seconds=session_seconds(expires_in))
         body = (
             '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Opening Pain Gateway</title>'
             f'<meta http-equiv="refresh" content="0;url={escape(target)}"></head>'

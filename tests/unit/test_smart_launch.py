@@ -243,3 +243,59 @@ def test_a_plugin_registering_something_that_is_not_an_origin_fails_alone():
     with pytest.raises(TypeError):
         _checked("register_frame_ancestors", ("*",))
     _checked("register_frame_ancestors", ("https://ehr.example.org:8443",))
+
+
+def test_a_session_lasts_as_the_access_token_within_bounds_and_a_huge_expires_in_is_no_500():
+    from plugins.smart_launch.routes import MAX_SESSION_S, session_seconds
+
+    assert session_seconds(900) == 900
+    assert session_seconds(None) == session_seconds(True) == session_seconds(-5) == session_seconds("900") == 3600
+    assert session_seconds(10**15) == MAX_SESSION_S  # timedelta(seconds=10**15) overflows
+
+
+def test_a_launch_patient_that_is_not_a_fhir_id_never_goes_into_the_emrs_url():
+    async def read(patient_id):
+        import httpx
+
+        async with httpx.AsyncClient() as client:
+            return await oauth.read_patient(client, issuer(iss="http://127.0.0.1:9"), patient_id, "token")
+
+    for patient_id in ["a?b", "p 1", "x#y", ""]:
+        with pytest.raises(LaunchRefused) as refused:
+            asyncio.run(read(patient_id))
+        assert (refused.value.what, refused.value.status) == ("patient", 400)
+    assert matched_patient({"identifier": [{"system": MRN, "value": "MRN\x007"}]}, [MRN]) is None  # PostgreSQL refuses NUL: a 500 otherwise
+
+
+def test_an_emr_answer_announced_past_the_size_bound_is_refused_unread():
+    """A server that announces a 2 MB body and sends a few bytes: refused at once, not read until the timeout."""
+    import socket
+    import threading
+
+    import httpx
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    held: list[socket.socket] = []
+
+    def serve():
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n\r\n{")
+        held.append(conn)  # never finishes the body
+
+    threading.Thread(target=serve, daemon=True).start()
+
+    async def discover():
+        async with httpx.AsyncClient(timeout=3) as client:
+            return await oauth.discover(client, f"http://127.0.0.1:{listener.getsockname()[1]}/fhir")
+
+    try:
+        with pytest.raises(LaunchRefused) as refused:
+            asyncio.run(discover())
+        assert "larger than" in refused.value.detail, refused.value.detail
+    finally:
+        for conn in held:
+            conn.close()
+        listener.close()
