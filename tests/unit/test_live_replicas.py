@@ -193,3 +193,35 @@ def test_an_unused_ticket_holds_a_session_open_until_it_expires_then_a_sweep_end
             await engine.dispose()
 
     asyncio.run(run())
+
+
+def test_two_gateways_on_one_database_share_a_session_and_end_it_once(gateway_for):
+    """Two apps on one database are two replicas: a session opened and streamed on A, resumed on B with a
+    ticket B issued, ended on B; A, which had it last before, neither ends it again nor lets it be reopened."""
+    from support.live import PATIENT, frames
+
+    a, b = gateway_for(), gateway_for()
+    headers = {"Authorization": f"Bearer {a.tokens['clinician']}"}
+    opened = a.client.post("/v1/live/sessions", json={"patient": PATIENT}, headers=headers).json()
+    sent = list(frames(4.0))
+    with a.client.websocket_connect(f"/v1/live/{opened['id']}?ticket={opened['ticket']}") as socket:
+        for _, frame in sent[:75]:
+            socket.send_bytes(frame)
+        first = [socket.receive_json() for _ in range(2)]
+    ticket = b.client.post(f"/v1/live/sessions/{opened['id']}/ticket", headers=headers)
+    assert ticket.status_code == 201
+    with b.client.websocket_connect(f"/v1/live/{ticket.json()['id']}?ticket={ticket.json()['ticket']}") as socket:
+        for _, frame in sent[90:]:  # seconds 2 and 3 (A had half of second 2; its frames were A's alone)
+            socket.send_bytes(frame)
+        socket.send_text('{"type": "end"}')
+        rest = []
+        while (message := socket.receive_json())["type"] != "assessment":
+            rest.append(message)
+    assert [w["index"] for w in first] == [0, 1] and [w["index"] for w in rest] == [2, 3]
+    stored = b.client.get(f"/v1/assessments/{message['id']}", headers=headers).json()
+    assert [round(w["start_s"]) for w in stored["windows"] if w["scorable"]] == [0, 1, 3]  # second 2: 15 frames, not scored
+    assert a.client.post(f"/v1/live/sessions/{opened['id']}/ticket", headers=headers).status_code == 404  # ended, for A too
+    admin = {"Authorization": f"Bearer {a.tokens['admin']}"}
+    audit = a.client.get("/v1/audit", params={"action": "create"}, headers=admin).json()["items"]
+    assert [e["resource_id"] for e in audit if e["resource_type"] == "assessment"] == [message["id"]]  # one assessment, made once
+    assert [e["resource_id"] for e in audit if e["resource_type"] == "live_session"] == [opened["id"]]
