@@ -122,7 +122,11 @@ def register_migrations(register, settings):
 def register_event_documents(register, settings):
     from plugins.pain_alerts.documents import EpisodeDocuments
 
-    register(EpisodeDocuments(fhir_base(settings)))
+    try:
+        hl7 = settings.plugin_config("hl7v2")
+    except Exception:  # the hl7v2 plugin is disabled: episodes are FHIR documents only
+        hl7 = None
+    register(EpisodeDocuments(fhir_base(settings), hl7))
 
 
 @hookimpl

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from fhir_mappings import Coding, Concept, Quantity
 from gateway import SYNTHETIC_DISCLAIMER, AssessmentEvent, OutputDocument
 from plugins.pain_alerts.episodes import get_episode
+from plugins.pain_alerts.hl7 import oru
 from plugins.pain_alerts.tables import EpisodeRow
 
 FHIR_JSON = "application/fhir+json"
@@ -184,13 +185,20 @@ class EpisodeDocuments:
 
     name = "pain_alerts"
     event_types = ("pain_alert.opened", "pain_alert.updated", "pain_alert.resolved")
-    outputs = ("fhir",)
+    outputs = ("fhir", "hl7v2")
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, hl7_header: Any = None) -> None:
         self.base = base
+        self.hl7_header = hl7_header  # the hl7v2 plugin's settings (application and facility names), when it is on
+        if hl7_header is None:
+            self.outputs = ("fhir",)
 
     async def render(self, event: AssessmentEvent, output: str, engine: AsyncEngine) -> OutputDocument | None:
         episode = await get_episode(engine, event.assessment_id, event.tenant)
-        if episode is None or output != "fhir":
+        if episode is None:
             return None
-        return OutputDocument.json("fhir", FHIR_JSON, episode_bundle(episode, self.base), summary(episode))
+        if output == "fhir":
+            return OutputDocument.json("fhir", FHIR_JSON, episode_bundle(episode, self.base), summary(episode))
+        if output == "hl7v2" and self.hl7_header is not None:
+            return OutputDocument("hl7v2", "x-application/hl7-v2+er7", oru(event, episode, self.hl7_header), summary(episode))
+        return None
