@@ -6,6 +6,8 @@ wrong, an audit row (``login_failed``, resource ``smart_launch``, naming the iss
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -37,6 +39,24 @@ CALLBACK = "/ui/smart/callback"
 NO_MATCH = "/ui/smart/no-match"
 MAX_PARAM = 2000
 MAX_SESSION_S = 12 * 3600
+BINDING_COOKIE = "pgw_smart_launch"
+"""Binds a launch to the browser that started it: the hashes of its recent launches' ``state``. Without it a
+callback URL made by someone else's launch (their code, their state) would sign this browser in as them."""
+BINDING = re.compile(r"[0-9a-f]{32}")
+MAX_BINDINGS = 5
+
+
+def binding_of(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()[:32]
+
+
+def bindings(request: Request) -> list[str]:
+    """The browser's launches under way (their ``state`` hashes), newest last."""
+    return [b for b in request.cookies.get(BINDING_COOKIE, "").split(".") if BINDING.fullmatch(b)][-MAX_BINDINGS:]
+
+
+def https(request: Request) -> bool:
+    return request.url.scheme == "https" or bool(request.app.state.get("public_https", False))
 
 
 def matched_patient(resource: dict[str, Any], systems: list[str]) -> PatientRef | None:
@@ -99,7 +119,18 @@ class SmartRoutes:
             nonce=pending.nonce,
             launch=launch,
         )
-        return Redirect(url, status_code=303)
+        redirect = Redirect(url, status_code=303)
+        secure = https(request)  # inside the EMR's iframe over HTTPS the callback needs SameSite=None; on HTTP Lax (a navigation)
+        redirect.set_cookie(
+            BINDING_COOKIE,
+            ".".join([*bindings(request)[1 - MAX_BINDINGS :], binding_of(state)]),
+            path="/ui/smart",  # the launch reads it too, to keep the browser's other launches under way
+            httponly=True,
+            samesite="none" if secure else "lax",
+            secure=secure,
+            max_age=self.config.launch_ttl_s,
+        )
+        return redirect
 
     async def callback(self, request: Request, store: AssessmentStore) -> Response:
         params = request.query_params
@@ -107,6 +138,10 @@ class SmartRoutes:
         try:
             pending = await LaunchStates(store.engine, timedelta(seconds=self.config.launch_ttl_s)).take(params.get("state", "")[: MAX_PARAM + 1])
             iss = pending.iss
+            if binding_of(params.get("state", "")) not in bindings(request):
+                raise StateRefused(
+                    "this browser did not start the launch this callback belongs to (a callback from another browser); start the launch again from the EMR"
+                )
             issuer = self.config.issuer(iss)
             if issuer is None:
                 raise LaunchRefused("iss", f"{iss} is no longer registered with this gateway", 403)

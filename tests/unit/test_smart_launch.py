@@ -299,3 +299,60 @@ def test_an_emr_answer_announced_past_the_size_bound_is_refused_unread():
         for conn in held:
             conn.close()
         listener.close()
+
+
+def test_a_callback_in_a_browser_that_did_not_start_the_launch_is_refused(gateway_for, sqlite_url):
+    """Login CSRF: someone's own launch (their code and state) sent as a link to another browser must not
+    sign that browser in as them; the browser that started it gets on to the code exchange."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+
+    class Emr(BaseHTTPRequestHandler):
+        def do_GET(self):
+            base = f"http://127.0.0.1:{self.server.server_address[1]}"
+            body = {"authorization_endpoint": f"{base}/authorize", "token_endpoint": f"{base}/token", "code_challenge_methods_supported": ["S256"]}
+            self._send(200, body)
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self._send(400, {"error": "invalid_grant", "error_description": "unknown code"})
+
+        def _send(self, status, body):
+            raw = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Emr)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    iss = f"http://127.0.0.1:{server.server_address[1]}/fhir"
+    try:
+        client = gateway_for(smart_launch={"issuers": [{**ISSUER, "iss": iss}]}).client
+
+        def launch():
+            started = client.get("/ui/smart/launch", params={"iss": iss, "launch": "abc"}, follow_redirects=False)
+            assert started.status_code == 303, started.text
+            cookie = started.headers["set-cookie"].lower()
+            assert "pgw_smart_launch=" in cookie and "path=/ui/smart;" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+            return parse_qs(urlsplit(started.headers["location"]).query)["state"][0]
+
+        theirs = launch()
+        client.cookies.clear()  # another browser
+        refused = client.get("/ui/smart/callback", params={"state": theirs, "code": "their-code"}, follow_redirects=False)
+        assert refused.status_code == 400 and "did not start the launch" in refused.text
+        assert "pgw_session" not in refused.headers.get("set-cookie", "")
+        assert _audit(sqlite_url)[0].resource_id.startswith("state")
+
+        first, second = launch(), launch()  # two launches under way in one browser: both are its own
+        for state in (second, first):
+            exchanged = client.get("/ui/smart/callback", params={"state": state, "code": "a-code"}, follow_redirects=False)
+            assert exchanged.status_code == 400 and "refused the authorization code" in exchanged.text, exchanged.text[exchanged.text.find("<main") :][:1500]
+    finally:
+        server.shutdown()
