@@ -12,6 +12,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import math
 import re
 import time
 import uuid
@@ -211,7 +212,7 @@ def verify_id_token(id_token: str, keys: KeySet, *, issuer: Issuer, nonce: str, 
     audience = claims.get("aud")
     if issuer.client_id not in (audience if isinstance(audience, list) else [audience]):
         raise LaunchRefused("id_token", f"its audience {str(audience)[:100]!r} is not this app's client_id {issuer.client_id!r}")
-    if not isinstance(claims.get("exp"), int | float) or claims["exp"] + LEEWAY_S < now:
+    if not isinstance(claims.get("exp"), int | float) or isinstance(claims["exp"], bool) or not math.isfinite(claims["exp"]) or claims["exp"] + LEEWAY_S < now:
         raise LaunchRefused("id_token", "has expired (exp) or carries no expiry")
     if not isinstance(claims.get("nonce"), str) or claims["nonce"] != nonce:
         raise LaunchRefused("id_token", "its nonce is not this launch's (a replayed or substituted id_token)")

@@ -74,6 +74,8 @@ def test_a_valid_id_token_gives_the_practitioner(rsa):
         ({"iss": "https://other-ehr.example.org/fhir"}, "not the registered issuer"),
         ({"aud": "someone-else"}, "is not this app's client_id"),
         ({"exp": int(time.time()) - 3600}, "has expired"),
+        ({"exp": float("nan")}, "has expired"),  # NaN + leeway < now is False: it never expired
+        ({"exp": True}, "has expired"),
         ({"nonce": "n-2"}, "nonce is not this launch's"),
     ],
 )
