@@ -5,12 +5,14 @@ generated from the code when the site is built, so only the hand-written pages a
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
 
 import msgspec
 import pytest
+from joserfc.jwk import ECKey
 
 from gateway.contract.plugin_manager import build_plugins
 from gateway.ops.settings import CONFIG_ENV, ENV_PREFIX, PLUGIN_ENV_PREFIX, Settings, load_settings
@@ -40,8 +42,20 @@ def test_every_setting_the_readme_names_exists(plugins):
     assert not unknown, f"the README or docs/ name settings that do not exist: {sorted(unknown)}"
 
 
+def with_site_files(block: str, folder: Path) -> str:
+    """The example with the files it names under /etc/pain-gateway (a site's own keys) made in ``folder``:
+    a PEM private key for ``.pem``, that key's public JWKS for ``.json``."""
+    key = ECKey.generate_key("P-384", auto_kid=True)
+    for named in set(re.findall(r'"(/etc/pain-gateway/[^"]+)"', block)):
+        local = folder / Path(named).name
+        local.write_bytes(key.as_pem(private=True) if named.endswith(".pem") else json.dumps({"keys": [key.as_dict(private=False)]}).encode())
+        block = block.replace(named, str(local))
+    return block
+
+
 @pytest.mark.parametrize("block", [b for b in re.findall(r"```toml\n(.*?)```", README, re.S) if "[[plugins." in b or "[plugins." in b])
 def test_toml_examples_load(block, tmp_path):
+    block = with_site_files(block, tmp_path)
     path = tmp_path / "settings.toml"
     path.write_text(block)
     tomllib.loads(block)

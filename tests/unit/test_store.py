@@ -19,6 +19,7 @@ from gateway.storage.tables import Base
 from gateway.storage.tokens import TokenStore, hash_token
 from plugins.cds_hooks.tables import Base as CdsHooksBase
 from plugins.live_stream.tables import Base as LiveBase
+from plugins.pain_alerts.tables import Base as PainAlertsBase
 from plugins.reference_scales.tables import Base as ReferenceScalesBase
 from plugins.smart_launch.tables import Base as SmartLaunchBase
 from plugins.vitals.tables import Base as VitalsBase
@@ -48,7 +49,7 @@ BOB = PatientRef(reference="Patient/bob")
 def every_table() -> MetaData:
     """The core's tables and those the installed plugins own (each in its own MetaData), in one MetaData."""
     combined = MetaData()
-    plugins = (WebhooksBase, LiveBase, ReferenceScalesBase, VitalsBase, SmartLaunchBase, CdsHooksBase)
+    plugins = (WebhooksBase, LiveBase, ReferenceScalesBase, VitalsBase, SmartLaunchBase, CdsHooksBase, PainAlertsBase)
     for metadata in (Base.metadata, *(plugin.metadata for plugin in plugins)):
         for table in metadata.tables.values():
             assert table.name not in combined.tables, f"two owners declare the table {table.name}"
