@@ -17,7 +17,7 @@ PREFLIGHT = {"Origin": "https://portal.example.org", "Access-Control-Request-Met
 
 
 def test_options_answers_allow_and_unsupported_methods_are_405_with_allow(api):
-    response = api.client.options("/v1/assessments")
+    response = api.client.options("/v1/live/sessions")
     assert response.status_code == 204 and response.headers["allow"] == "OPTIONS, POST"
     response = api.client.delete("/health")
     assert response.status_code == 405 and set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
@@ -47,7 +47,8 @@ def test_head_runs_the_get_route_with_its_auth_and_no_body(api):
     assert health.status_code == 200 and health.content == b"" and int(health.headers["content-length"]) > 0
     assert api.client.head("/v1/deliveries").status_code == 401, "HEAD must not bypass authentication"
     assert api.client.head("/v1/deliveries", headers=api.headers("integrator")).status_code == 200
-    assert api.client.head("/v1/assessments", headers=api.headers("integrator")).status_code == 405
+    assert api.client.head("/v1/assessments", headers=api.headers("integrator")).status_code == 200  # the listing's GET
+    assert api.client.head("/v1/live/sessions", headers=api.headers("integrator")).status_code == 405  # POST only
 
 
 def test_without_cors_origins_a_preflight_is_refused_and_no_cors_headers_are_sent(api):
