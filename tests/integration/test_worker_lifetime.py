@@ -85,7 +85,7 @@ def test_workers_die_with_a_sigkilled_serve(tmp_path):
 
         serve.send_signal(signal.SIGKILL)
         serve.wait(10)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60  # a worker still importing torch arms its death signal when it gets there, finds its parent gone and exits
         while time.monotonic() < deadline and any(_stat(pid) for pid in children):
             time.sleep(0.1)
         survivors = [pid for pid in children if _stat(pid)]

@@ -56,7 +56,7 @@ def world(sqlite_url, keypoints_json):
             "file_path": "swagger-ui.css",  # /docs/assets: public, walked like the rest
             "token": "not-a-share-link.x",  # /v1/shared/caregiver-summary: public, refused (403) for anything unsigned
             "session_id": live["id"],
-            "episode_id": "5b0f3c8e-2f8e-5d0a-9a47-3f7f9d1c2b6e",  # alerts are off by default: tenant a has none (tests/unit/test_pain_alerts_api.py scopes them)
+            "episode_id": "5b0f3c8e-2f8e-5d0a-9a47-3f7f9d1c2b6e",  # alerts are off by default: tenant a has none
         }
         yield client, a, b, ids, body
 

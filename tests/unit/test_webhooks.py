@@ -489,7 +489,9 @@ def test_a_fresh_database_gets_the_table_from_the_plugin_branch(database_url):
 @pytest.mark.parametrize("with_tenant", [True, False], ids=["at-core-head", "stopped-before-0005"])
 def test_a_database_migrated_by_the_old_history_keeps_its_endpoints(database_url, with_tenant, plugins):
     """A deployment migrated while the core still created the table: the branch finds it and keeps its rows."""
-    command.downgrade(alembic_config(database_url, plugins.migrations), "webhooks@base")  # every installed branch is in the database  # drops the table: a core-only database
+    command.downgrade(
+        alembic_config(database_url, plugins.migrations), "webhooks@base"
+    )  # every installed branch is in the database  # drops the table: a core-only database
     assert database(database_url, lambda c: (inspect(c).has_table(TABLE), "webhooks_0001" in versions(c))) == (False, False)
 
     old = old_history_table(with_tenant)
