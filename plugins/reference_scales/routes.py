@@ -120,8 +120,9 @@ class ReferenceScales(Controller):
         until: str | None = UNTIL,
         model_version: str | None = MODEL_VERSION,
     ) -> Response[str]:
-        """One row per pair (no patient identifiers)."""
+        """One row per pair (no patient identifiers); audited as a search like the JSON list."""
         filters = Filters(self.config, scale, since, until, model_version)
+        await audit_record(store.engine, "search", "scale_score")
         pairs = pair_list(await pairs_for(store, request.user.tenant, self.config, filters), self.config)
         return Response(pairs_csv(pairs), media_type=CSV, headers={"Content-Disposition": 'attachment; filename="concordance-pairs.csv"'})
 

@@ -192,6 +192,13 @@ def test_a_score_pairs_with_the_nearest_assessment_of_the_patient_within_the_win
     assert pair["ai"]["expected_level"] == pytest.approx(0.2 + 2 * 0.7)
 
 
+def test_the_pairs_are_audited_as_a_search_as_json_and_as_csv(api):
+    for path in ("/v1/concordance/pairs", "/v1/concordance/pairs.csv"):
+        assert api.get(path, role="clinician").status_code == 200
+    entries = api.get("/v1/audit", role="admin", params={"resource_type": "scale_score"}).json()["items"]
+    assert [(e["action"], e["role"]) for e in entries] == [("search", "clinician"), ("search", "clinician")]
+
+
 def test_another_tenants_scores_never_pair_or_show(api, sqlite_url):
     from support.gateway import tokens_for
 
