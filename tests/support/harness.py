@@ -1,8 +1,8 @@
 """The SMART and CDS Hooks reference implementations, built once per machine and run on loopback.
 
 ``smart-on-fhir/smart-launcher-v2`` and ``cds-hooks/sandbox`` are on no package registry: a checkout of
-each at a pinned commit is found through ``PAIN_GATEWAY_TEST_SMART_LAUNCHER_DIR`` and
-``PAIN_GATEWAY_TEST_CDS_SANDBOX_DIR`` (``.ci/run`` points them at ``../shared/vendor/...``). The first use
+each at a pinned commit is found through ``PAINGW_TEST_SMART_LAUNCHER_DIR`` and
+``PAINGW_TEST_CDS_SANDBOX_DIR`` (``.ci/run`` points them at ``../shared/vendor/...``). The first use
 copies the checkout to ``~/.cache/pain-gateway-tests/<name>-<commit>/``, runs ``npm ci`` (and the
 sandbox's ``npm run build``) there, and marks it ready; later runs, and parallel workers waiting on the
 lock, reuse it. Without the variable a test skips with the reason, except under CI where it fails.
@@ -28,9 +28,9 @@ import httpx
 from support.ci import service_missing
 from support.ports import free_port
 
-CACHE = Path(os.environ.get("PAIN_GATEWAY_TEST_CACHE", Path.home() / ".cache" / "pain-gateway-tests"))
+CACHE = Path(os.environ.get("PAINGW_TEST_CACHE", Path.home() / ".cache" / "pain-gateway-tests"))
 READY = ".pain-gateway-ready"
-LAUNCHER_ENV, SANDBOX_ENV = "PAIN_GATEWAY_TEST_SMART_LAUNCHER_DIR", "PAIN_GATEWAY_TEST_CDS_SANDBOX_DIR"
+LAUNCHER_ENV, SANDBOX_ENV = "PAINGW_TEST_SMART_LAUNCHER_DIR", "PAINGW_TEST_CDS_SANDBOX_DIR"
 CI_HINT = "CI must run the SMART launcher and CDS Hooks sandbox: .ci/run sets {} to ../shared/vendor/{} (see README, 'Embed in your EMR')"
 
 
