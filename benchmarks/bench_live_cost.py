@@ -7,7 +7,9 @@ best of several rounds so a loaded machine's stalls drop out, both ways in the s
 * after: each frame checked with two reductions and copied once (``parse_frame``), the seconds of
   ``BATCH`` sessions through one model call (``score_window_batch``).
 
-Both also store each window as the live plugin does (its row and grid into SQLite, batched). Prints the CPU
+Both also store each window with its session's resume state as the live plugin does (its row and grid into
+SQLite, a batch per transaction): before, two statements per window; after, ``LiveStore.save_windows``'s
+three statements per batch, each run for many rows. Prints the CPU
 per session-second and the sessions one core could serve at that cost (an upper bound: the WebSocket layer
 and the event loop come on top; ``bench_live.py`` measures the whole server end to end).
 
@@ -28,6 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from sqlalchemy import insert, update  # noqa: E402
 from support.live import frames  # noqa: E402
 
 from gateway.contract.domain import LandmarkClip, PatientRef  # noqa: E402
@@ -38,7 +41,8 @@ from gateway.storage.engine import create_engine  # noqa: E402
 from gateway.storage.migrate import upgrade  # noqa: E402
 from plugins.live_stream.protocol import HEADER, HEADER_BYTES, LANDMARK_COUNT, XY_RANGE, Z_LIMIT, Frame, parse_frame  # noqa: E402
 from plugins.live_stream.session import LiveLimits, LiveSession  # noqa: E402
-from plugins.live_stream.store import LiveStore, StoredWindow  # noqa: E402
+from plugins.live_stream.store import LiveStore, Resume, StoredWindow  # noqa: E402
+from plugins.live_stream.tables import LiveSessionRow, LiveWindowRow  # noqa: E402
 
 PATIENT = PatientRef(system="urn:bench", value="1")
 ROUNDS = 7
@@ -56,6 +60,21 @@ def parse_frame_before(data: bytes) -> Frame:
     if np.abs(xyz[:, 2]).max() > Z_LIMIT:
         raise ValueError("z")
     return Frame(sequence, captured_ms, xy.astype(np.float32))
+
+
+async def save_windows_before(store: LiveStore, windows: list[StoredWindow], size: tuple[int, int]) -> None:
+    """``LiveStore.save_windows`` before: per window, the session's state updated where its take is current, then its row."""
+    sessions, table = LiveSessionRow.__table__, LiveWindowRow.__table__
+    async with store.engine.begin() as conn:
+        for w in windows:
+            r = w.resume
+            assert r is not None
+            state = dict(last_sequence=r.last_sequence, last_capture_ms=r.last_capture_ms, first_capture_ms=r.first_capture_ms)
+            state |= dict(window_index=r.window_index, window_start_ms=r.window_start_ms, frames=r.frames, image_size=list(size))
+            owned = sessions.c.id == w.session_id, sessions.c.taken == w.taken, sessions.c.status == "open"
+            if (await conn.execute(update(sessions).where(*owned).values(**state))).rowcount == 1:
+                row = dict(session_id=w.session_id, window_no=w.index, tenant=w.tenant, start_ms=w.start_ms, frames=w.frames)
+                await conn.execute(insert(table).values(**row, result=w.result, grid=w.grid))
 
 
 def best(fn, *args) -> float:
@@ -95,32 +114,36 @@ def main() -> None:
         url = f"sqlite+aiosqlite:///{tmp}/bench.db"
         upgrade(url)
 
-        async def store_cost() -> float:
+        async def store_cost(batched: bool) -> float:
             engine = create_engine(url)
             store = LiveStore(engine)
-            ids = [f"s{k}" for k in range(batch)]
+            ids = [f"{batched}-{k}" for k in range(batch)]
             for session_id in ids:
                 await store.create(session_id, "t", PATIENT, time.time() + 3600, 10_000)
                 await store.take(session_id, "bench", time.time() + 3600)
             blob = grid.tobytes()
             costs = []
             for round_ in range(ROUNDS):
-                windows = [StoredWindow(i, "t", round_, 0.0, 30, {"index": round_}, blob, 1, None) for i in ids]
+                resume = Resume(30 * round_ + 29, 1000.0 * round_ + 967, 0.0, round_ + 1, 1000.0 * (round_ + 1), 0)
+                windows = [StoredWindow(i, "t", round_, 1000.0 * round_, 30, {"index": round_}, blob, 1, resume) for i in ids]
                 started = time.process_time()
-                await store.save_windows(windows, {})
+                if batched:
+                    await store.save_windows(windows, dict.fromkeys(ids, (640, 480)))
+                else:
+                    await save_windows_before(store, windows, (640, 480))
                 costs.append(time.process_time() - started)
             await engine.dispose()
             return min(costs) / batch
 
-        store_window = asyncio.run(store_cost())
+        store_before, store_after = asyncio.run(store_cost(False)), asyncio.run(store_cost(True))
 
-    per_second_before = 30 * frame_before + window_before + store_window
-    per_second_after = 30 * frame_after + window_after + store_window
+    per_second_before = 30 * frame_before + window_before + store_before
+    per_second_after = 30 * frame_after + window_after + store_after
     print(f"Server CPU per 30-fps live session, per second of stream (best of {ROUNDS}, one process; windows in batches of {batch}):")
     fb, fa = 30 * frame_before * 1000, 30 * frame_after * 1000
     print(f"  frames (30 parsed and kept)  before {fb:6.2f} ms  after {fa:6.2f} ms  ({frame_before / frame_after:.1f}x)")
     print(f"  window scored (1 a second)   before {window_before * 1000:6.2f} ms  after {window_after * 1000:6.2f} ms  ({window_before / window_after:.1f}x)")
-    print(f"  window stored (SQLite)       {store_window * 1000:6.2f} ms both")
+    print(f"  window stored (SQLite)       before {store_before * 1000:6.2f} ms  after {store_after * 1000:6.2f} ms  ({store_before / store_after:.1f}x)")
     print(
         f"  total                        before {per_second_before * 1000:6.2f} ms  after {per_second_after * 1000:6.2f} ms  "
         f"({per_second_before / per_second_after:.1f}x): at most {1 / per_second_before:.0f} → {1 / per_second_after:.0f} sessions per core "

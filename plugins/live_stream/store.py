@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import PatientRef, read_only
@@ -67,6 +67,31 @@ class StoredWindow:
     grid: bytes | None
     taken: int  # the take of the connection that scored it: written only while that take is current
     resume: Resume | None  # the session's state once this window closed
+
+
+def _session_states(windows: Sequence[StoredWindow], image_sizes: dict[str, tuple[int, int] | None]) -> dict[tuple[str, ...], list[dict]]:
+    """Each window's change to its session row (its resume state, the image size once known), grouped by the
+    columns changed, so each group is one ``UPDATE`` run for many rows; rows keep the windows' order, so a
+    session with two windows in the batch ends at the later one's state."""
+    groups: dict[tuple[str, ...], list[dict]] = {}
+    for window in windows:
+        values: dict = {}
+        if window.resume is not None:
+            r = window.resume
+            values = dict(
+                last_sequence=r.last_sequence,
+                last_capture_ms=r.last_capture_ms,
+                first_capture_ms=r.first_capture_ms,
+                window_index=r.window_index,
+                window_start_ms=r.window_start_ms,
+                frames=r.frames,
+            )
+        size = image_sizes.get(window.session_id)
+        if size is not None:
+            values["image_size"] = list(size)
+        if values:
+            groups.setdefault(tuple(values), []).append({"session_row": window.session_id, "owner_take": window.taken} | {f"new_{k}": v for k, v in values.items()})
+    return groups
 
 
 def _session(row) -> StoredSession:
@@ -157,45 +182,33 @@ class LiveStore:
 
     async def save_windows(self, windows: Sequence[StoredWindow], image_sizes: dict[str, tuple[int, int] | None]) -> set[tuple[str, int]]:
         """Store scored windows (many sessions' at once, one transaction) with each session's state after them,
-        only where the take that scored them is still current; returns the (session, index) pairs stored."""
+        only where the take that scored them is still current; returns the (session, index) pairs stored.
+
+        A constant number of statements whatever the batch (a second of 64 sessions is one ``SELECT``, one
+        ``UPDATE`` and one ``INSERT``, each run for many rows): per-window statements cost the live server a
+        third of its CPU. On PostgreSQL the sessions' rows are locked first, so a take by another replica waits
+        for this transaction instead of slipping between the check and the write."""
         sessions, table = LiveSessionRow.__table__, LiveWindowRow.__table__
-        stored: set[tuple[str, int]] = set()
         async with self.engine.begin() as conn:
-            for window in windows:
-                values: dict = {}
-                if window.resume is not None:
-                    r = window.resume
-                    values = dict(
-                        last_sequence=r.last_sequence,
-                        last_capture_ms=r.last_capture_ms,
-                        first_capture_ms=r.first_capture_ms,
-                        window_index=r.window_index,
-                        window_start_ms=r.window_start_ms,
-                        frames=r.frames,
-                    )
-                size = image_sizes.get(window.session_id)
-                if size is not None:
-                    values["image_size"] = list(size)
-                owned = sessions.c.id == window.session_id, sessions.c.taken == window.taken, sessions.c.status == OPEN
-                if values:
-                    current = (await conn.execute(update(sessions).where(*owned).values(**values))).rowcount == 1
-                else:
-                    current = (await conn.execute(select(sessions.c.id).where(*owned))).first() is not None
-                if not current:
-                    continue
-                await conn.execute(
-                    insert(table).values(
-                        session_id=window.session_id,
-                        window_no=window.index,
-                        tenant=window.tenant,
-                        start_ms=window.start_ms,
-                        frames=window.frames,
-                        result=window.result,
-                        grid=window.grid,
-                    )
-                )
-                stored.add((window.session_id, window.index))
-        return stored
+            query = select(sessions.c.id, sessions.c.taken).where(sessions.c.id.in_({w.session_id for w in windows}), sessions.c.status == OPEN)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            takes = dict((await conn.execute(query)).tuples().all())
+            current = [w for w in windows if takes.get(w.session_id) == w.taken]
+            if not current:
+                return set()
+            for columns, rows in _session_states(current, image_sizes).items():
+                changes = {column: bindparam(f"new_{column}") for column in columns}
+                owned = sessions.c.id == bindparam("session_row"), sessions.c.taken == bindparam("owner_take"), sessions.c.status == OPEN
+                await conn.execute(update(sessions).where(*owned).values(changes), rows)
+            await conn.execute(
+                insert(table),
+                [
+                    dict(session_id=w.session_id, window_no=w.index, tenant=w.tenant, start_ms=w.start_ms, frames=w.frames, result=w.result, grid=w.grid)
+                    for w in current
+                ],
+            )
+        return {(w.session_id, w.index) for w in current}
 
     async def hold(self, session_ids: Sequence[str], replica: str, deadline: float) -> None:
         """Push the idle deadline of sessions this replica serves (a heartbeat: while it lives, they stay open)."""

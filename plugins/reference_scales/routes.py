@@ -31,7 +31,6 @@ EXAMPLE_PAIRS_CSV = (
     "score_id,scale,observed_at,total,scale_level,mapping_version,assessment_id,model_version,ai_level,p_none,p_mild,p_significant,seconds_apart\n"
 )
 
-SCALE = Parameter(default=None, description="a scale id (nrs, painad, cpot, abbey, flacc or a site's own)")
 SINCE = Parameter(default=None, description="scores observed at or after this ISO-8601 date-time (with a time zone)")
 UNTIL = Parameter(default=None, description="scores observed before this ISO-8601 date-time (with a time zone)")
 MODEL_VERSION = Parameter(default=None, description="only AI assessments of this model version")
@@ -57,119 +56,121 @@ async def record(flow: AssessmentFlow, store: AssessmentStore, tenant: str, chec
     return score
 
 
-class ReferenceScales(Controller):
-    """The routes, with default settings; ``controller`` binds the site's."""
-
-    path = "/v1"
-    tags = TAGS
-    config: ReferenceScalesSettings = ReferenceScalesSettings()
-
-    @get("/reference-scales", opt={"roles": EVERYONE}, summary="List the site's reference pain scales", responses=ok(ScaleList, None) | problems())
-    async def list_scales(self) -> ScaleList:
-        """Each scale's id, items with their keys and ranges, total range, published bands with their
-        source, the code of the total (LOINC 72514-3 for NRS, else a local code system) and the site's
-        versioned mapping of the total onto none/mild/significant."""
-        return ScaleList([ScaleOut.of(s) for s in self.config.enabled().values()], self.config.pair_minutes)
-
-    @post(
-        "/patients/scale-scores",
-        status_code=201,
-        opt={"roles": RECORDERS},
-        summary="Record a reference-scale score",
-        responses=ok(ScaleScoreOut, EXAMPLE_SCORE, 201) | problems(400, 415, 422),
-    )
-    async def record_score(
-        self, request: Request, data: JSONBody[ScaleScoreIn], store: NamedDependency[AssessmentStore], flow: NamedDependency[AssessmentFlow]
-    ) -> ScaleScoreOut:
-        """Items are checked against the scale's definition and the total computed from them (a total
-        sent beside them must agree). The score is a clinician's observation, never AI-asserted; it is
-        paired with the AI assessment of the same patient captured within ``pair_minutes``. Example body:
-        ``{"patient": {"identifier": {...}}, "scale": "painad", "items": {...}, "observed_at": "...", "assessor": "..."}``."""
-        checked = check_score(self.config.enabled(), check_body(data))
-        return ScaleScoreOut.of(await record(flow, store, request.user.tenant, checked, request.user.id))
-
-    @get("/concordance/pairs", opt={"roles": READERS}, summary="Inspect the score-AI pairs", responses=ok(PairList, None) | problems(400, 422))
-    async def pairs(
-        self,
-        request: Request,
-        store: NamedDependency[AssessmentStore],
-        scale: str | None = SCALE,
-        since: str | None = SINCE,
-        until: str | None = UNTIL,
-        model_version: str | None = MODEL_VERSION,
-    ) -> PairList:
-        """Every pair the concordance uses, with the pairing rule: the score, the AI's level and
-        probabilities (AI-asserted, with model and version) and how far apart they were."""
-        filters = Filters(self.config, scale, since, until, model_version)
-        await audit_record(store.engine, "search", "scale_score")
-        return pair_list(await pairs_for(store, request.user.tenant, self.config, filters), self.config)
-
-    @get(
-        "/concordance/pairs.csv",
-        opt={"roles": READERS},
-        summary="The pairs as CSV",
-        media_type=CSV,
-        responses=ok(str, EXAMPLE_PAIRS_CSV, media_type=CSV) | problems(400, 422),
-    )
-    async def pairs_as_csv(
-        self,
-        request: Request,
-        store: NamedDependency[AssessmentStore],
-        scale: str | None = SCALE,
-        since: str | None = SINCE,
-        until: str | None = UNTIL,
-        model_version: str | None = MODEL_VERSION,
-    ) -> Response[str]:
-        """One row per pair (no patient identifiers); audited as a search like the JSON list."""
-        filters = Filters(self.config, scale, since, until, model_version)
-        await audit_record(store.engine, "search", "scale_score")
-        pairs = pair_list(await pairs_for(store, request.user.tenant, self.config, filters), self.config)
-        return Response(pairs_csv(pairs), media_type=CSV, headers={"Content-Disposition": 'attachment; filename="concordance-pairs.csv"'})
-
-    @get(
-        "/concordance",
-        opt={"roles": READERS},
-        summary="Local concordance of the AI with the reference scales",
-        responses=ok(ConcordanceOut, None) | problems(400, 422),
-    )
-    async def concordance(
-        self,
-        request: Request,
-        store: NamedDependency[AssessmentStore],
-        scale: str | None = SCALE,
-        since: str | None = SINCE,
-        until: str | None = UNTIL,
-        model_version: str | None = MODEL_VERSION,
-    ) -> ConcordanceOut:
-        """Per scale, mapping version and model version: pairs and patients, quadratic weighted kappa,
-        Spearman rho, sensitivity and specificity for 'significant' and 'any pain' with patient-clustered
-        bootstrap 95 % CIs, the confusion matrix, calibration (reliability bins, ECE) and Bland-Altman;
-        each group marked unreliable below 50 pairs or 10 patients. The model is trained on synthetic
-        data: these figures are how a site measures it on its own patients."""
-        filters = Filters(self.config, scale, since, until, model_version)
-        return await concordance_report(store, request.user.tenant, self.config, filters)
-
-    @get(
-        "/concordance.csv",
-        opt={"roles": READERS},
-        summary="Local concordance as CSV",
-        media_type=CSV,
-        responses=ok(str, EXAMPLE_CSV, media_type=CSV) | problems(400, 422),
-    )
-    async def concordance_as_csv(
-        self,
-        request: Request,
-        store: NamedDependency[AssessmentStore],
-        scale: str | None = SCALE,
-        since: str | None = SINCE,
-        until: str | None = UNTIL,
-        model_version: str | None = MODEL_VERSION,
-    ) -> Response[str]:
-        """One row per group and figure, with its 95 % CI, the group's counts and reliability."""
-        filters = Filters(self.config, scale, since, until, model_version)
-        out = await concordance_report(store, request.user.tenant, self.config, filters)
-        return Response(report_csv(out), media_type=CSV, headers={"Content-Disposition": 'attachment; filename="concordance.csv"'})
-
-
 def controller(config: ReferenceScalesSettings) -> type[Controller]:
-    return type("ReferenceScales", (ReferenceScales,), {"config": config})
+    """The routes bound to ``config``: its enabled scales are the ``scale`` filter's enum in the OpenAPI
+    document, so a client (and the probe) knows the values the routes accept."""
+    scale_filter = Parameter(default=None, description="a scale id: one of the site's scales", schema_extra={"enum": list(config.enabled())})
+
+    class ReferenceScales(Controller):
+        """The routes, bound to the site's settings."""
+
+        path = "/v1"
+        tags = TAGS
+
+        @get("/reference-scales", opt={"roles": EVERYONE}, summary="List the site's reference pain scales", responses=ok(ScaleList, None) | problems())
+        async def list_scales(self) -> ScaleList:
+            """Each scale's id, items with their keys and ranges, total range, published bands with their
+            source, the code of the total (LOINC 72514-3 for NRS, else a local code system) and the site's
+            versioned mapping of the total onto none/mild/significant."""
+            return ScaleList([ScaleOut.of(s) for s in config.enabled().values()], config.pair_minutes)
+
+        @post(
+            "/patients/scale-scores",
+            status_code=201,
+            opt={"roles": RECORDERS},
+            summary="Record a reference-scale score",
+            responses=ok(ScaleScoreOut, EXAMPLE_SCORE, 201) | problems(400, 415, 422),
+        )
+        async def record_score(
+            self, request: Request, data: JSONBody[ScaleScoreIn], store: NamedDependency[AssessmentStore], flow: NamedDependency[AssessmentFlow]
+        ) -> ScaleScoreOut:
+            """Items are checked against the scale's definition and the total computed from them (a total
+            sent beside them must agree). The score is a clinician's observation, never AI-asserted; it is
+            paired with the AI assessment of the same patient captured within ``pair_minutes``. Example body:
+            ``{"patient": {"identifier": {...}}, "scale": "painad", "items": {...}, "observed_at": "...", "assessor": "..."}``."""
+            checked = check_score(config.enabled(), check_body(data))
+            return ScaleScoreOut.of(await record(flow, store, request.user.tenant, checked, request.user.id))
+
+        @get("/concordance/pairs", opt={"roles": READERS}, summary="Inspect the score-AI pairs", responses=ok(PairList, None) | problems(400, 422))
+        async def pairs(
+            self,
+            request: Request,
+            store: NamedDependency[AssessmentStore],
+            scale: str | None = scale_filter,
+            since: str | None = SINCE,
+            until: str | None = UNTIL,
+            model_version: str | None = MODEL_VERSION,
+        ) -> PairList:
+            """Every pair the concordance uses, with the pairing rule: the score, the AI's level and
+            probabilities (AI-asserted, with model and version) and how far apart they were."""
+            filters = Filters(config, scale, since, until, model_version)
+            await audit_record(store.engine, "search", "scale_score")
+            return pair_list(await pairs_for(store, request.user.tenant, config, filters), config)
+
+        @get(
+            "/concordance/pairs.csv",
+            opt={"roles": READERS},
+            summary="The pairs as CSV",
+            media_type=CSV,
+            responses=ok(str, EXAMPLE_PAIRS_CSV, media_type=CSV) | problems(400, 422),
+        )
+        async def pairs_as_csv(
+            self,
+            request: Request,
+            store: NamedDependency[AssessmentStore],
+            scale: str | None = scale_filter,
+            since: str | None = SINCE,
+            until: str | None = UNTIL,
+            model_version: str | None = MODEL_VERSION,
+        ) -> Response[str]:
+            """One row per pair (no patient identifiers); audited as a search like the JSON list."""
+            filters = Filters(config, scale, since, until, model_version)
+            await audit_record(store.engine, "search", "scale_score")
+            pairs = pair_list(await pairs_for(store, request.user.tenant, config, filters), config)
+            return Response(pairs_csv(pairs), media_type=CSV, headers={"Content-Disposition": 'attachment; filename="concordance-pairs.csv"'})
+
+        @get(
+            "/concordance",
+            opt={"roles": READERS},
+            summary="Local concordance of the AI with the reference scales",
+            responses=ok(ConcordanceOut, None) | problems(400, 422),
+        )
+        async def concordance(
+            self,
+            request: Request,
+            store: NamedDependency[AssessmentStore],
+            scale: str | None = scale_filter,
+            since: str | None = SINCE,
+            until: str | None = UNTIL,
+            model_version: str | None = MODEL_VERSION,
+        ) -> ConcordanceOut:
+            """Per scale, mapping version and model version: pairs and patients, quadratic weighted kappa,
+            Spearman rho, sensitivity and specificity for 'significant' and 'any pain' with patient-clustered
+            bootstrap 95 % CIs, the confusion matrix, calibration (reliability bins, ECE) and Bland-Altman;
+            each group marked unreliable below 50 pairs or 10 patients. The model is trained on synthetic
+            data: these figures are how a site measures it on its own patients."""
+            filters = Filters(config, scale, since, until, model_version)
+            return await concordance_report(store, request.user.tenant, config, filters)
+
+        @get(
+            "/concordance.csv",
+            opt={"roles": READERS},
+            summary="Local concordance as CSV",
+            media_type=CSV,
+            responses=ok(str, EXAMPLE_CSV, media_type=CSV) | problems(400, 422),
+        )
+        async def concordance_as_csv(
+            self,
+            request: Request,
+            store: NamedDependency[AssessmentStore],
+            scale: str | None = scale_filter,
+            since: str | None = SINCE,
+            until: str | None = UNTIL,
+            model_version: str | None = MODEL_VERSION,
+        ) -> Response[str]:
+            """One row per group and figure, with its 95 % CI, the group's counts and reliability."""
+            filters = Filters(config, scale, since, until, model_version)
+            out = await concordance_report(store, request.user.tenant, config, filters)
+            return Response(report_csv(out), media_type=CSV, headers={"Content-Disposition": 'attachment; filename="concordance.csv"'})
+
+    return ReferenceScales

@@ -285,3 +285,13 @@ def test_hook_trajectory_sources_puts_scale_scores_on_the_patients_trajectory(ap
     [entry] = [e for e in trajectory.json()["entries"] if e["source"] == "reference_scales"]
     assert (entry["kind"], entry["label"], entry["level"], entry["value"]) == ("reference-scale", "PAINAD 4/10", "significant", 4)
     assert entry.get("ai_asserted", False) is False
+
+
+def test_the_document_lists_the_sites_scales_as_the_scale_filters_values(api):
+    """An unknown scale is a 422, so the OpenAPI document names the accepted ones (a client can offer them)."""
+    paths = api.get("/schema/openapi.json").json()["paths"]
+    for path in ("/v1/concordance", "/v1/concordance.csv", "/v1/concordance/pairs", "/v1/concordance/pairs.csv"):
+        (scale,) = [p for p in paths[path]["get"]["parameters"] if p["name"] == "scale"]
+        assert scale["schema"]["enum"] == ["nrs", "painad", "cpot", "abbey", "flacc"], scale
+    for value in scale["schema"]["enum"]:
+        assert api.get("/v1/concordance/pairs", role="clinician", params={"scale": value}).status_code == 200
