@@ -1,8 +1,9 @@
-"""``pain-gateway synth | train | evaluate | attention-check | real-faces | real-identities | clip-rules | acceptance``: the model workflow.
+"""``pain-gateway synth | train | evaluate | attention-check | real-faces | real-identities | real-calibration | clip-rules | acceptance``: the model workflow.
 
 A site needs two commands (train, evaluate); ``attention-check`` decides whether the explainer may
 show a model's attention, ``real-faces`` measures graded responses on real photographs,
-``real-identities`` on held-out real people with and without a baseline, ``clip-rules`` the clip
+``real-identities`` on held-out real people with and without a baseline, ``real-calibration`` whether
+their probabilities can be calibrated without breaking the synthetic calibration, ``clip-rules`` the clip
 summary's false alarms against missed episodes, and
 ``acceptance`` repeats training over seeds for the evidence a release quotes.
 
@@ -135,6 +136,22 @@ def real_identities(checkpoint):
         click.echo(f"{case}: {json.dumps(shown)}")
 
 
+@click.command("real-calibration")
+@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--seed", default=0, show_default=True, help="Seed of the person-level split of the held-out real people into calibration and evaluation.")
+def real_calibration(checkpoint, seed):
+    """Real-identity ECE per dose, its cause, and τ + class bias fitted on held-out real people; recorded in model.json and card."""
+    from plugins.sta_lstm.lab.real_calibration import check_checkpoint
+
+    record = check_checkpoint(checkpoint, seed)
+    for name, candidate in record["candidates"].items():
+        shown = {
+            case: {"real": candidate[case]["real"]["ece_top_label"], "synthetic": candidate[case]["synthetic_test"]["ece_top_label"]}
+            for case in ("with_baseline", "without_baseline")
+        }
+        click.echo(f"{name}: ECE {json.dumps(shown)}; meets targets: {candidate['meets_targets']}")
+
+
 @click.command("clip-rules")
 @click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--patients", default=12, show_default=True, help="Test patients of the checkpoint to build long clips from.")
@@ -197,4 +214,4 @@ def _command() -> str:
     return shlex.join(parts)
 
 
-COMMANDS = (synth, train, evaluate, attention_check, real_faces, real_identities, clip_rules, acceptance, frame_rates)
+COMMANDS = (synth, train, evaluate, attention_check, real_faces, real_identities, real_calibration, clip_rules, acceptance, frame_rates)

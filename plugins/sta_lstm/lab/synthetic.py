@@ -170,9 +170,10 @@ def _ramp(rng: np.random.Generator, frames: int, low: int, high: int) -> np.ndar
     return np.clip((t - rng.integers(low, high)) / rng.integers(3, 9), 0.0, 1.0)
 
 
-def _signal_track(rng: np.random.Generator, levels: np.ndarray, signal: Signal, fps: int) -> np.ndarray:
-    """(frames, len(signal.aus)) amplitudes in [0, 1] with onset dynamics at each second."""
-    targets = np.stack([_intensities(rng, int(lv), signal) for lv in levels])
+def _signal_track(rng: np.random.Generator, levels: np.ndarray, signal: Signal, fps: int, intensities: np.ndarray | None = None) -> np.ndarray:
+    """(frames, len(signal.aus)) amplitudes in [0, 1] with onset dynamics at each second; ``intensities``
+    (seconds, len(signal.aus)) replaces the drawn ones."""
+    targets = np.stack([_intensities(rng, int(lv), signal) for lv in levels]) if intensities is None else np.asarray(intensities, np.float64)
     targets = targets / np.array([1.0 if au == "AU43" else GRADED_MAX for au in signal.aus])
     previous = np.vstack([targets[:1] * (rng.random() < 0.5), targets[:-1]])
     ramps = np.stack([_ramp(rng, fps, 0, 7) for _ in levels])  # (seconds, fps)
@@ -257,9 +258,13 @@ def _drop_frames(rng: np.random.Generator, landmarks: np.ndarray, d: Distractors
         landmarks[start : start + rng.integers(8, 21)] = np.nan
 
 
-def generate_clip(patient: int, clip: int, config: SynthConfig, neutral: bool = False, levels: np.ndarray | None = None) -> LabelledClip:
+def generate_clip(
+    patient: int, clip: int, config: SynthConfig, neutral: bool = False, levels: np.ndarray | None = None, intensities: np.ndarray | None = None
+) -> LabelledClip:
     """One clip of ``config.seconds``; ``neutral`` makes the patient's no-pain baseline clip; ``levels``
-    (one per second) replaces the drawn level sequence (the clip-rule study's pain episodes)."""
+    (one per second) replaces the drawn level sequence (the clip-rule study's pain episodes);
+    ``intensities`` (seconds, signal AUs) holds chosen intensities instead of drawn ones, the seconds
+    labelled by their score (the real-calibration study's boundary doses)."""
     face = load_face()
     signal = SIGNALS[config.signal]
     rng = np.random.default_rng([config.seed, 2, patient, clip, int(neutral)])
@@ -272,8 +277,10 @@ def generate_clip(patient: int, clip: int, config: SynthConfig, neutral: bool = 
         person = rng.choice([i for i in bank.of("train") if np.isfinite(bank.smile[i]).all()])
         fields["AU12"] = carry(bank.smile[person].astype(np.float64), bank.neutral[person].astype(np.float64), shape)
     drawn = np.zeros(config.seconds, np.int64) if neutral else _levels(rng, config)
+    if intensities is not None:
+        levels = np.array([signal.level(v) for v in np.asarray(intensities).sum(1)], np.int64)
     levels = drawn if levels is None else np.asarray(levels, np.int64)
-    amplitudes = dict(zip(signal.aus, _signal_track(rng, levels, signal, fps).T, strict=False))
+    amplitudes = dict(zip(signal.aus, _signal_track(rng, levels, signal, fps, intensities).T, strict=False))
     distractors = _distractor_tracks(rng, frames, config.fps, config.distractors)
     amplitudes["AU43"] = np.maximum(amplitudes.get("AU43", 0.0), distractors.pop("blink"))
     for name, track in distractors.items():
