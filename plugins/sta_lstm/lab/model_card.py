@@ -196,12 +196,12 @@ on the evaluation people. Synthetic expressions on real faces.
 
 {chr(10).join(doses)}
 
-**Why**: {len(record["boundary"]["distractors"])} doses held for every second (eyes open) on the generator's own test patients,
-with their baseline and the stored calibration, once with the generator's distractors (head pose and turns, jitter,
-talking, smiles) and once frontal and steady. The mild/significant boundary moves with the recording conditions and
-with eye closure (AU43, in most synthetic significant seconds, absent from these doses): the held-out real clips are
-frontal and steady, where the same dose looks stronger. That is part of the shift seen on real people, not all of it;
-a temperature and a class bias cannot follow a boundary that moves with the conditions.
+**Why**: doses held for every second on the generator's own test patients, with their baseline and the stored
+calibration, once with the generator's distractors (head pose and turns, jitter, talking, smiles) and once frontal
+and steady. The mild/significant boundary moves with the recording conditions and with eye closure (AU43, in most
+synthetic significant seconds, absent from the real-identity doses): the held-out real clips are frontal and steady,
+where the same dose looks stronger. That is part of the shift seen on real people, not all of it; a temperature and
+a class bias cannot follow a boundary that moves with the conditions.
 
 {chr(10).join(held)}
 

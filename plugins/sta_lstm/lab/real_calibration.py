@@ -10,8 +10,9 @@ module measures, on a checkpoint, three things:
 2. **Why**: the same model on the generator's own test patients with the action-unit intensities held
    at a dose for every second (``BOUNDARY``), once with the generator's distractors (head pose, turns,
    jitter, talking, smiles) and once frontal and steady (``CALM``, the real-identity clips' setting).
-   The mild/significant boundary moves with the recording conditions, which a temperature and a
-   class bias cannot follow.
+   Eyes are open in the real-identity doses, so the same doses with the eyes closed (AU43, in most
+   synthetic significant seconds) are held too. The mild/significant boundary moves with the
+   recording conditions and with eye closure, which a temperature and a class bias cannot follow.
 3. **What a calibration fitted on real people would do**: the real people held out from training are
    split by person (``people_split``: the bank's ``calibration`` people and, with a fixed seed, half of
    each site's ``test`` people fit; the other half only evaluates). A temperature τ and a class bias b
@@ -47,8 +48,16 @@ CANDIDATES = ("shared", "per_case")
 FOLDS = 5
 TARGETS = {"real": 0.05, "synthetic": 0.03}
 """The issue's ECE bounds: the real-identity set, and the synthetic test split (scored with the baseline)."""
-BOUNDARY = {"PSPI 3 (1, 1, 1)": (1, 1, 1), "PSPI 5 (2, 2, 1)": (2, 2, 1), "PSPI 6 (2, 2, 2)": (2, 2, 2), "PSPI 8 (3, 3, 2)": (3, 3, 2)}
-"""AU4, AU6/7, AU9/10 intensities held for every second (AU43 0): both sides of the mild/significant boundary."""
+BOUNDARY = {
+    "PSPI 3 (1, 1, 1)": (1, 1, 1, 0),
+    "PSPI 5 (2, 2, 1)": (2, 2, 1, 0),
+    "PSPI 6 (2, 2, 2)": (2, 2, 2, 0),
+    "PSPI 8 (3, 3, 2)": (3, 3, 2, 0),
+    "PSPI 6 (2, 2, 1) + eyes closed": (2, 2, 1, 1),
+    "PSPI 9 (3, 3, 2) + eyes closed": (3, 3, 2, 1),
+}
+"""AU4, AU6/7, AU9/10, AU43 intensities held for every second: both sides of the mild/significant boundary, eyes open
+(as in the real-identity doses) and closed (as in most synthetic significant seconds)."""
 BOUNDARY_PATIENTS = 24
 
 
@@ -203,7 +212,7 @@ def boundary(network, manifest: dict[str, Any], patients: int = BOUNDARY_PATIENT
         config = SynthConfig(seed=described["seed"], seconds=described["seconds"], distractors=distractors)
         rows = {}
         for name, held in BOUNDARY.items():
-            intensities = np.tile([*held, 0.0], (config.seconds, 1))
+            intensities = np.tile(np.asarray(held, np.float64), (config.seconds, 1))
             clips = [generate_clip(n, 0, config, intensities=intensities) for n in numbers]
             clips += [generate_clip(n, 0, config, neutral=True) for n in numbers]
             windows = window_set(clips, transform=personal_transform(neutral_references(clips), template))
