@@ -102,3 +102,21 @@ def test_real_video_is_scored_none_by_the_served_model():
     tracks = video_tracks(StaLstmModel())
     flagged = np.concatenate([p.argmax(1) >= 1 for p in tracks])
     assert flagged.mean() <= 0.02 and np.mean([RULES[SHIPPED_RULE](p) for p in tracks]) <= 0.1
+
+
+def test_recorded_real_calibration_is_judged_on_people_it_was_not_fitted_on():
+    """Issue 25's real-identity calibration: fitted on calibration people only, and the checkpoint ships what the record says."""
+    from plugins.sta_lstm.lab.identity_bank import load_bank
+    from plugins.sta_lstm.lab.real_calibration import people_split
+
+    record = MANIFEST["real_calibration"]
+    bank = load_bank()
+    split = people_split(record["split_seed"])
+    assert record["evaluation_people"] == [str(bank.people[i]) for i in split["evaluation"]]
+    assert not set(record["evaluation_people"]) & {str(bank.people[i]) for i in split["calibration"]}
+    stored = record["candidates"]["stored"]["with_baseline"]
+    assert stored["temperature"] == pytest.approx(MANIFEST["calibration"]["temperature"], abs=1e-3)
+    assert stored["synthetic_test"]["ece_top_label"] == pytest.approx(MANIFEST["metrics"]["ece_top_label"], abs=2e-3)
+    if not any(c["meets_targets"] for c in record["candidates"].values()):
+        assert MANIFEST["calibration"]["fitted_on"].startswith("calibration split patients"), "no real-fitted calibration may ship"
+    assert "## Calibration on held-out real people" in (BUNDLED_CHECKPOINT / "MODEL_CARD.md").read_text()

@@ -40,7 +40,7 @@ import numpy as np
 from gateway import LEVELS
 from plugins.sta_lstm.lab.identity_bank import load_bank
 from plugins.sta_lstm.lab.metrics import classification_metrics
-from plugins.sta_lstm.lab.real_identities import DOSES, SMILE, TrainedScorer, expected_level, score, summary
+from plugins.sta_lstm.lab.real_identities import DOSES, SMILE, TrainedScorer, _ece, expected_level, score, summary
 
 SPLIT_SEED = 0
 CASES = {"with_baseline": True, "without_baseline": False}
@@ -127,13 +127,6 @@ def fit_affine(domains: Sequence[tuple[np.ndarray, np.ndarray]], shift: np.ndarr
     return float(np.exp(values[0])), np.asarray(shift) + np.r_[0.0, values[1:]]
 
 
-def _real_ece(logits, people, temperature, shift) -> float:
-    from plugins.sta_lstm.lab.real_identities import _ece
-
-    z, y = stacked(logits, people)
-    return _ece(probabilities(z, temperature, shift), y)
-
-
 def _fit(
     candidate: str, synthetic: dict[str, tuple[np.ndarray, np.ndarray]], real: dict[str, Any], people: Sequence[str], shift
 ) -> dict[str, tuple[float, np.ndarray]]:
@@ -147,8 +140,6 @@ def _fit(
 
 def cross_validated(candidate: str, synthetic, real, people: Sequence[str], shift, seed: int = SPLIT_SEED) -> dict[str, float]:
     """Real ECE per case of ``FOLDS``-fold person-level cross-validation on the calibration people (held-out windows pooled)."""
-    from plugins.sta_lstm.lab.real_identities import _ece
-
     folds = np.array_split(np.random.default_rng([seed, 1]).permutation(list(people)), FOLDS)
     pooled: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {case: [] for case in CASES}
     for held in folds:
