@@ -1,5 +1,6 @@
 """The live protocol's message bound under a real ``pain-gateway serve`` (uvicorn's ``ws_max_size``): a
-message of 64 KiB is read (and refused as a malformed frame), one byte more is not read and closes 1009."""
+message of 64 KiB is read (and refused as a malformed frame), one byte more is not read and closes 1009.
+The same connection shows the server declining permessage-deflate (float32 landmarks barely compress)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def test_a_message_over_64_kib_closes_the_connection_with_1009(tmp_path):
         assert opened.status_code == 201, opened.text
 
         async def stream() -> tuple[dict, websockets.ConnectionClosedError]:
-            async with websockets.connect(opened.json()["url"], open_timeout=30) as socket:
+            async with websockets.connect(opened.json()["url"], open_timeout=30) as socket:  # offers permessage-deflate
+                assert "Sec-WebSocket-Extensions" not in socket.response.headers, socket.response.headers
                 await socket.send(HEADER.pack(1, 0, 0, 0, 1.7e12) + b"\0" * (KIB_64 - HEADER.size))  # exactly 64 KiB: read
                 read = json.loads(await asyncio.wait_for(socket.recv(), 30))
                 await socket.send(b"\0" * (KIB_64 + 1))
