@@ -51,8 +51,10 @@ run: $(STAMP) $(MEDIAPIPE)
 	$(BIN)/pain-gateway db upgrade
 	$(BIN)/pain-gateway serve
 
+# one worker per CPU, at most 4 (each loads the model and may start servers and a browser); worksteal balances
+# the few long tests. `.venv/bin/python -m pytest tests/...` runs a file or two in one process.
 test: $(TEST_STAMP) $(MEDIAPIPE)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist worksteal
 
 # The documentation site (mkdocs.yml, docs/) on http://127.0.0.1:8000; the configuration and hook references are
 # generated from the code at build time (docs/hooks/generate.py). tests/unit/test_docs_site.py builds it with --strict.
