@@ -15,7 +15,19 @@ from plugins.sta_lstm.lab import make_base_face
 from plugins.sta_lstm.lab.commands import synth
 from plugins.sta_lstm.lab.face import BASE_FACE, LEFT_BROW, RIGHT_BROW, load_face
 from plugins.sta_lstm.lab.identity_bank import load_bank
-from plugins.sta_lstm.lab.synthetic import CALM, SIGNALS, Distractors, SynthConfig, _pose, carry, generate_clip, identity
+from plugins.sta_lstm.lab.synthetic import (
+    CALM,
+    SIGNALS,
+    Distractors,
+    SynthConfig,
+    _intensities,
+    _pose,
+    carry,
+    generate_clip,
+    identity,
+    recorded_still,
+    steady,
+)
 
 BROWS = list(RIGHT_BROW + LEFT_BROW)
 
@@ -152,3 +164,27 @@ def test_pain_barely_moves_the_jaw_and_forehead_after_normalisation():
         if (labels == 0).any() and (labels == 2).any():
             shifts.append(np.abs(data[labels == 2][:, -5:, still].mean((0, 1)) - data[labels == 0][:, -5:, still].mean((0, 1))).mean())
     assert shifts and np.mean(shifts) < 0.01
+
+
+def test_still_patients_are_steady_in_every_clip_and_moving_ones_keep_the_distractors():
+    """Generator 5: a share of patients face a fixed camera (baseline included); steady keeps blinks and jitter."""
+    config = SynthConfig()
+    still = [recorded_still(p, config) for p in range(400)]
+    assert 0.25 < np.mean(still) < 0.35
+    calm = steady(Distractors())
+    assert (calm.talking, calm.smiling, calm.head_turn, calm.long_drop) == (0.0, 0.0, 0.0, 0.0)
+    assert max(calm.start_pose_deg) <= 1.0 and calm.max_yaw_deg <= 1.0
+    assert calm.blink_rate_hz == Distractors().blink_rate_hz and calm.jitter_iod == Distractors().jitter_iod
+    assert not any(recorded_still(p, SynthConfig(steady_share=0.0)) for p in range(50))
+
+
+def test_intensities_favour_pain_free_zeros_faint_mild_and_open_eyes():
+    """Labels stay PSPI levels; only how often each score occurs within a level is designed (generator 5)."""
+    rng, config, pspi = np.random.default_rng(0), SynthConfig(), SIGNALS["pspi"]
+    drawn = {level: np.array([_intensities(rng, level, pspi, config) for _ in range(3000)]) for level in range(3)}
+    for level, values in drawn.items():
+        assert all(pspi.level(v) == level for v in values.sum(1))
+    assert (drawn[0].sum(1) == 0).mean() > 0.8
+    mild = np.bincount(drawn[1].sum(1).astype(int), minlength=6)
+    assert mild[2] > mild[5]
+    assert drawn[2][:, 3].mean() == pytest.approx(config.closed_eyes[2], abs=0.05)

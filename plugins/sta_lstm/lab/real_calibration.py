@@ -200,7 +200,7 @@ def boundary(network, manifest: dict[str, Any], patients: int = BOUNDARY_PATIENT
     temperature, shift = float(network.temperature), network.prior_shift.numpy().astype(np.float64)
     out: dict[str, Any] = {}
     for setting, distractors in (("distractors", Distractors()), ("calm", CALM)):
-        config = SynthConfig(seed=described["seed"], seconds=described["seconds"], distractors=distractors)
+        config = SynthConfig(seed=described["seed"], seconds=described["seconds"], distractors=distractors, steady_share=0.0)
         rows = {}
         for name, held in BOUNDARY.items():
             intensities = np.tile(np.asarray(held, np.float64), (config.seconds, 1))

@@ -28,7 +28,7 @@ following the study's observer criteria, not a clinical standard. Every clip is 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,9 @@ from gateway import LEVELS, NEUTRAL_ROLE, LabelledClip, save_clip
 from plugins.sta_lstm.lab.face import LEFT_EYE, RIGHT_EYE, Face, load_face
 from plugins.sta_lstm.lab.identity_bank import load_bank
 
-GENERATOR_VERSION = "4.0.0"  # 4: real identities (bank people and its shape model), real smiles; 3: fields fade at the anchors
+GENERATOR_VERSION = "5.0.0"
+"""5: a share of steady frontal clips, eyes closed in fewer significant seconds, narrower expressivity gain;
+4: real identities (bank people and its shape model), real smiles; 3: fields fade at the anchors."""
 GRADED_MAX = 5
 
 
@@ -78,6 +80,17 @@ CALM = Distractors(0.0, 0.0, 0.0, 0.0, 2.0, (2.0, 2.0, 2.0), 0.05, (0.0, 0.0), 0
 """Frontal, steady, no jitter and no distractor expressions: the explanation checks' setting."""
 
 
+def steady(d: Distractors) -> Distractors:
+    """``d`` with the patient still and facing the camera: no talking, smiles, turns or long drops, pose within 1°;
+    blinks, detector jitter and short drops stay. Generator 4 had no such clip and its model placed the
+    mild/significant boundary for moving heads: a held PSPI 5 was called significant in 8 % of moving windows
+    but 34 % of steady ones, and the held-out real people's clips are steady (``real_calibration``)."""
+    return replace(
+        d, talking=0.0, smiling=0.0, head_turn=0.0, max_yaw_deg=min(d.max_yaw_deg, 1.0),
+        start_pose_deg=tuple(min(v, 1.0) for v in d.start_pose_deg), drift_deg=min(d.drift_deg, 0.02), long_drop=0.0,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     seed: int = 0
@@ -90,6 +103,11 @@ class SynthConfig:
     identities: str = "bank"  # "bank": real people and their shape model; "base": generator 3's astronaut only
     bank_share: float = 0.5  # of patients who are a bank person rather than a shape-model face
     real_smile: float = 0.5  # of smiles that are a bank person's real smile
+    steady_share: float = 0.3  # of patients recorded ``steady(distractors)``, their neutral clip too
+    closed_eyes: tuple[float, float, float] = (0.02, 0.1, 0.3)  # P(AU43) per level; generator 4 had 0.7 for significant
+    expressivity: tuple[float, float] = (0.9, 1.1)  # range of the per-patient gain on every action unit
+    none_zero: float = 0.8  # of none seconds with every action unit at 0 (pain-free video is mostly PSPI 0)
+    mild_decay: float = 0.75  # see ``_intensities``
     distractors: Distractors = field(default_factory=Distractors)
     image_size: tuple[int, int] = (640, 480)
 
@@ -140,16 +158,29 @@ def identity(face: Face, patient: int, config: SynthConfig) -> tuple[np.ndarray,
         centre = shape[rng.integers(len(shape))]
         weight = np.exp(-((shape - centre) ** 2).sum(1) / (2 * rng.uniform(1.0, 3.0) ** 2))[:, None]
         shape = shape + weight * rng.normal(0.0, bumps * k, size=3)
-    return shape, float(rng.uniform(0.75, 1.25))
+    return shape, float(rng.uniform(*config.expressivity))
 
 
-def _intensities(rng: np.random.Generator, level: int, signal: Signal) -> np.ndarray:
-    """FACS-like intensities (0-5; AU43 0/1) of ``signal.aus`` whose score falls in ``level``."""
+def recorded_still(patient: int, config: SynthConfig) -> bool:
+    """Whether the patient is recorded ``steady`` (with ``config.steady_share``), in every clip, the neutral one too:
+    a still patient's stored baseline is as steady as their scored clips, as on a fixed bedside camera."""
+    return bool(np.random.default_rng([config.seed, 3, patient]).random() < config.steady_share)
+
+
+def _intensities(rng: np.random.Generator, level: int, signal: Signal, config: SynthConfig) -> np.ndarray:
+    """FACS-like intensities (0-5; AU43 0/1) of ``signal.aus`` whose score falls in ``level``; the eyes are
+    closed with ``config.closed_eyes[level]``. A *none* second is all zeros with ``config.none_zero``; a *mild*
+    draw is kept with ``config.mild_decay`` per score point above the level's lowest, so faint mild seconds are
+    not rarer than strong ones (uniform intensities made PSPI 2 only 15 % of mild seconds and PSPI 5 30 %)."""
+    if level == 0 and rng.random() < config.none_zero:
+        return np.zeros(len(signal.aus))
     graded = {0: (0, 2), 1: (0, 4), 2: (1, 6)}[level]
-    p_closed = (0.02, 0.1, 0.7)[level]
+    p_closed = config.closed_eyes[level]
     for _ in range(1000):
         values = np.array([float(rng.random() < p_closed) if au == "AU43" else rng.integers(*graded) for au in signal.aus])
-        if signal.level(values.sum()) == level:
+        if signal.level(values.sum()) != level:
+            continue
+        if level != 1 or rng.random() < config.mild_decay ** (values.sum() - signal.thresholds[0]):
             return values
     raise RuntimeError(f"cannot draw intensities for level {level} of {signal}")
 
@@ -170,10 +201,12 @@ def _ramp(rng: np.random.Generator, frames: int, low: int, high: int) -> np.ndar
     return np.clip((t - rng.integers(low, high)) / rng.integers(3, 9), 0.0, 1.0)
 
 
-def _signal_track(rng: np.random.Generator, levels: np.ndarray, signal: Signal, fps: int, intensities: np.ndarray | None = None) -> np.ndarray:
+def _signal_track(
+    rng: np.random.Generator, levels: np.ndarray, signal: Signal, fps: int, config: SynthConfig, intensities: np.ndarray | None = None
+) -> np.ndarray:
     """(frames, len(signal.aus)) amplitudes in [0, 1] with onset dynamics at each second; ``intensities``
     (seconds, len(signal.aus)) replaces the drawn ones."""
-    targets = np.stack([_intensities(rng, int(lv), signal) for lv in levels]) if intensities is None else np.asarray(intensities, np.float64)
+    targets = np.stack([_intensities(rng, int(lv), signal, config) for lv in levels]) if intensities is None else np.asarray(intensities, np.float64)
     targets = targets / np.array([1.0 if au == "AU43" else GRADED_MAX for au in signal.aus])
     previous = np.vstack([targets[:1] * (rng.random() < 0.5), targets[:-1]])
     ramps = np.stack([_ramp(rng, fps, 0, 7) for _ in levels])  # (seconds, fps)
@@ -233,7 +266,7 @@ def _rotations(pose_deg: np.ndarray) -> np.ndarray:
     return rz @ ry @ rx
 
 
-def _project(rng: np.random.Generator, points: np.ndarray, pose: np.ndarray, config: SynthConfig) -> np.ndarray:
+def _project(rng: np.random.Generator, points: np.ndarray, pose: np.ndarray, config: SynthConfig, d: Distractors) -> np.ndarray:
     """Rotate about the face centre, perspective-project, add jitter; returns (frames, 468, 2) in [0, 1]."""
     width, height = config.image_size
     frames = len(points)
@@ -245,7 +278,7 @@ def _project(rng: np.random.Generator, points: np.ndarray, pose: np.ndarray, con
     position = position + np.cumsum(rng.normal(0, 0.3, (frames, 2)), axis=0)
     pixels = focal * posed[..., :2] / (distance + posed[..., 2])[..., None] + position[:, None]
     iod = np.linalg.norm(pixels[:, list(RIGHT_EYE)].mean(1) - pixels[:, list(LEFT_EYE)].mean(1), axis=1)
-    pixels += rng.normal(size=pixels.shape) * (rng.uniform(*config.distractors.jitter_iod) * iod)[:, None, None]
+    pixels += rng.normal(size=pixels.shape) * (rng.uniform(*d.jitter_iod) * iod)[:, None, None]
     return pixels / np.array([width, height])
 
 
@@ -280,8 +313,9 @@ def generate_clip(
     if intensities is not None:
         levels = np.array([signal.level(v) for v in np.asarray(intensities).sum(1)], np.int64)
     levels = drawn if levels is None else np.asarray(levels, np.int64)
-    amplitudes = dict(zip(signal.aus, _signal_track(rng, levels, signal, fps, intensities).T, strict=False))
-    distractors = _distractor_tracks(rng, frames, config.fps, config.distractors)
+    amplitudes = dict(zip(signal.aus, _signal_track(rng, levels, signal, fps, config, intensities).T, strict=False))
+    setting = steady(config.distractors) if recorded_still(patient, config) else config.distractors
+    distractors = _distractor_tracks(rng, frames, config.fps, setting)
     amplitudes["AU43"] = np.maximum(amplitudes.get("AU43", 0.0), distractors.pop("blink"))
     for name, track in distractors.items():
         amplitudes[name] = amplitudes.get(name, 0.0) + track
@@ -289,8 +323,8 @@ def generate_clip(
     for name, track in amplitudes.items():
         points += gain * np.asarray(track)[:, None, None] * fields[name]
     points += rng.normal(0.0, 0.02, points.shape)
-    landmarks = _project(rng, points, _pose(rng, frames, config.distractors), config)
-    _drop_frames(rng, landmarks, config.distractors)
+    landmarks = _project(rng, points, _pose(rng, frames, setting), config, setting)
+    _drop_frames(rng, landmarks, setting)
     return LabelledClip(
         landmarks=landmarks.astype(np.float32),
         fps=config.fps,
