@@ -8,7 +8,7 @@
 - ``synthetic-pain-8s.npz``: **synthetic** keypoints (``points``, float16, 240 x 468 x 3) of the same face
   wearing the training generator's pain expression, transplanted onto the astronaut's real Face Mesh
   landmarks the way ``pain-gateway real-faces`` checks the model (``plugins/sta_lstm/lab/real_faces.py``):
-  4 s at PSPI 3 (brow lowered, eyes narrowed), then 4 s at PSPI 6, with the generator's micro-motion.
+  4 s at PSPI 3 (brow lowered, eyes narrowed), then 4 s at PSPI 7, with the generator's micro-motion.
   The bundled model scores it mild, then significant (tests/unit/test_examples.py), so the first
   assessment page has a heatmap, regions and seconds that mean something. Not a real grimace, not
   clinical data.
@@ -31,8 +31,10 @@ EXAMPLES = ROOT / "examples"
 PATIENT = {"identifier": {"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "MRN-EXAMPLE-1"}}
 
 
-PAIN_SEGMENTS = (({"AU4": 2, "AU6/7": 1}, 4.0), ({"AU4": 4, "AU6/7": 2}, 4.0))
-"""(FACS intensities 0-5 of the generator's fused action-unit fields, seconds): PSPI 3 for 4 s, then PSPI 6.
+PAIN_SEGMENTS = (({"AU4": 2, "AU6/7": 1}, 4.0), ({"AU4": 4, "AU6/7": 3}, 4.0))
+"""(FACS intensities 0-5 of the generator's fused action-unit fields, seconds): PSPI 3 for 4 s, then PSPI 7.
+Until sta-lstm-synthetic 0.5.0 the second part was PSPI 6 (AU6/7 at 2), the lowest significant score, which 0.5.0
+without a baseline calls significant or mild about evenly on this face (P 0.44 / 0.53): no example to show.
 Brow lowering leads, so occluding the brow is what moves the model: the heatmap has a region that stands
 out (with AU9/10 added too, no single region carries the result and none stands out)."""
 

@@ -15,7 +15,7 @@ import msgspec
 from gateway import hookimpl
 from plugins.sta_lstm.serving import CheckpointModel, parse_prevalence
 
-BUNDLED_CHECKPOINT = Path(__file__).with_name("checkpoints") / "sta-lstm-synthetic-0.4"
+BUNDLED_CHECKPOINT = Path(__file__).with_name("checkpoints") / "sta-lstm-synthetic-0.5"
 
 
 class StaLstmSettings(msgspec.Struct):

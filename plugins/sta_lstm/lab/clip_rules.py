@@ -110,8 +110,9 @@ def _baseline(patient: int, config) -> np.ndarray:
 def synthetic_tracks(model, patients: Sequence[int], config, seconds: int = 40) -> dict[str, tuple[list[np.ndarray], dict[int, list[np.ndarray]]]]:
     """Per-second probabilities of long synthetic clips of held-out patients, scored with the patient's
     baseline and without: per patient one clip with no pain at all, and per episode length one with a
-    single mild or significant episode (alternating) at a random place; every clip keeps the
-    generator's distractors (talking, smiles, blinks, head turns)."""
+    single mild or significant episode (alternating) at a random place; every clip is recorded as the
+    generator records that patient (its distractors: talking, smiles, blinks, head turns; or still, for its
+    still patients)."""
     from dataclasses import replace
 
     from plugins.sta_lstm.lab.synthetic import generate_clip
@@ -185,7 +186,7 @@ def check_checkpoint(checkpoint, patients: int = 12, seconds: int = 40) -> dict[
     ids = [patient_number(p) for p in manifest["training"]["splits"]["test"][:patients]]
     record = study(CheckpointModel(checkpoint), ids, config, seconds)
     record["note"] = (
-        f"Long synthetic clips ({seconds} s, the generator's distractors throughout) of {len(ids)} test patients: one with "
+        f"Long synthetic clips ({seconds} s, the generator's distractors throughout, or still for its still patients) of {len(ids)} test patients: one with "
         f"no pain, and one per episode length ({', '.join(map(str, EPISODES_S))} s) with a single mild or significant "
         "episode; real no-pain video scored without a baseline (none was recorded). A rule flags a clip when it would "
         "summarise it as mild or worse."
