@@ -118,6 +118,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         ws_max_size=WEBSOCKET_MAX_MESSAGE_BYTES,
         # live frames are float32 landmarks: deflate shrinks them by ~7 % and costs both ends CPU on every frame
         ws_per_message_deflate=False,
+        # loop: uvicorn's "auto", i.e. uvloop where it installs (a pinned dependency): a cheaper event loop per frame
         http=timed_h11_protocol(settings.header_timeout_s, settings.body_timeout_s),
         timeout_keep_alive=settings.idle_timeout_s,
         proxy_headers=bool(settings.trusted_proxies),  # X-Forwarded-* from the configured proxies only, never from anyone

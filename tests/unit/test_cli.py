@@ -242,3 +242,15 @@ def test_version(cli):
 
     result = cli("--version")
     assert result.returncode == 0 and result.stdout.strip().endswith(version("pain-gateway"))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uvloop does not install on Windows; serve runs on asyncio's loop there")
+def test_serve_runs_on_uvloop_where_it_installs():
+    """The live ceiling in docs/operations.md was measured on uvloop: uvicorn's "auto" loop, which serve keeps, must pick it."""
+    from uvicorn.loops.auto import auto_loop_factory
+
+    loop = auto_loop_factory(use_subprocess=False)()
+    try:
+        assert type(loop).__module__.startswith("uvloop"), type(loop)
+    finally:
+        loop.close()
