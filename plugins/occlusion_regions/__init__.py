@@ -32,7 +32,8 @@ def _hull(points: np.ndarray) -> np.ndarray:
     Part of every scored assessment, so it is C, not a Python loop (which cost 30 ms of a 5-s clip's 45 ms)."""
     if len(points) < 3:
         return np.asarray(points, dtype=np.float64)
-    return cv2.convexHull(np.asarray(points, dtype=np.float32), clockwise=False)[:, 0].astype(np.float64)
+    # + 0 turns -0.0 into 0.0: OpenCV returns no hull at all for points equal up to the sign of a zero
+    return cv2.convexHull(np.asarray(points, dtype=np.float32) + np.float32(0), clockwise=False)[:, 0].astype(np.float64)
 
 
 def _pairs(points: np.ndarray) -> list[tuple[float, float]]:

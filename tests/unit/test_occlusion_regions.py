@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -123,6 +123,7 @@ def test_occlusion_uses_the_patients_baseline_and_bounded_batches():
 
 @settings(max_examples=60, deadline=None)
 @given(arrays(np.float64, st.tuples(st.integers(1, 40), st.just(2)), elements=st.floats(-1, 1, allow_nan=False, width=32)))
+@example(np.array([[-0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]))  # OpenCV gave no hull for these (found by this test)
 def test_a_region_outline_is_the_convex_hull_of_its_points(points):
     """Every landmark of a region lies inside or on its outline, the outline's corners are landmarks,
     and it turns one way only: what the heatmap draws around a region."""
