@@ -90,7 +90,9 @@ def _session_states(windows: Sequence[StoredWindow], image_sizes: dict[str, tupl
         if size is not None:
             values["image_size"] = list(size)
         if values:
-            groups.setdefault(tuple(values), []).append({"session_row": window.session_id, "owner_take": window.taken} | {f"new_{k}": v for k, v in values.items()})
+            groups.setdefault(tuple(values), []).append(
+                {"session_row": window.session_id, "owner_take": window.taken} | {f"new_{k}": v for k, v in values.items()}
+            )
     return groups
 
 
@@ -184,12 +186,17 @@ class LiveStore:
         """Store scored windows (many sessions' at once, one transaction) with each session's state after them,
         only where the take that scored them is still current; returns the (session, index) pairs stored.
 
-        A constant number of statements whatever the batch (a second of 64 sessions is one ``SELECT``, one
-        ``UPDATE`` and one ``INSERT``, each run for many rows): per-window statements cost the live server a
-        third of its CPU. On PostgreSQL the sessions' rows are locked first, so a take by another replica waits
-        for this transaction instead of slipping between the check and the write."""
+        A constant number of statements whatever the batch (a second of 64 sessions is one ``UPDATE``, one
+        ``SELECT`` and one ``INSERT``, each run for many rows): per-window statements cost the live server a
+        third of its CPU. The state ``UPDATE`` comes first and changes only rows of the current take; it takes
+        SQLite's write lock and PostgreSQL's row locks (the ``SELECT`` locks the rest), so a take by another
+        connection waits for this transaction instead of slipping between the check and the window rows."""
         sessions, table = LiveSessionRow.__table__, LiveWindowRow.__table__
         async with self.engine.begin() as conn:
+            for columns, rows in _session_states(windows, image_sizes).items():
+                changes = {column: bindparam(f"new_{column}") for column in columns}
+                owned = sessions.c.id == bindparam("session_row"), sessions.c.taken == bindparam("owner_take"), sessions.c.status == OPEN
+                await conn.execute(update(sessions).where(*owned).values(changes), rows)
             query = select(sessions.c.id, sessions.c.taken).where(sessions.c.id.in_({w.session_id for w in windows}), sessions.c.status == OPEN)
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update()
@@ -197,10 +204,6 @@ class LiveStore:
             current = [w for w in windows if takes.get(w.session_id) == w.taken]
             if not current:
                 return set()
-            for columns, rows in _session_states(current, image_sizes).items():
-                changes = {column: bindparam(f"new_{column}") for column in columns}
-                owned = sessions.c.id == bindparam("session_row"), sessions.c.taken == bindparam("owner_take"), sessions.c.status == OPEN
-                await conn.execute(update(sessions).where(*owned).values(changes), rows)
             await conn.execute(
                 insert(table),
                 [
