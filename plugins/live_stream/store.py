@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway import PatientRef, read_only
@@ -90,9 +92,7 @@ def _session_states(windows: Sequence[StoredWindow], image_sizes: dict[str, tupl
         if size is not None:
             values["image_size"] = list(size)
         if values:
-            groups.setdefault(tuple(values), []).append(
-                {"session_row": window.session_id, "owner_take": window.taken} | {f"new_{k}": v for k, v in values.items()}
-            )
+            groups.setdefault(tuple(values), []).append({"session_row": window.session_id} | {f"new_{k}": v for k, v in values.items()})
     return groups
 
 
@@ -186,42 +186,48 @@ class LiveStore:
         """Store scored windows (many sessions' at once, one transaction) with each session's state after them,
         only where the take that scored them is still current; returns the (session, index) pairs stored.
 
-        A constant number of statements whatever the batch (a second of 64 sessions is one ``UPDATE``, one
-        ``SELECT`` and one ``INSERT``, each run for many rows): per-window statements cost the live server a
-        third of its CPU. The state ``UPDATE`` comes first and changes only rows of the current take; it takes
-        SQLite's write lock and PostgreSQL's row locks (the ``SELECT`` locks the rest), so a take by another
-        connection waits for this transaction instead of slipping between the check and the window rows."""
+        A constant number of statements whatever the batch (a second of 64 sessions is a ``SELECT``, an
+        ``UPDATE`` per set of changed columns and one ``INSERT``, each run for many rows): per-window statements
+        cost the live server a third of its CPU. On PostgreSQL the ``SELECT`` locks, in session-id order, only
+        the rows whose take is still the one that scored them (a row another replica took is never waited
+        for, so two replicas with crossed stale windows cannot deadlock), and a take elsewhere waits for this
+        transaction; SQLite's writes begin ``IMMEDIATE`` and hold its write lock throughout. A window already
+        stored (the same index, scored again by a resumed connection) is kept as first stored, never
+        failing the batch: one duplicate must not cost other sessions their seconds."""
         sessions, table = LiveSessionRow.__table__, LiveWindowRow.__table__
+        postgresql = self.engine.dialect.name == "postgresql"
         async with self.engine.begin() as conn:
-            for columns, rows in _session_states(windows, image_sizes).items():
-                changes = {column: bindparam(f"new_{column}") for column in columns}
-                owned = sessions.c.id == bindparam("session_row"), sessions.c.taken == bindparam("owner_take"), sessions.c.status == OPEN
-                await conn.execute(update(sessions).where(*owned).values(changes), rows)
-            query = select(sessions.c.id, sessions.c.taken).where(sessions.c.id.in_({w.session_id for w in windows}), sessions.c.status == OPEN)
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update()
-            takes = dict((await conn.execute(query)).tuples().all())
-            current = [w for w in windows if takes.get(w.session_id) == w.taken]
+            scored_by = sorted({(w.session_id, w.taken) for w in windows})
+            query = select(sessions.c.id).where(tuple_(sessions.c.id, sessions.c.taken).in_(scored_by), sessions.c.status == OPEN)
+            if postgresql:
+                query = query.order_by(sessions.c.id).with_for_update()
+            owned = set((await conn.execute(query)).scalars().all())
+            current = sorted((w for w in windows if w.session_id in owned), key=lambda w: w.session_id)  # stable: a session's windows keep their order
             if not current:
                 return set()
-            await conn.execute(
-                insert(table),
-                [
-                    dict(session_id=w.session_id, window_no=w.index, tenant=w.tenant, start_ms=w.start_ms, frames=w.frames, result=w.result, grid=w.grid)
-                    for w in current
-                ],
-            )
+            for columns, rows in _session_states(current, image_sizes).items():
+                changes = {column: bindparam(f"new_{column}") for column in columns}
+                await conn.execute(update(sessions).where(sessions.c.id == bindparam("session_row")).values(changes), rows)
+            dialect_insert = postgresql_insert if postgresql else sqlite_insert
+            rows = [
+                dict(session_id=w.session_id, window_no=w.index, tenant=w.tenant, start_ms=w.start_ms, frames=w.frames, result=w.result, grid=w.grid)
+                for w in current
+            ]
+            await conn.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=["session_id", "window_no"]), rows)
         return {(w.session_id, w.index) for w in current}
 
     async def hold(self, session_ids: Sequence[str], replica: str, deadline: float) -> None:
-        """Push the idle deadline of sessions this replica serves (a heartbeat: while it lives, they stay open)."""
+        """Push the idle deadline of sessions this replica serves (a heartbeat: while it lives, they stay open).
+        On PostgreSQL the rows are locked in session-id order first, the order ``save_windows`` locks them in,
+        so the heartbeat and the window writer never deadlock."""
         if not session_ids:
             return
         table = LiveSessionRow.__table__
+        mine = table.c.id.in_(list(session_ids)), table.c.replica == replica, table.c.status == OPEN
         async with self.engine.begin() as conn:
-            await conn.execute(
-                update(table).where(table.c.id.in_(list(session_ids)), table.c.replica == replica, table.c.status == OPEN).values(deadline=deadline)
-            )
+            if self.engine.dialect.name == "postgresql":
+                await conn.execute(select(table.c.id).where(*mine).order_by(table.c.id).with_for_update())
+            await conn.execute(update(table).where(*mine).values(deadline=deadline))
 
     async def release(self, session_id: str, taken: int, deadline: float) -> None:
         """The client left: the session stays resumable, by any replica, until ``deadline``."""

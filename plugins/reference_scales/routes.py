@@ -1,7 +1,7 @@
 """``/v1/reference-scales``, ``/v1/patients/scale-scores`` and ``/v1/concordance``: thin handlers over
 ``recording`` (checks), ``ScoreStore`` (the tenant's scores) and ``service`` (pairs and figures).
 
-``controller(config)`` binds the site's settings on a subclass, as the webhooks plugin does. Every
+``controller(config)`` builds the controller around the site's settings (its scales are the ``scale`` filter's enum). Every
 read and write passes the caller's tenant; another tenant's scores and assessments never pair.
 """
 
@@ -33,7 +33,7 @@ EXAMPLE_PAIRS_CSV = (
 
 SINCE = Parameter(default=None, description="scores observed at or after this ISO-8601 date-time (with a time zone)")
 UNTIL = Parameter(default=None, description="scores observed before this ISO-8601 date-time (with a time zone)")
-MODEL_VERSION = Parameter(default=None, description="only AI assessments of this model version")
+MODEL_VERSION = Parameter(default=None, description="only AI assessments of this model version", schema_extra={"maxLength": 64})
 
 
 def check_body(data: ScaleScoreIn) -> dict[str, Any]:

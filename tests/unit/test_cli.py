@@ -244,7 +244,9 @@ def test_version(cli):
     assert result.returncode == 0 and result.stdout.strip().endswith(version("pain-gateway"))
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="uvloop does not install on Windows; serve runs on asyncio's loop there")
+@pytest.mark.skipif(
+    sys.platform == "win32" or sys.implementation.name != "cpython", reason="uvloop is not installed there (pyproject's marker); serve runs on asyncio's loop"
+)
 def test_serve_runs_on_uvloop_where_it_installs():
     """The live ceiling in docs/operations.md was measured on uvloop: uvicorn's "auto" loop, which serve keeps, must pick it."""
     from uvicorn.loops.auto import auto_loop_factory

@@ -20,7 +20,7 @@ from plugins.live_stream import store as live_store
 from plugins.live_stream.protocol import Frame, ProtocolError
 from plugins.live_stream.registry import LiveSessions, clip_of
 from plugins.live_stream.session import LiveLimits
-from plugins.live_stream.store import ENDED, LiveStore, StoredWindow
+from plugins.live_stream.store import ENDED, LiveStore, Resume, StoredWindow
 
 PATIENT = PatientRef(system="urn:x", value="1")
 FACE = np.asarray(recorded_points()[0][:, :2], dtype=np.float32)
@@ -225,3 +225,61 @@ def test_two_gateways_on_one_database_share_a_session_and_end_it_once(gateway_fo
     audit = a.client.get("/v1/audit", params={"action": "create"}, headers=admin).json()["items"]
     assert [e["resource_id"] for e in audit if e["resource_type"] == "assessment"] == [message["id"]]  # one assessment, made once
     assert [e["resource_id"] for e in audit if e["resource_type"] == "live_session"] == [opened["id"]]
+
+
+def window_of(session_id: str, index: int, taken: int) -> StoredWindow:
+    resume = Resume(30 * index + 29, 1e12 + 1000 * index + 967, 1e12, index + 1, 1e12 + 1000 * (index + 1), 0)
+    return StoredWindow(session_id, "default", index, 1e12 + 1000 * index, 30, {"index": index}, b"grid", taken, resume)
+
+
+def test_two_replicas_writing_crossed_stale_windows_and_heartbeats_never_deadlock(database_url):
+    """S1 went from replica A to B and S2 from B to A while each still had a window of the session it lost: their
+    batched writes (and heartbeats) run at once, round after round. Each stores only its current session's
+    windows, and neither waits on the other's row (a deadlock aborted whole batches before)."""
+
+    async def run():
+        engines = create_engine(database_url), create_engine(database_url)
+        a, b = LiveStore(engines[0]), LiveStore(engines[1])
+        try:
+            s1, s2 = f"s1-{time.monotonic_ns()}", f"s2-{time.monotonic_ns()}"
+            for session_id in (s1, s2):
+                assert await a.create(session_id, "default", PATIENT, time.time() + 60, 20) is None
+            stale_a, stale_b = await a.take(s1, "A", time.time() + 60), await b.take(s2, "B", time.time() + 60)
+            current_b, current_a = await b.take(s1, "B", time.time() + 60), await a.take(s2, "A", time.time() + 60)
+            for index in range(20):
+                stored = await asyncio.gather(
+                    a.save_windows([window_of(s1, index, stale_a), window_of(s2, index, current_a)], {s1: (640, 480), s2: (640, 480)}),
+                    b.save_windows([window_of(s2, index, stale_b), window_of(s1, index, current_b)], {s1: (640, 480), s2: (640, 480)}),
+                    a.hold([s2, s1], "A", time.time() + 60),
+                    b.hold([s1, s2], "B", time.time() + 60),
+                )
+                assert stored[:2] == [{(s2, index)}, {(s1, index)}]
+            assert [w[0] for w in await a.windows(s1)] == [w[0] for w in await a.windows(s2)] == list(range(20))
+            assert (await a.get(s1)).resume.window_index == (await a.get(s2)).resume.window_index == 20
+        finally:
+            for engine in engines:
+                await engine.dispose()
+
+    asyncio.run(run())
+
+
+def test_a_second_stored_twice_keeps_its_first_row_and_costs_no_other_session_its_seconds(database_url):
+    """A resumed connection may score again a second the old one stored just before the take: that duplicate
+    must not roll back the batch it shares with other sessions' seconds."""
+
+    async def run():
+        engine = create_engine(database_url)
+        store = LiveStore(engine)
+        try:
+            s1, s2 = f"d1-{time.monotonic_ns()}", f"d2-{time.monotonic_ns()}"
+            for session_id in (s1, s2):
+                assert await store.create(session_id, "default", PATIENT, time.time() + 60, 20) is None
+            take1, take2 = await store.take(s1, "A", time.time() + 60), await store.take(s2, "A", time.time() + 60)
+            assert await store.save_windows([window_of(s1, 0, take1)], {}) == {(s1, 0)}
+            again = StoredWindow(s1, "default", 0, 1e12, 30, {"index": 0, "again": True}, b"grid", take1, None)
+            assert await store.save_windows([again, window_of(s2, 0, take2)], {}) == {(s1, 0), (s2, 0)}
+            assert [w[0] for w in await store.windows(s1)] == [0] and [w[0] for w in await store.windows(s2)] == [0]
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
