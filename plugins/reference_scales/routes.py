@@ -59,7 +59,9 @@ async def record(flow: AssessmentFlow, store: AssessmentStore, tenant: str, chec
 def controller(config: ReferenceScalesSettings) -> type[Controller]:
     """The routes bound to ``config``: its enabled scales are the ``scale`` filter's enum in the OpenAPI
     document, so a client (and the probe) knows the values the routes accept."""
-    scale_filter = Parameter(default=None, description="a scale id: one of the site's scales", schema_extra={"enum": list(config.enabled())})
+    scale_filter = Parameter(
+        default=None, description="a scale id: one of the site's scales (empty: every scale)", schema_extra={"enum": [*config.enabled(), ""]}
+    )
 
     class ReferenceScales(Controller):
         """The routes, bound to the site's settings."""

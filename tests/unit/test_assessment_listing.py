@@ -233,3 +233,18 @@ def test_the_cli_lists_a_tenants_assessments_page_by_page(sqlite_url, tmp_path):
     assert not {line.split()[1] for line in lines + rest.stdout.splitlines()} - set(seeded["north"]) - set(seeded["jobs"])
     bad = cli("--patient", "MRN-1")
     assert bad.returncode == 2 and "--patient" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "value"), [("/v1/assessments", "until", "0"), ("/v1/assessments", "since", "1700000000.5"), ("/v1/audit/fhir", "until", "0.5")]
+)
+def test_a_number_is_not_a_date_time(api, path, field, value):
+    """The probe found a bare number taken as a Unix time (``until=0`` answered an empty 200): the document
+    says date-time, so the route says what it wants."""
+    response = api.get(path, role="admin" if "audit" in path else "integrator", params={field: value})
+    assert response.status_code == 422 and response.json()["field"] == field and "ISO 8601" in response.json()["detail"], response.text
+
+
+def test_an_rfc_3339_date_time_with_a_lower_case_t_and_z_is_read(api):
+    response = api.get("/v1/assessments", role="integrator", params={"since": "2026-11-23t09:00:00z"})
+    assert response.status_code == 200, response.text

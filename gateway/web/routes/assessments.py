@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,7 +23,7 @@ from gateway.storage.jobs import Submission, SubmissionStore
 from gateway.storage.listing import MAX_LIMIT, STATUSES, AssessmentListing
 from gateway.storage.tokens import TokenInfo
 from gateway.web.openapi import ok, problems
-from gateway.web.routes.listing import EXAMPLE_PAGE, AssessmentPage, encode_cursor, list_item, listing_query
+from gateway.web.routes.listing import EXAMPLE_PAGE, MOMENT, AssessmentPage, encode_cursor, list_item, listing_query
 from gateway.web.routes.schemas import EXAMPLE_JOB, EXAMPLE_VIEW, AssessmentView
 from gateway.web.uploads import received
 
@@ -193,8 +192,8 @@ async def list_assessments(
     store: NamedDependency[AssessmentStore],
     plugins: NamedDependency[Plugins],
     patient: str | None = Parameter(default=None, max_length=520, description="The patient's identifier as 'system|value' (completed assessments only)"),
-    since: datetime | None = Parameter(default=None, description="Received at or after this moment (ISO 8601 with a time zone)"),
-    until: datetime | None = Parameter(default=None, description="Received before this moment (ISO 8601 with a time zone)"),
+    since: str | None = Parameter(default=None, max_length=64, schema_extra=MOMENT, description="Received at or after this moment (ISO 8601 with a time zone)"),
+    until: str | None = Parameter(default=None, max_length=64, schema_extra=MOMENT, description="Received before this moment (ISO 8601 with a time zone)"),
     status: str | None = Parameter(default=None, max_length=20, description=f"One of {', '.join(STATUSES)}"),
     clinical_status: str | None = Parameter(default=None, max_length=20, description=f"One of {', '.join(CLINICAL_STATUSES)}"),
     level: str | None = Parameter(default=None, max_length=20, description=f"The AI's clip level: one of {', '.join(LEVELS)}"),

@@ -19,6 +19,7 @@ from gateway.storage import audit
 from gateway.storage.assessments import AssessmentStore
 from gateway.storage.audit import ACTIONS, AuditEntry, AuditQuery, AuditStore
 from gateway.web.openapi import ok, problems
+from gateway.web.routes.listing import MOMENT, query_moment
 
 ADMIN_ONLY: dict = {"roles": set()}  # role_guard always adds admin; no other role may read the trail
 MAX_PAGE = 200
@@ -47,22 +48,16 @@ def audit_query(
     token_id: str | None = Parameter(default=None, max_length=32, description="Only this token id"),
     action: str | None = Parameter(default=None, max_length=30, description=f"One of {', '.join(sorted(ACTIONS))}"),
     patient: str | None = Parameter(default=None, max_length=520, description="'Patient/<id>' or 'system|value'"),
-    since: datetime | None = Parameter(default=None, description="Inclusive lower bound on occurred_at (with a time zone)"),
-    until: datetime | None = Parameter(default=None, description="Exclusive upper bound on occurred_at (with a time zone)"),
+    since: str | None = Parameter(default=None, max_length=64, schema_extra=MOMENT, description="Inclusive lower bound on occurred_at (with a time zone)"),
+    until: str | None = Parameter(default=None, max_length=64, schema_extra=MOMENT, description="Exclusive upper bound on occurred_at (with a time zone)"),
     limit: int = Parameter(default=50, ge=1, le=MAX_PAGE),
     offset: int = Parameter(default=0, ge=0, le=MAX_OFFSET),
 ) -> AuditQuery:
     """The trail's filters (one dependency for both representations), scoped to the caller's tenant."""
     if action is not None and action not in ACTIONS:
         raise InputError("action", f"must be one of {', '.join(sorted(ACTIONS))}, got {action!r}")
-    for field, moment in (("since", since), ("until", until)):
-        if moment is not None and moment.tzinfo is None:
-            raise InputError(field, "needs a time zone, e.g. 2026-11-23T10:00:00Z")
-        try:
-            moment is not None and moment.astimezone(UTC)
-        except OverflowError:
-            raise InputError(field, "is outside the representable range once in UTC; use a year from 1 to 9998") from None
-    return AuditQuery(_scope(request, tenant), token_id, action, patient, since, until, limit, offset)
+    moments = query_moment("since", since), query_moment("until", until)
+    return AuditQuery(_scope(request, tenant), token_id, action, patient, *moments, limit, offset)
 
 
 FILTERS = {"filters": Provide(audit_query, sync_to_thread=False)}

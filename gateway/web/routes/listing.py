@@ -72,9 +72,16 @@ def _choice(name: str, value: str | None, allowed: tuple[str, ...]) -> str | Non
     return value
 
 
-def _moment(name: str, value: datetime | None) -> datetime | None:
-    if value is None:
+def query_moment(name: str, text: str | None) -> datetime | None:
+    """A query's date-time, in UTC: ISO 8601 text with a time zone and nothing else. Parsed here, not by the
+    framework, whose lax query parsing also took a bare number as a Unix time (``until=0`` listed nothing
+    instead of naming the mistake)."""
+    if text is None:
         return None
+    try:
+        value = datetime.fromisoformat(text.upper())  # RFC 3339 allows a lower-case t and z
+    except ValueError:
+        raise InputError(name, f"must be an ISO 8601 date-time with a time zone, e.g. 2026-11-23T10:00:00Z, got {text[:40]!r}") from None
     if value.tzinfo is None:
         raise InputError(name, "needs a time zone, e.g. 2026-11-23T10:00:00Z")
     try:
@@ -83,7 +90,11 @@ def _moment(name: str, value: datetime | None) -> datetime | None:
         raise InputError(name, "is outside the representable range once in UTC; use a year from 1 to 9998") from None
 
 
-def listing_query(tenant: str, given: dict[str, str | None], since: datetime | None, until: datetime | None, limit: int) -> ListingQuery:
+MOMENT = {"format": "date-time"}
+"""The OpenAPI schema of a ``query_moment`` parameter (declared ``str``, so the framework leaves the text alone)."""
+
+
+def listing_query(tenant: str, given: dict[str, str | None], since: str | None, until: str | None, limit: int) -> ListingQuery:
     """The page's filters from the query string, each checked (``given``: patient, status,
     clinical_status, level, cursor as received)."""
     system = value = None
@@ -96,8 +107,8 @@ def listing_query(tenant: str, given: dict[str, str | None], since: datetime | N
         tenant=tenant,
         system=system,
         value=value,
-        since=_moment("since", since),
-        until=_moment("until", until),
+        since=query_moment("since", since),
+        until=query_moment("until", until),
         status=_choice("status", given.get("status"), STATUSES),
         clinical_status=_choice("clinical_status", given.get("clinical_status"), CLINICAL_STATUSES),
         level=_choice("level", given.get("level"), LEVELS),
