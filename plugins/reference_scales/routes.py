@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, Parameter
 
 from gateway import AssessmentFlow, AssessmentStore, audit_record, ok, problems
@@ -63,11 +63,18 @@ def controller(config: ReferenceScalesSettings) -> type[Controller]:
         default=None, description="a scale id: one of the site's scales (empty: every scale)", schema_extra={"enum": [*config.enabled(), ""]}
     )
 
+    def concordance_filters(
+        scale: str | None = scale_filter, since: str | None = SINCE, until: str | None = UNTIL, model_version: str | None = MODEL_VERSION
+    ) -> Filters:
+        """The concordance routes' query filters, declared and checked once (a 422 names the one at fault)."""
+        return Filters(config, scale, since, until, model_version)
+
     class ReferenceScales(Controller):
         """The routes, bound to the site's settings."""
 
         path = "/v1"
         tags = TAGS
+        dependencies = {"filters": Provide(concordance_filters, sync_to_thread=False)}
 
         @get("/reference-scales", opt={"roles": EVERYONE}, summary="List the site's reference pain scales", responses=ok(ScaleList, None) | problems())
         async def list_scales(self) -> ScaleList:
@@ -98,14 +105,10 @@ def controller(config: ReferenceScalesSettings) -> type[Controller]:
             self,
             request: Request,
             store: NamedDependency[AssessmentStore],
-            scale: str | None = scale_filter,
-            since: str | None = SINCE,
-            until: str | None = UNTIL,
-            model_version: str | None = MODEL_VERSION,
+            filters: NamedDependency[Filters],
         ) -> PairList:
             """Every pair the concordance uses, with the pairing rule: the score, the AI's level and
             probabilities (AI-asserted, with model and version) and how far apart they were."""
-            filters = Filters(config, scale, since, until, model_version)
             await audit_record(store.engine, "search", "scale_score")
             return pair_list(await pairs_for(store, request.user.tenant, config, filters), config)
 
@@ -120,13 +123,9 @@ def controller(config: ReferenceScalesSettings) -> type[Controller]:
             self,
             request: Request,
             store: NamedDependency[AssessmentStore],
-            scale: str | None = scale_filter,
-            since: str | None = SINCE,
-            until: str | None = UNTIL,
-            model_version: str | None = MODEL_VERSION,
+            filters: NamedDependency[Filters],
         ) -> Response[str]:
             """One row per pair (no patient identifiers); audited as a search like the JSON list."""
-            filters = Filters(config, scale, since, until, model_version)
             await audit_record(store.engine, "search", "scale_score")
             pairs = pair_list(await pairs_for(store, request.user.tenant, config, filters), config)
             return Response(pairs_csv(pairs), media_type=CSV, headers={"Content-Disposition": 'attachment; filename="concordance-pairs.csv"'})
@@ -141,17 +140,13 @@ def controller(config: ReferenceScalesSettings) -> type[Controller]:
             self,
             request: Request,
             store: NamedDependency[AssessmentStore],
-            scale: str | None = scale_filter,
-            since: str | None = SINCE,
-            until: str | None = UNTIL,
-            model_version: str | None = MODEL_VERSION,
+            filters: NamedDependency[Filters],
         ) -> ConcordanceOut:
             """Per scale, mapping version and model version: pairs and patients, quadratic weighted kappa,
             Spearman rho, sensitivity and specificity for 'significant' and 'any pain' with patient-clustered
             bootstrap 95 % CIs, the confusion matrix, calibration (reliability bins, ECE) and Bland-Altman;
             each group marked unreliable below 50 pairs or 10 patients. The model is trained on synthetic
             data: these figures are how a site measures it on its own patients."""
-            filters = Filters(config, scale, since, until, model_version)
             return await concordance_report(store, request.user.tenant, config, filters)
 
         @get(
@@ -165,13 +160,9 @@ def controller(config: ReferenceScalesSettings) -> type[Controller]:
             self,
             request: Request,
             store: NamedDependency[AssessmentStore],
-            scale: str | None = scale_filter,
-            since: str | None = SINCE,
-            until: str | None = UNTIL,
-            model_version: str | None = MODEL_VERSION,
+            filters: NamedDependency[Filters],
         ) -> Response[str]:
             """One row per group and figure, with its 95 % CI, the group's counts and reliability."""
-            filters = Filters(config, scale, since, until, model_version)
             out = await concordance_report(store, request.user.tenant, config, filters)
             return Response(report_csv(out), media_type=CSV, headers={"Content-Disposition": 'attachment; filename="concordance.csv"'})
 
