@@ -131,6 +131,11 @@ def _real_identities(manifest: dict[str, Any]) -> str:
     return record["note"] + "\n\n" + "\n".join(rows)
 
 
+def _probabilities(mean: list[float]) -> str:
+    """A cell of mean (none, mild, significant) probabilities, as every table of the card writes them."""
+    return ", ".join(f"{v:.3f}" for v in mean)
+
+
 def _real_calibration(manifest: dict[str, Any]) -> str:
     record = manifest.get("real_calibration")
     if record is None:
@@ -145,8 +150,7 @@ def _real_calibration(manifest: dict[str, Any]) -> str:
         other = record["per_dose"]["without_baseline"][dose]
         name = "real smile" if dose == "smile" else f"PSPI {dose}"
         doses.append(
-            f"| {name} | {row['level']} | {', '.join(f'{v:.3f}' for v in row['mean'])} | {row['right']:.0%} "
-            f"| {', '.join(f'{v:.3f}' for v in other['mean'])} | {other['right']:.0%} |"
+            f"| {name} | {row['level']} | {_probabilities(row['mean'])} | {row['right']:.0%} | {_probabilities(other['mean'])} | {other['right']:.0%} |"
         )
     held = [
         "| held intensities (AU4, AU6/7, AU9/10) | with distractors: mean P | called significant | frontal and steady: mean P | called significant |",
@@ -154,10 +158,7 @@ def _real_calibration(manifest: dict[str, Any]) -> str:
     ]
     for name, row in record["boundary"]["distractors"].items():
         calm = record["boundary"]["calm"][name]
-        held.append(
-            f"| {name} | {', '.join(f'{v:.3f}' for v in row['mean'])} | {row['significant']:.0%} "
-            f"| {', '.join(f'{v:.3f}' for v in calm['mean'])} | {calm['significant']:.0%} |"
-        )
+        held.append(f"| {name} | {_probabilities(row['mean'])} | {row['significant']:.0%} | {_probabilities(calm['mean'])} | {calm['significant']:.0%} |")
     fits = [
         "| calibration | τ, bias (mild, significant) with / without baseline | real ECE, cross-validated on the calibration people "
         "| real ECE, evaluation people | synthetic test ECE | synthetic test macro-F1 "
