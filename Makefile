@@ -81,13 +81,14 @@ mutation: $(TEST_STAMP)
 
 # Synthetic data only (see docs/model/training.md): regenerates the dataset, the bundled STA-LSTM
 # checkpoint with its metrics, attention sanity checks, real-face dose-response, the held-out real people,
-# the real-calibration study, the clip rules, plots and card, and the plain-LSTM baseline it is compared
+# the real-calibration study, the clip rules, the typicality reference (off-distribution), the frame rates, plots
+# and card, and the plain-LSTM baseline it is compared
 # with (in var/). One thread, so the weights do not depend on the machine's core count. Last, the seed
 # study repeats both trainings over seeds 0-2 (about 10 minutes) and adds the table docs/model/evidence.md
 # quotes to the card.
 MODEL_DATA := var/model/synthetic
 MODEL_OUT := plugins/sta_lstm/checkpoints/sta-lstm-synthetic-0.5
-MODEL_TRAIN := --personalised --without-baseline 0.5 --version 0.5.0 --seed 0 --threads 1
+MODEL_TRAIN := --personalised --without-baseline 0.5 --version 0.5.1 --seed 0 --threads 1
 model: $(STAMP)
 	rm -rf $(MODEL_DATA) $(MODEL_OUT) var/model/plain-lstm
 	$(BIN)/pain-gateway synth $(MODEL_DATA) --patients 240 --clips 2 --seconds 8 --seed 0
@@ -98,6 +99,8 @@ model: $(STAMP)
 	$(BIN)/pain-gateway real-identities $(MODEL_OUT)
 	$(BIN)/pain-gateway clip-rules $(MODEL_OUT)
 	$(BIN)/pain-gateway real-calibration $(MODEL_OUT)
+	$(BIN)/pain-gateway typicality $(MODEL_OUT)
+	$(BIN)/pain-gateway frame-rates $(MODEL_OUT) $(MODEL_DATA)
 	$(BIN)/pain-gateway train $(MODEL_DATA) --out var/model/plain-lstm --model plain-lstm --model-id plain-lstm-synthetic $(MODEL_TRAIN)
 	$(BIN)/pain-gateway evaluate var/model/plain-lstm $(MODEL_DATA)
 	$(BIN)/pain-gateway attention-check var/model/plain-lstm $(MODEL_DATA)

@@ -58,6 +58,29 @@ def main(argv: list[str] | None = None) -> None:
         f"ratio STA/Plain  latency p50 {sta['p50_ms'] / plain['p50_ms']:.2f}x  p99 {sta['p99_ms'] / plain['p99_ms']:.2f}x"
         f"  throughput {sta['wps'] / plain['wps']:.2f}x"
     )
+    typicality_cost(args.runs)
+
+
+def typicality_cost(runs: int) -> None:
+    """The bundled checkpoint's batch-1 window with and without its typicality (the issue's bound: 2x)."""
+    from plugins.sta_lstm import BUNDLED_CHECKPOINT
+    from plugins.sta_lstm.checkpoint import load_checkpoint, load_typicality
+    from plugins.sta_lstm.network import infer
+
+    network, manifest = load_checkpoint(BUNDLED_CHECKPOINT)
+    density = load_typicality(BUNDLED_CHECKPOINT, manifest)
+    x = np.random.default_rng(0).normal(0.0, 0.3, (1, WINDOW_FRAMES, LANDMARK_COUNT, 2)).astype(np.float32)
+    timings: dict[str, list[float]] = {"probabilities": [], "with typicality": []}
+    for i in range(5 + runs):
+        for name in timings:  # alternating, so load from other processes hits both alike
+            start = time.perf_counter()
+            features = infer(network, x)[3]
+            if name == "with typicality":
+                density.typicality(features)
+            if i >= 5:
+                timings[name].append(time.perf_counter() - start)
+    base, typical = (np.median(timings[name]) * 1000 for name in timings)
+    print(f"bundled checkpoint batch 1: p50 {base:.2f} ms, with typicality {typical:.2f} ms: {typical / base:.2f}x")
 
 
 if __name__ == "__main__":

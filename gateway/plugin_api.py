@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry
 
 from gateway.contract.domain import (
     ATTENTION_KIND,
+    BASELINE_CASES,
     CORE_EVENT_TYPES,
     DEFAULT_TENANT,
     IMPORTANCE_KIND,
@@ -56,6 +57,7 @@ from gateway.contract.domain import (
     Probabilities,
     Quality,
     RegionAttention,
+    Reliability,
     StorageFull,
     Summary,
     TimeWeight,
@@ -100,6 +102,7 @@ from gateway.pipeline.facemesh import FaceMeshTracker, landmarks_from_frames
 from gateway.pipeline.landmarks import ANCHORS, fill_gaps, normalise_frames, prepare, resample
 from gateway.pipeline.metadata import parse_captured_at, parse_patient
 from gateway.pipeline.quality import FAILED_FACE_SHARE, no_face_message
+from gateway.pipeline.reliability import reliability_notes
 from gateway.pipeline.scoring import ScoredWindows, score_window_batch, score_windows, warm_model
 from gateway.pipeline.timeline import to_grid
 from gateway.service.explanations import NOTICE as EXPLANATION_NOTICE
@@ -124,7 +127,7 @@ from gateway.web.ui.launched import open_clinician_session
 from gateway.web.ui.live import LIVE_ROLES
 from gateway.web.ui.sections import ui_page
 
-PLUGIN_API_VERSION: Final = "1.1"
+PLUGIN_API_VERSION: Final = "1.2"
 """The version of this API (semantic versioning): plugins may check it at import time."""
 
 ENTRY_POINT_GROUP: Final = PROJECT
@@ -174,6 +177,7 @@ __all__ = [
     "Probabilities",
     "Quality",
     "RegionAttention",
+    "Reliability",
     "Summary",
     "TimeWeight",
     "WindowResult",
@@ -193,6 +197,7 @@ __all__ = [
     "CORE_EVENT_TYPES",
     "IMPORTANCE_KIND",
     "ATTENTION_KIND",
+    "BASELINE_CASES",
     # errors
     "InputError",
     "UnsupportedMediaError",
@@ -222,6 +227,7 @@ __all__ = [
     "warm_model",
     "FAILED_FACE_SHARE",
     "no_face_message",
+    "reliability_notes",
     "neutral_reference",
     "LabelledClip",
     "load_dataset",

@@ -141,6 +141,15 @@ class ModelOutput:
     alpha: NDArray[Any]  # (n, 30, 468) spatial attention per frame
     beta: NDArray[Any]  # (n, 30) temporal attention
     personalised: bool = False  # the model used ``Windows.baseline``
+    typicality: NDArray[Any] | None = None
+    """(n,) in (0, 1]: how much each window looks, to the model, like the windows it was calibrated on (a
+    conformal p-value: the share of its calibration windows that looked no more typical). Low values mean the
+    probabilities may not apply (a face or movement unlike its training data); None: the model does not say."""
+
+
+BASELINE_CASES = ("stored", "none", "unused")
+"""``Reliability.baseline``: scored against the patient's stored neutral face; no neutral face was stored;
+one was stored but the model does not use one. ``ModelInfo.reliability`` is keyed by the first two."""
 
 
 class ModelInfo(msgspec.Struct, frozen=True):
@@ -154,6 +163,9 @@ class ModelInfo(msgspec.Struct, frozen=True):
     disclaimer: str = SYNTHETIC_DISCLAIMER
     metrics: dict[str, float] = msgspec.field(default_factory=dict)
     model_card_url: str | None = None
+    reliability: dict[str, str] = msgspec.field(default_factory=dict)
+    """What the model's own evidence measured for each baseline case (``BASELINE_CASES``: "stored",
+    "none"), one plain sentence each; results quote the sentence of their case."""
 
 
 class Probabilities(msgspec.Struct, frozen=True):
@@ -190,6 +202,18 @@ class WindowResult(msgspec.Struct, frozen=True, omit_defaults=True):
     probabilities: Probabilities | None = None
     reason: str | None = None
     quality: Quality | None = None
+    typicality: float | None = None  # ``ModelOutput.typicality`` of this window, when the model measures it
+
+
+class Reliability(msgspec.Struct, frozen=True, kw_only=True):
+    """How far a result can be trusted, from its input case and the model's own evidence: whether the
+    patient's neutral face was used (``BASELINE_CASES``), what the model measured for that case, and how
+    many scored windows looked unlike the model's calibration data (typicality below ``typicality_below``)."""
+
+    baseline: str
+    measured: str | None = None
+    unfamiliar_windows: int = 0
+    typicality_below: float | None = None  # None: the model does not measure typicality
 
 
 class Summary(msgspec.Struct, frozen=True):
@@ -281,6 +305,7 @@ class Assessment(msgspec.Struct, frozen=True, kw_only=True):
     explanations: list[Explanation] = msgspec.field(default_factory=list)
     quality: Quality | None = None
     personalised: bool = False
+    reliability: Reliability | None = None  # None on assessments stored before it was recorded
     ai_asserted: bool = True
     disclaimer: str = SYNTHETIC_DISCLAIMER
     tenant: str = DEFAULT_TENANT

@@ -49,6 +49,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
     window_stride_s: float = 1.0
     max_gap_frames: int = 5
     sustained_windows: int = 2
+    typicality_below: float = 0.01  # a scored window whose typicality (ModelOutput.typicality) is below this is counted unfamiliar; 0 counts none
     max_upload_mb: int = 200
     max_clock_skew_s: float = 300.0
     header_timeout_s: float = 10.0  # serve: a request line and headers must arrive within this from the first byte (or the connect); else 408, closed
@@ -91,6 +92,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, dict=Tr
             ("window_stride_s", 0.1 <= self.window_stride_s <= 30, "must be between 0.1 and 30 seconds"),
             ("max_gap_frames", 0 <= self.max_gap_frames <= 30, "must be between 0 and 30 frames"),
             ("sustained_windows", self.sustained_windows >= 1, "must be at least 1"),
+            ("typicality_below", 0 <= self.typicality_below < 1, "must be at least 0 (count no window unfamiliar) and below 1, e.g. 0.01"),
             ("max_upload_mb", self.max_upload_mb >= 1, "must be at least 1"),
             ("max_clock_skew_s", 0 <= self.max_clock_skew_s <= 86400, "must be between 0 and 86400 seconds (how far captured_at may lie in the future)"),
             ("header_timeout_s", 1 <= self.header_timeout_s <= 300, "must be between 1 and 300 seconds (for a request's line and headers)"),

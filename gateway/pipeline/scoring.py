@@ -37,6 +37,7 @@ from gateway.contract.protocols import PainModel
 from gateway.pipeline.clip_checks import check_clip
 from gateway.pipeline.landmarks import prepare
 from gateway.pipeline.quality import quality
+from gateway.pipeline.reliability import reliability
 from gateway.pipeline.summary import summarise
 
 log = structlog.get_logger(__name__)
@@ -53,9 +54,10 @@ class Scored:
     kept_bytes: int = 0  # the kept landmarks' file (gateway.storage.kept_landmarks), accounted when stored
 
 
-def content_id(clip: LandmarkClip, model_sha256: str, tenant: str) -> str:
-    """Same clip, patient, model and tenant → same id, so a retried submission is recognised, not
-    duplicated; anything that changes the result (e.g. ``image_size``) makes a new assessment."""
+def content_id(clip: LandmarkClip, model_sha256: str, tenant: str, baseline: NDArray[Any] | None = None) -> str:
+    """Same clip, patient, model, tenant and stored baseline → same id, so a retried submission is recognised,
+    not duplicated; anything that changes the result (e.g. ``image_size``, a neutral face stored since) makes
+    a new assessment. Without a baseline the id is what it was before baselines counted."""
     digest = hashlib.sha256()
     digest.update(tenant.encode() + b"\0")
     digest.update(msgspec.json.encode(clip.patient))
@@ -64,6 +66,8 @@ def content_id(clip: LandmarkClip, model_sha256: str, tenant: str) -> str:
     digest.update(f"{clip.fps:.6f}".encode())
     digest.update(np.ascontiguousarray(clip.points, dtype=np.float32).tobytes())
     digest.update(model_sha256.encode())
+    if baseline is not None:
+        digest.update(b"\0baseline\0" + np.ascontiguousarray(baseline, dtype=np.float32).tobytes())
     return str(uuid.uuid5(ASSESSMENT_NAMESPACE, digest.hexdigest()))
 
 
@@ -84,17 +88,24 @@ def score_windows(clip: LandmarkClip, model: PainModel, *, stride_s: float, max_
     model_s = time.perf_counter() - started
     if len(output.probabilities) != len(windows.data):
         raise ValueError(f"model {model.info.model_id} returned {len(output.probabilities)} results for {len(windows.data)} windows")
-    return ScoredWindows(windows, output, _results(clip, windows, iter(output.probabilities)), model_s)
+    return ScoredWindows(windows, output, _results(clip, windows, _rows(output)), model_s)
 
 
-def _results(clip: LandmarkClip, windows: Windows, rows: Iterator[NDArray[Any]]) -> list[WindowResult]:
+def _rows(output: ModelOutput) -> Iterator[tuple[NDArray[Any], float | None]]:
+    """Each window's probabilities with its typicality (None when the model does not measure it)."""
+    typicality = [None] * len(output.probabilities) if output.typicality is None else [round(float(t), 4) for t in output.typicality]
+    return zip(output.probabilities, typicality, strict=True)
+
+
+def _results(clip: LandmarkClip, windows: Windows, rows: Iterator[tuple[NDArray[Any], float | None]]) -> list[WindowResult]:
     results = []
     for span in windows.spans:
         frames = clip.points[int(span.start_s * clip.fps) : max(int(span.end_s * clip.fps), 1)]
         flags = quality(frames, clip.image_size)
         if span.scorable:
-            row = next(rows)
-            results.append(WindowResult(span.index, span.start_s, span.end_s, True, LEVELS[int(np.argmax(row))], Probabilities.from_row(row), quality=flags))
+            row, typicality = next(rows)
+            level = LEVELS[int(np.argmax(row))]
+            results.append(WindowResult(span.index, span.start_s, span.end_s, True, level, Probabilities.from_row(row), quality=flags, typicality=typicality))
         else:
             results.append(WindowResult(span.index, span.start_s, span.end_s, False, reason=span.reason, quality=flags))
     return results
@@ -105,7 +116,7 @@ def score_window_batch(clips: Sequence[LandmarkClip], model: PainModel, *, max_g
     call per distinct baseline: each clip's result is ``score_windows(clip, ...).results[0]``, the model's fixed
     cost (a call, its threads) paid once for all of them instead of once each (3x less per window at 32)."""
     prepared = [replace(prepare(clip, stride_s=1.0, max_gap_frames=max_gap_frames), baseline=b) for clip, b in zip(clips, baselines, strict=True)]
-    rows: list[NDArray[Any] | None] = [None] * len(clips)
+    rows: list[tuple[NDArray[Any], float | None] | None] = [None] * len(clips)
     groups: dict[int, list[int]] = {}
     for i, b in enumerate(baselines):
         groups.setdefault(id(b), []).append(i)
@@ -119,7 +130,7 @@ def score_window_batch(clips: Sequence[LandmarkClip], model: PainModel, *, max_g
         log.debug("window_batch_scored", windows=len(scorable), model_s=round(time.perf_counter() - started, 4))
         if len(output.probabilities) != len(scorable):
             raise ValueError(f"model {model.info.model_id} returned {len(output.probabilities)} results for {len(scorable)} windows")
-        for i, row in zip(scorable, output.probabilities, strict=True):
+        for i, row in zip(scorable, _rows(output), strict=True):
             rows[i] = row
     return [_results(clip, windows, iter([] if row is None else [row]))[0] for clip, windows, row in zip(clips, prepared, rows, strict=True)]
 
@@ -151,7 +162,7 @@ def score_clip(
 
     start = _utc(clip.captured_at)
     assessment = Assessment(
-        id=assessment_id or content_id(clip, model.info.sha256, tenant),
+        id=assessment_id or content_id(clip, model.info.sha256, tenant, baseline),
         tenant=tenant,
         status="completed",
         patient=clip.patient,
@@ -168,8 +179,10 @@ def score_clip(
         explanations=explanations,
         quality=quality(clip.points, clip.image_size),
         personalised=output.personalised,
+        reliability=reliability(results, model.info, baseline_stored=baseline is not None, personalised=output.personalised,
+                                measured_typicality=output.typicality is not None, below=settings.typicality_below),
         disclaimer=model.info.disclaimer,
-    )
+    )  # fmt: skip
     return Scored(assessment, model_s=model_s, total_s=time.perf_counter() - started)
 
 

@@ -67,6 +67,8 @@ class Facts:
     trend: list[Point]
     model: str
     version: str
+    no_baseline: bool = False  # assessment: scored without the patient's neutral face (a first visit)
+    unfamiliar_s: float = 0.0  # assessment: seconds that looked unlike the model's calibration data
 
     @property
     def share_at(self) -> dict[str, float]:
@@ -121,6 +123,8 @@ def for_assessment(assessment: Assessment) -> Facts:
         trend=trend,
         model=assessment.model.name,
         version=assessment.model.version,
+        no_baseline=assessment.reliability is not None and assessment.reliability.baseline == "none",
+        unfamiliar_s=(assessment.reliability.unfamiliar_windows * _step_s(assessment)) if assessment.reliability else 0.0,
     )
 
 

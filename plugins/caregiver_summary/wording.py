@@ -170,6 +170,11 @@ def word(facts: Facts, language: Language, tz: tzinfo, made_at: datetime) -> Wor
         ]
         if facts.unscorable_s > 0:
             observed.append(w("observed.unscorable", unscorable=w.number(facts.unscorable_s)))
+        if facts.review.status == "none":  # a clinician's level needs no caveat about the program's input
+            if facts.no_baseline:
+                observed.append(w("observed.no_baseline"))
+            if facts.unfamiliar_s > 0:
+                observed.append(w("observed.unfamiliar", unfamiliar=w.number(facts.unfamiliar_s)))
         result = [w("result.clinician" if facts.review.status != "none" else "result.ai", level=w.level(facts.level))]
         trend_text = w("trend.assessment")
         trend_rows = _runs(facts, w)

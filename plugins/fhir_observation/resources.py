@@ -23,7 +23,18 @@ import msgspec
 from fhir.resources.R4B import get_fhir_model_class
 
 from fhir_mappings import PainMappings, load_mappings
-from gateway import CLINICIAN_REFERENCE, IMPORTANCE_KIND, LEVELS, Assessment, ModelInfo, OutputDocument, PatientRef, explain, explanation_png
+from gateway import (
+    CLINICIAN_REFERENCE,
+    IMPORTANCE_KIND,
+    LEVELS,
+    Assessment,
+    ModelInfo,
+    OutputDocument,
+    PatientRef,
+    explain,
+    explanation_png,
+    reliability_notes,
+)
 from gateway import EXPLANATION_NOTICE as NOTICE
 
 if TYPE_CHECKING:
@@ -170,6 +181,8 @@ def _observation(assessment: Assessment, mappings: PainMappings, base_url: str, 
         "device": _device_ref(assessment.model, base_url, ref),
         "note": [{"text": assessment.disclaimer}],
     }
+    reliability = reliability_notes(assessment.reliability, assessment.summary.scored_windows)
+    obs["note"].extend({"text": note} for note in reliability)
     if has_explanation(assessment):  # R4 core extension: other information relevant to this event
         obs["extension"] = [
             {
@@ -198,6 +211,7 @@ def _observation(assessment: Assessment, mappings: PainMappings, base_url: str, 
         f"{codes.code.text or 'AI pain assessment'}: {result} ({status}).",
         f"Patient {_patient_text(assessment.patient)}; clip {obs['effectivePeriod']['start']} to {obs['effectivePeriod']['end']}.",
         *([f"Peak window probabilities: {peaks}."] if peaks else []),
+        *reliability,
         f"Model {assessment.model.name} {assessment.model.version}. {assessment.disclaimer}",
     )
     unit = {"unit": mappings.probability_unit.unit, "system": mappings.probability_unit.system, "code": mappings.probability_unit.code}

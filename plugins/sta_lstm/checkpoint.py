@@ -1,4 +1,4 @@
-"""Versioned checkpoint directory: ``model.safetensors`` + ``model.json`` + ``MODEL_CARD.md``.
+"""Versioned checkpoint directory: ``model.safetensors`` + ``model.json`` + ``MODEL_CARD.md`` (+ ``typicality.npz``).
 
 ``model.json`` carries identity, provenance, metrics, architecture and the SHA-256 of the weights, so
 the gateway can describe a model (API, FHIR Device, logs) without importing torch, and refuses weights
@@ -72,6 +72,22 @@ def save_checkpoint(directory: str | Path, model, manifest: dict[str, Any], rend
     write_manifest(out, manifest)
     write_model_card(out, render_card(manifest))
     return manifest
+
+
+def load_typicality(directory: str | Path, manifest: dict[str, Any]):
+    """The checkpoint's ``FeatureDensity`` (``plugins.sta_lstm.typicality``), hash-checked; None when it has none."""
+    from plugins.sta_lstm.typicality import FILE, FeatureDensity
+
+    record = manifest.get("typicality")
+    if record is None:
+        return None
+    path = Path(directory) / FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing, but model.json records a typicality reference")
+    actual = sha256_file(path)
+    if actual != record["sha256"]:
+        raise CheckpointError(f"{path}: SHA-256 {actual} does not match model.json ({record['sha256']}); modified, or from another checkpoint")
+    return FeatureDensity.load(path)
 
 
 def load_checkpoint(directory: str | Path):

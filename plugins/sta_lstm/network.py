@@ -58,6 +58,12 @@ class _Standardised(nn.Module):
     def calibrate(self, z: torch.Tensor) -> torch.Tensor:
         return z / self.temperature + self.prior_shift
 
+    def forward(self, x: torch.Tensor, calibrated: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(logits, alpha, beta)`` for (n, T, K, C) windows."""
+        features, alpha, beta = self.encode(x)
+        z = self.classifier(features)
+        return (self.calibrate(z) if calibrated else z), alpha, beta
+
 
 class STALSTM(_Standardised):
     """Region-level spatial attention + softmax temporal attention around a one-layer main LSTM.
@@ -109,7 +115,9 @@ class STALSTM(_Standardised):
             "attention_scale": self.attention_scale,
         }  # fmt: skip
 
-    def forward(self, x: torch.Tensor, calibrated: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(features, alpha, beta)``: features (n, hidden) are the β-weighted hidden states the classifier
+        reads (the classifier is linear, so Σ β_t W h_t = W Σ β_t h_t)."""
         n, t = x.shape[:2]
         x = self.standardise(x)
         flat = x.reshape(n, t, -1)
@@ -119,8 +127,7 @@ class STALSTM(_Standardised):
         attended = x * (alpha * (self.landmarks - len(self.masked))).unsqueeze(-1)
         beta = torch.softmax(scores[..., -1], dim=1)
         h = self.main(attended.reshape(n, t, -1))[0]
-        z = torch.bmm(beta.unsqueeze(1), self.classifier(h))[:, 0]
-        return (self.calibrate(z) if calibrated else z), alpha, beta
+        return torch.bmm(beta.unsqueeze(1), h)[:, 0], alpha, beta
 
 
 class PlainLSTM(_Standardised):
@@ -143,25 +150,25 @@ class PlainLSTM(_Standardised):
     def architecture(self) -> dict:
         return {"landmarks": self.landmarks, "coords": self.coords, "hidden": self.hidden, "classes": self.classes, "masked": list(self.masked)}
 
-    def forward(self, x: torch.Tensor, calibrated: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(features, alpha, beta)``: the last hidden state, and uniform attention."""
         n, t = x.shape[:2]
         h = self.main(self.standardise(x).reshape(n, t, -1))[0]
-        z = self.classifier(h[:, -1])
-        return (self.calibrate(z) if calibrated else z), self.uniform.expand(n, t, -1), x.new_full((n, t), 1.0 / t)
+        return h[:, -1], self.uniform.expand(n, t, -1), x.new_full((n, t), 1.0 / t)
 
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"STALSTM": STALSTM, "PlainLSTM": PlainLSTM}
 """Checkpoint ``architecture.class`` to network class."""
 
 
-def infer(model: nn.Module, data: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Probabilities, alpha and beta for (n, T, K, C) windows, in batches so memory stays bounded."""
+def infer(model: nn.Module, data: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Probabilities, alpha, beta and features for (n, T, K, C) windows, in batches so memory stays bounded."""
     model.eval()
     parts = []
     with torch.no_grad():
         for i in range(0, len(data), batch):
-            logits, alpha, beta = model(torch.from_numpy(np.ascontiguousarray(data[i : i + batch], dtype=np.float32)))
-            parts.append((torch.softmax(logits, dim=-1), alpha, beta))
+            features, alpha, beta = model.encode(torch.from_numpy(np.ascontiguousarray(data[i : i + batch], dtype=np.float32)))
+            parts.append((torch.softmax(model.calibrate(model.classifier(features)), dim=-1), alpha, beta, features))
     return tuple(torch.cat(column).numpy() for column in zip(*parts, strict=False))
 
 

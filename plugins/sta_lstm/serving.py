@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from gateway import LANDMARK_COUNT, LEVELS, WINDOW_FRAMES, ModelInfo, ModelOutput, Windows
-from plugins.sta_lstm.checkpoint import load_checkpoint, read_manifest, read_model_card
+from plugins.sta_lstm.checkpoint import load_checkpoint, load_typicality, read_manifest, read_model_card
 from plugins.sta_lstm.personal import personalise
 
 
@@ -38,6 +38,23 @@ def parse_prevalence(text: str) -> tuple[float, ...] | None:
     return tuple(v / sum(values) for v in values)
 
 
+def measured_reliability(manifest: dict) -> dict[str, str]:
+    """``ModelInfo.reliability`` from the checkpoint's held-out real people (``pain-gateway real-identities``):
+    one sentence per baseline case; none for a checkpoint that was not measured there."""
+    record = manifest.get("real_identities")
+    if not record:
+        return {}
+    out = {}
+    for case, key, how in (("stored", "with_baseline", "with their neutral face stored"), ("none", "without_baseline", "without a stored neutral face")):
+        r = record[key]
+        out[case] = (
+            f"Measured for this model {how}, on {r['people']} held-out real people showing synthetic expressions: "
+            f"neutral faces called none for {r['neutral_none']:.0%}, PSPI 3 mild for {r['pspi3_mild']:.0%}, "
+            f"PSPI 8 significant for {r['pspi8_significant']:.0%} (calibration error {r['ece_top_label']:.3f}); never measured on real pain."
+        )
+    return out
+
+
 class CheckpointModel:
     def __init__(self, directory: str | Path, threads: int = 1, prevalence: Sequence[float] | None = None) -> None:
         self.directory = Path(directory)
@@ -45,6 +62,7 @@ class CheckpointModel:
         self.prevalence = prevalence
         self._manifest = read_manifest(self.directory)  # fail at start-up, not on the first request
         self._model = None
+        self._density = None
         self._lock = threading.Lock()
 
     @property
@@ -58,6 +76,7 @@ class CheckpointModel:
             training_data=m["training_data"],
             metrics=m["metrics"],
             model_card_url=f"/v1/models/{m['model_id']}/card",
+            reliability=measured_reliability(m),
         )
 
     @property
@@ -84,6 +103,7 @@ class CheckpointModel:
                 if self.prevalence is not None:
                     cal = manifest["calibration"]
                     model.set_calibration(cal["temperature"], cal["training_prior"], self.prevalence)
+                self._density = load_typicality(self.directory, manifest)
                 self._model = model
             return self._model
 
@@ -105,6 +125,7 @@ class CheckpointModel:
                 probabilities=np.zeros((0, len(LEVELS)), np.float32),
                 alpha=np.zeros((0, WINDOW_FRAMES, LANDMARK_COUNT), np.float32),
                 beta=np.zeros((0, WINDOW_FRAMES), np.float32),
+                typicality=np.zeros(0, np.float32) if "typicality" in self._manifest else None,
                 attention_informative=self.attention_informative,
             )
         from plugins.sta_lstm.network import infer
@@ -112,11 +133,12 @@ class CheckpointModel:
         template = self.personal_template
         if template is not None:  # trained on landmarks relative to each patient's neutral face
             data = personalise(data, template if windows.baseline is None else windows.baseline, template)
-        probabilities, alpha, beta = infer(self._loaded(), data)
+        probabilities, alpha, beta, features = infer(self._loaded(), data)
         return CheckedOutput(
             probabilities=probabilities,
             alpha=alpha,
             beta=beta,
             personalised=template is not None and windows.baseline is not None,
+            typicality=None if self._density is None else self._density.typicality(features),
             attention_informative=self.attention_informative,
         )

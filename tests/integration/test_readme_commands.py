@@ -91,7 +91,10 @@ def test_extract_turns_a_video_into_keypoints_the_api_scores(live_gateway, tmp_p
     assert all(frame is not None for frame in body["frames"])
     response = api.post("/v1/assessments", content=submission, headers={"content-type": "application/json"})
     assert response.status_code == 201, response.text
-    assert response.json()["summary"]["scored_windows"] > 0
+    scored = response.json()
+    assert scored["summary"]["scored_windows"] > 0
+    # the README: the astronaut, scored without a baseline, is flagged as unlike the training faces in most seconds
+    assert scored["reliability"]["baseline"] == "none" and scored["reliability"]["unfamiliar_windows"] > scored["summary"]["scored_windows"] / 2
 
     extracted = cli("extract", video, "--out", str(tmp_path / "k.npz"), "--patient-reference", "Patient/extract-1", "--captured-at", "2026-11-23T11:05:00Z")
     assert extracted.returncode == 0, extracted.stderr

@@ -46,3 +46,14 @@ def test_the_shipped_model_scores_the_pain_example_mild_then_significant(api):
     weights = sorted((r["weight"] for r in importance["regions"]), reverse=True)
     assert importance["threshold"] is not None and weights[0] > importance["threshold"], (weights, importance["threshold"])  # a region stands out
     assert any(s["importance"] > 0 for s in importance["seconds"]), "seconds that drove the result"
+
+
+def test_the_pain_example_is_a_first_visit_on_windows_the_model_finds_typical(api):
+    """The README's first result is an ordinary one: scored without a baseline (it says so, with the model's
+    measured reliability for that case) on seconds like the model's calibration data (none flagged)."""
+    response = api.post("/v1/assessments", role="integrator", data=FORM, files={"keypoints": ("synthetic-pain-8s.npz", CLIP.read_bytes())})
+    body = response.json()
+    assert all(w["typicality"] >= 0.01 for w in body["windows"] if w["scorable"]), [w.get("typicality") for w in body["windows"]]
+    reliability = body["reliability"]
+    assert reliability["baseline"] == "none" and reliability["unfamiliar_windows"] == 0 and reliability["typicality_below"] == 0.01
+    assert "without a stored neutral face" in reliability["measured"] and "never measured on real pain" in reliability["measured"]

@@ -134,6 +134,7 @@ CHANGES = st.one_of(
     st.just(("image_size", None)),
     st.builds(lambda t: ("tenant", t), st.from_regex(r"[a-z0-9-]{1,20}", fullmatch=True).filter(lambda t: t != "default")),
     st.builds(lambda s: ("model", s), st.from_regex(r"[0-9a-f]{64}", fullmatch=True).filter(lambda s: s != SHA)),
+    st.builds(lambda v: ("baseline", np.full((LANDMARK_COUNT, 2), v, np.float32)), st.floats(-1, 1, width=32)),
 )
 
 
@@ -141,15 +142,17 @@ CHANGES = st.one_of(
 @given(CHANGES)
 def test_the_content_id_changes_with_everything_that_changes_the_result(change):
     field, value = change
-    tenant, sha, clip = "default", SHA, BASE
+    tenant, sha, clip, baseline = "default", SHA, BASE, None
     if field == "tenant":
         tenant = value
     elif field == "model":
         sha = value
+    elif field == "baseline":  # a neutral face stored since the first submission changes the result
+        baseline = value
     else:
         clip = LandmarkClip(**{**{k: getattr(BASE, k) for k in ("patient", "captured_at", "fps", "points", "image_size", "source")}, field: value})
     assert content_id(BASE, SHA, "default") == content_id(BASE, SHA, "default")
-    assert content_id(clip, sha, tenant) != content_id(BASE, SHA, "default"), field
+    assert content_id(clip, sha, tenant, baseline) != content_id(BASE, SHA, "default"), field
 
 
 # --- boundaries through the API -----------------------------------------------------------------

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from gateway.contract.domain import LEVELS, Assessment, InputError
 from gateway.contract.plugin_manager import Plugins
+from gateway.pipeline.reliability import reliability_notes
 from gateway.service.explanations import explain, explanation_png_for, explanation_svg
 from gateway.service.flow import AssessmentFlow
 from gateway.storage import audit
@@ -51,7 +52,9 @@ def quality_flags(assessment: Assessment) -> list[str]:
         flags.append(f"The head turned up to {abs(quality.max_head_turn_deg):.0f}° from the camera; the model was trained on frontal faces.")
     reasons = Counter(w.reason or "not scorable" for w in assessment.windows if not w.scorable)
     flags.extend(f"{n} s could not be scored: {reason}." for reason, n in sorted(reasons.items()))
-    if assessment.personalised:
+    if assessment.reliability is not None:
+        flags.extend(reliability_notes(assessment.reliability, assessment.summary.scored_windows))
+    elif assessment.personalised:
         flags.append("Scored against this patient's stored neutral face (personalised).")
     return flags
 

@@ -62,7 +62,7 @@ def run(clips: Sequence[LabelledClip], model: str, seed: int, threads: int = 1) 
     tracks = video_tracks(TrainedScorer(trained.model, trained.template))
     row["real_video_seconds_flagged"] = float(np.mean(np.concatenate([p.argmax(1) >= 1 for p in tracks])))
     if model == "sta-lstm":
-        _, alpha, beta = infer(trained.model, test.data())
+        _, alpha, beta, _ = infer(trained.model, test.data())
         row["attention"] = mass_ratios(alpha, beta)
         row["brow_eyes_ratio"] = face_signal_ratio(trained.model, test)
     return row

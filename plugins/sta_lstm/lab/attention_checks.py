@@ -59,13 +59,13 @@ def train_planted(signal: str, preset: Preset, seed: int = 0, shuffle_labels: bo
 
 
 def ratios_on(model, windows: WindowSet) -> dict[str, float]:
-    _, alpha, beta = infer(model, windows.data())
+    _, alpha, beta, _ = infer(model, windows.data())
     return mass_ratios(alpha, beta)
 
 
 def face_signal_ratio(model, windows: WindowSet) -> float:
     """Attention share of brow + eyes over their share of landmarks."""
-    _, alpha, beta = infer(model, windows.data())
+    _, alpha, beta, _ = infer(model, windows.data())
     index = [list(REGIONS).index(r) for r in FACE_SIGNAL]
     return float(region_shares(alpha, beta)[index].sum() / LANDMARK_SHARES[index].sum())
 

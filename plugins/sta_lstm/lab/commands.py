@@ -1,10 +1,12 @@
-"""``pain-gateway synth | train | evaluate | attention-check | real-faces | real-identities | real-calibration | clip-rules | acceptance``: the model workflow.
+"""``pain-gateway synth | train | evaluate | attention-check | real-faces | real-identities | real-calibration | clip-rules |
+typicality | frame-rates | acceptance``: the model workflow.
 
 A site needs two commands (train, evaluate); ``attention-check`` decides whether the explainer may
 show a model's attention, ``real-faces`` measures graded responses on real photographs,
 ``real-identities`` on held-out real people with and without a baseline, ``real-calibration`` whether
 their probabilities can be calibrated without breaking the synthetic calibration, ``clip-rules`` the clip
-summary's false alarms against missed episodes, and
+summary's false alarms against missed episodes, ``typicality`` fits and measures the off-distribution
+reference, and
 ``acceptance`` repeats training over seeds for the evidence a release quotes.
 
 Heavy imports (torch, matplotlib) wait until a command runs, so listing commands stays fast.
@@ -180,6 +182,18 @@ def frame_rates(checkpoint, data_dir, seed):
 
 
 @click.command()
+@click.argument("checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=False)
+def typicality(checkpoint, data_dir):
+    """Fit the typicality reference (off-distribution) on the checkpoint's training and calibration patients and measure what it flags.
+
+    Without DATA_DIR a synthetic checkpoint's patients are regenerated from its recorded generator settings."""
+    from plugins.sta_lstm.lab.off_distribution import check_checkpoint, table
+
+    click.echo(table(check_checkpoint(checkpoint, data_dir)))
+
+
+@click.command()
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated training seeds.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write the runs as JSON here.")
@@ -214,4 +228,4 @@ def _command() -> str:
     return shlex.join(parts)
 
 
-COMMANDS = (synth, train, evaluate, attention_check, real_faces, real_identities, real_calibration, clip_rules, acceptance, frame_rates)
+COMMANDS = (synth, train, evaluate, attention_check, real_faces, real_identities, real_calibration, clip_rules, acceptance, frame_rates, typicality)

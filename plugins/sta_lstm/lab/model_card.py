@@ -24,6 +24,14 @@ stay within 0.5-1.5x everywhere; untrained attention is exactly uniform; on its 
 brow + eyes (AU4, AU6/7) must draw >= 1.3x. The gateway reports region shares (anchors 226/446/2 excluded), never per-landmark maxima,
 and says "not informative" for a model that failed or has no attention (the plain LSTM)."""
 
+TYPICALITY = """\
+Every window's result carries a typicality: the share of the calibration patients' windows that looked no
+more typical to the network (class-conditional Gaussians on the features its classifier reads; a conformal
+p-value). The gateway counts a window unfamiliar below `PAIN_GATEWAY_TYPICALITY_BELOW` (0.01: about 1 % of
+windows like the calibration patients' by construction) and says so with the result. It costs no second
+network pass (a deep ensemble of M members costs M). The softmax probabilities stay the measure of
+uncertainty between levels on faces like the training faces; typicality says whether they apply."""
+
 DEVIATIONS = """\
 - Temporal attention β is a softmax over the 30 frames, not ReLU(w·x_t + w_h·h_{t-1}) as in painai
   §1.3: the ReLU gate made confidence depend on face geometry (61 % of frames had β = 0 and a fifth of
@@ -64,8 +72,9 @@ LIMITATION_FIRST_VISIT = """
 - Without a stored baseline the model grades frontal faces of strangers (held-out people above) but not
   every face: on the three older photographs (a smiling portrait, a three-quarter view) it does not, and
   a real smile is called mild for some people. Its calibration on real faces is measured only with synthetic
-  expressions carried onto them (ECE above), never on real pain, and nothing in the output rises
-  off-distribution: store a neutral clip where you can."""
+  expressions carried onto them (ECE above), never on real pain. Typicality (above) flags most windows of
+  those photographs without a baseline, not every failure (a real smile called mild is typical to the
+  network): store a neutral clip where you can."""
 LIMITATION_SYNTHETIC = "Trained and evaluated only on synthetic landmark sequences; performance on real patients is unknown."
 
 
@@ -228,6 +237,15 @@ def _clip_rule(manifest: dict[str, Any]) -> str:
     return table(record)
 
 
+def _typicality(manifest: dict[str, Any]) -> str:
+    record = manifest.get("typicality")
+    if record is None or "evaluation" not in record:
+        return "Not measured yet: run `pain-gateway typicality <checkpoint>`; until then results carry no typicality."
+    from plugins.sta_lstm.lab.off_distribution import table
+
+    return TYPICALITY + "\n\n" + table(record)
+
+
 def _frame_rates(manifest: dict[str, Any]) -> str:
     record = manifest.get("frame_rates")
     if record is None:
@@ -345,6 +363,9 @@ Reproduce: `{training["command"]}`.
 
 ## Real no-pain video and the clip rule
 {_clip_rule(manifest)}
+
+## Off-distribution (typicality)
+{_typicality(manifest)}
 
 ## Deviations from the study's STA-LSTM (painai §1.3)
 {DEVIATIONS if arch["class"] == "STALSTM" else "Not an STA-LSTM: the plain-LSTM baseline it is compared with."}

@@ -143,7 +143,7 @@ class TrainedScorer:
         data = np.asarray(windows.data, np.float32)
         if self.template is not None:
             data = personalise(data, self.template if windows.baseline is None else windows.baseline, self.template)
-        probabilities, alpha, beta = infer(self.network, data)
+        probabilities, alpha, beta, _ = infer(self.network, data)
         return CheckedOutput(probabilities=probabilities, alpha=alpha, beta=beta)
 
 

@@ -1,0 +1,129 @@
+"""Reliability: every result says whether the patient's neutral face was used, what the model measured for
+that case, and how many of its seconds looked unlike the model's calibration data, in every output.
+
+Built once (``gateway.pipeline.reliability``) from the model's own output and evidence; the FHIR
+Observation, the review page, the caregiver summary and the API all quote that one record.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+import numpy as np
+import pytest
+from support.assessments import make_assessment, make_model, make_window
+
+from fhir_mappings import load_mappings
+from gateway.contract.domain import ModelInfo, ModelOutput, Reliability
+from gateway.contract.hookspecs import hookimpl
+from gateway.contract.plugin_manager import build_plugins
+from gateway.ops.settings import Settings, SettingsError
+from gateway.pipeline.reliability import reliability, reliability_notes
+from gateway.web.ui.assessment import quality_flags
+from plugins.caregiver_summary.content import for_assessment
+from plugins.caregiver_summary.i18n import load_languages
+from plugins.caregiver_summary.wording import word
+from plugins.fhir_observation.resources import observation_resource
+
+MEASURED = {"stored": "Measured with a stored face: fine.", "none": "Measured without one: PSPI 8 significant for 93%."}
+MODEL = msgspec.structs.replace(make_model(), reliability=MEASURED)
+NONE_CASE = Reliability(baseline="none", measured=MEASURED["none"], unfamiliar_windows=2, typicality_below=0.01)
+
+
+def windows(typicality: list[float | None]) -> list:
+    return [msgspec.structs.replace(make_window(i, level="mild"), typicality=t) for i, t in enumerate(typicality)]
+
+
+@pytest.mark.parametrize(
+    ("stored", "personalised", "case"),
+    [(False, False, "none"), (True, True, "stored"), (True, False, "unused")],
+)
+def test_the_baseline_case_comes_from_what_was_stored_and_what_the_model_used(stored, personalised, case):
+    record = reliability(windows([0.5]), MODEL, baseline_stored=stored, personalised=personalised, measured_typicality=True, below=0.01)
+    assert record.baseline == case and record.measured == MEASURED.get(case)
+
+
+def test_unfamiliar_windows_are_those_below_the_sites_threshold():
+    scored = windows([0.001, 0.009, 0.01, 0.5, None])
+    assert reliability(scored, MODEL, baseline_stored=False, personalised=False, measured_typicality=True, below=0.01).unfamiliar_windows == 2
+    assert reliability(scored, MODEL, baseline_stored=False, personalised=False, measured_typicality=True, below=0.0).unfamiliar_windows == 0
+    silent = reliability(windows([None]), MODEL, baseline_stored=False, personalised=False, measured_typicality=False, below=0.01)
+    assert silent.typicality_below is None and silent.unfamiliar_windows == 0
+
+
+def test_the_notes_say_the_case_the_measured_figures_and_the_unfamiliar_seconds():
+    notes = reliability_notes(NONE_CASE, scored_windows=5)
+    assert notes[0].startswith("No neutral baseline was stored for this patient") and MEASURED["none"] in notes[0]
+    assert notes[1].startswith("2 of 5 scored seconds looked unlike the data the model was calibrated on (typicality below 0.01)")
+    assert reliability_notes(None, 5) == []  # stored before reliability was recorded: nothing invented
+    assert reliability_notes(Reliability(baseline="unused"), 5) == []
+
+
+def test_the_fhir_observation_notes_and_narrative_carry_the_reliability():
+    obs = observation_resource(make_assessment(model=MODEL, reliability=NONE_CASE), load_mappings(), "urn:pain-gateway")
+    notes = [n["text"] for n in obs["note"]]
+    assert "synthetic" in notes[0]  # the disclaimer stays first
+    assert any(n.startswith("No neutral baseline was stored") for n in notes[1:])
+    assert "No neutral baseline was stored" in obs["text"]["div"]
+
+
+def test_the_review_page_flags_a_first_visit_and_unfamiliar_seconds():
+    flags = quality_flags(make_assessment(model=MODEL, reliability=NONE_CASE))
+    assert any("No neutral baseline" in f for f in flags) and any("looked unlike the data" in f for f in flags)
+    stored = quality_flags(make_assessment(model=MODEL, personalised=True, reliability=Reliability(baseline="stored", measured=MEASURED["stored"])))
+    assert stored == [f"Scored against this patient's stored neutral face (personalised). {MEASURED['stored']}"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_caregiver_summary_says_less_certain_until_a_clinician_reviews(lang):
+    languages = load_languages()
+    first_visit = make_assessment(model=MODEL, reliability=NONE_CASE, windows=windows([0.001, 0.001, 0.5, 0.5, 0.5]))
+    made = datetime(2026, 12, 1, tzinfo=UTC)
+    observed = word(for_assessment(first_visit), languages[lang], UTC, made).observed
+    expected = {"en": ("usual resting face", "For 2 seconds"), "zh": ("平时放松时的面容", "有2秒")}[lang]
+    assert any(expected[0] in line for line in observed) and any(expected[1] in line for line in observed), observed
+    confirmed = msgspec.structs.replace(first_visit, clinical_status="final", clinician_level="mild")
+    assert not any(expected[0] in line for line in word(for_assessment(confirmed), languages[lang], UTC, made).observed)
+
+
+class NoBaselineModel:
+    """Scores every window mild with a fixed typicality; never uses a baseline."""
+
+    info = ModelInfo(model_id="typical-probe", version="1", sha256="1" * 64, name="probe", training_data="none", reliability=MEASURED)
+
+    def predict(self, windows):
+        n = len(windows.data)
+        return ModelOutput(np.tile([0.2, 0.7, 0.1], (n, 1)), np.full((n, 30, 468), 1 / 468), np.full((n, 30), 1 / 30), typicality=np.linspace(0.001, 0.9, n))
+
+    def model_card(self):
+        return "probe"
+
+
+class ProbePlugin:
+    @hookimpl
+    def register_models(self, register, settings):
+        register(NoBaselineModel())
+
+
+def test_the_api_answers_with_the_reliability_and_each_windows_typicality(sqlite_url, api_tokens_for, keypoints_json):
+    from litestar.testing import TestClient
+
+    from gateway.web.app import create_app
+
+    settings = Settings(database_url=sqlite_url, model="typical-probe")
+    with TestClient(create_app(settings, build_plugins(settings, extra=[("probe", ProbePlugin())], environ={}))) as client:
+        headers = api_tokens_for(sqlite_url)
+        body = client.post("/v1/assessments", json=keypoints_json(), headers=headers("integrator")).json()
+        assert [w["typicality"] for w in body["windows"]] == [round(float(t), 4) for t in np.linspace(0.001, 0.9, 5)]
+        assert body["reliability"] == {"baseline": "none", "measured": MEASURED["none"], "unfamiliar_windows": 1, "typicality_below": 0.01}
+        client.put("/v1/patients/baseline", json=keypoints_json(frames=keypoints_json()["frames"][:60]), headers=headers("clinician"))
+        again = client.post("/v1/assessments", json=keypoints_json(), headers=headers("integrator"))
+        assert again.status_code == 201, again.text  # a neutral face stored since: a new result, not the retried one
+        assert again.json()["reliability"]["baseline"] == "unused" and again.json()["reliability"]["measured"] is None
+
+
+@pytest.mark.parametrize("value", [-0.01, 1.0, 2.0])
+def test_a_typicality_threshold_outside_0_to_1_stops_start_up_naming_it(value):
+    with pytest.raises(SettingsError, match="PAIN_GATEWAY_TYPICALITY_BELOW: must be at least 0"):
+        Settings(typicality_below=value)
