@@ -25,7 +25,7 @@ from gateway.pipeline.scoring import Scored
 from gateway.service.scoring_pool import InThreads, Scoring
 from gateway.storage import audit, kept_landmarks
 from gateway.storage.assessments import AssessmentStore
-from gateway.storage.baselines import BaselineStore
+from gateway.storage.baselines import BaselineStore, reference_from_clip
 from gateway.storage.deliveries import DeliveryStore
 from gateway.storage.events import Events, new_event
 from gateway.storage.jobs import Submission, SubmissionStore
@@ -190,6 +190,18 @@ class AssessmentFlow:
             return Assessed(await self.assessments.get(scored.assessment.id, tenant) or scored.assessment, False, scored)
         self.events.committed(event)
         return Assessed(scored.assessment, True, scored)
+
+    async def baseline_from(self, assessment: Assessment, tenant: str) -> int:
+        """Store the neutral face of an assessment's kept landmarks as its patient's baseline (a clinician judged
+        the patient at rest and free of pain in that clip); the number of face frames it was averaged over."""
+        kept = await asyncio.to_thread(kept_landmarks.load, self.settings.data_dir, assessment.id)
+        if kept is None:
+            raise InputError("assessment", "its landmarks are no longer kept (retention); record a neutral clip with PUT /v1/patients/baseline instead")
+        clip = LandmarkClip(assessment.patient, assessment.captured_at, kept.fps, kept.points, kept.image_size, assessment.source)
+        reference, frames = await asyncio.to_thread(reference_from_clip, clip)
+        await self.baselines.put(assessment.patient, tenant, reference, frames)
+        await audit.record(self.engine, "update", "patient_baseline", assessment.id, patient=assessment.patient)
+        return frames
 
     async def review(self, tenant: str, assessment_id: str, request: ReviewRequest, principal: TokenInfo) -> Review:
         """A clinician's confirm or override, committed with its ``assessment.reviewed`` event and deliveries."""

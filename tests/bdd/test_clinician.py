@@ -7,6 +7,7 @@ import json
 import time
 
 from pytest_bdd import given, parsers, scenarios, then, when
+from support.ui import post_form, sign_in
 
 from gateway.contract.domain import LEVELS
 
@@ -47,6 +48,7 @@ def scored(story, keypoints_json, emr, mrn):
     response = gateway.submit(keypoints_json(patient={"identifier": {"system": SYSTEM, "value": mrn}}))
     assert response.status_code == 201, response.text
     story["assessment"] = assessment = response.json()
+    story["mrn"] = mrn
     wait_delivered(gateway, assessment["id"], "assessment.completed")
     [observation] = emr.observations(**{"subject:identifier": f"{SYSTEM}|{mrn}"})
     assert observation["status"] == "preliminary"
@@ -153,3 +155,35 @@ def monitoring(story):
     assert (model["model_version"], model["reviewed"], model["overridden"], model["override_rate"]) == (story["assessment"]["model"]["version"], 1, 1, 1.0)
     ai, clinician = LEVELS.index(story["assessment"]["summary"]["level"]), LEVELS.index(story["clinician_level"])
     assert model["confusion"][ai][clinician] == 1
+
+
+@then("the assessment says it was scored without a neutral baseline, quoting the model's measured reliability for that case")
+def first_visit(story):
+    reliability = story["assessment"]["reliability"]
+    assert reliability["baseline"] == "none" and story["assessment"]["personalised"] is False
+    measured = story["assessment"]["model"]["reliability"]["none"]
+    assert reliability["measured"] == measured and "without a stored neutral face" in measured
+
+
+@then("the EMR's preliminary Observation notes that it was scored without a neutral baseline")
+def emr_first_visit_note(story):
+    notes = [n["text"] for n in story["emr_observation"]["note"]]
+    assert any(n.startswith("No neutral baseline was stored for this patient") and story["assessment"]["reliability"]["measured"] in n for n in notes), notes
+
+
+@when("the clinician records the clip as the patient's neutral face and the clip is scored again")
+def record_neutral_face(story, keypoints_json):
+    gateway = story["gateway"]
+    assert sign_in(gateway.client, gateway.tokens["clinician"]).status_code == 303
+    page = f"/ui/assessments/{story['assessment']['id']}"
+    assert post_form(gateway.client, f"{page}/baseline", {"at_rest": "yes"}, page=page).status_code == 303
+    response = gateway.submit(keypoints_json(patient={"identifier": {"system": SYSTEM, "value": story["mrn"]}}))
+    assert response.status_code == 201, response.text  # a new result, not the first visit's answered again
+    story["second"] = response.json()
+
+
+@then("the new assessment is scored against the patient's neutral face and none of its seconds is flagged unfamiliar")
+def personal(story):
+    second = story["second"]
+    assert second["personalised"] is True and second["reliability"]["baseline"] == "stored"
+    assert second["reliability"]["unfamiliar_windows"] == 0 < story["assessment"]["reliability"]["unfamiliar_windows"]

@@ -21,3 +21,9 @@ Feature: A clinician reviews the AI's pain assessment and the EMR follows
     And the gateway's FHIR history shows the AI's version and the clinician's
     And the platform's webhook says "assessment.reviewed" with both levels
     And model monitoring shows the override for the model version
+
+  Scenario: A first visit says it had no baseline, and the patient's own neutral face makes the next one personal
+    Then the assessment says it was scored without a neutral baseline, quoting the model's measured reliability for that case
+    And the EMR's preliminary Observation notes that it was scored without a neutral baseline
+    When the clinician records the clip as the patient's neutral face and the clip is scored again
+    Then the new assessment is scored against the patient's neutral face and none of its seconds is flagged unfamiliar

@@ -7,12 +7,14 @@ Observation, the review page, the caregiver summary and the API all quote that o
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import msgspec
 import numpy as np
 import pytest
 from support.assessments import make_assessment, make_model, make_window
+from support.ui import post_form, sign_in
 
 from fhir_mappings import load_mappings
 from gateway.contract.domain import ModelInfo, ModelOutput, Reliability
@@ -127,3 +129,36 @@ def test_the_api_answers_with_the_reliability_and_each_windows_typicality(sqlite
 def test_a_typicality_threshold_outside_0_to_1_stops_start_up_naming_it(value):
     with pytest.raises(SettingsError, match="PAIN_GATEWAY_TYPICALITY_BELOW: must be at least 0"):
         Settings(typicality_below=value)
+
+
+def test_a_first_visits_page_offers_to_make_its_clip_the_patients_neutral_face(api, keypoints_json):
+    """The review page of a result scored without a baseline offers to record the clip's face as the patient's
+    neutral face, once the clinician confirms the patient was at rest; the same clip then scores personalised."""
+    first = api.post("/v1/assessments", json=keypoints_json()).json()
+    assert first["reliability"]["baseline"] == "none" and first["personalised"] is False
+    client = api.client
+    assert sign_in(client, api.tokens["clinician"]).status_code == 303
+    page = f"/ui/assessments/{first['id']}"
+    html = client.get(page).text
+    assert 'id="baseline-form"' in html and "No neutral baseline was stored for this patient" in html
+    refused = post_form(client, f"{page}/baseline", {}, page=page)
+    assert refused.status_code == 422
+    assert re.search(r'<form class="baseline"[^>]*>\s*<p class="error" id="baseline-error" role="alert" tabindex="-1">at_rest: tick the box', refused.text)
+    stored = post_form(client, f"{page}/baseline", {"at_rest": "yes"}, page=page)
+    assert stored.status_code == 303 and stored.headers["location"] == f"{page}?baseline=stored#quality"
+    assert "Neutral face stored" in client.get(stored.headers["location"]).text
+    again = api.post("/v1/assessments", json=keypoints_json()).json()
+    assert again["id"] != first["id"] and again["personalised"] is True and again["reliability"]["baseline"] == "stored"
+    assert again["reliability"]["unfamiliar_windows"] == 0, again["windows"]  # against their own neutral face the clip is typical
+    assert 'id="baseline-form"' not in client.get(f"/ui/assessments/{again['id']}").text
+
+
+def test_a_clip_whose_landmarks_are_gone_cannot_become_a_baseline_and_says_why(api, keypoints_json, plugins):
+    from gateway.storage import kept_landmarks
+
+    first = api.post("/v1/assessments", json=keypoints_json()).json()
+    kept_landmarks.remove(plugins.settings.data_dir, first["id"])  # as retention does
+    assert sign_in(api.client, api.tokens["clinician"]).status_code == 303
+    page = f"/ui/assessments/{first['id']}"
+    refused = post_form(api.client, f"{page}/baseline", {"at_rest": "yes"}, page=page)
+    assert refused.status_code == 422 and "assessment: its landmarks are no longer kept (retention)" in refused.text

@@ -80,6 +80,13 @@ class ReviewForm(msgspec.Struct):
         return ReviewRequest(self.decision, self.level or None, self.reason or None, self.comment)
 
 
+class BaselineForm(msgspec.Struct):
+    """The clinician's word that the patient was at rest and free of pain throughout the clip."""
+
+    at_rest: str = ""
+    csrf: str = ""
+
+
 async def _render(request: Request, store: AssessmentStore, plugins: Plugins, assessment: Assessment, status_code: int = 200, **form) -> Response:
     await audit.record(store.engine, "read", "assessment", assessment.id, patient=assessment.patient)
     explained = explain(assessment)
@@ -101,6 +108,9 @@ async def _render(request: Request, store: AssessmentStore, plugins: Plugins, as
         form=form.get("form") or ReviewForm(),
         form_error=form.get("form_error"),
         reviewed=request.query_params.get("reviewed") == "1",
+        offer_baseline=request.user.role in REVIEWERS and assessment.reliability is not None and assessment.reliability.baseline == "none",
+        baseline_stored=request.query_params.get("baseline") == "stored",
+        baseline_error=form.get("baseline_error"),
         sections=await sections_for(request, plugins, "assessment", assessment=assessment, patient=assessment.patient),
     )
 
@@ -138,6 +148,27 @@ async def review(
     return Redirect(f"/ui/assessments/{assessment_id}?reviewed=1#history", status_code=303)
 
 
+@post("/assessments/{assessment_id:str}/baseline", opt=ui_opt(roles=REVIEWERS))
+async def record_baseline(
+    assessment_id: FromPath[str],
+    request: Request,
+    store: NamedDependency[AssessmentStore],
+    flow: NamedDependency[AssessmentFlow],
+    plugins: NamedDependency[Plugins],
+    data: Annotated[BaselineForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Response:
+    """Make this clip's face the patient's neutral baseline (a first visit's offer): later assessments of the
+    patient are scored against it. The clinician confirms the patient was at rest and free of pain."""
+    assessment = await _assessment(request, store, assessment_id)
+    try:
+        if data.at_rest != "yes":
+            raise InputError("at_rest", "tick the box to confirm the patient was at rest and not in pain during this clip")
+        await flow.baseline_from(assessment, request.user.tenant)
+    except InputError as exc:
+        return await _render(request, store, plugins, assessment, status_code=422, baseline_error=exc)
+    return Redirect(f"/ui/assessments/{assessment_id}?baseline=stored#quality", status_code=303)
+
+
 @get("/models/{model_id:str}/card", opt=ui_opt())
 async def model_card_page(model_id: FromPath[str], request: Request, plugins: NamedDependency[Plugins]) -> Response:
     """The model card (``/v1/models/{model_id}/card``) as a page."""
@@ -147,4 +178,4 @@ async def model_card_page(model_id: FromPath[str], request: Request, plugins: Na
     return page(request, "model_card.html", model_id=model_id, card=card)
 
 
-ROUTES = [assessment_page, heatmap, review, model_card_page]
+ROUTES = [assessment_page, heatmap, review, record_baseline, model_card_page]
