@@ -92,7 +92,10 @@ class CaptureSource(Protocol):
 
 @runtime_checkable
 class PainModel(Protocol):
-    """Scores normalised windows (n, 30, 468, 2) into per-window probabilities and attention."""
+    """Scores normalised windows (n, 30, 468, 2) into per-window probabilities and attention.
+
+    Optional, and said in every result when given: ``ModelOutput.typicality`` (how like its calibration data
+    each window looks) and ``ModelInfo.reliability`` (its measured figures with and without a baseline)."""
 
     @property
     def info(self) -> ModelInfo: ...

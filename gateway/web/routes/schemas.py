@@ -15,6 +15,7 @@ from gateway.contract.domain import (
     Probabilities,
     Quality,
     RegionAttention,
+    Reliability,
     Summary,
     WindowResult,
 )
@@ -47,6 +48,7 @@ class AssessmentView(msgspec.Struct, kw_only=True):
     explanations: list[Explanation] | None = None
     quality: Quality | None = None
     personalised: bool | None = None
+    reliability: Reliability | None = None
     ai_asserted: bool | None = None
     disclaimer: str | None = None
     tenant: str | None = None
@@ -78,6 +80,7 @@ EXAMPLE_ASSESSMENT = Assessment(
             level="mild",
             probabilities=Probabilities(none=0.2, mild=0.7, significant=0.1),
             quality=Quality(face_share=1.0),
+            typicality=0.41,
         )
     ],
     summary=Summary(
@@ -97,6 +100,12 @@ EXAMPLE_ASSESSMENT = Assessment(
         )
     ],
     quality=Quality(face_share=1.0, max_head_turn_deg=8.0),
+    reliability=Reliability(
+        baseline="none",
+        measured="Measured for this model without a stored neutral face, on 70 held-out real people showing synthetic expressions: …",
+        unfamiliar_windows=0,
+        typicality_below=0.01,
+    ),
     disclaimer=SYNTHETIC_DISCLAIMER,
 )
 """A complete assessment as the OpenAPI examples show it: plugins reuse it in their own examples."""
