@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 import msgspec
 from numpy.typing import NDArray
@@ -147,9 +147,11 @@ class ModelOutput:
     probabilities may not apply (a face or movement unlike its training data); None: the model does not say."""
 
 
-BASELINE_CASES = ("stored", "none", "unused")
-"""``Reliability.baseline``: scored against the patient's stored neutral face; no neutral face was stored;
-one was stored but the model does not use one. ``ModelInfo.reliability`` is keyed by the first two."""
+BaselineCase = Literal["stored", "none", "unused"]
+"""``Reliability.baseline``: scored against the patient's stored neutral face; the model uses one but none
+was stored (a first visit, say); the model does not use one. ``ModelInfo.reliability`` is keyed by the first two."""
+BASELINE_CASES: tuple[str, ...] = get_args(BaselineCase)
+"""The ``BaselineCase`` values, for code that lists them (settings, forms, checks)."""
 
 
 class ModelInfo(msgspec.Struct, frozen=True):
@@ -166,6 +168,9 @@ class ModelInfo(msgspec.Struct, frozen=True):
     reliability: dict[str, str] = msgspec.field(default_factory=dict)
     """What the model's own evidence measured for each baseline case (``BASELINE_CASES``: "stored",
     "none"), one plain sentence each; results quote the sentence of their case."""
+    uses_baseline: bool = False
+    """The model scores a patient against their stored neutral face (``Windows.baseline``) when there is one:
+    results then say whether one was stored, and a first visit offers to record one."""
 
 
 class Probabilities(msgspec.Struct, frozen=True):
@@ -210,7 +215,7 @@ class Reliability(msgspec.Struct, frozen=True, kw_only=True):
     patient's neutral face was used (``BASELINE_CASES``), what the model measured for that case, and how
     many scored windows looked unlike the model's calibration data (typicality below ``typicality_below``)."""
 
-    baseline: str
+    baseline: BaselineCase
     measured: str | None = None
     unfamiliar_windows: int = 0
     typicality_below: float | None = None  # None: the model does not measure typicality

@@ -55,9 +55,9 @@ class Scored:
 
 
 def content_id(clip: LandmarkClip, model_sha256: str, tenant: str, baseline: NDArray[Any] | None = None) -> str:
-    """Same clip, patient, model, tenant and stored baseline → same id, so a retried submission is recognised,
-    not duplicated; anything that changes the result (e.g. ``image_size``, a neutral face stored since) makes
-    a new assessment. Without a baseline the id is what it was before baselines counted."""
+    """Same clip, patient, model, tenant and baseline the model used → same id, so a retried submission is
+    recognised, not duplicated; anything that changes the result (e.g. ``image_size``, a neutral face stored
+    since and used) makes a new assessment. Without a baseline the id is what it was before baselines counted."""
     digest = hashlib.sha256()
     digest.update(tenant.encode() + b"\0")
     digest.update(msgspec.json.encode(clip.patient))
@@ -86,9 +86,18 @@ def score_windows(clip: LandmarkClip, model: PainModel, *, stride_s: float, max_
     started = time.perf_counter()
     output = model.predict(windows)
     model_s = time.perf_counter() - started
-    if len(output.probabilities) != len(windows.data):
-        raise ValueError(f"model {model.info.model_id} returned {len(output.probabilities)} results for {len(windows.data)} windows")
+    check_output(model, output, len(windows.data))
     return ScoredWindows(windows, output, _results(clip, windows, _rows(output)), model_s)
+
+
+def check_output(model: PainModel, output: ModelOutput, windows: int) -> None:
+    """A model's output is a plugin's: one result per window, typicality (if any) one value in (0, 1] per window."""
+    if len(output.probabilities) != windows:
+        raise ValueError(f"model {model.info.model_id} returned {len(output.probabilities)} results for {windows} windows")
+    if output.typicality is not None:
+        typicality = np.asarray(output.typicality, dtype=np.float64)
+        if typicality.shape != (windows,) or not ((typicality > 0) & (typicality <= 1)).all():
+            raise ValueError(f"model {model.info.model_id} returned typicality of shape {typicality.shape}, not {windows} values in (0, 1]")
 
 
 def _rows(output: ModelOutput) -> Iterator[tuple[NDArray[Any], float | None]]:
@@ -128,8 +137,7 @@ def score_window_batch(clips: Sequence[LandmarkClip], model: PainModel, *, max_g
         started = time.perf_counter()
         output = model.predict(Windows(spans=[prepared[i].spans[0] for i in scorable], data=data, baseline=baselines[scorable[0]]))
         log.debug("window_batch_scored", windows=len(scorable), model_s=round(time.perf_counter() - started, 4))
-        if len(output.probabilities) != len(scorable):
-            raise ValueError(f"model {model.info.model_id} returned {len(output.probabilities)} results for {len(scorable)} windows")
+        check_output(model, output, len(scorable))
         for i, row in zip(scorable, _rows(output), strict=True):
             rows[i] = row
     return [_results(clip, windows, iter([] if row is None else [row]))[0] for clip, windows, row in zip(clips, prepared, rows, strict=True)]
@@ -162,7 +170,7 @@ def score_clip(
 
     start = _utc(clip.captured_at)
     assessment = Assessment(
-        id=assessment_id or content_id(clip, model.info.sha256, tenant, baseline),
+        id=assessment_id or content_id(clip, model.info.sha256, tenant, baseline if output.personalised else None),
         tenant=tenant,
         status="completed",
         patient=clip.patient,
@@ -179,10 +187,11 @@ def score_clip(
         explanations=explanations,
         quality=quality(clip.points, clip.image_size),
         personalised=output.personalised,
-        reliability=reliability(results, model.info, baseline_stored=baseline is not None, personalised=output.personalised,
-                                measured_typicality=output.typicality is not None, below=settings.typicality_below),
+        reliability=reliability(
+            results, model.info, personalised=output.personalised, measured_typicality=output.typicality is not None, below=settings.typicality_below
+        ),
         disclaimer=model.info.disclaimer,
-    )  # fmt: skip
+    )
     return Scored(assessment, model_s=model_s, total_s=time.perf_counter() - started)
 
 

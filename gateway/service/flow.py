@@ -75,6 +75,14 @@ class Submitted:
     job: Submission | None = None
 
 
+def calm(assessment: Assessment) -> bool:
+    """Nobody saw pain in the clip: a reviewing clinician's level is none, or, unreviewed, every scored second is."""
+    if assessment.clinical_status in ("final", "amended"):
+        return (assessment.clinician_level or assessment.summary.level) == "none"
+    scored = [w for w in assessment.windows if w.scorable]
+    return bool(scored) and all(w.level == "none" for w in scored)
+
+
 class AssessmentFlow:
     """The one assessment flow (module docstring): every entry point submits, assesses, reviews and publishes here."""
 
@@ -191,15 +199,27 @@ class AssessmentFlow:
         self.events.committed(event)
         return Assessed(scored.assessment, True, scored)
 
-    async def baseline_from(self, assessment: Assessment, tenant: str) -> int:
+    async def may_become_baseline(self, assessment: Assessment) -> bool:
+        """Whether a first visit's clip may become its patient's neutral face: the model uses one, none is stored
+        yet (one is never replaced from an old result) and nobody saw pain in the clip (``calm``)."""
+        first_visit = assessment.reliability is not None and assessment.reliability.baseline == "none"
+        return first_visit and calm(assessment) and await self.baselines.get(assessment.patient, assessment.tenant) is None
+
+    async def baseline_from(self, assessment: Assessment) -> int:
         """Store the neutral face of an assessment's kept landmarks as its patient's baseline (a clinician judged
         the patient at rest and free of pain in that clip); the number of face frames it was averaged over."""
+        if not await self.may_become_baseline(assessment):
+            raise InputError(
+                "assessment",
+                "only a first visit's clip in which neither the AI nor a clinician saw signs of pain can become the patient's "
+                "neutral face, and only while none is stored",
+            )
         kept = await asyncio.to_thread(kept_landmarks.load, self.settings.data_dir, assessment.id)
         if kept is None:
-            raise InputError("assessment", "its landmarks are no longer kept (retention); record a neutral clip with PUT /v1/patients/baseline instead")
+            raise InputError("assessment", "its landmarks are no longer kept (retention): record a new neutral clip with the patient at rest")
         clip = LandmarkClip(assessment.patient, assessment.captured_at, kept.fps, kept.points, kept.image_size, assessment.source)
         reference, frames = await asyncio.to_thread(reference_from_clip, clip)
-        await self.baselines.put(assessment.patient, tenant, reference, frames)
+        await self.baselines.put(assessment.patient, assessment.tenant, reference, frames)
         await audit.record(self.engine, "update", "patient_baseline", assessment.id, patient=assessment.patient)
         return frames
 

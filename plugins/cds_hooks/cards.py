@@ -11,7 +11,7 @@ from datetime import UTC
 
 import msgspec
 
-from gateway import LEVELS, SYNTHETIC_DISCLAIMER, Assessment
+from gateway import LEVELS, SYNTHETIC_DISCLAIMER, Assessment, reliability_notes
 
 SERVICE_ID = "pain-gateway-latest-pain"
 TOPIC_SYSTEM = "urn:pain-gateway:cds"
@@ -115,7 +115,7 @@ def summary(assessment: Assessment, open_alert: bool) -> str:
 
 
 def detail(assessment: Assessment, open_alert: bool) -> str:
-    """Markdown: the distribution, the review state, the notice."""
+    """Markdown: the distribution, the review state, the result's reliability (baseline, unfamiliar seconds), the notice."""
     s = assessment.summary
     rows = "\n".join(f"| {level} | {100 * s.time_share.get(level, 0.0):.0f} % | {s.peak_probability.get(level, 0.0):.2f} |" for level in LEVELS)
     if assessment.clinical_status == "preliminary":
@@ -131,7 +131,8 @@ def detail(assessment: Assessment, open_alert: bool) -> str:
         f"{s.scored_windows} scored seconds, ending {captured}; model {assessment.model.name} {assessment.model.version} (AI-asserted).\n\n"
         f"| Level | Share of scored seconds | Peak probability |\n|---|---|---|\n{rows}\n\n"
         f"{review}\n\n"
-        f"> Decision support only. {SYNTHETIC_DISCLAIMER}"
+        + "".join(f"{note}\n\n" for note in reliability_notes(assessment.reliability, s.scored_windows))
+        + f"> Decision support only. {SYNTHETIC_DISCLAIMER}"
     )
 
 

@@ -24,7 +24,7 @@ from hl7apy.core import Message
 from hl7apy.exceptions import HL7apyException
 
 from fhir_mappings import Concept, PainMappings
-from gateway import LEVELS, Assessment, ModelInfo, OutputDocument, PatientRef, Summary
+from gateway import LEVELS, Assessment, ModelInfo, OutputDocument, PatientRef, Summary, reliability_notes
 from plugins.hl7v2.settings import Hl7v2Settings
 
 HL7_VERSION = "2.5.1"
@@ -175,7 +175,7 @@ def build_oru(assessment: Assessment, mappings: PainMappings, settings: Hl7v2Set
         obx.obx_14 = timestamp(assessment.effective_start, "effective_start")
         obx.obx_17 = _coded(mappings.observation.method)
         obx.obx_18 = f"{_model_instance(assessment.model)}^{settings.sending_application}"
-        notes = [_disclaimer(assessment, status)]
+        notes = [_disclaimer(assessment, status), *(escape(note) for note in reliability_notes(assessment.reliability, assessment.summary.scored_windows))]
         if level is None:
             absent = mappings.observation.data_absent_reason
             notes.append(escape(absent.text or next(iter(absent.codings.values())).display or "No value"))

@@ -47,10 +47,12 @@ def measured_reliability(manifest: dict) -> dict[str, str]:
     out = {}
     for case, key, how in (("stored", "with_baseline", "with their neutral face stored"), ("none", "without_baseline", "without a stored neutral face")):
         r = record[key]
+        smile = f"; their real smile called pain for {1 - r['smile_none']:.0%} of {r['smile_people']}" if r.get("smile_people") else ""
         out[case] = (
             f"Measured for this model {how}, on {r['people']} held-out real people showing synthetic expressions: "
-            f"neutral faces called none for {r['neutral_none']:.0%}, PSPI 3 mild for {r['pspi3_mild']:.0%}, "
-            f"PSPI 8 significant for {r['pspi8_significant']:.0%} (calibration error {r['ece_top_label']:.3f}); never measured on real pain."
+            f"neutral face called none for {r['neutral_none']:.0%} of them, PSPI 3 mild for {r['pspi3_mild']:.0%}, "
+            f"PSPI 8 significant for {r['pspi8_significant']:.0%}{smile} (calibration error {r['ece_top_label']:.3f}); "
+            "never measured on real pain."
         )
     return out
 
@@ -77,6 +79,7 @@ class CheckpointModel:
             metrics=m["metrics"],
             model_card_url=f"/v1/models/{m['model_id']}/card",
             reliability=measured_reliability(m),
+            uses_baseline=bool(m.get("personalisation")),
         )
 
     @property
@@ -134,11 +137,12 @@ class CheckpointModel:
         if template is not None:  # trained on landmarks relative to each patient's neutral face
             data = personalise(data, template if windows.baseline is None else windows.baseline, template)
         probabilities, alpha, beta, features = infer(self._loaded(), data)
+        personalised = template is not None and windows.baseline is not None
         return CheckedOutput(
             probabilities=probabilities,
             alpha=alpha,
             beta=beta,
-            personalised=template is not None and windows.baseline is not None,
-            typicality=None if self._density is None else self._density.typicality(features),
+            personalised=personalised,
+            typicality=None if self._density is None else self._density.typicality(features, "personalised" if personalised else "raw"),
             attention_informative=self.attention_informative,
         )

@@ -148,3 +148,19 @@ def test_recorded_seed_study_keeps_the_sta_lstm_within_001_of_the_plain_lstm():
     for seed in seeds:
         sta, plain = by[("sta-lstm", seed)], by[("plain-lstm", seed)]
         assert sta["macro_auc"] >= 0.98 and sta["macro_auc"] >= plain["macro_auc"] - 0.01, (sta, plain)
+
+
+def test_the_typicality_flags_test_windows_at_about_its_threshold_in_each_case_recomputed():
+    """Recomputed on the regenerated test split, as the model serves each case: about 1 % flagged with a baseline
+    and without, as recorded; the photographs it fails on without a baseline mostly flagged."""
+    from plugins.sta_lstm.checkpoint import load_typicality
+    from plugins.sta_lstm.lab.off_distribution import split_features, view_name
+
+    model, manifest = load_checkpoint(BUNDLED_CHECKPOINT)
+    density = load_typicality(BUNDLED_CHECKPOINT, manifest)
+    clips = regenerate(manifest["training"]["dataset"]["synthetic"], manifest["training"]["splits"]["test"])
+    recorded = {row["set"]: row["flagged"] for row in manifest["typicality"]["evaluation"]["sets"]}
+    for personalised, case in ((True, "with_baseline"), (False, "without_baseline")):
+        flagged = float((density.typicality(split_features(model, manifest, clips, personalised)[0], view_name(personalised)) < 0.01).mean())
+        assert flagged == pytest.approx(recorded[f"test_{case}"], abs=2e-3) and flagged <= 0.02, (case, flagged)
+    assert recorded["photos_without_baseline"] >= 0.5 and recorded["photos_with_baseline"] == 0.0

@@ -218,3 +218,9 @@ def test_off_ci_a_missing_service_skips_with_its_reason(monkeypatch, value):
         service_missing("PostgreSQL at x is not reachable", "CI must run the PostgreSQL tests")
     with pytest.raises(pytest.skip.Exception, match="not installed"):
         unavailable("not installed")
+
+
+def test_two_different_baselines_give_two_ids_and_the_same_one_the_same():
+    first, second = np.zeros((LANDMARK_COUNT, 2), np.float32), np.full((LANDMARK_COUNT, 2), 1e-3, np.float32)
+    assert content_id(BASE, SHA, "default", first) != content_id(BASE, SHA, "default", second)
+    assert content_id(BASE, SHA, "default", first) == content_id(BASE, SHA, "default", first.copy())

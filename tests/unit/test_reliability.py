@@ -38,26 +38,27 @@ def windows(typicality: list[float | None]) -> list:
 
 
 @pytest.mark.parametrize(
-    ("stored", "personalised", "case"),
-    [(False, False, "none"), (True, True, "stored"), (True, False, "unused")],
+    ("uses_baseline", "personalised", "case"),
+    [(True, False, "none"), (True, True, "stored"), (False, False, "unused"), (False, True, "stored")],
 )
-def test_the_baseline_case_comes_from_what_was_stored_and_what_the_model_used(stored, personalised, case):
-    record = reliability(windows([0.5]), MODEL, baseline_stored=stored, personalised=personalised, measured_typicality=True, below=0.01)
+def test_the_baseline_case_comes_from_what_the_model_uses_and_used(uses_baseline, personalised, case):
+    model = msgspec.structs.replace(MODEL, uses_baseline=uses_baseline)
+    record = reliability(windows([0.5]), model, personalised=personalised, measured_typicality=True, below=0.01)
     assert record.baseline == case and record.measured == MEASURED.get(case)
 
 
 def test_unfamiliar_windows_are_those_below_the_sites_threshold():
     scored = windows([0.001, 0.009, 0.01, 0.5, None])
-    assert reliability(scored, MODEL, baseline_stored=False, personalised=False, measured_typicality=True, below=0.01).unfamiliar_windows == 2
-    assert reliability(scored, MODEL, baseline_stored=False, personalised=False, measured_typicality=True, below=0.0).unfamiliar_windows == 0
-    silent = reliability(windows([None]), MODEL, baseline_stored=False, personalised=False, measured_typicality=False, below=0.01)
+    assert reliability(scored, MODEL, personalised=False, measured_typicality=True, below=0.01).unfamiliar_windows == 2
+    assert reliability(scored, MODEL, personalised=False, measured_typicality=True, below=0.0).unfamiliar_windows == 0
+    silent = reliability(windows([None]), MODEL, personalised=False, measured_typicality=False, below=0.01)
     assert silent.typicality_below is None and silent.unfamiliar_windows == 0
 
 
 def test_the_notes_say_the_case_the_measured_figures_and_the_unfamiliar_seconds():
     notes = reliability_notes(NONE_CASE, scored_windows=5)
     assert notes[0].startswith("No neutral baseline was stored for this patient") and MEASURED["none"] in notes[0]
-    assert notes[1].startswith("2 of 5 scored seconds looked unlike the data the model was calibrated on (typicality below 0.01)")
+    assert notes[1].startswith("2 of 5 scored windows looked unlike the data the model was calibrated on (typicality below 0.01)")
     assert reliability_notes(None, 5) == []  # stored before reliability was recorded: nothing invented
     assert reliability_notes(Reliability(baseline="unused"), 5) == []
 
@@ -94,35 +95,56 @@ class NoBaselineModel:
 
     info = ModelInfo(model_id="typical-probe", version="1", sha256="1" * 64, name="probe", training_data="none", reliability=MEASURED)
 
+    def __init__(self, typicality=None):
+        self.typicality = typicality
+
     def predict(self, windows):
         n = len(windows.data)
-        return ModelOutput(np.tile([0.2, 0.7, 0.1], (n, 1)), np.full((n, 30, 468), 1 / 468), np.full((n, 30), 1 / 30), typicality=np.linspace(0.001, 0.9, n))
+        typicality = np.linspace(0.001, 0.9, n) if self.typicality is None else self.typicality[:n]
+        return ModelOutput(np.tile([0.2, 0.7, 0.1], (n, 1)), np.full((n, 30, 468), 1 / 468), np.full((n, 30), 1 / 30), typicality=typicality)
 
     def model_card(self):
         return "probe"
 
 
 class ProbePlugin:
+    def __init__(self, model=None):
+        self.model = model or NoBaselineModel()
+
     @hookimpl
     def register_models(self, register, settings):
-        register(NoBaselineModel())
+        register(self.model)
 
 
-def test_the_api_answers_with_the_reliability_and_each_windows_typicality(sqlite_url, api_tokens_for, keypoints_json):
+def probe_client(sqlite_url, model=None):
     from litestar.testing import TestClient
 
     from gateway.web.app import create_app
 
     settings = Settings(database_url=sqlite_url, model="typical-probe")
-    with TestClient(create_app(settings, build_plugins(settings, extra=[("probe", ProbePlugin())], environ={}))) as client:
+    return TestClient(create_app(settings, build_plugins(settings, extra=[("probe", ProbePlugin(model))], environ={})))
+
+
+def test_the_api_answers_with_the_reliability_and_each_windows_typicality(sqlite_url, api_tokens_for, keypoints_json):
+    with probe_client(sqlite_url) as client:
         headers = api_tokens_for(sqlite_url)
         body = client.post("/v1/assessments", json=keypoints_json(), headers=headers("integrator")).json()
         assert [w["typicality"] for w in body["windows"]] == [round(float(t), 4) for t in np.linspace(0.001, 0.9, 5)]
-        assert body["reliability"] == {"baseline": "none", "measured": MEASURED["none"], "unfamiliar_windows": 1, "typicality_below": 0.01}
+        assert body["reliability"] == {"baseline": "unused", "measured": None, "unfamiliar_windows": 1, "typicality_below": 0.01}
         client.put("/v1/patients/baseline", json=keypoints_json(frames=keypoints_json()["frames"][:60]), headers=headers("clinician"))
         again = client.post("/v1/assessments", json=keypoints_json(), headers=headers("integrator"))
-        assert again.status_code == 201, again.text  # a neutral face stored since: a new result, not the retried one
-        assert again.json()["reliability"]["baseline"] == "unused" and again.json()["reliability"]["measured"] is None
+        assert again.status_code == 200 and again.json()["id"] == body["id"]  # a baseline this model ignores changes nothing
+
+
+@pytest.mark.parametrize("typicality", [[0.5] * 4, [0.5, 0.5, 0.5, 0.5, 1.5], [0.5, 0.5, 0.0, 0.5, 0.5], [0.5, np.nan, 0.5, 0.5, 0.5]])
+def test_a_model_returning_typicality_that_is_not_one_value_in_0_to_1_per_window_is_named(sqlite_url, api_tokens_for, keypoints_json, typicality):
+    """A third-party model's bad output is its bug, named in the error, never stored as a result."""
+    from gateway.pipeline.scoring import check_output
+
+    model = NoBaselineModel(np.asarray(typicality))
+    output = model.predict(type("W", (), {"data": np.zeros((5, 30, 468, 2))})())
+    with pytest.raises(ValueError, match=r"model typical-probe returned typicality of shape \(\d+,\), not 5 values in \(0, 1\]"):
+        check_output(model, output, 5)
 
 
 @pytest.mark.parametrize("value", [-0.01, 1.0, 2.0])
@@ -143,7 +165,7 @@ def test_a_first_visits_page_offers_to_make_its_clip_the_patients_neutral_face(a
     assert 'id="baseline-form"' in html and "No neutral baseline was stored for this patient" in html
     refused = post_form(client, f"{page}/baseline", {}, page=page)
     assert refused.status_code == 422
-    assert re.search(r'<form class="baseline"[^>]*>\s*<p class="error" id="baseline-error" role="alert" tabindex="-1">at_rest: tick the box', refused.text)
+    assert re.search(r'<form class="baseline"[^>]*>\s*<p class="error" id="baseline-error" role="alert" tabindex="-1">Tick the box', refused.text)
     stored = post_form(client, f"{page}/baseline", {"at_rest": "yes"}, page=page)
     assert stored.status_code == 303 and stored.headers["location"] == f"{page}?baseline=stored#quality"
     assert "Neutral face stored" in client.get(stored.headers["location"]).text
@@ -161,4 +183,53 @@ def test_a_clip_whose_landmarks_are_gone_cannot_become_a_baseline_and_says_why(a
     assert sign_in(api.client, api.tokens["clinician"]).status_code == 303
     page = f"/ui/assessments/{first['id']}"
     refused = post_form(api.client, f"{page}/baseline", {"at_rest": "yes"}, page=page)
-    assert refused.status_code == 422 and "assessment: its landmarks are no longer kept (retention)" in refused.text
+    assert refused.status_code == 422 and "Its landmarks are no longer kept (retention): record a new neutral clip" in refused.text
+
+
+PAIN_EXAMPLE = {"patient_system": "urn:oid:1.2.3", "patient_value": "MRN-PAIN", "captured_at": "2026-11-23T10:00:00Z", "fps": "30", "image_size": "480,480"}
+
+
+def test_a_clip_in_which_the_ai_saw_pain_is_never_offered_as_a_neutral_face(api):
+    """Stored as "neutral", a grimace would lower every later result: the page offers nothing and the form is refused."""
+    from pathlib import Path
+
+    example = (Path(__file__).resolve().parents[2] / "examples" / "synthetic-pain-8s.npz").read_bytes()
+    pain = api.post("/v1/assessments", data=PAIN_EXAMPLE, files={"keypoints": ("pain.npz", example)}).json()
+    assert pain["summary"]["level"] == "significant" and pain["reliability"]["baseline"] == "none"
+    assert sign_in(api.client, api.tokens["clinician"]).status_code == 303
+    page = f"/ui/assessments/{pain['id']}"
+    assert 'id="baseline-form"' not in api.client.get(page).text
+    refused = post_form(api.client, f"{page}/baseline", {"at_rest": "yes"}, page=page)
+    assert refused.status_code == 422 and "neither the AI nor a clinician saw signs of pain" in refused.text
+
+
+def test_an_old_first_visit_never_replaces_a_neutral_face_stored_since(api, keypoints_json):
+    first = api.post("/v1/assessments", json=keypoints_json()).json()
+    stored = api.client.put("/v1/patients/baseline", json=keypoints_json(frames=keypoints_json()["frames"][:60]), headers=api.headers("clinician"))
+    assert stored.status_code == 200
+    assert sign_in(api.client, api.tokens["clinician"]).status_code == 303
+    page = f"/ui/assessments/{first['id']}"
+    html = api.client.get(page).text
+    assert 'id="baseline-form"' not in html
+    assert post_form(api.client, f"{page}/baseline", {"at_rest": "yes"}, page=page).status_code == 422  # the stored one is kept
+
+
+def test_the_baseline_form_is_a_clinicians_of_the_same_tenant_with_the_sessions_csrf(sqlite_url, plugins, keypoints_json):
+    from litestar.testing import TestClient
+    from support.gateway import tokens_for
+    from support.ui import csrf_of
+
+    from gateway.web.app import create_app
+
+    with TestClient(create_app(Settings(database_url=sqlite_url, data_dir=plugins.settings.data_dir), plugins)) as client:
+        mine, theirs = tokens_for(sqlite_url, "ward-a"), tokens_for(sqlite_url, "ward-b")
+        first = client.post("/v1/assessments", json=keypoints_json(), headers=mine["integrator"]).json()
+        page = f"/ui/assessments/{first['id']}"
+        assert sign_in(client, theirs["clinician"]["Authorization"].split()[1]).status_code == 303
+        assert client.post(f"{page}/baseline", data={"at_rest": "yes", "csrf": csrf_of(client.get("/ui/worklist").text)}).status_code == 404
+        assert sign_in(client, mine["admin"]["Authorization"].split()[1]).status_code == 303
+        assert client.post(f"{page}/baseline", data={"at_rest": "yes", "csrf": csrf_of(client.get(page).text)}).status_code == 403
+        assert sign_in(client, mine["clinician"]["Authorization"].split()[1]).status_code == 303
+        assert client.post(f"{page}/baseline", data={"at_rest": "yes"}).status_code == 403  # no CSRF token
+        assert client.put("/v1/patients/baseline", json=keypoints_json(), headers=theirs["clinician"]).status_code == 200
+        assert post_form(client, f"{page}/baseline", {"at_rest": "yes"}, page=page).status_code == 303  # ward-b's face changes nothing here

@@ -40,13 +40,13 @@ def _levels(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
 def density() -> FeatureDensity:
     rng = np.random.default_rng(0)
     features, labels = _levels(rng, 3000)
-    return FeatureDensity.fit(features, labels, _levels(rng, 500)[0])
+    return FeatureDensity.fit(features, labels, {"raw": _levels(rng, 500)[0]})
 
 
 def test_windows_like_the_reference_are_flagged_at_about_the_threshold(density):
     """Conformal: fresh windows from the reference's distribution fall below 0.05 about 5 % of the time."""
     fresh = _levels(np.random.default_rng(1), 4000)[0]
-    flagged = (density.typicality(fresh) < 0.05).mean()
+    flagged = (density.typicality(fresh, "raw") < 0.05).mean()
     assert 0.03 < flagged < 0.07, flagged
 
 
@@ -56,25 +56,42 @@ def test_typicality_stays_in_range_and_falls_as_a_window_moves_away(density, sta
     """Moving off the levels' line (axes 1-3 carry no level) never raises typicality."""
     near, far = np.zeros((1, 4)), np.zeros((1, 4))
     near[0, axis], far[0, axis] = start, start + further
-    t_near, t_far = density.typicality(near)[0], density.typicality(far)[0]
+    t_near, t_far = density.typicality(near, "raw")[0], density.typicality(far, "raw")[0]
     assert 0.0 < t_far <= t_near <= 1.0
 
 
-def test_a_window_beyond_every_reference_gets_the_lowest_value(density):
-    assert density.typicality(np.full((1, 4), 1e3))[0] == pytest.approx(1 / (1 + len(density.reference)))
+def test_a_window_beyond_every_reference_or_not_measurable_gets_the_lowest_value(density):
+    """Fail closed: a window whose features are not finite is as atypical as it gets, never typical."""
+    lowest = 1 / (1 + len(density.references["raw"]))
+    assert density.typicality(np.full((1, 4), 1e3), "raw")[0] == pytest.approx(lowest)
+    assert density.typicality(np.asarray([[np.nan, 0, 0, 0], [np.inf, 0, 0, 0]]), "raw") == pytest.approx([lowest, lowest])
+
+
+def test_each_view_is_compared_with_its_own_reference():
+    """Calibration windows seen with a baseline and raw differ; each case's false-flag rate is held to the
+    threshold only against its own (a pooled reference flagged 0.8 % with a baseline and 2.2 % without)."""
+    rng = np.random.default_rng(4)
+    features, labels = _levels(rng, 3000)
+    wide = _levels(rng, 500)[0] * 2.0  # the raw view is more spread out
+    density = FeatureDensity.fit(features, labels, {"personalised": _levels(rng, 500)[0], "raw": wide})
+    fresh_wide = _levels(np.random.default_rng(5), 4000)[0] * 2.0
+    assert 0.03 < (density.typicality(fresh_wide, "raw") < 0.05).mean() < 0.07
+    assert (density.typicality(fresh_wide, "personalised") < 0.05).mean() > 0.3
+    with pytest.raises(ValueError, match="references are keyed by view"):
+        FeatureDensity.fit(features, labels, {"pooled": wide})
 
 
 def test_a_level_without_training_windows_is_refused_by_name():
     features, labels = _levels(np.random.default_rng(2), 50)
     with pytest.raises(ValueError, match="every level needs at least 2 training windows"):
-        FeatureDensity.fit(features[labels != 2], labels[labels != 2], features)
+        FeatureDensity.fit(features[labels != 2], labels[labels != 2], {"raw": features})
 
 
 def test_the_reference_survives_a_round_trip_to_disk(density, tmp_path):
     density.save(tmp_path / FILE)
     loaded = FeatureDensity.load(tmp_path / FILE)
     probe = _levels(np.random.default_rng(3), 20)[0]
-    np.testing.assert_array_equal(loaded.typicality(probe), density.typicality(probe))
+    np.testing.assert_array_equal(loaded.typicality(probe, "raw"), density.typicality(probe, "raw"))
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +114,7 @@ def test_a_modified_typicality_reference_is_refused(tmp_path):
     shutil.copytree(BUNDLED_CHECKPOINT, copy)
     with np.load(copy / FILE) as data:
         arrays = dict(data)
-    arrays["reference"] = arrays["reference"] - 1.0  # every window would look more typical
+    arrays["reference_raw"] = arrays["reference_raw"] - 1.0  # every window would look more typical
     np.savez(copy / FILE, **arrays)
     model = CheckpointModel(copy)
     with pytest.raises(CheckpointError, match="typicality.npz: SHA-256"):

@@ -87,7 +87,9 @@ class BaselineForm(msgspec.Struct):
     csrf: str = ""
 
 
-async def _render(request: Request, store: AssessmentStore, plugins: Plugins, assessment: Assessment, status_code: int = 200, **form) -> Response:
+async def _render(
+    request: Request, store: AssessmentStore, flow: AssessmentFlow, plugins: Plugins, assessment: Assessment, status_code: int = 200, **form
+) -> Response:
     await audit.record(store.engine, "read", "assessment", assessment.id, patient=assessment.patient)
     explained = explain(assessment)
     return page(
@@ -108,8 +110,8 @@ async def _render(request: Request, store: AssessmentStore, plugins: Plugins, as
         form=form.get("form") or ReviewForm(),
         form_error=form.get("form_error"),
         reviewed=request.query_params.get("reviewed") == "1",
-        offer_baseline=request.user.role in REVIEWERS and assessment.reliability is not None and assessment.reliability.baseline == "none",
-        baseline_stored=request.query_params.get("baseline") == "stored",
+        offer_baseline=request.user.role in REVIEWERS and await flow.may_become_baseline(assessment),
+        baseline_stored=request.query_params.get("baseline") == "stored" and await flow.baselines.get(assessment.patient, assessment.tenant) is not None,
         baseline_error=form.get("baseline_error"),
         sections=await sections_for(request, plugins, "assessment", assessment=assessment, patient=assessment.patient),
     )
@@ -117,10 +119,14 @@ async def _render(request: Request, store: AssessmentStore, plugins: Plugins, as
 
 @get("/assessments/{assessment_id:str}", opt=ui_opt())
 async def assessment_page(
-    assessment_id: FromPath[str], request: Request, store: NamedDependency[AssessmentStore], plugins: NamedDependency[Plugins]
+    assessment_id: FromPath[str],
+    request: Request,
+    store: NamedDependency[AssessmentStore],
+    flow: NamedDependency[AssessmentFlow],
+    plugins: NamedDependency[Plugins],
 ) -> Response:
     """The assessment page."""
-    return await _render(request, store, plugins, await _assessment(request, store, assessment_id))
+    return await _render(request, store, flow, plugins, await _assessment(request, store, assessment_id))
 
 
 @get("/assessments/{assessment_id:str}/explanation.png", opt=ui_opt(), media_type="image/png")
@@ -144,7 +150,7 @@ async def review(
     try:
         await flow.review(request.user.tenant, assessment_id, data.request(), request.user)
     except InputError as exc:  # the form again, with the clinician's entries and what to fix
-        return await _render(request, store, plugins, assessment, status_code=422, form=data, form_error=exc)
+        return await _render(request, store, flow, plugins, assessment, status_code=422, form=data, form_error=exc)
     return Redirect(f"/ui/assessments/{assessment_id}?reviewed=1#history", status_code=303)
 
 
@@ -162,10 +168,10 @@ async def record_baseline(
     assessment = await _assessment(request, store, assessment_id)
     try:
         if data.at_rest != "yes":
-            raise InputError("at_rest", "tick the box to confirm the patient was at rest and not in pain during this clip")
-        await flow.baseline_from(assessment, request.user.tenant)
+            raise InputError("at_rest", "tick the box to confirm the patient was at rest and not in pain throughout this clip")
+        await flow.baseline_from(assessment)
     except InputError as exc:
-        return await _render(request, store, plugins, assessment, status_code=422, baseline_error=exc)
+        return await _render(request, store, flow, plugins, assessment, status_code=422, baseline_error=exc)
     return Redirect(f"/ui/assessments/{assessment_id}?baseline=stored#quality", status_code=303)
 
 

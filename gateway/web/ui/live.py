@@ -14,6 +14,7 @@ from litestar.di import NamedDependency
 
 from gateway.contract.plugin_manager import Plugins
 from gateway.storage.tokens import TokenInfo
+from gateway.web.routes.reviews import REVIEWERS
 from gateway.web.ui import face_mesh_assets
 from gateway.web.ui.guard import SIGN_IN_ROLES, STREAM_ROLES, ui_opt
 from gateway.web.ui.headers import CSP
@@ -48,7 +49,8 @@ async def live_page(request: Request[TokenInfo, UISession, Any], plugins: NamedD
         "assessment_link": "/ui/assessments/{id}" if session.token.role in SIGN_IN_ROLES else None,  # the review page is for clinicians
     }
     sections = await sections_for(request, plugins, "live")
-    return page(request, "live.html", config=config, sections=sections, headers={"content-security-policy": LIVE_CSP})
+    may_record_baseline = session.token.role in REVIEWERS  # the assessment page's offer is a clinician's
+    return page(request, "live.html", config=config, sections=sections, may_record_baseline=may_record_baseline, headers={"content-security-policy": LIVE_CSP})
 
 
 ROUTES = [live_page]

@@ -190,7 +190,7 @@ def typicality(checkpoint, data_dir):
     Without DATA_DIR a synthetic checkpoint's patients are regenerated from its recorded generator settings."""
     from plugins.sta_lstm.lab.off_distribution import check_checkpoint, table
 
-    click.echo(table(check_checkpoint(checkpoint, data_dir)))
+    click.echo(table(check_checkpoint(checkpoint, data_dir, _command())))
 
 
 @click.command()
@@ -219,7 +219,7 @@ def _command() -> str:
     for param in ctx.command.params:
         value = ctx.params[param.name]
         if isinstance(param, click.Argument):
-            parts.append(str(value))
+            parts += [] if value is None else [str(value)]  # an optional argument left out
         elif param.is_flag:
             chosen = param.opts[0] if value else (param.secondary_opts or [None])[0]
             parts += [chosen] if chosen else []
