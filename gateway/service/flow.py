@@ -76,7 +76,8 @@ class Submitted:
 
 
 def calm(assessment: Assessment) -> bool:
-    """Nobody saw pain in the clip: a reviewing clinician's level is none, or, unreviewed, every scored second is."""
+    """Nobody saw pain in the clip: a reviewing clinician set or confirmed the level none (their judgement wins),
+    or, unreviewed, the AI scored every second none."""
     if assessment.clinical_status in ("final", "amended"):
         return (assessment.clinician_level or assessment.summary.level) == "none"
     scored = [w for w in assessment.windows if w.scorable]
@@ -203,24 +204,27 @@ class AssessmentFlow:
         """Whether a first visit's clip may become its patient's neutral face: the model uses one, none is stored
         yet (one is never replaced from an old result) and nobody saw pain in the clip (``calm``)."""
         first_visit = assessment.reliability is not None and assessment.reliability.baseline == "none"
-        return first_visit and calm(assessment) and await self.baselines.get(assessment.patient, assessment.tenant) is None
+        if not (first_visit and calm(assessment) and kept_landmarks.path(self.settings.data_dir, assessment.id).is_file()):
+            return False
+        return await self.baselines.get(assessment.patient, assessment.tenant) is None
 
     async def baseline_from(self, assessment: Assessment) -> int:
         """Store the neutral face of an assessment's kept landmarks as its patient's baseline (a clinician judged
         the patient at rest and free of pain in that clip); the number of face frames it was averaged over."""
-        if not await self.may_become_baseline(assessment):
-            raise InputError(
-                "assessment",
-                "only a first visit's clip in which neither the AI nor a clinician saw signs of pain can become the patient's "
-                "neutral face, and only while none is stored",
-            )
         kept = await asyncio.to_thread(kept_landmarks.load, self.settings.data_dir, assessment.id)
         if kept is None:
             raise InputError("assessment", "its landmarks are no longer kept (retention): record a new neutral clip with the patient at rest")
+        if not await self.may_become_baseline(assessment):
+            raise InputError(
+                "assessment",
+                "only a first visit's clip can become the patient's neutral face, while none is stored, and only if the AI scored "
+                "every second none or a reviewing clinician set the level to none",
+            )
         clip = LandmarkClip(assessment.patient, assessment.captured_at, kept.fps, kept.points, kept.image_size, assessment.source)
         reference, frames = await asyncio.to_thread(reference_from_clip, clip)
-        await self.baselines.put(assessment.patient, assessment.tenant, reference, frames)
-        await audit.record(self.engine, "update", "patient_baseline", assessment.id, patient=assessment.patient)
+        if not await self.baselines.add_if_absent(assessment.patient, assessment.tenant, reference, frames):
+            raise InputError("assessment", "a neutral face was stored for this patient meanwhile; it is kept")
+        await audit.record(self.engine, "create", "patient_baseline", assessment.id, patient=assessment.patient)
         return frames
 
     async def review(self, tenant: str, assessment_id: str, request: ReviewRequest, principal: TokenInfo) -> Review:

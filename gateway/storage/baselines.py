@@ -69,6 +69,19 @@ class BaselineStore:
                 await session.commit()
         return now
 
+    async def add_if_absent(self, patient: PatientRef, tenant: str, reference: NDArray[Any], frames: int) -> bool:
+        """Store the patient's first neutral reference; False (nothing written) when one is stored already, even
+        by a concurrent writer: the insert is the check."""
+        values = {"reference": reference.round(6).tolist(), "frames": frames, "updated_at": datetime.now(UTC), "tenant": tenant}
+        async with self.sessions() as session:
+            session.add(BaselineRow(patient_key=patient_key(patient, tenant), **values))
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                return False
+        return True
+
     async def get(self, patient: PatientRef, tenant: str) -> NDArray[np.float32] | None:
         async with self.reads() as session:
             row = await session.get(BaselineRow, patient_key(patient, tenant))

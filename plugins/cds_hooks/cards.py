@@ -7,6 +7,7 @@ link that opens the review app on the patient. Wire types are msgspec Structs (t
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
 
 import msgspec
@@ -114,6 +115,16 @@ def summary(assessment: Assessment, open_alert: bool) -> str:
     return (text + " - open alert" if open_alert else text)[:MAX_SUMMARY]
 
 
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]#|<>~])")
+"""What can open Markdown structure inside a line (emphasis, code, links and images, headings, tables, HTML)."""
+
+
+def plain_markdown(text: str) -> str:
+    """Text that renders as itself in Markdown: one line, its structural characters escaped (a note can quote a
+    site's own model file)."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
 def detail(assessment: Assessment, open_alert: bool) -> str:
     """Markdown: the distribution, the review state, the result's reliability (baseline, unfamiliar seconds), the notice."""
     s = assessment.summary
@@ -131,7 +142,7 @@ def detail(assessment: Assessment, open_alert: bool) -> str:
         f"{s.scored_windows} scored seconds, ending {captured}; model {assessment.model.name} {assessment.model.version} (AI-asserted).\n\n"
         f"| Level | Share of scored seconds | Peak probability |\n|---|---|---|\n{rows}\n\n"
         f"{review}\n\n"
-        + "".join(f"{note}\n\n" for note in reliability_notes(assessment.reliability, s.scored_windows))
+        + "".join(f"{plain_markdown(note)}\n\n" for note in reliability_notes(assessment.reliability, s.scored_windows))
         + f"> Decision support only. {SYNTHETIC_DISCLAIMER}"
     )
 

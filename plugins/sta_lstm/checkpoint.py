@@ -87,7 +87,10 @@ def load_typicality(directory: str | Path, manifest: dict[str, Any]):
     actual = sha256_file(path)
     if actual != record["sha256"]:
         raise CheckpointError(f"{path}: SHA-256 {actual} does not match model.json ({record['sha256']}); modified, or from another checkpoint")
-    return FeatureDensity.load(path)
+    density = FeatureDensity.load(path)
+    if not density.references:
+        raise CheckpointError(f"{path}: no reference_* arrays (written by an older version); re-run pain-gateway typicality {directory}")
+    return density
 
 
 def load_checkpoint(directory: str | Path):

@@ -70,8 +70,10 @@ class FeatureDensity:
         """(n,) in (0, 1]: (1 + calibration windows of ``view`` no denser) / (1 + calibration windows of ``view``).
         A view without a reference of its own (a checkpoint trained one way only) uses the one it has."""
         reference = self.references.get(view)
-        if reference is None:
+        if reference is None and len(self.references) == 1:
             [reference] = self.references.values()
+        if reference is None:
+            raise ValueError(f"view {view!r}: the reference has {sorted(self.references)}, one of {VIEWS} expected")
         below = np.searchsorted(reference, self.log_density(features), side="right")
         return ((1 + below) / (1 + len(reference))).astype(np.float32)
 

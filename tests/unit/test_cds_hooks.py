@@ -18,7 +18,7 @@ from gateway.contract.domain import PatientRef
 from gateway.storage.assessments import AssessmentStore
 from gateway.storage.audit import AuditQuery, AuditStore
 from gateway.storage.engine import create_engine
-from plugins.cds_hooks.cards import MAX_SUMMARY, summary
+from plugins.cds_hooks.cards import MAX_SUMMARY, detail, summary
 
 ISS = "https://ehr.example.org"
 MRN = "urn:oid:1.2.36.146.595.217.0.1"
@@ -357,3 +357,14 @@ def test_feedback_for_a_card_that_is_not_a_uuid_is_a_400(cds):
     feedback_url = URL + "/feedback"
     sent = {"feedback": [{"card": "\x00", "outcome": "accepted", "outcomeTimestamp": datetime.now(UTC).isoformat()}]}
     assert "not a card" in _refused(post(cds, sent, token=cds_jwt(KEY, iss=ISS, aud=feedback_url), path=feedback_url), 400, "feedback[0].card")
+
+
+def test_the_card_detail_carries_the_reliability_as_plain_text_whatever_the_model_file_says():
+    """A site's own model file writes the measured sentence: it cannot open Markdown structure in the EMR's card."""
+    from gateway.contract.domain import Reliability
+
+    measured = "Measured: PSPI 8 significant for 93%.\n# Heading | cell [click](https://evil.example) <img src=x> *bold*"
+    text = detail(make_assessment(reliability=Reliability(baseline="none", measured=measured, unfamiliar_windows=0, typicality_below=0.01)), False)
+    [line] = [line for line in text.splitlines() if line.startswith("No neutral baseline was stored")]
+    assert r"\# Heading \| cell \[click\](https://evil.example) \<img src=x\> \*bold\*" in line
+    assert "Decision support only" in text.splitlines()[-1]

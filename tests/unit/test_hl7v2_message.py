@@ -210,3 +210,16 @@ def test_an_override_sends_the_clinicians_level_as_a_correction_with_the_ai_leve
     assert "overridden by clinician dr-kim" in content.decode()
     assert field(content, "MSH", 10) != field(render(ai), "MSH", 10)  # a new message, not a resend
     strictly_valid(content, tmp_path)
+
+
+def test_a_first_visits_reliability_follows_the_disclaimer_as_ntes_and_stays_strictly_valid(tmp_path):
+    from gateway.contract.domain import Reliability
+
+    measured = "Measured without one: PSPI 8 significant for 93% | of them."
+    first_visit = Reliability(baseline="none", measured=measured, unfamiliar_windows=2, typicality_below=0.01)
+    content = render(assessment(reliability=first_visit))
+    strictly_valid(content, tmp_path)
+    notes = [s[3] for s in segments(content) if s[0] == "NTE"]
+    assert "AI-asserted" in notes[0]
+    assert notes[1].startswith("No neutral baseline was stored for this patient") and "93% \\F\\ of them" in notes[1]  # | escaped as \F\
+    assert notes[2].startswith("2 of ") and "looked unlike the data the model was calibrated on" in notes[2]

@@ -200,7 +200,7 @@ def test_a_clip_in_which_the_ai_saw_pain_is_never_offered_as_a_neutral_face(api)
     page = f"/ui/assessments/{pain['id']}"
     assert 'id="baseline-form"' not in api.client.get(page).text
     refused = post_form(api.client, f"{page}/baseline", {"at_rest": "yes"}, page=page)
-    assert refused.status_code == 422 and "neither the AI nor a clinician saw signs of pain" in refused.text
+    assert refused.status_code == 422 and "only if the AI scored every second none or a reviewing clinician set the level to none" in refused.text
 
 
 def test_an_old_first_visit_never_replaces_a_neutral_face_stored_since(api, keypoints_json):
@@ -233,3 +233,34 @@ def test_the_baseline_form_is_a_clinicians_of_the_same_tenant_with_the_sessions_
         assert client.post(f"{page}/baseline", data={"at_rest": "yes"}).status_code == 403  # no CSRF token
         assert client.put("/v1/patients/baseline", json=keypoints_json(), headers=theirs["clinician"]).status_code == 200
         assert post_form(client, f"{page}/baseline", {"at_rest": "yes"}, page=page).status_code == 303  # ward-b's face changes nothing here
+
+
+def test_a_reviewing_clinicians_none_makes_a_clip_calm_whatever_the_ai_said():
+    from gateway.service.flow import calm
+
+    pain = make_assessment(level="mild", windows=windows([0.5, 0.5]))
+    assert not calm(pain) and calm(msgspec.structs.replace(pain, clinical_status="amended", clinician_level="none"))
+    assert not calm(msgspec.structs.replace(pain, clinical_status="final"))  # confirmed mild
+    quiet = make_assessment(level="none", windows=[msgspec.structs.replace(make_window(i, level="none"), typicality=0.5) for i in range(3)])
+    assert calm(quiet) and not calm(make_assessment(level="none", windows=[]))  # nothing scored: nothing seen
+
+
+def test_a_neutral_face_stored_meanwhile_is_kept(sqlite_url):
+    """The insert is the check: a first visit's clip never overwrites a baseline stored between its page and its post."""
+    import asyncio
+
+    from gateway.contract.domain import PatientRef
+    from gateway.storage.baselines import BaselineStore
+    from gateway.storage.engine import create_engine
+
+    async def act():
+        engine = create_engine(sqlite_url)
+        try:
+            store, patient = BaselineStore(engine), PatientRef(system="urn:oid:1.2.3", value="MRN-RACE")
+            assert await store.add_if_absent(patient, "default", np.zeros((468, 2)), 30)
+            assert not await store.add_if_absent(patient, "default", np.ones((468, 2)), 30)
+            assert (await store.get(patient, "default") == 0).all()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(act())

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from gateway import LANDMARK_COUNT, WINDOW_FRAMES, LandmarkClip, PatientRef, Windows, prepare
 from plugins.sta_lstm import BUNDLED_CHECKPOINT
-from plugins.sta_lstm.checkpoint import CheckpointError, read_manifest
+from plugins.sta_lstm.checkpoint import CheckpointError, read_manifest, sha256_file
 from plugins.sta_lstm.serving import CheckpointModel
 from plugins.sta_lstm.typicality import FILE, FeatureDensity
 
@@ -141,3 +141,16 @@ def test_a_checkpoint_without_a_reference_reports_no_typicality(tmp_path):
     (copy / FILE).unlink()
     output = CheckpointModel(copy).predict(BLANK)
     assert output.typicality is None and len(output.probabilities) == 1
+
+
+def test_a_reference_file_from_before_the_views_is_refused_at_load_naming_the_fix(tmp_path):
+    copy = tmp_path / "checkpoint"
+    shutil.copytree(BUNDLED_CHECKPOINT, copy)
+    with np.load(copy / FILE) as data:
+        arrays = {"means": data["means"], "precisions": data["precisions"], "offsets": data["offsets"], "reference": data["reference_raw"]}
+    np.savez(copy / FILE, **arrays)
+    manifest = json.loads((copy / "model.json").read_text())
+    manifest["typicality"]["sha256"] = sha256_file(copy / FILE)
+    (copy / "model.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="no reference_\\* arrays .* re-run pain-gateway typicality"):
+        CheckpointModel(copy).predict(BLANK)

@@ -69,7 +69,12 @@ EXAMPLE_ASSESSMENT = Assessment(
     effective_start=_AT,
     effective_end=datetime(2026, 11, 23, 10, 0, 5, tzinfo=UTC),
     model=ModelInfo(
-        model_id="sta-lstm-synthetic", version="1.0.0", sha256="9f2c…", name="STA-LSTM (synthetic)", training_data="synthetic faces; not clinically validated"
+        model_id="sta-lstm-synthetic",
+        version="1.0.0",
+        sha256="9f2c…",
+        name="STA-LSTM (synthetic)",
+        training_data="synthetic faces; not clinically validated",
+        uses_baseline=True,
     ),
     windows=[
         WindowResult(

@@ -25,10 +25,11 @@ brow + eyes (AU4, AU6/7) must draw >= 1.3x. The gateway reports region shares (a
 and says "not informative" for a model that failed or has no attention (the plain LSTM)."""
 
 TYPICALITY = """\
-Every window's result carries a typicality: the share of the calibration patients' windows that looked no
-more typical to the network (class-conditional Gaussians on the features its classifier reads; a conformal
-p-value). The gateway counts a window unfamiliar below `PAIN_GATEWAY_TYPICALITY_BELOW` (0.01: about 1 % of
-windows like the calibration patients' by construction) and says so with the result. It costs no second
+Every window's result carries a typicality: the share of the calibration patients' windows, seen the same
+way (with their baseline, or raw), that looked no more typical to the network (class-conditional Gaussians
+on the features its classifier reads; a conformal p-value). The gateway counts a window unfamiliar below
+`PAIN_GATEWAY_TYPICALITY_BELOW` (0.01: about 1 % of windows of patients like the calibration patients, in
+each case; only about, as the reference comes from a few dozen patients) and says so with the result. It costs no second
 network pass (a deep ensemble of M members costs M). The softmax probabilities stay the measure of
 uncertainty between levels on faces like the training faces; typicality says whether they apply."""
 

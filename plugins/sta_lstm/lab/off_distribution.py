@@ -97,10 +97,13 @@ def fit(checkpoint: str | Path, data_dir: str | Path | None = None) -> dict[str,
             "the calibration patients' windows seen the same way"
         ),
         "fitted_on": f"training patients' windows ({'with and without baseline' if len(seen) == 2 else 'as trained'}), {len(features)} windows",
-        "reference": ", ".join(f"{view} {len(r)} windows" for view, r in density.references.items())
-        + f" of {len(manifest['training']['splits']['calibration'])} calibration patients",
+        "reference": " and ".join(f"{len(r)} windows {SEEN[view]}" for view, r in density.references.items())
+        + f", of {len(manifest['training']['splits']['calibration'])} calibration patients",
         "dataset": str(data_dir) if data_dir else f"regenerated: {manifest['training']['dataset']['synthetic']['command']}",
     }
+
+
+SEEN = {"personalised": "seen with their baseline", "raw": "raw"}
 
 
 def view_name(personalised: bool) -> str:
