@@ -50,7 +50,14 @@ def score_batch(items: list[tuple[ClosedWindow, LiveSession]], plugins: Plugins)
         else:
             messages.append(
                 WindowMessage(
-                    **base, scorable=result.scorable, level=result.level, probabilities=result.probabilities, reason=result.reason, quality=result.quality
+                    **base,
+                    scorable=result.scorable,
+                    level=result.level,
+                    probabilities=result.probabilities,
+                    reason=result.reason,
+                    quality=result.quality,
+                    typicality=result.typicality,
+                    unfamiliar=result.typicality is not None and result.typicality < plugins.settings.typicality_below,
                 )
             )
     return messages

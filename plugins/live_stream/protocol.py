@@ -136,6 +136,8 @@ class WindowMessage(msgspec.Struct, omit_defaults=True, tag="window", tag_field=
     disclaimer: str | None = None
     quality: Quality | None = None  # the second's input quality, as in an uploaded clip's windows
     alert: str | None = None  # a plugin's alert that this second opened (AI-derived; shown on the live page)
+    typicality: float | None = None  # as an uploaded clip's window: how like the model's calibration data it looks
+    unfamiliar: bool = False  # typicality below PAIN_GATEWAY_TYPICALITY_BELOW: the probabilities may not apply
 
 
 class AssessmentMessage(msgspec.Struct, tag="assessment", tag_field="type"):

@@ -87,6 +87,8 @@ def test_a_client_gets_one_window_per_second_of_capture_and_an_assessment(live_o
     # each second went through the uploads' window scorer: the same levels and quality flags as the stored windows
     assert [(w["level"], w["quality"]) for w in windows] == [(w["level"], w["quality"]) for w in stored["windows"]]
     assert all(w["quality"]["face_share"] == 1.0 for w in windows)
+    # and the same typicality: the astronaut without a baseline is unlike the model's training faces, every second
+    assert [w["typicality"] for w in windows] == [w["typicality"] for w in stored["windows"]] and all(w["unfamiliar"] for w in windows)
 
 
 def test_a_slow_client_gets_unscorable_windows_naming_its_fps(live):

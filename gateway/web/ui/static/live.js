@@ -142,7 +142,8 @@
       ui.level.textContent = "not scored";
       ui.level.dataset.level = "";
     } else {
-      ui.level.textContent = message.level;
+      // a second unlike the model's calibration data (low typicality): its level may not apply
+      ui.level.textContent = message.unfamiliar ? `${message.level} (input unlike the model's training data)` : message.level;
       ui.level.dataset.level = message.level;
       s.tally[message.level] = (s.tally[message.level] || 0) + 1;
       s.scored += 1;
