@@ -67,8 +67,8 @@ class Facts:
     trend: list[Point]
     model: str
     version: str
-    no_baseline: bool = False  # assessment: scored without the patient's neutral face (a first visit)
-    unfamiliar_s: float = 0.0  # assessment: seconds that looked unlike the model's calibration data
+    no_baseline: bool = False  # the assessment (period: the most recent check) was scored without the patient's neutral face
+    unfamiliar_s: float = 0.0  # assessment: its seconds that looked unlike the model's calibration data
 
     @property
     def share_at(self) -> dict[str, float]:
@@ -100,6 +100,14 @@ def _seconds(assessments: list[Assessment]) -> tuple[dict[str, float], float, fl
     return seconds, sum(seconds.values()), unscorable
 
 
+def _certainty(assessment: Assessment) -> dict[str, bool | float]:
+    """What makes the program's estimate of one check less certain (``Facts.no_baseline``, ``unfamiliar_s``)."""
+    record = assessment.reliability
+    if record is None:
+        return {"no_baseline": False, "unfamiliar_s": 0.0}
+    return {"no_baseline": record.baseline == "none", "unfamiliar_s": record.unfamiliar_windows * _step_s(assessment)}
+
+
 def for_assessment(assessment: Assessment) -> Facts:
     seconds, scored, unscorable = _seconds([assessment])
     duration = max(assessment.frames / assessment.fps, 1e-9)
@@ -123,8 +131,7 @@ def for_assessment(assessment: Assessment) -> Facts:
         trend=trend,
         model=assessment.model.name,
         version=assessment.model.version,
-        no_baseline=assessment.reliability is not None and assessment.reliability.baseline == "none",
-        unfamiliar_s=(assessment.reliability.unfamiliar_windows * _step_s(assessment)) if assessment.reliability else 0.0,
+        **_certainty(assessment),
     )
 
 
@@ -155,4 +162,5 @@ def for_period(assessments: list[Assessment], start: datetime, end: datetime, to
         trend=trend,
         model=latest.model.name,
         version=latest.model.version,
+        no_baseline=bool(_certainty(latest)["no_baseline"]),  # its seconds are not singled out among the period's
     )

@@ -144,6 +144,17 @@ def _sms(facts: Facts, w: Words) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _less_certain(facts: Facts, w: Words) -> list[str]:
+    """Why the program's estimate (of the one check, or the most recent) is less certain; nothing once a
+    clinician has reviewed it (their level needs no caveat about the program's input)."""
+    if facts.review.status != "none":
+        return []
+    lines = [w("observed.no_baseline")] if facts.no_baseline else []
+    if facts.unfamiliar_s > 0:
+        lines.append(w("observed.unfamiliar", unfamiliar=w.number(facts.unfamiliar_s)))
+    return lines
+
+
 def _runs(facts: Facts, w: Words) -> list[TrendRow]:
     """Seconds of one video, consecutive seconds at the same level joined: "0 s – 4 s: None"."""
     rows: list[TrendRow] = []
@@ -170,11 +181,6 @@ def word(facts: Facts, language: Language, tz: tzinfo, made_at: datetime) -> Wor
         ]
         if facts.unscorable_s > 0:
             observed.append(w("observed.unscorable", unscorable=w.number(facts.unscorable_s)))
-        if facts.review.status == "none":  # a clinician's level needs no caveat about the program's input
-            if facts.no_baseline:
-                observed.append(w("observed.no_baseline"))
-            if facts.unfamiliar_s > 0:
-                observed.append(w("observed.unfamiliar", unfamiliar=w.number(facts.unfamiliar_s)))
         result = [w("result.clinician" if facts.review.status != "none" else "result.ai", level=w.level(facts.level))]
         trend_text = w("trend.assessment")
         trend_rows = _runs(facts, w)
@@ -188,6 +194,7 @@ def word(facts: Facts, language: Language, tz: tzinfo, made_at: datetime) -> Wor
         trend_text = w("trend.period")
         trend_rows = [TrendRow(w.date(p.at), w.short(p.level)) for p in facts.trend if p.at is not None]
         axis_start, axis_end = w.short_date(facts.start), w.short_date(facts.end)
+    observed += _less_certain(facts, w)
     shares = facts.share_at
     rows = [Row(w.short(lvl), w("unit.seconds", n=w.number(facts.seconds_at[lvl])), format_percent(shares[lvl], locale=language.locale)) for lvl in LEVELS]
     urgent_level = facts.highest if facts.kind == "period" else facts.level

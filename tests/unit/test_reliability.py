@@ -264,3 +264,15 @@ def test_a_neutral_face_stored_meanwhile_is_kept(sqlite_url):
             await engine.dispose()
 
     asyncio.run(act())
+
+
+def test_a_period_summary_says_when_its_most_recent_check_had_no_baseline():
+    from plugins.caregiver_summary.content import for_period
+
+    first_visit = make_assessment(model=MODEL, reliability=NONE_CASE, windows=windows([0.5, 0.5]))
+    made = datetime(2026, 12, 1, tzinfo=UTC)
+    start, end = first_visit.effective_start, first_visit.effective_end
+    observed = word(for_period([first_visit], start, end, 1), load_languages()["en"], UTC, made).observed
+    assert any("usual resting face" in line for line in observed) and not any(line.startswith("For ") for line in observed)
+    personal = msgspec.structs.replace(first_visit, reliability=Reliability(baseline="stored"))
+    assert not any("usual resting face" in line for line in word(for_period([personal], start, end, 1), load_languages()["en"], UTC, made).observed)
